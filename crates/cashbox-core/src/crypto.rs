@@ -1,0 +1,345 @@
+//! Encryption at rest: a key ring of AES-256-GCM keys, sealed values bound to where they live,
+//! and keyed blind indexes for the few lookups that need equality on encrypted data.
+//!
+//! Sealed layout: `0x01 | key-id length (u8) | key id | 12-byte nonce | ciphertext and tag`.
+//! The associated data names the table, column and row (`customers.sealed:cus_…`), so a sealed
+//! value copied to another row fails to open.
+
+use std::fmt;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+const SEALED_VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const KEY_LEN: usize = 32;
+pub const KEY_ID_CHARS_MAX: usize = 32;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyRingError {
+    #[error("the encryption key ring is empty")]
+    Empty,
+    #[error("encryption key entry {0} is not `id:base64-key`")]
+    Malformed(usize),
+    #[error("encryption key id {0:?} must be 1-32 characters of A-Z, a-z, 0-9, - or _")]
+    BadId(String),
+    #[error("encryption key {0:?} must be 32 bytes, base64-encoded")]
+    BadKey(String),
+    #[error("encryption key id {0:?} appears twice")]
+    DuplicateId(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    #[error("sealed value is malformed")]
+    Malformed,
+    #[error("sealed value uses key {0:?}, which is not in the key ring")]
+    UnknownKey(String),
+    #[error("sealed value failed authentication")]
+    Tampered,
+}
+
+struct RingKey {
+    id: String,
+    cipher: Aes256Gcm,
+    /// Derived from the data key so that a blind index never reveals the encryption key.
+    blind_key: Zeroizing<[u8; 32]>,
+}
+
+/// Several keys with ids: the first encrypts, every one decrypts.
+pub struct KeyRing {
+    keys: Vec<RingKey>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        f.debug_struct("KeyRing")
+            .field("key_ids", &ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// Parses `id1:base64key,id2:base64key` (whitespace and newlines also separate entries).
+    pub fn parse(spec: &str) -> Result<Self, KeyRingError> {
+        let mut keys: Vec<RingKey> = Vec::new();
+        let entries = spec
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|e| !e.is_empty());
+        for (n, entry) in entries.enumerate() {
+            let (id, b64) = entry.split_once(':').ok_or(KeyRingError::Malformed(n + 1))?;
+            if id.is_empty()
+                || id.len() > KEY_ID_CHARS_MAX
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(KeyRingError::BadId(id.to_string()));
+            }
+            if keys.iter().any(|k| k.id == id) {
+                return Err(KeyRingError::DuplicateId(id.to_string()));
+            }
+            let raw = Zeroizing::new(
+                BASE64
+                    .decode(b64)
+                    .map_err(|_| KeyRingError::BadKey(id.to_string()))?,
+            );
+            if raw.len() != KEY_LEN {
+                return Err(KeyRingError::BadKey(id.to_string()));
+            }
+            keys.push(RingKey::new(id, &raw));
+        }
+        if keys.is_empty() {
+            return Err(KeyRingError::Empty);
+        }
+        Ok(Self { keys })
+    }
+
+    /// A fresh random key, as the `id:base64` text that [`KeyRing::parse`] reads.
+    pub fn generate_entry(id: &str) -> Zeroizing<String> {
+        let mut raw = Zeroizing::new([0u8; KEY_LEN]);
+        getrandom::fill(raw.as_mut()).expect("the operating system's random generator failed");
+        Zeroizing::new(format!("{id}:{}", BASE64.encode(raw.as_ref())))
+    }
+
+    pub fn primary_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
+    }
+
+    /// Encrypts under the primary key with a fresh random nonce.
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Vec<u8> {
+        let key = &self.keys[0];
+        let mut nonce_bytes = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce_bytes).expect("the operating system's random generator failed");
+        let nonce = Nonce::from(nonce_bytes);
+        let ciphertext = key
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = Vec::with_capacity(2 + key.id.len() + NONCE_LEN + ciphertext.len());
+        out.push(SEALED_VERSION);
+        out.push(key.id.len() as u8);
+        out.extend_from_slice(key.id.as_bytes());
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let (key_id, rest) = split_sealed(sealed)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| CryptoError::UnknownKey(key_id.to_string()))?;
+        let (nonce_bytes, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce_bytes: [u8; NONCE_LEN] =
+            nonce_bytes.try_into().map_err(|_| CryptoError::Malformed)?;
+        key.cipher
+            .decrypt(
+                &Nonce::from(nonce_bytes),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoError::Tampered)
+    }
+
+    /// Whether a sealed value is already under the primary key (rotation skips those).
+    pub fn is_current(&self, sealed: &[u8]) -> bool {
+        matches!(split_sealed(sealed), Ok((id, _)) if id == self.keys[0].id)
+    }
+
+    /// The blind index of `value` under the primary key: HMAC-SHA256 with a key derived from the
+    /// data key, separated by `domain` so equal values in different fields do not match.
+    pub fn blind_index(&self, domain: &str, value: &str) -> Vec<u8> {
+        self.keys[0].blind_index(domain, value)
+    }
+
+    /// The blind index under every key of the ring: a lookup matches rows written before a
+    /// rotation finished too.
+    pub fn blind_indexes(&self, domain: &str, value: &str) -> Vec<Vec<u8>> {
+        self.keys
+            .iter()
+            .map(|k| k.blind_index(domain, value))
+            .collect()
+    }
+}
+
+impl RingKey {
+    fn new(id: &str, raw: &[u8]) -> Self {
+        let cipher = Aes256Gcm::new_from_slice(raw).expect("key length checked above");
+        let mut mac =
+            <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(raw).expect("HMAC takes any key");
+        mac.update(b"cashbox/blind-index/v1");
+        let mut blind_key = Zeroizing::new([0u8; 32]);
+        blind_key.copy_from_slice(&mac.finalize().into_bytes());
+        Self {
+            id: id.to_string(),
+            cipher,
+            blind_key,
+        }
+    }
+
+    fn blind_index(&self, domain: &str, value: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.blind_key.as_ref())
+            .expect("HMAC takes any key");
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+fn split_sealed(sealed: &[u8]) -> Result<(&str, &[u8]), CryptoError> {
+    let [version, id_len, rest @ ..] = sealed else {
+        return Err(CryptoError::Malformed);
+    };
+    if *version != SEALED_VERSION || rest.len() < *id_len as usize + NONCE_LEN + 16 {
+        return Err(CryptoError::Malformed);
+    }
+    let (id, rest) = rest.split_at(*id_len as usize);
+    let id = std::str::from_utf8(id).map_err(|_| CryptoError::Malformed)?;
+    Ok((id, rest))
+}
+
+/// SHA-256 of an API key. Keys carry 190 bits of randomness, so a fast hash is enough.
+pub fn hash_secret(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// SHA-256 of arbitrary bytes, for request fingerprints.
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+/// Constant-time equality for secrets and their hashes.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(ids: &[&str]) -> (KeyRing, Vec<String>) {
+        let entries: Vec<String> = ids
+            .iter()
+            .map(|id| KeyRing::generate_entry(id).to_string())
+            .collect();
+        (KeyRing::parse(&entries.join(",")).unwrap(), entries)
+    }
+
+    #[test]
+    fn seal_then_open_round_trips() {
+        let (ring, _) = ring(&["k1"]);
+        let sealed = ring.seal("customers.sealed:cus_1", b"jenny@example.com");
+        assert!(!sealed.windows(5).any(|w| w == b"jenny"));
+        let opened = ring.open("customers.sealed:cus_1", &sealed).unwrap();
+        assert_eq!(opened.as_slice(), b"jenny@example.com");
+    }
+
+    #[test]
+    fn same_plaintext_seals_differently() {
+        let (ring, _) = ring(&["k1"]);
+        assert_ne!(ring.seal("a", b"x"), ring.seal("a", b"x"));
+    }
+
+    #[test]
+    fn wrong_row_or_tampering_fails() {
+        let (ring, _) = ring(&["k1"]);
+        let mut sealed = ring.seal("customers.sealed:cus_1", b"secret");
+        assert_eq!(
+            ring.open("customers.sealed:cus_2", &sealed).unwrap_err(),
+            CryptoError::Tampered
+        );
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert_eq!(
+            ring.open("customers.sealed:cus_1", &sealed).unwrap_err(),
+            CryptoError::Tampered
+        );
+        assert_eq!(ring.open("x", &[1, 2]).unwrap_err(), CryptoError::Malformed);
+    }
+
+    #[test]
+    fn rotation_keeps_old_values_readable() {
+        let (old, old_entries) = ring(&["k1"]);
+        let sealed = old.seal("aad", b"value");
+        let new_entry = KeyRing::generate_entry("k2").to_string();
+        let rotated = KeyRing::parse(&format!("{new_entry},{}", old_entries[0])).unwrap();
+        assert_eq!(rotated.primary_id(), "k2");
+        assert!(!rotated.is_current(&sealed));
+        assert_eq!(rotated.open("aad", &sealed).unwrap().as_slice(), b"value");
+        let resealed = rotated.seal("aad", b"value");
+        assert!(rotated.is_current(&resealed));
+        // A ring without the new key cannot read what the new key sealed.
+        assert_eq!(
+            old.open("aad", &resealed).unwrap_err(),
+            CryptoError::UnknownKey("k2".into())
+        );
+        // Blind indexes under every key let lookups span a rotation.
+        let indexes = rotated.blind_indexes("email", "a@b.c");
+        assert_eq!(indexes.len(), 2);
+        assert!(indexes.contains(&old.blind_index("email", "a@b.c")));
+    }
+
+    #[test]
+    fn blind_index_is_keyed_and_domain_separated() {
+        let (a, _) = ring(&["k1"]);
+        let (b, _) = ring(&["k1"]);
+        assert_eq!(a.blind_index("email", "x"), a.blind_index("email", "x"));
+        assert_ne!(a.blind_index("email", "x"), b.blind_index("email", "x"));
+        assert_ne!(a.blind_index("email", "x"), a.blind_index("phone", "x"));
+    }
+
+    #[test]
+    fn parse_rejects_bad_rings() {
+        assert_eq!(KeyRing::parse(" ").unwrap_err(), KeyRingError::Empty);
+        assert_eq!(
+            KeyRing::parse("nocolon").unwrap_err(),
+            KeyRingError::Malformed(1)
+        );
+        assert_eq!(
+            KeyRing::parse("k1:c2hvcnQ=").unwrap_err(),
+            KeyRingError::BadKey("k1".into())
+        );
+        let e = KeyRing::generate_entry("k1").to_string();
+        assert_eq!(
+            KeyRing::parse(&format!("{e},{e}")).unwrap_err(),
+            KeyRingError::DuplicateId("k1".into())
+        );
+        assert!(matches!(
+            KeyRing::parse(&e.replacen("k1", "bad.id", 1)),
+            Err(KeyRingError::BadId(_))
+        ));
+    }
+
+    #[test]
+    fn debug_never_prints_keys() {
+        let (ring, entries) = ring(&["k1"]);
+        let printed = format!("{ring:?}");
+        let key_b64 = entries[0].split_once(':').unwrap().1;
+        assert!(!printed.contains(key_b64));
+        assert!(printed.contains("k1"));
+    }
+}

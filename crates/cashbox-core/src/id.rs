@@ -1,0 +1,106 @@
+//! Object ids in Stripe's style: a prefix, an underscore and 22 base62 characters.
+//!
+//! The body encodes a UUIDv7, so ids sort by creation time both as bytes and in the database
+//! (columns use a byte-order collation). Lists order by id and page with id cursors.
+
+use uuid::Uuid;
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// 62^22 > 2^128, so every UUID fits in 22 characters.
+pub const ID_BODY_LEN: usize = 22;
+/// Longer bodies than this are never ours; they are rejected before any lookup.
+pub const ID_BODY_CHARS_MAX: usize = 64;
+
+/// A new time-ordered id such as `cus_0Q5k…`.
+pub fn new_id(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1 + ID_BODY_LEN);
+    out.push_str(prefix);
+    out.push('_');
+    out.push_str(&encode_base62(Uuid::now_v7().as_u128()));
+    out
+}
+
+fn encode_base62(mut n: u128) -> String {
+    let mut buf = [b'0'; ID_BODY_LEN];
+    for slot in buf.iter_mut().rev() {
+        *slot = ALPHABET[(n % 62) as usize];
+        n /= 62;
+    }
+    // The alphabet is ASCII, so this cannot fail.
+    String::from_utf8(buf.to_vec()).expect("base62 is ASCII")
+}
+
+/// Whether `id` looks like an id with `prefix`: the prefix, `_`, then 1..=64 ASCII alphanumerics.
+/// Lookups use this to answer "No such …" without touching the database.
+pub fn has_prefix(id: &str, prefix: &str) -> bool {
+    let Some(body) = id.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')) else {
+        return false;
+    };
+    !body.is_empty()
+        && body.len() <= ID_BODY_CHARS_MAX
+        && body.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `len` random base62 characters from the operating system's generator, without modulo bias.
+pub fn random_token(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).expect("the operating system's random generator failed");
+        for &b in &buf {
+            // 248 = 4 * 62: values at or above it would favour the first characters.
+            if b < 248 && out.len() < len {
+                out.push(ALPHABET[(b % 62) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_prefix_and_fixed_length() {
+        let id = new_id("cus");
+        assert!(id.starts_with("cus_"));
+        assert_eq!(id.len(), 4 + ID_BODY_LEN);
+        assert!(has_prefix(&id, "cus"));
+        assert!(!has_prefix(&id, "cu"));
+        assert!(!has_prefix(&id, "pi"));
+    }
+
+    #[test]
+    fn ids_sort_by_creation() {
+        let ids: Vec<String> = (0..2000).map(|_| new_id("evt")).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn base62_extremes_are_fixed_width() {
+        assert_eq!(encode_base62(0), "0".repeat(ID_BODY_LEN));
+        let max = encode_base62(u128::MAX);
+        assert_eq!(max.len(), ID_BODY_LEN);
+        assert!(max.as_str() > encode_base62(u128::MAX - 1).as_str());
+    }
+
+    #[test]
+    fn rejects_malformed_ids() {
+        assert!(!has_prefix("cus_", "cus"));
+        assert!(!has_prefix("cus_abc'--", "cus"));
+        assert!(!has_prefix(&format!("cus_{}", "a".repeat(65)), "cus"));
+        assert!(has_prefix("cus_QXg1o8vcGmoR32", "cus"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_alphanumeric() {
+        let a = random_token(32);
+        let b = random_token(32);
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

@@ -1,0 +1,14 @@
+//! Cashbox's pure domain. Nothing in this crate does IO or reads a clock: time arrives as a
+//! parameter (Unix seconds), randomness only through [`id`] and [`crypto`].
+
+pub mod api_key;
+pub mod crypto;
+pub mod currency;
+pub mod customer;
+pub mod event;
+pub mod id;
+pub mod list;
+pub mod metadata;
+pub mod param;
+
+pub use param::ParamError;
