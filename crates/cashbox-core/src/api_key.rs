@@ -179,9 +179,9 @@ pub struct Permission {
 impl Permission {
     /// Parses `customers:read` or `customers:write`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (resource, access) = s
-            .split_once(':')
-            .ok_or_else(|| format!("permission {s:?} must look like resource:read or resource:write"))?;
+        let (resource, access) = s.split_once(':').ok_or_else(|| {
+            format!("permission {s:?} must look like resource:read or resource:write")
+        })?;
         let resource = Resource::parse(resource).ok_or_else(|| {
             let known: Vec<&str> = Resource::ALL.iter().map(|r| r.as_str()).collect();
             format!("unknown resource {resource:?}; known: {}", known.join(", "))

@@ -73,7 +73,9 @@ impl KeyRing {
             .split(|c: char| c == ',' || c.is_whitespace())
             .filter(|e| !e.is_empty());
         for (n, entry) in entries.enumerate() {
-            let (id, b64) = entry.split_once(':').ok_or(KeyRingError::Malformed(n + 1))?;
+            let (id, b64) = entry
+                .split_once(':')
+                .ok_or(KeyRingError::Malformed(n + 1))?;
             if id.is_empty()
                 || id.len() > KEY_ID_CHARS_MAX
                 || !id

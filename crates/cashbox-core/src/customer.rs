@@ -497,7 +497,10 @@ mod tests {
 
     #[test]
     fn renders_stripe_shape() {
-        let c = create(json!({"email": "jenny@example.com", "name": "Jenny", "metadata": {"plan": "pro"}})).unwrap();
+        let c = create(
+            json!({"email": "jenny@example.com", "name": "Jenny", "metadata": {"plan": "pro"}}),
+        )
+        .unwrap();
         let v = c.to_json();
         assert_eq!(v["object"], "customer");
         assert_eq!(v["email"], "jenny@example.com");
@@ -520,7 +523,10 @@ mod tests {
 
     #[test]
     fn lengths_and_prefix_rules() {
-        assert_eq!(create(json!({"name": "n".repeat(257)})).unwrap_err().param, "name");
+        assert_eq!(
+            create(json!({"name": "n".repeat(257)})).unwrap_err().param,
+            "name"
+        );
         assert_eq!(
             create(json!({"invoice_prefix": "ab"})).unwrap_err().param,
             "invoice_prefix"
@@ -535,16 +541,20 @@ mod tests {
 
     #[test]
     fn update_sets_clears_and_keeps() {
-        let c = create(json!({"email": "a@b.c", "name": "A", "phone": "1", "metadata": {"k": "v"}})).unwrap();
+        let c =
+            create(json!({"email": "a@b.c", "name": "A", "phone": "1", "metadata": {"k": "v"}}))
+                .unwrap();
         let p: CustomerUpdateParams =
-            serde_json::from_value(json!({"name": "B", "phone": null, "metadata": {"x": "y"}})).unwrap();
+            serde_json::from_value(json!({"name": "B", "phone": null, "metadata": {"x": "y"}}))
+                .unwrap();
         let next = c.updated(p).unwrap();
         assert_eq!(next.private.name.as_deref(), Some("B"));
         assert_eq!(next.private.phone, None);
         assert_eq!(next.private.email.as_deref(), Some("a@b.c"));
         assert_eq!(next.private.metadata.len(), 2);
         // A failing update leaves nothing half-applied: the original is untouched.
-        let bad: CustomerUpdateParams = serde_json::from_value(json!({"name": "C", "email": "bad"})).unwrap();
+        let bad: CustomerUpdateParams =
+            serde_json::from_value(json!({"name": "C", "email": "bad"})).unwrap();
         assert!(next.updated(bad).is_err());
         assert_eq!(next.private.name.as_deref(), Some("B"));
     }

@@ -83,7 +83,8 @@ mod tests {
     #[test]
     fn previous_attributes_lists_old_values_of_changed_fields() {
         let before = json!({"id": "cus_1", "name": "A", "email": "a@x", "metadata": {"k": "1", "gone": "x"}});
-        let after = json!({"id": "cus_1", "name": "B", "email": "a@x", "metadata": {"k": "2", "new": "y"}});
+        let after =
+            json!({"id": "cus_1", "name": "B", "email": "a@x", "metadata": {"k": "2", "new": "y"}});
         let prev = previous_attributes(&before, &after).unwrap();
         assert_eq!(
             prev,

@@ -37,9 +37,7 @@ impl Page {
             Some(n) => {
                 return Err(ParamError::invalid(
                     "limit",
-                    format!(
-                        "Invalid limit: must be between 1 and {LIMIT_MAX}, you passed {n}"
-                    ),
+                    format!("Invalid limit: must be between 1 and {LIMIT_MAX}, you passed {n}"),
                 ));
             }
         };
@@ -102,7 +100,9 @@ impl<'de> Deserialize<'de> for Range {
                         "gte" => range.min = Some(n),
                         "lt" => range.max = Some(n.saturating_sub(1)),
                         "lte" => range.max = Some(n),
-                        other => return Err(D::Error::unknown_field(other, &["gt", "gte", "lt", "lte"])),
+                        other => {
+                            return Err(D::Error::unknown_field(other, &["gt", "gte", "lt", "lte"]));
+                        }
                     }
                 }
                 Ok(range)
@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(Page::parse(None, None, None).unwrap().limit, 10);
         assert_eq!(Page::parse(Some(100), None, None).unwrap().limit, 100);
         assert_eq!(Page::parse(Some(0), None, None).unwrap_err().param, "limit");
-        assert_eq!(Page::parse(Some(101), None, None).unwrap_err().param, "limit");
+        assert_eq!(
+            Page::parse(Some(101), None, None).unwrap_err().param,
+            "limit"
+        );
     }
 
     #[test]
@@ -143,7 +146,13 @@ mod tests {
     #[test]
     fn ranges_from_operators_or_exact_value() {
         let r: Range = serde_json::from_value(json!({"gt": "10", "lte": 20})).unwrap();
-        assert_eq!(r, Range { min: Some(11), max: Some(20) });
+        assert_eq!(
+            r,
+            Range {
+                min: Some(11),
+                max: Some(20)
+            }
+        );
         assert!(r.contains(11) && r.contains(20) && !r.contains(10) && !r.contains(21));
         let exact: Range = serde_json::from_value(json!("5")).unwrap();
         assert!(exact.contains(5) && !exact.contains(6));

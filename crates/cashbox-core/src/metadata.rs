@@ -175,10 +175,6 @@ mod tests {
     #[test]
     fn nested_values_and_brackets_are_refused() {
         assert!(serde_json::from_value::<MetadataParam>(json!({"a": {"b": "c"}})).is_err());
-        assert!(
-            param(json!({"a[b]": "c"}))
-                .apply(&Metadata::new())
-                .is_err()
-        );
+        assert!(param(json!({"a[b]": "c"})).apply(&Metadata::new()).is_err());
     }
 }

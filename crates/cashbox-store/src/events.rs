@@ -1,0 +1,96 @@
+//! The event log. An event is written in the transaction of the change it records.
+
+use cashbox_core::list::{Page, Range};
+use sqlx::Row;
+
+use crate::query::{Arg, Listed, Select, bind_args};
+use crate::{Result, Store, Tx, on_pool, on_tx};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: String,
+    pub event_type: String,
+    pub created: i64,
+    pub object_id: String,
+    /// Sealed `data` (the object and previous attributes): objects carry personal data.
+    pub sealed: Vec<u8>,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Exact types; empty with no prefixes means every type.
+    pub types: Vec<String>,
+    /// Type prefixes from wildcards: `customer.*` is the prefix `customer.`.
+    pub type_prefixes: Vec<String>,
+    pub created: Range,
+    pub object_id: Option<String>,
+}
+
+const COLUMNS: &str = "id, type, created, object_id, sealed, request_id, idempotency_key";
+
+macro_rules! event_row {
+    ($r:expr) => {
+        EventRow {
+            id: $r.try_get("id")?,
+            event_type: $r.try_get("type")?,
+            created: $r.try_get("created")?,
+            object_id: $r.try_get("object_id")?,
+            sealed: $r.try_get("sealed")?,
+            request_id: $r.try_get("request_id")?,
+            idempotency_key: $r.try_get("idempotency_key")?,
+        }
+    };
+}
+
+impl Store {
+    pub async fn event(&self, id: &str) -> Result<Option<EventRow>> {
+        on_pool!(self, p => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM events WHERE id = $1")))
+                .bind(id).fetch_optional(p).await?;
+            Ok(match row { Some(r) => Some(event_row!(r)), None => None })
+        })
+    }
+
+    pub async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Listed<EventRow>> {
+        let mut s = Select::new(&format!("{COLUMNS} FROM events"));
+        let mut alternatives = Vec::new();
+        for t in &filter.types {
+            let p = s.arg(Arg::Text(t.clone()));
+            alternatives.push(format!("type = {p}"));
+        }
+        for prefix in &filter.type_prefixes {
+            let p = s.arg(Arg::Text(prefix.clone()));
+            // substr, not LIKE: event types contain `_`, which LIKE treats as a wildcard.
+            alternatives.push(format!("substr(type, 1, {}) = {p}", prefix.len()));
+        }
+        if !alternatives.is_empty() {
+            s.and(format!("({})", alternatives.join(" OR ")));
+        }
+        if let Some(object_id) = &filter.object_id {
+            let p = s.arg(Arg::Text(object_id.clone()));
+            s.and(format!("object_id = {p}"));
+        }
+        s.range("created", &filter.created);
+        s.page(page);
+        let sql = s.sql();
+        on_pool!(self, p => {
+            let rows = bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), &s.args).fetch_all(p).await?;
+            let rows: Result<Vec<EventRow>> = rows.iter().map(|r| Ok(event_row!(r))).collect();
+            Ok(s.finish(rows?))
+        })
+    }
+}
+
+impl Tx {
+    pub async fn insert_event(&mut self, e: &EventRow) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO events (id, type, created, object_id, sealed, request_id, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&e.id).bind(&e.event_type).bind(e.created).bind(&e.object_id).bind(&e.sealed)
+            .bind(&e.request_id).bind(&e.idempotency_key)
+            .execute(&mut *c).await.map(drop))?;
+        Ok(())
+    }
+}

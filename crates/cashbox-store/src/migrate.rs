@@ -1,0 +1,125 @@
+//! Schema migrations, embedded in the binary and applied in order, once, by whichever process
+//! gets there first (PostgreSQL: an advisory lock; SQLite: the write lock).
+
+use sqlx::Row;
+
+use crate::{Result, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.
+const PG_MIGRATION_LOCK: i64 = 0x6361_7368_626f_78;
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Store {
+    /// Applies pending migrations; returns the versions it applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let mut applied = Vec::new();
+        match self {
+            Store::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(PG_MIGRATION_LOCK)
+                    .execute(&mut *conn)
+                    .await?;
+                let result: Result<()> = async {
+                    sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+                    let done = current_version_pg(&mut conn).await?;
+                    check_not_newer(done)?;
+                    for m in MIGRATIONS.iter().filter(|m| m.version > done) {
+                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        sqlx::raw_sql(m.postgres).execute(&mut *tx).await?;
+                        record(&mut *tx, m).await?;
+                        tx.commit().await?;
+                        applied.push(m.version);
+                    }
+                    Ok(())
+                }
+                .await;
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(PG_MIGRATION_LOCK)
+                    .execute(&mut *conn)
+                    .await?;
+                result?;
+            }
+            Store::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+                for m in MIGRATIONS {
+                    let mut tx =
+                        sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+                    let row =
+                        sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    let done: i64 = row.try_get("v")?;
+                    check_not_newer(done)?;
+                    if m.version > done {
+                        sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
+                        record(&mut *tx, m).await?;
+                        applied.push(m.version);
+                    }
+                    tx.commit().await?;
+                }
+            }
+        }
+        Ok(applied)
+    }
+}
+
+async fn current_version_pg(conn: &mut sqlx::PgConnection) -> Result<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("v")?)
+}
+
+fn check_not_newer(found: i64) -> Result<()> {
+    if found > latest() {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: latest(),
+        });
+    }
+    Ok(())
+}
+
+async fn record<'c, E>(conn: E, m: &Migration) -> Result<()>
+where
+    E: sqlx::Executor<'c>,
+    i64: for<'q> sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    &'static str: for<'q> sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    for<'q> <E::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<E::Database>,
+{
+    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+        .bind(m.version)
+        .bind(m.name)
+        .bind(unix_now())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Access to every sealed column, for re-encryption under a new key.
+
+use sqlx::Row;
+
+use crate::{Result, Store, on_pool};
+
+/// Every column that holds sealed data. Adding a sealed column means adding it here, or
+/// `cashbox keys rotate-encryption` would leave it under the old key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    Customers,
+    Events,
+    IdempotencyResponses,
+}
+
+impl SealedColumn {
+    pub const ALL: [SealedColumn; 3] = [Self::Customers, Self::Events, Self::IdempotencyResponses];
+
+    /// (table, sealed column); the row id is always `id`.
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Customers => ("customers", "sealed"),
+            Self::Events => ("events", "sealed"),
+            Self::IdempotencyResponses => ("idempotency_keys", "response_sealed"),
+        }
+    }
+
+    /// The associated data that binds a sealed value to its row.
+    pub fn aad(self, row_id: &str) -> String {
+        let (table, column) = self.table();
+        format!("{table}.{column}:{row_id}")
+    }
+}
+
+impl Store {
+    /// Up to `limit` (id, sealed) pairs with ids after `after`, in id order.
+    pub async fn sealed_batch(
+        &self,
+        col: SealedColumn,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let (table, column) = col.table();
+        let sql = format!(
+            "SELECT id, {column} AS sealed FROM {table}
+             WHERE id > $1 AND {column} IS NOT NULL ORDER BY id LIMIT $2"
+        );
+        on_pool!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(p).await?;
+            rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("sealed")?))).collect()
+        })
+    }
+
+    /// Replaces a sealed value if it is still `old` (a concurrent write wins over rotation,
+    /// and is already under the new key). Customers also get their email index recomputed.
+    pub async fn reseal(
+        &self,
+        col: SealedColumn,
+        id: &str,
+        old: &[u8],
+        new: &[u8],
+        email_bidx: Option<Vec<u8>>,
+    ) -> Result<bool> {
+        let (table, column) = col.table();
+        let n = if col == SealedColumn::Customers {
+            on_pool!(self, p => sqlx::query(
+                "UPDATE customers SET sealed = $1, email_bidx = $2 WHERE id = $3 AND sealed = $4")
+                .bind(new).bind(email_bidx).bind(id).bind(old).execute(p).await?.rows_affected())
+        } else {
+            let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3");
+            on_pool!(self, p => sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(new).bind(id).bind(old).execute(p).await?.rows_affected())
+        };
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,234 @@
+//! Behaviour both backends must share. Runs on SQLite, and on PostgreSQL when
+//! `CASHBOX_TEST_DATABASE_URL` is set.
+
+use cashbox_core::list::Page;
+use cashbox_store::testing::fresh_store;
+use cashbox_store::{
+    Claim, CustomerFilter, CustomerRow, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS,
+};
+
+const NOW: i64 = 1_700_000_000;
+
+fn claimed(c: Claim) -> (String, String) {
+    match c {
+        Claim::Claimed { row_id, token } => (row_id, token),
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let store = fresh_store().await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn idempotency_claim_complete_replay() {
+    let store = fresh_store().await.unwrap();
+    let (row, token) = claimed(
+        store
+            .claim_idempotency("key_a", "k1", b"h1", NOW)
+            .await
+            .unwrap(),
+    );
+
+    // While the first request runs, the same key is in flight; other parameters mismatch.
+    assert_eq!(
+        store
+            .claim_idempotency("key_a", "k1", b"h1", NOW)
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    assert_eq!(
+        store
+            .claim_idempotency("key_a", "k1", b"h2", NOW)
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    );
+    // Keys are scoped per API key.
+    claimed(
+        store
+            .claim_idempotency("key_b", "k1", b"h2", NOW)
+            .await
+            .unwrap(),
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.complete_idempotency(&row, &token, 200, b"sealed")
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+
+    match store
+        .claim_idempotency("key_a", "k1", b"h1", NOW + 5)
+        .await
+        .unwrap()
+    {
+        Claim::Replay {
+            status,
+            sealed_body,
+            ..
+        } => {
+            assert_eq!(status, 200);
+            assert_eq!(sealed_body, b"sealed");
+        }
+        other => panic!("expected a replay, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .claim_idempotency("key_a", "k1", b"h2", NOW + 5)
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    );
+    // After the replay window the key is fresh again.
+    claimed(
+        store
+            .claim_idempotency("key_a", "k1", b"h2", NOW + IDEMPOTENCY_TTL_SECS)
+            .await
+            .unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn released_and_abandoned_claims_can_be_retaken() {
+    let store = fresh_store().await.unwrap();
+    let (row, token) = claimed(
+        store
+            .claim_idempotency("key_a", "k", b"h", NOW)
+            .await
+            .unwrap(),
+    );
+    store.release_idempotency(&row, &token).await.unwrap();
+    // A release frees the key, even for different parameters (the first attempt changed nothing).
+    let (row2, token2) = claimed(
+        store
+            .claim_idempotency("key_a", "k", b"other", NOW)
+            .await
+            .unwrap(),
+    );
+
+    // A claim whose lease ran out is taken over; the old owner can no longer complete it.
+    let (row3, token3) = claimed(
+        store
+            .claim_idempotency("key_a", "k", b"other", NOW + IDEMPOTENCY_LEASE_SECS + 1)
+            .await
+            .unwrap(),
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.complete_idempotency(&row2, &token2, 200, b"late")
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.complete_idempotency(&row3, &token3, 201, b"won")
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn completion_rolls_back_with_its_transaction() {
+    let store = fresh_store().await.unwrap();
+    let (row, token) = claimed(
+        store
+            .claim_idempotency("key_a", "k", b"h", NOW)
+            .await
+            .unwrap(),
+    );
+    {
+        let mut tx = store.begin().await.unwrap();
+        assert!(
+            tx.complete_idempotency(&row, &token, 200, b"x")
+                .await
+                .unwrap()
+        );
+        // Dropped without commit.
+    }
+    assert_eq!(
+        store
+            .claim_idempotency("key_a", "k", b"h", NOW)
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+}
+
+fn customer(id: &str, created: i64, bidx: Option<&[u8]>) -> CustomerRow {
+    CustomerRow {
+        id: id.into(),
+        created,
+        deleted: false,
+        email_bidx: bidx.map(|b| b.to_vec()),
+        sealed: Some(vec![1, 2, 3]),
+        balance: 0,
+        currency: None,
+        default_payment_method: None,
+        delinquent: false,
+        invoice_prefix: "ABC".into(),
+        next_invoice_sequence: 1,
+        test_clock: None,
+    }
+}
+
+#[tokio::test]
+async fn lists_page_newest_first_in_both_directions() {
+    let store = fresh_store().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    // Mixed case on purpose: ordering must be bytewise on both backends.
+    let ids = ["cus_0A", "cus_0B", "cus_0a", "cus_0b", "cus_1Z"];
+    for (i, id) in ids.iter().enumerate() {
+        tx.insert_customer(&customer(id, NOW + i as i64, Some(b"x")))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let all = CustomerFilter::default();
+
+    let p1 = store
+        .list_customers(&all, &Page::parse(Some(2), None, None).unwrap())
+        .await
+        .unwrap();
+    let got: Vec<&str> = p1.data.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(got, ["cus_1Z", "cus_0b"]);
+    assert!(p1.has_more);
+
+    let p2 = store
+        .list_customers(
+            &all,
+            &Page::parse(Some(2), Some("cus_0b".into()), None).unwrap(),
+        )
+        .await
+        .unwrap();
+    let got: Vec<&str> = p2.data.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(got, ["cus_0a", "cus_0B"]);
+    assert!(p2.has_more);
+
+    let back = store
+        .list_customers(
+            &all,
+            &Page::parse(Some(10), None, Some("cus_0a".into())).unwrap(),
+        )
+        .await
+        .unwrap();
+    let got: Vec<&str> = back.data.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(got, ["cus_1Z", "cus_0b"]);
+    assert!(!back.has_more);
+
+    let by_created = CustomerFilter {
+        created: serde_json::from_value(serde_json::json!({"gte": NOW + 3})).unwrap(),
+        ..Default::default()
+    };
+    let recent = store
+        .list_customers(&by_created, &Page::parse(None, None, None).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(recent.data.len(), 2);
+}
