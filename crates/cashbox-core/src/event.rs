@@ -98,3 +98,85 @@ mod tests {
         assert_eq!(previous_attributes(&v, &v), None);
     }
 }
+
+/// Event types are dotted lower-case words; `*` as the last part matches a family.
+pub const EVENT_TYPES_FILTER_MAX: usize = 20;
+
+/// `GET /v1/events`.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventListParams {
+    /// 1 to 100, default 10.
+    pub limit: Option<i64>,
+    /// An object id: return the objects created before it.
+    pub starting_after: Option<String>,
+    /// An object id: return the objects created after it.
+    pub ending_before: Option<String>,
+    /// Unix seconds, or `created[gte]`, `created[lt]`…
+    #[schema(value_type = Option<Object>)]
+    pub created: Option<crate::list::Range>,
+    /// One type, or a family such as `customer.*`.
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    /// Up to 20 types; only one of `type` and `types`.
+    pub types: Option<Vec<String>>,
+}
+
+/// Exact types and type prefixes to filter by.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TypeFilter {
+    pub exact: Vec<String>,
+    pub prefixes: Vec<String>,
+}
+
+impl EventListParams {
+    pub fn type_filter(&self) -> Result<TypeFilter, crate::ParamError> {
+        use crate::ParamError;
+        let (param, types): (&str, Vec<String>) = match (&self.event_type, &self.types) {
+            (Some(_), Some(_)) => {
+                return Err(ParamError::invalid(
+                    "types",
+                    "You may only specify one of these parameters: type, types.",
+                ));
+            }
+            (Some(t), None) => ("type", vec![t.clone()]),
+            (None, Some(ts)) => ("types", ts.clone()),
+            (None, None) => return Ok(TypeFilter::default()),
+        };
+        if types.len() > EVENT_TYPES_FILTER_MAX {
+            return Err(ParamError::invalid(
+                param,
+                format!("Invalid types: at most {EVENT_TYPES_FILTER_MAX} types"),
+            ));
+        }
+        let mut filter = TypeFilter::default();
+        for t in types {
+            let valid_word = |w: &str| {
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+            };
+            if t == "*" {
+                filter.prefixes.push(String::new());
+            } else if let Some(prefix) = t.strip_suffix(".*") {
+                if !prefix.split('.').all(valid_word) {
+                    return Err(ParamError::invalid(
+                        param,
+                        format!("Invalid event type: {t}"),
+                    ));
+                }
+                filter.prefixes.push(format!("{prefix}."));
+            } else if t.split('.').all(valid_word) {
+                filter.exact.push(t);
+            } else {
+                return Err(ParamError::invalid(
+                    param,
+                    format!("Invalid event type: {t}"),
+                ));
+            }
+        }
+        Ok(filter)
+    }
+}
+
+crate::impl_page!(EventListParams);

@@ -101,7 +101,10 @@ impl<'de> Deserialize<'de> for Range {
                         "lt" => range.max = Some(n.saturating_sub(1)),
                         "lte" => range.max = Some(n),
                         other => {
-                            return Err(D::Error::unknown_field(other, &["gt", "gte", "lt", "lte"]));
+                            return Err(D::Error::unknown_field(
+                                other,
+                                &["gt", "gte", "lt", "lte"],
+                            ));
                         }
                     }
                 }
@@ -159,4 +162,21 @@ mod tests {
         assert!(serde_json::from_value::<Range>(json!({"between": 1})).is_err());
         assert!(serde_json::from_value::<Range>(json!({"gt": "x"})).is_err());
     }
+}
+
+/// Implements `page()` for a list-parameters struct with `limit` and the two cursors. Each list
+/// endpoint spells those fields out: serde cannot both flatten and deny unknown fields.
+#[macro_export]
+macro_rules! impl_page {
+    ($t:ty) => {
+        impl $t {
+            pub fn page(&self) -> Result<$crate::list::Page, $crate::ParamError> {
+                $crate::list::Page::parse(
+                    self.limit,
+                    self.starting_after.clone(),
+                    self.ending_before.clone(),
+                )
+            }
+        }
+    };
 }

@@ -1,0 +1,46 @@
+//! What a use case knows about the request that called it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The request that runs a use case: for events (`request.id`, `request.idempotency_key`) and
+/// for saving the idempotent response.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCtx {
+    pub request_id: Option<String>,
+    pub idempotency: Option<std::sync::Arc<IdempotencyClaim>>,
+}
+
+/// A claimed `Idempotency-Key`. The use case completes it in its transaction; if nothing
+/// completes it, the HTTP layer releases it when the request ends.
+#[derive(Debug)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub row_id: String,
+    pub token: String,
+    completed: AtomicBool,
+}
+
+impl IdempotencyClaim {
+    pub fn new(key: String, row_id: String, token: String) -> Self {
+        Self {
+            key,
+            row_id,
+            token,
+            completed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_completed(&self) -> bool {
+        self.completed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_completed(&self) {
+        self.completed.store(true, Ordering::Release);
+    }
+}
+
+impl RequestCtx {
+    pub fn idempotency_key(&self) -> Option<String> {
+        self.idempotency.as_ref().map(|c| c.key.clone())
+    }
+}

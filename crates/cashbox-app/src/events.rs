@@ -1,0 +1,123 @@
+//! Recording events with the change they describe, and reading them back.
+
+use cashbox_core::event::{API_VERSION, EventData, EventListParams, EventObject, EventRequest};
+use cashbox_core::id::{has_prefix, new_id};
+use cashbox_store::{EventFilter, EventRow, SealedColumn, Tx};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{App, AppError, AppResult, RequestCtx};
+
+pub const ID_PREFIX: &str = "evt";
+
+/// A page of rendered objects.
+#[derive(Debug, Clone)]
+pub struct ListResult {
+    pub data: Vec<Value>,
+    pub has_more: bool,
+}
+
+/// The sealed part of an event: objects carry personal data.
+#[derive(Serialize, Deserialize)]
+struct SealedData {
+    object: Value,
+    previous_attributes: Option<Value>,
+}
+
+impl App {
+    /// Writes an event in `tx`, the transaction of the change it records.
+    pub(crate) async fn record_event(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        event_type: &str,
+        object: &Value,
+        previous_attributes: Option<Value>,
+    ) -> AppResult<()> {
+        let id = new_id(ID_PREFIX);
+        let data = SealedData {
+            object: object.clone(),
+            previous_attributes,
+        };
+        let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
+        let row = EventRow {
+            sealed: self.keys().seal(&SealedColumn::Events.aad(&id), &plain),
+            id,
+            event_type: event_type.to_string(),
+            created: self.now(),
+            object_id: object["id"].as_str().unwrap_or_default().to_string(),
+            request_id: ctx.request_id.clone(),
+            idempotency_key: ctx.idempotency_key(),
+        };
+        tx.insert_event(&row).await?;
+        Ok(())
+    }
+
+    fn render_event(&self, row: EventRow) -> AppResult<Value> {
+        let plain = self
+            .keys()
+            .open(&SealedColumn::Events.aad(&row.id), &row.sealed)?;
+        let data: SealedData = serde_json::from_slice(&plain)
+            .map_err(|e| AppError::Corrupt(format!("event {}: {e}", row.id)))?;
+        let event = EventObject {
+            id: row.id,
+            object: "event",
+            api_version: API_VERSION,
+            created: row.created,
+            data: EventData {
+                object: data.object,
+                previous_attributes: data.previous_attributes,
+            },
+            livemode: false,
+            pending_webhooks: 0,
+            request: EventRequest {
+                id: row.request_id,
+                idempotency_key: row.idempotency_key,
+            },
+            event_type: row.event_type,
+        };
+        Ok(serde_json::to_value(event).expect("events always serialize"))
+    }
+
+    pub async fn retrieve_event(&self, id: &str) -> AppResult<Value> {
+        if !has_prefix(id, ID_PREFIX) {
+            return Err(AppError::not_found("event", id));
+        }
+        let row = self
+            .store()
+            .event(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("event", id))?;
+        self.render_event(row)
+    }
+
+    pub async fn list_events(&self, params: &EventListParams) -> AppResult<ListResult> {
+        let page = params.page()?;
+        let types = params.type_filter()?;
+        if let Some((param, id)) = page.cursor_id() {
+            if self.store().event(id).await?.is_none() {
+                return Err(AppError::MissingReference {
+                    object: "event",
+                    id: id.to_string(),
+                    param: param.to_string(),
+                });
+            }
+        }
+        let filter = EventFilter {
+            types: types.exact,
+            type_prefixes: types.prefixes,
+            created: params.created.unwrap_or_default(),
+            object_id: None,
+        };
+        let listed = self.store().list_events(&filter, &page).await?;
+        let data = listed
+            .data
+            .into_iter()
+            .map(|row| self.render_event(row))
+            .collect::<AppResult<_>>()?;
+        Ok(ListResult {
+            data,
+            has_more: listed.has_more,
+        })
+    }
+}

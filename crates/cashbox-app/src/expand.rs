@@ -1,0 +1,180 @@
+//! `expand[]`: replacing linked ids in a response with the objects they name, as Stripe does.
+//!
+//! Paths are dotted (`latest_invoice.payment_intent`, `data.customer` in lists). Each object
+//! type declares which of its fields are expandable; anything else is refused with Stripe's
+//! message. Expansion reads through the caller's transaction when there is one, so objects
+//! created in the same request are visible.
+
+use cashbox_core::ParamError;
+use cashbox_store::{Store, Tx};
+use serde_json::Value;
+
+use crate::{App, AppResult};
+
+/// Stripe allows four levels of nested expansion.
+pub const EXPAND_DEPTH_MAX: usize = 4;
+/// Paths in one request's `expand[]`.
+pub const EXPAND_PATHS_MAX: usize = 20;
+
+/// Where expansion reads linked objects from.
+pub enum Reader<'a> {
+    Store(&'a Store),
+    Tx(&'a mut Tx),
+}
+
+/// The fields of an object type that hold expandable links.
+fn expandable_fields(object_type: &str) -> &'static [&'static str] {
+    match object_type {
+        "customer" => &[
+            "default_source",
+            "invoice_settings.default_payment_method",
+            "test_clock",
+        ],
+        _ => &[],
+    }
+}
+
+/// Checks `expand[]` paths before any work is done.
+pub fn parse_paths(paths: &[String]) -> Result<Vec<Vec<String>>, ParamError> {
+    if paths.len() > EXPAND_PATHS_MAX {
+        return Err(ParamError::invalid(
+            "expand",
+            format!("You may expand at most {EXPAND_PATHS_MAX} paths"),
+        ));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let parts: Vec<String> = p.split('.').map(str::to_string).collect();
+            if p.is_empty() || parts.iter().any(String::is_empty) {
+                return Err(ParamError::invalid("expand", format!("Invalid expand path: {p}")));
+            }
+            if parts.len() > EXPAND_DEPTH_MAX + usize::from(parts[0] == "data") {
+                return Err(ParamError::invalid(
+                    "expand",
+                    format!(
+                        "You cannot expand more than {EXPAND_DEPTH_MAX} levels of a property. Property: {p}"
+                    ),
+                ));
+            }
+            Ok(parts)
+        })
+        .collect()
+}
+
+fn cannot_expand(path: &str) -> ParamError {
+    ParamError::invalid(
+        "expand",
+        format!("This property cannot be expanded ({path})."),
+    )
+}
+
+impl App {
+    /// Expands `paths` in `value`, an object or a list envelope's items (paths start `data.`).
+    pub async fn expand(
+        &self,
+        reader: &mut Reader<'_>,
+        value: &mut Value,
+        paths: &[Vec<String>],
+    ) -> AppResult<()> {
+        for path in paths {
+            self.expand_path(reader, value, path, 0, &path.join("."))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Expands `paths` (each starting with `data`) in every item of a list.
+    pub async fn expand_items(
+        &self,
+        reader: &mut Reader<'_>,
+        items: &mut [Value],
+        paths: &[Vec<String>],
+    ) -> AppResult<()> {
+        for path in paths {
+            let full = path.join(".");
+            let Some(("data", rest)) = path.split_first().map(|(h, t)| (h.as_str(), t)) else {
+                return Err(cannot_expand(&full).into());
+            };
+            if rest.is_empty() {
+                return Err(cannot_expand(&full).into());
+            }
+            for item in items.iter_mut() {
+                self.expand_path(reader, item, rest, 0, &full).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks `path` from `value`; at each expandable link that is still an id, loads the object.
+    async fn expand_path(
+        &self,
+        reader: &mut Reader<'_>,
+        value: &mut Value,
+        path: &[String],
+        depth: usize,
+        full: &str,
+    ) -> AppResult<()> {
+        if path.is_empty() || depth > EXPAND_DEPTH_MAX {
+            return Ok(());
+        }
+        let object_type = value["object"].as_str().unwrap_or_default().to_string();
+        let fields = expandable_fields(&object_type);
+        // A field may itself be dotted (`invoice_settings.default_payment_method`).
+        let Some(field) = fields.iter().find(|f| {
+            let parts: Vec<&str> = f.split('.').collect();
+            path.len() >= parts.len() && parts.iter().zip(path).all(|(a, b)| *a == b)
+        }) else {
+            return Err(cannot_expand(full).into());
+        };
+        let field_len = field.split('.').count();
+        let mut slot = &mut *value;
+        for part in field.split('.') {
+            slot = &mut slot[part];
+        }
+        if let Value::String(id) = slot {
+            let id = id.clone();
+            if let Some(object) = Box::pin(self.load_object(reader, &id)).await? {
+                *slot = object;
+            }
+        }
+        if slot.is_object() {
+            Box::pin(self.expand_path(reader, slot, &path[field_len..], depth + 1, full)).await?;
+        }
+        Ok(())
+    }
+
+    /// Any object by id, rendered, or `None` if there is no such object.
+    async fn load_object(&self, reader: &mut Reader<'_>, id: &str) -> AppResult<Option<Value>> {
+        let prefix = id.split('_').next().unwrap_or_default();
+        match prefix {
+            "cus" => {
+                let row = match reader {
+                    Reader::Store(s) => s.customer(id).await?,
+                    Reader::Tx(tx) => tx.customer_for_update(id).await?,
+                };
+                row.map(|r| self.render_customer_row(r)).transpose()
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_checked_up_front() {
+        assert_eq!(
+            parse_paths(&["a.b".into()]).unwrap(),
+            vec![vec!["a".to_string(), "b".to_string()]]
+        );
+        assert!(parse_paths(&["a..b".into()]).is_err());
+        assert!(parse_paths(&["".into()]).is_err());
+        assert!(parse_paths(&["a.b.c.d.e".into()]).is_err());
+        assert!(parse_paths(&["data.a.b.c.d".into()]).is_ok());
+        let many: Vec<String> = (0..21).map(|i| format!("f{i}")).collect();
+        assert!(parse_paths(&many).is_err());
+    }
+}
