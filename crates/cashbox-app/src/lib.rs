@@ -8,6 +8,7 @@ pub mod customers;
 pub mod error;
 pub mod events;
 pub mod expand;
+pub mod idempotency;
 pub mod keys;
 pub mod rotation;
 

@@ -1,2 +1,142 @@
+//! Cashbox's HTTP edge: the Stripe dialect (auth, form and JSON parameters, errors, lists,
+//! `expand[]`, idempotency), thin handlers per resource, and the operational endpoints.
+//!
+//! Handlers extract, call one use case and render; they contain no SQL and no business rules.
+
+pub mod customers;
+pub mod error;
+pub mod events;
+pub mod extract;
 pub mod form;
+pub mod gate;
+pub mod list;
+pub mod ops;
 pub mod params;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{Method, Uri};
+use axum::middleware;
+use axum::response::IntoResponse;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use cashbox_app::App;
+
+use crate::error::ApiError;
+
+/// Limits of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    /// Sustained requests per second per API key; `None` turns the limit off.
+    pub rate_limit_per_second: Option<NonZeroU32>,
+    pub rate_limit_burst: NonZeroU32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            rate_limit_per_second: NonZeroU32::new(10_000),
+            rate_limit_burst: NonZeroU32::new(20_000).expect("non-zero"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: App,
+    pub limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    pub body_limit_bytes: usize,
+    pub openapi_json: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cashbox API",
+        description = "Self-hosted billing and payments in Stripe's dialect. Bodies are form-encoded in Stripe's bracket notation or JSON; authenticate with `Authorization: Bearer sk_…`.",
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every `/v1` endpoint, with its OpenAPI description generated from the handlers.
+fn api_routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(customers::routes())
+        .merge(events::routes())
+}
+
+/// The OpenAPI document of the whole API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_routes().split_for_parts();
+    let (_, ops_doc) = ops::routes().split_for_parts();
+    doc.merge(ops_doc);
+    doc
+}
+
+/// The whole HTTP application.
+pub fn router(app: App, config: &HttpConfig) -> Router {
+    // Install the recorder before the first request, or its metrics would go nowhere.
+    ops::metrics_handle();
+    let limiter = config.rate_limit_per_second.map(|per_second| {
+        Arc::new(RateLimiter::keyed(
+            Quota::per_second(per_second).allow_burst(config.rate_limit_burst),
+        ))
+    });
+    let openapi_json = openapi()
+        .to_json()
+        .expect("the OpenAPI document always serializes");
+    let state = HttpState {
+        app,
+        limiter,
+        body_limit_bytes: config.body_limit_bytes,
+        openapi_json: Arc::new(openapi_json),
+    };
+    let (api, _) = api_routes().split_for_parts();
+    let api = api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        gate::api_gate,
+    ));
+    let (ops, _) = ops::routes().split_for_parts();
+    Router::new()
+        .merge(api)
+        .merge(ops)
+        .route_layer(middleware::from_fn(gate::mark_route))
+        .fallback(unrecognized)
+        .method_not_allowed_fallback(unrecognized)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            ApiError::internal().into_response()
+        }))
+        .layer(middleware::from_fn(gate::observe))
+}
+
+async fn unrecognized(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        error::ErrorType::InvalidRequestError,
+        format!("Unrecognized request URL ({method}: {}).", uri.path()),
+    )
+}

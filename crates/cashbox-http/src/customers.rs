@@ -1,0 +1,102 @@
+//! `/v1/customers`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use cashbox_core::customer::{
+    CustomerCreateParams, CustomerListParams, CustomerObject, CustomerUpdateParams, DeletedObject,
+};
+
+use crate::HttpState;
+use crate::error::{ApiResult, ErrorEnvelope};
+use crate::extract::{Api, NoParams};
+use crate::list::ListObject;
+
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(retrieve, update, delete))
+}
+
+/// Create a customer.
+#[utoipa::path(post, path = "/v1/customers", tag = "Customers",
+    request_body(content = CustomerCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = CustomerObject), (status = 400, body = ErrorEnvelope)))]
+async fn create(
+    State(s): State<HttpState>,
+    api: Api<CustomerCreateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .create_customer(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Retrieve a customer; a deleted one answers `{"id", "object", "deleted": true}`.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "Customers",
+    params(("id" = String, Path, description = "Customer id")),
+    responses((status = 200, body = CustomerObject), (status = 404, body = ErrorEnvelope)))]
+async fn retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.retrieve_customer(&id, &api.call.expand).await?))
+}
+
+/// Update a customer. An empty value (`description=`) clears a field; `metadata[key]=` deletes
+/// one key.
+#[utoipa::path(post, path = "/v1/customers/{id}", tag = "Customers",
+    params(("id" = String, Path, description = "Customer id")),
+    request_body(content = CustomerUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = CustomerObject), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<CustomerUpdateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .update_customer(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Delete a customer. Its personal data is erased; the id remains as a tombstone.
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "Customers",
+    params(("id" = String, Path, description = "Customer id")),
+    responses((status = 200, body = DeletedObject), (status = 404, body = ErrorEnvelope)))]
+async fn delete(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.delete_customer(&api.call.ctx, &id).await?))
+}
+
+/// List customers, newest first.
+#[utoipa::path(get, path = "/v1/customers", tag = "Customers",
+    params(
+        ("email" = Option<String>, Query, description = "Exact, case-sensitive email"),
+        ("created" = Option<i64>, Query, description = "Unix seconds, or created[gt|gte|lt|lte]"),
+        ("test_clock" = Option<String>, Query, description = "Only customers on this test clock"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 10"),
+        ("starting_after" = Option<String>, Query, description = "Cursor: a customer id"),
+        ("ending_before" = Option<String>, Query, description = "Cursor: a customer id"),
+    ),
+    responses((status = 200, body = ListObject<CustomerObject>), (status = 400, body = ErrorEnvelope)))]
+async fn list(
+    State(s): State<HttpState>,
+    api: Api<CustomerListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.list_customers(&api.params, &api.call.expand).await?;
+    Ok(Json(ListObject::new(
+        "/v1/customers",
+        page.data,
+        page.has_more,
+    )))
+}

@@ -1,0 +1,243 @@
+//! Configuration: defaults, then an optional file (`CASHBOX_CONFIG=path`, `KEY=value` lines),
+//! then the environment. Parsed and validated once at start-up.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Env {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+pub struct Config {
+    pub env: Env,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub db_max_connections: u32,
+    pub secret_key: Option<Zeroizing<String>>,
+    pub encryption_keys: Option<Zeroizing<String>>,
+    pub encryption_keys_file: Option<PathBuf>,
+    pub body_limit_bytes: usize,
+    pub rate_limit_per_second: Option<NonZeroU32>,
+    pub rate_limit_burst: NonZeroU32,
+    pub log_format: LogFormat,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "encryption_keys",
+                &self.encryption_keys.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{user}:****{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4242";
+pub const DEFAULT_DATA_DIR: &str = "./cashbox-data";
+
+/// Every setting this binary reads, for `--help` and for rejecting typos in the config file.
+pub const KNOWN_VARS: &[&str] = &[
+    "CASHBOX_ENV",
+    "CASHBOX_LISTEN",
+    "CASHBOX_DATA_DIR",
+    "DATABASE_URL",
+    "CASHBOX_DB_MAX_CONNECTIONS",
+    "CASHBOX_SECRET_KEY",
+    "CASHBOX_ENCRYPTION_KEYS",
+    "CASHBOX_ENCRYPTION_KEYS_FILE",
+    "CASHBOX_BODY_LIMIT_BYTES",
+    "CASHBOX_RATE_LIMIT_PER_SECOND",
+    "CASHBOX_RATE_LIMIT_BURST",
+    "CASHBOX_LOG_FORMAT",
+];
+
+impl Config {
+    /// Reads the file named by `CASHBOX_CONFIG` (if any) and the process environment.
+    pub fn load() -> Result<Self, String> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let mut vars = HashMap::new();
+        if let Some(path) = env.get("CASHBOX_CONFIG").filter(|p| !p.is_empty()) {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read CASHBOX_CONFIG file {path}: {e}"))?;
+            vars.extend(parse_file(&text)?);
+        }
+        for name in KNOWN_VARS {
+            if let Some(v) = env.get(*name) {
+                vars.insert((*name).to_string(), v.clone());
+            }
+        }
+        Self::from_vars(&vars)
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, String> {
+        let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let env = match get("CASHBOX_ENV") {
+            None | Some("development") => Env::Development,
+            Some("production") => Env::Production,
+            Some(other) => {
+                return Err(format!(
+                    "CASHBOX_ENV must be development or production, not {other:?}"
+                ));
+            }
+        };
+        let listen = get("CASHBOX_LISTEN")
+            .unwrap_or(DEFAULT_LISTEN)
+            .parse()
+            .map_err(|e| format!("CASHBOX_LISTEN must be HOST:PORT: {e}"))?;
+        let number = |k: &str, default: u64| -> Result<u64, String> {
+            get(k).map_or(Ok(default), |v| {
+                v.parse()
+                    .map_err(|_| format!("{k} must be a whole number, not {v:?}"))
+            })
+        };
+        let rate = number("CASHBOX_RATE_LIMIT_PER_SECOND", 10_000)?;
+        let burst = number("CASHBOX_RATE_LIMIT_BURST", (rate * 2).max(1))?;
+        let log_format = match get("CASHBOX_LOG_FORMAT") {
+            None | Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => {
+                return Err(format!(
+                    "CASHBOX_LOG_FORMAT must be json or text, not {other:?}"
+                ));
+            }
+        };
+        Ok(Self {
+            env,
+            listen,
+            data_dir: PathBuf::from(get("CASHBOX_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR)),
+            database_url: get("DATABASE_URL").map(str::to_string),
+            db_max_connections: u32::try_from(number("CASHBOX_DB_MAX_CONNECTIONS", 16)?)
+                .map_err(|_| "CASHBOX_DB_MAX_CONNECTIONS is too large".to_string())?
+                .max(1),
+            secret_key: get("CASHBOX_SECRET_KEY").map(|s| Zeroizing::new(s.to_string())),
+            encryption_keys: get("CASHBOX_ENCRYPTION_KEYS").map(|s| Zeroizing::new(s.to_string())),
+            encryption_keys_file: get("CASHBOX_ENCRYPTION_KEYS_FILE").map(PathBuf::from),
+            body_limit_bytes: usize::try_from(number("CASHBOX_BODY_LIMIT_BYTES", 1024 * 1024)?)
+                .map_err(|_| "CASHBOX_BODY_LIMIT_BYTES is too large".to_string())?,
+            rate_limit_per_second: u32::try_from(rate).ok().and_then(NonZeroU32::new),
+            rate_limit_burst: u32::try_from(burst)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .ok_or("CASHBOX_RATE_LIMIT_BURST must be between 1 and 4294967295")?,
+            log_format,
+        })
+    }
+}
+
+fn parse_file(text: &str) -> Result<HashMap<String, String>, String> {
+    let mut vars = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| format!("config file line {}: expected KEY=value", n + 1))?;
+        let k = k.trim();
+        if !KNOWN_VARS.contains(&k) {
+            return Err(format!("config file line {}: unknown setting {k}", n + 1));
+        }
+        let v = v.trim().trim_matches('"');
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.env, Env::Development);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.rate_limit_per_second.unwrap().get(), 10_000);
+        assert_eq!(c.rate_limit_burst.get(), 20_000);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        let e = Config::from_vars(&vars(&[("CASHBOX_ENV", "prod")])).unwrap_err();
+        assert!(e.contains("CASHBOX_ENV"));
+        let e = Config::from_vars(&vars(&[("CASHBOX_LISTEN", "nope")])).unwrap_err();
+        assert!(e.contains("CASHBOX_LISTEN"));
+        let e = Config::from_vars(&vars(&[("CASHBOX_RATE_LIMIT_PER_SECOND", "x")])).unwrap_err();
+        assert!(e.contains("CASHBOX_RATE_LIMIT_PER_SECOND"));
+    }
+
+    #[test]
+    fn zero_rate_turns_the_limit_off() {
+        let c = Config::from_vars(&vars(&[("CASHBOX_RATE_LIMIT_PER_SECOND", "0")])).unwrap();
+        assert!(c.rate_limit_per_second.is_none());
+    }
+
+    #[test]
+    fn file_rejects_unknown_settings() {
+        assert!(parse_file("CASHBOX_LISTEN=1.2.3.4:5\n# comment\n").is_ok());
+        assert!(
+            parse_file("CASHBOX_LISTN=1")
+                .unwrap_err()
+                .contains("unknown setting")
+        );
+    }
+
+    #[test]
+    fn debug_and_urls_hide_secrets() {
+        let c = Config::from_vars(&vars(&[
+            ("CASHBOX_SECRET_KEY", "sk_test_supersecretvalue123"),
+            ("DATABASE_URL", "postgres://app:hunter2@db/cashbox"),
+        ]))
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("supersecret"));
+        assert!(!printed.contains("hunter2"));
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db/x"),
+            "postgres://app:****@db/x"
+        );
+    }
+}

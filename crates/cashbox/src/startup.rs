@@ -1,0 +1,282 @@
+//! Opening the database and the key ring, the development defaults, production's refusals,
+//! and running the server until a signal.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cashbox_app::keys::SOURCE_GENERATED;
+use cashbox_app::{App, Settings};
+use cashbox_core::api_key::{self, KeyKind};
+use cashbox_core::crypto::{KeyRing, hash_secret};
+use cashbox_http::HttpConfig;
+use cashbox_store::Store;
+
+use crate::config::{Config, Env, redact_url};
+
+/// How often expired idempotency keys are deleted.
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+pub const DEV_KEYS_FILE: &str = "encryption.keys";
+pub const SQLITE_FILE: &str = "cashbox.db";
+
+/// What start-up decided, to be said plainly to the operator.
+pub struct Opened {
+    pub app: App,
+    pub notes: Vec<String>,
+}
+
+fn database_url(config: &Config, notes: &mut Vec<String>) -> Result<String, String> {
+    if let Some(url) = &config.database_url {
+        notes.push(format!("database: {}", redact_url(url)));
+        return Ok(url.clone());
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.data_dir.join(SQLITE_FILE);
+    notes.push(format!(
+        "database: SQLite at {} (default; set DATABASE_URL for PostgreSQL)",
+        path.display()
+    ));
+    Ok(format!("sqlite://{}", path.display()))
+}
+
+fn load_ring(config: &Config, notes: &mut Vec<String>) -> Result<KeyRing, String> {
+    if let Some(spec) = &config.encryption_keys {
+        let ring = KeyRing::parse(spec).map_err(|e| format!("CASHBOX_ENCRYPTION_KEYS: {e}"))?;
+        notes.push(format!(
+            "encryption: key ring from CASHBOX_ENCRYPTION_KEYS, primary key {:?}",
+            ring.primary_id()
+        ));
+        return Ok(ring);
+    }
+    if let Some(path) = &config.encryption_keys_file {
+        let ring = read_ring(path)?;
+        notes.push(format!(
+            "encryption: key ring from {}, primary key {:?}",
+            path.display(),
+            ring.primary_id()
+        ));
+        return Ok(ring);
+    }
+    if config.env == Env::Production {
+        return Err("production needs an encryption key ring: set CASHBOX_ENCRYPTION_KEYS or CASHBOX_ENCRYPTION_KEYS_FILE (generate a key with `cashbox keys generate-encryption-key`)".into());
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.data_dir.join(DEV_KEYS_FILE);
+    if !path.exists() {
+        write_private(&path, &KeyRing::generate_entry("dev1"))?;
+        notes.push(format!(
+            "WARNING: generated a development encryption key in {}. Anyone with this file can read the customer data; production refuses to run on it.",
+            path.display()
+        ));
+    } else {
+        notes.push(format!(
+            "encryption: development key ring in {}",
+            path.display()
+        ));
+    }
+    read_ring(&path)
+}
+
+fn read_ring(path: &Path) -> Result<KeyRing, String> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read encryption keys from {}: {e}", path.display()))?,
+    );
+    KeyRing::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write_private(path: &PathBuf, contents: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Connects, migrates and builds the application.
+pub async fn open(config: &Config) -> Result<Opened, String> {
+    let mut notes = vec![format!(
+        "environment: {}",
+        match config.env {
+            Env::Development => "development (set CASHBOX_ENV=production for production)",
+            Env::Production => "production",
+        }
+    )];
+    let ring = load_ring(config, &mut notes)?;
+    let url = database_url(config, &mut notes)?;
+    let store = Store::connect(&url, config.db_max_connections)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let applied = store
+        .migrate()
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    if !applied.is_empty() {
+        notes.push(format!("migrations applied: {applied:?}"));
+    }
+    let env_secret_key_hash = match &config.secret_key {
+        Some(k) if api_key::is_valid_env_secret(k) => {
+            notes.push(format!(
+                "api key: CASHBOX_SECRET_KEY ({})",
+                api_key::redact(k)
+            ));
+            Some(hash_secret(k))
+        }
+        Some(_) => {
+            return Err(format!(
+                "CASHBOX_SECRET_KEY must start with sk_test_ or sk_live_ and be at least {} characters without spaces",
+                api_key::ENV_SECRET_KEY_CHARS_MIN
+            ));
+        }
+        None => None,
+    };
+    let app = App::new(
+        store,
+        ring,
+        Settings {
+            env_secret_key_hash,
+        },
+    );
+    Ok(Opened { app, notes })
+}
+
+/// Development: make sure there is a key to call the API with, printing new keys once.
+/// Production: refuse generated keys, and refuse to run with no key at all.
+async fn ensure_api_keys(config: &Config, opened: &mut Opened) -> Result<(), String> {
+    let app = &opened.app;
+    let err = |e: cashbox_app::AppError| format!("cannot read API keys: {e}");
+    let generated = app.generated_keys_active().await.map_err(err)?;
+    let keys = app.list_api_keys().await.map_err(err)?;
+    let active = keys.iter().filter(|k| k.revoked_at.is_none()).count();
+    if config.env == Env::Production {
+        if generated > 0 {
+            return Err("production refuses to start while development-generated API keys are active: revoke them with `cashbox keys revoke ID` (see `cashbox keys list`) and create keys with `cashbox keys create`".into());
+        }
+        if active == 0 && config.secret_key.is_none() {
+            return Err("production needs an API key: create one with `cashbox keys create --type secret` or set CASHBOX_SECRET_KEY".into());
+        }
+        return Ok(());
+    }
+    if active == 0 && config.secret_key.is_none() {
+        let secret = app
+            .create_api_key(
+                KeyKind::Secret,
+                &[],
+                SOURCE_GENERATED,
+                Some("development default".into()),
+            )
+            .await
+            .map_err(err)?;
+        let publishable = app
+            .create_api_key(
+                KeyKind::Publishable,
+                &[],
+                SOURCE_GENERATED,
+                Some("development default".into()),
+            )
+            .await
+            .map_err(err)?;
+        // Printed once, to the terminal only: never through the logs.
+        println!(
+            "Created development API keys. They are shown this once; only their hashes are kept."
+        );
+        println!("  secret key:      {}", secret.secret.as_str());
+        println!("  publishable key: {}", publishable.secret.as_str());
+    } else if generated > 0 {
+        opened.notes.push("api keys: using the development keys printed at first start (lost them? `cashbox keys create --type secret`)".into());
+    }
+    Ok(())
+}
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    let mut opened = open(&config).await?;
+    for note in opened.notes.drain(..) {
+        println!("{note}");
+    }
+    ensure_api_keys(&config, &mut opened).await?;
+    for note in &opened.notes {
+        println!("{note}");
+    }
+    let http = HttpConfig {
+        body_limit_bytes: config.body_limit_bytes,
+        rate_limit_per_second: config.rate_limit_per_second,
+        rate_limit_burst: config.rate_limit_burst,
+    };
+    let app = opened.app;
+    let router = cashbox_http::router(app.clone(), &http);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    println!("cashbox listening on http://{addr}");
+    tracing::info!(%addr, backend = app.store().backend(), "listening");
+
+    let pruner = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+            loop {
+                tick.tick().await;
+                match app.prune().await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(deleted = n, "pruned expired idempotency keys")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+                }
+            }
+        }
+    });
+
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    pruner.abort();
+    app.store().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT: the server stops accepting and lets requests in flight finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
