@@ -118,6 +118,7 @@ pub struct CustomerCreateParams {
     pub email: Option<String>,
     pub invoice_prefix: Option<String>,
     pub invoice_settings: Option<InvoiceSettingsParam>,
+    #[serde(default, deserialize_with = "crate::metadata::present")]
     #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     pub name: Option<String>,
@@ -147,6 +148,7 @@ pub struct CustomerUpdateParams {
     pub email: Option<Option<String>>,
     pub invoice_prefix: Option<String>,
     pub invoice_settings: Option<InvoiceSettingsParam>,
+    #[serde(default, deserialize_with = "crate::metadata::present")]
     #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     #[serde(default, deserialize_with = "patch")]

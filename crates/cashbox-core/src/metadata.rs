@@ -55,6 +55,12 @@ impl<'de> Deserialize<'de> for MetadataParam {
     }
 }
 
+/// For `#[serde(deserialize_with)]` on a `metadata` field: a present `metadata` is always a
+/// request, and an empty one (`metadata=`, `null`) means "clear", not "absent".
+pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MetadataParam>, D::Error> {
+    MetadataParam::deserialize(d).map(Some)
+}
+
 impl MetadataParam {
     /// Applies the request to `current`, all or nothing.
     pub fn apply(&self, current: &Metadata) -> Result<Metadata, ParamError> {

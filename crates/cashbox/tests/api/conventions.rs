@@ -1,0 +1,312 @@
+//! The conventions every endpoint shares: auth, permissions, errors, limits, expand, ops.
+
+use std::num::NonZeroU32;
+
+use cashbox_core::api_key::KeyKind;
+use cashbox_http::HttpConfig;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{spawn_app, spawn_with};
+
+#[tokio::test]
+async fn authentication_errors() {
+    let t = spawn_app().await;
+    let none = t
+        .send(Method::GET, "/v1/customers", None, &[("authorization", "")])
+        .await;
+    none.error(401, "authentication_error");
+
+    let wrong = t
+        .send(
+            Method::GET,
+            "/v1/customers",
+            None,
+            &[("authorization", "Bearer sk_test_wrongwrongwrongwrong1234")],
+        )
+        .await;
+    let e = wrong.error(401, "authentication_error");
+    assert_eq!(e["message"], "Invalid API Key provided: sk_test_****1234");
+
+    let garbage = t
+        .send(
+            Method::GET,
+            "/v1/customers",
+            None,
+            &[("authorization", "Bearer hello")],
+        )
+        .await;
+    garbage.error(401, "authentication_error");
+
+    // HTTP basic auth with the key as user name, as Stripe's curl examples do.
+    let basic = base64_encode(&format!("{}:", t.key));
+    let ok = t
+        .send(
+            Method::GET,
+            "/v1/customers",
+            None,
+            &[("authorization", &format!("Basic {basic}"))],
+        )
+        .await;
+    ok.ok();
+
+    // A revoked key stops working.
+    let key = t.key_of(KeyKind::Secret, &[]).await;
+    let auth = format!("Bearer {key}");
+    t.send(
+        Method::GET,
+        "/v1/customers",
+        None,
+        &[("authorization", &auth)],
+    )
+    .await
+    .ok();
+    let id = t.app.list_api_keys().await.unwrap().pop().unwrap().id;
+    assert!(t.app.revoke_api_key(&id).await.unwrap());
+    t.send(
+        Method::GET,
+        "/v1/customers",
+        None,
+        &[("authorization", &auth)],
+    )
+    .await
+    .error(401, "authentication_error");
+}
+
+fn base64_encode(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn restricted_and_publishable_keys() {
+    let t = spawn_app().await;
+    let reader = format!(
+        "Bearer {}",
+        t.key_of(KeyKind::Restricted, &["customers:read"]).await
+    );
+    let writer = format!(
+        "Bearer {}",
+        t.key_of(KeyKind::Restricted, &["customers:write"]).await
+    );
+    let publishable = format!("Bearer {}", t.key_of(KeyKind::Publishable, &[]).await);
+    let body = || Some(("application/x-www-form-urlencoded", "name=x".to_string()));
+
+    t.send(
+        Method::GET,
+        "/v1/customers",
+        None,
+        &[("authorization", &reader)],
+    )
+    .await
+    .ok();
+    let e = t
+        .send(
+            Method::POST,
+            "/v1/customers",
+            body(),
+            &[("authorization", &reader)],
+        )
+        .await;
+    e.error(403, "permission_error");
+    t.send(
+        Method::GET,
+        "/v1/events",
+        None,
+        &[("authorization", &reader)],
+    )
+    .await
+    .error(403, "permission_error");
+
+    t.send(
+        Method::POST,
+        "/v1/customers",
+        body(),
+        &[("authorization", &writer)],
+    )
+    .await
+    .ok();
+    t.send(
+        Method::GET,
+        "/v1/customers",
+        None,
+        &[("authorization", &writer)],
+    )
+    .await
+    .ok();
+
+    t.send(
+        Method::GET,
+        "/v1/customers",
+        None,
+        &[("authorization", &publishable)],
+    )
+    .await
+    .error(403, "permission_error");
+}
+
+#[tokio::test]
+async fn unknown_urls_and_methods() {
+    let t = spawn_app().await;
+    let r = t.get("/v1/nothing_here").await;
+    assert_eq!(
+        r.error(404, "invalid_request_error")["message"],
+        "Unrecognized request URL (GET: /v1/nothing_here)."
+    );
+    let r = t.send(Method::PUT, "/v1/customers", None, &[]).await;
+    r.error(404, "invalid_request_error");
+}
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_stripe_version_is_accepted() {
+    let t = spawn_app().await;
+    let r = t
+        .send(
+            Method::GET,
+            "/v1/customers",
+            None,
+            &[("stripe-version", "2026-10-28.endive")],
+        )
+        .await;
+    r.ok();
+    assert!(r.header("request-id").unwrap().starts_with("req_"));
+    let e = t.get("/v1/customers/cus_x").await;
+    assert!(e.header("request-id").unwrap().starts_with("req_"));
+    assert_ne!(r.header("request-id"), e.header("request-id"));
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let t = spawn_with(HttpConfig {
+        rate_limit_per_second: NonZeroU32::new(1),
+        rate_limit_burst: NonZeroU32::new(2).unwrap(),
+        ..HttpConfig::default()
+    })
+    .await;
+    t.get("/v1/customers").await.ok();
+    t.get("/v1/customers").await.ok();
+    let limited = t.get("/v1/customers").await;
+    limited.error(429, "rate_limit_error");
+    assert!(
+        limited
+            .header("retry-after")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    // The limit is per key: another key is not affected.
+    let other = format!("Bearer {}", t.key_of(KeyKind::Secret, &[]).await);
+    t.send(
+        Method::GET,
+        "/v1/customers",
+        None,
+        &[("authorization", &other)],
+    )
+    .await
+    .ok();
+}
+
+#[tokio::test]
+async fn body_size_is_limited() {
+    let t = spawn_with(HttpConfig {
+        body_limit_bytes: 1024,
+        ..HttpConfig::default()
+    })
+    .await;
+    let big = "d".repeat(2000);
+    let r = t
+        .post("/v1/customers", &[("description", big.as_str())])
+        .await;
+    r.error(413, "invalid_request_error");
+    assert_eq!(t.get("/v1/customers").await.ok()["data"], json!([]));
+}
+
+#[tokio::test]
+async fn expand_machinery() {
+    let t = spawn_app().await;
+    let c = t.create_customer(&[("email", "e@x.io")]).await;
+    let id = c["id"].as_str().unwrap();
+    // Expandable links that are empty stay null.
+    let r = t.get(&format!("/v1/customers/{id}?expand[]=test_clock&expand[]=invoice_settings.default_payment_method")).await;
+    assert_eq!(r.ok()["test_clock"], serde_json::Value::Null);
+    let r = t.get("/v1/customers?expand[]=data.test_clock").await;
+    assert_eq!(r.ok()["data"].as_array().unwrap().len(), 1);
+    // Anything else cannot be expanded, as Stripe says.
+    let r = t.get(&format!("/v1/customers/{id}?expand[]=email")).await;
+    let e = r.error(400, "invalid_request_error");
+    assert_eq!(e["message"], "This property cannot be expanded (email).");
+    assert_eq!(e["param"], "expand");
+    let r = t.post("/v1/customers", &[("expand[0]", "nope")]).await;
+    r.error(400, "invalid_request_error");
+    assert_eq!(
+        t.get("/v1/customers").await.ok()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn health_ready_metrics_openapi() {
+    let t = spawn_app().await;
+    let unauth = [("authorization", "")];
+    assert_eq!(
+        t.send(Method::GET, "/health", None, &unauth).await.ok()["status"],
+        "ok"
+    );
+    assert_eq!(
+        t.send(Method::GET, "/ready", None, &unauth).await.ok()["status"],
+        "ready"
+    );
+
+    t.create_customer(&[]).await;
+    t.get("/v1/customers/cus_missing").await;
+    let m = t.send(Method::GET, "/metrics", None, &unauth).await;
+    let text = m.body.as_str().unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("cashbox_http_requests_total")
+                && l.contains("route=\"/v1/customers\"")
+                && l.contains("status=\"200\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"/v1/customers/{id}\""),
+        "ids must not become labels"
+    );
+    assert!(text.contains("cashbox_http_request_duration_seconds_bucket"));
+
+    let doc = t.send(Method::GET, "/v1/openapi.json", None, &unauth).await;
+    let paths = doc.ok()["paths"].as_object().unwrap().clone();
+    for (path, methods) in [
+        ("/v1/customers", &["get", "post"][..]),
+        ("/v1/customers/{id}", &["get", "post", "delete"][..]),
+        ("/v1/events", &["get"][..]),
+        ("/v1/events/{id}", &["get"][..]),
+        ("/health", &["get"][..]),
+    ] {
+        for m in methods {
+            assert!(
+                paths[path].get(*m).is_some(),
+                "{m} {path} missing from the OpenAPI document"
+            );
+        }
+    }
+}

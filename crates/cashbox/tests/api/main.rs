@@ -1,0 +1,9 @@
+//! The HTTP API, driven over the network against a fresh database per test. SQLite by default;
+//! PostgreSQL when `CASHBOX_TEST_DATABASE_URL` is set.
+
+mod conventions;
+mod customers;
+mod encryption;
+mod events;
+mod idempotency;
+mod support;

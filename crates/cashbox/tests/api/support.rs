@@ -1,0 +1,182 @@
+//! `spawn_app`: the application on port 0 over a fresh database, and a small client.
+
+use cashbox_app::{App, Settings};
+use cashbox_core::api_key::{KeyKind, Permission};
+use cashbox_core::crypto::{KeyRing, hash_secret};
+use cashbox_core::id::random_token;
+use cashbox_http::HttpConfig;
+use cashbox_store::Store;
+use cashbox_store::testing::fresh_database_url;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub struct TestApp {
+    pub base: String,
+    pub key: String,
+    pub app: App,
+    pub db_url: String,
+    pub ring_entry: String,
+    client: reqwest::Client,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a Stripe error envelope and returns its `error` object.
+    pub fn error(&self, status: u16, kind: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        let e = &self.body["error"];
+        assert_eq!(e["type"], kind, "body: {}", self.body);
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+        e
+    }
+
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "body: {}", self.body);
+        &self.body
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(HttpConfig::default()).await
+}
+
+pub async fn spawn_with(config: HttpConfig) -> TestApp {
+    let db_url = fresh_database_url().await.expect("test database");
+    let ring_entry = KeyRing::generate_entry("t1").to_string();
+    let (app, key) = build_app(&db_url, &ring_entry).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = cashbox_http::router(app.clone(), &config);
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        key,
+        app,
+        db_url,
+        ring_entry,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// An application over `db_url` with the key ring `ring`, and a secret key for it.
+pub async fn build_app(db_url: &str, ring: &str) -> (App, String) {
+    let store = Store::connect(db_url, 8).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let key = format!("sk_test_{}", random_token(24));
+    let settings = Settings {
+        env_secret_key_hash: Some(hash_secret(&key)),
+    };
+    (
+        App::new(store, KeyRing::parse(ring).unwrap(), settings),
+        key,
+    )
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+impl TestApp {
+    /// A new key of another kind, created as `cashbox keys create` does.
+    pub async fn key_of(&self, kind: KeyKind, permissions: &[&str]) -> String {
+        let perms: Vec<Permission> = permissions
+            .iter()
+            .map(|p| Permission::parse(p).unwrap())
+            .collect();
+        self.app
+            .create_api_key(kind, &perms, "cli", None)
+            .await
+            .unwrap()
+            .secret
+            .to_string()
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, String)>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        let mut has_auth = false;
+        for (k, v) in headers {
+            has_auth |= k.eq_ignore_ascii_case("authorization");
+            req = req.header(*k, *v);
+        }
+        if !has_auth {
+            req = req.bearer_auth(&self.key);
+        }
+        if let Some((content_type, body)) = body {
+            req = req.header("content-type", content_type).body(body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Resp {
+        self.post_with(path, pairs, &[]).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        pairs: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let body = ("application/x-www-form-urlencoded", form(pairs));
+        self.send(Method::POST, path, Some(body), headers).await
+    }
+
+    pub async fn post_json(&self, path: &str, json: Value) -> Resp {
+        self.send(
+            Method::POST,
+            path,
+            Some(("application/json", json.to_string())),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn create_customer(&self, pairs: &[(&str, &str)]) -> Value {
+        self.post("/v1/customers", pairs).await.ok().clone()
+    }
+
+    pub async fn events_of_type(&self, event_type: &str) -> Vec<Value> {
+        let r = self
+            .get(&format!("/v1/events?type={event_type}&limit=100"))
+            .await;
+        r.ok()["data"].as_array().unwrap().clone()
+    }
+}
