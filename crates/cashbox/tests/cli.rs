@@ -1,0 +1,408 @@
+//! The `cashbox` binary as an operator runs it: zero-configuration start, production's
+//! refusals, the keys commands, rotation, and shutdown on SIGTERM. Uses PostgreSQL when
+//! `CASHBOX_TEST_DATABASE_URL` is set, SQLite in the data directory otherwise.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cashbox_core::id::random_token;
+use cashbox_store::testing::{TEST_DATABASE_URL_VAR, fresh_database_url};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cashbox");
+
+struct Instance {
+    dir: PathBuf,
+    /// Set when testing on PostgreSQL; SQLite lives in the data directory otherwise.
+    database_url: Option<String>,
+}
+
+impl Instance {
+    async fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("cashbox-cli-{}", random_token(10)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let database_url = match std::env::var(TEST_DATABASE_URL_VAR) {
+            Ok(v) if !v.is_empty() => Some(fresh_database_url().await.unwrap()),
+            _ => None,
+        };
+        Self { dir, database_url }
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CASHBOX_LISTEN", "127.0.0.1:0")
+            .env("CASHBOX_LOG", "warn");
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs a command to completion: (success, stdout, stderr).
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+        let out = self.command(args, env).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Starts `serve` and waits until it listens, or returns its stderr if it exits.
+    fn serve(&self, env: &[(&str, &str)]) -> Result<Server, String> {
+        let mut child = self
+            .command(&["serve"], env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("cashbox listening on ") {
+                        let base = addr.to_string();
+                        lines.push(line);
+                        return Ok(Server { child, base, lines });
+                    }
+                    lines.push(line);
+                }
+                Err(_) => {
+                    let out = child.wait_with_output().unwrap();
+                    return Err(format!(
+                        "{}{}",
+                        lines.join("\n"),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    lines: Vec<String>,
+}
+
+impl Server {
+    fn printed_key(&self, label: &str) -> Option<String> {
+        self.lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(label).map(|k| k.trim().to_string()))
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
+    async fn post(&self, path: &str, key: &str, body: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.child.wait().unwrap().success()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ring_entry(id: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["keys", "generate-encryption-key", "--id", id])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn zero_configuration_is_a_working_development_instance() {
+    let inst = Instance::new().await;
+    let server = inst.serve(&[]).expect("serve starts with no configuration");
+    let secret = server
+        .printed_key("secret key:")
+        .expect("a secret key is printed");
+    let publishable = server
+        .printed_key("publishable key:")
+        .expect("a publishable key is printed");
+    assert!(secret.starts_with("sk_test_") && publishable.starts_with("pk_test_"));
+    assert!(
+        server
+            .lines
+            .iter()
+            .any(|l| l.contains("WARNING: generated a development encryption key"))
+    );
+    assert!(
+        server
+            .lines
+            .iter()
+            .any(|l| l.starts_with("environment: development"))
+    );
+
+    let keys_file = inst.dir.join("cashbox-data/encryption.keys");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&keys_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file must be private");
+    }
+
+    let health = reqwest::get(format!("{}/health", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let (status, c) = server
+        .post("/v1/customers", &secret, "email=dev%40example.com")
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let (status, _) = server.get("/v1/customers", &publishable).await;
+    assert_eq!(status, 403);
+    assert!(server.terminate(), "SIGTERM exits 0");
+
+    // Second start: same keys, nothing printed again.
+    let again = inst.serve(&[]).unwrap();
+    assert!(again.printed_key("secret key:").is_none());
+    let (status, list) = again.get("/v1/customers", &secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"][0]["email"], "dev@example.com");
+    // The key itself is stored only as a hash.
+    if inst.database_url.is_none() {
+        let db = std::fs::read(inst.dir.join("cashbox-data/cashbox.db")).unwrap();
+        assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+}
+
+#[tokio::test]
+async fn production_refuses_development_defaults() {
+    let inst = Instance::new().await;
+    let ring = ring_entry("p1");
+    let env_key = format!("sk_test_{}", random_token(24));
+
+    let err = inst.serve(&[("CASHBOX_ENV", "production")]).err().unwrap();
+    assert!(err.contains("CASHBOX_ENCRYPTION_KEYS"), "{err}");
+
+    let err = inst
+        .serve(&[
+            ("CASHBOX_ENV", "production"),
+            ("CASHBOX_ENCRYPTION_KEYS", &ring),
+        ])
+        .err()
+        .unwrap();
+    assert!(err.contains("needs an API key"), "{err}");
+
+    let err = inst
+        .serve(&[
+            ("CASHBOX_ENV", "production"),
+            ("CASHBOX_ENCRYPTION_KEYS", &ring),
+            ("CASHBOX_SECRET_KEY", "sk_test_short"),
+        ])
+        .err()
+        .unwrap();
+    assert!(err.contains("CASHBOX_SECRET_KEY"), "{err}");
+
+    let prod = [
+        ("CASHBOX_ENV", "production"),
+        ("CASHBOX_ENCRYPTION_KEYS", ring.as_str()),
+        ("CASHBOX_SECRET_KEY", env_key.as_str()),
+    ];
+    let server = inst
+        .serve(&prod)
+        .expect("production starts with explicit keys");
+    assert!(server.printed_key("secret key:").is_none());
+    let (status, _) = server.post("/v1/customers", &env_key, "name=P").await;
+    assert_eq!(status, 200);
+    drop(server);
+
+    // Once a development start has generated keys, production refuses to run.
+    let dev = inst.serve(&[("CASHBOX_ENCRYPTION_KEYS", &ring)]).unwrap();
+    assert!(dev.printed_key("secret key:").is_some());
+    drop(dev);
+    let err = inst.serve(&prod).err().unwrap();
+    assert!(err.contains("development-generated API keys"), "{err}");
+}
+
+#[tokio::test]
+async fn keys_commands() {
+    let inst = Instance::new().await;
+    let (ok, _, err) = inst.run(&["keys", "create", "--type", "restricted"], &[]);
+    assert!(!ok && err.contains("--permission"), "{err}");
+    let (ok, _, err) = inst.run(
+        &[
+            "keys",
+            "create",
+            "--type",
+            "restricted",
+            "--permission",
+            "nope:read",
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("unknown resource"), "{err}");
+
+    let (ok, out, err) = inst.run(
+        &[
+            "keys",
+            "create",
+            "--type",
+            "restricted",
+            "--permission",
+            "customers:read",
+            "--note",
+            "reporting",
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("key:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(key.starts_with("rk_test_"));
+
+    let (ok, listed, _) = inst.run(&["keys", "list"], &[]);
+    assert!(ok);
+    assert!(
+        listed.contains(&id) && listed.contains("customers:read") && listed.contains("reporting")
+    );
+    assert!(
+        !listed.contains(&key),
+        "keys list must never print a secret"
+    );
+
+    let server = inst.serve(&[]).unwrap();
+    // The CLI key exists, so no development keys are generated.
+    assert!(server.printed_key("secret key:").is_none());
+    assert_eq!(server.get("/v1/customers", &key).await.0, 200);
+    assert_eq!(server.post("/v1/customers", &key, "name=x").await.0, 403);
+    drop(server);
+
+    let (ok, out, _) = inst.run(&["keys", "revoke", &id], &[]);
+    assert!(ok, "{out}");
+    let (ok, _, err) = inst.run(&["keys", "revoke", &id], &[]);
+    assert!(!ok && err.contains("no active API key"));
+    let server = inst.serve(&[]).unwrap();
+    assert_eq!(server.get("/v1/customers", &key).await.0, 401);
+}
+
+#[tokio::test]
+async fn migrate_and_rotate_encryption_from_the_command_line() {
+    let inst = Instance::new().await;
+    let k1 = ring_entry("k1");
+    let env_key = format!("sk_test_{}", random_token(24));
+    let (ok, out, err) = inst.run(&["migrate"], &[("CASHBOX_ENCRYPTION_KEYS", &k1)]);
+    assert!(ok && out.contains("up to date"), "{err}");
+    let (ok, out, _) = inst.run(&["migrate"], &[("CASHBOX_ENCRYPTION_KEYS", &k1)]);
+    assert!(
+        ok && !out.contains("migrations applied"),
+        "a second migrate applies nothing"
+    );
+
+    let server = inst
+        .serve(&[
+            ("CASHBOX_ENCRYPTION_KEYS", &k1),
+            ("CASHBOX_SECRET_KEY", &env_key),
+        ])
+        .unwrap();
+    let (_, c) = server
+        .post("/v1/customers", &env_key, "email=rot%40example.com")
+        .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    drop(server);
+
+    let k2 = ring_entry("k2");
+    let both = format!("{k2},{k1}");
+    let (ok, out, err) = inst.run(
+        &["keys", "rotate-encryption"],
+        &[("CASHBOX_ENCRYPTION_KEYS", &both)],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("re-encrypted 2 of 2"), "{out}");
+
+    let server = inst
+        .serve(&[
+            ("CASHBOX_ENCRYPTION_KEYS", &k2),
+            ("CASHBOX_SECRET_KEY", &env_key),
+        ])
+        .unwrap();
+    let (status, got) = server.get(&format!("/v1/customers/{id}"), &env_key).await;
+    assert_eq!(
+        (status, got["email"].as_str()),
+        (200, Some("rot@example.com"))
+    );
+}
+
+#[test]
+fn bad_configuration_is_refused_with_the_setting_named() {
+    let dir = std::env::temp_dir();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .current_dir(Path::new(&dir))
+        .env_clear()
+        .env("CASHBOX_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CASHBOX_LISTEN"));
+}
