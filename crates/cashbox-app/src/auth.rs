@@ -31,9 +31,12 @@ pub enum AuthFailure {
     Invalid { redacted: String },
 }
 
+/// A key's hash → what it authenticated as (`None`: nothing) and when that was looked up.
+type CachedLookups = HashMap<Vec<u8>, (Option<Principal>, Instant)>;
+
 #[derive(Default)]
 pub(crate) struct AuthCache {
-    entries: RwLock<HashMap<Vec<u8>, (Option<Principal>, Instant)>>,
+    entries: RwLock<CachedLookups>,
 }
 
 impl App {
@@ -45,22 +48,22 @@ impl App {
             return Ok(Err(invalid()));
         }
         let hash = hash_secret(secret);
-        if let Some(env_hash) = &self.inner.settings.env_secret_key_hash {
-            if constant_time_eq(&hash, env_hash) {
-                return Ok(Ok(Principal {
-                    key_id: ENV_KEY_ID.into(),
-                    grants: Grants {
-                        kind: KeyKind::Secret,
-                        permissions: vec![],
-                    },
-                }));
-            }
+        if let Some(env_hash) = &self.inner.settings.env_secret_key_hash
+            && constant_time_eq(&hash, env_hash)
+        {
+            return Ok(Ok(Principal {
+                key_id: ENV_KEY_ID.into(),
+                grants: Grants {
+                    kind: KeyKind::Secret,
+                    permissions: vec![],
+                },
+            }));
         }
         let cache = &self.inner.auth_cache;
-        if let Some((found, at)) = cache.entries.read().expect("auth cache lock").get(&hash) {
-            if at.elapsed() < AUTH_CACHE_TTL {
-                return Ok(found.clone().ok_or_else(invalid));
-            }
+        if let Some((found, at)) = cache.entries.read().expect("auth cache lock").get(&hash)
+            && at.elapsed() < AUTH_CACHE_TTL
+        {
+            return Ok(found.clone().ok_or_else(invalid));
         }
         let found = match self.store().api_key_by_hash(&hash).await? {
             Some(row) if row.revoked_at.is_none() && constant_time_eq(&row.secret_hash, &hash) => {

@@ -232,14 +232,14 @@ impl App {
         expand: &[Vec<String>],
     ) -> AppResult<ListResult> {
         let page = params.page()?;
-        if let Some((param, id)) = page.cursor_id() {
-            if !has_prefix(id, ID_PREFIX) || self.store().customer(id).await?.is_none() {
-                return Err(AppError::MissingReference {
-                    object: "customer",
-                    id: id.to_string(),
-                    param: param.to_string(),
-                });
-            }
+        if let Some((param, id)) = page.cursor_id()
+            && (!has_prefix(id, ID_PREFIX) || self.store().customer(id).await?.is_none())
+        {
+            return Err(AppError::MissingReference {
+                object: "customer",
+                id: id.to_string(),
+                param: param.to_string(),
+            });
         }
         let filter = CustomerFilter {
             email_bidx: params

@@ -94,14 +94,14 @@ impl App {
     pub async fn list_events(&self, params: &EventListParams) -> AppResult<ListResult> {
         let page = params.page()?;
         let types = params.type_filter()?;
-        if let Some((param, id)) = page.cursor_id() {
-            if self.store().event(id).await?.is_none() {
-                return Err(AppError::MissingReference {
-                    object: "event",
-                    id: id.to_string(),
-                    param: param.to_string(),
-                });
-            }
+        if let Some((param, id)) = page.cursor_id()
+            && self.store().event(id).await?.is_none()
+        {
+            return Err(AppError::MissingReference {
+                object: "event",
+                id: id.to_string(),
+                param: param.to_string(),
+            });
         }
         let filter = EventFilter {
             types: types.exact,

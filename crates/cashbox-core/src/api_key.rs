@@ -226,6 +226,37 @@ impl Grants {
     }
 }
 
+impl Resource {
+    /// The resource an API path belongs to, from its first segment after `/v1/`.
+    pub fn for_path(path: &str) -> Option<Self> {
+        let segment = path.strip_prefix("/v1/")?.split('/').next()?;
+        Some(match segment {
+            "customers" => Self::Customers,
+            "events" => Self::Events,
+            "payment_methods" => Self::PaymentMethods,
+            "setup_intents" => Self::SetupIntents,
+            "payment_intents" => Self::PaymentIntents,
+            "charges" => Self::Charges,
+            "refunds" => Self::Refunds,
+            "products" => Self::Products,
+            "prices" => Self::Prices,
+            "coupons" => Self::Coupons,
+            "promotion_codes" => Self::PromotionCodes,
+            "tax_rates" => Self::TaxRates,
+            "subscriptions" | "subscription_items" => Self::Subscriptions,
+            "invoices" | "invoiceitems" => Self::Invoices,
+            "credit_notes" => Self::CreditNotes,
+            "billing" => Self::Billing,
+            "entitlements" => Self::Entitlements,
+            "checkout" => Self::Checkout,
+            "billing_portal" => Self::BillingPortal,
+            "webhook_endpoints" => Self::WebhookEndpoints,
+            "test_helpers" => Self::TestClocks,
+            _ => return None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,36 +309,5 @@ mod tests {
             Permission::parse("customers:read").unwrap().to_string(),
             "customers:read"
         );
-    }
-}
-
-impl Resource {
-    /// The resource an API path belongs to, from its first segment after `/v1/`.
-    pub fn for_path(path: &str) -> Option<Self> {
-        let segment = path.strip_prefix("/v1/")?.split('/').next()?;
-        Some(match segment {
-            "customers" => Self::Customers,
-            "events" => Self::Events,
-            "payment_methods" => Self::PaymentMethods,
-            "setup_intents" => Self::SetupIntents,
-            "payment_intents" => Self::PaymentIntents,
-            "charges" => Self::Charges,
-            "refunds" => Self::Refunds,
-            "products" => Self::Products,
-            "prices" => Self::Prices,
-            "coupons" => Self::Coupons,
-            "promotion_codes" => Self::PromotionCodes,
-            "tax_rates" => Self::TaxRates,
-            "subscriptions" | "subscription_items" => Self::Subscriptions,
-            "invoices" | "invoiceitems" => Self::Invoices,
-            "credit_notes" => Self::CreditNotes,
-            "billing" => Self::Billing,
-            "entitlements" => Self::Entitlements,
-            "checkout" => Self::Checkout,
-            "billing_portal" => Self::BillingPortal,
-            "webhook_endpoints" => Self::WebhookEndpoints,
-            "test_helpers" => Self::TestClocks,
-            _ => return None,
-        })
     }
 }

@@ -487,6 +487,26 @@ impl DeletedObject {
     }
 }
 
+/// `GET /v1/customers`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerListParams {
+    /// 1 to 100, default 10.
+    pub limit: Option<i64>,
+    /// An object id: return the objects created before it.
+    pub starting_after: Option<String>,
+    /// An object id: return the objects created after it.
+    pub ending_before: Option<String>,
+    /// Unix seconds, or `created[gte]`, `created[lt]`…
+    #[schema(value_type = Option<Object>)]
+    pub created: Option<crate::list::Range>,
+    /// Exact, case-sensitive match, as Stripe's.
+    pub email: Option<String>,
+    pub test_clock: Option<String>,
+}
+
+crate::impl_page!(CustomerListParams);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,23 +587,3 @@ mod tests {
         assert!(!format!("{c:?}").contains("secret@example.com"));
     }
 }
-
-/// `GET /v1/customers`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerListParams {
-    /// 1 to 100, default 10.
-    pub limit: Option<i64>,
-    /// An object id: return the objects created before it.
-    pub starting_after: Option<String>,
-    /// An object id: return the objects created after it.
-    pub ending_before: Option<String>,
-    /// Unix seconds, or `created[gte]`, `created[lt]`…
-    #[schema(value_type = Option<Object>)]
-    pub created: Option<crate::list::Range>,
-    /// Exact, case-sensitive match, as Stripe's.
-    pub email: Option<String>,
-    pub test_clock: Option<String>,
-}
-
-crate::impl_page!(CustomerListParams);

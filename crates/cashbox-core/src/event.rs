@@ -53,50 +53,26 @@ pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
         if old == new {
             continue;
         }
-        if key == "metadata" {
-            if let (Value::Object(old_md), Value::Object(new_md)) = (old, new) {
-                let mut diff = Map::new();
-                for (k, v) in old_md {
-                    if new_md.get(k) != Some(v) {
-                        diff.insert(k.clone(), v.clone());
-                    }
+        if key == "metadata"
+            && let (Value::Object(old_md), Value::Object(new_md)) = (old, new)
+        {
+            let mut diff = Map::new();
+            for (k, v) in old_md {
+                if new_md.get(k) != Some(v) {
+                    diff.insert(k.clone(), v.clone());
                 }
-                for k in new_md.keys() {
-                    if !old_md.contains_key(k) {
-                        diff.insert(k.clone(), Value::Null);
-                    }
-                }
-                changed.insert(key.clone(), Value::Object(diff));
-                continue;
             }
+            for k in new_md.keys() {
+                if !old_md.contains_key(k) {
+                    diff.insert(k.clone(), Value::Null);
+                }
+            }
+            changed.insert(key.clone(), Value::Object(diff));
+            continue;
         }
         changed.insert(key.clone(), old.clone());
     }
     (!changed.is_empty()).then_some(Value::Object(changed))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn previous_attributes_lists_old_values_of_changed_fields() {
-        let before = json!({"id": "cus_1", "name": "A", "email": "a@x", "metadata": {"k": "1", "gone": "x"}});
-        let after =
-            json!({"id": "cus_1", "name": "B", "email": "a@x", "metadata": {"k": "2", "new": "y"}});
-        let prev = previous_attributes(&before, &after).unwrap();
-        assert_eq!(
-            prev,
-            json!({"name": "A", "metadata": {"k": "1", "gone": "x", "new": null}})
-        );
-    }
-
-    #[test]
-    fn no_change_means_no_previous_attributes() {
-        let v = json!({"id": "cus_1", "name": "A"});
-        assert_eq!(previous_attributes(&v, &v), None);
-    }
 }
 
 /// Event types are dotted lower-case words; `*` as the last part matches a family.
@@ -180,3 +156,27 @@ impl EventListParams {
 }
 
 crate::impl_page!(EventListParams);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn previous_attributes_lists_old_values_of_changed_fields() {
+        let before = json!({"id": "cus_1", "name": "A", "email": "a@x", "metadata": {"k": "1", "gone": "x"}});
+        let after =
+            json!({"id": "cus_1", "name": "B", "email": "a@x", "metadata": {"k": "2", "new": "y"}});
+        let prev = previous_attributes(&before, &after).unwrap();
+        assert_eq!(
+            prev,
+            json!({"name": "A", "metadata": {"k": "1", "gone": "x", "new": null}})
+        );
+    }
+
+    #[test]
+    fn no_change_means_no_previous_attributes() {
+        let v = json!({"id": "cus_1", "name": "A"});
+        assert_eq!(previous_attributes(&v, &v), None);
+    }
+}

@@ -121,6 +121,23 @@ impl<'de> Deserialize<'de> for Range {
     }
 }
 
+/// Implements `page()` for a list-parameters struct with `limit` and the two cursors. Each list
+/// endpoint spells those fields out: serde cannot both flatten and deny unknown fields.
+#[macro_export]
+macro_rules! impl_page {
+    ($t:ty) => {
+        impl $t {
+            pub fn page(&self) -> Result<$crate::list::Page, $crate::ParamError> {
+                $crate::list::Page::parse(
+                    self.limit,
+                    self.starting_after.clone(),
+                    self.ending_before.clone(),
+                )
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,21 +179,4 @@ mod tests {
         assert!(serde_json::from_value::<Range>(json!({"between": 1})).is_err());
         assert!(serde_json::from_value::<Range>(json!({"gt": "x"})).is_err());
     }
-}
-
-/// Implements `page()` for a list-parameters struct with `limit` and the two cursors. Each list
-/// endpoint spells those fields out: serde cannot both flatten and deny unknown fields.
-#[macro_export]
-macro_rules! impl_page {
-    ($t:ty) => {
-        impl $t {
-            pub fn page(&self) -> Result<$crate::list::Page, $crate::ParamError> {
-                $crate::list::Page::parse(
-                    self.limit,
-                    self.starting_after.clone(),
-                    self.ending_before.clone(),
-                )
-            }
-        }
-    };
 }

@@ -46,7 +46,8 @@ pub struct ErrorEnvelope {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub body: ErrorBody,
+    /// Boxed: errors travel in every `Result` of the request path; keep that small.
+    pub body: Box<ErrorBody>,
     pub retry_after_secs: Option<u64>,
 }
 
@@ -54,14 +55,14 @@ impl ApiError {
     pub fn new(status: StatusCode, kind: ErrorType, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 kind,
                 code: None,
                 decline_code: None,
                 message: message.into(),
                 param: None,
                 doc_url: None,
-            },
+            }),
             retry_after_secs: None,
         }
     }
@@ -150,7 +151,7 @@ impl From<AppError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp =
-            (self.status, axum::Json(ErrorEnvelope { error: self.body })).into_response();
+            (self.status, axum::Json(ErrorEnvelope { error: *self.body })).into_response();
         if let Some(secs) = self.retry_after_secs {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -243,18 +243,18 @@ async fn gate(state: &HttpState, req: Request, next: Next) -> Result<Response, A
     drop(secret);
     check_permission(&principal, req.method(), req.uri().path())?;
 
-    if let Some(limiter) = &state.limiter {
-        if let Err(not_until) = limiter.check_key(&principal.key_id) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorType::RateLimitError,
-                "Too many requests hit the API too quickly. Please retry after the time in Retry-After.",
-            )
-            .code("rate_limit");
-            e.retry_after_secs = Some(wait.as_secs().max(1));
-            return Err(e);
-        }
+    if let Some(limiter) = &state.limiter
+        && let Err(not_until) = limiter.check_key(&principal.key_id)
+    {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorType::RateLimitError,
+            "Too many requests hit the API too quickly. Please retry after the time in Retry-After.",
+        )
+        .code("rate_limit");
+        e.retry_after_secs = Some(wait.as_secs().max(1));
+        return Err(e);
     }
 
     let (mut parts, body) = req.into_parts();
@@ -282,43 +282,42 @@ async fn gate(state: &HttpState, req: Request, next: Next) -> Result<Response, A
         .headers
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_string));
-    if parts.method == Method::POST {
-        if let Some(key) = idem_key {
-            let key = key.map_err(|_| {
-                ApiError::invalid_request("Idempotency-Key must be printable ASCII.")
-            })?;
-            if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_CHARS_MAX {
-                return Err(ApiError::invalid_request(format!(
-                    "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters."
-                ))
-                .code("idempotency_key_invalid"));
+    if parts.method == Method::POST
+        && let Some(key) = idem_key
+    {
+        let key =
+            key.map_err(|_| ApiError::invalid_request("Idempotency-Key must be printable ASCII."))?;
+        if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_CHARS_MAX {
+            return Err(ApiError::invalid_request(format!(
+                "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters."
+            ))
+            .code("idempotency_key_invalid"));
+        }
+        let hash = request_hash(&parts.method, parts.uri.path(), &params, &expand);
+        match app
+            .claim_idempotency(&principal.key_id, &key, &hash)
+            .await?
+        {
+            IdempotencyOutcome::Proceed(claim) => ctx.idempotency = Some(claim),
+            IdempotencyOutcome::Replay { status, body } => {
+                return Ok(replayed(status, body.to_vec()));
             }
-            let hash = request_hash(&parts.method, parts.uri.path(), &params, &expand);
-            match app
-                .claim_idempotency(&principal.key_id, &key, &hash)
-                .await?
-            {
-                IdempotencyOutcome::Proceed(claim) => ctx.idempotency = Some(claim),
-                IdempotencyOutcome::Replay { status, body } => {
-                    return Ok(replayed(status, body.to_vec()));
-                }
-                IdempotencyOutcome::Mismatch => {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        ErrorType::IdempotencyError,
-                        format!(
-                            "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
-                        ),
-                    ));
-                }
-                IdempotencyOutcome::InFlight => {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        ErrorType::IdempotencyError,
-                        "There is currently another in-progress request using this Idempotency-Key. Retry after it completes.",
-                    )
-                    .code("idempotency_key_in_use"));
-                }
+            IdempotencyOutcome::Mismatch => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorType::IdempotencyError,
+                    format!(
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
+                    ),
+                ));
+            }
+            IdempotencyOutcome::InFlight => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorType::IdempotencyError,
+                    "There is currently another in-progress request using this Idempotency-Key. Retry after it completes.",
+                )
+                .code("idempotency_key_in_use"));
             }
         }
     }
@@ -336,12 +335,11 @@ async fn gate(state: &HttpState, req: Request, next: Next) -> Result<Response, A
 
     // A request that completed nothing (it failed validation, or found nothing to change)
     // gives its key back, as Stripe saves no result for those.
-    if let Some(claim) = claim {
-        if !claim.is_completed() {
-            if let Err(e) = app.release_idempotency(&claim).await {
-                tracing::warn!(error = %e, "could not release an idempotency key; it frees itself when its lease ends");
-            }
-        }
+    if let Some(claim) = claim
+        && !claim.is_completed()
+        && let Err(e) = app.release_idempotency(&claim).await
+    {
+        tracing::warn!(error = %e, "could not release an idempotency key; it frees itself when its lease ends");
     }
     Ok(resp)
 }

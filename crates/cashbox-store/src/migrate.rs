@@ -20,7 +20,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.
-const PG_MIGRATION_LOCK: i64 = 0x6361_7368_626f_78;
+const PG_MIGRATION_LOCK: i64 = 0x0063_6173_6862_6f78;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -219,7 +219,9 @@ async fn list_parameters_are_checked() {
 #[tokio::test]
 async fn invalid_values_are_refused_and_nothing_is_written() {
     let t = spawn_app().await;
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    // (parameters, the param the error names, its code)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
         (&[("email", "not-an-email")], "email", "email_invalid"),
         (
             &[("balance", "12.50")],
