@@ -31,9 +31,37 @@ pub async fn fresh_database_url() -> Result<String> {
     }
 }
 
-/// A connected, migrated store on a fresh database.
-pub async fn fresh_store() -> Result<Store> {
-    let store = Store::connect(&fresh_database_url().await?, 8).await?;
+/// Removes a test's SQLite file (and its WAL files); PostgreSQL schemas go with the CI database.
+pub fn remove_test_database(url: &str) {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+}
+
+/// A connected, migrated store on a fresh database, removed when dropped.
+pub struct FreshStore {
+    pub store: Store,
+    url: String,
+}
+
+impl std::ops::Deref for FreshStore {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Drop for FreshStore {
+    fn drop(&mut self) {
+        remove_test_database(&self.url);
+    }
+}
+
+pub async fn fresh_store() -> Result<FreshStore> {
+    let url = fresh_database_url().await?;
+    let store = Store::connect(&url, 8).await?;
     store.migrate().await?;
-    Ok(store)
+    Ok(FreshStore { store, url })
 }

@@ -19,6 +19,12 @@ pub struct TestApp {
     client: reqwest::Client,
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        cashbox_store::testing::remove_test_database(&self.db_url);
+    }
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
