@@ -2,7 +2,7 @@
 
 use cashbox_core::customer::{
     Customer, CustomerCreateParams, CustomerListParams, CustomerPrivate, CustomerUpdateParams,
-    DeletedObject, ID_PREFIX,
+    DeletedObject, ID_PREFIX, InvoiceSettingsParam,
 };
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{has_prefix, new_id};
@@ -106,17 +106,13 @@ impl App {
         params: CustomerCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
-        let default_pm = params
-            .invoice_settings
-            .as_ref()
-            .and_then(|s| s.default_payment_method.clone().flatten());
         Self::check_customer_references(
             params.test_clock.as_deref(),
             &[
                 ("payment_method", params.payment_method.as_deref()),
                 (
                     "invoice_settings[default_payment_method]",
-                    default_pm.as_deref(),
+                    InvoiceSettingsParam::requested_default(&params.invoice_settings),
                 ),
             ],
         )?;
@@ -128,11 +124,7 @@ impl App {
         tx.insert_customer(&row).await?;
         self.record_event(&mut tx, ctx, "customer.created", &object, None)
             .await?;
-        let mut response = object;
-        self.expand(&mut Reader::Tx(&mut tx), &mut response, expand)
-            .await?;
-        self.finish(tx, ctx, 200, &response).await?;
-        Ok(response)
+        self.finish(tx, ctx, object, expand).await
     }
 
     pub async fn retrieve_customer(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
@@ -166,15 +158,11 @@ impl App {
         if !has_prefix(id, ID_PREFIX) {
             return Err(AppError::not_found("customer", id));
         }
-        let default_pm = params
-            .invoice_settings
-            .as_ref()
-            .and_then(|s| s.default_payment_method.clone().flatten());
         Self::check_customer_references(
             None,
             &[(
                 "invoice_settings[default_payment_method]",
-                default_pm.as_deref(),
+                InvoiceSettingsParam::requested_default(&params.invoice_settings),
             )],
         )?;
         let mut tx = self.store().begin().await?;
@@ -192,11 +180,7 @@ impl App {
             self.record_event(&mut tx, ctx, "customer.updated", &object, previous)
                 .await?;
         }
-        let mut response = object;
-        self.expand(&mut Reader::Tx(&mut tx), &mut response, expand)
-            .await?;
-        self.finish(tx, ctx, 200, &response).await?;
-        Ok(response)
+        self.finish(tx, ctx, object, expand).await
     }
 
     /// Deletes a customer: the row stays as a tombstone (`deleted: true`) and its personal data
@@ -222,8 +206,7 @@ impl App {
         self.record_event(&mut tx, ctx, "customer.deleted", &customer.to_json(), None)
             .await?;
         let response = serde_json::to_value(DeletedObject::customer(id)).expect("serializes");
-        self.finish(tx, ctx, 200, &response).await?;
-        Ok(response)
+        self.finish(tx, ctx, response, &[]).await
     }
 
     pub async fn list_customers(

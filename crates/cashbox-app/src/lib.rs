@@ -66,23 +66,26 @@ impl App {
         unix_now()
     }
 
-    /// Ends a mutating use case: saves the idempotent response in the same transaction, commits,
-    /// and marks the claim done so the HTTP layer does not release it.
+    /// Ends a mutating use case: expands the response through the transaction (so objects
+    /// created in it are visible), saves it as the idempotent response in the same
+    /// transaction, commits, and marks the claim done so the HTTP layer does not release it.
     pub(crate) async fn finish(
         &self,
         mut tx: Tx,
         ctx: &RequestCtx,
-        status: u16,
-        body: &Value,
-    ) -> AppResult<()> {
+        mut response: Value,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.expand(&mut expand::Reader::Tx(&mut tx), &mut response, expand)
+            .await?;
         if let Some(claim) = &ctx.idempotency {
-            let bytes = serde_json::to_vec(body).expect("JSON values always serialize");
+            let bytes = serde_json::to_vec(&response).expect("JSON values always serialize");
             let sealed = self.keys().seal(
                 &SealedColumn::IdempotencyResponses.aad(&claim.row_id),
                 &bytes,
             );
             if !tx
-                .complete_idempotency(&claim.row_id, &claim.token, status, &sealed)
+                .complete_idempotency(&claim.row_id, &claim.token, 200, &sealed)
                 .await?
             {
                 return Err(AppError::IdempotencyClaimLost);
@@ -92,7 +95,7 @@ impl App {
         if let Some(claim) = &ctx.idempotency {
             claim.mark_completed();
         }
-        Ok(())
+        Ok(response)
     }
 
     /// Deletes idempotency keys past their replay window. Run periodically by `serve`.

@@ -107,6 +107,16 @@ pub struct InvoiceSettingsParam {
     pub footer: Option<Option<String>>,
 }
 
+impl InvoiceSettingsParam {
+    /// The PaymentMethod a request names as the new default, if it names one.
+    pub fn requested_default(settings: &Option<Self>) -> Option<&str> {
+        settings
+            .as_ref()
+            .and_then(|s| s.default_payment_method.as_ref())
+            .and_then(|pm| pm.as_deref())
+    }
+}
+
 /// `POST /v1/customers`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
