@@ -9,6 +9,7 @@ pub mod event;
 pub mod id;
 pub mod list;
 pub mod metadata;
+pub mod money;
 pub mod param;
 
 pub use param::ParamError;

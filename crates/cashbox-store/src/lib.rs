@@ -16,18 +16,24 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 mod api_keys;
 mod customers;
+mod docs;
 mod events;
 mod idempotency;
+mod ledger;
 mod migrate;
 mod query;
+mod sandbox;
 mod sealed;
 pub mod testing;
 
 pub use api_keys::ApiKeyRow;
 pub use customers::{CustomerFilter, CustomerRow};
+pub use docs::{DocFilter, DocRow, DocTable};
 pub use events::{EventFilter, EventRow};
 pub use idempotency::{Claim, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS};
+pub use ledger::{Imbalance, LedgerLine};
 pub use query::Listed;
+pub use sandbox::SandboxOp;
 pub use sealed::SealedColumn;
 
 /// How long a query waits for SQLite's write lock before giving up.

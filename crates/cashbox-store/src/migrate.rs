@@ -12,12 +12,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "payments",
+        sqlite: include_str!("../migrations/sqlite/0002_payments.sql"),
+        postgres: include_str!("../migrations/postgres/0002_payments.sql"),
+    },
+];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x0063_6173_6862_6f78;

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{Result, Store, on_pool};
+use crate::{DocTable, Result, Store, on_pool};
 
 /// Every column that holds sealed data. Adding a sealed column means adding it here, or
 /// `cashbox keys rotate-encryption` would leave it under the old key.
@@ -11,10 +11,20 @@ pub enum SealedColumn {
     Customers,
     Events,
     IdempotencyResponses,
+    Doc(DocTable),
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 3] = [Self::Customers, Self::Events, Self::IdempotencyResponses];
+    pub const ALL: [SealedColumn; 8] = [
+        Self::Customers,
+        Self::Events,
+        Self::IdempotencyResponses,
+        Self::Doc(DocTable::PaymentMethods),
+        Self::Doc(DocTable::SetupIntents),
+        Self::Doc(DocTable::PaymentIntents),
+        Self::Doc(DocTable::Charges),
+        Self::Doc(DocTable::Refunds),
+    ];
 
     /// (table, sealed column); the row id is always `id`.
     fn table(self) -> (&'static str, &'static str) {
@@ -22,6 +32,7 @@ impl SealedColumn {
             Self::Customers => ("customers", "sealed"),
             Self::Events => ("events", "sealed"),
             Self::IdempotencyResponses => ("idempotency_keys", "response_sealed"),
+            Self::Doc(t) => (t.name(), "sealed"),
         }
     }
 

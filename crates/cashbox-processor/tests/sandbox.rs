@@ -1,0 +1,237 @@
+//! The sandbox processor against a real store: Stripe's test cards, idempotent retries, and
+//! refusals a real processor would make.
+
+use cashbox_processor::sandbox::SandboxProcessor;
+use cashbox_processor::{
+    AuthorizeRequest, CaptureRequest, Outcome, Processor, ProcessorError, RawCard, RefundRequest,
+    VerifyRequest,
+};
+use cashbox_store::testing::{FreshStore, fresh_store};
+use zeroize::Zeroizing;
+
+async fn sandbox() -> (FreshStore, SandboxProcessor) {
+    let store = fresh_store().await.unwrap();
+    let p = SandboxProcessor::new(store.store.clone(), Zeroizing::new([7u8; 32]), || {
+        1_700_000_000
+    });
+    (store, p)
+}
+
+fn charge<'a>(key: &'a str, token: &'a str, amount: i64) -> AuthorizeRequest<'a> {
+    AuthorizeRequest {
+        idempotency_key: key,
+        amount_minor: amount,
+        currency: "usd",
+        card_token: token,
+        capture: true,
+        off_session: false,
+        card_set_up: false,
+        authenticated: false,
+    }
+}
+
+fn token(p: &SandboxProcessor, id: &str) -> String {
+    p.test_card(id).unwrap().token
+}
+
+#[tokio::test]
+async fn test_cards_behave_as_stripes() {
+    let (_s, p) = sandbox().await;
+    let visa = token(&p, "pm_card_visa");
+    assert!(matches!(
+        p.authorize(charge("k1", &visa, 1000)).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+    for (id, code, decline) in [
+        ("pm_card_chargeDeclined", "card_declined", "generic_decline"),
+        (
+            "pm_card_chargeDeclinedInsufficientFunds",
+            "card_declined",
+            "insufficient_funds",
+        ),
+        (
+            "tok_chargeDeclinedExpiredCard",
+            "expired_card",
+            "expired_card",
+        ),
+        (
+            "pm_card_chargeCustomerFail",
+            "card_declined",
+            "generic_decline",
+        ),
+    ] {
+        let t = token(&p, id);
+        match p.authorize(charge(id, &t, 1000)).await.unwrap() {
+            Outcome::Declined(d) => assert_eq!(
+                (d.code.as_str(), d.decline_code.as_str()),
+                (code, decline),
+                "{id}"
+            ),
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    let three_ds = token(&p, "pm_card_authenticationRequired");
+    assert_eq!(
+        p.authorize(charge("a1", &three_ds, 1000)).await.unwrap(),
+        Outcome::RequiresAction
+    );
+    let mut done = charge("a2", &three_ds, 1000);
+    done.authenticated = true;
+    assert!(matches!(
+        p.authorize(done).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+    let mut off = charge("a3", &three_ds, 1000);
+    off.off_session = true;
+    assert!(
+        matches!(p.authorize(off).await.unwrap(), Outcome::Declined(d) if d.code == "authentication_required")
+    );
+
+    // 3155 needs authentication on session, and off session only until it is set up.
+    let once = token(&p, "pm_card_authenticationRequiredOnSetup");
+    let mut off = charge("o1", &once, 1000);
+    off.off_session = true;
+    assert!(matches!(
+        p.authorize(off.clone()).await.unwrap(),
+        Outcome::Declined(_)
+    ));
+    off.idempotency_key = "o2";
+    off.card_set_up = true;
+    assert!(matches!(
+        p.authorize(off).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+
+    // Attaching: declining cards refuse, 0341 attaches.
+    let declined = token(&p, "pm_card_chargeDeclined");
+    let attach = VerifyRequest {
+        idempotency_key: "v1",
+        card_token: &declined,
+        for_setup: false,
+        authenticated: false,
+    };
+    assert!(matches!(
+        p.verify(attach).await.unwrap(),
+        Outcome::Declined(_)
+    ));
+    let fails_later = token(&p, "pm_card_chargeCustomerFail");
+    let attach = VerifyRequest {
+        idempotency_key: "v2",
+        card_token: &fails_later,
+        for_setup: false,
+        authenticated: false,
+    };
+    assert!(matches!(
+        p.verify(attach).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+    let setup = VerifyRequest {
+        idempotency_key: "v3",
+        card_token: &three_ds,
+        for_setup: true,
+        authenticated: false,
+    };
+    assert_eq!(p.verify(setup).await.unwrap(), Outcome::RequiresAction);
+}
+
+#[tokio::test]
+async fn retries_with_one_key_charge_once() {
+    let (s, p) = sandbox().await;
+    let visa = token(&p, "pm_card_visa");
+    let a = p.authorize(charge("same", &visa, 1000)).await.unwrap();
+    let b = p.authorize(charge("same", &visa, 1000)).await.unwrap();
+    assert_eq!(a, b);
+    let Outcome::Succeeded { reference } = a else {
+        panic!()
+    };
+    assert_eq!(
+        s.sandbox_op(&reference)
+            .await
+            .unwrap()
+            .unwrap()
+            .amount_minor,
+        1000
+    );
+    // The same key for another amount is refused, as Stripe refuses it.
+    assert!(matches!(
+        p.authorize(charge("same", &visa, 2000)).await,
+        Err(ProcessorError::Rejected(_))
+    ));
+}
+
+#[tokio::test]
+async fn captures_and_refunds_cannot_exceed_what_was_paid() {
+    let (_s, p) = sandbox().await;
+    let visa = token(&p, "pm_card_visa");
+    let mut hold = charge("auth", &visa, 1000);
+    hold.capture = false;
+    let Outcome::Succeeded { reference: auth } = p.authorize(hold).await.unwrap() else {
+        panic!()
+    };
+    let cap = |key: &'static str, amount| CaptureRequest {
+        idempotency_key: key,
+        authorization: &auth,
+        amount_minor: amount,
+        currency: "usd",
+    };
+    assert!(p.capture(cap("c1", 1001)).await.is_err());
+    assert!(matches!(
+        p.capture(cap("c2", 600)).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+    let refund = |key: &'static str, amount| RefundRequest {
+        idempotency_key: key,
+        charge_reference: &auth,
+        amount_minor: amount,
+        currency: "usd",
+    };
+    assert!(matches!(
+        p.refund(refund("r1", 400)).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+    assert!(p.refund(refund("r2", 201)).await.is_err());
+    assert!(matches!(
+        p.refund(refund("r3", 200)).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+}
+
+#[test]
+fn raw_cards_become_tokens_without_the_number() {
+    let p = SandboxProcessor::new(futures_free_store(), Zeroizing::new([1u8; 32]), || 0);
+    let card = p
+        .tokenize_card(RawCard {
+            number: "4242424242424242",
+            exp_month: 12,
+            exp_year: 2030,
+            cvc: Some("123"),
+            today: (2026, 11),
+        })
+        .unwrap();
+    assert_eq!((card.brand.as_str(), card.last4.as_str()), ("visa", "4242"));
+    assert!(!card.token.contains("4242424242424242"));
+    assert!(!card.fingerprint.contains("4242"));
+    let again = p.test_card("pm_card_visa").unwrap();
+    assert_eq!(
+        card.fingerprint, again.fingerprint,
+        "the same card has the same fingerprint"
+    );
+    let err = p
+        .tokenize_card(RawCard {
+            number: "4242424242424241",
+            exp_month: 12,
+            exp_year: 2030,
+            cvc: None,
+            today: (2026, 11),
+        })
+        .err()
+        .unwrap();
+    assert_eq!((err.code, err.param), ("incorrect_number", "card[number]"));
+}
+
+/// Tokenizing needs no database; a lazily connecting in-memory pool stands in.
+fn futures_free_store() -> cashbox_store::Store {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(cashbox_store::Store::connect("sqlite::memory:", 1))
+        .unwrap()
+}

@@ -1,0 +1,174 @@
+//! Payment objects stored as sealed documents with a few plain columns for lookups and locks.
+
+use cashbox_core::list::{Page, Range};
+use sqlx::Row;
+
+use crate::query::{Arg, Listed, Select, bind_args};
+use crate::{Result, Store, Tx, on_pool, on_tx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocTable {
+    PaymentMethods,
+    SetupIntents,
+    PaymentIntents,
+    Charges,
+    Refunds,
+}
+
+impl DocTable {
+    pub const ALL: [DocTable; 5] = [
+        Self::PaymentMethods,
+        Self::SetupIntents,
+        Self::PaymentIntents,
+        Self::Charges,
+        Self::Refunds,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PaymentMethods => "payment_methods",
+            Self::SetupIntents => "setup_intents",
+            Self::PaymentIntents => "payment_intents",
+            Self::Charges => "charges",
+            Self::Refunds => "refunds",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocRow {
+    pub id: String,
+    pub created: i64,
+    pub customer: Option<String>,
+    pub status: String,
+    /// The owning object: a charge's PaymentIntent, a refund's charge.
+    pub parent: Option<String>,
+    pub sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DocFilter {
+    pub customer: Option<String>,
+    pub parent: Option<String>,
+    pub status: Option<String>,
+    pub created: Range,
+}
+
+macro_rules! doc_row {
+    ($r:expr) => {
+        DocRow {
+            id: $r.try_get("id")?,
+            created: $r.try_get("created")?,
+            customer: $r.try_get("customer")?,
+            status: $r.try_get("status")?,
+            parent: $r.try_get("parent")?,
+            sealed: $r.try_get("sealed")?,
+        }
+    };
+}
+
+const COLUMNS: &str = "id, created, customer, status, parent, sealed";
+
+impl Store {
+    pub async fn doc(&self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", table.name());
+        on_pool!(self, p => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?;
+            Ok(match row { Some(r) => Some(doc_row!(r)), None => None })
+        })
+    }
+
+    pub async fn list_docs(
+        &self,
+        table: DocTable,
+        filter: &DocFilter,
+        page: &Page,
+    ) -> Result<Listed<DocRow>> {
+        let mut s = Select::new(&format!("{COLUMNS} FROM {}", table.name()));
+        for (column, value) in [
+            ("customer", &filter.customer),
+            ("parent", &filter.parent),
+            ("status", &filter.status),
+        ] {
+            if let Some(v) = value {
+                let p = s.arg(Arg::Text(v.clone()));
+                s.and(format!("{column} = {p}"));
+            }
+        }
+        s.range("created", &filter.created);
+        s.page(page);
+        let sql = s.sql();
+        on_pool!(self, p => {
+            let rows = bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), &s.args).fetch_all(p).await?;
+            let rows: Result<Vec<DocRow>> = rows.iter().map(|r| Ok(doc_row!(r))).collect();
+            Ok(s.finish(rows?))
+        })
+    }
+
+    /// Up to `limit` documents with ids after `after`, in id order: for checks that read all.
+    pub async fn docs_batch(
+        &self,
+        table: DocTable,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<DocRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE id > $1 ORDER BY id LIMIT $2",
+            table.name()
+        );
+        on_pool!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(p).await?;
+            rows.iter().map(|r| Ok(doc_row!(r))).collect()
+        })
+    }
+}
+
+impl Tx {
+    /// The document, locked for the rest of the transaction.
+    pub async fn doc_for_update(&mut self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE id = $1{}",
+            table.name(),
+            self.lock_clause()
+        );
+        on_tx!(self, c => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
+            Ok(match row { Some(r) => Some(doc_row!(r)), None => None })
+        })
+    }
+
+    /// Every document with this parent, locked, oldest first.
+    pub async fn docs_by_parent(&mut self, table: DocTable, parent: &str) -> Result<Vec<DocRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE parent = $1 ORDER BY id{}",
+            table.name(),
+            self.lock_clause()
+        );
+        on_tx!(self, c => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(parent).fetch_all(&mut *c).await?;
+            rows.iter().map(|r| Ok(doc_row!(r))).collect()
+        })
+    }
+
+    pub async fn insert_doc(&mut self, table: DocTable, d: &DocRow) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (id, created, customer, status, parent, sealed) VALUES ($1, $2, $3, $4, $5, $6)",
+            table.name()
+        );
+        on_tx!(self, c => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&d.id).bind(d.created).bind(&d.customer).bind(&d.status).bind(&d.parent).bind(&d.sealed)
+            .execute(&mut *c).await.map(drop))?;
+        Ok(())
+    }
+
+    pub async fn update_doc(&mut self, table: DocTable, d: &DocRow) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET customer = $2, status = $3, parent = $4, sealed = $5 WHERE id = $1",
+            table.name()
+        );
+        on_tx!(self, c => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&d.id).bind(&d.customer).bind(&d.status).bind(&d.parent).bind(&d.sealed)
+            .execute(&mut *c).await.map(drop))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! The sandbox processor's journal: its own record of every operation, keyed by the
+//! processor-side idempotency key, written in its own transactions as a remote processor's
+//! would be.
+
+use sqlx::Row;
+
+use crate::{Result, Store, on_pool};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxOp {
+    pub id: String,
+    pub idempotency_key: String,
+    /// A digest of the request, so a reused key with other parameters is caught.
+    pub request_hash: String,
+    /// `authorize`, `charge`, `verify`, `capture`, `void`, `refund`.
+    pub kind: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub card_token: String,
+    /// The authorization or charge this operation refers to.
+    pub reference: Option<String>,
+    /// `succeeded`, `declined`, `requires_action`.
+    pub outcome: String,
+    pub error_code: Option<String>,
+    pub decline_code: Option<String>,
+    pub message: Option<String>,
+    pub created: i64,
+}
+
+const COLUMNS: &str = "id, idempotency_key, request_hash, kind, amount_minor, currency, card_token, \
+    reference, outcome, error_code, decline_code, message, created";
+
+macro_rules! op_row {
+    ($r:expr) => {
+        SandboxOp {
+            id: $r.try_get("id")?,
+            idempotency_key: $r.try_get("idempotency_key")?,
+            request_hash: $r.try_get("request_hash")?,
+            kind: $r.try_get("kind")?,
+            amount_minor: $r.try_get("amount_minor")?,
+            currency: $r.try_get("currency")?,
+            card_token: $r.try_get("card_token")?,
+            reference: $r.try_get("reference")?,
+            outcome: $r.try_get("outcome")?,
+            error_code: $r.try_get("error_code")?,
+            decline_code: $r.try_get("decline_code")?,
+            message: $r.try_get("message")?,
+            created: $r.try_get("created")?,
+        }
+    };
+}
+
+impl Store {
+    /// Records `op` unless its idempotency key was used before; returns what is recorded
+    /// under the key (the earlier operation on a retry).
+    pub async fn sandbox_record(&self, op: &SandboxOp) -> Result<SandboxOp> {
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO sandbox_operations (id, idempotency_key, request_hash, kind, amount_minor,
+                currency, card_token, reference, outcome, error_code, decline_code, message, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (idempotency_key) DO NOTHING")
+            .bind(&op.id).bind(&op.idempotency_key).bind(&op.request_hash).bind(&op.kind)
+            .bind(op.amount_minor).bind(&op.currency).bind(&op.card_token).bind(&op.reference)
+            .bind(&op.outcome).bind(&op.error_code).bind(&op.decline_code).bind(&op.message)
+            .bind(op.created)
+            .execute(p).await.map(drop))?;
+        let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE idempotency_key = $1");
+        on_pool!(self, p => {
+            let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&op.idempotency_key).fetch_one(p).await?;
+            Ok(op_row!(r))
+        })
+    }
+
+    pub async fn sandbox_op(&self, id: &str) -> Result<Option<SandboxOp>> {
+        let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE id = $1");
+        on_pool!(self, p => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?;
+            Ok(match row { Some(r) => Some(op_row!(r)), None => None })
+        })
+    }
+
+    /// Succeeded operations of `kind` that refer to `reference` (captures of an authorization,
+    /// refunds of a charge).
+    pub async fn sandbox_total(&self, reference: &str, kind: &str) -> Result<i64> {
+        on_pool!(self, p => {
+            let r = sqlx::query(
+                "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM sandbox_operations
+                 WHERE reference = $1 AND kind = $2 AND outcome = 'succeeded'")
+                .bind(reference).bind(kind).fetch_one(p).await?;
+            Ok(r.try_get::<i64, _>("s")?)
+        })
+    }
+}
