@@ -231,7 +231,7 @@ pub fn luhn_valid(number: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn card_error(code: &'static str, param: &'static str, message: &str) -> CardError {
