@@ -7,9 +7,11 @@ pub mod currency;
 pub mod customer;
 pub mod event;
 pub mod id;
+pub mod ledger;
 pub mod list;
 pub mod metadata;
 pub mod money;
 pub mod param;
+pub mod payments;
 
 pub use param::ParamError;
