@@ -44,3 +44,24 @@ impl RequestCtx {
         self.idempotency.as_ref().map(|c| c.key.clone())
     }
 }
+
+/// Who may act on an intent: a secret key, or a browser holding a publishable key and the
+/// intent's `client_secret`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth<'a> {
+    Secret,
+    Publishable(Option<&'a str>),
+}
+
+impl ClientAuth<'_> {
+    /// Whether this caller may see and confirm an intent whose secret is `secret`.
+    pub fn allows(&self, secret: &str) -> bool {
+        match self {
+            Self::Secret => true,
+            Self::Publishable(Some(given)) => {
+                cashbox_core::crypto::constant_time_eq(given.as_bytes(), secret.as_bytes())
+            }
+            Self::Publishable(None) => false,
+        }
+    }
+}

@@ -1,12 +1,14 @@
 //! Customers: create, retrieve, update, delete, list.
 
+use cashbox_core::ParamError;
 use cashbox_core::customer::{
     Customer, CustomerCreateParams, CustomerListParams, CustomerPrivate, CustomerUpdateParams,
     DeletedObject, ID_PREFIX, InvoiceSettingsParam,
 };
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{has_prefix, new_id};
-use cashbox_store::{CustomerFilter, CustomerRow, SealedColumn};
+use cashbox_core::payments::PaymentMethod;
+use cashbox_store::{CustomerFilter, CustomerRow, SealedColumn, Tx};
 use serde_json::Value;
 
 use crate::events::ListResult;
@@ -75,29 +77,39 @@ impl App {
         Ok(self.open_customer(r)?.to_json())
     }
 
-    /// Objects a customer parameter may name that this version does not have yet are refused
-    /// the way Stripe refuses an unknown id.
-    fn check_customer_references(
-        test_clock: Option<&str>,
-        payment_methods: &[(&str, Option<&str>)],
+    /// A default payment method must be one of the customer's own, as Stripe requires.
+    fn default_not_attached(id: &str) -> AppError {
+        ParamError::invalid(
+            "invoice_settings[default_payment_method]",
+            format!(
+                "The customer does not have a payment method with the ID {id}. The payment method must be attached to the customer."
+            ),
+        )
+        .into()
+    }
+
+    /// Unsets a customer's default payment method when that method is detached.
+    pub(crate) async fn clear_default_payment_method(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        customer_id: &str,
+        pm_id: &str,
     ) -> AppResult<()> {
-        if let Some(clock) = test_clock {
-            return Err(AppError::MissingReference {
-                object: "test clock",
-                id: clock.to_string(),
-                param: "test_clock".into(),
-            });
+        let Some(row) = tx.customer_for_update(customer_id).await? else {
+            return Ok(());
+        };
+        if row.deleted || row.default_payment_method.as_deref() != Some(pm_id) {
+            return Ok(());
         }
-        for (param, pm) in payment_methods {
-            if let Some(pm) = pm {
-                return Err(AppError::MissingReference {
-                    object: "PaymentMethod",
-                    id: pm.to_string(),
-                    param: param.to_string(),
-                });
-            }
-        }
-        Ok(())
+        let before = self.open_customer(row)?;
+        let mut after = before.clone();
+        after.default_payment_method = None;
+        tx.update_customer(&self.seal_customer(&after)).await?;
+        let object = after.to_json();
+        let previous = previous_attributes(&before.to_json(), &object);
+        self.record_event(tx, ctx, "customer.updated", &object, previous)
+            .await
     }
 
     pub async fn create_customer(
@@ -106,17 +118,35 @@ impl App {
         params: CustomerCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
-        Self::check_customer_references(
-            params.test_clock.as_deref(),
-            &[
-                ("payment_method", params.payment_method.as_deref()),
-                (
-                    "invoice_settings[default_payment_method]",
-                    InvoiceSettingsParam::requested_default(&params.invoice_settings),
-                ),
-            ],
-        )?;
+        if let Some(clock) = &params.test_clock {
+            return Err(AppError::MissingReference {
+                object: "test clock",
+                id: clock.clone(),
+                param: "test_clock".into(),
+            });
+        }
+        let attach = params.payment_method.clone();
+        if let Some(default) = InvoiceSettingsParam::requested_default(&params.invoice_settings)
+            && attach.as_deref() != Some(default)
+        {
+            return Err(Self::default_not_attached(default));
+        }
         let customer = Customer::create(new_id(ID_PREFIX), self.now(), params)?;
+        let pm = match &attach {
+            Some(pm_id) => {
+                if !self.payment_method_row_exists(pm_id).await? {
+                    return Err(AppError::MissingReference {
+                        object: "PaymentMethod",
+                        id: pm_id.clone(),
+                        param: "payment_method".into(),
+                    });
+                }
+                let pm: PaymentMethod = self.load(pm_id).await?;
+                self.verify_for_attach(&pm, &customer.id).await?;
+                Some(pm.id)
+            }
+            None => None,
+        };
         let row = self.seal_customer(&customer);
         let object = customer.to_json();
 
@@ -124,6 +154,19 @@ impl App {
         tx.insert_customer(&row).await?;
         self.record_event(&mut tx, ctx, "customer.created", &object, None)
             .await?;
+        if let Some(pm_id) = pm {
+            let mut pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
+            if pm.customer.is_some() {
+                return Err(ParamError::new(
+                    "payment_method",
+                    "payment_method_unexpected_state",
+                    "The payment method you provided has already been attached to a customer.",
+                )
+                .into());
+            }
+            self.attach_in(&mut tx, ctx, &mut pm, &customer.id).await?;
+            self.save_doc(&mut tx, &pm).await?;
+        }
         self.finish(tx, ctx, object, expand).await
     }
 
@@ -158,14 +201,17 @@ impl App {
         if !has_prefix(id, ID_PREFIX) {
             return Err(AppError::not_found("customer", id));
         }
-        Self::check_customer_references(
-            None,
-            &[(
-                "invoice_settings[default_payment_method]",
-                InvoiceSettingsParam::requested_default(&params.invoice_settings),
-            )],
-        )?;
+        let new_default =
+            InvoiceSettingsParam::requested_default(&params.invoice_settings).map(str::to_string);
         let mut tx = self.store().begin().await?;
+        if let Some(pm_id) = &new_default {
+            let pm = self
+                .find_for_update::<PaymentMethod>(&mut tx, pm_id)
+                .await?;
+            if pm.and_then(|pm| pm.customer).as_deref() != Some(id) {
+                return Err(Self::default_not_attached(pm_id));
+            }
+        }
         let row = tx
             .customer_for_update(id)
             .await?

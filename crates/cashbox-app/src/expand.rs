@@ -9,6 +9,9 @@ use cashbox_core::ParamError;
 use cashbox_store::{Store, Tx};
 use serde_json::Value;
 
+use cashbox_core::payments::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
+
+use crate::docs::Doc;
 use crate::{App, AppResult};
 
 /// Stripe allows four levels of nested expansion.
@@ -30,6 +33,16 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
             "invoice_settings.default_payment_method",
             "test_clock",
         ],
+        "payment_method" => &["customer"],
+        "payment_intent" => &["customer", "payment_method", "latest_charge"],
+        "charge" => &[
+            "customer",
+            "payment_intent",
+            "payment_method",
+            "balance_transaction",
+        ],
+        "refund" => &["charge", "payment_intent", "balance_transaction"],
+        "setup_intent" => &["customer", "payment_method", "latest_attempt"],
         _ => &[],
     }
 }
@@ -155,7 +168,45 @@ impl App {
                 };
                 row.map(|r| self.render_customer_row(r)).transpose()
             }
+            "pm" => {
+                self.load_doc_json::<PaymentMethod>(reader, id, PaymentMethod::to_json)
+                    .await
+            }
+            "pi" => {
+                self.load_doc_json::<PaymentIntent>(reader, id, PaymentIntent::to_json)
+                    .await
+            }
+            "ch" => {
+                self.load_doc_json::<Charge>(reader, id, Charge::to_json)
+                    .await
+            }
+            "re" => {
+                self.load_doc_json::<Refund>(reader, id, Refund::to_json)
+                    .await
+            }
+            "seti" => {
+                self.load_doc_json::<SetupIntent>(reader, id, SetupIntent::to_json)
+                    .await
+            }
             _ => Ok(None),
+        }
+    }
+}
+
+impl App {
+    async fn load_doc_json<T: Doc>(
+        &self,
+        reader: &mut Reader<'_>,
+        id: &str,
+        render: fn(&T) -> Value,
+    ) -> AppResult<Option<Value>> {
+        let row = match reader {
+            Reader::Store(s) => s.doc(T::TABLE, id).await?,
+            Reader::Tx(tx) => tx.doc_for_update(T::TABLE, id).await?,
+        };
+        match row {
+            Some(r) => Ok(Some(render(&self.open_doc::<T>(&r)?))),
+            None => Ok(None),
         }
     }
 }

@@ -5,20 +5,28 @@
 pub mod auth;
 pub mod context;
 pub mod customers;
+mod docs;
 pub mod error;
 pub mod events;
 pub mod expand;
 pub mod idempotency;
 pub mod keys;
+pub mod ledger;
+pub mod payment_intents;
+pub mod payment_methods;
+pub mod refunds;
 pub mod rotation;
+pub mod setup_intents;
 
 use std::sync::Arc;
 
 use cashbox_core::crypto::KeyRing;
+use cashbox_processor::Processor;
+use cashbox_processor::sandbox::SandboxProcessor;
 use cashbox_store::{SealedColumn, Store, Tx};
 use serde_json::Value;
 
-pub use context::{IdempotencyClaim, RequestCtx};
+pub use context::{ClientAuth, IdempotencyClaim, RequestCtx};
 pub use error::{AppError, AppResult};
 
 /// Settings the use cases need; the binary builds them from its configuration.
@@ -26,6 +34,10 @@ pub use error::{AppError, AppResult};
 pub struct Settings {
     /// SHA-256 of the operator's `CASHBOX_SECRET_KEY`, accepted as a secret key.
     pub env_secret_key_hash: Option<Vec<u8>>,
+    /// Where hosted pages (receipts, authentication) are reached: `http://127.0.0.1:4242`.
+    pub public_url: String,
+    /// Refunds are refused this many days after the charge (the course platform's 30).
+    pub refund_window_days: Option<u32>,
 }
 
 /// The application: shared by every request and job. Cheap to clone.
@@ -38,19 +50,47 @@ struct Inner {
     store: Store,
     keys: KeyRing,
     settings: Settings,
+    processor: Box<dyn Processor>,
     auth_cache: auth::AuthCache,
 }
 
 impl App {
+    /// The application on the built-in sandbox processor.
     pub fn new(store: Store, keys: KeyRing, settings: Settings) -> Self {
+        let fingerprint_key = keys.derive_key("card-fingerprint");
+        let sandbox = SandboxProcessor::new(store.clone(), fingerprint_key, unix_now);
+        Self::with_processor(store, keys, settings, Box::new(sandbox))
+    }
+
+    pub fn with_processor(
+        store: Store,
+        keys: KeyRing,
+        settings: Settings,
+        processor: Box<dyn Processor>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 keys,
                 settings,
+                processor,
                 auth_cache: auth::AuthCache::default(),
             }),
         }
+    }
+
+    pub(crate) fn processor(&self) -> &dyn Processor {
+        self.inner.processor.as_ref()
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// A keyed digest of a request, for idempotency: never a plain hash of parameters that may
+    /// hold a card number.
+    pub fn request_fingerprint(&self, canonical: &str) -> Vec<u8> {
+        self.keys().blind_index("idempotency.request", canonical)
     }
 
     pub fn store(&self) -> &Store {
@@ -78,16 +118,34 @@ impl App {
     ) -> AppResult<Value> {
         self.expand(&mut expand::Reader::Tx(&mut tx), &mut response, expand)
             .await?;
+        self.commit_response(tx, ctx, 200, &response).await?;
+        Ok(response)
+    }
+
+    /// Saves `body` as the idempotent response (any status: a declined payment's 402 is a
+    /// result like any other), commits, and marks the claim done.
+    pub(crate) async fn commit_response(
+        &self,
+        mut tx: Tx,
+        ctx: &RequestCtx,
+        status: u16,
+        body: &Value,
+    ) -> AppResult<()> {
         if let Some(claim) = &ctx.idempotency {
-            let bytes = serde_json::to_vec(&response).expect("JSON values always serialize");
+            let bytes = serde_json::to_vec(body).expect("JSON values always serialize");
             let sealed = self.keys().seal(
                 &SealedColumn::IdempotencyResponses.aad(&claim.row_id),
                 &bytes,
             );
-            if !tx
-                .complete_idempotency(&claim.row_id, &claim.token, 200, &sealed)
-                .await?
-            {
+            let saved = if claim.is_completed() {
+                // A later phase of the same request: the final response replaces the provisional.
+                tx.replace_idempotent_response(&claim.row_id, &claim.token, status, &sealed)
+                    .await?
+            } else {
+                tx.complete_idempotency(&claim.row_id, &claim.token, status, &sealed)
+                    .await?
+            };
+            if !saved {
                 return Err(AppError::IdempotencyClaimLost);
             }
         }
@@ -95,7 +153,7 @@ impl App {
         if let Some(claim) = &ctx.idempotency {
             claim.mark_completed();
         }
-        Ok(response)
+        Ok(())
     }
 
     /// Deletes idempotency keys past their replay window. Run periodically by `serve`.

@@ -176,6 +176,19 @@ impl KeyRing {
         self.keys[0].blind_index(domain, value)
     }
 
+    /// A 32-byte key for another purpose (card fingerprints), derived from the primary key and
+    /// `label` so that it reveals nothing about the data key.
+    pub fn derive_key(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        let mut mac =
+            <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.keys[0].blind_key.as_ref())
+                .expect("HMAC takes any key");
+        mac.update(b"cashbox/derive/");
+        mac.update(label.as_bytes());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
     /// The blind index under every key of the ring: a lookup matches rows written before a
     /// rotation finished too.
     pub fn blind_indexes(&self, domain: &str, value: &str) -> Vec<Vec<u8>> {

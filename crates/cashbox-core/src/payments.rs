@@ -1196,6 +1196,10 @@ pub struct SetupIntent {
     pub cancellation_reason: Option<String>,
     pub return_url: Option<String>,
     pub attempts: u32,
+    /// When the processor call of the current attempt started (status `processing`).
+    pub pending_since: Option<i64>,
+    /// The cardholder authenticated the current attempt.
+    pub authenticated: bool,
 }
 
 impl SetupIntent {
@@ -1227,7 +1231,13 @@ impl SetupIntent {
             cancellation_reason: None,
             return_url: p.return_url.clone(),
             attempts: 0,
+            pending_since: None,
+            authenticated: false,
         })
+    }
+
+    pub fn attempt_key(&self) -> String {
+        format!("{}:confirm:{}", self.id, self.attempts)
     }
 
     pub fn check_confirmable(&self) -> Result<(), ParamError> {

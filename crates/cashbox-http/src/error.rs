@@ -46,6 +46,9 @@ pub struct ErrorEnvelope {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
+    /// A complete envelope made by the use case (a card error carrying its PaymentIntent),
+    /// sent as it is: it is also what an idempotent replay sends.
+    pub prepared: Option<Box<serde_json::Value>>,
     /// Boxed: errors travel in every `Result` of the request path; keep that small.
     pub body: Box<ErrorBody>,
     pub retry_after_secs: Option<u64>,
@@ -64,6 +67,7 @@ impl ApiError {
                 doc_url: None,
             }),
             retry_after_secs: None,
+            prepared: None,
         }
     }
 
@@ -139,6 +143,19 @@ impl From<AppError> for ApiError {
                 "A later request with the same Idempotency-Key took over while this one ran; nothing was changed by this request.",
             )
             .code("idempotency_key_in_use"),
+            AppError::Card { body } => {
+                let mut e = Self::new(StatusCode::PAYMENT_REQUIRED, ErrorType::CardError, "card error");
+                e.prepared = Some(Box::new(body));
+                e
+            }
+            AppError::Processor(ref p) => {
+                tracing::error!(error = %p, "processor call failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorType::ApiError,
+                    "The payment processor did not answer. Nothing was charged twice: the operation stays processing and completes when retried.",
+                )
+            }
             AppError::Store(_) | AppError::Crypto(_) | AppError::Corrupt(_) => {
                 // The detail goes to the log with the request id, never to the client.
                 tracing::error!(error = %e, "request failed");
@@ -150,8 +167,10 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp =
-            (self.status, axum::Json(ErrorEnvelope { error: *self.body })).into_response();
+        let mut resp = match self.prepared {
+            Some(body) => (self.status, axum::Json(*body)).into_response(),
+            None => (self.status, axum::Json(ErrorEnvelope { error: *self.body })).into_response(),
+        };
         if let Some(secs) = self.retry_after_secs {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

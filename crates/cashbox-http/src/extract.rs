@@ -31,3 +31,16 @@ impl<S: Send + Sync, P: DeserializeOwned> FromRequestParts<S> for Api<P> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
+
+impl<P> Api<P> {
+    /// How this caller may act on an intent: a secret key may do anything; a publishable key
+    /// needs the intent's client secret.
+    pub fn client_auth<'a>(&self, client_secret: Option<&'a str>) -> cashbox_app::ClientAuth<'a> {
+        match self.call.principal.grants.kind {
+            cashbox_core::api_key::KeyKind::Publishable => {
+                cashbox_app::ClientAuth::Publishable(client_secret)
+            }
+            _ => cashbox_app::ClientAuth::Secret,
+        }
+    }
+}

@@ -19,7 +19,6 @@ use cashbox_app::auth::{AuthFailure, Principal};
 use cashbox_app::idempotency::IdempotencyOutcome;
 use cashbox_app::{App, RequestCtx};
 use cashbox_core::api_key::{Access, KeyKind, Resource};
-use cashbox_core::crypto::sha256;
 use cashbox_core::id::random_token;
 
 use crate::HttpState;
@@ -109,12 +108,36 @@ fn presented_key(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-fn check_permission(principal: &Principal, method: &Method, path: &str) -> Result<(), ApiError> {
+/// What a browser holding a publishable key may call: create a card (sandbox), and read,
+/// confirm or authenticate an intent it holds the client secret of.
+const PUBLISHABLE_ROUTES: &[(Method, &str)] = &[
+    (Method::POST, "/v1/payment_methods"),
+    (Method::GET, "/v1/payment_intents/{id}"),
+    (Method::POST, "/v1/payment_intents/{id}/confirm"),
+    (Method::POST, "/v1/payment_intents/{id}/_authenticate"),
+    (Method::GET, "/v1/setup_intents/{id}"),
+    (Method::POST, "/v1/setup_intents/{id}/confirm"),
+    (Method::POST, "/v1/setup_intents/{id}/_authenticate"),
+];
+
+fn check_permission(
+    principal: &Principal,
+    method: &Method,
+    path: &str,
+    route: &str,
+) -> Result<(), ApiError> {
     let access = if method == Method::GET {
         Access::Read
     } else {
         Access::Write
     };
+    if principal.grants.kind == KeyKind::Publishable
+        && PUBLISHABLE_ROUTES
+            .iter()
+            .any(|(m, r)| m == method && *r == route)
+    {
+        return Ok(());
+    }
     if principal.grants.kind == KeyKind::Publishable {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -203,7 +226,10 @@ fn expand_paths(params: &mut Map<String, Value>) -> Result<Vec<Vec<String>>, Api
     Ok(cashbox_app::expand::parse_paths(&paths)?)
 }
 
+/// A keyed digest of the request: parameters may hold a card number, so a plain hash of them
+/// must never be stored.
 fn request_hash(
+    app: &App,
     method: &Method,
     path: &str,
     params: &Map<String, Value>,
@@ -211,7 +237,7 @@ fn request_hash(
 ) -> Vec<u8> {
     // serde_json's maps are ordered by key, so equal parameters serialize equally.
     let canonical = serde_json::json!({"method": method.as_str(), "path": path, "params": params, "expand": expand});
-    sha256(canonical.to_string().as_bytes())
+    app.request_fingerprint(&canonical.to_string())
 }
 
 fn replayed(status: u16, body: Vec<u8>) -> Response {
@@ -241,7 +267,12 @@ async fn gate(state: &HttpState, req: Request, next: Next) -> Result<Response, A
         Err(AuthFailure::Invalid { redacted }) => return Err(ApiError::invalid_key(&redacted)),
     };
     drop(secret);
-    check_permission(&principal, req.method(), req.uri().path())?;
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    check_permission(&principal, req.method(), req.uri().path(), &route)?;
 
     if let Some(limiter) = &state.limiter
         && let Err(not_until) = limiter.check_key(&principal.key_id)
@@ -293,7 +324,7 @@ async fn gate(state: &HttpState, req: Request, next: Next) -> Result<Response, A
             ))
             .code("idempotency_key_invalid"));
         }
-        let hash = request_hash(&parts.method, parts.uri.path(), &params, &expand);
+        let hash = request_hash(app, &parts.method, parts.uri.path(), &params, &expand);
         match app
             .claim_idempotency(&principal.key_id, &key, &hash)
             .await?

@@ -11,7 +11,9 @@ pub mod form;
 pub mod gate;
 pub mod list;
 pub mod ops;
+pub mod pages;
 pub mod params;
+pub mod payments;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -85,6 +87,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::routes())
         .merge(events::routes())
+        .merge(payments::routes())
 }
 
 /// The OpenAPI document of the whole API.
@@ -122,6 +125,7 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
     Router::new()
         .merge(api)
         .merge(ops)
+        .merge(pages::routes())
         .route_layer(middleware::from_fn(gate::mark_route))
         .fallback(unrecognized)
         .method_not_allowed_fallback(unrecognized)

@@ -119,6 +119,23 @@ impl Store {
 }
 
 impl Tx {
+    /// Replaces the response saved by an earlier phase of the same request (a confirmation
+    /// saves the pending PaymentIntent first, then its outcome).
+    pub async fn replace_idempotent_response(
+        &mut self,
+        row_id: &str,
+        token: &str,
+        status: u16,
+        sealed_body: &[u8],
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE idempotency_keys SET response_status = $3, response_sealed = $4
+             WHERE id = $1 AND lock_token = $2 AND state = 'done'")
+            .bind(row_id).bind(token).bind(i32::from(status)).bind(sealed_body)
+            .execute(&mut *c).await?.rows_affected());
+        Ok(n == 1)
+    }
+
     /// Saves the response of a claimed request. False means the claim was lost (its lease ran
     /// out and another request took it over): the caller must roll back.
     pub async fn complete_idempotency(

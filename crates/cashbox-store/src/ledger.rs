@@ -80,6 +80,13 @@ impl Store {
         })
     }
 
+    pub async fn ledger_transaction_count(&self) -> Result<usize> {
+        on_pool!(self, p => {
+            let r = sqlx::query("SELECT COUNT(*) AS n FROM ledger_transactions").fetch_one(p).await?;
+            Ok(r.try_get::<i64, _>("n")? as usize)
+        })
+    }
+
     /// Transactions with no lines at all (a posting that lost its entries).
     pub async fn ledger_empty_transactions(&self) -> Result<Vec<String>> {
         on_pool!(self, p => {

@@ -34,6 +34,10 @@ pub struct Config {
     pub rate_limit_per_second: Option<NonZeroU32>,
     pub rate_limit_burst: NonZeroU32,
     pub log_format: LogFormat,
+    /// Where browsers reach this server (hosted pages, receipts); default: the listen address.
+    pub public_url: Option<String>,
+    /// Refunds are refused this many days after the payment; unset allows refunds at any time.
+    pub refund_window_days: Option<u32>,
 }
 
 impl fmt::Debug for Config {
@@ -84,6 +88,8 @@ pub const KNOWN_VARS: &[&str] = &[
     "CASHBOX_RATE_LIMIT_PER_SECOND",
     "CASHBOX_RATE_LIMIT_BURST",
     "CASHBOX_LOG_FORMAT",
+    "CASHBOX_PUBLIC_URL",
+    "CASHBOX_REFUND_WINDOW_DAYS",
 ];
 
 impl Config {
@@ -155,6 +161,25 @@ impl Config {
                 .and_then(NonZeroU32::new)
                 .ok_or("CASHBOX_RATE_LIMIT_BURST must be between 1 and 4294967295")?,
             log_format,
+            public_url: match get("CASHBOX_PUBLIC_URL") {
+                Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                    Some(u.trim_end_matches('/').to_string())
+                }
+                Some(u) => {
+                    return Err(format!(
+                        "CASHBOX_PUBLIC_URL must be an http(s) URL, not {u:?}"
+                    ));
+                }
+                None => None,
+            },
+            refund_window_days: match get("CASHBOX_REFUND_WINDOW_DAYS") {
+                Some(v) => Some(v.parse().ok().filter(|d| *d > 0).ok_or_else(|| {
+                    format!(
+                        "CASHBOX_REFUND_WINDOW_DAYS must be a positive number of days, not {v:?}"
+                    )
+                })?),
+                None => None,
+            },
         })
     }
 }

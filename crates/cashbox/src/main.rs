@@ -33,6 +33,17 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The double-entry ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Prove every transaction balances per currency and balances match payments and refunds.
+    Check,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,8 +120,35 @@ async fn run(cli: Cli) -> Result<(), String> {
     init_logs(config.log_format);
     match cli.command {
         Command::Serve => startup::serve(config).await,
+        Command::Ledger {
+            command: LedgerCommand::Check,
+        } => {
+            let app = startup::open(&config, "").await?.app;
+            let report = app.check_ledger().await.map_err(|e| e.to_string())?;
+            println!("{} transactions checked", report.transactions);
+            for i in &report.imbalances {
+                println!(
+                    "UNBALANCED {} {}: lines sum to {}",
+                    i.txn_id, i.currency, i.sum_minor
+                );
+            }
+            for t in &report.empty_transactions {
+                println!("EMPTY {t}: a transaction without lines");
+            }
+            for (account, currency, have, want) in &report.mismatches {
+                println!(
+                    "MISMATCH {account} {currency}: ledger {have}, payments and refunds say {want}"
+                );
+            }
+            if report.is_sound() {
+                println!("ledger is balanced and matches payments and refunds");
+                Ok(())
+            } else {
+                Err("the ledger check failed".into())
+            }
+        }
         Command::Migrate => {
-            let opened = startup::open(&config).await?;
+            let opened = startup::open(&config, "").await?;
             for note in &opened.notes {
                 println!("{note}");
             }
@@ -122,7 +160,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn keys(config: &Config, command: KeysCommand) -> Result<(), String> {
-    let app = startup::open(config).await?.app;
+    let app = startup::open(config, "").await?.app;
     let err = |e: cashbox_app::AppError| e.to_string();
     match command {
         KeysCommand::Create {

@@ -111,8 +111,9 @@ fn write_private(path: &PathBuf, contents: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Connects, migrates and builds the application.
-pub async fn open(config: &Config) -> Result<Opened, String> {
+/// Connects, migrates and builds the application. `public_url` is where browsers reach the
+/// hosted pages (known once `serve` has bound its port).
+pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
     let mut notes = vec![format!(
         "environment: {}",
         match config.env {
@@ -148,13 +149,17 @@ pub async fn open(config: &Config) -> Result<Opened, String> {
         }
         None => None,
     };
-    let app = App::new(
-        store,
-        ring,
-        Settings {
-            env_secret_key_hash,
-        },
-    );
+    if let Some(days) = config.refund_window_days {
+        notes.push(format!(
+            "refunds: allowed within {days} days of the payment"
+        ));
+    }
+    let settings = Settings {
+        env_secret_key_hash,
+        public_url: public_url.to_string(),
+        refund_window_days: config.refund_window_days,
+    };
+    let app = App::new(store, ring, settings);
     Ok(Opened { app, notes })
 }
 
@@ -207,7 +212,17 @@ async fn ensure_api_keys(config: &Config, opened: &mut Opened) -> Result<(), Str
 }
 
 pub async fn serve(config: Config) -> Result<(), String> {
-    let mut opened = open(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut opened = open(&config, &public_url).await?;
     for note in opened.notes.drain(..) {
         println!("{note}");
     }
@@ -222,12 +237,6 @@ pub async fn serve(config: Config) -> Result<(), String> {
     };
     let app = opened.app;
     let router = cashbox_http::router(app.clone(), &http);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
     println!("cashbox listening on http://{addr}");
     tracing::info!(%addr, backend = app.store().backend(), "listening");
 

@@ -58,9 +58,9 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
     let db_url = fresh_database_url().await.expect("test database");
     let ring_entry = KeyRing::generate_entry("t1").to_string();
-    let (app, key) = build_app(&db_url, &ring_entry).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let (app, key) = build_app_with(&db_url, &ring_entry, &format!("http://{addr}"), None).await;
     let router = cashbox_http::router(app.clone(), &config);
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
@@ -77,11 +77,22 @@ pub async fn spawn_with(config: HttpConfig) -> TestApp {
 
 /// An application over `db_url` with the key ring `ring`, and a secret key for it.
 pub async fn build_app(db_url: &str, ring: &str) -> (App, String) {
+    build_app_with(db_url, ring, "http://127.0.0.1:9", None).await
+}
+
+pub async fn build_app_with(
+    db_url: &str,
+    ring: &str,
+    public_url: &str,
+    refund_window_days: Option<u32>,
+) -> (App, String) {
     let store = Store::connect(db_url, 8).await.expect("connect");
     store.migrate().await.expect("migrate");
     let key = format!("sk_test_{}", random_token(24));
     let settings = Settings {
         env_secret_key_hash: Some(hash_secret(&key)),
+        public_url: public_url.to_string(),
+        refund_window_days,
     };
     (
         App::new(store, KeyRing::parse(ring).unwrap(), settings),

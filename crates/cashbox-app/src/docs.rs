@@ -1,0 +1,220 @@
+//! Payment objects are sealed documents: one generic way to read, lock, insert and save them.
+
+use cashbox_core::id::has_prefix;
+use cashbox_core::payments::{
+    CHARGE_PREFIX, Charge, PI_PREFIX, PM_PREFIX, PaymentIntent, PaymentMethod, REFUND_PREFIX,
+    Refund, SETI_PREFIX, SetupIntent,
+};
+use cashbox_store::{DocRow, DocTable, SealedColumn, Tx};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{App, AppError, AppResult};
+
+/// A payment object stored as a sealed document.
+pub(crate) trait Doc: Serialize + DeserializeOwned {
+    const TABLE: DocTable;
+    const PREFIX: &'static str;
+    /// The name Stripe uses in "No such …" messages.
+    const NAME: &'static str;
+    fn id(&self) -> &str;
+    fn created(&self) -> i64;
+    fn customer(&self) -> Option<&str>;
+    fn status(&self) -> String;
+    fn parent(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Doc for PaymentMethod {
+    const TABLE: DocTable = DocTable::PaymentMethods;
+    const PREFIX: &'static str = PM_PREFIX;
+    const NAME: &'static str = "PaymentMethod";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        self.customer.as_deref()
+    }
+    fn status(&self) -> String {
+        if self.customer.is_some() {
+            "attached"
+        } else {
+            "unattached"
+        }
+        .into()
+    }
+}
+
+impl Doc for PaymentIntent {
+    const TABLE: DocTable = DocTable::PaymentIntents;
+    const PREFIX: &'static str = PI_PREFIX;
+    const NAME: &'static str = "payment_intent";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        self.customer.as_deref()
+    }
+    /// A confirmation in flight shows as `processing`, so lists by status find it.
+    fn status(&self) -> String {
+        match self.pending {
+            Some(cashbox_core::payments::Pending::Confirm { .. }) => "processing".into(),
+            _ => self.status.as_str().into(),
+        }
+    }
+}
+
+impl Doc for SetupIntent {
+    const TABLE: DocTable = DocTable::SetupIntents;
+    const PREFIX: &'static str = SETI_PREFIX;
+    const NAME: &'static str = "setup_intent";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        self.customer.as_deref()
+    }
+    fn status(&self) -> String {
+        self.status.as_str().into()
+    }
+    fn parent(&self) -> Option<&str> {
+        self.payment_method.as_deref()
+    }
+}
+
+impl Doc for Charge {
+    const TABLE: DocTable = DocTable::Charges;
+    const PREFIX: &'static str = CHARGE_PREFIX;
+    const NAME: &'static str = "charge";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        self.customer.as_deref()
+    }
+    fn status(&self) -> String {
+        serde_json::to_value(&self.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+    fn parent(&self) -> Option<&str> {
+        Some(&self.payment_intent)
+    }
+}
+
+impl Doc for Refund {
+    const TABLE: DocTable = DocTable::Refunds;
+    const PREFIX: &'static str = REFUND_PREFIX;
+    const NAME: &'static str = "refund";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        None
+    }
+    fn status(&self) -> String {
+        self.status.as_str().into()
+    }
+    fn parent(&self) -> Option<&str> {
+        Some(&self.charge)
+    }
+}
+
+impl App {
+    pub(crate) fn seal_doc<T: Doc>(&self, d: &T) -> DocRow {
+        let plain = serde_json::to_vec(d).expect("documents always serialize");
+        DocRow {
+            id: d.id().to_string(),
+            created: d.created(),
+            customer: d.customer().map(str::to_string),
+            status: d.status(),
+            parent: d.parent().map(str::to_string),
+            sealed: self
+                .keys()
+                .seal(&SealedColumn::Doc(T::TABLE).aad(d.id()), &plain),
+        }
+    }
+
+    pub(crate) fn open_doc<T: Doc>(&self, row: &DocRow) -> AppResult<T> {
+        let plain = self
+            .keys()
+            .open(&SealedColumn::Doc(T::TABLE).aad(&row.id), &row.sealed)?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| AppError::Corrupt(format!("{} {}: {e}", T::NAME, row.id)))
+    }
+
+    pub(crate) async fn load<T: Doc>(&self, id: &str) -> AppResult<T> {
+        if !has_prefix(id, T::PREFIX) {
+            return Err(AppError::not_found(T::NAME, id));
+        }
+        let row = self
+            .store()
+            .doc(T::TABLE, id)
+            .await?
+            .ok_or_else(|| AppError::not_found(T::NAME, id))?;
+        self.open_doc(&row)
+    }
+
+    /// The document locked in `tx`, or `None`: for references named by parameters.
+    pub(crate) async fn find_for_update<T: Doc>(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+    ) -> AppResult<Option<T>> {
+        if !has_prefix(id, T::PREFIX) {
+            return Ok(None);
+        }
+        match tx.doc_for_update(T::TABLE, id).await? {
+            Some(row) => Ok(Some(self.open_doc(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn load_for_update<T: Doc>(&self, tx: &mut Tx, id: &str) -> AppResult<T> {
+        self.find_for_update(tx, id)
+            .await?
+            .ok_or_else(|| AppError::not_found(T::NAME, id))
+    }
+
+    pub(crate) async fn insert_doc<T: Doc>(&self, tx: &mut Tx, d: &T) -> AppResult<()> {
+        Ok(tx.insert_doc(T::TABLE, &self.seal_doc(d)).await?)
+    }
+
+    pub(crate) async fn save_doc<T: Doc>(&self, tx: &mut Tx, d: &T) -> AppResult<()> {
+        Ok(tx.update_doc(T::TABLE, &self.seal_doc(d)).await?)
+    }
+
+    /// A live customer named by a parameter, or Stripe's "No such customer".
+    pub(crate) async fn check_customer(&self, tx: &mut Tx, id: &str, param: &str) -> AppResult<()> {
+        let live = has_prefix(id, cashbox_core::customer::ID_PREFIX)
+            && tx
+                .customer_for_update(id)
+                .await?
+                .is_some_and(|c| !c.deleted);
+        if !live {
+            return Err(AppError::MissingReference {
+                object: "customer",
+                id: id.to_string(),
+                param: param.to_string(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,756 @@
+//! PaymentIntents and their charges.
+//!
+//! Money moves in three phases so that no transaction is held open across a processor call:
+//! 1. lock the intent, check the request, record the attempt as pending, commit (and save the
+//!    pending intent as the provisional idempotent response);
+//! 2. call the processor with the attempt's own idempotency key;
+//! 3. lock the intent again and apply the outcome: charge, status, ledger, events, and the
+//!    final idempotent response, in one transaction.
+//!
+//! Concurrent confirms serialize on phase 1: one wins, the others see the pending attempt. A
+//! crash between phases leaves the attempt pending; after its lease, the next confirm resumes
+//! it with the same processor key, so the card is charged once.
+
+use cashbox_core::ParamError;
+use cashbox_core::currency::Currency;
+use cashbox_core::id::{new_id, random_token};
+use cashbox_core::ledger::Posting;
+use cashbox_core::money::check_charge_amount;
+use cashbox_core::payments::{
+    CHARGE_PREFIX, CaptureMethod, Charge, ChargeListParams, ChargeStatus, LastError,
+    PENDING_LEASE_SECS, PI_PREFIX, PaymentIntent, PaymentIntentCancelParams,
+    PaymentIntentCaptureParams, PaymentIntentConfirmParams, PaymentIntentCreateParams,
+    PaymentIntentListParams, PaymentIntentUpdateParams, PaymentMethod, Pending, PiStatus, Redirect,
+    unexpected_state,
+};
+use cashbox_processor::{AuthorizeRequest, CaptureRequest, Outcome, VoidRequest};
+use cashbox_store::{DocFilter, Tx};
+use serde_json::Value;
+
+use crate::error::card_error_body;
+use crate::events::ListResult;
+use crate::expand::Reader;
+use crate::{App, AppError, AppResult, ClientAuth, RequestCtx};
+
+const CANCELLATION_REASONS: [&str; 4] = [
+    "duplicate",
+    "fraudulent",
+    "requested_by_customer",
+    "abandoned",
+];
+
+impl App {
+    fn receipt_token(&self, charge_id: &str) -> String {
+        self.keys().blind_index("receipt", charge_id)[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub(crate) fn receipt_url(&self, charge_id: &str) -> String {
+        format!(
+            "{}/receipts/{charge_id}?token={}",
+            self.settings().public_url,
+            self.receipt_token(charge_id)
+        )
+    }
+
+    /// Whether `token` opens the receipt of `charge_id` (the hosted receipt page).
+    pub fn receipt_token_valid(&self, charge_id: &str, token: &str) -> bool {
+        cashbox_core::crypto::constant_time_eq(
+            self.receipt_token(charge_id).as_bytes(),
+            token.as_bytes(),
+        )
+    }
+
+    pub(crate) fn authentication_url(&self, id: &str, client_secret: &str) -> String {
+        format!(
+            "{}/pages/authenticate/{id}?client_secret={client_secret}",
+            self.settings().public_url
+        )
+    }
+
+    fn check_amount(&self, amount: i64, currency: &str) -> AppResult<Currency> {
+        let cur = Currency::parse("currency", currency)?;
+        check_charge_amount("amount", amount, cur)?;
+        Ok(cur)
+    }
+
+    pub async fn create_payment_intent(
+        &self,
+        ctx: &RequestCtx,
+        params: PaymentIntentCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let amount = params.amount.ok_or_else(|| {
+            ParamError::new(
+                "amount",
+                "parameter_missing",
+                "Missing required param: amount.",
+            )
+        })?;
+        let currency = params.currency.clone().ok_or_else(|| {
+            ParamError::new(
+                "currency",
+                "parameter_missing",
+                "Missing required param: currency.",
+            )
+        })?;
+        let cur = self.check_amount(amount, &currency)?;
+        let id = new_id(PI_PREFIX);
+        let secret = format!("{id}_secret_{}", random_token(24));
+        let mut pi = PaymentIntent::new(id, self.now(), amount, cur.code(), secret, &params)?;
+
+        let mut tx = self.store().begin().await?;
+        if let Some(customer) = &params.customer {
+            self.check_customer(&mut tx, customer, "customer").await?;
+        }
+        if let Some(pm_id) = &params.payment_method {
+            let pm = self
+                .payment_method_for_use(
+                    &mut tx,
+                    pm_id,
+                    params.customer.as_deref(),
+                    "payment_method",
+                )
+                .await?;
+            pi.payment_method = Some(pm.id);
+        }
+        self.insert_doc(&mut tx, &pi).await?;
+        self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
+            .await?;
+        if params.confirm != Some(true) {
+            return self.finish(tx, ctx, pi.to_json(), expand).await;
+        }
+        if pi.payment_method.is_none() {
+            return Err(missing_payment_method());
+        }
+        pi.off_session = params.off_session.is_some_and(|o| o.0);
+        let attempt = self.begin_attempt(&mut pi, false);
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.run_confirmation(ctx, &pi.id, attempt, expand).await
+    }
+
+    /// Records a new confirmation attempt as pending; returns its number.
+    fn begin_attempt(&self, pi: &mut PaymentIntent, authenticated: bool) -> u32 {
+        pi.attempts += 1;
+        pi.pending = Some(Pending::Confirm {
+            attempt: pi.attempts,
+            since: self.now(),
+            authenticated,
+        });
+        pi.next_action = None;
+        pi.attempts
+    }
+
+    pub async fn retrieve_payment_intent(
+        &self,
+        id: &str,
+        auth: ClientAuth<'_>,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let pi: PaymentIntent = self.load(id).await?;
+        if !auth.allows(&pi.client_secret) {
+            return Err(AppError::not_found("payment_intent", id));
+        }
+        let mut object = pi.to_json();
+        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
+            .await?;
+        Ok(object)
+    }
+
+    pub async fn update_payment_intent(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentIntentUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let before: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if before.pending.is_some() {
+            return Err(in_flight());
+        }
+        let new_customer = params.customer.clone();
+        let new_pm = params.payment_method.clone();
+        let mut after = before.updated(params)?;
+        self.check_amount(after.amount, &after.currency)?;
+        after.currency = Currency::parse("currency", &after.currency)?.code();
+        if let Some(customer) = &new_customer {
+            self.check_customer(&mut tx, customer, "customer").await?;
+        }
+        if let Some(pm_id) = &new_pm {
+            let pm = self
+                .payment_method_for_use(&mut tx, pm_id, after.customer.as_deref(), "payment_method")
+                .await?;
+            after.payment_method = Some(pm.id);
+        }
+        if after != before {
+            self.save_doc(&mut tx, &after).await?;
+        }
+        self.finish(tx, ctx, after.to_json(), expand).await
+    }
+
+    pub async fn confirm_payment_intent(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentIntentConfirmParams,
+        auth: ClientAuth<'_>,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        cashbox_core::payments::check_return_url(&params.return_url)?;
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if !auth.allows(&pi.client_secret) {
+            return Err(AppError::not_found("payment_intent", id));
+        }
+        let attempt = match pi.pending.clone() {
+            Some(Pending::Confirm { attempt, since, .. })
+                if self.now() - since > PENDING_LEASE_SECS =>
+            {
+                // The request that started this attempt died: resume it with the same key.
+                attempt
+            }
+            Some(_) => return Err(in_flight()),
+            None => {
+                pi.check_confirmable()?;
+                if let Some(pm_id) = &params.payment_method {
+                    let pm = self
+                        .payment_method_for_use(
+                            &mut tx,
+                            pm_id,
+                            pi.customer.as_deref(),
+                            "payment_method",
+                        )
+                        .await?;
+                    pi.payment_method = Some(pm.id);
+                }
+                if pi.payment_method.is_none() {
+                    return Err(missing_payment_method());
+                }
+                if let Some(u) = params.return_url {
+                    pi.return_url = Some(u);
+                }
+                if let Some(f) = params.setup_future_usage {
+                    pi.setup_future_usage = Some(f);
+                }
+                if let Some(e) = params.receipt_email {
+                    pi.receipt_email = Some(e);
+                }
+                if let Some(m) = params.capture_method {
+                    pi.capture_method = m;
+                }
+                pi.off_session = params.off_session.is_some_and(|o| o.0);
+                self.begin_attempt(&mut pi, false)
+            }
+        };
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.run_confirmation(ctx, id, attempt, expand).await
+    }
+
+    /// Phases 2 and 3 of a confirmation: the processor call, then its outcome applied.
+    async fn run_confirmation(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        attempt: u32,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let pi: PaymentIntent = self.load(id).await?;
+        let Some(Pending::Confirm { authenticated, .. }) = pi.pending else {
+            return Ok(pi.to_json());
+        };
+        let pm_id = pi
+            .payment_method
+            .clone()
+            .ok_or_else(missing_payment_method)?;
+        let pm: PaymentMethod = self.load(&pm_id).await?;
+        let key = pi.attempt_key(attempt);
+        let outcome = self
+            .processor()
+            .authorize(AuthorizeRequest {
+                idempotency_key: &key,
+                amount_minor: pi.amount,
+                currency: &pi.currency,
+                card_token: &pm.card.token,
+                capture: pi.capture_method != CaptureMethod::Manual,
+                off_session: pi.off_session,
+                card_set_up: pm.set_up,
+                authenticated,
+            })
+            .await?;
+
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if !matches!(pi.pending, Some(Pending::Confirm { attempt: a, .. }) if a == attempt) {
+            // Another request already applied this attempt's outcome.
+            return self.finish(tx, ctx, pi.to_json(), expand).await;
+        }
+        let mut pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
+        pi.pending = None;
+        let now = self.now();
+        match outcome {
+            Outcome::Succeeded { reference } => {
+                let captured = pi.capture_method != CaptureMethod::Manual;
+                let charge = self.new_charge(
+                    &pi,
+                    &pm,
+                    now,
+                    ChargeStatus::Succeeded,
+                    reference.clone(),
+                    captured,
+                    None,
+                );
+                pi.latest_charge = Some(charge.id.clone());
+                pi.processor_ref = Some(reference);
+                pi.last_payment_error = None;
+                pi.next_action = None;
+                if captured {
+                    pi.status = PiStatus::Succeeded;
+                    pi.amount_received = pi.amount;
+                    self.post(
+                        &mut tx,
+                        Posting::payment_captured(
+                            &charge.id,
+                            charge.amount_captured,
+                            &charge.currency,
+                        ),
+                    )
+                    .await?;
+                } else {
+                    pi.status = PiStatus::RequiresCapture;
+                    pi.amount_capturable = pi.amount;
+                }
+                if pi.setup_future_usage.is_some() || pi.off_session {
+                    pm.set_up = true;
+                }
+                if pi.setup_future_usage.is_some()
+                    && let Some(customer) = pi.customer.clone()
+                {
+                    self.attach_in(&mut tx, ctx, &mut pm, &customer).await?;
+                }
+                self.insert_doc(&mut tx, &charge).await?;
+                self.save_doc(&mut tx, &pm).await?;
+                self.save_doc(&mut tx, &pi).await?;
+                self.record_event(&mut tx, ctx, "charge.succeeded", &charge.to_json(), None)
+                    .await?;
+                let event = if captured {
+                    "payment_intent.succeeded"
+                } else {
+                    "payment_intent.amount_capturable_updated"
+                };
+                self.record_event(&mut tx, ctx, event, &pi.to_json(), None)
+                    .await?;
+                self.finish(tx, ctx, pi.to_json(), expand).await
+            }
+            Outcome::RequiresAction => {
+                pi.status = PiStatus::RequiresAction;
+                pi.next_action = Some(Redirect {
+                    url: self.authentication_url(&pi.id, &pi.client_secret),
+                    return_url: pi.return_url.clone(),
+                });
+                self.save_doc(&mut tx, &pi).await?;
+                self.record_event(
+                    &mut tx,
+                    ctx,
+                    "payment_intent.requires_action",
+                    &pi.to_json(),
+                    None,
+                )
+                .await?;
+                self.finish(tx, ctx, pi.to_json(), expand).await
+            }
+            Outcome::Declined(d) => {
+                let failure = (d.code.clone(), d.message.clone(), d.decline_code.clone());
+                let charge = self.new_charge(
+                    &pi,
+                    &pm,
+                    now,
+                    ChargeStatus::Failed,
+                    d.reference.clone(),
+                    false,
+                    Some(failure),
+                );
+                pi.latest_charge = Some(charge.id.clone());
+                pi.status = PiStatus::RequiresPaymentMethod;
+                pi.payment_method = None;
+                pi.last_payment_error = Some(LastError {
+                    code: d.code.clone(),
+                    decline_code: Some(d.decline_code.clone()),
+                    message: d.message.clone(),
+                    charge: Some(charge.id.clone()),
+                    payment_method: Some(pm.id.clone()),
+                });
+                self.insert_doc(&mut tx, &charge).await?;
+                self.save_doc(&mut tx, &pi).await?;
+                self.record_event(&mut tx, ctx, "charge.failed", &charge.to_json(), None)
+                    .await?;
+                let mut pi_json = pi.to_json();
+                pi_json["last_payment_error"]["payment_method"] = pm.to_json();
+                self.record_event(
+                    &mut tx,
+                    ctx,
+                    "payment_intent.payment_failed",
+                    &pi_json,
+                    None,
+                )
+                .await?;
+                let body = card_error_body(
+                    &d.code,
+                    Some(&d.decline_code),
+                    &d.message,
+                    None,
+                    &[
+                        ("payment_intent", pi_json),
+                        ("charge", Value::String(charge.id.clone())),
+                        ("payment_method", pm.to_json()),
+                    ],
+                );
+                self.commit_response(tx, ctx, 402, &body).await?;
+                Err(AppError::Card { body })
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_charge(
+        &self,
+        pi: &PaymentIntent,
+        pm: &PaymentMethod,
+        now: i64,
+        status: ChargeStatus,
+        processor_ref: String,
+        captured: bool,
+        failure: Option<(String, String, String)>,
+    ) -> Charge {
+        let id = new_id(CHARGE_PREFIX);
+        let (failure_code, failure_message, decline_code) = match failure {
+            Some((c, m, d)) => (Some(c), Some(m), Some(d)),
+            None => (None, None, None),
+        };
+        Charge {
+            receipt_url: self.receipt_url(&id),
+            id,
+            created: now,
+            amount: pi.amount,
+            amount_captured: if captured { pi.amount } else { 0 },
+            amount_refunded: 0,
+            refunds_pending: 0,
+            currency: pi.currency.clone(),
+            customer: pi.customer.clone(),
+            payment_intent: pi.id.clone(),
+            payment_method: pm.id.clone(),
+            card: pm.card.clone(),
+            billing_details: pm.billing_details.clone(),
+            status,
+            captured,
+            failure_code,
+            failure_message,
+            decline_code,
+            description: pi.description.clone(),
+            receipt_email: pi.receipt_email.clone(),
+            statement_descriptor: pi.statement_descriptor.clone(),
+            metadata: pi.metadata.clone(),
+            processor_ref,
+            released: false,
+        }
+    }
+
+    /// The sandbox's authentication step (hosted page or its API twin): approve runs the
+    /// payment again as authenticated; fail returns the intent to `requires_payment_method`.
+    pub async fn authenticate_payment_intent(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        auth: ClientAuth<'_>,
+        success: bool,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if !auth.allows(&pi.client_secret) {
+            return Err(AppError::not_found("payment_intent", id));
+        }
+        if pi.status != PiStatus::RequiresAction || pi.pending.is_some() {
+            return Err(unexpected_state(format!(
+                "This PaymentIntent does not need authentication: its status is {}.",
+                pi.status.as_str()
+            ))
+            .into());
+        }
+        if !success {
+            pi.status = PiStatus::RequiresPaymentMethod;
+            pi.next_action = None;
+            pi.last_payment_error = Some(LastError::authentication_failed(
+                pi.payment_method.take(),
+                false,
+            ));
+            self.save_doc(&mut tx, &pi).await?;
+            self.record_event(
+                &mut tx,
+                ctx,
+                "payment_intent.payment_failed",
+                &pi.to_json(),
+                None,
+            )
+            .await?;
+            return self.finish(tx, ctx, pi.to_json(), &[]).await;
+        }
+        let attempt = self.begin_attempt(&mut pi, true);
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        match self.run_confirmation(ctx, id, attempt, &[]).await {
+            // A decline after authentication is a result, not an error, for the page.
+            Err(AppError::Card { .. }) => Ok(self.load::<PaymentIntent>(id).await?.to_json()),
+            other => other,
+        }
+    }
+
+    pub async fn capture_payment_intent(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentIntentCaptureParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        let amount = match pi.pending.clone() {
+            Some(Pending::Capture {
+                amount_minor,
+                since,
+            }) if self.now() - since > PENDING_LEASE_SECS => amount_minor,
+            Some(_) => return Err(in_flight()),
+            None => {
+                let amount = params.amount_to_capture.unwrap_or(pi.amount_capturable);
+                pi.check_capturable(amount)?;
+                if let Some(m) = &params.metadata {
+                    pi.metadata = m.apply(&pi.metadata)?;
+                }
+                pi.pending = Some(Pending::Capture {
+                    amount_minor: amount,
+                    since: self.now(),
+                });
+                amount
+            }
+        };
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+
+        let authorization = pi.processor_ref.clone().unwrap_or_default();
+        let key = format!("{}:capture", pi.id);
+        let outcome = self
+            .processor()
+            .capture(CaptureRequest {
+                idempotency_key: &key,
+                authorization: &authorization,
+                amount_minor: amount,
+                currency: &pi.currency,
+            })
+            .await?;
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if !matches!(pi.pending, Some(Pending::Capture { .. })) {
+            return self.finish(tx, ctx, pi.to_json(), expand).await;
+        }
+        if !matches!(outcome, Outcome::Succeeded { .. }) {
+            // The processor holds the authorization but will not capture it: leave the capture
+            // pending for an operator, and say so.
+            return Err(AppError::Corrupt(format!(
+                "the processor refused to capture {id}"
+            )));
+        }
+        pi.pending = None;
+        let charge_id = pi.latest_charge.clone().unwrap_or_default();
+        let mut charge: Charge = self.load_for_update(&mut tx, &charge_id).await?;
+        charge.captured = true;
+        charge.amount_captured = amount;
+        pi.status = PiStatus::Succeeded;
+        pi.amount_received = amount;
+        pi.amount_capturable = 0;
+        self.post(
+            &mut tx,
+            Posting::payment_captured(&charge.id, amount, &charge.currency),
+        )
+        .await?;
+        self.save_doc(&mut tx, &charge).await?;
+        self.save_doc(&mut tx, &pi).await?;
+        self.record_event(&mut tx, ctx, "charge.captured", &charge.to_json(), None)
+            .await?;
+        self.record_event(
+            &mut tx,
+            ctx,
+            "payment_intent.succeeded",
+            &pi.to_json(),
+            None,
+        )
+        .await?;
+        self.finish(tx, ctx, pi.to_json(), expand).await
+    }
+
+    pub async fn cancel_payment_intent(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentIntentCancelParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        if let Some(r) = &params.cancellation_reason
+            && !CANCELLATION_REASONS.contains(&r.as_str())
+        {
+            return Err(ParamError::invalid(
+                "cancellation_reason",
+                format!(
+                    "Invalid cancellation_reason: must be one of {}",
+                    CANCELLATION_REASONS.join(", ")
+                ),
+            )
+            .into());
+        }
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        match pi.pending {
+            Some(Pending::Cancel { since }) if self.now() - since > PENDING_LEASE_SECS => {}
+            Some(_) => return Err(in_flight()),
+            None => {
+                pi.check_cancelable()?;
+                pi.cancellation_reason = params.cancellation_reason.clone();
+                if pi.status != PiStatus::RequiresCapture {
+                    return self.finish_cancel(tx, ctx, pi, None, expand).await;
+                }
+                pi.pending = Some(Pending::Cancel { since: self.now() });
+            }
+        }
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        // An authorization is held: release it at the processor first.
+        let authorization = pi.processor_ref.clone().unwrap_or_default();
+        let key = format!("{}:void", pi.id);
+        self.processor()
+            .void(VoidRequest {
+                idempotency_key: &key,
+                authorization: &authorization,
+            })
+            .await?;
+        let mut tx = self.store().begin().await?;
+        let pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if !matches!(pi.pending, Some(Pending::Cancel { .. })) {
+            return self.finish(tx, ctx, pi.to_json(), expand).await;
+        }
+        let charge = match &pi.latest_charge {
+            Some(c) => Some(self.load_for_update::<Charge>(&mut tx, c).await?),
+            None => None,
+        };
+        self.finish_cancel(tx, ctx, pi, charge, expand).await
+    }
+
+    async fn finish_cancel(
+        &self,
+        mut tx: Tx,
+        ctx: &RequestCtx,
+        mut pi: PaymentIntent,
+        charge: Option<Charge>,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        pi.pending = None;
+        pi.status = PiStatus::Canceled;
+        pi.canceled_at = Some(self.now());
+        pi.amount_capturable = 0;
+        pi.next_action = None;
+        if let Some(mut charge) = charge {
+            charge.released = true;
+            self.save_doc(&mut tx, &charge).await?;
+            self.record_event(&mut tx, ctx, "charge.refunded", &charge.to_json(), None)
+                .await?;
+        }
+        self.save_doc(&mut tx, &pi).await?;
+        self.record_event(&mut tx, ctx, "payment_intent.canceled", &pi.to_json(), None)
+            .await?;
+        self.finish(tx, ctx, pi.to_json(), expand).await
+    }
+
+    pub async fn list_payment_intents(
+        &self,
+        params: &PaymentIntentListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: params.customer.clone(),
+            created: params.created.unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<PaymentIntent>(&filter, &params.page()?, expand, PaymentIntent::to_json)
+            .await
+    }
+
+    pub async fn retrieve_charge(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+        let mut object = self.load::<Charge>(id).await?.to_json();
+        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
+            .await?;
+        Ok(object)
+    }
+
+    /// A charge for the hosted receipt page.
+    pub async fn charge_for_receipt(&self, id: &str, token: &str) -> AppResult<Charge> {
+        if !self.receipt_token_valid(id, token) {
+            return Err(AppError::not_found("charge", id));
+        }
+        self.load(id).await
+    }
+
+    pub async fn list_charges(
+        &self,
+        params: &ChargeListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: params.customer.clone(),
+            parent: params.payment_intent.clone(),
+            created: params.created.unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<Charge>(&filter, &params.page()?, expand, Charge::to_json)
+            .await
+    }
+
+    /// The return URL an intent was confirmed with, for the hosted page's redirect.
+    pub async fn return_url_of(&self, id: &str) -> AppResult<Option<String>> {
+        if id.starts_with("seti_") {
+            Ok(self
+                .load::<cashbox_core::payments::SetupIntent>(id)
+                .await?
+                .return_url)
+        } else {
+            Ok(self.load::<PaymentIntent>(id).await?.return_url)
+        }
+    }
+
+    /// The intent a hosted authentication page shows, if the secret matches.
+    pub async fn payment_intent_for_page(
+        &self,
+        id: &str,
+        client_secret: &str,
+    ) -> AppResult<PaymentIntent> {
+        let pi: PaymentIntent = self.load(id).await?;
+        if !ClientAuth::Publishable(Some(client_secret)).allows(&pi.client_secret) {
+            return Err(AppError::not_found("payment_intent", id));
+        }
+        Ok(pi)
+    }
+}
+
+fn missing_payment_method() -> AppError {
+    unexpected_state(
+        "You cannot confirm this PaymentIntent because it's missing a payment method. To confirm the PaymentIntent, pass a payment_method.",
+    )
+    .into()
+}
+
+fn in_flight() -> AppError {
+    unexpected_state(
+        "This PaymentIntent is being processed by another request. Retry after it completes.",
+    )
+    .into()
+}

@@ -1,0 +1,276 @@
+//! Refunds. The charge is locked while a refund reserves its amount, so concurrent refunds can
+//! never together exceed what was captured; the processor is called outside the transaction
+//! and the refund settles in a second one.
+
+use cashbox_core::ParamError;
+use cashbox_core::event::previous_attributes;
+use cashbox_core::id::new_id;
+use cashbox_core::ledger::Posting;
+use cashbox_core::metadata::Metadata;
+use cashbox_core::payments::{
+    Charge, ChargeStatus, PaymentIntent, REFUND_PREFIX, Refund, RefundCreateParams,
+    RefundListParams, RefundStatus, RefundUpdateParams,
+};
+use cashbox_processor::{Outcome, RefundRequest};
+use cashbox_store::DocFilter;
+use serde_json::Value;
+
+use crate::events::ListResult;
+use crate::expand::Reader;
+use crate::{App, AppError, AppResult, RequestCtx};
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+impl App {
+    async fn charge_to_refund(&self, params: &RefundCreateParams) -> AppResult<String> {
+        match (&params.charge, &params.payment_intent) {
+            (Some(c), None) => Ok(c.clone()),
+            (None, Some(pi_id)) => {
+                let pi: PaymentIntent = self.load(pi_id).await.map_err(|_| AppError::MissingReference {
+                    object: "payment_intent",
+                    id: pi_id.clone(),
+                    param: "payment_intent".into(),
+                })?;
+                pi.latest_charge
+                    .filter(|_| pi.amount_received > 0)
+                    .ok_or_else(|| {
+                        ParamError::new(
+                            "payment_intent",
+                            "charge_not_refundable",
+                            format!("PaymentIntent {pi_id} does not have a successful charge to refund."),
+                        )
+                        .into()
+                    })
+            }
+            (Some(_), Some(_)) => Err(ParamError::invalid(
+                "payment_intent",
+                "You may only specify one of these parameters: charge, payment_intent.",
+            )
+            .into()),
+            (None, None) => Err(ParamError::new(
+                "charge",
+                "parameter_missing",
+                "One of the following params should be provided for this request: payment_intent or charge.",
+            )
+            .into()),
+        }
+    }
+
+    pub async fn create_refund(
+        &self,
+        ctx: &RequestCtx,
+        params: RefundCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let charge_id = self.charge_to_refund(&params).await?;
+        if let Some(a) = params.amount
+            && a <= 0
+        {
+            return Err(ParamError::invalid(
+                "amount",
+                "Invalid amount: must be a positive integer.",
+            )
+            .into());
+        }
+        let metadata = match &params.metadata {
+            Some(m) => m.apply(&Metadata::new())?,
+            None => Metadata::new(),
+        };
+        let now = self.now();
+
+        let mut tx = self.store().begin().await?;
+        let mut charge = self
+            .find_for_update::<Charge>(&mut tx, &charge_id)
+            .await?
+            .ok_or_else(|| AppError::MissingReference {
+                object: "charge",
+                id: charge_id.clone(),
+                param: "charge".into(),
+            })?;
+        if charge.status != ChargeStatus::Succeeded || !charge.captured {
+            return Err(ParamError::new(
+                "charge",
+                "charge_not_refundable",
+                format!("Charge {charge_id} has not been captured, so it cannot be refunded."),
+            )
+            .into());
+        }
+        if let Some(days) = self.settings().refund_window_days
+            && now - charge.created > i64::from(days) * SECONDS_PER_DAY
+        {
+            return Err(ParamError::new(
+                "charge",
+                "charge_refund_window_expired",
+                format!("Charge {charge_id} is more than {days} days old; refunds are allowed within {days} days of the payment."),
+            )
+            .into());
+        }
+        let refundable = charge.refundable();
+        if refundable <= 0 {
+            return Err(ParamError::new(
+                "charge",
+                "charge_already_refunded",
+                format!("Charge {charge_id} has already been refunded."),
+            )
+            .into());
+        }
+        let amount = params.amount.unwrap_or(refundable);
+        if amount > refundable {
+            return Err(ParamError::new(
+                "amount",
+                "amount_too_large",
+                format!(
+                    "Refund amount ({amount}) is greater than the unrefunded amount on charge {charge_id} ({refundable})."
+                ),
+            )
+            .into());
+        }
+        let refund = Refund {
+            id: new_id(REFUND_PREFIX),
+            created: now,
+            amount,
+            currency: charge.currency.clone(),
+            charge: charge.id.clone(),
+            payment_intent: charge.payment_intent.clone(),
+            reason: params.reason,
+            status: RefundStatus::Pending,
+            failure_reason: None,
+            metadata,
+            processor_ref: None,
+        };
+        charge.refunds_pending += amount;
+        self.insert_doc(&mut tx, &refund).await?;
+        self.save_doc(&mut tx, &charge).await?;
+        self.record_event(&mut tx, ctx, "refund.created", &refund.to_json(), None)
+            .await?;
+        self.commit_response(tx, ctx, 200, &refund.to_json())
+            .await?;
+
+        self.settle_refund(ctx, &refund.id, expand).await
+    }
+
+    /// Calls the processor for a pending refund and applies the result.
+    async fn settle_refund(
+        &self,
+        ctx: &RequestCtx,
+        refund_id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let refund: Refund = self.load(refund_id).await?;
+        let charge: Charge = self.load(&refund.charge).await?;
+        let outcome = self
+            .processor()
+            .refund(RefundRequest {
+                idempotency_key: &refund.id,
+                charge_reference: &charge.processor_ref,
+                amount_minor: refund.amount,
+                currency: &refund.currency,
+            })
+            .await?;
+
+        let mut tx = self.store().begin().await?;
+        let mut charge: Charge = self.load_for_update(&mut tx, &refund.charge).await?;
+        let mut refund: Refund = self.load_for_update(&mut tx, refund_id).await?;
+        if refund.status != RefundStatus::Pending {
+            return self.finish(tx, ctx, refund.to_json(), expand).await;
+        }
+        charge.refunds_pending -= refund.amount;
+        match outcome {
+            Outcome::Succeeded { reference } => {
+                refund.status = RefundStatus::Succeeded;
+                refund.processor_ref = Some(reference);
+                charge.amount_refunded += refund.amount;
+                debug_assert!(charge.amount_refunded <= charge.amount_captured);
+                self.post(
+                    &mut tx,
+                    Posting::refund_succeeded(&refund.id, refund.amount, &refund.currency),
+                )
+                .await?;
+                self.save_doc(&mut tx, &charge).await?;
+                self.save_doc(&mut tx, &refund).await?;
+                self.record_event(&mut tx, ctx, "charge.refunded", &charge.to_json(), None)
+                    .await?;
+                self.record_event(
+                    &mut tx,
+                    ctx,
+                    "charge.refund.updated",
+                    &refund.to_json(),
+                    None,
+                )
+                .await?;
+            }
+            Outcome::Declined(_) | Outcome::RequiresAction => {
+                refund.status = RefundStatus::Failed;
+                refund.failure_reason = Some("declined".into());
+                self.save_doc(&mut tx, &charge).await?;
+                self.save_doc(&mut tx, &refund).await?;
+                self.record_event(&mut tx, ctx, "refund.failed", &refund.to_json(), None)
+                    .await?;
+            }
+        }
+        self.finish(tx, ctx, refund.to_json(), expand).await
+    }
+
+    pub async fn retrieve_refund(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+        let mut object = self.load::<Refund>(id).await?.to_json();
+        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
+            .await?;
+        Ok(object)
+    }
+
+    pub async fn update_refund(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: RefundUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let before: Refund = self.load_for_update(&mut tx, id).await?;
+        let after = before.updated(params)?;
+        if after != before {
+            self.save_doc(&mut tx, &after).await?;
+            let previous = previous_attributes(&before.to_json(), &after.to_json());
+            self.record_event(&mut tx, ctx, "refund.updated", &after.to_json(), previous)
+                .await?;
+        }
+        self.finish(tx, ctx, after.to_json(), expand).await
+    }
+
+    /// Stripe lets only refunds that await action be canceled; the sandbox settles every refund
+    /// at once, so this answers with Stripe's refusal for the others.
+    pub async fn cancel_refund(&self, _ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+        let refund: Refund = self.load(id).await?;
+        Err(ParamError::new(
+            "",
+            "refund_unexpected_state",
+            format!(
+                "Refund {id} cannot be canceled because it has a status of {}. Only refunds with a status of requires_action can be canceled.",
+                refund.status.as_str()
+            ),
+        )
+        .into())
+    }
+
+    pub async fn list_refunds(
+        &self,
+        params: &RefundListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let parent = match (&params.charge, &params.payment_intent) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(pi)) => match self.load::<PaymentIntent>(pi).await {
+                Ok(pi) => Some(pi.latest_charge.unwrap_or_else(|| "none".into())),
+                Err(_) => Some("none".into()),
+            },
+            (None, None) => None,
+        };
+        let filter = DocFilter {
+            parent,
+            created: params.created.unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<Refund>(&filter, &params.page()?, expand, Refund::to_json)
+            .await
+    }
+}
