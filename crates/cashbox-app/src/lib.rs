@@ -38,6 +38,8 @@ pub struct Settings {
     pub public_url: String,
     /// Refunds are refused this many days after the charge (the course platform's 30).
     pub refund_window_days: Option<u32>,
+    /// The wall clock; tests substitute their own. `None` is the system clock.
+    pub clock: Option<fn() -> i64>,
 }
 
 /// The application: shared by every request and job. Cheap to clone.
@@ -58,7 +60,11 @@ impl App {
     /// The application on the built-in sandbox processor.
     pub fn new(store: Store, keys: KeyRing, settings: Settings) -> Self {
         let fingerprint_key = keys.derive_key("card-fingerprint");
-        let sandbox = SandboxProcessor::new(store.clone(), fingerprint_key, unix_now);
+        let sandbox = SandboxProcessor::new(
+            store.clone(),
+            fingerprint_key,
+            settings.clock.unwrap_or(unix_now),
+        );
         Self::with_processor(store, keys, settings, Box::new(sandbox))
     }
 
@@ -103,7 +109,10 @@ impl App {
 
     /// Wall-clock Unix seconds. Only the application reads the clock; the domain is given time.
     pub fn now(&self) -> i64 {
-        unix_now()
+        self.inner
+            .settings
+            .clock
+            .map_or_else(unix_now, |clock| clock())
     }
 
     /// Ends a mutating use case: expands the response through the transaction (so objects

@@ -54,7 +54,7 @@ impl Store {
     pub async fn ledger_imbalances(&self) -> Result<Vec<Imbalance>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT txn_id, currency, SUM(amount_minor) AS s FROM ledger_entries
+                "SELECT txn_id, currency, CAST(SUM(amount_minor) AS BIGINT) AS s FROM ledger_entries
                  GROUP BY txn_id, currency HAVING SUM(amount_minor) <> 0 ORDER BY txn_id")
                 .fetch_all(p).await?;
             rows.iter().map(|r| Ok(Imbalance {
@@ -69,7 +69,7 @@ impl Store {
     pub async fn ledger_balances(&self) -> Result<Vec<LedgerLine>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT account, currency, SUM(amount_minor) AS s FROM ledger_entries
+                "SELECT account, currency, CAST(SUM(amount_minor) AS BIGINT) AS s FROM ledger_entries
                  GROUP BY account, currency ORDER BY account, currency")
                 .fetch_all(p).await?;
             rows.iter().map(|r| Ok(LedgerLine {

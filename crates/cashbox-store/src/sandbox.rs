@@ -84,7 +84,7 @@ impl Store {
     pub async fn sandbox_total(&self, reference: &str, kind: &str) -> Result<i64> {
         on_pool!(self, p => {
             let r = sqlx::query(
-                "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM sandbox_operations
+                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS s FROM sandbox_operations
                  WHERE reference = $1 AND kind = $2 AND outcome = 'succeeded'")
                 .bind(reference).bind(kind).fetch_one(p).await?;
             Ok(r.try_get::<i64, _>("s")?)

@@ -158,6 +158,7 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
         env_secret_key_hash,
         public_url: public_url.to_string(),
         refund_window_days: config.refund_window_days,
+        clock: None,
     };
     let app = App::new(store, ring, settings);
     Ok(Opened { app, notes })

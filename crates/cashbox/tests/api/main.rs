@@ -6,4 +6,5 @@ mod customers;
 mod encryption;
 mod events;
 mod idempotency;
+mod payments;
 mod support;

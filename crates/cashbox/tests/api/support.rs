@@ -55,12 +55,30 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(HttpConfig::default()).await
 }
 
+/// Application settings a test may change.
+#[derive(Default)]
+pub struct AppOptions {
+    pub refund_window_days: Option<u32>,
+    pub clock: Option<fn() -> i64>,
+}
+
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
+    spawn_full(config, AppOptions::default()).await
+}
+
+pub async fn spawn_full(config: HttpConfig, options: AppOptions) -> TestApp {
     let db_url = fresh_database_url().await.expect("test database");
     let ring_entry = KeyRing::generate_entry("t1").to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (app, key) = build_app_with(&db_url, &ring_entry, &format!("http://{addr}"), None).await;
+    let (app, key) = build_app_with(
+        &db_url,
+        &ring_entry,
+        &format!("http://{addr}"),
+        options.refund_window_days,
+        options.clock,
+    )
+    .await;
     let router = cashbox_http::router(app.clone(), &config);
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
@@ -77,7 +95,7 @@ pub async fn spawn_with(config: HttpConfig) -> TestApp {
 
 /// An application over `db_url` with the key ring `ring`, and a secret key for it.
 pub async fn build_app(db_url: &str, ring: &str) -> (App, String) {
-    build_app_with(db_url, ring, "http://127.0.0.1:9", None).await
+    build_app_with(db_url, ring, "http://127.0.0.1:9", None, None).await
 }
 
 pub async fn build_app_with(
@@ -85,6 +103,7 @@ pub async fn build_app_with(
     ring: &str,
     public_url: &str,
     refund_window_days: Option<u32>,
+    clock: Option<fn() -> i64>,
 ) -> (App, String) {
     let store = Store::connect(db_url, 8).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -93,6 +112,7 @@ pub async fn build_app_with(
         env_secret_key_hash: Some(hash_secret(&key)),
         public_url: public_url.to_string(),
         refund_window_days,
+        clock,
     };
     (
         App::new(store, KeyRing::parse(ring).unwrap(), settings),
