@@ -37,7 +37,7 @@ impl Instance {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CASHBOX_LISTEN", "127.0.0.1:0")
-            .env("CASHBOX_LOG", "warn");
+            .env("CASHBOX_LOG", "info");
         if let Some(url) = &self.database_url {
             cmd.env("DATABASE_URL", url);
         }
@@ -139,17 +139,18 @@ impl Server {
         (r.status().as_u16(), r.json().await.unwrap_or_default())
     }
 
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> bool {
+    /// SIGTERM, then the exit status and what the server logged.
+    fn terminate(mut self) -> (bool, String) {
         let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        self.child.wait().unwrap().success()
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        let mut logs = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = stderr.read_to_string(&mut logs);
+        }
+        (status.success(), logs)
     }
 }
 
@@ -211,7 +212,32 @@ async fn zero_configuration_is_a_working_development_instance() {
     assert_eq!(status, 200, "{c}");
     let (status, _) = server.get("/v1/customers", &publishable).await;
     assert_eq!(status, 403);
-    assert!(server.terminate(), "SIGTERM exits 0");
+    let card = "type=card&card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2030&card[cvc]=123";
+    let (status, pm) = server.post("/v1/payment_methods", &publishable, card).await;
+    assert_eq!(status, 200, "{pm}");
+    let (status, _) = server
+        .post(
+            "/v1/payment_intents",
+            &secret,
+            &format!(
+                "amount=500&currency=usd&confirm=true&payment_method={}",
+                pm["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (exited_cleanly, logs) = server.terminate();
+    assert!(exited_cleanly, "SIGTERM exits 0");
+    assert!(
+        logs.contains("\"request_id\""),
+        "logs are JSON with request ids: {logs}"
+    );
+    for secret_text in ["4242424242424242", "dev@example.com", secret.as_str()] {
+        assert!(
+            !logs.contains(secret_text),
+            "{secret_text} appears in the logs"
+        );
+    }
 
     // Second start: same keys, nothing printed again.
     let again = inst.serve(&[]).unwrap();

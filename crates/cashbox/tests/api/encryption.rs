@@ -95,6 +95,58 @@ async fn a_dump_shows_no_personal_data() {
 }
 
 #[tokio::test]
+async fn no_card_number_is_stored_anywhere() {
+    let t = spawn_app().await;
+    let card = [
+        ("type", "card"),
+        ("card[number]", "4242424242424242"),
+        ("card[exp_month]", "12"),
+        ("card[exp_year]", "2030"),
+        ("card[cvc]", "987"),
+    ];
+    let pm = t
+        .post_with(
+            "/v1/payment_methods",
+            &card,
+            &[("idempotency-key", "card-1")],
+        )
+        .await;
+    let pm_id = pm.ok()["id"].as_str().unwrap().to_string();
+    // A failed attempt with a raw card, too: its parameters must not linger either.
+    let bad = [
+        ("type", "card"),
+        ("card[number]", "4000000000000002"),
+        ("card[exp_month]", "13"),
+        ("card[exp_year]", "2030"),
+    ];
+    t.post_with(
+        "/v1/payment_methods",
+        &bad,
+        &[("idempotency-key", "card-2")],
+    )
+    .await
+    .error(402, "card_error");
+    let pay = [
+        ("amount", "1000"),
+        ("currency", "usd"),
+        ("payment_method", pm_id.as_str()),
+        ("confirm", "true"),
+    ];
+    t.post_with("/v1/payment_intents", &pay, &[("idempotency-key", "pay-1")])
+        .await
+        .ok();
+    let events = t.get("/v1/events?limit=100").await;
+    let bytes = dump(&t.db_url).await;
+    for needle in ["4242424242424242", "4000000000000002"] {
+        assert!(!contains(&bytes, needle), "{needle} found in the database");
+        assert!(
+            !events.body.to_string().contains(needle),
+            "{needle} found in the events"
+        );
+    }
+}
+
+#[tokio::test]
 async fn rotation_re_encrypts_everything_and_lookups_keep_working() {
     let t = spawn_app().await;
     let c = t

@@ -6,5 +6,6 @@ mod customers;
 mod encryption;
 mod events;
 mod idempotency;
+mod ledger_property;
 mod payments;
 mod support;
