@@ -48,6 +48,11 @@ def cashbox():
     yield {"base": base, "key": key}
     proc.terminate()
     assert proc.wait(timeout=30) == 0, "cashbox should exit 0 on SIGTERM"
+    # After the whole suite, the ledger must balance and match every payment and refund.
+    check = subprocess.run([binary, "ledger", "check"], env=env, capture_output=True, text=True)
+    print(check.stdout)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "ledger is balanced" in check.stdout
 
 
 @pytest.fixture(autouse=True)
