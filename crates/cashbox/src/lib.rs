@@ -1,5 +1,6 @@
 //! The `cashbox` binary's wiring: configuration, start-up checks, `serve` and the operator
 //! commands. The binary's `main` only parses the command line and calls in here.
 
+pub mod bench;
 pub mod config;
 pub mod startup;

@@ -33,6 +33,21 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Benchmark PaymentIntent create + confirm over HTTP and print throughput and latency.
+    /// Starts its own server on a fresh SQLite file (or DATABASE_URL) unless --url is given.
+    Bench {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2)]
+        warmup_seconds: u64,
+        /// A running server to measure instead (with --key).
+        #[arg(long, requires = "key")]
+        url: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// The double-entry ledger.
     Ledger {
         #[command(subcommand)]
@@ -116,6 +131,22 @@ async fn run(cli: Cli) -> Result<(), String> {
         println!("{}", KeyRing::generate_entry(id).as_str());
         return Ok(());
     }
+    if let Command::Bench {
+        clients,
+        seconds,
+        warmup_seconds,
+        url,
+        key,
+    } = &cli.command
+    {
+        return cashbox::bench::run(cashbox::bench::BenchOptions {
+            clients: *clients,
+            duration: std::time::Duration::from_secs(*seconds),
+            warmup: std::time::Duration::from_secs(*warmup_seconds),
+            target: url.clone().zip(key.clone()),
+        })
+        .await;
+    }
     let config = Config::load()?;
     init_logs(config.log_format);
     match cli.command {
@@ -156,6 +187,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => keys(&config, command).await,
+        Command::Bench { .. } => unreachable!("handled before configuration"),
     }
 }
 
