@@ -105,8 +105,9 @@ impl App {
         if let Some(customer) = &params.customer {
             self.check_customer(&mut tx, customer, "customer").await?;
         }
+        let mut pm = None;
         if let Some(pm_id) = &params.payment_method {
-            let pm = self
+            let found = self
                 .payment_method_for_use(
                     &mut tx,
                     pm_id,
@@ -114,7 +115,8 @@ impl App {
                     "payment_method",
                 )
                 .await?;
-            pi.payment_method = Some(pm.id);
+            pi.payment_method = Some(found.id.clone());
+            pm = Some(found);
         }
         self.insert_doc(&mut tx, &pi).await?;
         self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
@@ -122,14 +124,14 @@ impl App {
         if params.confirm != Some(true) {
             return self.finish(tx, ctx, pi.to_json(), expand).await;
         }
-        if pi.payment_method.is_none() {
+        let Some(pm) = pm else {
             return Err(missing_payment_method());
-        }
+        };
         pi.off_session = params.off_session.is_some_and(|o| o.0);
         let attempt = self.begin_attempt(&mut pi, false);
         self.save_doc(&mut tx, &pi).await?;
         self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
-        self.run_confirmation(ctx, &pi.id, attempt, expand).await
+        self.run_confirmation(ctx, pi, pm, attempt, expand).await
     }
 
     /// Records a new confirmation attempt as pending; returns its number.
@@ -246,28 +248,31 @@ impl App {
                 self.begin_attempt(&mut pi, false)
             }
         };
-        self.save_doc(&mut tx, &pi).await?;
-        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
-        self.run_confirmation(ctx, id, attempt, expand).await
-    }
-
-    /// Phases 2 and 3 of a confirmation: the processor call, then its outcome applied.
-    async fn run_confirmation(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        attempt: u32,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let pi: PaymentIntent = self.load(id).await?;
-        let Some(Pending::Confirm { authenticated, .. }) = pi.pending else {
-            return Ok(pi.to_json());
-        };
         let pm_id = pi
             .payment_method
             .clone()
             .ok_or_else(missing_payment_method)?;
-        let pm: PaymentMethod = self.load(&pm_id).await?;
+        let pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.run_confirmation(ctx, pi, pm, attempt, expand).await
+    }
+
+    /// Phases 2 and 3 of a confirmation: the processor call, then its outcome applied. `pi`
+    /// and `pm` are as phase 1 committed them.
+    async fn run_confirmation(
+        &self,
+        ctx: &RequestCtx,
+        pi: PaymentIntent,
+        pm: PaymentMethod,
+        attempt: u32,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let id = pi.id.clone();
+        let id = id.as_str();
+        let Some(Pending::Confirm { authenticated, .. }) = pi.pending else {
+            return Ok(pi.to_json());
+        };
         let key = pi.attempt_key(attempt);
         let outcome = self
             .processor()
@@ -289,7 +294,7 @@ impl App {
             // Another request already applied this attempt's outcome.
             return self.finish(tx, ctx, pi.to_json(), expand).await;
         }
-        let mut pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
+        let mut pm = pm;
         pi.pending = None;
         let now = self.now();
         match outcome {
@@ -324,16 +329,18 @@ impl App {
                     pi.status = PiStatus::RequiresCapture;
                     pi.amount_capturable = pi.amount;
                 }
-                if pi.setup_future_usage.is_some() || pi.off_session {
-                    pm.set_up = true;
-                }
-                if pi.setup_future_usage.is_some()
-                    && let Some(customer) = pi.customer.clone()
-                {
-                    self.attach_in(&mut tx, ctx, &mut pm, &customer).await?;
+                let sets_up = pi.setup_future_usage.is_some() || pi.off_session;
+                let attaches = pi.setup_future_usage.is_some() && pi.customer.is_some();
+                if (sets_up && !pm.set_up) || (attaches && pm.customer.is_none()) {
+                    // Only now is the PaymentMethod locked: most payments leave it as it is.
+                    pm = self.load_for_update(&mut tx, &pm.id).await?;
+                    pm.set_up |= sets_up;
+                    if attaches && let Some(customer) = pi.customer.clone() {
+                        self.attach_in(&mut tx, ctx, &mut pm, &customer).await?;
+                    }
+                    self.save_doc(&mut tx, &pm).await?;
                 }
                 self.insert_doc(&mut tx, &charge).await?;
-                self.save_doc(&mut tx, &pm).await?;
                 self.save_doc(&mut tx, &pi).await?;
                 self.record_event(&mut tx, ctx, "charge.succeeded", &charge.to_json(), None)
                     .await?;
@@ -499,9 +506,14 @@ impl App {
             return self.finish(tx, ctx, pi.to_json(), &[]).await;
         }
         let attempt = self.begin_attempt(&mut pi, true);
+        let pm_id = pi
+            .payment_method
+            .clone()
+            .ok_or_else(missing_payment_method)?;
+        let pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
         self.save_doc(&mut tx, &pi).await?;
         self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
-        match self.run_confirmation(ctx, id, attempt, &[]).await {
+        match self.run_confirmation(ctx, pi, pm, attempt, &[]).await {
             // A decline after authentication is a result, not an error, for the page.
             Err(AppError::Card { .. }) => Ok(self.load::<PaymentIntent>(id).await?.to_json()),
             other => other,

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, on_tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRow {
@@ -42,13 +42,14 @@ macro_rules! api_key_row {
 
 impl Store {
     pub async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<()> {
-        on_pool!(self, p => sqlx::query(
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, c => sqlx::query(
             "INSERT INTO api_keys (id, kind, secret_hash, redacted, permissions, source, note, created, revoked_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&k.id).bind(&k.kind).bind(&k.secret_hash).bind(&k.redacted)
             .bind(&k.permissions).bind(&k.source).bind(&k.note).bind(k.created).bind(k.revoked_at)
-            .execute(p).await.map(drop))?;
-        Ok(())
+            .execute(&mut *c).await.map(drop))?;
+        tx.commit().await
     }
 
     /// The key whose hash is `hash`, revoked or not.
@@ -71,9 +72,11 @@ impl Store {
 
     /// Revokes an active key; false if there is no such active key.
     pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool> {
-        let done = on_pool!(self, p => sqlx::query(
+        let mut tx = self.begin().await?;
+        let done = on_tx!(&mut tx, c => sqlx::query(
             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now).bind(id).execute(p).await?.rows_affected());
+            .bind(now).bind(id).execute(&mut *c).await?.rows_affected());
+        tx.commit().await?;
         Ok(done == 1)
     }
 

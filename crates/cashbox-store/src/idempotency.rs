@@ -6,7 +6,7 @@
 use cashbox_core::id::{new_id, random_token};
 use sqlx::Row;
 
-use crate::{Result, Store, Tx, on_pool, on_tx};
+use crate::{Result, Store, Tx, on_tx};
 
 /// Saved responses are replayed for this long, as Stripe does.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 60 * 60;
@@ -102,18 +102,21 @@ impl Store {
     /// Gives a claim up after a request that changed nothing (a validation error, say), so a
     /// corrected retry with the same key runs.
     pub async fn release_idempotency(&self, row_id: &str, token: &str) -> Result<()> {
-        on_pool!(self, p => sqlx::query(
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, c => sqlx::query(
             "DELETE FROM idempotency_keys WHERE id = $1 AND lock_token = $2 AND state = 'in_flight'")
-            .bind(row_id).bind(token).execute(p).await.map(drop))?;
-        Ok(())
+            .bind(row_id).bind(token).execute(&mut *c).await.map(drop))?;
+        tx.commit().await
     }
 
     /// Deletes keys older than the replay window; returns how many.
     pub async fn prune_idempotency(&self, now: i64) -> Result<u64> {
         let cutoff = now - IDEMPOTENCY_TTL_SECS;
-        let n = on_pool!(self, p => sqlx::query(
+        let mut tx = self.begin().await?;
+        let n = on_tx!(&mut tx, c => sqlx::query(
             "DELETE FROM idempotency_keys WHERE created < $1 AND (state = 'done' OR locked_until < $2)")
-            .bind(cutoff).bind(now).execute(p).await?.rows_affected());
+            .bind(cutoff).bind(now).execute(&mut *c).await?.rows_affected());
+        tx.commit().await?;
         Ok(n)
     }
 }

@@ -39,12 +39,32 @@ impl Tx {
         if inserted == 0 {
             return Ok(false);
         }
-        for l in lines {
-            on_tx!(self, c => sqlx::query(
-                "INSERT INTO ledger_entries (txn_id, account, currency, amount_minor) VALUES ($1, $2, $3, $4)")
-                .bind(txn_id).bind(&l.account).bind(&l.currency).bind(l.amount_minor)
-                .execute(&mut *c).await.map(drop))?;
+        if lines.is_empty() {
+            return Ok(true);
         }
+        // One statement for all lines of the transaction.
+        let placeholders: Vec<String> = (0..lines.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO ledger_entries (txn_id, account, currency, amount_minor) VALUES {}",
+            placeholders.join(", ")
+        );
+        on_tx!(self, c => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for l in lines {
+                q = q.bind(txn_id).bind(&l.account).bind(&l.currency).bind(l.amount_minor);
+            }
+            q.execute(&mut *c).await.map(drop)
+        })?;
         Ok(true)
     }
 }

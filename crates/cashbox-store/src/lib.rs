@@ -8,6 +8,7 @@
 //! transaction. SQL lives in this crate only.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -55,15 +56,24 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// SQLite allows one writer at a time. Writers of this process take turns on this lock
+/// before `BEGIN IMMEDIATE`, instead of colliding and sleeping in SQLite's busy handler;
+/// `busy_timeout` still arbitrates between processes.
+pub type WriteLock = Arc<tokio::sync::Mutex<()>>;
+
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, WriteLock),
     Postgres(PgPool),
 }
 
-/// An open transaction. Dropping it without [`Tx::commit`] rolls back.
+/// An open transaction. Dropping it without [`Tx::commit`] rolls back. Every write goes
+/// through one: on SQLite it holds the process's write turn until it ends.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(
+        Transaction<'static, Sqlite>,
+        tokio::sync::OwnedMutexGuard<()>,
+    ),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -71,7 +81,7 @@ pub enum Tx {
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Sqlite($pool, _) => $body,
             $crate::Store::Postgres($pool) => $body,
         }
     };
@@ -82,7 +92,7 @@ pub(crate) use on_pool;
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            $crate::Tx::Sqlite(t) => {
+            $crate::Tx::Sqlite(t, _) => {
                 let $conn = &mut **t;
                 $body
             }
@@ -117,7 +127,7 @@ impl Store {
                 .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
                 .connect_with(opts)
                 .await?;
-            Ok(Self::Sqlite(pool))
+            Ok(Self::Sqlite(pool, WriteLock::default()))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -133,7 +143,7 @@ impl Store {
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Self::Sqlite(_) => "sqlite",
+            Self::Sqlite(..) => "sqlite",
             Self::Postgres(_) => "postgres",
         }
     }
@@ -148,7 +158,10 @@ impl Store {
     /// IMMEDIATE`), so two writers queue instead of failing when one upgrades its read lock.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Self::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Sqlite(p, lock) => {
+                let turn = lock.clone().lock_owned().await;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
+            }
             Self::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -161,7 +174,7 @@ impl Store {
 impl Tx {
     pub async fn commit(self) -> Result<()> {
         match self {
-            Self::Sqlite(t) => t.commit().await?,
+            Self::Sqlite(t, _turn) => t.commit().await?,
             Self::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -170,7 +183,7 @@ impl Tx {
     /// `FOR UPDATE` where the backend has row locks; SQLite's write lock is already held.
     pub(crate) fn lock_clause(&self) -> &'static str {
         match self {
-            Self::Sqlite(_) => "",
+            Self::Sqlite(..) => "",
             Self::Postgres(_) => " FOR UPDATE",
         }
     }

