@@ -62,11 +62,12 @@ impl Doc for PaymentIntent {
     fn customer(&self) -> Option<&str> {
         self.customer.as_deref()
     }
-    /// A confirmation in flight shows as `processing`, so lists by status find it.
+    /// Any processor call in flight shows as `processing` in the lookup column, so the
+    /// recovery sweep finds it (the API renders a pending capture as `requires_capture`).
     fn status(&self) -> String {
         match self.pending {
-            Some(cashbox_core::payments::Pending::Confirm { .. }) => "processing".into(),
-            _ => self.status.as_str().into(),
+            Some(_) => "processing".into(),
+            None => self.status.as_str().into(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod ledger;
 pub mod payment_intents;
 pub mod payment_methods;
+pub mod recovery;
 pub mod refunds;
 pub mod rotation;
 pub mod setup_intents;

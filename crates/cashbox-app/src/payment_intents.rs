@@ -550,7 +550,18 @@ impl App {
         };
         self.save_doc(&mut tx, &pi).await?;
         self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.complete_capture(ctx, pi, amount, expand).await
+    }
 
+    /// Phases 2 and 3 of a capture.
+    async fn complete_capture(
+        &self,
+        ctx: &RequestCtx,
+        pi: PaymentIntent,
+        amount: i64,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let id = pi.id.as_str();
         let authorization = pi.processor_ref.clone().unwrap_or_default();
         let key = format!("{}:capture", pi.id);
         let outcome = self
@@ -637,7 +648,17 @@ impl App {
         }
         self.save_doc(&mut tx, &pi).await?;
         self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
-        // An authorization is held: release it at the processor first.
+        self.complete_cancel(ctx, pi, expand).await
+    }
+
+    /// Phases 2 and 3 of canceling an authorized intent: release the hold, then cancel.
+    async fn complete_cancel(
+        &self,
+        ctx: &RequestCtx,
+        pi: PaymentIntent,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let id = pi.id.as_str();
         let authorization = pi.processor_ref.clone().unwrap_or_default();
         let key = format!("{}:void", pi.id);
         self.processor()
@@ -725,6 +746,39 @@ impl App {
         };
         self.list_docs::<Charge>(&filter, &params.page()?, expand, Charge::to_json)
             .await
+    }
+
+    /// Resumes a PaymentIntent whose processor call was interrupted (a crash, a timeout)
+    /// longer ago than the lease, with the same processor idempotency key.
+    pub(crate) async fn resume_payment_intent(&self, id: &str) -> AppResult<()> {
+        let ctx = RequestCtx::default();
+        let pi: PaymentIntent = self.load(id).await?;
+        match pi.pending.clone() {
+            Some(Pending::Confirm { attempt, since, .. })
+                if self.now() - since > PENDING_LEASE_SECS =>
+            {
+                let pm_id = pi
+                    .payment_method
+                    .clone()
+                    .ok_or_else(missing_payment_method)?;
+                let pm: PaymentMethod = self.load(&pm_id).await?;
+                match self.run_confirmation(&ctx, pi, pm, attempt, &[]).await {
+                    Ok(_) | Err(AppError::Card { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Some(Pending::Capture {
+                amount_minor,
+                since,
+            }) if self.now() - since > PENDING_LEASE_SECS => self
+                .complete_capture(&ctx, pi, amount_minor, &[])
+                .await
+                .map(drop),
+            Some(Pending::Cancel { since }) if self.now() - since > PENDING_LEASE_SECS => {
+                self.complete_cancel(&ctx, pi, &[]).await.map(drop)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The return URL an intent was confirmed with, for the hosted page's redirect.

@@ -211,6 +211,19 @@ impl App {
         self.finish(tx, ctx, refund.to_json(), expand).await
     }
 
+    /// Settles a refund whose processor call was interrupted longer ago than the lease.
+    pub(crate) async fn resume_refund(&self, id: &str) -> AppResult<()> {
+        let refund: Refund = self.load(id).await?;
+        if refund.status != RefundStatus::Pending
+            || self.now() - refund.created <= cashbox_core::payments::PENDING_LEASE_SECS
+        {
+            return Ok(());
+        }
+        self.settle_refund(&RequestCtx::default(), id, &[])
+            .await
+            .map(drop)
+    }
+
     pub async fn retrieve_refund(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         let mut object = self.load::<Refund>(id).await?.to_json();
         self.expand(&mut Reader::Store(self.store()), &mut object, expand)

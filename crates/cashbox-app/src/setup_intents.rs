@@ -73,6 +73,20 @@ impl App {
         seti.next_action = None;
     }
 
+    /// Finishes a setup whose processor call was interrupted longer ago than the lease.
+    pub(crate) async fn resume_setup_intent(&self, id: &str) -> AppResult<()> {
+        let seti: SetupIntent = self.load(id).await?;
+        match seti.pending_since {
+            Some(since) if self.now() - since > PENDING_LEASE_SECS => {
+                match self.run_setup(&RequestCtx::default(), id, &[]).await {
+                    Ok(_) | Err(AppError::Card { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub async fn retrieve_setup_intent(
         &self,
         id: &str,

@@ -15,6 +15,8 @@ use crate::config::{Config, Env, redact_url};
 
 /// How often expired idempotency keys are deleted.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often interrupted payment operations are looked for and finished.
+pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEV_KEYS_FILE: &str = "encryption.keys";
 pub const SQLITE_FILE: &str = "cashbox.db";
 
@@ -258,11 +260,25 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     });
 
+    let recovery = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let mut tick = tokio::time::interval(RECOVERY_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = app.recover_interrupted().await {
+                    tracing::warn!(error = %e, "the recovery sweep failed");
+                }
+            }
+        }
+    });
+
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
     pruner.abort();
+    recovery.abort();
     app.store().close().await;
     tracing::info!("stopped");
     Ok(())

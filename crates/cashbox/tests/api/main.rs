@@ -8,4 +8,5 @@ mod events;
 mod idempotency;
 mod ledger_property;
 mod payments;
+mod recovery;
 mod support;

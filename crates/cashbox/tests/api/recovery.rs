@@ -1,0 +1,192 @@
+//! A processor call that charged but whose answer was lost leaves the payment pending; after
+//! the lease, the recovery sweep finishes it with the same processor key: one charge.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+
+use cashbox_app::{App, RequestCtx, Settings};
+use cashbox_core::crypto::KeyRing;
+use cashbox_core::payments::{PENDING_LEASE_SECS, PaymentIntentCreateParams, RefundCreateParams};
+use cashbox_processor::sandbox::SandboxProcessor;
+use cashbox_processor::{
+    AuthorizeRequest, BoxFuture, CaptureRequest, CardDetails, CardError, Outcome, Processor,
+    ProcessorError, RawCard, RefundRequest, VerifyRequest, VoidRequest,
+};
+use cashbox_store::Store;
+use cashbox_store::testing::{fresh_database_url, remove_test_database};
+
+/// The sandbox, except that while `lose_answers` is set it performs each money movement and
+/// then reports a timeout, as a network failure after the processor acted would.
+struct LossyProcessor {
+    inner: SandboxProcessor,
+    lose_answers: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl LossyProcessor {
+    async fn maybe_lose(
+        &self,
+        outcome: Result<Outcome, ProcessorError>,
+    ) -> Result<Outcome, ProcessorError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.lose_answers.load(Ordering::SeqCst) {
+            Err(ProcessorError::Timeout)
+        } else {
+            outcome
+        }
+    }
+}
+
+impl Processor for LossyProcessor {
+    fn name(&self) -> &'static str {
+        "lossy"
+    }
+    fn tokenize_card(&self, card: RawCard<'_>) -> Result<CardDetails, CardError> {
+        self.inner.tokenize_card(card)
+    }
+    fn test_card(&self, id: &str) -> Option<CardDetails> {
+        self.inner.test_card(id)
+    }
+    fn verify<'a>(
+        &'a self,
+        req: VerifyRequest<'a>,
+    ) -> BoxFuture<'a, Result<Outcome, ProcessorError>> {
+        Box::pin(async move { self.maybe_lose(self.inner.verify(req).await).await })
+    }
+    fn authorize<'a>(
+        &'a self,
+        req: AuthorizeRequest<'a>,
+    ) -> BoxFuture<'a, Result<Outcome, ProcessorError>> {
+        Box::pin(async move { self.maybe_lose(self.inner.authorize(req).await).await })
+    }
+    fn capture<'a>(
+        &'a self,
+        req: CaptureRequest<'a>,
+    ) -> BoxFuture<'a, Result<Outcome, ProcessorError>> {
+        Box::pin(async move { self.maybe_lose(self.inner.capture(req).await).await })
+    }
+    fn void<'a>(&'a self, req: VoidRequest<'a>) -> BoxFuture<'a, Result<Outcome, ProcessorError>> {
+        Box::pin(async move { self.maybe_lose(self.inner.void(req).await).await })
+    }
+    fn refund<'a>(
+        &'a self,
+        req: RefundRequest<'a>,
+    ) -> BoxFuture<'a, Result<Outcome, ProcessorError>> {
+        Box::pin(async move { self.maybe_lose(self.inner.refund(req).await).await })
+    }
+}
+
+static NOW_OFFSET: AtomicI64 = AtomicI64::new(0);
+fn clock() -> i64 {
+    cashbox_app::unix_now() + NOW_OFFSET.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn interrupted_payments_and_refunds_finish_once() {
+    let url = fresh_database_url().await.unwrap();
+    let store = Store::connect(&url, 8).await.unwrap();
+    store.migrate().await.unwrap();
+    let ring = KeyRing::parse(&KeyRing::generate_entry("r1")).unwrap();
+    let lose = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let processor = LossyProcessor {
+        inner: SandboxProcessor::new(store.clone(), ring.derive_key("card-fingerprint"), clock),
+        lose_answers: lose.clone(),
+        calls: calls.clone(),
+    };
+    let settings = Settings {
+        public_url: "http://127.0.0.1:9".into(),
+        clock: Some(clock),
+        ..Settings::default()
+    };
+    let app = App::with_processor(store.clone(), ring, settings, Box::new(processor));
+    let ctx = RequestCtx::default();
+
+    // The processor charges, but Cashbox never hears back.
+    let params = PaymentIntentCreateParams {
+        amount: Some(2500),
+        currency: Some("usd".into()),
+        payment_method: Some("pm_card_visa".into()),
+        confirm: Some(true),
+        ..Default::default()
+    };
+    let err = app
+        .create_payment_intent(&ctx, params, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, cashbox_app::AppError::Processor(_)), "{err}");
+    let listed = app
+        .list_payment_intents(&Default::default(), &[])
+        .await
+        .unwrap();
+    let pi_id = listed.data[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(listed.data[0]["status"], "processing");
+
+    // Within the lease nothing is resumed; after it, the sweep finishes the payment.
+    lose.store(false, Ordering::SeqCst);
+    assert_eq!(app.recover_interrupted().await.unwrap().examined, 1);
+    assert_eq!(
+        app.retrieve_payment_intent(&pi_id, cashbox_app::ClientAuth::Secret, &[])
+            .await
+            .unwrap()["status"],
+        "processing"
+    );
+    NOW_OFFSET.store(PENDING_LEASE_SECS + 1, Ordering::SeqCst);
+    let report = app.recover_interrupted().await.unwrap();
+    assert_eq!(report.failed, 0);
+    let pi = app
+        .retrieve_payment_intent(&pi_id, cashbox_app::ClientAuth::Secret, &[])
+        .await
+        .unwrap();
+    assert_eq!(pi["status"], "succeeded");
+    let charges = app
+        .list_charges(
+            &serde_json::from_value(serde_json::json!({"payment_intent": pi_id})).unwrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(charges.data.len(), 1);
+    // The processor's own journal holds one charge for the intent, not two.
+    let charged: i64 = match &store {
+        Store::Sqlite(p, _) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_operations WHERE kind = 'charge'")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
+        Store::Postgres(p) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_operations WHERE kind = 'charge'")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(charged, 1);
+
+    // A refund whose answer is lost is settled the same way.
+    lose.store(true, Ordering::SeqCst);
+    let refund = RefundCreateParams {
+        payment_intent: Some(pi_id.clone()),
+        amount: Some(1000),
+        ..Default::default()
+    };
+    assert!(app.create_refund(&ctx, refund, &[]).await.is_err());
+    lose.store(false, Ordering::SeqCst);
+    NOW_OFFSET.store(2 * (PENDING_LEASE_SECS + 1), Ordering::SeqCst);
+    app.recover_interrupted().await.unwrap();
+    let refunds = app
+        .list_refunds(
+            &serde_json::from_value(serde_json::json!({"payment_intent": pi_id})).unwrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refunds.data.len(), 1);
+    assert_eq!(refunds.data[0]["status"], "succeeded");
+    let report = app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+    assert!(calls.load(Ordering::SeqCst) >= 4);
+    store.close().await;
+    remove_test_database(&url);
+}
