@@ -288,6 +288,10 @@ impl App {
             })
             .await?;
 
+        if outcome == Outcome::Processing {
+            // Not final yet: the attempt stays pending and the recovery sweep asks again.
+            return Ok(pi.to_json());
+        }
         let mut tx = self.store().begin().await?;
         let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
         if !matches!(pi.pending, Some(Pending::Confirm { attempt: a, .. }) if a == attempt) {
@@ -353,6 +357,7 @@ impl App {
                     .await?;
                 self.finish(tx, ctx, pi.to_json(), expand).await
             }
+            Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::RequiresAction => {
                 pi.status = PiStatus::RequiresAction;
                 pi.next_action = Some(Redirect {
@@ -573,6 +578,9 @@ impl App {
                 currency: &pi.currency,
             })
             .await?;
+        if outcome == Outcome::Processing {
+            return Ok(pi.to_json());
+        }
         let mut tx = self.store().begin().await?;
         let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
         if !matches!(pi.pending, Some(Pending::Capture { .. })) {

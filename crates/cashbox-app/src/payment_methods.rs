@@ -193,7 +193,8 @@ impl App {
             Outcome::Declined(d) => Err(AppError::Card {
                 body: card_error_body(&d.code, Some(&d.decline_code), &d.message, None, &[]),
             }),
-            Outcome::Succeeded { .. } | Outcome::RequiresAction => Ok(()),
+            // A card still being checked is attached; a later decline surfaces on payment.
+            Outcome::Succeeded { .. } | Outcome::RequiresAction | Outcome::Processing => Ok(()),
         }
     }
 

@@ -168,6 +168,9 @@ impl App {
             })
             .await?;
 
+        if outcome == Outcome::Processing {
+            return Ok(refund.to_json());
+        }
         let mut tx = self.store().begin().await?;
         let mut charge: Charge = self.load_for_update(&mut tx, &refund.charge).await?;
         let mut refund: Refund = self.load_for_update(&mut tx, refund_id).await?;
@@ -199,6 +202,7 @@ impl App {
                 )
                 .await?;
             }
+            Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::Declined(_) | Outcome::RequiresAction => {
                 refund.status = RefundStatus::Failed;
                 refund.failure_reason = Some("declined".into());

@@ -173,6 +173,9 @@ impl App {
             })
             .await?;
 
+        if outcome == Outcome::Processing {
+            return Ok(seti.to_json());
+        }
         let mut tx = self.store().begin().await?;
         let mut seti: SetupIntent = self.load_for_update(&mut tx, id).await?;
         if seti.pending_since.is_none() || seti.attempt_key() != key {
@@ -200,6 +203,7 @@ impl App {
                 .await?;
                 self.finish(tx, ctx, seti.to_json(), expand).await
             }
+            Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::RequiresAction => {
                 seti.status = SetiStatus::RequiresAction;
                 seti.next_action = Some(Redirect {

@@ -57,6 +57,8 @@ pub enum Outcome {
     Declined(Decline),
     /// The cardholder must authenticate (3-D Secure) before this can succeed.
     RequiresAction,
+    /// Accepted but not final yet: ask again later with the same idempotency key.
+    Processing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

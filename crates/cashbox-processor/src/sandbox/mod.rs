@@ -75,6 +75,7 @@ impl SandboxProcessor {
                 reference: stored.id,
             },
             "requires_action" => Outcome::RequiresAction,
+            "processing" => Outcome::Processing,
             _ => Outcome::Declined(Decline {
                 code: stored.error_code.unwrap_or_else(|| "card_declined".into()),
                 decline_code: stored

@@ -16,10 +16,12 @@ use cashbox_store::Store;
 use cashbox_store::testing::{fresh_database_url, remove_test_database};
 
 /// The sandbox, except that while `lose_answers` is set it performs each money movement and
-/// then reports a timeout, as a network failure after the processor acted would.
+/// then reports a timeout (as a network failure after the processor acted would), and while
+/// `still_processing` is set it answers `Processing` instead of the outcome.
 struct LossyProcessor {
     inner: SandboxProcessor,
     lose_answers: Arc<AtomicBool>,
+    still_processing: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
 }
 
@@ -30,10 +32,12 @@ impl LossyProcessor {
     ) -> Result<Outcome, ProcessorError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.lose_answers.load(Ordering::SeqCst) {
-            Err(ProcessorError::Timeout)
-        } else {
-            outcome
+            return Err(ProcessorError::Timeout);
         }
+        if self.still_processing.load(Ordering::SeqCst) {
+            return Ok(Outcome::Processing);
+        }
+        outcome
     }
 }
 
@@ -88,10 +92,12 @@ async fn interrupted_payments_and_refunds_finish_once() {
     store.migrate().await.unwrap();
     let ring = KeyRing::parse(&KeyRing::generate_entry("r1")).unwrap();
     let lose = Arc::new(AtomicBool::new(true));
+    let processing = Arc::new(AtomicBool::new(false));
     let calls = Arc::new(AtomicUsize::new(0));
     let processor = LossyProcessor {
         inner: SandboxProcessor::new(store.clone(), ring.derive_key("card-fingerprint"), clock),
         lose_answers: lose.clone(),
+        still_processing: processing.clone(),
         calls: calls.clone(),
     };
     let settings = Settings {
@@ -184,9 +190,31 @@ async fn interrupted_payments_and_refunds_finish_once() {
         .unwrap();
     assert_eq!(refunds.data.len(), 1);
     assert_eq!(refunds.data[0]["status"], "succeeded");
+    // A processor that answers "processing" leaves the payment processing; the sweep asks
+    // again once the lease has passed and applies the final answer.
+    processing.store(true, Ordering::SeqCst);
+    let params = PaymentIntentCreateParams {
+        amount: Some(700),
+        currency: Some("eur".into()),
+        payment_method: Some("pm_card_visa".into()),
+        confirm: Some(true),
+        ..Default::default()
+    };
+    let pending = app.create_payment_intent(&ctx, params, &[]).await.unwrap();
+    assert_eq!(pending["status"], "processing");
+    let second_id = pending["id"].as_str().unwrap().to_string();
+    processing.store(false, Ordering::SeqCst);
+    NOW_OFFSET.store(3 * (PENDING_LEASE_SECS + 1), Ordering::SeqCst);
+    app.recover_interrupted().await.unwrap();
+    let done = app
+        .retrieve_payment_intent(&second_id, cashbox_app::ClientAuth::Secret, &[])
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "succeeded");
+
     let report = app.check_ledger().await.unwrap();
     assert!(report.is_sound(), "{report:?}");
-    assert!(calls.load(Ordering::SeqCst) >= 4);
+    assert!(calls.load(Ordering::SeqCst) >= 6);
     store.close().await;
     remove_test_database(&url);
 }
