@@ -17,9 +17,10 @@ use cashbox_core::payments::{
 };
 
 use crate::HttpState;
-use crate::error::{ApiResult, ErrorEnvelope};
+use crate::error::{ApiError, ApiResult, ErrorEnvelope, ErrorType};
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use axum::http::StatusCode;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
@@ -62,6 +63,15 @@ fn list(url: &str, page: cashbox_app::events::ListResult) -> Json<ListObject<Val
     request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 402, body = ErrorEnvelope)))]
 async fn pm_create(State(s): State<HttpState>, api: Api<PaymentMethodCreateParams>) -> JsonResult {
+    // A publishable key is public: it may make a card, never attach one to a customer.
+    if api.params.customer.is_some() && api.client_auth(None) != cashbox_app::ClientAuth::Secret {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorType::PermissionError,
+            "A publishable API key cannot attach a PaymentMethod to a customer; attach it from your server.",
+        )
+        .param("customer"));
+    }
     Ok(Json(
         s.app
             .create_payment_method(&api.call.ctx, api.params, &api.call.expand)

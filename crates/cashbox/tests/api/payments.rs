@@ -904,6 +904,22 @@ async fn a_browser_confirms_with_a_publishable_key_and_the_client_secret() {
     )
     .await
     .error(403, "permission_error");
+    // A public key may not attach cards to customers.
+    let cus = t.create_customer(&[]).await;
+    let attach = form(&[
+        ("type", "card"),
+        ("card[token]", "tok_visa"),
+        ("customer", cus["id"].as_str().unwrap()),
+    ]);
+    let e = t
+        .send(
+            Method::POST,
+            "/v1/payment_methods",
+            attach,
+            &[("authorization", &pk)],
+        )
+        .await;
+    assert_eq!(e.error(403, "permission_error")["param"], "customer");
 }
 
 #[tokio::test]
