@@ -8,7 +8,7 @@ use cashbox_core::customer::{
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{has_prefix, new_id};
 use cashbox_core::payments::PaymentMethod;
-use cashbox_store::{CustomerFilter, CustomerRow, SealedColumn, Tx};
+use cashbox_store::{CustomerFilter, CustomerRow, DocTable, SealedColumn, Tx};
 use serde_json::Value;
 
 use crate::events::ListResult;
@@ -249,6 +249,14 @@ impl App {
             ..row
         };
         tx.update_customer(&tombstone).await?;
+        // As in Stripe, a deleted customer's payment methods are detached.
+        for row in tx.docs_by_customer(DocTable::PaymentMethods, id).await? {
+            let mut pm: PaymentMethod = self.open_doc(&row)?;
+            pm.customer = None;
+            self.save_doc(&mut tx, &pm).await?;
+            self.record_event(&mut tx, ctx, "payment_method.detached", &pm.to_json(), None)
+                .await?;
+        }
         self.record_event(&mut tx, ctx, "customer.deleted", &customer.to_json(), None)
             .await?;
         let response = serde_json::to_value(DeletedObject::customer(id)).expect("serializes");

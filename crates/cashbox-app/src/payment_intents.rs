@@ -63,11 +63,21 @@ impl App {
         )
     }
 
-    pub(crate) fn authentication_url(&self, id: &str, client_secret: &str) -> String {
-        format!(
-            "{}/pages/authenticate/{id}?client_secret={client_secret}",
-            self.settings().public_url
-        )
+    /// Where an intent that needs 3-D Secure sends the cardholder: the hosted page, then back
+    /// to the intent's `return_url`.
+    pub(crate) fn authentication_redirect(
+        &self,
+        id: &str,
+        client_secret: &str,
+        return_url: Option<String>,
+    ) -> Redirect {
+        Redirect {
+            url: format!(
+                "{}/pages/authenticate/{id}?client_secret={client_secret}",
+                self.settings().public_url
+            ),
+            return_url,
+        }
     }
 
     fn check_amount(&self, amount: i64, currency: &str) -> AppResult<Currency> {
@@ -360,10 +370,11 @@ impl App {
             Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::RequiresAction => {
                 pi.status = PiStatus::RequiresAction;
-                pi.next_action = Some(Redirect {
-                    url: self.authentication_url(&pi.id, &pi.client_secret),
-                    return_url: pi.return_url.clone(),
-                });
+                pi.next_action = Some(self.authentication_redirect(
+                    &pi.id,
+                    &pi.client_secret,
+                    pi.return_url.clone(),
+                ));
                 self.save_doc(&mut tx, &pi).await?;
                 self.record_event(
                     &mut tx,

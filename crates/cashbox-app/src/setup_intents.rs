@@ -4,7 +4,7 @@
 use cashbox_core::ParamError;
 use cashbox_core::id::{new_id, random_token};
 use cashbox_core::payments::{
-    LastError, PENDING_LEASE_SECS, PaymentMethod, Redirect, SETI_PREFIX, SetiStatus, SetupIntent,
+    LastError, PENDING_LEASE_SECS, PaymentMethod, SETI_PREFIX, SetiStatus, SetupIntent,
     SetupIntentCancelParams, SetupIntentConfirmParams, SetupIntentCreateParams,
     SetupIntentListParams,
 };
@@ -206,10 +206,11 @@ impl App {
             Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::RequiresAction => {
                 seti.status = SetiStatus::RequiresAction;
-                seti.next_action = Some(Redirect {
-                    url: self.authentication_url(&seti.id, &seti.client_secret),
-                    return_url: seti.return_url.clone(),
-                });
+                seti.next_action = Some(self.authentication_redirect(
+                    &seti.id,
+                    &seti.client_secret,
+                    seti.return_url.clone(),
+                ));
                 self.save_doc(&mut tx, &seti).await?;
                 self.record_event(
                     &mut tx,

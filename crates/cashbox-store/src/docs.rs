@@ -150,6 +150,23 @@ impl Tx {
         })
     }
 
+    /// Every document of a customer, locked, oldest first.
+    pub async fn docs_by_customer(
+        &mut self,
+        table: DocTable,
+        customer: &str,
+    ) -> Result<Vec<DocRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE customer = $1 ORDER BY id{}",
+            table.name(),
+            self.lock_clause()
+        );
+        on_tx!(self, c => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer).fetch_all(&mut *c).await?;
+            rows.iter().map(|r| Ok(doc_row!(r))).collect()
+        })
+    }
+
     pub async fn insert_doc(&mut self, table: DocTable, d: &DocRow) -> Result<()> {
         let sql = format!(
             "INSERT INTO {} (id, created, customer, status, parent, sealed) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -814,6 +814,34 @@ async fn payment_methods_from_raw_cards_attach_and_detach() {
 }
 
 #[tokio::test]
+async fn deleting_a_customer_detaches_its_cards() {
+    let t = spawn_app().await;
+    let cus = t.create_customer(&[]).await;
+    let cus_id = cus["id"].as_str().unwrap();
+    let pm = t
+        .post(
+            "/v1/payment_methods",
+            &[("type", "card"), ("card[token]", "tok_visa")],
+        )
+        .await;
+    let pm_id = pm.ok()["id"].as_str().unwrap().to_string();
+    t.post(
+        &format!("/v1/payment_methods/{pm_id}/attach"),
+        &[("customer", cus_id)],
+    )
+    .await
+    .ok();
+    t.delete(&format!("/v1/customers/{cus_id}")).await.ok();
+    let after = t.get(&format!("/v1/payment_methods/{pm_id}")).await;
+    assert_eq!(after.ok()["customer"], Value::Null);
+    let detached = t.get("/v1/events?type=payment_method.detached").await;
+    assert_eq!(
+        detached.ok()["data"][0]["data"]["object"]["id"],
+        pm_id.as_str()
+    );
+}
+
+#[tokio::test]
 async fn a_browser_confirms_with_a_publishable_key_and_the_client_secret() {
     let t = spawn_app().await;
     let pk = format!("Bearer {}", t.key_of(KeyKind::Publishable, &[]).await);
