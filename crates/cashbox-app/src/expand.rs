@@ -164,7 +164,7 @@ impl App {
             "cus" => {
                 let row = match reader {
                     Reader::Store(s) => s.customer(id).await?,
-                    Reader::Tx(tx) => tx.customer_for_update(id).await?,
+                    Reader::Tx(tx) => tx.customer(id).await?,
                 };
                 row.map(|r| self.render_customer_row(r)).transpose()
             }
@@ -202,7 +202,7 @@ impl App {
     ) -> AppResult<Option<Value>> {
         let row = match reader {
             Reader::Store(s) => s.doc(T::TABLE, id).await?,
-            Reader::Tx(tx) => tx.doc_for_update(T::TABLE, id).await?,
+            Reader::Tx(tx) => tx.doc(T::TABLE, id).await?,
         };
         match row {
             Some(r) => Ok(Some(render(&self.open_doc::<T>(&r)?))),

@@ -94,6 +94,15 @@ impl Store {
 }
 
 impl Tx {
+    /// The customer as this transaction sees it, without locking it (for reading links).
+    pub async fn customer(&mut self, id: &str) -> Result<Option<CustomerRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+        on_tx!(self, c => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
+            Ok(match row { Some(r) => Some(customer_row!(r)), None => None })
+        })
+    }
+
     /// The customer, locked for the rest of the transaction.
     pub async fn customer_for_update(&mut self, id: &str) -> Result<Option<CustomerRow>> {
         let sql = format!(

@@ -124,6 +124,15 @@ impl Store {
 }
 
 impl Tx {
+    /// The document as this transaction sees it, without locking it (for reading links).
+    pub async fn doc(&mut self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", table.name());
+        on_tx!(self, c => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
+            Ok(match row { Some(r) => Some(doc_row!(r)), None => None })
+        })
+    }
+
     /// The document, locked for the rest of the transaction.
     pub async fn doc_for_update(&mut self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
         let sql = format!(
