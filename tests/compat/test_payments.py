@@ -140,3 +140,14 @@ def test_stripe_client_style():
     assert pi.status == "succeeded"
     refund = client.v1.refunds.create(params={"payment_intent": pi.id})
     assert refund.amount == 900
+
+
+def test_payment_method_data_in_one_call():
+    pi = stripe.PaymentIntent.create(
+        amount=1500,
+        currency="usd",
+        payment_method_data={"type": "card", "card": {"token": "tok_visa"}},
+        confirm=True,
+    )
+    assert pi.status == "succeeded"
+    assert stripe.PaymentMethod.retrieve(pi.payment_method).card.last4 == "4242"

@@ -110,24 +110,24 @@ impl App {
         let id = new_id(PI_PREFIX);
         let secret = format!("{id}_secret_{}", random_token(24));
         let mut pi = PaymentIntent::new(id, self.now(), amount, cur.code(), secret, &params)?;
+        let from_data = self.payment_method_from_data(
+            params.payment_method_data.as_ref(),
+            params.payment_method.as_deref(),
+        )?;
 
         let mut tx = self.store().begin().await?;
         if let Some(customer) = &params.customer {
             self.check_customer(&mut tx, customer, "customer").await?;
         }
-        let mut pm = None;
-        if let Some(pm_id) = &params.payment_method {
-            let found = self
-                .payment_method_for_use(
-                    &mut tx,
-                    pm_id,
-                    params.customer.as_deref(),
-                    "payment_method",
-                )
-                .await?;
-            pi.payment_method = Some(found.id.clone());
-            pm = Some(found);
-        }
+        let pm = self
+            .payment_method_for_request(
+                &mut tx,
+                params.payment_method.as_deref(),
+                from_data,
+                params.customer.as_deref(),
+            )
+            .await?;
+        pi.payment_method = pm.as_ref().map(|pm| pm.id.clone());
         self.insert_doc(&mut tx, &pi).await?;
         self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
             .await?;
@@ -213,6 +213,10 @@ impl App {
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
         cashbox_core::payments::check_return_url(&params.return_url)?;
+        let from_data = self.payment_method_from_data(
+            params.payment_method_data.as_ref(),
+            params.payment_method.as_deref(),
+        )?;
         let mut tx = self.store().begin().await?;
         let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
         if !auth.allows(&pi.client_secret) {
@@ -228,15 +232,15 @@ impl App {
             Some(_) => return Err(in_flight()),
             None => {
                 pi.check_confirmable()?;
-                if let Some(pm_id) = &params.payment_method {
-                    let pm = self
-                        .payment_method_for_use(
-                            &mut tx,
-                            pm_id,
-                            pi.customer.as_deref(),
-                            "payment_method",
-                        )
-                        .await?;
+                let named = self
+                    .payment_method_for_request(
+                        &mut tx,
+                        params.payment_method.as_deref(),
+                        from_data,
+                        pi.customer.as_deref(),
+                    )
+                    .await?;
+                if let Some(pm) = named {
                     pi.payment_method = Some(pm.id);
                 }
                 if pi.payment_method.is_none() {

@@ -374,6 +374,77 @@ impl App {
         Ok(pm)
     }
 
+    /// A new PaymentMethod from `payment_method_data` (checked and tokenized before any
+    /// transaction), refusing it together with `payment_method`.
+    pub(crate) fn payment_method_from_data(
+        &self,
+        data: Option<&PaymentMethodCreateParams>,
+        id: Option<&str>,
+    ) -> AppResult<Option<PaymentMethod>> {
+        let Some(data) = data else { return Ok(None) };
+        if id.is_some() {
+            return Err(ParamError::invalid(
+                "payment_method_data",
+                "You may only specify one of these parameters: payment_method, payment_method_data.",
+            )
+            .into());
+        }
+        if data.customer.is_some() {
+            return Err(ParamError::new(
+                "payment_method_data[customer]",
+                "parameter_unknown",
+                "Received unknown parameter: payment_method_data[customer]",
+            )
+            .into());
+        }
+        let card = self.card_from_params(data).map_err(|e| match e {
+            // Name the nested parameter, as Stripe does.
+            AppError::Param(mut p) => {
+                p.param = format!("payment_method_data[{}]", p.param.replacen('[', "][", 1));
+                if !p.param.ends_with(']') {
+                    p.param.push(']');
+                }
+                AppError::Param(p)
+            }
+            AppError::Card { mut body } => {
+                if let Some(param) = body["error"]["param"].as_str().map(str::to_string) {
+                    body["error"]["param"] =
+                        format!("payment_method_data[{}", param.replacen('[', "][", 1)).into();
+                }
+                AppError::Card { body }
+            }
+            other => other,
+        })?;
+        Ok(Some(PaymentMethod::new(
+            new_id(PM_PREFIX),
+            self.now(),
+            card,
+            data,
+        )?))
+    }
+
+    /// The PaymentMethod a payment or setup uses: one made from `payment_method_data` (stored
+    /// now), or the one `payment_method` names.
+    pub(crate) async fn payment_method_for_request(
+        &self,
+        tx: &mut Tx,
+        id: Option<&str>,
+        from_data: Option<PaymentMethod>,
+        customer: Option<&str>,
+    ) -> AppResult<Option<PaymentMethod>> {
+        if let Some(pm) = from_data {
+            self.insert_doc(tx, &pm).await?;
+            return Ok(Some(pm));
+        }
+        match id {
+            Some(id) => Ok(Some(
+                self.payment_method_for_use(tx, id, customer, "payment_method")
+                    .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Attaches a PaymentMethod to a customer inside a payment or setup that succeeded.
     pub(crate) async fn attach_in(
         &self,

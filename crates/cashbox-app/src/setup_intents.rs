@@ -33,21 +33,23 @@ impl App {
         let id = new_id(SETI_PREFIX);
         let secret = format!("{id}_secret_{}", random_token(24));
         let mut seti = SetupIntent::new(id, self.now(), secret, &params)?;
+        let from_data = self.payment_method_from_data(
+            params.payment_method_data.as_ref(),
+            params.payment_method.as_deref(),
+        )?;
         let mut tx = self.store().begin().await?;
         if let Some(customer) = &params.customer {
             self.check_customer(&mut tx, customer, "customer").await?;
         }
-        if let Some(pm_id) = &params.payment_method {
-            let pm = self
-                .payment_method_for_use(
-                    &mut tx,
-                    pm_id,
-                    params.customer.as_deref(),
-                    "payment_method",
-                )
-                .await?;
-            seti.payment_method = Some(pm.id);
-        }
+        let pm = self
+            .payment_method_for_request(
+                &mut tx,
+                params.payment_method.as_deref(),
+                from_data,
+                params.customer.as_deref(),
+            )
+            .await?;
+        seti.payment_method = pm.map(|pm| pm.id);
         self.insert_doc(&mut tx, &seti).await?;
         self.record_event(&mut tx, ctx, "setup_intent.created", &seti.to_json(), None)
             .await?;
@@ -112,6 +114,10 @@ impl App {
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
         cashbox_core::payments::check_return_url(&params.return_url)?;
+        let from_data = self.payment_method_from_data(
+            params.payment_method_data.as_ref(),
+            params.payment_method.as_deref(),
+        )?;
         let mut tx = self.store().begin().await?;
         let mut seti: SetupIntent = self.load_for_update(&mut tx, id).await?;
         if !auth.allows(&seti.client_secret) {
@@ -126,15 +132,15 @@ impl App {
             }
             None => {
                 seti.check_confirmable()?;
-                if let Some(pm_id) = &params.payment_method {
-                    let pm = self
-                        .payment_method_for_use(
-                            &mut tx,
-                            pm_id,
-                            seti.customer.as_deref(),
-                            "payment_method",
-                        )
-                        .await?;
+                let named = self
+                    .payment_method_for_request(
+                        &mut tx,
+                        params.payment_method.as_deref(),
+                        from_data,
+                        seti.customer.as_deref(),
+                    )
+                    .await?;
+                if let Some(pm) = named {
                     seti.payment_method = Some(pm.id);
                 }
                 if seti.payment_method.is_none() {

@@ -477,6 +477,8 @@ pub struct PaymentIntentCreateParams {
     pub currency: Option<String>,
     pub customer: Option<String>,
     pub payment_method: Option<String>,
+    /// A new card to create and use, instead of `payment_method`.
+    pub payment_method_data: Option<PaymentMethodCreateParams>,
     pub payment_method_types: Option<Vec<String>>,
     pub automatic_payment_methods: Option<AutomaticPaymentMethods>,
     pub confirm: Option<bool>,
@@ -522,6 +524,7 @@ pub struct PaymentIntentUpdateParams {
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentConfirmParams {
     pub payment_method: Option<String>,
+    pub payment_method_data: Option<PaymentMethodCreateParams>,
     pub return_url: Option<String>,
     pub off_session: Option<OffSession>,
     pub setup_future_usage: Option<FutureUsage>,
@@ -674,7 +677,7 @@ impl PaymentIntent {
                 "off_session can only be passed when confirm is true.",
             ));
         }
-        let status = if p.payment_method.is_some() {
+        let status = if p.payment_method.is_some() || p.payment_method_data.is_some() {
             PiStatus::RequiresConfirmation
         } else {
             PiStatus::RequiresPaymentMethod
@@ -1141,6 +1144,7 @@ impl SetiStatus {
 pub struct SetupIntentCreateParams {
     pub customer: Option<String>,
     pub payment_method: Option<String>,
+    pub payment_method_data: Option<PaymentMethodCreateParams>,
     pub confirm: Option<bool>,
     pub usage: Option<FutureUsage>,
     pub description: Option<String>,
@@ -1156,6 +1160,7 @@ pub struct SetupIntentCreateParams {
 #[serde(deny_unknown_fields)]
 pub struct SetupIntentConfirmParams {
     pub payment_method: Option<String>,
+    pub payment_method_data: Option<PaymentMethodCreateParams>,
     pub return_url: Option<String>,
     pub client_secret: Option<String>,
     pub use_stripe_sdk: Option<bool>,
@@ -1217,7 +1222,7 @@ impl SetupIntent {
             created: now,
             customer: p.customer.clone(),
             payment_method: p.payment_method.clone(),
-            status: if p.payment_method.is_some() {
+            status: if p.payment_method.is_some() || p.payment_method_data.is_some() {
                 SetiStatus::RequiresConfirmation
             } else {
                 SetiStatus::RequiresPaymentMethod

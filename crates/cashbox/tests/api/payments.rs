@@ -814,6 +814,99 @@ async fn payment_methods_from_raw_cards_attach_and_detach() {
 }
 
 #[tokio::test]
+async fn payment_method_data_creates_the_card_in_the_same_request() {
+    let t = spawn_app().await;
+    let ok = t
+        .pay(&[
+            ("payment_method_data[type]", "card"),
+            ("payment_method_data[card][token]", "tok_visa"),
+        ])
+        .await;
+    let pi = ok.ok().clone();
+    assert_eq!(pi["status"], "succeeded");
+    let pm = t
+        .get(&format!(
+            "/v1/payment_methods/{}",
+            pi["payment_method"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(pm.ok()["card"]["last4"], "4242");
+
+    let raw = [
+        ("payment_method_data[type]", "card"),
+        ("payment_method_data[card][number]", "4000000000009995"),
+        ("payment_method_data[card][exp_month]", "12"),
+        ("payment_method_data[card][exp_year]", "2031"),
+    ];
+    let declined = t.pay(&raw).await;
+    assert_eq!(
+        declined.error(402, "card_error")["decline_code"],
+        "insufficient_funds"
+    );
+
+    let bad_number = [
+        ("payment_method_data[type]", "card"),
+        ("payment_method_data[card][number]", "4242424242424241"),
+        ("payment_method_data[card][exp_month]", "12"),
+        ("payment_method_data[card][exp_year]", "2031"),
+    ];
+    let e = t.pay(&bad_number).await;
+    assert_eq!(
+        e.error(402, "card_error")["param"],
+        "payment_method_data[card][number]"
+    );
+    let both = t
+        .pay(&[
+            ("payment_method", "pm_card_visa"),
+            ("payment_method_data[type]", "card"),
+            ("payment_method_data[card][token]", "tok_visa"),
+        ])
+        .await;
+    assert_eq!(
+        both.error(400, "invalid_request_error")["param"],
+        "payment_method_data"
+    );
+    let no_type = t
+        .pay(&[("payment_method_data[card][token]", "tok_visa")])
+        .await;
+    assert_eq!(
+        no_type.error(400, "invalid_request_error")["param"],
+        "payment_method_data[type]"
+    );
+
+    // Confirming later, and setting a card up, work the same way.
+    let open = t
+        .post(
+            "/v1/payment_intents",
+            &[("amount", "800"), ("currency", "usd")],
+        )
+        .await;
+    let id = open.ok()["id"].as_str().unwrap().to_string();
+    let confirmed = t
+        .post(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            &[
+                ("payment_method_data[type]", "card"),
+                ("payment_method_data[card][token]", "tok_mastercard"),
+            ],
+        )
+        .await;
+    assert_eq!(confirmed.ok()["status"], "succeeded");
+    let si = t
+        .post(
+            "/v1/setup_intents",
+            &[
+                ("confirm", "true"),
+                ("payment_method_data[type]", "card"),
+                ("payment_method_data[card][token]", "tok_visa"),
+            ],
+        )
+        .await;
+    assert_eq!(si.ok()["status"], "succeeded");
+    t.assert_ledger_sound().await;
+}
+
+#[tokio::test]
 async fn deleting_a_customer_detaches_its_cards() {
     let t = spawn_app().await;
     let cus = t.create_customer(&[]).await;
