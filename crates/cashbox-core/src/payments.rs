@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::ParamError;
 use crate::customer::{Address, patch};
@@ -22,7 +23,7 @@ pub const STATEMENT_DESCRIPTOR_CHARS_MAX: usize = 22;
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingDetails {
     pub address: Option<Address>,
@@ -188,7 +189,7 @@ fn apply_metadata(current: &Metadata, p: &Option<MetadataParam>) -> Result<Metad
 // PaymentMethods
 
 /// A raw card as a request sends it (sandbox only). Its `Debug` prints nothing of it.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardParams {
     pub number: Option<String>,
@@ -205,7 +206,7 @@ impl fmt::Debug for CardParams {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentMethodCreateParams {
     #[serde(rename = "type")]
@@ -213,36 +214,38 @@ pub struct PaymentMethodCreateParams {
     pub card: Option<CardParams>,
     pub billing_details: Option<BillingDetails>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     pub allow_redisplay: Option<String>,
     /// Accepted for Stripe compatibility: creating for a customer attaches.
     pub customer: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardUpdateParams {
     pub exp_month: Option<i64>,
     pub exp_year: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentMethodUpdateParams {
     pub billing_details: Option<BillingDetails>,
     pub card: Option<CardUpdateParams>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     pub allow_redisplay: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentMethodAttachParams {
     pub customer: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentMethodListParams {
     pub customer: Option<String>,
@@ -419,7 +422,7 @@ impl PiStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureMethod {
     Automatic,
@@ -427,14 +430,14 @@ pub enum CaptureMethod {
     Manual,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FutureUsage {
     OnSession,
     OffSession,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfirmationMethod {
     Automatic,
@@ -463,14 +466,14 @@ pub enum Pending {
 /// How long a pending processor call may run before another request may resume it.
 pub const PENDING_LEASE_SECS: i64 = 60;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutomaticPaymentMethods {
     pub enabled: Option<bool>,
     pub allow_redirects: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentCreateParams {
     pub amount: Option<i64>,
@@ -482,6 +485,8 @@ pub struct PaymentIntentCreateParams {
     pub payment_method_types: Option<Vec<String>>,
     pub automatic_payment_methods: Option<AutomaticPaymentMethods>,
     pub confirm: Option<bool>,
+    /// `true`, `false`, `one_off` or `recurring`.
+    #[schema(value_type = Option<bool>)]
     pub off_session: Option<OffSession>,
     pub capture_method: Option<CaptureMethod>,
     pub confirmation_method: Option<ConfirmationMethod>,
@@ -491,13 +496,14 @@ pub struct PaymentIntentCreateParams {
     pub statement_descriptor: Option<String>,
     pub statement_descriptor_suffix: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     pub return_url: Option<String>,
     pub error_on_requires_action: Option<bool>,
     pub use_stripe_sdk: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentUpdateParams {
     pub amount: Option<i64>,
@@ -506,26 +512,34 @@ pub struct PaymentIntentUpdateParams {
     pub payment_method: Option<String>,
     pub capture_method: Option<CaptureMethod>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<FutureUsage>)]
     pub setup_future_usage: Option<Option<FutureUsage>>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
     pub receipt_email: Option<Option<String>>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
     pub statement_descriptor: Option<Option<String>>,
     #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
     pub statement_descriptor_suffix: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     pub payment_method_types: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentConfirmParams {
     pub payment_method: Option<String>,
     pub payment_method_data: Option<PaymentMethodCreateParams>,
     pub return_url: Option<String>,
+    /// `true`, `false`, `one_off` or `recurring`.
+    #[schema(value_type = Option<bool>)]
     pub off_session: Option<OffSession>,
     pub setup_future_usage: Option<FutureUsage>,
     pub receipt_email: Option<String>,
@@ -536,23 +550,24 @@ pub struct PaymentIntentConfirmParams {
     pub payment_method_types: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentCaptureParams {
     pub amount_to_capture: Option<i64>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     pub statement_descriptor: Option<String>,
     pub statement_descriptor_suffix: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentCancelParams {
     pub cancellation_reason: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntentRetrieveParams {
     pub client_secret: Option<String>,
@@ -560,18 +575,19 @@ pub struct IntentRetrieveParams {
 
 /// The sandbox's authentication step: `success=true` approves, `false` fails (localstripe's
 /// form, so tests written against it work unchanged).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthenticateParams {
     pub client_secret: Option<String>,
     pub success: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentListParams {
     pub customer: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -990,12 +1006,13 @@ impl Charge {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeListParams {
     pub customer: Option<String>,
     pub payment_intent: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -1006,7 +1023,7 @@ crate::impl_page!(ChargeListParams);
 // ---------------------------------------------------------------------------------------------
 // Refunds
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundReason {
     Duplicate,
@@ -1036,7 +1053,7 @@ impl RefundStatus {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundCreateParams {
     pub charge: Option<String>,
@@ -1044,23 +1061,26 @@ pub struct RefundCreateParams {
     pub amount: Option<i64>,
     pub reason: Option<RefundReason>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     pub instructions_email: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundUpdateParams {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundListParams {
     pub charge: Option<String>,
     pub payment_intent: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -1139,7 +1159,7 @@ impl SetiStatus {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetupIntentCreateParams {
     pub customer: Option<String>,
@@ -1149,6 +1169,7 @@ pub struct SetupIntentCreateParams {
     pub usage: Option<FutureUsage>,
     pub description: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub metadata: Option<MetadataParam>,
     pub payment_method_types: Option<Vec<String>>,
     pub automatic_payment_methods: Option<AutomaticPaymentMethods>,
@@ -1156,7 +1177,7 @@ pub struct SetupIntentCreateParams {
     pub use_stripe_sdk: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetupIntentConfirmParams {
     pub payment_method: Option<String>,
@@ -1166,18 +1187,19 @@ pub struct SetupIntentConfirmParams {
     pub use_stripe_sdk: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetupIntentCancelParams {
     pub cancellation_reason: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetupIntentListParams {
     pub customer: Option<String>,
     pub payment_method: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,

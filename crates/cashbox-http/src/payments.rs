@@ -60,7 +60,7 @@ fn list(url: &str, page: cashbox_app::events::ListResult) -> Json<ListObject<Val
 /// test card (`card[number]`, `card[exp_month]`, `card[exp_year]`, `card[cvc]`). The number and
 /// CVC are never stored.
 #[utoipa::path(post, path = "/v1/payment_methods", tag = "PaymentMethods",
-    request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = PaymentMethodCreateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 402, body = ErrorEnvelope)))]
 async fn pm_create(State(s): State<HttpState>, api: Api<PaymentMethodCreateParams>) -> JsonResult {
     // A publishable key is public: it may make a card, never attach one to a customer.
@@ -94,7 +94,7 @@ async fn pm_retrieve(
 
 /// Update billing details, expiry or metadata.
 #[utoipa::path(post, path = "/v1/payment_methods/{id}", tag = "PaymentMethods",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = PaymentMethodUpdateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
 async fn pm_update(
     State(s): State<HttpState>,
@@ -110,7 +110,7 @@ async fn pm_update(
 
 /// Attach to a customer. The processor checks the card first: a declining card is a 402.
 #[utoipa::path(post, path = "/v1/payment_methods/{id}/attach", tag = "PaymentMethods",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = PaymentMethodAttachParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 402, body = ErrorEnvelope)))]
 async fn pm_attach(
     State(s): State<HttpState>,
@@ -175,7 +175,7 @@ async fn customer_pm_list(
 
 /// Create a SetupIntent (with `confirm=true`, confirm it at once).
 #[utoipa::path(post, path = "/v1/setup_intents", tag = "SetupIntents",
-    request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = SetupIntentCreateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 402, body = ErrorEnvelope)))]
 async fn seti_create(State(s): State<HttpState>, api: Api<SetupIntentCreateParams>) -> JsonResult {
     Ok(Json(
@@ -203,7 +203,7 @@ async fn seti_retrieve(
 
 /// Confirm a SetupIntent.
 #[utoipa::path(post, path = "/v1/setup_intents/{id}/confirm", tag = "SetupIntents",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = SetupIntentConfirmParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 402, body = ErrorEnvelope)))]
 async fn seti_confirm(
     State(s): State<HttpState>,
@@ -221,7 +221,7 @@ async fn seti_confirm(
 
 /// Cancel a SetupIntent.
 #[utoipa::path(post, path = "/v1/setup_intents/{id}/cancel", tag = "SetupIntents",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = SetupIntentCancelParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object)))]
 async fn seti_cancel(
     State(s): State<HttpState>,
@@ -238,7 +238,7 @@ async fn seti_cancel(
 /// Sandbox: complete the authentication a SetupIntent asks for (`success=true` or `false`),
 /// as the hosted page does.
 #[utoipa::path(post, path = "/v1/setup_intents/{id}/_authenticate", tag = "SetupIntents",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = AuthenticateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object)))]
 async fn seti_authenticate(
     State(s): State<HttpState>,
@@ -272,7 +272,7 @@ async fn seti_list(State(s): State<HttpState>, api: Api<SetupIntentListParams>) 
 /// Create a PaymentIntent (with `confirm=true`, confirm it at once; a decline is a 402
 /// `card_error` carrying the PaymentIntent).
 #[utoipa::path(post, path = "/v1/payment_intents", tag = "PaymentIntents",
-    request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = PaymentIntentCreateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 402, body = ErrorEnvelope)))]
 async fn pi_create(State(s): State<HttpState>, api: Api<PaymentIntentCreateParams>) -> JsonResult {
     Ok(Json(
@@ -300,7 +300,7 @@ async fn pi_retrieve(
 
 /// Update a PaymentIntent that is not yet processing.
 #[utoipa::path(post, path = "/v1/payment_intents/{id}", tag = "PaymentIntents",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = PaymentIntentUpdateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
 async fn pi_update(
     State(s): State<HttpState>,
@@ -316,7 +316,7 @@ async fn pi_update(
 
 /// Confirm a PaymentIntent.
 #[utoipa::path(post, path = "/v1/payment_intents/{id}/confirm", tag = "PaymentIntents",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = PaymentIntentConfirmParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 402, body = ErrorEnvelope)))]
 async fn pi_confirm(
     State(s): State<HttpState>,
@@ -334,7 +334,7 @@ async fn pi_confirm(
 
 /// Capture an authorized PaymentIntent, in full or in part (`amount_to_capture`).
 #[utoipa::path(post, path = "/v1/payment_intents/{id}/capture", tag = "PaymentIntents",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = PaymentIntentCaptureParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
 async fn pi_capture(
     State(s): State<HttpState>,
@@ -350,7 +350,7 @@ async fn pi_capture(
 
 /// Cancel a PaymentIntent (an uncaptured authorization is released).
 #[utoipa::path(post, path = "/v1/payment_intents/{id}/cancel", tag = "PaymentIntents",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = PaymentIntentCancelParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
 async fn pi_cancel(
     State(s): State<HttpState>,
@@ -367,7 +367,7 @@ async fn pi_cancel(
 /// Sandbox: complete the 3-D Secure step a PaymentIntent asks for (`success=true` or `false`),
 /// as the hosted page does. Compatible with localstripe's endpoint.
 #[utoipa::path(post, path = "/v1/payment_intents/{id}/_authenticate", tag = "PaymentIntents",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = AuthenticateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object)))]
 async fn pi_authenticate(
     State(s): State<HttpState>,
@@ -423,7 +423,7 @@ async fn charge_list(State(s): State<HttpState>, api: Api<ChargeListParams>) -> 
 
 /// Refund a charge or a PaymentIntent's charge, in full or in part.
 #[utoipa::path(post, path = "/v1/refunds", tag = "Refunds",
-    request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RefundCreateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
 async fn refund_create(State(s): State<HttpState>, api: Api<RefundCreateParams>) -> JsonResult {
     Ok(Json(
@@ -446,7 +446,7 @@ async fn refund_retrieve(
 
 /// Update a refund's metadata.
 #[utoipa::path(post, path = "/v1/refunds/{id}", tag = "Refunds",
-    params(("id" = String, Path)), request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    params(("id" = String, Path)), request_body(content = RefundUpdateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object)))]
 async fn refund_update(
     State(s): State<HttpState>,

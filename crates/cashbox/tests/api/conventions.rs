@@ -301,6 +301,15 @@ async fn health_ready_metrics_openapi() {
         ("/v1/events", &["get"][..]),
         ("/v1/events/{id}", &["get"][..]),
         ("/health", &["get"][..]),
+        ("/v1/payment_methods", &["get", "post"][..]),
+        ("/v1/payment_methods/{id}/attach", &["post"][..]),
+        ("/v1/setup_intents/{id}/confirm", &["post"][..]),
+        ("/v1/payment_intents", &["get", "post"][..]),
+        ("/v1/payment_intents/{id}/confirm", &["post"][..]),
+        ("/v1/payment_intents/{id}/capture", &["post"][..]),
+        ("/v1/charges/{id}", &["get"][..]),
+        ("/v1/refunds", &["get", "post"][..]),
+        ("/v1/customers/{id}/payment_methods", &["get"][..]),
     ] {
         for m in methods {
             assert!(
