@@ -134,14 +134,14 @@ impl App {
         let customer = Customer::create(new_id(ID_PREFIX), self.now(), params)?;
         let pm = match &attach {
             Some(pm_id) => {
-                if !self.payment_method_row_exists(pm_id).await? {
-                    return Err(AppError::MissingReference {
+                let pm: PaymentMethod = self.load(pm_id).await.map_err(|e| match e {
+                    AppError::NotFound { .. } => AppError::MissingReference {
                         object: "PaymentMethod",
                         id: pm_id.clone(),
                         param: "payment_method".into(),
-                    });
-                }
-                let pm: PaymentMethod = self.load(pm_id).await?;
+                    },
+                    other => other,
+                })?;
                 self.verify_for_attach(&pm, &customer.id).await?;
                 Some(pm.id)
             }

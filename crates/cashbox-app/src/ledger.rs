@@ -74,7 +74,6 @@ impl App {
                 if c.amount_captured > 0 {
                     add(ledger::PROCESSOR_CLEARING, &c.currency, c.amount_captured);
                     add(ledger::REVENUE, &c.currency, -c.amount_captured);
-                    add(ledger::CUSTOMER_RECEIVABLE, &c.currency, 0);
                 }
             }
         }

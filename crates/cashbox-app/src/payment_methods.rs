@@ -9,7 +9,7 @@ use cashbox_core::payments::{
 };
 use cashbox_core::{ParamError, event::previous_attributes};
 use cashbox_processor::{CardDetails, Outcome, RawCard, VerifyRequest};
-use cashbox_store::{DocFilter, DocTable, Tx};
+use cashbox_store::{DocFilter, Tx};
 use serde_json::Value;
 
 use crate::error::card_error_body;
@@ -459,15 +459,6 @@ impl App {
                 .await?;
         }
         Ok(())
-    }
-
-    pub(crate) async fn payment_method_row_exists(&self, id: &str) -> AppResult<bool> {
-        Ok(has_prefix(id, PM_PREFIX)
-            && self
-                .store()
-                .doc(DocTable::PaymentMethods, id)
-                .await?
-                .is_some())
     }
 }
 
