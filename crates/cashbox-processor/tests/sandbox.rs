@@ -229,9 +229,15 @@ fn raw_cards_become_tokens_without_the_number() {
     assert_eq!((err.code, err.param), ("incorrect_number", "card[number]"));
 }
 
-/// Tokenizing needs no database; a lazily connecting in-memory pool stands in.
+/// Tokenizing needs no database; an unmigrated scratch file, unlinked at once, stands in.
 fn futures_free_store() -> cashbox_store::Store {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(cashbox_store::Store::connect("sqlite::memory:", 1))
-        .unwrap()
+    let path = std::env::temp_dir().join(format!(
+        "cashbox-tokenize-{}.db",
+        cashbox_core::id::random_token(12)
+    ));
+    let url = format!("sqlite://{}", path.display());
+    let store = rt.block_on(cashbox_store::Store::connect(&url, 1)).unwrap();
+    cashbox_store::testing::remove_test_database(&url);
+    store
 }

@@ -1,10 +1,9 @@
 //! Customers. Personal data arrives sealed; the store never sees it in clear.
 
+use crate::db::{Row, Val, query};
+use crate::query::{Listed, Select};
+use crate::{Result, Store, Tx};
 use cashbox_core::list::{Page, Range};
-use sqlx::Row;
-
-use crate::query::{Arg, Listed, Select, bind_args};
-use crate::{Result, Store, Tx, on_pool, on_tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerRow {
@@ -35,32 +34,33 @@ pub struct CustomerFilter {
 const COLUMNS: &str = "id, created, deleted, email_bidx, sealed, balance, currency, \
     default_payment_method, delinquent, invoice_prefix, next_invoice_sequence, test_clock";
 
-macro_rules! customer_row {
-    ($r:expr) => {
-        CustomerRow {
-            id: $r.try_get("id")?,
-            created: $r.try_get("created")?,
-            deleted: $r.try_get("deleted")?,
-            email_bidx: $r.try_get("email_bidx")?,
-            sealed: $r.try_get("sealed")?,
-            balance: $r.try_get("balance")?,
-            currency: $r.try_get("currency")?,
-            default_payment_method: $r.try_get("default_payment_method")?,
-            delinquent: $r.try_get("delinquent")?,
-            invoice_prefix: $r.try_get("invoice_prefix")?,
-            next_invoice_sequence: $r.try_get("next_invoice_sequence")?,
-            test_clock: $r.try_get("test_clock")?,
-        }
-    };
+impl CustomerRow {
+    fn from_row(r: &Row) -> Result<Self> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            created: r.try_get("created")?,
+            deleted: r.try_get("deleted")?,
+            email_bidx: r.try_get("email_bidx")?,
+            sealed: r.try_get("sealed")?,
+            balance: r.try_get("balance")?,
+            currency: r.try_get("currency")?,
+            default_payment_method: r.try_get("default_payment_method")?,
+            delinquent: r.try_get("delinquent")?,
+            invoice_prefix: r.try_get("invoice_prefix")?,
+            next_invoice_sequence: r.try_get("next_invoice_sequence")?,
+            test_clock: r.try_get("test_clock")?,
+        })
+    }
+}
+
+fn one(row: Option<Row>) -> Result<Option<CustomerRow>> {
+    row.as_ref().map(CustomerRow::from_row).transpose()
 }
 
 impl Store {
     pub async fn customer(&self, id: &str) -> Result<Option<CustomerRow>> {
-        on_pool!(self, p => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM customers WHERE id = $1")))
-                .bind(id).fetch_optional(p).await?;
-            Ok(match row { Some(r) => Some(customer_row!(r)), None => None })
-        })
+        let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+        one(query(sql).bind(id).fetch_optional(self).await?)
     }
 
     /// Live (not deleted) customers, newest first.
@@ -74,22 +74,23 @@ impl Store {
         if let Some(indexes) = &filter.email_bidx {
             let ps: Vec<String> = indexes
                 .iter()
-                .map(|b| s.arg(Arg::Bytes(b.clone())))
+                .map(|b| s.arg(Val::Bytes(b.clone())))
                 .collect();
             s.and(format!("email_bidx IN ({})", ps.join(", ")));
         }
         if let Some(clock) = &filter.test_clock {
-            let p = s.arg(Arg::Text(clock.clone()));
+            let p = s.arg(Val::Text(clock.clone()));
             s.and(format!("test_clock = {p}"));
         }
         s.range("created", &filter.created);
         s.page(page);
         let sql = s.sql();
-        on_pool!(self, p => {
-            let rows = bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), &s.args).fetch_all(p).await?;
-            let rows: Result<Vec<CustomerRow>> = rows.iter().map(|r| Ok(customer_row!(r))).collect();
-            Ok(s.finish(rows?))
-        })
+        let rows = query(sql)
+            .bind_all(std::mem::take(&mut s.args))
+            .fetch_all(self)
+            .await?;
+        let rows: Result<Vec<CustomerRow>> = rows.iter().map(CustomerRow::from_row).collect();
+        Ok(s.finish(rows?))
     }
 }
 
@@ -97,10 +98,7 @@ impl Tx {
     /// The customer as this transaction sees it, without locking it (for reading links).
     pub async fn customer(&mut self, id: &str) -> Result<Option<CustomerRow>> {
         let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
-        on_tx!(self, c => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
-            Ok(match row { Some(r) => Some(customer_row!(r)), None => None })
-        })
+        one(query(sql).bind(id).fetch_optional(&mut *self).await?)
     }
 
     /// The customer, locked for the rest of the transaction.
@@ -109,35 +107,42 @@ impl Tx {
             "SELECT {COLUMNS} FROM customers WHERE id = $1{}",
             self.lock_clause()
         );
-        on_tx!(self, c => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
-            Ok(match row { Some(r) => Some(customer_row!(r)), None => None })
-        })
+        one(query(sql).bind(id).fetch_optional(&mut *self).await?)
     }
 
     pub async fn insert_customer(&mut self, r: &CustomerRow) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
+        query(
             "INSERT INTO customers (id, created, deleted, email_bidx, sealed, balance, currency,
                 default_payment_method, delinquent, invoice_prefix, next_invoice_sequence, test_clock)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
             .bind(&r.id).bind(r.created).bind(r.deleted).bind(&r.email_bidx).bind(&r.sealed)
             .bind(r.balance).bind(&r.currency).bind(&r.default_payment_method).bind(r.delinquent)
             .bind(&r.invoice_prefix).bind(r.next_invoice_sequence).bind(&r.test_clock)
-            .execute(&mut *c).await.map(drop))?;
+            .execute(&mut *self).await?;
         Ok(())
     }
 
     /// Writes every mutable column of `r`.
     pub async fn update_customer(&mut self, r: &CustomerRow) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
+        query(
             "UPDATE customers SET deleted = $2, email_bidx = $3, sealed = $4, balance = $5,
                 currency = $6, default_payment_method = $7, delinquent = $8, invoice_prefix = $9,
                 next_invoice_sequence = $10, test_clock = $11
-             WHERE id = $1")
-            .bind(&r.id).bind(r.deleted).bind(&r.email_bidx).bind(&r.sealed).bind(r.balance)
-            .bind(&r.currency).bind(&r.default_payment_method).bind(r.delinquent)
-            .bind(&r.invoice_prefix).bind(r.next_invoice_sequence).bind(&r.test_clock)
-            .execute(&mut *c).await.map(drop))?;
+             WHERE id = $1",
+        )
+        .bind(&r.id)
+        .bind(r.deleted)
+        .bind(&r.email_bidx)
+        .bind(&r.sealed)
+        .bind(r.balance)
+        .bind(&r.currency)
+        .bind(&r.default_payment_method)
+        .bind(r.delinquent)
+        .bind(&r.invoice_prefix)
+        .bind(r.next_invoice_sequence)
+        .bind(&r.test_clock)
+        .execute(&mut *self)
+        .await?;
         Ok(())
     }
 }

@@ -1,10 +1,9 @@
 //! Payment objects stored as sealed documents with a few plain columns for lookups and locks.
 
+use crate::db::{IntoVal, Row, query};
+use crate::query::{Listed, Select};
+use crate::{Result, Store, Tx};
 use cashbox_core::list::{Page, Range};
-use sqlx::Row;
-
-use crate::query::{Arg, Listed, Select, bind_args};
-use crate::{Result, Store, Tx, on_pool, on_tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocTable {
@@ -54,17 +53,25 @@ pub struct DocFilter {
     pub created: Range,
 }
 
-macro_rules! doc_row {
-    ($r:expr) => {
-        DocRow {
-            id: $r.try_get("id")?,
-            created: $r.try_get("created")?,
-            customer: $r.try_get("customer")?,
-            status: $r.try_get("status")?,
-            parent: $r.try_get("parent")?,
-            sealed: $r.try_get("sealed")?,
-        }
-    };
+impl DocRow {
+    fn from_row(r: &Row) -> Result<Self> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            created: r.try_get("created")?,
+            customer: r.try_get("customer")?,
+            status: r.try_get("status")?,
+            parent: r.try_get("parent")?,
+            sealed: r.try_get("sealed")?,
+        })
+    }
+}
+
+fn one(row: Option<Row>) -> Result<Option<DocRow>> {
+    row.as_ref().map(DocRow::from_row).transpose()
+}
+
+fn all(rows: Vec<Row>) -> Result<Vec<DocRow>> {
+    rows.iter().map(DocRow::from_row).collect()
 }
 
 const COLUMNS: &str = "id, created, customer, status, parent, sealed";
@@ -72,10 +79,7 @@ const COLUMNS: &str = "id, created, customer, status, parent, sealed";
 impl Store {
     pub async fn doc(&self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
         let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", table.name());
-        on_pool!(self, p => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?;
-            Ok(match row { Some(r) => Some(doc_row!(r)), None => None })
-        })
+        one(query(sql).bind(id).fetch_optional(self).await?)
     }
 
     pub async fn list_docs(
@@ -91,18 +95,18 @@ impl Store {
             ("status", &filter.status),
         ] {
             if let Some(v) = value {
-                let p = s.arg(Arg::Text(v.clone()));
+                let p = s.arg(v.into_val());
                 s.and(format!("{column} = {p}"));
             }
         }
         s.range("created", &filter.created);
         s.page(page);
         let sql = s.sql();
-        on_pool!(self, p => {
-            let rows = bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), &s.args).fetch_all(p).await?;
-            let rows: Result<Vec<DocRow>> = rows.iter().map(|r| Ok(doc_row!(r))).collect();
-            Ok(s.finish(rows?))
-        })
+        let rows = query(sql)
+            .bind_all(std::mem::take(&mut s.args))
+            .fetch_all(self)
+            .await?;
+        Ok(s.finish(all(rows)?))
     }
 
     /// Up to `limit` documents with ids after `after`, in id order: for checks that read all.
@@ -116,10 +120,7 @@ impl Store {
             "SELECT {COLUMNS} FROM {} WHERE id > $1 ORDER BY id LIMIT $2",
             table.name()
         );
-        on_pool!(self, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(p).await?;
-            rows.iter().map(|r| Ok(doc_row!(r))).collect()
-        })
+        all(query(sql).bind(after).bind(limit).fetch_all(self).await?)
     }
 }
 
@@ -127,10 +128,7 @@ impl Tx {
     /// The document as this transaction sees it, without locking it (for reading links).
     pub async fn doc(&mut self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
         let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", table.name());
-        on_tx!(self, c => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
-            Ok(match row { Some(r) => Some(doc_row!(r)), None => None })
-        })
+        one(query(sql).bind(id).fetch_optional(&mut *self).await?)
     }
 
     /// The document, locked for the rest of the transaction.
@@ -140,10 +138,7 @@ impl Tx {
             table.name(),
             self.lock_clause()
         );
-        on_tx!(self, c => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
-            Ok(match row { Some(r) => Some(doc_row!(r)), None => None })
-        })
+        one(query(sql).bind(id).fetch_optional(&mut *self).await?)
     }
 
     /// Every document with this parent, locked, oldest first.
@@ -153,10 +148,7 @@ impl Tx {
             table.name(),
             self.lock_clause()
         );
-        on_tx!(self, c => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(parent).fetch_all(&mut *c).await?;
-            rows.iter().map(|r| Ok(doc_row!(r))).collect()
-        })
+        all(query(sql).bind(parent).fetch_all(&mut *self).await?)
     }
 
     /// Every document of a customer, locked, oldest first.
@@ -170,10 +162,7 @@ impl Tx {
             table.name(),
             self.lock_clause()
         );
-        on_tx!(self, c => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer).fetch_all(&mut *c).await?;
-            rows.iter().map(|r| Ok(doc_row!(r))).collect()
-        })
+        all(query(sql).bind(customer).fetch_all(&mut *self).await?)
     }
 
     pub async fn insert_doc(&mut self, table: DocTable, d: &DocRow) -> Result<()> {
@@ -181,9 +170,15 @@ impl Tx {
             "INSERT INTO {} (id, created, customer, status, parent, sealed) VALUES ($1, $2, $3, $4, $5, $6)",
             table.name()
         );
-        on_tx!(self, c => sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&d.id).bind(d.created).bind(&d.customer).bind(&d.status).bind(&d.parent).bind(&d.sealed)
-            .execute(&mut *c).await.map(drop))?;
+        query(sql)
+            .bind(&d.id)
+            .bind(d.created)
+            .bind(&d.customer)
+            .bind(&d.status)
+            .bind(&d.parent)
+            .bind(&d.sealed)
+            .execute(&mut *self)
+            .await?;
         Ok(())
     }
 
@@ -192,9 +187,14 @@ impl Tx {
             "UPDATE {} SET customer = $2, status = $3, parent = $4, sealed = $5 WHERE id = $1",
             table.name()
         );
-        on_tx!(self, c => sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&d.id).bind(&d.customer).bind(&d.status).bind(&d.parent).bind(&d.sealed)
-            .execute(&mut *c).await.map(drop))?;
+        query(sql)
+            .bind(&d.id)
+            .bind(&d.customer)
+            .bind(&d.status)
+            .bind(&d.parent)
+            .bind(&d.sealed)
+            .execute(&mut *self)
+            .await?;
         Ok(())
     }
 }

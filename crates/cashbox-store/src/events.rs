@@ -1,10 +1,11 @@
 //! The event log. An event is written in the transaction of the change it records.
 
 use cashbox_core::list::{Page, Range};
-use sqlx::Row;
 
-use crate::query::{Arg, Listed, Select, bind_args};
-use crate::{Result, Store, Tx, on_pool, on_tx};
+use crate::db::Val;
+use crate::db::{Row, query};
+use crate::query::{Listed, Select};
+use crate::{Result, Store, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
@@ -30,38 +31,40 @@ pub struct EventFilter {
 
 const COLUMNS: &str = "id, type, created, object_id, sealed, request_id, idempotency_key";
 
-macro_rules! event_row {
-    ($r:expr) => {
-        EventRow {
-            id: $r.try_get("id")?,
-            event_type: $r.try_get("type")?,
-            created: $r.try_get("created")?,
-            object_id: $r.try_get("object_id")?,
-            sealed: $r.try_get("sealed")?,
-            request_id: $r.try_get("request_id")?,
-            idempotency_key: $r.try_get("idempotency_key")?,
-        }
-    };
+impl EventRow {
+    fn from_row(r: &Row) -> Result<Self> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            event_type: r.try_get("type")?,
+            created: r.try_get("created")?,
+            object_id: r.try_get("object_id")?,
+            sealed: r.try_get("sealed")?,
+            request_id: r.try_get("request_id")?,
+            idempotency_key: r.try_get("idempotency_key")?,
+        })
+    }
 }
 
 impl Store {
     pub async fn event(&self, id: &str) -> Result<Option<EventRow>> {
-        on_pool!(self, p => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM events WHERE id = $1")))
-                .bind(id).fetch_optional(p).await?;
-            Ok(match row { Some(r) => Some(event_row!(r)), None => None })
-        })
+        query(format!("SELECT {COLUMNS} FROM events WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self)
+            .await?
+            .as_ref()
+            .map(EventRow::from_row)
+            .transpose()
     }
 
     pub async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Listed<EventRow>> {
         let mut s = Select::new(&format!("{COLUMNS} FROM events"));
         let mut alternatives = Vec::new();
         for t in &filter.types {
-            let p = s.arg(Arg::Text(t.clone()));
+            let p = s.arg(Val::Text(t.clone()));
             alternatives.push(format!("type = {p}"));
         }
         for prefix in &filter.type_prefixes {
-            let p = s.arg(Arg::Text(prefix.clone()));
+            let p = s.arg(Val::Text(prefix.clone()));
             // substr, not LIKE: event types contain `_`, which LIKE treats as a wildcard.
             alternatives.push(format!("substr(type, 1, {}) = {p}", prefix.len()));
         }
@@ -69,28 +72,38 @@ impl Store {
             s.and(format!("({})", alternatives.join(" OR ")));
         }
         if let Some(object_id) = &filter.object_id {
-            let p = s.arg(Arg::Text(object_id.clone()));
+            let p = s.arg(Val::Text(object_id.clone()));
             s.and(format!("object_id = {p}"));
         }
         s.range("created", &filter.created);
         s.page(page);
         let sql = s.sql();
-        on_pool!(self, p => {
-            let rows = bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), &s.args).fetch_all(p).await?;
-            let rows: Result<Vec<EventRow>> = rows.iter().map(|r| Ok(event_row!(r))).collect();
+        {
+            let rows = query(sql)
+                .bind_all(std::mem::take(&mut s.args))
+                .fetch_all(self)
+                .await?;
+            let rows: Result<Vec<EventRow>> = rows.iter().map(EventRow::from_row).collect();
             Ok(s.finish(rows?))
-        })
+        }
     }
 }
 
 impl Tx {
     pub async fn insert_event(&mut self, e: &EventRow) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
+        query(
             "INSERT INTO events (id, type, created, object_id, sealed, request_id, idempotency_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&e.id).bind(&e.event_type).bind(e.created).bind(&e.object_id).bind(&e.sealed)
-            .bind(&e.request_id).bind(&e.idempotency_key)
-            .execute(&mut *c).await.map(drop))?;
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&e.id)
+        .bind(&e.event_type)
+        .bind(e.created)
+        .bind(&e.object_id)
+        .bind(&e.sealed)
+        .bind(&e.request_id)
+        .bind(&e.idempotency_key)
+        .execute(&mut *self)
+        .await?;
         Ok(())
     }
 }

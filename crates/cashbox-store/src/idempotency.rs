@@ -3,10 +3,9 @@
 //! together or not at all. A claim whose process died is taken over after its lease expires:
 //! that is safe because an uncompleted claim means nothing was committed.
 
+use crate::db::query;
+use crate::{Result, Store, Tx};
 use cashbox_core::id::{new_id, random_token};
-use sqlx::Row;
-
-use crate::{Result, Store, Tx, on_tx};
 
 /// Saved responses are replayed for this long, as Stripe does.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 60 * 60;
@@ -41,14 +40,14 @@ impl Store {
         let row_id = new_id("idem");
         let token = random_token(24);
         let locked_until = now + IDEMPOTENCY_LEASE_SECS;
-        let inserted = on_tx!(&mut tx, c => sqlx::query(
+        let inserted = query(
             "INSERT INTO idempotency_keys (id, api_key_id, idem_key, request_hash, state, lock_token,
                 locked_until, created)
              VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7)
              ON CONFLICT (api_key_id, idem_key) DO NOTHING")
             .bind(&row_id).bind(api_key_id).bind(key).bind(request_hash).bind(&token)
             .bind(locked_until).bind(now)
-            .execute(&mut *c).await?.rows_affected());
+            .execute(&mut tx).await?;
         if inserted == 1 {
             tx.commit().await?;
             return Ok(Claim::Claimed { row_id, token });
@@ -59,18 +58,22 @@ impl Store {
              FROM idempotency_keys WHERE api_key_id = $1 AND idem_key = $2{}",
             tx.lock_clause()
         );
-        let (existing_id, hash, state, until, status, sealed, created) = on_tx!(&mut tx, c => {
-            let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(api_key_id).bind(key).fetch_one(&mut *c).await?;
+        let (existing_id, hash, state, until, status, sealed, created) = {
+            let r = query(sql)
+                .bind(api_key_id)
+                .bind(key)
+                .fetch_one(&mut tx)
+                .await?;
             (
-                r.try_get::<String, _>("id")?,
-                r.try_get::<Vec<u8>, _>("request_hash")?,
-                r.try_get::<String, _>("state")?,
-                r.try_get::<i64, _>("locked_until")?,
-                r.try_get::<Option<i32>, _>("response_status")?,
-                r.try_get::<Option<Vec<u8>>, _>("response_sealed")?,
-                r.try_get::<i64, _>("created")?,
+                r.try_get::<String>("id")?,
+                r.try_get::<Vec<u8>>("request_hash")?,
+                r.try_get::<String>("state")?,
+                r.try_get::<i64>("locked_until")?,
+                r.try_get::<Option<i32>>("response_status")?,
+                r.try_get::<Option<Vec<u8>>>("response_sealed")?,
+                r.try_get::<i64>("created")?,
             )
-        });
+        };
 
         let expired = created + IDEMPOTENCY_TTL_SECS <= now;
         let outcome = if !expired && hash != request_hash {
@@ -85,14 +88,20 @@ impl Store {
             Claim::InFlight
         } else {
             // Expired or abandoned: start afresh under a new row id and token.
-            on_tx!(&mut tx, c => sqlx::query(
+            query(
                 "UPDATE idempotency_keys SET id = $1, request_hash = $2, state = 'in_flight',
                     lock_token = $3, locked_until = $4, response_status = NULL,
                     response_sealed = NULL, created = $5
-                 WHERE id = $6")
-                .bind(&row_id).bind(request_hash).bind(&token).bind(locked_until).bind(now)
-                .bind(&existing_id)
-                .execute(&mut *c).await.map(drop))?;
+                 WHERE id = $6",
+            )
+            .bind(&row_id)
+            .bind(request_hash)
+            .bind(&token)
+            .bind(locked_until)
+            .bind(now)
+            .bind(&existing_id)
+            .execute(&mut tx)
+            .await?;
             Claim::Claimed { row_id, token }
         };
         tx.commit().await?;
@@ -103,9 +112,9 @@ impl Store {
     /// corrected retry with the same key runs.
     pub async fn release_idempotency(&self, row_id: &str, token: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        on_tx!(&mut tx, c => sqlx::query(
+        query(
             "DELETE FROM idempotency_keys WHERE id = $1 AND lock_token = $2 AND state = 'in_flight'")
-            .bind(row_id).bind(token).execute(&mut *c).await.map(drop))?;
+            .bind(row_id).bind(token).execute(&mut tx).await?;
         tx.commit().await
     }
 
@@ -113,9 +122,9 @@ impl Store {
     pub async fn prune_idempotency(&self, now: i64) -> Result<u64> {
         let cutoff = now - IDEMPOTENCY_TTL_SECS;
         let mut tx = self.begin().await?;
-        let n = on_tx!(&mut tx, c => sqlx::query(
+        let n = query(
             "DELETE FROM idempotency_keys WHERE created < $1 AND (state = 'done' OR locked_until < $2)")
-            .bind(cutoff).bind(now).execute(&mut *c).await?.rows_affected());
+            .bind(cutoff).bind(now).execute(&mut tx).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -131,11 +140,16 @@ impl Tx {
         status: u16,
         sealed_body: &[u8],
     ) -> Result<bool> {
-        let n = on_tx!(self, c => sqlx::query(
+        let n = query(
             "UPDATE idempotency_keys SET response_status = $3, response_sealed = $4
-             WHERE id = $1 AND lock_token = $2 AND state = 'done'")
-            .bind(row_id).bind(token).bind(i32::from(status)).bind(sealed_body)
-            .execute(&mut *c).await?.rows_affected());
+             WHERE id = $1 AND lock_token = $2 AND state = 'done'",
+        )
+        .bind(row_id)
+        .bind(token)
+        .bind(i32::from(status))
+        .bind(sealed_body)
+        .execute(&mut *self)
+        .await?;
         Ok(n == 1)
     }
 
@@ -148,11 +162,16 @@ impl Tx {
         status: u16,
         sealed_body: &[u8],
     ) -> Result<bool> {
-        let n = on_tx!(self, c => sqlx::query(
+        let n = query(
             "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_sealed = $4
-             WHERE id = $1 AND lock_token = $2 AND state = 'in_flight'")
-            .bind(row_id).bind(token).bind(i32::from(status)).bind(sealed_body)
-            .execute(&mut *c).await?.rows_affected());
+             WHERE id = $1 AND lock_token = $2 AND state = 'in_flight'",
+        )
+        .bind(row_id)
+        .bind(token)
+        .bind(i32::from(status))
+        .bind(sealed_body)
+        .execute(&mut *self)
+        .await?;
         Ok(n == 1)
     }
 }

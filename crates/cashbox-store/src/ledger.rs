@@ -1,9 +1,8 @@
 //! The double-entry ledger's storage. Postings are balanced by construction in cashbox-core;
 //! the store keeps each (kind, object) posted at most once and answers the checks.
 
-use sqlx::Row;
-
-use crate::{Result, Store, Tx, on_pool, on_tx};
+use crate::db::query;
+use crate::{Result, Store, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerLine {
@@ -31,11 +30,16 @@ impl Tx {
         object_id: &str,
         lines: &[LedgerLine],
     ) -> Result<bool> {
-        let inserted = on_tx!(self, c => sqlx::query(
+        let inserted = query(
             "INSERT INTO ledger_transactions (id, created, kind, object_id) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (kind, object_id) DO NOTHING")
-            .bind(txn_id).bind(created).bind(kind).bind(object_id)
-            .execute(&mut *c).await?.rows_affected());
+             ON CONFLICT (kind, object_id) DO NOTHING",
+        )
+        .bind(txn_id)
+        .bind(created)
+        .bind(kind)
+        .bind(object_id)
+        .execute(&mut *self)
+        .await?;
         if inserted == 0 {
             return Ok(false);
         }
@@ -58,13 +62,17 @@ impl Tx {
             "INSERT INTO ledger_entries (txn_id, account, currency, amount_minor) VALUES {}",
             placeholders.join(", ")
         );
-        on_tx!(self, c => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        {
+            let mut q = query(sql);
             for l in lines {
-                q = q.bind(txn_id).bind(&l.account).bind(&l.currency).bind(l.amount_minor);
+                q = q
+                    .bind(txn_id)
+                    .bind(&l.account)
+                    .bind(&l.currency)
+                    .bind(l.amount_minor);
             }
-            q.execute(&mut *c).await.map(drop)
-        })?;
+            q.execute(&mut *self).await.map(drop)
+        }?;
         Ok(true)
     }
 }
@@ -72,49 +80,57 @@ impl Tx {
 impl Store {
     /// Every (transaction, currency) that does not balance. Empty when the ledger is sound.
     pub async fn ledger_imbalances(&self) -> Result<Vec<Imbalance>> {
-        on_pool!(self, p => {
-            let rows = sqlx::query(
-                "SELECT txn_id, currency, CAST(SUM(amount_minor) AS BIGINT) AS s FROM ledger_entries
-                 GROUP BY txn_id, currency HAVING SUM(amount_minor) <> 0 ORDER BY txn_id")
-                .fetch_all(p).await?;
-            rows.iter().map(|r| Ok(Imbalance {
-                txn_id: r.try_get("txn_id")?,
-                currency: r.try_get("currency")?,
-                sum_minor: r.try_get::<i64, _>("s")?,
-            })).collect()
-        })
+        let rows = query(
+            "SELECT txn_id, currency, CAST(SUM(amount_minor) AS BIGINT) AS s FROM ledger_entries
+             GROUP BY txn_id, currency HAVING SUM(amount_minor) <> 0 ORDER BY txn_id",
+        )
+        .fetch_all(self)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Imbalance {
+                    txn_id: r.try_get("txn_id")?,
+                    currency: r.try_get("currency")?,
+                    sum_minor: r.try_get::<i64>("s")?,
+                })
+            })
+            .collect()
     }
 
     /// Each account's balance per currency.
     pub async fn ledger_balances(&self) -> Result<Vec<LedgerLine>> {
-        on_pool!(self, p => {
-            let rows = sqlx::query(
-                "SELECT account, currency, CAST(SUM(amount_minor) AS BIGINT) AS s FROM ledger_entries
-                 GROUP BY account, currency ORDER BY account, currency")
-                .fetch_all(p).await?;
-            rows.iter().map(|r| Ok(LedgerLine {
-                account: r.try_get("account")?,
-                currency: r.try_get("currency")?,
-                amount_minor: r.try_get::<i64, _>("s")?,
-            })).collect()
-        })
+        let rows = query(
+            "SELECT account, currency, CAST(SUM(amount_minor) AS BIGINT) AS s FROM ledger_entries
+             GROUP BY account, currency ORDER BY account, currency",
+        )
+        .fetch_all(self)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerLine {
+                    account: r.try_get("account")?,
+                    currency: r.try_get("currency")?,
+                    amount_minor: r.try_get::<i64>("s")?,
+                })
+            })
+            .collect()
     }
 
     pub async fn ledger_transaction_count(&self) -> Result<usize> {
-        on_pool!(self, p => {
-            let r = sqlx::query("SELECT COUNT(*) AS n FROM ledger_transactions").fetch_one(p).await?;
-            Ok(r.try_get::<i64, _>("n")? as usize)
-        })
+        let r = query("SELECT COUNT(*) AS n FROM ledger_transactions")
+            .fetch_one(self)
+            .await?;
+        Ok(r.try_get::<i64>("n")? as usize)
     }
 
     /// Transactions with no lines at all (a posting that lost its entries).
     pub async fn ledger_empty_transactions(&self) -> Result<Vec<String>> {
-        on_pool!(self, p => {
-            let rows = sqlx::query(
-                "SELECT t.id FROM ledger_transactions t
-                 WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.txn_id = t.id) ORDER BY t.id")
-                .fetch_all(p).await?;
-            rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
-        })
+        let rows = query(
+            "SELECT t.id FROM ledger_transactions t
+             WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.txn_id = t.id) ORDER BY t.id",
+        )
+        .fetch_all(self)
+        .await?;
+        rows.iter().map(|r| r.try_get("id")).collect()
     }
 }

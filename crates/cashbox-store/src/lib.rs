@@ -1,22 +1,23 @@
 //! Cashbox's storage: one [`Store`] over SQLite or PostgreSQL.
 //!
-//! Each backend is a variant; every query is written once with `$1`-style placeholders (SQLite
-//! reads them as positional too) and compiled for both backends by [`on_pool!`] and [`on_tx!`],
-//! so the SQL cannot drift apart. Where the dialects differ (row locks, `BEGIN IMMEDIATE`, DDL
-//! types) the difference is spelled out next to the query or in the two migration folders.
-//! A use case opens a [`Tx`], calls the statements it needs, and commits: one use case, one
-//! transaction. SQL lives in this crate only.
+//! Each backend is a variant; every query is written once with `$1`-style placeholders and run
+//! on either backend by [`db::query`], so the SQL cannot drift apart. Where the dialects differ
+//! (row locks, `BEGIN IMMEDIATE`, DDL types) the difference is spelled out next to the query or
+//! in the two migration folders. A use case opens a [`Tx`], calls the statements it needs, and
+//! commits: one use case, one transaction. SQL lives in this crate only.
 
+use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rusqlite::{Connection, OpenFlags};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 
 mod api_keys;
 mod customers;
+mod db;
 mod docs;
 mod events;
 mod idempotency;
@@ -37,97 +38,145 @@ pub use query::Listed;
 pub use sandbox::SandboxOp;
 pub use sealed::SealedColumn;
 
-/// How long a query waits for SQLite's write lock before giving up.
+/// How long a statement waits for SQLite's write lock held by another process.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for a pooled connection.
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements kept per SQLite connection.
+const SQLITE_STATEMENT_CACHE: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("unsupported DATABASE_URL: use sqlite:PATH or postgres://…")]
     UnsupportedUrl,
+    #[error("an in-memory SQLite database is not supported: give a file path")]
+    InMemory,
     #[error(
         "the database schema is at version {found}, newer than this binary knows ({known}); upgrade cashbox"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("no row returned")]
+    RowNotFound,
+    #[error("no column {0} in the result")]
+    Column(String),
+    #[error("column {column}: {message}")]
+    Decode { column: String, message: String },
+    #[error("placeholder without an argument in: {0}")]
+    Placeholder(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// SQLite allows one writer at a time. Writers of this process take turns on this lock
-/// before `BEGIN IMMEDIATE`, instead of colliding and sleeping in SQLite's busy handler;
-/// `busy_timeout` still arbitrates between processes.
-pub type WriteLock = Arc<tokio::sync::Mutex<()>>;
-
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool, WriteLock),
+    Sqlite(Arc<Lite>),
     Postgres(PgPool),
 }
 
+/// A SQLite database: one write connection, taken in turns, and a pool of read connections.
+/// WAL mode lets readers run beside the writer. Writers of this process queue on the write
+/// connection's async lock instead of colliding in SQLite's busy handler; `busy_timeout`
+/// still arbitrates between processes.
+pub struct Lite {
+    path: PathBuf,
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+    max_idle_readers: usize,
+}
+
+impl std::fmt::Debug for Lite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lite").field("path", &self.path).finish()
+    }
+}
+
+impl Lite {
+    fn open(path: PathBuf, max_idle_readers: usize) -> Result<Self> {
+        let writer = Self::connection(&path)?;
+        Ok(Self {
+            path,
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            readers: Mutex::new(Vec::new()),
+            max_idle_readers,
+        })
+    }
+
+    fn connection(path: &std::path::Path) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(SQLITE_STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    /// Runs `f` on an idle read connection (opening one if none is idle).
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => Self::connection(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if readers.len() < self.max_idle_readers {
+            readers.push(conn);
+        }
+        out
+    }
+}
+
 /// An open transaction. Dropping it without [`Tx::commit`] rolls back. Every write goes
-/// through one: on SQLite it holds the process's write turn until it ends.
+/// through one: on SQLite it holds the process's write connection until it ends.
 pub enum Tx {
-    Sqlite(
-        Transaction<'static, Sqlite>,
-        tokio::sync::OwnedMutexGuard<()>,
-    ),
+    Sqlite(LiteTx),
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs `$body` with `$pool` bound to the backend's pool; the body compiles once per backend.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            $crate::Store::Sqlite($pool, _) => $body,
-            $crate::Store::Postgres($pool) => $body,
-        }
-    };
+pub struct LiteTx {
+    conn: tokio::sync::OwnedMutexGuard<Connection>,
 }
-pub(crate) use on_pool;
 
-/// Runs `$body` with `$conn` bound to the transaction's connection (use it as `&mut *$conn`).
-macro_rules! on_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            $crate::Tx::Sqlite(t, _) => {
-                let $conn = &mut **t;
-                $body
-            }
-            $crate::Tx::Postgres(t) => {
-                let $conn = &mut **t;
-                $body
-            }
+impl Drop for LiteTx {
+    fn drop(&mut self) {
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %e, "rolling back a SQLite transaction failed");
         }
-    };
+    }
 }
-pub(crate) use on_tx;
+
+/// The file path in a `sqlite:PATH` or `sqlite://PATH` URL (query options are ignored).
+fn sqlite_path(url: &str) -> Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or(StoreError::UnsupportedUrl)?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::InMemory);
+    }
+    Ok(PathBuf::from(path))
+}
 
 impl Store {
     /// Opens `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://…`) with up to
     /// `max_connections` pooled connections.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         if url.starts_with("sqlite:") {
-            let opts = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .foreign_keys(true);
-            // An in-memory database exists once per connection: keep a single one.
-            let max = if url.contains(":memory:") {
-                1
-            } else {
-                max_connections
-            };
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max)
-                .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
-                .connect_with(opts)
-                .await?;
-            Ok(Self::Sqlite(pool, WriteLock::default()))
+            let lite = Lite::open(sqlite_path(url)?, max_connections as usize)?;
+            Ok(Self::Sqlite(Arc::new(lite)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -150,31 +199,45 @@ impl Store {
 
     /// Whether the database answers, for `/ready`.
     pub async fn ping(&self) -> Result<()> {
-        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(drop))?;
-        Ok(())
+        db::query("SELECT 1").fetch_one(self).await.map(drop)
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN
     /// IMMEDIATE`), so two writers queue instead of failing when one upgrades its read lock.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Self::Sqlite(p, lock) => {
-                let turn = lock.clone().lock_owned().await;
-                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
+            Self::Sqlite(lite) => {
+                let conn = lite.writer.clone().lock_owned().await;
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                Tx::Sqlite(LiteTx { conn })
             }
             Self::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
 
     pub async fn close(&self) {
-        on_pool!(self, p => p.close().await)
+        match self {
+            Self::Sqlite(lite) => lite
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear(),
+            Self::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Counts the rows of one of the store's tables that match `condition` (plain SQL,
+    /// written by the caller): for tests and checks that look at the raw tables.
+    pub async fn count_where(&self, table: &str, condition: &str) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
+        db::query(sql).fetch_one(self).await?.try_get("n")
     }
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<()> {
         match self {
-            Self::Sqlite(t, _turn) => t.commit().await?,
+            Self::Sqlite(t) => t.conn.execute_batch("COMMIT")?,
             Self::Postgres(t) => t.commit().await?,
         }
         Ok(())

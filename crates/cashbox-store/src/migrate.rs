@@ -61,7 +61,7 @@ impl Store {
                     for m in MIGRATIONS.iter().filter(|m| m.version > done) {
                         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                         sqlx::raw_sql(m.postgres).execute(&mut *tx).await?;
-                        record(&mut *tx, m).await?;
+                        record(&mut tx, m).await?;
                         tx.commit().await?;
                         applied.push(m.version);
                     }
@@ -74,25 +74,40 @@ impl Store {
                     .await?;
                 result?;
             }
-            Store::Sqlite(pool, lock) => {
-                let _turn = lock.lock().await;
-                let mut conn = pool.acquire().await?;
-                sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+            Store::Sqlite(lite) => {
+                let conn = lite.writer.lock().await;
+                conn.execute_batch(CREATE_TABLE)?;
                 for m in MIGRATIONS {
-                    let mut tx =
-                        sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-                    let row =
-                        sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    let done: i64 = row.try_get("v")?;
-                    check_not_newer(done)?;
-                    if m.version > done {
-                        sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
-                        record(&mut *tx, m).await?;
-                        applied.push(m.version);
+                    conn.execute_batch("BEGIN IMMEDIATE")?;
+                    let step = (|| -> Result<bool> {
+                        let done: i64 = conn.query_row(
+                            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                            [],
+                            |r| r.get(0),
+                        )?;
+                        check_not_newer(done)?;
+                        if m.version <= done {
+                            return Ok(false);
+                        }
+                        conn.execute_batch(m.sqlite)?;
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                            rusqlite::params![m.version, m.name, unix_now()],
+                        )?;
+                        Ok(true)
+                    })();
+                    match step {
+                        Ok(ran) => {
+                            conn.execute_batch("COMMIT")?;
+                            if ran {
+                                applied.push(m.version);
+                            }
+                        }
+                        Err(e) => {
+                            conn.execute_batch("ROLLBACK")?;
+                            return Err(e);
+                        }
                     }
-                    tx.commit().await?;
                 }
             }
         }
@@ -117,13 +132,7 @@ fn check_not_newer(found: i64) -> Result<()> {
     Ok(())
 }
 
-async fn record<'c, E>(conn: E, m: &Migration) -> Result<()>
-where
-    E: sqlx::Executor<'c>,
-    i64: for<'q> sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-    &'static str: for<'q> sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-    for<'q> <E::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<E::Database>,
-{
+async fn record(conn: &mut sqlx::PgConnection, m: &Migration) -> Result<()> {
     sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
         .bind(m.version)
         .bind(m.name)

@@ -2,6 +2,8 @@
 
 use cashbox_core::list::{Cursor, Page, Range};
 
+use crate::db::Val;
+
 /// One page of rows, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed<T> {
@@ -9,15 +11,9 @@ pub struct Listed<T> {
     pub has_more: bool,
 }
 
-pub(crate) enum Arg {
-    Text(String),
-    Int(i64),
-    Bytes(Vec<u8>),
-}
-
 pub(crate) struct Select {
     sql: String,
-    pub(crate) args: Vec<Arg>,
+    pub(crate) args: Vec<Val>,
     conditions: Vec<String>,
     ascending: bool,
     limit: u32,
@@ -35,7 +31,7 @@ impl Select {
     }
 
     /// Adds a bind argument and returns its placeholder.
-    pub(crate) fn arg(&mut self, a: Arg) -> String {
+    pub(crate) fn arg(&mut self, a: Val) -> String {
         self.args.push(a);
         format!("${}", self.args.len())
     }
@@ -46,11 +42,11 @@ impl Select {
 
     pub(crate) fn range(&mut self, column: &str, range: &Range) {
         if let Some(min) = range.min {
-            let p = self.arg(Arg::Int(min));
+            let p = self.arg(Val::Int(min));
             self.and(format!("{column} >= {p}"));
         }
         if let Some(max) = range.max {
-            let p = self.arg(Arg::Int(max));
+            let p = self.arg(Val::Int(max));
             self.and(format!("{column} <= {p}"));
         }
     }
@@ -60,11 +56,11 @@ impl Select {
         match &page.cursor {
             Cursor::Start => {}
             Cursor::After(id) => {
-                let p = self.arg(Arg::Text(id.clone()));
+                let p = self.arg(Val::Text(id.clone()));
                 self.and(format!("id < {p}"));
             }
             Cursor::Before(id) => {
-                let p = self.arg(Arg::Text(id.clone()));
+                let p = self.arg(Val::Text(id.clone()));
                 self.and(format!("id > {p}"));
                 self.ascending = true;
             }
@@ -96,19 +92,3 @@ impl Select {
         }
     }
 }
-
-/// Binds every [`Arg`] of a [`Select`] to a query, for whichever backend compiles it.
-macro_rules! bind_args {
-    ($query:expr, $args:expr) => {{
-        let mut q = $query;
-        for a in $args {
-            q = match a {
-                $crate::query::Arg::Text(s) => q.bind(s.clone()),
-                $crate::query::Arg::Int(n) => q.bind(*n),
-                $crate::query::Arg::Bytes(b) => q.bind(b.clone()),
-            };
-        }
-        q
-    }};
-}
-pub(crate) use bind_args;

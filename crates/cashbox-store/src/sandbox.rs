@@ -2,9 +2,8 @@
 //! processor-side idempotency key, written in its own transactions as a remote processor's
 //! would be.
 
-use sqlx::Row;
-
-use crate::{Result, Store, on_pool, on_tx};
+use crate::db::{Row, query};
+use crate::{Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxOp {
@@ -30,24 +29,24 @@ pub struct SandboxOp {
 const COLUMNS: &str = "id, idempotency_key, request_hash, kind, amount_minor, currency, card_token, \
     reference, outcome, error_code, decline_code, message, created";
 
-macro_rules! op_row {
-    ($r:expr) => {
-        SandboxOp {
-            id: $r.try_get("id")?,
-            idempotency_key: $r.try_get("idempotency_key")?,
-            request_hash: $r.try_get("request_hash")?,
-            kind: $r.try_get("kind")?,
-            amount_minor: $r.try_get("amount_minor")?,
-            currency: $r.try_get("currency")?,
-            card_token: $r.try_get("card_token")?,
-            reference: $r.try_get("reference")?,
-            outcome: $r.try_get("outcome")?,
-            error_code: $r.try_get("error_code")?,
-            decline_code: $r.try_get("decline_code")?,
-            message: $r.try_get("message")?,
-            created: $r.try_get("created")?,
-        }
-    };
+impl SandboxOp {
+    fn from_row(r: &Row) -> Result<Self> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            idempotency_key: r.try_get("idempotency_key")?,
+            request_hash: r.try_get("request_hash")?,
+            kind: r.try_get("kind")?,
+            amount_minor: r.try_get("amount_minor")?,
+            currency: r.try_get("currency")?,
+            card_token: r.try_get("card_token")?,
+            reference: r.try_get("reference")?,
+            outcome: r.try_get("outcome")?,
+            error_code: r.try_get("error_code")?,
+            decline_code: r.try_get("decline_code")?,
+            message: r.try_get("message")?,
+            created: r.try_get("created")?,
+        })
+    }
 }
 
 impl Store {
@@ -55,7 +54,7 @@ impl Store {
     /// under the key (the earlier operation on a retry).
     pub async fn sandbox_record(&self, op: &SandboxOp) -> Result<SandboxOp> {
         let mut tx = self.begin().await?;
-        on_tx!(&mut tx, c => sqlx::query(
+        query(
             "INSERT INTO sandbox_operations (id, idempotency_key, request_hash, kind, amount_minor,
                 currency, card_token, reference, outcome, error_code, decline_code, message, created)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -64,33 +63,41 @@ impl Store {
             .bind(op.amount_minor).bind(&op.currency).bind(&op.card_token).bind(&op.reference)
             .bind(&op.outcome).bind(&op.error_code).bind(&op.decline_code).bind(&op.message)
             .bind(op.created)
-            .execute(&mut *c).await.map(drop))?;
+            .execute(&mut tx).await?;
         let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE idempotency_key = $1");
-        let stored = on_tx!(&mut tx, c => {
-            let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&op.idempotency_key).fetch_one(&mut *c).await?;
-            op_row!(r)
-        });
+        let stored = {
+            let r = query(sql)
+                .bind(&op.idempotency_key)
+                .fetch_one(&mut tx)
+                .await?;
+            SandboxOp::from_row(&r)?
+        };
         tx.commit().await?;
         Ok(stored)
     }
 
     pub async fn sandbox_op(&self, id: &str) -> Result<Option<SandboxOp>> {
         let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE id = $1");
-        on_pool!(self, p => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?;
-            Ok(match row { Some(r) => Some(op_row!(r)), None => None })
-        })
+        query(sql)
+            .bind(id)
+            .fetch_optional(self)
+            .await?
+            .as_ref()
+            .map(SandboxOp::from_row)
+            .transpose()
     }
 
     /// Succeeded operations of `kind` that refer to `reference` (captures of an authorization,
     /// refunds of a charge).
     pub async fn sandbox_total(&self, reference: &str, kind: &str) -> Result<i64> {
-        on_pool!(self, p => {
-            let r = sqlx::query(
-                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS s FROM sandbox_operations
-                 WHERE reference = $1 AND kind = $2 AND outcome = 'succeeded'")
-                .bind(reference).bind(kind).fetch_one(p).await?;
-            Ok(r.try_get::<i64, _>("s")?)
-        })
+        let r = query(
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS s FROM sandbox_operations
+             WHERE reference = $1 AND kind = $2 AND outcome = 'succeeded'",
+        )
+        .bind(reference)
+        .bind(kind)
+        .fetch_one(self)
+        .await?;
+        r.try_get::<i64>("s")
     }
 }

@@ -1,8 +1,7 @@
 //! Access to every sealed column, for re-encryption under a new key.
 
-use sqlx::Row;
-
-use crate::{DocTable, Result, Store, on_pool, on_tx};
+use crate::db::query;
+use crate::{DocTable, Result, Store};
 
 /// Every column that holds sealed data. Adding a sealed column means adding it here, or
 /// `cashbox keys rotate-encryption` would leave it under the old key.
@@ -56,10 +55,12 @@ impl Store {
             "SELECT id, {column} AS sealed FROM {table}
              WHERE id > $1 AND {column} IS NOT NULL ORDER BY id LIMIT $2"
         );
-        on_pool!(self, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(p).await?;
-            rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("sealed")?))).collect()
-        })
+        {
+            let rows = query(sql).bind(after).bind(limit).fetch_all(self).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("sealed")?)))
+                .collect()
+        }
     }
 
     /// Replaces a sealed value if it is still `old` (a concurrent write wins over rotation,
@@ -74,15 +75,21 @@ impl Store {
     ) -> Result<bool> {
         let (table, column) = col.table();
         let mut tx = self.begin().await?;
-        let n = if col == SealedColumn::Customers {
-            on_tx!(&mut tx, c => sqlx::query(
+        let n =
+            if col == SealedColumn::Customers {
+                query(
                 "UPDATE customers SET sealed = $1, email_bidx = $2 WHERE id = $3 AND sealed = $4")
-                .bind(new).bind(email_bidx).bind(id).bind(old).execute(&mut *c).await?.rows_affected())
-        } else {
-            let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3");
-            on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(new).bind(id).bind(old).execute(&mut *c).await?.rows_affected())
-        };
+                .bind(new).bind(email_bidx).bind(id).bind(old).execute(&mut tx).await?
+            } else {
+                let sql =
+                    format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3");
+                query(sql)
+                    .bind(new)
+                    .bind(id)
+                    .bind(old)
+                    .execute(&mut tx)
+                    .await?
+            };
         tx.commit().await?;
         Ok(n == 1)
     }

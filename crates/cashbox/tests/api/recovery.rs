@@ -154,20 +154,10 @@ async fn interrupted_payments_and_refunds_finish_once() {
         .unwrap();
     assert_eq!(charges.data.len(), 1);
     // The processor's own journal holds one charge for the intent, not two.
-    let charged: i64 = match &store {
-        Store::Sqlite(p, _) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_operations WHERE kind = 'charge'")
-                .fetch_one(p)
-                .await
-                .unwrap()
-        }
-        Store::Postgres(p) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_operations WHERE kind = 'charge'")
-                .fetch_one(p)
-                .await
-                .unwrap()
-        }
-    };
+    let charged = store
+        .count_where("sandbox_operations", "kind = 'charge'")
+        .await
+        .unwrap();
     assert_eq!(charged, 1);
 
     // A refund whose answer is lost is settled the same way.

@@ -1,0 +1,294 @@
+//! One statement API over both backends: [`query`] builds SQL with `$1`-style placeholders and
+//! its arguments; `execute` / `fetch_*` run it on a [`Tx`] or on the [`Store`]'s pool.
+//!
+//! PostgreSQL runs through sqlx. SQLite runs through rusqlite, synchronously, on the calling
+//! thread: a statement takes microseconds, and running it inline means a write transaction
+//! never waits for a thread hop or a scheduler turn while it holds SQLite's single write lock.
+//! That lock is what bounds write throughput, so the time it is held is kept to the SQL itself.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, ToSql};
+use sqlx::Postgres;
+use sqlx::postgres::PgRow;
+
+use crate::{Result, Store, StoreError, Tx};
+
+/// A bound argument. Nulls carry their type, which PostgreSQL needs to plan the statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Int(i64),
+    I32(i32),
+    Bool(bool),
+    Text(String),
+    Bytes(Vec<u8>),
+    Null(Kind),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Int,
+    I32,
+    Bool,
+    Text,
+    Bytes,
+}
+
+/// A Rust value that can be bound as an argument.
+pub(crate) trait IntoVal {
+    fn into_val(self) -> Val;
+}
+
+/// The SQL type of a Rust value, for binding its `None`.
+pub(crate) trait Typed {
+    const KIND: Kind;
+}
+
+macro_rules! val {
+    ($kind:ident: $($t:ty => |$v:ident| $e:expr),+) => {$(
+        impl IntoVal for $t {
+            fn into_val(self) -> Val {
+                let $v = self;
+                $e
+            }
+        }
+        impl Typed for $t {
+            const KIND: Kind = Kind::$kind;
+        }
+    )+};
+}
+
+val!(Int: i64 => |v| Val::Int(v), &i64 => |v| Val::Int(*v));
+val!(I32: i32 => |v| Val::I32(v), &i32 => |v| Val::I32(*v));
+val!(Bool: bool => |v| Val::Bool(v), &bool => |v| Val::Bool(*v));
+val!(Text: String => |v| Val::Text(v), &String => |v| Val::Text(v.clone()),
+    &str => |v| Val::Text(v.to_owned()));
+val!(Bytes: Vec<u8> => |v| Val::Bytes(v), &Vec<u8> => |v| Val::Bytes(v.clone()),
+    &[u8] => |v| Val::Bytes(v.to_vec()));
+
+impl<T: IntoVal + Typed> IntoVal for Option<T> {
+    fn into_val(self) -> Val {
+        match self {
+            Some(v) => v.into_val(),
+            None => Val::Null(T::KIND),
+        }
+    }
+}
+
+impl<'a, T> IntoVal for &'a Option<T>
+where
+    &'a T: IntoVal + Typed,
+{
+    fn into_val(self) -> Val {
+        match self {
+            Some(v) => v.into_val(),
+            None => Val::Null(<&T>::KIND),
+        }
+    }
+}
+
+impl ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Val::Int(n) => ValueRef::Integer(*n),
+            Val::I32(n) => ValueRef::Integer(i64::from(*n)),
+            Val::Bool(b) => ValueRef::Integer(i64::from(*b)),
+            Val::Text(s) => ValueRef::Text(s.as_bytes()),
+            Val::Bytes(b) => ValueRef::Blob(b),
+            Val::Null(_) => ValueRef::Null,
+        }))
+    }
+}
+
+/// Where a statement runs: inside a transaction, or on the pool (reads and autocommit writes).
+pub(crate) enum On<'a> {
+    Tx(&'a mut Tx),
+    Store(&'a Store),
+}
+
+impl<'a> From<&'a mut Tx> for On<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        On::Tx(tx)
+    }
+}
+
+impl<'a> From<&'a Store> for On<'a> {
+    fn from(s: &'a Store) -> Self {
+        On::Store(s)
+    }
+}
+
+pub(crate) struct Query {
+    sql: Cow<'static, str>,
+    args: Vec<Val>,
+}
+
+pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Query {
+    Query {
+        sql: sql.into(),
+        args: Vec::new(),
+    }
+}
+
+enum Want {
+    Rows,
+    Count,
+}
+
+enum Output {
+    Rows(Vec<Row>),
+    Count(u64),
+}
+
+impl Query {
+    pub(crate) fn bind(mut self, v: impl IntoVal) -> Self {
+        self.args.push(v.into_val());
+        self
+    }
+
+    pub(crate) fn bind_all(mut self, args: impl IntoIterator<Item = Val>) -> Self {
+        self.args.extend(args);
+        self
+    }
+
+    /// Runs the statement; returns how many rows it changed.
+    pub(crate) async fn execute<'a>(self, on: impl Into<On<'a>>) -> Result<u64> {
+        match self.run(on.into(), Want::Count).await? {
+            Output::Count(n) => Ok(n),
+            Output::Rows(_) => unreachable!("asked for a count"),
+        }
+    }
+
+    pub(crate) async fn fetch_all<'a>(self, on: impl Into<On<'a>>) -> Result<Vec<Row>> {
+        match self.run(on.into(), Want::Rows).await? {
+            Output::Rows(rows) => Ok(rows),
+            Output::Count(_) => unreachable!("asked for rows"),
+        }
+    }
+
+    pub(crate) async fn fetch_optional<'a>(self, on: impl Into<On<'a>>) -> Result<Option<Row>> {
+        Ok(self.fetch_all(on).await?.into_iter().next())
+    }
+
+    pub(crate) async fn fetch_one<'a>(self, on: impl Into<On<'a>>) -> Result<Row> {
+        self.fetch_optional(on)
+            .await?
+            .ok_or(StoreError::RowNotFound)
+    }
+
+    async fn run(self, on: On<'_>, want: Want) -> Result<Output> {
+        match on {
+            On::Tx(Tx::Sqlite(t)) => lite_run(&t.conn, &self.sql, &self.args, want),
+            On::Store(Store::Sqlite(lite)) => {
+                lite.read(|conn| lite_run(conn, &self.sql, &self.args, want))
+            }
+            On::Tx(Tx::Postgres(t)) => {
+                let q = self.pg();
+                Ok(match want {
+                    Want::Rows => Output::Rows(
+                        q.fetch_all(&mut **t)
+                            .await?
+                            .into_iter()
+                            .map(Row::Pg)
+                            .collect(),
+                    ),
+                    Want::Count => Output::Count(q.execute(&mut **t).await?.rows_affected()),
+                })
+            }
+            On::Store(Store::Postgres(pool)) => {
+                let q = self.pg();
+                Ok(match want {
+                    Want::Rows => {
+                        Output::Rows(q.fetch_all(pool).await?.into_iter().map(Row::Pg).collect())
+                    }
+                    Want::Count => Output::Count(q.execute(pool).await?.rows_affected()),
+                })
+            }
+        }
+    }
+
+    fn pg(self) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(self.sql.into_owned()));
+        for a in self.args {
+            q = match a {
+                Val::Int(n) => q.bind(n),
+                Val::I32(n) => q.bind(n),
+                Val::Bool(b) => q.bind(b),
+                Val::Text(s) => q.bind(s),
+                Val::Bytes(b) => q.bind(b),
+                Val::Null(Kind::Int) => q.bind(None::<i64>),
+                Val::Null(Kind::I32) => q.bind(None::<i32>),
+                Val::Null(Kind::Bool) => q.bind(None::<bool>),
+                Val::Null(Kind::Text) => q.bind(None::<String>),
+                Val::Null(Kind::Bytes) => q.bind(None::<Vec<u8>>),
+            };
+        }
+        q
+    }
+}
+
+/// Prepares (from the connection's cache), binds and runs one statement on SQLite.
+/// `$N` placeholders are SQLite named parameters; each is bound to argument N by its name,
+/// so they may appear in any order and more than once.
+fn lite_run(conn: &Connection, sql: &str, args: &[Val], want: Want) -> Result<Output> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    for i in 1..=stmt.parameter_count() {
+        let n = stmt
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=args.len()).contains(n))
+            .ok_or_else(|| StoreError::Placeholder(sql.chars().take(80).collect()))?;
+        stmt.raw_bind_parameter(i, &args[n - 1])?;
+    }
+    match want {
+        Want::Count => Ok(Output::Count(stmt.raw_execute()? as u64)),
+        Want::Rows => {
+            let cols: Arc<[String]> = stmt.column_names().into_iter().map(String::from).collect();
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let vals = (0..cols.len())
+                    .map(|i| r.get_ref(i).map(Value::from))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                out.push(Row::Lite {
+                    cols: cols.clone(),
+                    vals,
+                });
+            }
+            Ok(Output::Rows(out))
+        }
+    }
+}
+
+/// A result row of either backend.
+pub(crate) enum Row {
+    Pg(PgRow),
+    Lite {
+        cols: Arc<[String]>,
+        vals: Vec<Value>,
+    },
+}
+
+impl Row {
+    pub(crate) fn try_get<T>(&self, column: &str) -> Result<T>
+    where
+        T: FromSql + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+    {
+        match self {
+            Row::Pg(r) => Ok(sqlx::Row::try_get(r, column)?),
+            Row::Lite { cols, vals } => {
+                let i = cols
+                    .iter()
+                    .position(|c| c == column)
+                    .ok_or_else(|| StoreError::Column(column.to_owned()))?;
+                T::column_result(ValueRef::from(&vals[i])).map_err(|e| StoreError::Decode {
+                    column: column.to_owned(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+}
