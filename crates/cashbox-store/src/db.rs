@@ -180,7 +180,7 @@ impl Query {
 
     async fn run(self, on: On<'_>, want: Want) -> Result<Output> {
         match on {
-            On::Tx(Tx::Sqlite(t)) => lite_run(&t.conn, &self.sql, &self.args, want),
+            On::Tx(Tx::Sqlite(t)) => lite_run(t.conn(), &self.sql, &self.args, want),
             On::Store(Store::Sqlite(lite)) => {
                 lite.read(|conn| lite_run(conn, &self.sql, &self.args, want))
             }

@@ -8,10 +8,9 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -22,6 +21,7 @@ mod docs;
 mod events;
 mod idempotency;
 mod ledger;
+mod lite;
 mod migrate;
 mod query;
 mod sandbox;
@@ -34,16 +34,12 @@ pub use docs::{DocFilter, DocRow, DocTable};
 pub use events::{EventFilter, EventRow};
 pub use idempotency::{Claim, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS};
 pub use ledger::{Imbalance, LedgerLine};
+pub use lite::{Lite, LiteTx, SQLITE_BUSY_TIMEOUT};
 pub use query::Listed;
 pub use sandbox::SandboxOp;
 pub use sealed::SealedColumn;
 
-/// How long a statement waits for SQLite's write lock held by another process.
-pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request waits for a pooled connection.
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Prepared statements kept per SQLite connection.
-const SQLITE_STATEMENT_CACHE: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -59,12 +55,16 @@ pub enum StoreError {
         "the database schema is at version {found}, newer than this binary knows ({known}); upgrade cashbox"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("the transaction did not commit: {0}")]
+    Commit(String),
     #[error("no row returned")]
     RowNotFound,
     #[error("no column {0} in the result")]
     Column(String),
     #[error("column {column}: {message}")]
     Decode { column: String, message: String },
+    #[error("could not start a thread: {0}")]
+    Thread(String),
     #[error("placeholder without an argument in: {0}")]
     Placeholder(String),
 }
@@ -77,84 +77,11 @@ pub enum Store {
     Postgres(PgPool),
 }
 
-/// A SQLite database: one write connection, taken in turns, and a pool of read connections.
-/// WAL mode lets readers run beside the writer. Writers of this process queue on the write
-/// connection's async lock instead of colliding in SQLite's busy handler; `busy_timeout`
-/// still arbitrates between processes.
-pub struct Lite {
-    path: PathBuf,
-    writer: Arc<tokio::sync::Mutex<Connection>>,
-    readers: Mutex<Vec<Connection>>,
-    max_idle_readers: usize,
-}
-
-impl std::fmt::Debug for Lite {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lite").field("path", &self.path).finish()
-    }
-}
-
-impl Lite {
-    fn open(path: PathBuf, max_idle_readers: usize) -> Result<Self> {
-        let writer = Self::connection(&path)?;
-        Ok(Self {
-            path,
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
-            readers: Mutex::new(Vec::new()),
-            max_idle_readers,
-        })
-    }
-
-    fn connection(path: &std::path::Path) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.set_prepared_statement_cache_capacity(SQLITE_STATEMENT_CACHE);
-        Ok(conn)
-    }
-
-    /// Runs `f` on an idle read connection (opening one if none is idle).
-    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => Self::connection(&self.path)?,
-        };
-        let out = f(&conn);
-        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if readers.len() < self.max_idle_readers {
-            readers.push(conn);
-        }
-        out
-    }
-}
-
 /// An open transaction. Dropping it without [`Tx::commit`] rolls back. Every write goes
 /// through one: on SQLite it holds the process's write connection until it ends.
 pub enum Tx {
     Sqlite(LiteTx),
     Postgres(Transaction<'static, Postgres>),
-}
-
-pub struct LiteTx {
-    conn: tokio::sync::OwnedMutexGuard<Connection>,
-}
-
-impl Drop for LiteTx {
-    fn drop(&mut self) {
-        if !self.conn.is_autocommit()
-            && let Err(e) = self.conn.execute_batch("ROLLBACK")
-        {
-            tracing::error!(error = %e, "rolling back a SQLite transaction failed");
-        }
-    }
 }
 
 /// The file path in a `sqlite:PATH` or `sqlite://PATH` URL (query options are ignored).
@@ -206,22 +133,14 @@ impl Store {
     /// IMMEDIATE`), so two writers queue instead of failing when one upgrades its read lock.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Self::Sqlite(lite) => {
-                let conn = lite.writer.clone().lock_owned().await;
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                Tx::Sqlite(LiteTx { conn })
-            }
+            Self::Sqlite(lite) => Tx::Sqlite(lite.begin().await?),
             Self::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(lite) => lite
-                .readers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear(),
+            Self::Sqlite(lite) => lite.close_readers(),
             Self::Postgres(p) => p.close().await,
         }
     }
@@ -237,7 +156,7 @@ impl Store {
 impl Tx {
     pub async fn commit(self) -> Result<()> {
         match self {
-            Self::Sqlite(t) => t.conn.execute_batch("COMMIT")?,
+            Self::Sqlite(t) => t.commit().await?,
             Self::Postgres(t) => t.commit().await?,
         }
         Ok(())

@@ -75,7 +75,8 @@ impl Store {
                 result?;
             }
             Store::Sqlite(lite) => {
-                let conn = lite.writer.lock().await;
+                let writer = lite.exclusive().await;
+                let conn = &writer.conn;
                 conn.execute_batch(CREATE_TABLE)?;
                 for m in MIGRATIONS {
                     conn.execute_batch("BEGIN IMMEDIATE")?;

@@ -232,3 +232,53 @@ async fn lists_page_newest_first_in_both_directions() {
         .unwrap();
     assert_eq!(recent.data.len(), 2);
 }
+
+/// Writers that run at once (on SQLite: grouped into shared commits) each commit or roll back
+/// on their own: a failed statement or an abandoned transaction takes nobody else's work
+/// with it, and a commit that returned is visible to every reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_commit_or_roll_back_alone() {
+    let fresh = fresh_store().await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..90 {
+        let store = fresh.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("cus_{i:03}");
+            let mut tx = store.begin().await.unwrap();
+            tx.insert_customer(&customer(&id, NOW, Some(b"x")))
+                .await
+                .unwrap();
+            match i % 3 {
+                0 => {
+                    // A failing statement, then the transaction is abandoned.
+                    let again = tx.insert_customer(&customer(&id, NOW, Some(b"x"))).await;
+                    assert!(again.is_err(), "a duplicate id must be refused");
+                    drop(tx);
+                }
+                1 => {
+                    tx.commit().await.unwrap();
+                    assert!(
+                        store.customer(&id).await.unwrap().is_some(),
+                        "a committed write is visible once commit returns"
+                    );
+                }
+                _ => drop(tx),
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let page = Page::parse(Some(100), None, None).unwrap();
+    let listed = fresh
+        .list_customers(&CustomerFilter::default(), &page)
+        .await
+        .unwrap();
+    let mut got: Vec<String> = listed.data.into_iter().map(|c| c.id).collect();
+    got.sort();
+    let want: Vec<String> = (0..90)
+        .filter(|i| i % 3 == 1)
+        .map(|i| format!("cus_{i:03}"))
+        .collect();
+    assert_eq!(got, want);
+}

@@ -1,0 +1,329 @@
+//! SQLite: one write connection with group commit, a pool of read connections, and WAL
+//! checkpoints on a thread of their own.
+//!
+//! SQLite has one writer at a time, so write throughput is bounded by how long each
+//! transaction holds the write connection. Statements run inline (see `db.rs`); what remains
+//! is the `COMMIT`, which writes every page the transaction touched to the WAL. Group commit
+//! shares it: a transaction runs inside a savepoint of a longer *batch* transaction, and when
+//! it finishes while other writers are queued it hands the connection on with the batch still
+//! open. The last one in (or the one that fills the batch) commits for all. Nobody is told
+//! "committed" before the batch's `COMMIT` has succeeded, and if it fails every member gets
+//! the error: a batch commits or fails as a whole, like one transaction would. A transaction
+//! that rolls back only rolls back its savepoint.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{OwnedMutexGuard, watch};
+
+use crate::{Result, StoreError};
+
+/// How long a statement waits for SQLite's write lock held by another process.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+/// How often the background thread checkpoints the WAL.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// The WAL size (in pages) at which a commit checkpoints by itself: a bound on the WAL if
+/// the background checkpoints fall behind.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+/// A batch closes after this many transactions or this long, even with writers queued, so
+/// the first member's wait stays short.
+const MAX_BATCH_MEMBERS: usize = 32;
+const MAX_BATCH_AGE: Duration = Duration::from_millis(5);
+/// A member waiting longer than this for its batch to close closes it itself (its last
+/// writer may have been cancelled while queued).
+const BATCH_WAIT: Duration = Duration::from_millis(20);
+
+type Outcome = Option<std::result::Result<(), String>>;
+
+pub struct Lite {
+    path: PathBuf,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    /// Writers queued for the write connection: a finished member leaves its batch open only
+    /// if someone is.
+    queued: Arc<AtomicUsize>,
+    readers: Mutex<Vec<Connection>>,
+    max_idle_readers: usize,
+    stop_checkpoints: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Lite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lite").field("path", &self.path).finish()
+    }
+}
+
+impl Drop for Lite {
+    fn drop(&mut self) {
+        self.stop_checkpoints.store(true, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
+    batch: Option<Batch>,
+}
+
+struct Batch {
+    id: u64,
+    members: usize,
+    opened: Instant,
+    done: watch::Sender<Outcome>,
+}
+
+static BATCH_IDS: AtomicU64 = AtomicU64::new(1);
+
+impl Writer {
+    /// Joins the open batch (opening one if there is none) and starts a savepoint in it.
+    fn start(&mut self) -> Result<(u64, watch::Receiver<Outcome>)> {
+        if self.batch.is_some() && self.conn.is_autocommit() {
+            // SQLite rolled the batch back by itself (an I/O error, say): its members fail.
+            self.fail_batch("the batch transaction was rolled back by SQLite");
+        }
+        if self.batch.is_none() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.batch = Some(Batch {
+                id: BATCH_IDS.fetch_add(1, Ordering::Relaxed),
+                members: 0,
+                opened: Instant::now(),
+                done: watch::channel(None).0,
+            });
+        }
+        if let Err(e) = self.conn.execute_batch("SAVEPOINT tx") {
+            self.close_if_unused();
+            return Err(e.into());
+        }
+        let b = self.batch.as_mut().expect("a batch was opened above");
+        b.members += 1;
+        Ok((b.id, b.done.subscribe()))
+    }
+
+    /// Commits the batch and tells its members the outcome.
+    pub(crate) fn close_batch(&mut self) {
+        let Some(b) = self.batch.take() else { return };
+        let outcome = if self.conn.is_autocommit() {
+            Err("the batch transaction was rolled back by SQLite".to_owned())
+        } else {
+            match self.conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    if !self.conn.is_autocommit() {
+                        let _ = self.conn.execute_batch("ROLLBACK");
+                    }
+                    Err(e.to_string())
+                }
+            }
+        };
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, members = b.members, "a SQLite batch did not commit");
+        }
+        let _ = b.done.send(Some(outcome));
+    }
+
+    fn fail_batch(&mut self, why: &str) {
+        if let Some(b) = self.batch.take() {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            let _ = b.done.send(Some(Err(why.to_owned())));
+        }
+    }
+
+    fn close_if_unused(&mut self) {
+        if self.batch.as_ref().is_some_and(|b| b.members == 0) {
+            self.close_batch();
+        }
+    }
+
+    /// After a member's turn: keep the batch open for the next queued writer, or commit it.
+    fn end_turn(&mut self, queued: &AtomicUsize) {
+        let keep_open = self.batch.as_ref().is_some_and(|b| {
+            queued.load(Ordering::Acquire) > 0
+                && b.members < MAX_BATCH_MEMBERS
+                && b.opened.elapsed() < MAX_BATCH_AGE
+        });
+        if !keep_open {
+            self.close_batch();
+        }
+    }
+}
+
+/// Counts a writer as queued until it has the connection (or gives up waiting).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::AcqRel);
+        Self(n)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One transaction: a savepoint in a batch, holding the write connection until it ends.
+pub struct LiteTx {
+    pub(crate) guard: Option<OwnedMutexGuard<Writer>>,
+    batch: u64,
+    done: watch::Receiver<Outcome>,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl LiteTx {
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.guard.as_ref().expect("the transaction is open").conn
+    }
+
+    /// Releases the savepoint into the batch and returns once the batch has committed.
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        let mut guard = self.guard.take().expect("the transaction is open");
+        if let Err(e) = guard.conn.execute_batch("RELEASE tx") {
+            rollback_savepoint(&guard.conn);
+            guard.end_turn(&self.queued);
+            return Err(e.into());
+        }
+        guard.end_turn(&self.queued);
+        drop(guard);
+        loop {
+            let waited = tokio::time::timeout(BATCH_WAIT, self.done.wait_for(Option::is_some))
+                .await
+                .map(|r| r.map(|outcome| outcome.clone()));
+            match waited {
+                Ok(Ok(Some(Ok(())))) => return Ok(()),
+                Ok(Ok(Some(Err(e)))) => return Err(StoreError::Commit(e)),
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    return Err(StoreError::Commit("the writer went away".into()));
+                }
+                Err(_) => {
+                    let mut w = self.writer.lock().await;
+                    if w.batch.as_ref().is_some_and(|b| b.id == self.batch) {
+                        w.close_batch();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rollback_savepoint(conn: &Connection) {
+    if let Err(e) = conn.execute_batch("ROLLBACK TO tx; RELEASE tx") {
+        tracing::error!(error = %e, "rolling back a SQLite savepoint failed");
+    }
+}
+
+impl Drop for LiteTx {
+    fn drop(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            if !guard.conn.is_autocommit() {
+                rollback_savepoint(&guard.conn);
+            }
+            guard.end_turn(&self.queued);
+        }
+    }
+}
+
+impl Lite {
+    pub(crate) fn open(path: PathBuf, max_idle_readers: usize) -> Result<Self> {
+        let conn = connection(&path)?;
+        // Checkpoints (copying the WAL back into the database, with an fsync) run on a
+        // thread of their own, so a commit never pays for one while it holds the write lock.
+        // The writer checkpoints only if the WAL outgrows what that thread keeps up with.
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let checkpointer = connection(&path)?;
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("cashbox-sqlite-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_INTERVAL);
+                    if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "SQLite checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Thread(e.to_string()))?;
+        Ok(Self {
+            path,
+            writer: Arc::new(tokio::sync::Mutex::new(Writer { conn, batch: None })),
+            queued: Arc::default(),
+            readers: Mutex::new(Vec::new()),
+            max_idle_readers,
+            stop_checkpoints: stop,
+        })
+    }
+
+    /// Waits for the write connection and starts a transaction on it.
+    pub(crate) async fn begin(&self) -> Result<LiteTx> {
+        let mut guard = {
+            let _queued = Queued::new(&self.queued);
+            self.writer.clone().lock_owned().await
+        };
+        let (batch, done) = match guard.start() {
+            Ok(started) => started,
+            Err(e) => {
+                guard.end_turn(&self.queued);
+                return Err(e);
+            }
+        };
+        Ok(LiteTx {
+            guard: Some(guard),
+            batch,
+            done,
+            writer: self.writer.clone(),
+            queued: self.queued.clone(),
+        })
+    }
+
+    /// The write connection with no batch open, for migrations.
+    pub(crate) async fn exclusive(&self) -> OwnedMutexGuard<Writer> {
+        let mut guard = self.writer.clone().lock_owned().await;
+        guard.close_batch();
+        guard
+    }
+
+    /// Runs `f` on an idle read connection (opening one if none is idle).
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => connection(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if readers.len() < self.max_idle_readers {
+            readers.push(conn);
+        }
+        out
+    }
+
+    pub(crate) fn close_readers(&self) {
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+fn connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
