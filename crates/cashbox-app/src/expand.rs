@@ -9,6 +9,7 @@ use cashbox_core::ParamError;
 use cashbox_store::{Store, Tx};
 use serde_json::Value;
 
+use cashbox_core::catalog::{Price, Product};
 use cashbox_core::payments::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
 
 use crate::docs::Doc;
@@ -43,6 +44,8 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
         ],
         "refund" => &["charge", "payment_intent", "balance_transaction"],
         "setup_intent" => &["customer", "payment_method", "latest_attempt"],
+        "price" => &["product"],
+        "product" => &["default_price"],
         _ => &[],
     }
 }
@@ -147,7 +150,7 @@ impl App {
         }
         if let Value::String(id) = slot {
             let id = id.clone();
-            if let Some(object) = Box::pin(self.load_object(reader, &id)).await? {
+            if let Some(object) = Box::pin(self.load_object(reader, &id, field)).await? {
                 *slot = object;
             }
         }
@@ -157,10 +160,26 @@ impl App {
         Ok(())
     }
 
-    /// Any object by id, rendered, or `None` if there is no such object.
-    async fn load_object(&self, reader: &mut Reader<'_>, id: &str) -> AppResult<Option<Value>> {
+    /// Any object by id, rendered, or `None` if there is no such object. `field` names the
+    /// link: products may have ids of their own choosing, so a `product` link is not read
+    /// from the id's prefix.
+    async fn load_object(
+        &self,
+        reader: &mut Reader<'_>,
+        id: &str,
+        field: &str,
+    ) -> AppResult<Option<Value>> {
+        if field == "product" {
+            return self
+                .load_doc_json::<Product>(reader, id, Product::to_json)
+                .await;
+        }
         let prefix = id.split('_').next().unwrap_or_default();
         match prefix {
+            "price" => {
+                self.load_doc_json::<Price>(reader, id, Price::to_json)
+                    .await
+            }
             "cus" => {
                 let row = match reader {
                     Reader::Store(s) => s.customer(id).await?,

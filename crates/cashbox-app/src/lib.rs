@@ -3,6 +3,7 @@
 //! request carried an `Idempotency-Key`, the response to replay.
 
 pub mod auth;
+pub mod catalog;
 pub mod context;
 pub mod customers;
 mod docs;

@@ -2,6 +2,7 @@
 //! parameter (Unix seconds), randomness only through [`id`] and [`crypto`].
 
 pub mod api_key;
+pub mod catalog;
 pub mod crypto;
 pub mod currency;
 pub mod customer;

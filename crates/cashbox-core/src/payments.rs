@@ -158,14 +158,14 @@ impl<'de> Deserialize<'de> for OffSession {
     }
 }
 
-fn check_text(param: &str, v: &Option<String>, max: usize) -> Result<(), ParamError> {
+pub(crate) fn check_text(param: &str, v: &Option<String>, max: usize) -> Result<(), ParamError> {
     if let Some(v) = v {
         crate::param::check_len(param, v, max)?;
     }
     Ok(())
 }
 
-fn check_descriptor(param: &str, v: &Option<String>) -> Result<(), ParamError> {
+pub(crate) fn check_descriptor(param: &str, v: &Option<String>) -> Result<(), ParamError> {
     if let Some(v) = v {
         crate::param::check_len(param, v, STATEMENT_DESCRIPTOR_CHARS_MAX)?;
         if v.contains(['<', '>', '\\', '\'', '"', '*']) {
@@ -178,7 +178,10 @@ fn check_descriptor(param: &str, v: &Option<String>) -> Result<(), ParamError> {
     Ok(())
 }
 
-fn apply_metadata(current: &Metadata, p: &Option<MetadataParam>) -> Result<Metadata, ParamError> {
+pub(crate) fn apply_metadata(
+    current: &Metadata,
+    p: &Option<MetadataParam>,
+) -> Result<Metadata, ParamError> {
     match p {
         Some(m) => m.apply(current),
         None => Ok(current.clone()),

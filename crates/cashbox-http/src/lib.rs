@@ -3,6 +3,7 @@
 //!
 //! Handlers extract, call one use case and render; they contain no SQL and no business rules.
 
+mod catalog;
 pub mod customers;
 pub mod error;
 pub mod events;
@@ -88,6 +89,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(customers::routes())
         .merge(events::routes())
         .merge(payments::routes())
+        .merge(catalog::routes())
 }
 
 /// The OpenAPI document of the whole API.

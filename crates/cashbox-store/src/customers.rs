@@ -72,11 +72,8 @@ impl Store {
         let mut s = Select::new(&format!("{COLUMNS} FROM customers"));
         s.and("deleted = FALSE".into());
         if let Some(indexes) = &filter.email_bidx {
-            let ps: Vec<String> = indexes
-                .iter()
-                .map(|b| s.arg(Val::Bytes(b.clone())))
-                .collect();
-            s.and(format!("email_bidx IN ({})", ps.join(", ")));
+            let condition = s.in_list("email_bidx", indexes.iter().map(|b| Val::Bytes(b.clone())));
+            s.and(condition);
         }
         if let Some(clock) = &filter.test_clock {
             let p = s.arg(Val::Text(clock.clone()));

@@ -12,15 +12,19 @@ pub enum DocTable {
     PaymentIntents,
     Charges,
     Refunds,
+    Products,
+    Prices,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 5] = [
+    pub const ALL: [DocTable; 7] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
         Self::Charges,
         Self::Refunds,
+        Self::Products,
+        Self::Prices,
     ];
 
     pub fn name(self) -> &'static str {
@@ -30,6 +34,8 @@ impl DocTable {
             Self::PaymentIntents => "payment_intents",
             Self::Charges => "charges",
             Self::Refunds => "refunds",
+            Self::Products => "products",
+            Self::Prices => "prices",
         }
     }
 }
@@ -50,11 +56,12 @@ pub struct DocFilter {
     pub customer: Option<String>,
     pub parent: Option<String>,
     pub status: Option<String>,
+    pub ids: Option<Vec<String>>,
     pub created: Range,
 }
 
 impl DocRow {
-    fn from_row(r: &Row) -> Result<Self> {
+    pub(crate) fn from_row(r: &Row) -> Result<Self> {
         Ok(Self {
             id: r.try_get("id")?,
             created: r.try_get("created")?,
@@ -98,6 +105,10 @@ impl Store {
                 let p = s.arg(v.into_val());
                 s.and(format!("{column} = {p}"));
             }
+        }
+        if let Some(ids) = &filter.ids {
+            let condition = s.in_list("id", ids.iter().map(IntoVal::into_val));
+            s.and(condition);
         }
         s.range("created", &filter.created);
         s.page(page);
@@ -196,5 +207,10 @@ impl Tx {
             .execute(&mut *self)
             .await?;
         Ok(())
+    }
+
+    pub async fn delete_doc(&mut self, table: DocTable, id: &str) -> Result<bool> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
+        Ok(query(sql).bind(id).execute(&mut *self).await? == 1)
     }
 }

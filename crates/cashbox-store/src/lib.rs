@@ -15,6 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 mod api_keys;
+mod catalog;
 mod customers;
 mod db;
 mod docs;
@@ -29,6 +30,7 @@ mod sealed;
 pub mod testing;
 
 pub use api_keys::ApiKeyRow;
+pub use catalog::{PriceAttributes, PriceFilter};
 pub use customers::{CustomerFilter, CustomerRow};
 pub use docs::{DocFilter, DocRow, DocTable};
 pub use events::{EventFilter, EventRow};

@@ -25,6 +25,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_payments.sql"),
         postgres: include_str!("../migrations/postgres/0002_payments.sql"),
     },
+    Migration {
+        version: 3,
+        name: "catalog",
+        sqlite: include_str!("../migrations/sqlite/0003_catalog.sql"),
+        postgres: include_str!("../migrations/postgres/0003_catalog.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

@@ -36,6 +36,20 @@ impl Select {
         format!("${}", self.args.len())
     }
 
+    /// `column IN (…)` over `values` as bind arguments; an empty list matches nothing.
+    pub(crate) fn in_list(
+        &mut self,
+        column: &str,
+        values: impl IntoIterator<Item = Val>,
+    ) -> String {
+        let ps: Vec<String> = values.into_iter().map(|v| self.arg(v)).collect();
+        if ps.is_empty() {
+            "1 = 0".into()
+        } else {
+            format!("{column} IN ({})", ps.join(", "))
+        }
+    }
+
     pub(crate) fn and(&mut self, condition: String) {
         self.conditions.push(condition);
     }

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 8] = [
+    pub const ALL: [SealedColumn; 10] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -23,6 +23,8 @@ impl SealedColumn {
         Self::Doc(DocTable::PaymentIntents),
         Self::Doc(DocTable::Charges),
         Self::Doc(DocTable::Refunds),
+        Self::Doc(DocTable::Products),
+        Self::Doc(DocTable::Prices),
     ];
 
     /// (table, sealed column); the row id is always `id`.
