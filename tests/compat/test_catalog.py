@@ -70,3 +70,20 @@ def test_price_errors_are_stripe_errors():
         stripe.Product.delete(stripe.Price.create(product=product.id, currency="usd", unit_amount=5).product)
     empty = stripe.Product.create(name="Empty")
     assert stripe.Product.delete(empty.id).deleted is True
+
+
+def test_coupons_promotion_codes_and_tax_rates():
+    coupon = stripe.Coupon.create(percent_off=20, duration="forever", name="20% off")
+    assert coupon.percent_off == 20 and coupon.valid is True
+    code = f"SAVE{uuid.uuid4().hex[:6].upper()}"
+    promo = stripe.PromotionCode.create(promotion={"type": "coupon", "coupon": coupon.id}, code=code)
+    assert promo.promotion.coupon == coupon.id and promo.active is True
+    assert [p.id for p in stripe.PromotionCode.list(code=code.lower()).data] == [promo.id]
+    with pytest.raises(stripe.InvalidRequestError) as e:
+        stripe.PromotionCode.create(promotion={"type": "coupon", "coupon": coupon.id}, code=code)
+    assert e.value.param == "code"
+
+    vat = stripe.TaxRate.create(display_name="VAT", percentage=10, inclusive=False, country="DE")
+    assert vat.percentage == 10 and vat.inclusive is False
+    assert stripe.TaxRate.modify(vat.id, active=False).active is False
+    assert stripe.Coupon.delete(coupon.id).deleted is True

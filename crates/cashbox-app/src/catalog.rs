@@ -33,6 +33,9 @@ impl Doc for Product {
     fn status(&self) -> String {
         active_status(self.active)
     }
+    fn valid_id(id: &str) -> bool {
+        check_custom_product_id(id).is_ok()
+    }
 }
 
 impl Doc for Price {
@@ -101,17 +104,6 @@ fn price_attributes(p: &Price) -> PriceAttributes {
 }
 
 impl App {
-    /// A product by id: Stripe's `prod_…` ids or the caller's own.
-    async fn product_for_update(&self, tx: &mut Tx, id: &str) -> AppResult<Option<Product>> {
-        if check_custom_product_id(id).is_err() {
-            return Ok(None);
-        }
-        match tx.doc_for_update(DocTable::Products, id).await? {
-            Some(row) => Ok(Some(self.open_doc(&row)?)),
-            None => Ok(None),
-        }
-    }
-
     async fn insert_product(
         &self,
         tx: &mut Tx,
@@ -184,23 +176,7 @@ impl App {
     }
 
     pub async fn retrieve_product(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
-        let product = self.load_product(id).await?;
-        let mut object = product.to_json();
-        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
-            .await?;
-        Ok(object)
-    }
-
-    async fn load_product(&self, id: &str) -> AppResult<Product> {
-        if check_custom_product_id(id).is_err() {
-            return Err(AppError::not_found("product", id));
-        }
-        let row = self
-            .store()
-            .doc(DocTable::Products, id)
-            .await?
-            .ok_or_else(|| AppError::not_found("product", id))?;
-        self.open_doc(&row)
+        self.retrieve_doc(id, expand, Product::to_json).await
     }
 
     pub async fn update_product(
@@ -211,10 +187,7 @@ impl App {
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
         let mut tx = self.store().begin().await?;
-        let mut product = self
-            .product_for_update(&mut tx, id)
-            .await?
-            .ok_or_else(|| AppError::not_found("product", id))?;
+        let mut product: Product = self.load_for_update(&mut tx, id).await?;
         let before = product.to_json();
         product.apply(&params, self.now())?;
         if let Some(default_price) = &params.default_price {
@@ -249,20 +222,21 @@ impl App {
             }
             product.default_price = default_price.clone();
         }
-        self.save_doc(&mut tx, &product).await?;
         let object = product.to_json();
-        let previous = previous_attributes(&before, &object);
-        self.record_event(&mut tx, ctx, "product.updated", &object, previous)
-            .await?;
-        self.finish(tx, ctx, object, expand).await
+        self.finish_update(
+            tx,
+            ctx,
+            &product,
+            (&before, object),
+            "product.updated",
+            expand,
+        )
+        .await
     }
 
     pub async fn delete_product(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
         let mut tx = self.store().begin().await?;
-        let product = self
-            .product_for_update(&mut tx, id)
-            .await?
-            .ok_or_else(|| AppError::not_found("product", id))?;
+        let product: Product = self.load_for_update(&mut tx, id).await?;
         if tx.price_count(&product.id).await? > 0 {
             return Err(ParamError::invalid(
                 "",
@@ -368,7 +342,7 @@ impl App {
         let mut tx = self.store().begin().await?;
         let product_id = match (&params.product, product_data) {
             (Some(pid), _) => {
-                self.product_for_update(&mut tx, pid)
+                self.find_for_update::<Product>(&mut tx, pid)
                     .await?
                     .ok_or_else(|| AppError::MissingReference {
                         object: "product",

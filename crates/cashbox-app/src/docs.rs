@@ -1,5 +1,6 @@
 //! Payment objects are sealed documents: one generic way to read, lock, insert and save them.
 
+use cashbox_core::event::previous_attributes;
 use cashbox_core::id::has_prefix;
 use cashbox_core::payments::{
     CHARGE_PREFIX, Charge, PI_PREFIX, PM_PREFIX, PaymentIntent, PaymentMethod, REFUND_PREFIX,
@@ -8,8 +9,10 @@ use cashbox_core::payments::{
 use cashbox_store::{DocRow, DocTable, SealedColumn, Tx};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use crate::{App, AppError, AppResult};
+use crate::expand::Reader;
+use crate::{App, AppError, AppResult, RequestCtx};
 
 /// A payment object stored as a sealed document.
 pub(crate) trait Doc: Serialize + DeserializeOwned {
@@ -23,6 +26,11 @@ pub(crate) trait Doc: Serialize + DeserializeOwned {
     fn status(&self) -> String;
     fn parent(&self) -> Option<&str> {
         None
+    }
+    /// Whether `id` could name one of these: Cashbox's `prefix_…` ids unless the type lets
+    /// callers choose their own.
+    fn valid_id(id: &str) -> bool {
+        has_prefix(id, Self::PREFIX)
     }
 }
 
@@ -162,7 +170,7 @@ impl App {
     }
 
     pub(crate) async fn load<T: Doc>(&self, id: &str) -> AppResult<T> {
-        if !has_prefix(id, T::PREFIX) {
+        if !T::valid_id(id) {
             return Err(AppError::not_found(T::NAME, id));
         }
         let row = self
@@ -179,7 +187,7 @@ impl App {
         tx: &mut Tx,
         id: &str,
     ) -> AppResult<Option<T>> {
-        if !has_prefix(id, T::PREFIX) {
+        if !T::valid_id(id) {
             return Ok(None);
         }
         match tx.doc_for_update(T::TABLE, id).await? {
@@ -192,6 +200,38 @@ impl App {
         self.find_for_update(tx, id)
             .await?
             .ok_or_else(|| AppError::not_found(T::NAME, id))
+    }
+
+    /// A document rendered with `render`, with `expand[]` applied: every retrieve endpoint.
+    pub(crate) async fn retrieve_doc<T: Doc>(
+        &self,
+        id: &str,
+        expand: &[Vec<String>],
+        render: impl Fn(&T) -> Value,
+    ) -> AppResult<Value> {
+        let doc: T = self.load(id).await?;
+        let mut object = render(&doc);
+        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
+            .await?;
+        Ok(object)
+    }
+
+    /// Ends an update: saves `doc`, records `event` with what changed from `before` to
+    /// `object` (the two renderings of the document), and answers with `object`.
+    pub(crate) async fn finish_update<T: Doc>(
+        &self,
+        mut tx: Tx,
+        ctx: &RequestCtx,
+        doc: &T,
+        (before, object): (&Value, Value),
+        event: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.save_doc(&mut tx, doc).await?;
+        let previous = previous_attributes(before, &object);
+        self.record_event(&mut tx, ctx, event, &object, previous)
+            .await?;
+        self.finish(tx, ctx, object, expand).await
     }
 
     pub(crate) async fn insert_doc<T: Doc>(&self, tx: &mut Tx, d: &T) -> AppResult<()> {

@@ -10,6 +10,7 @@ use cashbox_store::{Store, Tx};
 use serde_json::Value;
 
 use cashbox_core::catalog::{Price, Product};
+use cashbox_core::discounts::Coupon;
 use cashbox_core::payments::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
 
 use crate::docs::Doc;
@@ -46,6 +47,7 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
         "setup_intent" => &["customer", "payment_method", "latest_attempt"],
         "price" => &["product"],
         "product" => &["default_price"],
+        "promotion_code" => &["customer", "promotion.coupon"],
         _ => &[],
     }
 }
@@ -174,6 +176,12 @@ impl App {
                 .load_doc_json::<Product>(reader, id, Product::to_json)
                 .await;
         }
+        if field == "promotion.coupon" {
+            let now = self.now();
+            return self
+                .load_doc_json::<Coupon>(reader, id, move |c| c.to_json_with(now, false, false))
+                .await;
+        }
         let prefix = id.split('_').next().unwrap_or_default();
         match prefix {
             "price" => {
@@ -217,7 +225,7 @@ impl App {
         &self,
         reader: &mut Reader<'_>,
         id: &str,
-        render: fn(&T) -> Value,
+        render: impl Fn(&T) -> Value,
     ) -> AppResult<Option<Value>> {
         let row = match reader {
             Reader::Store(s) => s.doc(T::TABLE, id).await?,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod context;
 pub mod customers;
+pub mod discounts;
 mod docs;
 pub mod error;
 pub mod events;

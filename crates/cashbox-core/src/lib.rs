@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod crypto;
 pub mod currency;
 pub mod customer;
+pub mod discounts;
 pub mod event;
 pub mod id;
 pub mod ledger;

@@ -5,6 +5,7 @@
 
 mod catalog;
 pub mod customers;
+mod discounts;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -90,6 +91,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(events::routes())
         .merge(payments::routes())
         .merge(catalog::routes())
+        .merge(discounts::routes())
 }
 
 /// The OpenAPI document of the whole API.

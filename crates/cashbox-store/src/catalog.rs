@@ -84,6 +84,40 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Records a promotion code's key; false if an active code already has it.
+    pub async fn save_promotion_code_key(
+        &mut self,
+        promotion_code_id: &str,
+        code_key: &str,
+        active: bool,
+    ) -> Result<bool> {
+        if active {
+            let taken = query(
+                "SELECT promotion_code_id FROM promotion_code_keys
+                 WHERE code_key = $1 AND active AND promotion_code_id <> $2",
+            )
+            .bind(code_key)
+            .bind(promotion_code_id)
+            .fetch_optional(&mut *self)
+            .await?;
+            if taken.is_some() {
+                return Ok(false);
+            }
+        }
+        query(
+            "INSERT INTO promotion_code_keys (promotion_code_id, code_key, active) VALUES ($1, $2, $3)
+             ON CONFLICT (promotion_code_id) DO UPDATE SET code_key = $2, active = $3",
+        )
+        .bind(promotion_code_id)
+        .bind(code_key)
+        .bind(active)
+        .execute(&mut *self)
+        .await?;
+        Ok(true)
+    }
+}
+
 impl Store {
     pub async fn list_prices(&self, f: &PriceFilter, page: &Page) -> Result<Listed<DocRow>> {
         let mut s = Select::new("id, created, customer, status, parent, sealed FROM prices");

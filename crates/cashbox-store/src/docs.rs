@@ -14,10 +14,13 @@ pub enum DocTable {
     Refunds,
     Products,
     Prices,
+    Coupons,
+    PromotionCodes,
+    TaxRates,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 7] = [
+    pub const ALL: [DocTable; 10] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -25,6 +28,9 @@ impl DocTable {
         Self::Refunds,
         Self::Products,
         Self::Prices,
+        Self::Coupons,
+        Self::PromotionCodes,
+        Self::TaxRates,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +42,9 @@ impl DocTable {
             Self::Refunds => "refunds",
             Self::Products => "products",
             Self::Prices => "prices",
+            Self::Coupons => "coupons",
+            Self::PromotionCodes => "promotion_codes",
+            Self::TaxRates => "tax_rates",
         }
     }
 }
@@ -57,6 +66,8 @@ pub struct DocFilter {
     pub parent: Option<String>,
     pub status: Option<String>,
     pub ids: Option<Vec<String>>,
+    /// Promotion codes only: the upper-cased code.
+    pub code_key: Option<String>,
     pub created: Range,
 }
 
@@ -109,6 +120,12 @@ impl Store {
         if let Some(ids) = &filter.ids {
             let condition = s.in_list("id", ids.iter().map(IntoVal::into_val));
             s.and(condition);
+        }
+        if let Some(key) = &filter.code_key {
+            let p = s.arg(key.into_val());
+            s.and(format!(
+                "id IN (SELECT promotion_code_id FROM promotion_code_keys WHERE code_key = {p})"
+            ));
         }
         s.range("created", &filter.created);
         s.page(page);

@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_catalog.sql"),
         postgres: include_str!("../migrations/postgres/0003_catalog.sql"),
     },
+    Migration {
+        version: 4,
+        name: "discounts",
+        sqlite: include_str!("../migrations/sqlite/0004_discounts.sql"),
+        postgres: include_str!("../migrations/postgres/0004_discounts.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 10] = [
+    pub const ALL: [SealedColumn; 13] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -25,6 +25,9 @@ impl SealedColumn {
         Self::Doc(DocTable::Refunds),
         Self::Doc(DocTable::Products),
         Self::Doc(DocTable::Prices),
+        Self::Doc(DocTable::Coupons),
+        Self::Doc(DocTable::PromotionCodes),
+        Self::Doc(DocTable::TaxRates),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -4,6 +4,7 @@
 mod catalog;
 mod conventions;
 mod customers;
+mod discounts;
 mod encryption;
 mod events;
 mod idempotency;

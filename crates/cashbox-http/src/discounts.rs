@@ -1,0 +1,211 @@
+//! `/v1/coupons`, `/v1/promotion_codes` and `/v1/tax_rates`, as Stripe's API reference
+//! describes them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use cashbox_core::discounts::{
+    CouponCreateParams, CouponListParams, CouponUpdateParams, PromotionCodeCreateParams,
+    PromotionCodeListParams, PromotionCodeUpdateParams, TaxRateCreateParams, TaxRateListParams,
+    TaxRateUpdateParams,
+};
+
+use crate::HttpState;
+use crate::error::ApiResult;
+use crate::extract::{Api, NoParams};
+use crate::list::ListObject;
+
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .routes(routes!(coupon_create, coupon_list))
+        .routes(routes!(coupon_retrieve, coupon_update, coupon_delete))
+        .routes(routes!(promo_create, promo_list))
+        .routes(routes!(promo_retrieve, promo_update))
+        .routes(routes!(tax_rate_create, tax_rate_list))
+        .routes(routes!(tax_rate_retrieve, tax_rate_update))
+}
+
+type JsonResult = ApiResult<Json<Value>>;
+type ListResult = ApiResult<Json<ListObject<Value>>>;
+
+/// Create a coupon: `percent_off`, or `amount_off` with `currency`; `duration` once,
+/// repeating (with `duration_in_months`) or forever.
+#[utoipa::path(post, path = "/v1/coupons", tag = "Coupons",
+    request_body(content = CouponCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn coupon_create(State(s): State<HttpState>, api: Api<CouponCreateParams>) -> JsonResult {
+    Ok(Json(
+        s.app
+            .create_coupon(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Retrieve a coupon (`expand[]=applies_to` / `currency_options` include those fields).
+#[utoipa::path(get, path = "/v1/coupons/{id}", tag = "Coupons",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn coupon_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(s.app.retrieve_coupon(&id, &api.call.expand).await?))
+}
+
+/// Update a coupon's name, metadata or currency options; its terms never change.
+#[utoipa::path(post, path = "/v1/coupons/{id}", tag = "Coupons",
+    params(("id" = String, Path)),
+    request_body(content = CouponUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn coupon_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<CouponUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .update_coupon(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Delete a coupon: no new redemptions; discounts already applied keep working.
+#[utoipa::path(delete, path = "/v1/coupons/{id}", tag = "Coupons",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn coupon_delete(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(s.app.delete_coupon(&api.call.ctx, &id).await?))
+}
+
+/// List coupons, newest first.
+#[utoipa::path(get, path = "/v1/coupons", tag = "Coupons",
+    params(("limit" = Option<i64>, Query)), responses((status = 200, body = ListObject<Object>)))]
+async fn coupon_list(State(s): State<HttpState>, api: Api<CouponListParams>) -> ListResult {
+    let page = s.app.list_coupons(&api.params, &api.call.expand).await?;
+    Ok(Json(ListObject::new(
+        "/v1/coupons",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Create a promotion code for a coupon (`promotion[coupon]`, or `coupon` as older API
+/// versions send it); `code` is unique among active codes, case-insensitively.
+#[utoipa::path(post, path = "/v1/promotion_codes", tag = "PromotionCodes",
+    request_body(content = PromotionCodeCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn promo_create(
+    State(s): State<HttpState>,
+    api: Api<PromotionCodeCreateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .create_promotion_code(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Retrieve a promotion code.
+#[utoipa::path(get, path = "/v1/promotion_codes/{id}", tag = "PromotionCodes",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn promo_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app.retrieve_promotion_code(&id, &api.call.expand).await?,
+    ))
+}
+
+/// Activate or deactivate a promotion code, or change its metadata.
+#[utoipa::path(post, path = "/v1/promotion_codes/{id}", tag = "PromotionCodes",
+    params(("id" = String, Path)),
+    request_body(content = PromotionCodeUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn promo_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<PromotionCodeUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .update_promotion_code(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// List promotion codes (`active`, `code`, `coupon`, `customer`, `created` filters).
+#[utoipa::path(get, path = "/v1/promotion_codes", tag = "PromotionCodes",
+    params(("code" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = ListObject<Object>)))]
+async fn promo_list(State(s): State<HttpState>, api: Api<PromotionCodeListParams>) -> ListResult {
+    let page = s
+        .app
+        .list_promotion_codes(&api.params, &api.call.expand)
+        .await?;
+    Ok(Json(ListObject::new(
+        "/v1/promotion_codes",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Create a tax rate (`display_name`, `percentage`, `inclusive`).
+#[utoipa::path(post, path = "/v1/tax_rates", tag = "TaxRates",
+    request_body(content = TaxRateCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn tax_rate_create(State(s): State<HttpState>, api: Api<TaxRateCreateParams>) -> JsonResult {
+    Ok(Json(
+        s.app
+            .create_tax_rate(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Retrieve a tax rate.
+#[utoipa::path(get, path = "/v1/tax_rates/{id}", tag = "TaxRates",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn tax_rate_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(s.app.retrieve_tax_rate(&id, &api.call.expand).await?))
+}
+
+/// Update a tax rate; its percentage and inclusiveness never change.
+#[utoipa::path(post, path = "/v1/tax_rates/{id}", tag = "TaxRates",
+    params(("id" = String, Path)),
+    request_body(content = TaxRateUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn tax_rate_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<TaxRateUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .update_tax_rate(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// List tax rates (`active`, `inclusive`, `created` filters).
+#[utoipa::path(get, path = "/v1/tax_rates", tag = "TaxRates",
+    params(("active" = Option<bool>, Query), ("inclusive" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = ListObject<Object>)))]
+async fn tax_rate_list(State(s): State<HttpState>, api: Api<TaxRateListParams>) -> ListResult {
+    let page = s.app.list_tax_rates(&api.params, &api.call.expand).await?;
+    Ok(Json(ListObject::new(
+        "/v1/tax_rates",
+        page.data,
+        page.has_more,
+    )))
+}
