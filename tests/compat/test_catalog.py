@@ -87,3 +87,14 @@ def test_coupons_promotion_codes_and_tax_rates():
     assert vat.percentage == 10 and vat.inclusive is False
     assert stripe.TaxRate.modify(vat.id, active=False).active is False
     assert stripe.Coupon.delete(coupon.id).deleted is True
+
+
+def test_test_clock_with_a_customer():
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1_700_000_000, name="compat")
+    assert clock.status == "ready"
+    customer = stripe.Customer.create(email="clock@example.com", test_clock=clock.id)
+    assert customer.test_clock == clock.id
+    advanced = stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1_700_000_000 + 86_400 * 40)
+    assert advanced.frozen_time == 1_700_000_000 + 86_400 * 40 and advanced.status == "ready"
+    assert stripe.test_helpers.TestClock.delete(clock.id).deleted is True
+    assert stripe.Customer.retrieve(customer.id).deleted is True

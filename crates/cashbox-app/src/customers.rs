@@ -1,6 +1,7 @@
 //! Customers: create, retrieve, update, delete, list.
 
 use cashbox_core::ParamError;
+use cashbox_core::clock::TestClock;
 use cashbox_core::customer::{
     Customer, CustomerCreateParams, CustomerListParams, CustomerPrivate, CustomerUpdateParams,
     DeletedObject, ID_PREFIX, InvoiceSettingsParam,
@@ -118,13 +119,6 @@ impl App {
         params: CustomerCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
-        if let Some(clock) = &params.test_clock {
-            return Err(AppError::MissingReference {
-                object: "test clock",
-                id: clock.clone(),
-                param: "test_clock".into(),
-            });
-        }
         let attach = params.payment_method.clone();
         if let Some(default) = InvoiceSettingsParam::requested_default(&params.invoice_settings)
             && attach.as_deref() != Some(default)
@@ -151,6 +145,16 @@ impl App {
         let object = customer.to_json();
 
         let mut tx = self.store().begin().await?;
+        if let Some(clock) = &customer.test_clock {
+            let found: Option<TestClock> = self.find_for_update(&mut tx, clock).await?;
+            if found.is_none() {
+                return Err(AppError::MissingReference {
+                    object: "test_clock",
+                    id: clock.clone(),
+                    param: "test_clock".into(),
+                });
+            }
+        }
         tx.insert_customer(&row).await?;
         self.record_event(&mut tx, ctx, "customer.created", &object, None)
             .await?;
@@ -241,6 +245,20 @@ impl App {
             .await?
             .filter(|r| !r.deleted)
             .ok_or_else(|| AppError::not_found("customer", id))?;
+        self.delete_customer_in(&mut tx, ctx, row).await?;
+        let response = serde_json::to_value(DeletedObject::customer(id)).expect("serializes");
+        self.finish(tx, ctx, response, &[]).await
+    }
+
+    /// Deletes a locked, live customer in `tx`: its personal data goes, its payment methods
+    /// are detached (as in Stripe), and `customer.deleted` is recorded.
+    pub(crate) async fn delete_customer_in(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        row: CustomerRow,
+    ) -> AppResult<()> {
+        let id = row.id.clone();
         let customer = self.open_customer(row.clone())?;
         let tombstone = CustomerRow {
             deleted: true,
@@ -249,18 +267,15 @@ impl App {
             ..row
         };
         tx.update_customer(&tombstone).await?;
-        // As in Stripe, a deleted customer's payment methods are detached.
-        for row in tx.docs_by_customer(DocTable::PaymentMethods, id).await? {
+        for row in tx.docs_by_customer(DocTable::PaymentMethods, &id).await? {
             let mut pm: PaymentMethod = self.open_doc(&row)?;
             pm.customer = None;
-            self.save_doc(&mut tx, &pm).await?;
-            self.record_event(&mut tx, ctx, "payment_method.detached", &pm.to_json(), None)
+            self.save_doc(tx, &pm).await?;
+            self.record_event(tx, ctx, "payment_method.detached", &pm.to_json(), None)
                 .await?;
         }
-        self.record_event(&mut tx, ctx, "customer.deleted", &customer.to_json(), None)
-            .await?;
-        let response = serde_json::to_value(DeletedObject::customer(id)).expect("serializes");
-        self.finish(tx, ctx, response, &[]).await
+        self.record_event(tx, ctx, "customer.deleted", &customer.to_json(), None)
+            .await
     }
 
     pub async fn list_customers(

@@ -10,6 +10,7 @@ use cashbox_store::{Store, Tx};
 use serde_json::Value;
 
 use cashbox_core::catalog::{Price, Product};
+use cashbox_core::clock::TestClock;
 use cashbox_core::discounts::Coupon;
 use cashbox_core::payments::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
 
@@ -184,6 +185,10 @@ impl App {
         }
         let prefix = id.split('_').next().unwrap_or_default();
         match prefix {
+            "clock" => {
+                self.load_doc_json::<TestClock>(reader, id, TestClock::to_json)
+                    .await
+            }
             "price" => {
                 self.load_doc_json::<Price>(reader, id, Price::to_json)
                     .await

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod clocks;
 pub mod context;
 pub mod customers;
 pub mod discounts;

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod catalog;
+pub mod clock;
 pub mod crypto;
 pub mod currency;
 pub mod customer;

@@ -4,6 +4,7 @@
 //! Handlers extract, call one use case and render; they contain no SQL and no business rules.
 
 mod catalog;
+mod clocks;
 pub mod customers;
 mod discounts;
 pub mod error;
@@ -92,6 +93,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(payments::routes())
         .merge(catalog::routes())
         .merge(discounts::routes())
+        .merge(clocks::routes())
 }
 
 /// The OpenAPI document of the whole API.

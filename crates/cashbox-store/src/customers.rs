@@ -107,6 +107,16 @@ impl Tx {
         one(query(sql).bind(id).fetch_optional(&mut *self).await?)
     }
 
+    /// Live customers on a test clock, locked, oldest first.
+    pub async fn customers_on_clock(&mut self, clock: &str) -> Result<Vec<CustomerRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM customers WHERE test_clock = $1 AND deleted = FALSE ORDER BY id{}",
+            self.lock_clause()
+        );
+        let rows = query(sql).bind(clock).fetch_all(&mut *self).await?;
+        rows.iter().map(CustomerRow::from_row).collect()
+    }
+
     pub async fn insert_customer(&mut self, r: &CustomerRow) -> Result<()> {
         query(
             "INSERT INTO customers (id, created, deleted, email_bidx, sealed, balance, currency,

@@ -17,10 +17,11 @@ pub enum DocTable {
     Coupons,
     PromotionCodes,
     TaxRates,
+    TestClocks,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 10] = [
+    pub const ALL: [DocTable; 11] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -31,6 +32,7 @@ impl DocTable {
         Self::Coupons,
         Self::PromotionCodes,
         Self::TaxRates,
+        Self::TestClocks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl DocTable {
             Self::Coupons => "coupons",
             Self::PromotionCodes => "promotion_codes",
             Self::TaxRates => "tax_rates",
+            Self::TestClocks => "test_clocks",
         }
     }
 }

@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_discounts.sql"),
         postgres: include_str!("../migrations/postgres/0004_discounts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "test_clocks",
+        sqlite: include_str!("../migrations/sqlite/0005_test_clocks.sql"),
+        postgres: include_str!("../migrations/postgres/0005_test_clocks.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 13] = [
+    pub const ALL: [SealedColumn; 14] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -28,6 +28,7 @@ impl SealedColumn {
         Self::Doc(DocTable::Coupons),
         Self::Doc(DocTable::PromotionCodes),
         Self::Doc(DocTable::TaxRates),
+        Self::Doc(DocTable::TestClocks),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -2,6 +2,7 @@
 //! PostgreSQL when `CASHBOX_TEST_DATABASE_URL` is set.
 
 mod catalog;
+mod clocks;
 mod conventions;
 mod customers;
 mod discounts;

@@ -1,0 +1,169 @@
+//! Test clocks: a frozen time that customers (and what they own) live in, moved forward only
+//! by `advance`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::ParamError;
+use crate::payments::check_text;
+
+pub const TEST_CLOCK_PREFIX: &str = "clock";
+/// Stripe deletes a test clock 30 days after it was created.
+pub const TEST_CLOCK_LIFETIME_SECS: i64 = 30 * 24 * 60 * 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockStatus {
+    Ready,
+    Advancing,
+    InternalFailure,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestClock {
+    pub id: String,
+    pub created: i64,
+    pub name: Option<String>,
+    pub frozen_time: i64,
+    pub status: ClockStatus,
+    /// While advancing: the time it is advancing to.
+    pub advancing_to: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestClockCreateParams {
+    pub frozen_time: Option<i64>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestClockAdvanceParams {
+    pub frozen_time: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestClockListParams {
+    pub limit: Option<i64>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+crate::impl_page!(TestClockListParams);
+
+fn missing_frozen_time() -> ParamError {
+    ParamError::new(
+        "frozen_time",
+        "parameter_missing",
+        "Missing required param: frozen_time.",
+    )
+}
+
+impl TestClock {
+    pub fn new(id: String, now: i64, p: &TestClockCreateParams) -> Result<Self, ParamError> {
+        let frozen_time = p.frozen_time.ok_or_else(missing_frozen_time)?;
+        if frozen_time < 0 {
+            return Err(ParamError::invalid(
+                "frozen_time",
+                "Invalid frozen_time: must be a Unix timestamp",
+            ));
+        }
+        check_text("name", &p.name, 300)?;
+        Ok(Self {
+            id,
+            created: now,
+            name: p.name.clone(),
+            frozen_time,
+            status: ClockStatus::Ready,
+            advancing_to: None,
+        })
+    }
+
+    /// Checks an advance and marks the clock advancing. Unlike Stripe, there is no cap on how
+    /// far one advance may go.
+    pub fn start_advance(&mut self, p: &TestClockAdvanceParams) -> Result<i64, ParamError> {
+        let to = p.frozen_time.ok_or_else(missing_frozen_time)?;
+        if self.status != ClockStatus::Ready {
+            return Err(ParamError::new(
+                "",
+                "test_clock_not_ready",
+                "The test clock is advancing; wait until its status is ready.",
+            ));
+        }
+        if to <= self.frozen_time {
+            return Err(ParamError::invalid(
+                "frozen_time",
+                format!(
+                    "The frozen_time must be after the test clock's current frozen_time ({}).",
+                    self.frozen_time
+                ),
+            ));
+        }
+        self.status = ClockStatus::Advancing;
+        self.advancing_to = Some(to);
+        Ok(to)
+    }
+
+    /// Ends an advance: the clock shows the new time and is ready again.
+    pub fn finish_advance(&mut self) {
+        if let Some(to) = self.advancing_to.take() {
+            self.frozen_time = to;
+        }
+        self.status = ClockStatus::Ready;
+    }
+
+    pub fn to_json(&self) -> Value {
+        let details = match self.advancing_to {
+            Some(to) => json!({"advancing": {"target_frozen_time": to}}),
+            None => json!({}),
+        };
+        json!({
+            "id": self.id,
+            "object": "test_helpers.test_clock",
+            "created": self.created,
+            "deletes_after": self.created + TEST_CLOCK_LIFETIME_SECS,
+            "frozen_time": self.frozen_time,
+            "livemode": false,
+            "name": self.name,
+            "status": self.status,
+            "status_details": details,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clocks_only_move_forward() {
+        let mut c = TestClock::new(
+            "clock_1".into(),
+            10,
+            &TestClockCreateParams {
+                frozen_time: Some(1_000),
+                name: None,
+            },
+        )
+        .unwrap();
+        let back = TestClockAdvanceParams {
+            frozen_time: Some(999),
+        };
+        assert_eq!(c.start_advance(&back).unwrap_err().param, "frozen_time");
+        let far = TestClockAdvanceParams {
+            frozen_time: Some(1_000 + 10 * 365 * 86_400),
+        };
+        assert_eq!(c.start_advance(&far).unwrap(), 1_000 + 10 * 365 * 86_400);
+        assert_eq!(c.to_json()["status"], "advancing");
+        assert_eq!(
+            c.start_advance(&far).unwrap_err().code,
+            "test_clock_not_ready"
+        );
+        c.finish_advance();
+        assert_eq!(c.frozen_time, 1_000 + 10 * 365 * 86_400);
+        assert_eq!(c.to_json()["status"], "ready");
+        assert_eq!(c.to_json()["deletes_after"], 10 + TEST_CLOCK_LIFETIME_SECS);
+    }
+}
