@@ -24,6 +24,13 @@ struct SealedData {
     previous_attributes: Option<Value>,
 }
 
+/// [`SealedData`] as written, borrowing what it seals.
+#[derive(Serialize)]
+struct SealedDataRef<'a> {
+    object: &'a Value,
+    previous_attributes: Option<&'a Value>,
+}
+
 impl App {
     /// Writes an event in `tx`, the transaction of the change it records.
     pub(crate) async fn record_event(
@@ -34,13 +41,27 @@ impl App {
         object: &Value,
         previous_attributes: Option<Value>,
     ) -> AppResult<()> {
+        let row = self.prepare_event(ctx, event_type, object, previous_attributes.as_ref());
+        tx.insert_event(&row).await?;
+        Ok(())
+    }
+
+    /// An event's row, sealed and ready to insert: built before a transaction when its
+    /// content is known in advance, so the write turn is not spent serializing and sealing.
+    pub(crate) fn prepare_event(
+        &self,
+        ctx: &RequestCtx,
+        event_type: &str,
+        object: &Value,
+        previous_attributes: Option<&Value>,
+    ) -> EventRow {
         let id = new_id(ID_PREFIX);
-        let data = SealedData {
-            object: object.clone(),
+        let data = SealedDataRef {
+            object,
             previous_attributes,
         };
         let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
-        let row = EventRow {
+        EventRow {
             sealed: self.keys().seal(&SealedColumn::Events.aad(&id), &plain),
             id,
             event_type: event_type.to_string(),
@@ -48,9 +69,7 @@ impl App {
             object_id: object["id"].as_str().unwrap_or_default().to_string(),
             request_id: ctx.request_id.clone(),
             idempotency_key: ctx.idempotency_key(),
-        };
-        tx.insert_event(&row).await?;
-        Ok(())
+        }
     }
 
     fn render_event(&self, row: EventRow) -> AppResult<Value> {

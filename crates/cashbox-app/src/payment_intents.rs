@@ -24,7 +24,7 @@ use cashbox_core::payments::{
     unexpected_state,
 };
 use cashbox_processor::{AuthorizeRequest, CaptureRequest, Outcome, VoidRequest};
-use cashbox_store::{DocFilter, Tx};
+use cashbox_store::{DocFilter, DocRow, DocTable, EventRow, Tx};
 use serde_json::Value;
 
 use crate::error::card_error_body;
@@ -306,11 +306,33 @@ impl App {
             // Not final yet: the attempt stays pending and the recovery sweep asks again.
             return Ok(pi.to_json());
         }
+        // The usual success is worked out before the write turn, from the intent as phase 1
+        // left it; in the turn it is written as is if the intent is still exactly that.
+        let prepared = match &outcome {
+            Outcome::Succeeded { reference } if !self.success_changes_pm(&pi, &pm) => {
+                Some(self.prepare_success(ctx, &pi, &pm, reference.clone()))
+            }
+            _ => None,
+        };
+        let snapshot = pi;
         let mut tx = self.store().begin().await?;
         let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
         if !matches!(pi.pending, Some(Pending::Confirm { attempt: a, .. }) if a == attempt) {
             // Another request already applied this attempt's outcome.
             return self.finish(tx, ctx, pi.to_json(), expand).await;
+        }
+        if let Some(p) = prepared
+            && pi == snapshot
+        {
+            if let Some(posting) = p.posting {
+                self.post(&mut tx, posting).await?;
+            }
+            tx.insert_doc(DocTable::Charges, &p.charge_row).await?;
+            tx.update_doc(DocTable::PaymentIntents, &p.pi_row).await?;
+            for event in &p.events {
+                tx.insert_event(event).await?;
+            }
+            return self.finish(tx, ctx, p.pi_json, expand).await;
         }
         let mut pm = pm;
         pi.pending = None;
@@ -318,22 +340,8 @@ impl App {
         match outcome {
             Outcome::Succeeded { reference } => {
                 let captured = pi.capture_method != CaptureMethod::Manual;
-                let charge = self.new_charge(
-                    &pi,
-                    &pm,
-                    now,
-                    ChargeStatus::Succeeded,
-                    reference.clone(),
-                    captured,
-                    None,
-                );
-                pi.latest_charge = Some(charge.id.clone());
-                pi.processor_ref = Some(reference);
-                pi.last_payment_error = None;
-                pi.next_action = None;
+                let charge = self.apply_success(&mut pi, &pm, reference, now);
                 if captured {
-                    pi.status = PiStatus::Succeeded;
-                    pi.amount_received = pi.amount;
                     self.post(
                         &mut tx,
                         Posting::payment_captured(
@@ -343,13 +351,10 @@ impl App {
                         ),
                     )
                     .await?;
-                } else {
-                    pi.status = PiStatus::RequiresCapture;
-                    pi.amount_capturable = pi.amount;
                 }
-                let sets_up = pi.setup_future_usage.is_some() || pi.off_session;
-                let attaches = pi.setup_future_usage.is_some() && pi.customer.is_some();
-                if (sets_up && !pm.set_up) || (attaches && pm.customer.is_none()) {
+                if self.success_changes_pm(&pi, &pm) {
+                    let sets_up = pi.setup_future_usage.is_some() || pi.off_session;
+                    let attaches = pi.setup_future_usage.is_some() && pi.customer.is_some();
                     // Only now is the PaymentMethod locked: most payments leave it as it is.
                     pm = self.load_for_update(&mut tx, &pm.id).await?;
                     pm.set_up |= sets_up;
@@ -362,14 +367,10 @@ impl App {
                 self.save_doc(&mut tx, &pi).await?;
                 self.record_event(&mut tx, ctx, "charge.succeeded", &charge.to_json(), None)
                     .await?;
-                let event = if captured {
-                    "payment_intent.succeeded"
-                } else {
-                    "payment_intent.amount_capturable_updated"
-                };
-                self.record_event(&mut tx, ctx, event, &pi.to_json(), None)
+                let pi_json = pi.to_json();
+                self.record_event(&mut tx, ctx, success_event(captured), &pi_json, None)
                     .await?;
-                self.finish(tx, ctx, pi.to_json(), expand).await
+                self.finish(tx, ctx, pi_json, expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::RequiresAction => {
@@ -439,6 +440,74 @@ impl App {
                 self.commit_response(tx, ctx, 402, &body).await?;
                 Err(AppError::Card { body })
             }
+        }
+    }
+
+    /// Whether a successful payment also changes its PaymentMethod (set up for later use,
+    /// attached to the customer).
+    fn success_changes_pm(&self, pi: &PaymentIntent, pm: &PaymentMethod) -> bool {
+        let sets_up = pi.setup_future_usage.is_some() || pi.off_session;
+        let attaches = pi.setup_future_usage.is_some() && pi.customer.is_some();
+        (sets_up && !pm.set_up) || (attaches && pm.customer.is_none())
+    }
+
+    /// Applies a successful authorization to `pi` (already no longer pending); returns the
+    /// charge it made.
+    fn apply_success(
+        &self,
+        pi: &mut PaymentIntent,
+        pm: &PaymentMethod,
+        reference: String,
+        now: i64,
+    ) -> Charge {
+        let captured = pi.capture_method != CaptureMethod::Manual;
+        let charge = self.new_charge(
+            pi,
+            pm,
+            now,
+            ChargeStatus::Succeeded,
+            reference.clone(),
+            captured,
+            None,
+        );
+        pi.latest_charge = Some(charge.id.clone());
+        pi.processor_ref = Some(reference);
+        pi.last_payment_error = None;
+        pi.next_action = None;
+        if captured {
+            pi.status = PiStatus::Succeeded;
+            pi.amount_received = pi.amount;
+        } else {
+            pi.status = PiStatus::RequiresCapture;
+            pi.amount_capturable = pi.amount;
+        }
+        charge
+    }
+
+    /// Everything a successful confirmation writes, sealed, from the intent as it was.
+    fn prepare_success(
+        &self,
+        ctx: &RequestCtx,
+        pi: &PaymentIntent,
+        pm: &PaymentMethod,
+        reference: String,
+    ) -> PreparedSuccess {
+        let mut next = pi.clone();
+        next.pending = None;
+        let charge = self.apply_success(&mut next, pm, reference, self.now());
+        let captured = next.status == PiStatus::Succeeded;
+        let pi_json = next.to_json();
+        PreparedSuccess {
+            posting: captured.then(|| {
+                Posting::payment_captured(&charge.id, charge.amount_captured, &charge.currency)
+            }),
+            charge_row: self.seal_doc(&charge),
+            pi_row: self.seal_doc(&next),
+            events: vec![
+                self.prepare_event(ctx, "charge.succeeded", &charge.to_json(), None),
+                self.prepare_event(ctx, success_event(captured), &pi_json, None),
+            ],
+            pi_json,
         }
     }
 
@@ -842,4 +911,21 @@ fn in_flight() -> AppError {
         "This PaymentIntent is being processed by another request. Retry after it completes.",
     )
     .into()
+}
+
+/// A successful confirmation's writes, prepared outside the write turn.
+struct PreparedSuccess {
+    posting: Option<Posting>,
+    charge_row: DocRow,
+    pi_row: DocRow,
+    events: Vec<EventRow>,
+    pi_json: Value,
+}
+
+fn success_event(captured: bool) -> &'static str {
+    if captured {
+        "payment_intent.succeeded"
+    } else {
+        "payment_intent.amount_capturable_updated"
+    }
 }
