@@ -110,10 +110,36 @@ impl App {
         let id = new_id(PI_PREFIX);
         let secret = format!("{id}_secret_{}", random_token(24));
         let mut pi = PaymentIntent::new(id, self.now(), amount, cur.code(), secret, &params)?;
-        let from_data = self.payment_method_from_data(
+        let mut from_data = self.payment_method_from_data(
             params.payment_method_data.as_ref(),
             params.payment_method.as_deref(),
         )?;
+        if from_data.is_none()
+            && let Some(id) = params.payment_method.as_deref()
+        {
+            from_data = self.test_payment_method(id, "payment_method")?;
+        }
+
+        if params.confirm != Some(true) && (from_data.is_some() || params.payment_method.is_none())
+        {
+            // Everything this create writes is known before the transaction: build and seal
+            // it first, so the write turn only writes.
+            pi.payment_method = from_data.as_ref().map(|pm| pm.id.clone());
+            let pm_row = from_data.as_ref().map(|pm| self.seal_doc(pm));
+            let pi_row = self.seal_doc(&pi);
+            let object = pi.to_json();
+            let event = self.prepare_event(ctx, "payment_intent.created", &object, None);
+            let mut tx = self.store().begin().await?;
+            if let Some(customer) = &params.customer {
+                self.check_customer(&mut tx, customer, "customer").await?;
+            }
+            if let Some(row) = &pm_row {
+                tx.insert_doc(DocTable::PaymentMethods, row).await?;
+            }
+            tx.insert_doc(DocTable::PaymentIntents, &pi_row).await?;
+            tx.insert_event(&event).await?;
+            return self.finish(tx, ctx, object, expand).await;
+        }
 
         let mut tx = self.store().begin().await?;
         if let Some(customer) = &params.customer {

@@ -332,6 +332,31 @@ impl App {
     /// The PaymentMethod a payment or setup names: a stored one, or a new one made from a test
     /// id (`pm_card_visa`, `tok_visa`), as Stripe's test mode does. It must not belong to
     /// another customer.
+    /// A new PaymentMethod for one of Stripe's test ids (`pm_card_visa`, `tok_visa`), as
+    /// Stripe's test mode makes one each time; `None` for any other id.
+    pub(crate) fn test_payment_method(
+        &self,
+        id: &str,
+        param: &str,
+    ) -> AppResult<Option<PaymentMethod>> {
+        if !(id.starts_with("pm_card_") || id.starts_with("tok_")) {
+            return Ok(None);
+        }
+        let card = self
+            .processor()
+            .test_card(id)
+            .ok_or_else(|| AppError::MissingReference {
+                object: "PaymentMethod",
+                id: id.to_string(),
+                param: param.to_string(),
+            })?;
+        Ok(Some(PaymentMethod::from_test_card(
+            new_id(PM_PREFIX),
+            self.now(),
+            card_from(card),
+        )))
+    }
+
     pub(crate) async fn payment_method_for_use(
         &self,
         tx: &mut Tx,
@@ -339,16 +364,7 @@ impl App {
         customer: Option<&str>,
         param: &str,
     ) -> AppResult<PaymentMethod> {
-        let pm = if id.starts_with("pm_card_") || id.starts_with("tok_") {
-            let card =
-                self.processor()
-                    .test_card(id)
-                    .ok_or_else(|| AppError::MissingReference {
-                        object: "PaymentMethod",
-                        id: id.to_string(),
-                        param: param.to_string(),
-                    })?;
-            let pm = PaymentMethod::from_test_card(new_id(PM_PREFIX), self.now(), card_from(card));
+        let pm = if let Some(pm) = self.test_payment_method(id, param)? {
             self.insert_doc(tx, &pm).await?;
             pm
         } else {
