@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: a profile of the payments benchmark put a
+/// seventh of all CPU in glibc's malloc and free.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 use cashbox::config::{Config, LogFormat};
