@@ -269,7 +269,7 @@ impl App {
 
     async fn insert_price(&self, tx: &mut Tx, ctx: &RequestCtx, price: &Price) -> AppResult<()> {
         self.insert_doc(tx, price).await?;
-        tx.save_price_attributes(&price_attributes(price)).await?;
+        save_attributes(tx, price).await?;
         self.record_event(tx, ctx, "price.created", &price.to_json(), None)
             .await
     }
@@ -411,7 +411,7 @@ impl App {
             price.lookup_key = key.clone();
         }
         self.save_doc(&mut tx, &price).await?;
-        tx.save_price_attributes(&price_attributes(&price)).await?;
+        save_attributes(&mut tx, &price).await?;
         let object = price.to_json();
         let previous = previous_attributes(&before, &object);
         self.record_event(&mut tx, ctx, "price.updated", &object, previous)
@@ -484,6 +484,20 @@ impl App {
             data,
             has_more: listed.has_more,
         })
+    }
+}
+
+/// Saves a price's list attributes. Two requests racing for one new lookup key both pass the
+/// check in `claim_lookup_key` (there is no row to lock yet); the unique index stops the
+/// second, which gets the same answer as if it had come later.
+async fn save_attributes(tx: &mut Tx, price: &Price) -> AppResult<()> {
+    match tx.save_price_attributes(&price_attributes(price)).await {
+        Err(e) if e.is_unique_violation() => Err(ParamError::invalid(
+            "lookup_key",
+            "Another price took that lookup key at the same moment; pass transfer_lookup_key=true to move it to this price.",
+        )
+        .into()),
+        other => Ok(other?),
     }
 }
 

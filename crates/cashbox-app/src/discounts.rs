@@ -229,11 +229,17 @@ impl App {
         .await
     }
 
+    /// Records the code; refused if an active code has it (also when two requests race for
+    /// it: the unique index stops the second).
     async fn save_code_key(&self, tx: &mut Tx, promo: &PromotionCode) -> AppResult<()> {
-        if !tx
+        let saved = match tx
             .save_promotion_code_key(&promo.id, &code_key(&promo.code), promo.active)
-            .await?
+            .await
         {
+            Err(e) if e.is_unique_violation() => false,
+            other => other?,
+        };
+        if !saved {
             return Err(ParamError::new(
                 "code",
                 "resource_already_exists",

@@ -71,6 +71,20 @@ pub enum StoreError {
     Placeholder(String),
 }
 
+impl StoreError {
+    /// Whether a unique constraint refused the write (two requests raced for one key).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            Self::Db(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone, Debug)]

@@ -413,3 +413,40 @@ async fn lookup_keys_are_unique_and_transfer() {
     let inactive = t.get("/v1/prices?active=false").await;
     assert_eq!(ids(inactive.ok()), vec![new_id]);
 }
+
+/// Prices racing for one new lookup key: one gets it, the others get Stripe's 400, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_lookup_keys_get_one_winner() {
+    let t = spawn_app().await;
+    let client = reqwest::Client::new();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let req = client
+            .post(format!("{}/v1/prices", t.base))
+            .bearer_auth(&t.key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(crate::support::form(&[
+                // Each its own new product, so nothing but the key is shared.
+                ("product_data[name]", "Racer"),
+                ("currency", "usd"),
+                ("unit_amount", "100"),
+                ("lookup_key", "contested"),
+            ]));
+        set.spawn(async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        });
+    }
+    let mut won = 0;
+    while let Some(res) = set.join_next().await {
+        let (status, body) = res.unwrap();
+        match status {
+            200 => won += 1,
+            400 => assert_eq!(body["error"]["param"], "lookup_key", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let found = t.get("/v1/prices?lookup_keys[]=contested").await;
+    assert_eq!(ids(found.ok()).len(), 1);
+}
