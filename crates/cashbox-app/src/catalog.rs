@@ -5,14 +5,13 @@ use cashbox_core::ParamError;
 use cashbox_core::catalog::{
     PRICE_PREFIX, PRODUCT_PREFIX, Price, PriceCreateParams, PriceListParams, PriceUpdateParams,
     Product, ProductCreateParams, ProductDataParams, ProductListParams, ProductUpdateParams,
-    check_custom_product_id,
 };
 use cashbox_core::event::previous_attributes;
-use cashbox_core::id::{has_prefix, new_id};
+use cashbox_core::id::{check_custom_id, has_prefix, new_id};
 use cashbox_store::{DocFilter, DocTable, PriceAttributes, PriceFilter, Tx};
 use serde_json::{Value, json};
 
-use crate::docs::Doc;
+use crate::docs::{Doc, active_status};
 use crate::events::ListResult;
 use crate::expand::Reader;
 use crate::{App, AppError, AppResult, RequestCtx};
@@ -34,7 +33,7 @@ impl Doc for Product {
         active_status(self.active)
     }
     fn valid_id(id: &str) -> bool {
-        check_custom_product_id(id).is_ok()
+        check_custom_id("id", id).is_ok()
     }
 }
 
@@ -57,10 +56,6 @@ impl Doc for Price {
     fn parent(&self) -> Option<&str> {
         Some(&self.product)
     }
-}
-
-fn active_status(active: bool) -> String {
-    if active { "active" } else { "inactive" }.into()
 }
 
 /// Splits Stripe's includable price fields (`tiers`, `currency_options`, or `data.…` in lists)
@@ -113,7 +108,7 @@ impl App {
     ) -> AppResult<Product> {
         let id = match id {
             Some(id) => {
-                check_custom_product_id(id)?;
+                check_custom_id("id", id)?;
                 if tx.doc(DocTable::Products, id).await?.is_some() {
                     return Err(ParamError::new(
                         "id",
@@ -142,7 +137,7 @@ impl App {
         let now = self.now();
         // Everything is checked before anything is written.
         let probe = Product::new(String::new(), now, &params)?;
-        let price_params = params
+        let default_price = params
             .default_price_data
             .map(|d| PriceCreateParams {
                 currency: d.currency,
@@ -155,9 +150,8 @@ impl App {
                 ..PriceCreateParams::default()
             })
             .map(|p| {
-                Price::new(String::new(), now, String::new(), &p)
+                Price::new(new_id(PRICE_PREFIX), now, String::new(), &p)
                     .map_err(|e| prefix_param(e, "default_price_data"))
-                    .map(|_| p)
             })
             .transpose()?;
         let mut tx = self.store().begin().await?;
@@ -166,8 +160,8 @@ impl App {
                 Ok(Product { id, ..probe })
             })
             .await?;
-        if let Some(p) = price_params {
-            let price = Price::new(new_id(PRICE_PREFIX), now, product.id.clone(), &p)?;
+        if let Some(mut price) = default_price {
+            price.product = product.id.clone();
             self.insert_price(&mut tx, ctx, &price).await?;
             product.default_price = Some(price.id.clone());
             self.save_doc(&mut tx, &product).await?;
@@ -317,9 +311,8 @@ impl App {
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
         let now = self.now();
-        let id = new_id(PRICE_PREFIX);
-        // Checked in full before the transaction, with a placeholder product.
-        Price::new(id.clone(), now, String::new(), &params)?;
+        // Checked in full before the transaction; the product is filled in inside it.
+        let mut price = Price::new(new_id(PRICE_PREFIX), now, String::new(), &params)?;
         let product_data = match (&params.product, &params.product_data) {
             (Some(_), Some(_)) => {
                 return Err(ParamError::invalid(
@@ -329,12 +322,7 @@ impl App {
                 .into());
             }
             (None, None) => {
-                return Err(ParamError::new(
-                    "product",
-                    "parameter_missing",
-                    "Missing required param: product.",
-                )
-                .into());
+                return Err(ParamError::missing("product").into());
             }
             (None, Some(d)) => Some(product_from_data(d, now)?),
             (Some(_), None) => None,
@@ -360,7 +348,7 @@ impl App {
             }
             (None, None) => unreachable!("checked above"),
         };
-        let price = Price::new(id, now, product_id, &params)?;
+        price.product = product_id;
         if let Some(key) = &price.lookup_key {
             self.claim_lookup_key(
                 &mut tx,
@@ -514,7 +502,7 @@ fn product_from_data(d: &ProductDataParams, now: i64) -> AppResult<(Option<Strin
         ..ProductCreateParams::default()
     };
     if let Some(id) = &d.id {
-        check_custom_product_id(id).map_err(|e| prefix_param(e, "product_data"))?;
+        check_custom_id("id", id).map_err(|e| prefix_param(e, "product_data"))?;
     }
     let product =
         Product::new(String::new(), now, &p).map_err(|e| prefix_param(e, "product_data"))?;

@@ -6,14 +6,14 @@ use cashbox_core::discounts::{
     Coupon, CouponCreateParams, CouponListParams, CouponUpdateParams, PROMOTION_CODE_PREFIX,
     PromotionCode, PromotionCodeCreateParams, PromotionCodeListParams, PromotionCodeUpdateParams,
     TAX_RATE_PREFIX, TaxRate, TaxRateCreateParams, TaxRateListParams, TaxRateUpdateParams,
-    check_custom_id, code_key,
+    code_key,
 };
 use cashbox_core::event::previous_attributes;
-use cashbox_core::id::{new_id, random_token};
+use cashbox_core::id::{check_custom_id, new_id, random_token};
 use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::{Value, json};
 
-use crate::docs::Doc;
+use crate::docs::{Doc, active_status};
 use crate::events::ListResult;
 use crate::expand::Reader;
 use crate::{App, AppError, AppResult, RequestCtx};
@@ -53,7 +53,7 @@ impl Doc for PromotionCode {
         self.customer.as_deref()
     }
     fn status(&self) -> String {
-        if self.active { "active" } else { "inactive" }.into()
+        active_status(self.active)
     }
     fn parent(&self) -> Option<&str> {
         Some(&self.coupon)
@@ -74,7 +74,7 @@ impl Doc for TaxRate {
         None
     }
     fn status(&self) -> String {
-        if self.active { "active" } else { "inactive" }.into()
+        active_status(self.active)
     }
     /// A tax rate has no parent object; the lookup column holds what lists filter on.
     fn parent(&self) -> Option<&str> {
@@ -338,9 +338,7 @@ impl App {
         expand: &[Vec<String>],
     ) -> AppResult<ListResult> {
         let filter = DocFilter {
-            status: params
-                .active
-                .map(|a| if a { "active" } else { "inactive" }.to_string()),
+            status: params.active.map(active_status),
             parent: params.coupon.clone(),
             customer: params.customer.clone(),
             code_key: params.code.as_deref().map(code_key),
@@ -398,9 +396,7 @@ impl App {
         expand: &[Vec<String>],
     ) -> AppResult<ListResult> {
         let filter = DocFilter {
-            status: params
-                .active
-                .map(|a| if a { "active" } else { "inactive" }.to_string()),
+            status: params.active.map(active_status),
             parent: params.inclusive.map(|i| inclusive_key(i).to_string()),
             created: params.created.unwrap_or_default(),
             ..DocFilter::default()

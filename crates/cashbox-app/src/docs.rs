@@ -34,6 +34,11 @@ pub(crate) trait Doc: Serialize + DeserializeOwned {
     }
 }
 
+/// The lookup column of objects that are active or not (products, prices, codes, rates).
+pub(crate) fn active_status(active: bool) -> String {
+    if active { "active" } else { "inactive" }.into()
+}
+
 impl Doc for PaymentMethod {
     const TABLE: DocTable = DocTable::PaymentMethods;
     const PREFIX: &'static str = PM_PREFIX;

@@ -92,20 +92,11 @@ impl App {
         params: PaymentIntentCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
-        let amount = params.amount.ok_or_else(|| {
-            ParamError::new(
-                "amount",
-                "parameter_missing",
-                "Missing required param: amount.",
-            )
-        })?;
-        let currency = params.currency.clone().ok_or_else(|| {
-            ParamError::new(
-                "currency",
-                "parameter_missing",
-                "Missing required param: currency.",
-            )
-        })?;
+        let amount = params.amount.ok_or_else(|| ParamError::missing("amount"))?;
+        let currency = params
+            .currency
+            .clone()
+            .ok_or_else(|| ParamError::missing("currency"))?;
         let cur = self.check_amount(amount, &currency)?;
         let id = new_id(PI_PREFIX);
         let secret = format!("{id}_secret_{}", random_token(24));

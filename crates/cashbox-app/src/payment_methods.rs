@@ -58,21 +58,11 @@ impl App {
                 .into());
             }
             None => {
-                return Err(ParamError::new(
-                    "type",
-                    "parameter_missing",
-                    "Missing required param: type.",
-                )
-                .into());
+                return Err(ParamError::missing("type").into());
             }
         }
         let Some(card) = &p.card else {
-            return Err(ParamError::new(
-                "card",
-                "parameter_missing",
-                "Missing required param: card.",
-            )
-            .into());
+            return Err(ParamError::missing("card").into());
         };
         if let Some(token) = &card.token {
             return self
@@ -85,27 +75,16 @@ impl App {
                     param: "card[token]".into(),
                 });
         }
-        let number = card.number.as_deref().ok_or_else(|| {
-            ParamError::new(
-                "card[number]",
-                "parameter_missing",
-                "Missing required param: card[number].",
-            )
-        })?;
-        let exp_month = card.exp_month.ok_or_else(|| {
-            ParamError::new(
-                "card[exp_month]",
-                "parameter_missing",
-                "Missing required param: card[exp_month].",
-            )
-        })?;
-        let exp_year = card.exp_year.ok_or_else(|| {
-            ParamError::new(
-                "card[exp_year]",
-                "parameter_missing",
-                "Missing required param: card[exp_year].",
-            )
-        })?;
+        let number = card
+            .number
+            .as_deref()
+            .ok_or_else(|| ParamError::missing("card[number]"))?;
+        let exp_month = card
+            .exp_month
+            .ok_or_else(|| ParamError::missing("card[exp_month]"))?;
+        let exp_year = card
+            .exp_year
+            .ok_or_else(|| ParamError::missing("card[exp_year]"))?;
         let details = self.processor().tokenize_card(RawCard {
             number,
             exp_month,
@@ -205,13 +184,9 @@ impl App {
         params: PaymentMethodAttachParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
-        let customer = params.customer.ok_or_else(|| {
-            ParamError::new(
-                "customer",
-                "parameter_missing",
-                "Missing required param: customer.",
-            )
-        })?;
+        let customer = params
+            .customer
+            .ok_or_else(|| ParamError::missing("customer"))?;
         let pm: PaymentMethod = self.load(id).await?;
         match &pm.customer {
             Some(c) if *c == customer => return Ok(pm.to_json()),

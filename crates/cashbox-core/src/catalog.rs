@@ -25,21 +25,12 @@ pub const NAME_CHARS_MAX: usize = 5000;
 pub const LOOKUP_KEY_CHARS_MAX: usize = 200;
 pub const IMAGES_MAX: usize = 8;
 pub const MARKETING_FEATURES_MAX: usize = 15;
-pub const CUSTOM_PRODUCT_ID_CHARS_MAX: usize = 255;
 pub const TIERS_MAX: usize = 250;
 /// The largest unit amount Stripe accepts, in minor units.
 pub const UNIT_AMOUNT_MAX: i64 = 99_999_999_999;
 /// `unit_amount_decimal` may carry at most this many decimal places (in minor units).
 pub const DECIMAL_PLACES_MAX: u32 = 12;
 pub const TRIAL_PERIOD_DAYS_MAX: i64 = 730;
-
-fn missing(param: &str) -> ParamError {
-    ParamError::new(
-        param,
-        "parameter_missing",
-        format!("Missing required param: {param}."),
-    )
-}
 
 fn only_one(params: &[&str]) -> ParamError {
     ParamError::new(
@@ -306,22 +297,6 @@ pub struct ProductListParams {
 }
 crate::impl_page!(ProductListParams);
 
-/// A product id given by the caller: Stripe allows any id of letters, digits, `_` and `-`.
-pub fn check_custom_product_id(id: &str) -> Result<(), ParamError> {
-    if id.is_empty()
-        || id.len() > CUSTOM_PRODUCT_ID_CHARS_MAX
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ParamError::invalid(
-            "id",
-            "Invalid id: use up to 255 letters, digits, underscores and hyphens",
-        ));
-    }
-    Ok(())
-}
-
 fn check_images(param: &str, images: &[String]) -> Result<(), ParamError> {
     if images.len() > IMAGES_MAX {
         return Err(ParamError::invalid(
@@ -387,7 +362,7 @@ fn check_tax_code(param: &str, v: &Option<String>) -> Result<(), ParamError> {
 
 impl Product {
     pub fn new(id: String, now: i64, p: &ProductCreateParams) -> Result<Self, ParamError> {
-        let name = p.name.clone().ok_or_else(|| missing("name"))?;
+        let name = p.name.clone().ok_or_else(|| ParamError::missing("name"))?;
         if name.trim().is_empty() {
             return Err(ParamError::new(
                 "name",
@@ -566,7 +541,9 @@ pub struct RecurringParams {
 
 impl Recurring {
     fn from_params(p: &RecurringParams) -> Result<Self, ParamError> {
-        let interval = p.interval.ok_or_else(|| missing("recurring[interval]"))?;
+        let interval = p
+            .interval
+            .ok_or_else(|| ParamError::missing("recurring[interval]"))?;
         let count = p.interval_count.unwrap_or(1);
         if count < 1 || count > i64::from(interval.max_count()) {
             return Err(ParamError::invalid(
@@ -889,7 +866,7 @@ fn tiers(prefix: &str, params: &[TierParams]) -> Result<Vec<Tier>, ParamError> {
     for (i, t) in params.iter().enumerate() {
         let tp = format!("{prefix}[{i}]");
         let up_to = match t.up_to.as_ref().map(|u| u.0.as_str()) {
-            None => return Err(missing(&format!("{tp}[up_to]"))),
+            None => return Err(ParamError::missing(format!("{tp}[up_to]"))),
             Some("inf") => None,
             Some(n) => Some(n.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
                 ParamError::invalid(
@@ -1027,7 +1004,9 @@ fn amounts(
                 "A tiered price takes its amounts from tiers, not unit_amount.",
             ));
         }
-        let t = tier_params.as_ref().ok_or_else(|| missing(&p("tiers")))?;
+        let t = tier_params
+            .as_ref()
+            .ok_or_else(|| ParamError::missing(p("tiers")))?;
         (tiers(&p("tiers"), t)?, None)
     } else {
         if tier_params.is_some() {
@@ -1045,7 +1024,7 @@ fn amounts(
             (Some(_), Some(_)) => {
                 return Err(only_one(&[&p("unit_amount"), &p("custom_unit_amount")]));
             }
-            (None, None) => return Err(missing(&p("unit_amount"))),
+            (None, None) => return Err(ParamError::missing(p("unit_amount"))),
             _ => {}
         }
         (Vec::new(), custom)
@@ -1110,7 +1089,9 @@ impl Price {
     ) -> Result<Self, ParamError> {
         let currency = Currency::parse(
             "currency",
-            p.currency.as_deref().ok_or_else(|| missing("currency"))?,
+            p.currency
+                .as_deref()
+                .ok_or_else(|| ParamError::missing("currency"))?,
         )?
         .code();
         let tiered = match p.billing_scheme.as_deref() {
@@ -1127,7 +1108,7 @@ impl Price {
         };
         if tiered != p.tiers_mode.is_some() {
             return Err(if tiered {
-                missing("tiers_mode")
+                ParamError::missing("tiers_mode")
             } else {
                 ParamError::invalid(
                     "tiers_mode",
@@ -1166,7 +1147,7 @@ impl Price {
                 }
                 let divide_by = t
                     .divide_by
-                    .ok_or_else(|| missing("transform_quantity[divide_by]"))?;
+                    .ok_or_else(|| ParamError::missing("transform_quantity[divide_by]"))?;
                 if divide_by < 1 {
                     return Err(ParamError::invalid(
                         "transform_quantity[divide_by]",
@@ -1177,7 +1158,7 @@ impl Price {
                     divide_by,
                     round: t
                         .round
-                        .ok_or_else(|| missing("transform_quantity[round]"))?,
+                        .ok_or_else(|| ParamError::missing("transform_quantity[round]"))?,
                 })
             }
         };

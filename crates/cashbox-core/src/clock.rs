@@ -53,17 +53,11 @@ pub struct TestClockListParams {
 }
 crate::impl_page!(TestClockListParams);
 
-fn missing_frozen_time() -> ParamError {
-    ParamError::new(
-        "frozen_time",
-        "parameter_missing",
-        "Missing required param: frozen_time.",
-    )
-}
-
 impl TestClock {
     pub fn new(id: String, now: i64, p: &TestClockCreateParams) -> Result<Self, ParamError> {
-        let frozen_time = p.frozen_time.ok_or_else(missing_frozen_time)?;
+        let frozen_time = p
+            .frozen_time
+            .ok_or_else(|| ParamError::missing("frozen_time"))?;
         if frozen_time < 0 {
             return Err(ParamError::invalid(
                 "frozen_time",
@@ -84,7 +78,9 @@ impl TestClock {
     /// Checks an advance and marks the clock advancing. Unlike Stripe, there is no cap on how
     /// far one advance may go.
     pub fn start_advance(&mut self, p: &TestClockAdvanceParams) -> Result<i64, ParamError> {
-        let to = p.frozen_time.ok_or_else(missing_frozen_time)?;
+        let to = p
+            .frozen_time
+            .ok_or_else(|| ParamError::missing("frozen_time"))?;
         if self.status != ClockStatus::Ready {
             return Err(ParamError::new(
                 "",

@@ -72,11 +72,7 @@ impl Shipping {
     fn validate(&self) -> Result<(), ParamError> {
         self.address.validate("shipping[address]")?;
         if self.name.is_empty() {
-            return Err(ParamError::new(
-                "shipping[name]",
-                "parameter_missing",
-                "Missing required param: shipping[name].",
-            ));
+            return Err(ParamError::missing("shipping[name]"));
         }
         check_len("shipping[name]", &self.name, NAME_CHARS_MAX)?;
         if let Some(phone) = &self.phone {

@@ -20,16 +20,7 @@ use crate::payments::{apply_metadata, check_text};
 pub const PROMOTION_CODE_PREFIX: &str = "promo";
 pub const TAX_RATE_PREFIX: &str = "txr";
 pub const COUPON_NAME_CHARS_MAX: usize = 40;
-pub const CUSTOM_ID_CHARS_MAX: usize = 255;
 pub const PROMOTION_CODE_CHARS_MAX: usize = 200;
-
-fn missing(param: &str) -> ParamError {
-    ParamError::new(
-        param,
-        "parameter_missing",
-        format!("Missing required param: {param}."),
-    )
-}
 
 /// A percentage with at most `places` decimal places, in `(0, 100]` (or `[0, 100]`).
 pub fn parse_percent(
@@ -62,24 +53,6 @@ pub fn parse_percent(
 /// A decimal as a JSON number, for display (`25.5`).
 fn number(d: &Decimal) -> Value {
     serde_json::from_str(&d.to_string()).unwrap_or(Value::Null)
-}
-
-/// Ids callers may choose for coupons: letters, digits, `_` and `-`.
-pub fn check_custom_id(param: &str, id: &str) -> Result<(), ParamError> {
-    if id.is_empty()
-        || id.len() > CUSTOM_ID_CHARS_MAX
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ParamError::invalid(
-            param,
-            format!(
-                "Invalid {param}: use up to {CUSTOM_ID_CHARS_MAX} letters, digits, underscores and hyphens"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,7 +161,9 @@ fn amount_off_options(
                 "currency_options must not repeat the coupon's own currency.",
             ));
         }
-        let amount = o.amount_off.ok_or_else(|| missing(&param))?;
+        let amount = o
+            .amount_off
+            .ok_or_else(|| ParamError::missing(param.clone()))?;
         if amount <= 0 {
             return Err(ParamError::invalid(
                 &param,
@@ -239,7 +214,9 @@ impl Coupon {
                 }
                 let cur = Currency::parse(
                     "currency",
-                    p.currency.as_deref().ok_or_else(|| missing("currency"))?,
+                    p.currency
+                        .as_deref()
+                        .ok_or_else(|| ParamError::missing("currency"))?,
                 )?;
                 (None, Some(amount), Some(cur.code()))
             }
@@ -253,7 +230,7 @@ impl Coupon {
                     "Invalid duration_in_months: must be between 1 and 1200",
                 ));
             }
-            (Duration::Repeating, None) => return Err(missing("duration_in_months")),
+            (Duration::Repeating, None) => return Err(ParamError::missing("duration_in_months")),
             (_, Some(_)) => {
                 return Err(ParamError::invalid(
                     "duration_in_months",
@@ -459,10 +436,10 @@ impl PromotionCodeCreateParams {
                 }
                 p.coupon
                     .as_deref()
-                    .ok_or_else(|| missing("promotion[coupon]"))
+                    .ok_or_else(|| ParamError::missing("promotion[coupon]"))
             }
             (None, Some(c)) => Ok(c),
-            (None, None) => Err(missing("promotion[coupon]")),
+            (None, None) => Err(ParamError::missing("promotion[coupon]")),
         }
     }
 }
@@ -528,8 +505,10 @@ impl PromotionCode {
                     "Invalid restrictions[minimum_amount]: must be greater than 0",
                 ));
             }
-            (Some(_), None) => return Err(missing("restrictions[minimum_amount_currency]")),
-            (None, Some(_)) => return Err(missing("restrictions[minimum_amount]")),
+            (Some(_), None) => {
+                return Err(ParamError::missing("restrictions[minimum_amount_currency]"));
+            }
+            (None, Some(_)) => return Err(ParamError::missing("restrictions[minimum_amount]")),
             (None, None) => None,
         };
         Ok(Self {
@@ -699,18 +678,20 @@ impl TaxRate {
         let display_name = p
             .display_name
             .clone()
-            .ok_or_else(|| missing("display_name"))?;
+            .ok_or_else(|| ParamError::missing("display_name"))?;
         check_len("display_name", &display_name, 50)?;
         let percentage = parse_percent(
             "percentage",
             &p.percentage
                 .as_ref()
-                .ok_or_else(|| missing("percentage"))?
+                .ok_or_else(|| ParamError::missing("percentage"))?
                 .0,
             4,
             true,
         )?;
-        let inclusive = p.inclusive.ok_or_else(|| missing("inclusive"))?;
+        let inclusive = p
+            .inclusive
+            .ok_or_else(|| ParamError::missing("inclusive"))?;
         check_text("description", &p.description, 5000)?;
         check_text("jurisdiction", &p.jurisdiction, 50)?;
         check_text("state", &p.state, 2)?;

@@ -57,6 +57,28 @@ pub fn random_token(len: usize) -> String {
     out
 }
 
+/// Ids callers may choose themselves (products, coupons): up to this many characters.
+pub const CUSTOM_ID_CHARS_MAX: usize = 255;
+
+/// An id a caller chose: letters, digits, `_` and `-`, as Stripe allows for products and
+/// coupons.
+pub fn check_custom_id(param: &str, id: &str) -> Result<(), crate::ParamError> {
+    if id.is_empty()
+        || id.len() > CUSTOM_ID_CHARS_MAX
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(crate::ParamError::invalid(
+            param,
+            format!(
+                "Invalid {param}: use up to {CUSTOM_ID_CHARS_MAX} letters, digits, underscores and hyphens"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

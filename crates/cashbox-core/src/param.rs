@@ -25,6 +25,13 @@ impl ParamError {
         Self::new(param, "parameter_invalid", message)
     }
 
+    /// Stripe's error for a required parameter that was not sent.
+    pub fn missing(param: impl Into<String>) -> Self {
+        let param = param.into();
+        let message = format!("Missing required param: {param}.");
+        Self::new(param, "parameter_missing", message)
+    }
+
     pub fn too_long(param: impl Into<String>, max_chars: usize) -> Self {
         let param = param.into();
         let message = format!("Invalid {param}: must be at most {max_chars} characters");
