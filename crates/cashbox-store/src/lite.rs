@@ -297,7 +297,13 @@ impl Lite {
         let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(c) => c,
-            None => connection(&self.path)?,
+            None => {
+                let conn = connection(&self.path)?;
+                // Writes belong on the write connection, in a batch; a write sent to a
+                // reader would wait on SQLite's lock behind that batch. Readers refuse them.
+                conn.pragma_update(None, "query_only", true)?;
+                conn
+            }
         };
         let out = f(&conn);
         let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
