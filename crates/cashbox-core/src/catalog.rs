@@ -246,7 +246,10 @@ pub struct ProductCreateParams {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductUpdateParams {
-    pub name: Option<String>,
+    /// `Some(None)` is an empty value, which Stripe refuses for a name.
+    #[serde(default, deserialize_with = "crate::customer::patch")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "crate::customer::patch")]
     #[schema(value_type = Option<String>)]
@@ -360,17 +363,18 @@ fn check_tax_code(param: &str, v: &Option<String>) -> Result<(), ParamError> {
     Ok(())
 }
 
+/// A product's name: required, never empty (Stripe's message for an empty one).
+fn check_name(name: &str) -> Result<(), ParamError> {
+    if name.trim().is_empty() {
+        return Err(ParamError::empty("name"));
+    }
+    check_len("name", name, NAME_CHARS_MAX)
+}
+
 impl Product {
     pub fn new(id: String, now: i64, p: &ProductCreateParams) -> Result<Self, ParamError> {
         let name = p.name.clone().ok_or_else(|| ParamError::missing("name"))?;
-        if name.trim().is_empty() {
-            return Err(ParamError::new(
-                "name",
-                "parameter_invalid_empty",
-                "You passed an empty string for 'name'. We assume empty values are an attempt to unset a parameter; however 'name' cannot be unset. You should remove 'name' from your request or supply a non-empty value.",
-            ));
-        }
-        check_len("name", &name, NAME_CHARS_MAX)?;
+        check_name(&name)?;
         check_text("description", &p.description, 40_000)?;
         check_descriptor("statement_descriptor", &p.statement_descriptor)?;
         check_text("unit_label", &p.unit_label, 12)?;
@@ -414,15 +418,9 @@ impl Product {
     /// Applies an update except `default_price`, which the caller checks against the store.
     pub fn apply(&mut self, p: &ProductUpdateParams, now: i64) -> Result<(), ParamError> {
         if let Some(name) = &p.name {
-            if name.trim().is_empty() {
-                return Err(ParamError::new(
-                    "name",
-                    "parameter_invalid_empty",
-                    "You passed an empty string for 'name'. We assume empty values are an attempt to unset a parameter; however 'name' cannot be unset. You should remove 'name' from your request or supply a non-empty value.",
-                ));
-            }
-            check_len("name", name, NAME_CHARS_MAX)?;
-            self.name = name.clone();
+            let name = name.as_deref().ok_or_else(|| ParamError::empty("name"))?;
+            check_name(name)?;
+            self.name = name.to_string();
         }
         if let Some(a) = p.active {
             self.active = a;

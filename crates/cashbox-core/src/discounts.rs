@@ -593,7 +593,10 @@ pub struct TaxRateCreateParams {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaxRateUpdateParams {
-    pub display_name: Option<String>,
+    /// `Some(None)` is an empty value, which Stripe refuses for a display name.
+    #[serde(default, deserialize_with = "crate::customer::patch")]
+    #[schema(value_type = Option<String>)]
+    pub display_name: Option<Option<String>>,
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "crate::customer::patch")]
     #[schema(value_type = Option<String>)]
@@ -715,8 +718,11 @@ impl TaxRate {
 
     pub fn apply(&mut self, p: &TaxRateUpdateParams) -> Result<(), ParamError> {
         if let Some(n) = &p.display_name {
+            let n = n
+                .as_deref()
+                .ok_or_else(|| ParamError::empty("display_name"))?;
             check_len("display_name", n, 50)?;
-            self.display_name = n.clone();
+            self.display_name = n.to_string();
         }
         if let Some(a) = p.active {
             self.active = a;

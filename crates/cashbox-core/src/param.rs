@@ -32,6 +32,15 @@ impl ParamError {
         Self::new(param, "parameter_missing", message)
     }
 
+    /// Stripe's error for an empty value sent for a parameter that cannot be unset.
+    pub fn empty(param: impl Into<String>) -> Self {
+        let param = param.into();
+        let message = format!(
+            "You passed an empty string for '{param}'. We assume empty values are an attempt to unset a parameter; however '{param}' cannot be unset. You should remove '{param}' from your request or supply a non-empty value."
+        );
+        Self::new(param, "parameter_invalid_empty", message)
+    }
+
     pub fn too_long(param: impl Into<String>, max_chars: usize) -> Self {
         let param = param.into();
         let message = format!("Invalid {param}: must be at most {max_chars} characters");

@@ -450,3 +450,18 @@ async fn racing_lookup_keys_get_one_winner() {
     let found = t.get("/v1/prices?lookup_keys[]=contested").await;
     assert_eq!(ids(found.ok()).len(), 1);
 }
+
+#[tokio::test]
+async fn a_product_name_cannot_be_emptied() {
+    let t = spawn_app().await;
+    let r = t.post("/v1/products", &[("name", "")]).await;
+    assert_eq!(r.error(400, "invalid_request_error")["param"], "name");
+    let p = t.post("/v1/products", &[("name", "Kept")]).await;
+    let id = p.ok()["id"].as_str().unwrap().to_string();
+    let r = t.post(&format!("/v1/products/{id}"), &[("name", "")]).await;
+    assert_eq!(r.error(400, "invalid_request_error")["param"], "name");
+    assert_eq!(
+        t.get(&format!("/v1/products/{id}")).await.ok()["name"],
+        "Kept"
+    );
+}
