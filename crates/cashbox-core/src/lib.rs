@@ -1,7 +1,10 @@
 //! Cashbox's pure domain. Nothing in this crate does IO or reads a clock: time arrives as a
 //! parameter (Unix seconds), randomness only through [`id`] and [`crypto`].
 
+#![recursion_limit = "256"]
+
 pub mod api_key;
+pub mod billing;
 pub mod catalog;
 pub mod clock;
 pub mod crypto;
@@ -10,11 +13,13 @@ pub mod customer;
 pub mod discounts;
 pub mod event;
 pub mod id;
+pub mod invoice;
 pub mod ledger;
 pub mod list;
 pub mod metadata;
 pub mod money;
 pub mod param;
 pub mod payments;
+pub mod subscription;
 
 pub use param::ParamError;

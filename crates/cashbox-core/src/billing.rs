@@ -1,0 +1,629 @@
+//! The arithmetic of billing: billing periods, what a price charges for a quantity, proration,
+//! and an invoice's discounts, taxes and totals. Amounts are integer minor units; fractional
+//! intermediate values (sub-cent prices, percentages, fractions of a period) are exact
+//! decimals or integer ratios, rounded once per line by the rules written here.
+//!
+//! Rounding rules (pinned by the tests below):
+//! - a line's amount (quantity × unit amount, tiers) is computed exactly and rounded to the
+//!   nearest minor unit, halves away from zero;
+//! - a proration is `amount × seconds_covered / seconds_in_period`, exactly, then rounded the
+//!   same way; the credit for unused time is the negative of the same computation, so a credit
+//!   and the debit it replaces cancel to the unit;
+//! - a percentage discount is rounded per line; an amount discount is spread over the eligible
+//!   lines in proportion to their amounts, remainders to the largest lines, so it sums exactly;
+//! - an exclusive tax is `taxable × percentage`, rounded per line and rate; an inclusive tax is
+//!   the part of the line above `taxable / (1 + percentage)`, rounded per line.
+
+use chrono::{DateTime, Datelike, Months, TimeDelta, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::catalog::{Amounts, Interval, Price, Round, TiersMode};
+use crate::discounts::{Coupon, TaxRate};
+
+/// Rounds to the nearest integer, halves away from zero.
+fn round_half_away(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn to_minor(d: Decimal) -> Option<i64> {
+    i64::try_from(round_half_away(d)).ok()
+}
+
+/// `amount × num / den` rounded half away from zero, exactly (i128 intermediate).
+pub fn mul_div_round(amount: i64, num: i64, den: i64) -> Option<i64> {
+    if den == 0 {
+        return None;
+    }
+    let (n, d) = (i128::from(amount) * i128::from(num), i128::from(den));
+    let (q, r) = (n / d, n % d);
+    let twice = r.abs() * 2;
+    let q = if twice >= d.abs() {
+        q + if (n < 0) != (d < 0) { -1 } else { 1 }
+    } else {
+        q
+    };
+    i64::try_from(q).ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Periods
+
+/// The boundary `n` intervals after `anchor`, counted from the anchor each time (so a period
+/// anchored on the 31st ends on the 30th or 28th in shorter months and on the 31st again
+/// after), in UTC.
+pub fn boundary(anchor: i64, interval: Interval, count: u32, n: u32) -> Option<i64> {
+    let start = DateTime::<Utc>::from_timestamp(anchor, 0)?;
+    let steps = count.checked_mul(n)?;
+    let t = match interval {
+        Interval::Day => start.checked_add_signed(TimeDelta::try_days(i64::from(steps))?)?,
+        Interval::Week => start.checked_add_signed(TimeDelta::try_weeks(i64::from(steps))?)?,
+        Interval::Month => start.checked_add_months(Months::new(steps))?,
+        Interval::Year => start.checked_add_months(Months::new(steps.checked_mul(12)?))?,
+    };
+    Some(t.timestamp())
+}
+
+/// The first boundary of the cycle anchored at `anchor` that is strictly after `t`.
+pub fn next_boundary(anchor: i64, interval: Interval, count: u32, t: i64) -> Option<i64> {
+    if anchor > t {
+        return Some(anchor);
+    }
+    // A guess from the average length, then exact steps from there.
+    let approx = match interval {
+        Interval::Day => 86_400,
+        Interval::Week => 604_800,
+        Interval::Month => 2_629_746,
+        Interval::Year => 31_556_952,
+    } * i64::from(count.max(1));
+    let mut n = u32::try_from(((t - anchor) / approx).saturating_sub(1)).ok()?;
+    loop {
+        let b = boundary(anchor, interval, count, n)?;
+        if b > t {
+            return Some(b);
+        }
+        n = n.checked_add(1)?;
+    }
+}
+
+/// The period `[start, end)` of the cycle anchored at `anchor` that contains `t`.
+pub fn period_containing(
+    anchor: i64,
+    interval: Interval,
+    count: u32,
+    t: i64,
+) -> Option<(i64, i64)> {
+    let end = next_boundary(anchor, interval, count, t)?;
+    if anchor > t {
+        return Some((t, end));
+    }
+    // The boundary before `end`: step back one interval from the anchor's count.
+    let mut n = 0u32;
+    loop {
+        let b = boundary(anchor, interval, count, n + 1)?;
+        if b >= end {
+            return Some((boundary(anchor, interval, count, n)?, end));
+        }
+        n += 1;
+        if n > 100_000 {
+            return None;
+        }
+    }
+}
+
+/// A readable date for line descriptions: `Jan 5, 2027`.
+pub fn short_date(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp(t, 0)
+        .map(|d| {
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            format!("{} {}, {}", MONTHS[d.month0() as usize], d.day(), d.year())
+        })
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rating
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RatingError {
+    #[error("the price {0} has no amount in {1}")]
+    NoCurrency(String, String),
+    #[error("the price {0} has no fixed amount (its amount is chosen by the customer)")]
+    CustomAmount(String),
+    #[error("the amount for price {0} is too large")]
+    Overflow(String),
+}
+
+/// The amounts of `price` in `currency`: its own, or one of its `currency_options`.
+pub fn amounts_in<'a>(price: &'a Price, currency: &str) -> Option<&'a Amounts> {
+    if price.currency == currency {
+        Some(&price.amounts)
+    } else {
+        price.currency_options.get(currency)
+    }
+}
+
+/// What `quantity` units of `price` cost in `currency`, in minor units, rounded once.
+pub fn price_amount(price: &Price, currency: &str, quantity: u64) -> Result<i64, RatingError> {
+    let overflow = || RatingError::Overflow(price.id.clone());
+    let amounts = amounts_in(price, currency)
+        .ok_or_else(|| RatingError::NoCurrency(price.id.clone(), currency.to_string()))?;
+    let exact = match price.tiers_mode {
+        None => {
+            let unit = amounts
+                .unit_amount
+                .as_ref()
+                .ok_or_else(|| RatingError::CustomAmount(price.id.clone()))?
+                .value();
+            let units = match price.transform_quantity {
+                Some(t) => {
+                    let q = quantity / t.divide_by.max(1) as u64;
+                    let rem = quantity % t.divide_by.max(1) as u64;
+                    if t.round == Round::Up && rem > 0 {
+                        q + 1
+                    } else {
+                        q
+                    }
+                }
+                None => quantity,
+            };
+            unit.checked_mul(Decimal::from(units))
+                .ok_or_else(overflow)?
+        }
+        Some(mode) => tiered_amount(amounts, mode, quantity).ok_or_else(overflow)?,
+    };
+    to_minor(exact).ok_or_else(overflow)
+}
+
+fn tiered_amount(amounts: &Amounts, mode: TiersMode, quantity: u64) -> Option<Decimal> {
+    let value =
+        |d: &Option<crate::catalog::DecimalAmount>| d.as_ref().map_or(Decimal::ZERO, |d| d.value());
+    let q = i64::try_from(quantity).ok()?;
+    match mode {
+        TiersMode::Volume => {
+            let tier = amounts
+                .tiers
+                .iter()
+                .find(|t| t.up_to.is_none_or(|u| q <= u))?;
+            value(&tier.unit_amount)
+                .checked_mul(Decimal::from(q))?
+                .checked_add(value(&tier.flat_amount))
+        }
+        TiersMode::Graduated => {
+            let mut total = Decimal::ZERO;
+            let mut below = 0i64;
+            for tier in &amounts.tiers {
+                if q <= below {
+                    break;
+                }
+                let top = tier.up_to.map_or(q, |u| u.min(q));
+                let units = top - below;
+                total = total
+                    .checked_add(value(&tier.unit_amount).checked_mul(Decimal::from(units))?)?
+                    .checked_add(value(&tier.flat_amount))?;
+                below = top;
+            }
+            Some(total)
+        }
+    }
+}
+
+/// The part of `amount` (charged for `period`) that covers `[from, to)`, rounded half away
+/// from zero. A credit for unused time is `-prorate(...)` of the same span.
+pub fn prorate(amount: i64, period: (i64, i64), from: i64, to: i64) -> Option<i64> {
+    let (start, end) = period;
+    let from = from.clamp(start, end);
+    let to = to.clamp(start, end);
+    mul_div_round(amount, to - from, end - start)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invoice totals
+
+/// One line as the totals see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineInput {
+    pub amount: i64,
+    pub discountable: bool,
+    pub product: Option<String>,
+    /// The line's own tax rates; when empty the invoice's default rates apply.
+    pub tax_rates: Vec<TaxRate>,
+}
+
+/// A discount as the totals see it: its id and coupon.
+#[derive(Debug, Clone)]
+pub struct DiscountInput<'a> {
+    pub id: &'a str,
+    pub coupon: &'a Coupon,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaxAmount {
+    pub tax_rate: String,
+    pub inclusive: bool,
+    pub amount: i64,
+    pub taxable_amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LineTotals {
+    /// (discount id, amount) per discount that applied.
+    pub discounts: Vec<(String, i64)>,
+    pub taxes: Vec<TaxAmount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub lines: Vec<LineTotals>,
+    pub subtotal: i64,
+    pub subtotal_excluding_tax: i64,
+    pub total_discounts: Vec<(String, i64)>,
+    pub total_taxes: Vec<TaxAmount>,
+    pub total: i64,
+    pub total_excluding_tax: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the invoice's amounts are too large")]
+pub struct TotalsOverflow;
+
+fn percent_of(amount: i64, pct: Decimal) -> Option<i64> {
+    to_minor(
+        Decimal::from(amount)
+            .checked_mul(pct)?
+            .checked_div(Decimal::from(100))?,
+    )
+}
+
+/// Splits `total` over `weights` in proportion, remainders to the largest weights first, so
+/// the parts sum to `total` exactly.
+fn spread(total: i64, weights: &[i64]) -> Option<Vec<i64>> {
+    let sum: i128 = weights.iter().map(|w| i128::from(*w)).sum();
+    if sum <= 0 {
+        return Some(vec![0; weights.len()]);
+    }
+    let mut parts: Vec<i64> = weights
+        .iter()
+        .map(|w| i64::try_from(i128::from(total) * i128::from(*w) / sum).ok())
+        .collect::<Option<_>>()?;
+    let mut left = total - parts.iter().sum::<i64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(weights[*i]));
+    for i in order.iter().cycle().take(weights.len() * 2) {
+        if left == 0 {
+            break;
+        }
+        if weights[*i] > 0 {
+            parts[*i] += 1;
+            left -= 1;
+        }
+    }
+    Some(parts)
+}
+
+/// An invoice's discounts, taxes and totals, in the order Stripe applies them: discounts on
+/// line amounts (each in turn on what the previous left), then taxes on what remains.
+pub fn totals(
+    lines: &[LineInput],
+    discounts: &[DiscountInput<'_>],
+    default_tax_rates: &[TaxRate],
+    currency: &str,
+) -> Result<Totals, TotalsOverflow> {
+    let mut out = Totals {
+        lines: vec![LineTotals::default(); lines.len()],
+        ..Totals::default()
+    };
+    let mut remaining: Vec<i64> = lines.iter().map(|l| l.amount).collect();
+    for d in discounts {
+        let eligible: Vec<bool> = lines
+            .iter()
+            .map(|l| {
+                l.discountable
+                    && match &d.coupon.applies_to_products {
+                        Some(products) => l.product.as_ref().is_some_and(|p| products.contains(p)),
+                        None => true,
+                    }
+            })
+            .collect();
+        let parts: Vec<i64> = if let Some(pct) = d.coupon.percent_off {
+            remaining
+                .iter()
+                .zip(&eligible)
+                .map(|(r, e)| if *e { percent_of(*r, pct) } else { Some(0) })
+                .collect::<Option<_>>()
+                .ok_or(TotalsOverflow)?
+        } else {
+            let off = if d.coupon.currency.as_deref() == Some(currency) {
+                d.coupon.amount_off.unwrap_or(0)
+            } else {
+                d.coupon
+                    .currency_options
+                    .get(currency)
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let weights: Vec<i64> = remaining
+                .iter()
+                .zip(&eligible)
+                .map(|(r, e)| if *e { (*r).max(0) } else { 0 })
+                .collect();
+            let cap: i64 = weights.iter().sum();
+            spread(off.min(cap), &weights).ok_or(TotalsOverflow)?
+        };
+        let mut sum = 0i64;
+        for (i, part) in parts.iter().enumerate() {
+            if eligible[i] {
+                out.lines[i].discounts.push((d.id.to_string(), *part));
+                remaining[i] -= part;
+                sum = sum.checked_add(*part).ok_or(TotalsOverflow)?;
+            }
+        }
+        out.total_discounts.push((d.id.to_string(), sum));
+    }
+    let mut inclusive_tax = 0i64;
+    let mut exclusive_tax = 0i64;
+    for (i, line) in lines.iter().enumerate() {
+        let rates = if line.tax_rates.is_empty() {
+            default_tax_rates
+        } else {
+            &line.tax_rates
+        };
+        let taxable = remaining[i];
+        let inclusive_pct: Decimal = rates
+            .iter()
+            .filter(|r| r.inclusive)
+            .map(|r| r.percentage)
+            .sum();
+        // The base that inclusive taxes were added to: what remains once they are taken out.
+        let base = if inclusive_pct.is_zero() {
+            taxable
+        } else {
+            to_minor(
+                Decimal::from(taxable)
+                    .checked_mul(Decimal::from(100))
+                    .and_then(|v| v.checked_div(Decimal::from(100) + inclusive_pct))
+                    .ok_or(TotalsOverflow)?,
+            )
+            .ok_or(TotalsOverflow)?
+        };
+        let mut inclusive_left = taxable - base;
+        let inclusive_count = rates.iter().filter(|r| r.inclusive).count();
+        let mut seen_inclusive = 0;
+        for rate in rates {
+            let amount = if rate.inclusive {
+                seen_inclusive += 1;
+                let a = if seen_inclusive == inclusive_count {
+                    inclusive_left
+                } else {
+                    percent_of(base, rate.percentage).ok_or(TotalsOverflow)?
+                };
+                inclusive_left -= a;
+                inclusive_tax += a;
+                a
+            } else {
+                let a = percent_of(taxable, rate.percentage).ok_or(TotalsOverflow)?;
+                exclusive_tax = exclusive_tax.checked_add(a).ok_or(TotalsOverflow)?;
+                a
+            };
+            let t = TaxAmount {
+                tax_rate: rate.id.clone(),
+                inclusive: rate.inclusive,
+                amount,
+                taxable_amount: if rate.inclusive { base } else { taxable },
+            };
+            match out.total_taxes.iter_mut().find(|x| x.tax_rate == rate.id) {
+                Some(x) => {
+                    x.amount += amount;
+                    x.taxable_amount += t.taxable_amount;
+                }
+                None => out.total_taxes.push(t.clone()),
+            }
+            out.lines[i].taxes.push(t);
+        }
+    }
+    let subtotal = lines
+        .iter()
+        .try_fold(0i64, |s, l| s.checked_add(l.amount))
+        .ok_or(TotalsOverflow)?;
+    let discounted: i64 = out.total_discounts.iter().map(|(_, a)| a).sum();
+    out.subtotal = subtotal;
+    out.subtotal_excluding_tax = subtotal - inclusive_tax;
+    out.total = subtotal
+        .checked_sub(discounted)
+        .and_then(|v| v.checked_add(exclusive_tax))
+        .ok_or(TotalsOverflow)?;
+    out.total_excluding_tax = out.total - exclusive_tax - inclusive_tax;
+    Ok(out)
+}
+
+/// How a finalized invoice's total meets the customer's balance (negative is credit the
+/// customer holds, positive is what they already owe): `(amount_due, ending_balance)`.
+/// A negative total becomes credit; credit pays what it can; an amount owed is added.
+pub fn apply_balance(total: i64, balance: i64) -> (i64, i64) {
+    if total < 0 {
+        (0, balance + total)
+    } else if balance > 0 {
+        (total + balance, 0)
+    } else {
+        let applied = total.min(-balance);
+        (total - applied, balance + applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::PriceCreateParams;
+    use crate::discounts::CouponCreateParams;
+    use serde_json::json;
+
+    fn price(v: serde_json::Value) -> Price {
+        let p: PriceCreateParams = serde_json::from_value(v).unwrap();
+        Price::new("price_x".into(), 0, "prod_x".into(), &p).unwrap()
+    }
+
+    fn ts(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    #[test]
+    fn month_ends_follow_the_anchor_day() {
+        let anchor = ts("2027-01-31T10:00:00Z");
+        assert_eq!(
+            boundary(anchor, Interval::Month, 1, 1),
+            Some(ts("2027-02-28T10:00:00Z"))
+        );
+        assert_eq!(
+            boundary(anchor, Interval::Month, 1, 2),
+            Some(ts("2027-03-31T10:00:00Z"))
+        );
+        assert_eq!(
+            boundary(anchor, Interval::Year, 1, 1),
+            Some(ts("2028-01-31T10:00:00Z"))
+        );
+        assert_eq!(
+            boundary(anchor, Interval::Week, 2, 1),
+            Some(anchor + 14 * 86_400)
+        );
+        assert_eq!(
+            next_boundary(anchor, Interval::Month, 1, ts("2027-03-31T10:00:00Z")),
+            Some(ts("2027-04-30T10:00:00Z"))
+        );
+        assert_eq!(
+            period_containing(anchor, Interval::Month, 1, ts("2027-03-05T00:00:00Z")),
+            Some((ts("2027-02-28T10:00:00Z"), ts("2027-03-31T10:00:00Z")))
+        );
+        assert_eq!(short_date(anchor), "Jan 31, 2027");
+    }
+
+    #[test]
+    fn per_unit_prices_round_once_per_line() {
+        let p = price(json!({"currency": "usd", "unit_amount_decimal": "0.05"}));
+        assert_eq!(price_amount(&p, "usd", 1_234).unwrap(), 62); // 61.7
+        assert_eq!(price_amount(&p, "usd", 10).unwrap(), 1); // 0.5 rounds away from zero
+        let p = price(json!({"currency": "usd", "unit_amount": 19999}));
+        assert_eq!(price_amount(&p, "usd", 3).unwrap(), 59_997);
+        assert!(matches!(
+            price_amount(&p, "eur", 1),
+            Err(RatingError::NoCurrency(..))
+        ));
+        let p = price(json!({"currency": "usd", "unit_amount": 500,
+            "transform_quantity": {"divide_by": 10, "round": "up"}}));
+        assert_eq!(price_amount(&p, "usd", 11).unwrap(), 1_000);
+        assert_eq!(price_amount(&p, "usd", 10).unwrap(), 500);
+    }
+
+    #[test]
+    fn tiers_graduated_and_volume() {
+        let tiers = json!([
+            {"up_to": 5, "unit_amount": 1000, "flat_amount": 100},
+            {"up_to": 10, "unit_amount": 800},
+            {"up_to": "inf", "unit_amount_decimal": "500.5"}
+        ]);
+        let g = price(json!({"currency": "usd", "billing_scheme": "tiered",
+            "tiers_mode": "graduated", "tiers": tiers}));
+        // 5×1000 + 100 flat, 5×800, 2×500.5
+        assert_eq!(price_amount(&g, "usd", 12).unwrap(), 5_100 + 4_000 + 1_001);
+        assert_eq!(price_amount(&g, "usd", 0).unwrap(), 0);
+        let v = price(json!({"currency": "usd", "billing_scheme": "tiered",
+            "tiers_mode": "volume", "tiers": tiers}));
+        assert_eq!(price_amount(&v, "usd", 7).unwrap(), 5_600);
+        assert_eq!(price_amount(&v, "usd", 5).unwrap(), 5_100);
+    }
+
+    #[test]
+    fn proration_golden_values() {
+        // 10 → 20 USD at half the period: a credit of −500 and a debit of +1000.
+        let period = (1_000, 3_000);
+        assert_eq!(prorate(1_000, period, 2_000, 3_000).map(|v| -v), Some(-500));
+        assert_eq!(prorate(2_000, period, 2_000, 3_000), Some(1_000));
+        // A third of 1000 is 333.33…; two thirds 666.67; they still add up to the whole.
+        let period = (0, 3);
+        assert_eq!(prorate(1_000, period, 0, 1), Some(333));
+        assert_eq!(prorate(1_000, period, 1, 3), Some(667));
+        assert_eq!(mul_div_round(-5, 1, 2), Some(-3));
+        assert_eq!(mul_div_round(5, 1, 2), Some(3));
+    }
+
+    fn coupon(v: serde_json::Value) -> Coupon {
+        let p: CouponCreateParams = serde_json::from_value(v).unwrap();
+        Coupon::new("co".into(), 0, &p).unwrap()
+    }
+
+    fn rate(id: &str, pct: i64, inclusive: bool) -> TaxRate {
+        TaxRate {
+            id: id.into(),
+            created: 0,
+            display_name: "Tax".into(),
+            description: None,
+            percentage: Decimal::from(pct),
+            inclusive,
+            active: true,
+            country: None,
+            state: None,
+            jurisdiction: None,
+            tax_type: None,
+            metadata: Default::default(),
+        }
+    }
+
+    fn line(amount: i64) -> LineInput {
+        LineInput {
+            amount,
+            discountable: true,
+            product: Some("prod_x".into()),
+            tax_rates: vec![],
+        }
+    }
+
+    #[test]
+    fn twenty_percent_off_then_ten_percent_exclusive_tax() {
+        let c = coupon(json!({"percent_off": 20, "duration": "forever"}));
+        let t = totals(
+            &[line(19_999)],
+            &[DiscountInput {
+                id: "di_1",
+                coupon: &c,
+            }],
+            &[rate("txr_1", 10, false)],
+            "usd",
+        )
+        .unwrap();
+        assert_eq!(t.subtotal, 19_999);
+        assert_eq!(t.total_discounts, vec![("di_1".to_string(), 4_000)]);
+        assert_eq!(t.total_taxes[0].amount, 1_600);
+        assert_eq!(t.total_taxes[0].taxable_amount, 15_999);
+        assert_eq!(t.total, 17_599);
+        assert_eq!(t.total_excluding_tax, 15_999);
+    }
+
+    #[test]
+    fn amount_off_spreads_exactly_and_inclusive_tax_is_inside() {
+        let c = coupon(json!({"amount_off": 1_000, "currency": "usd", "duration": "once"}));
+        let t = totals(
+            &[line(3_333), line(6_667), line(-500)],
+            &[DiscountInput {
+                id: "di_1",
+                coupon: &c,
+            }],
+            &[rate("txr_in", 20, true)],
+            "usd",
+        )
+        .unwrap();
+        let parts: Vec<i64> = t.lines.iter().map(|l| l.discounts[0].1).collect();
+        assert_eq!(parts, vec![333, 667, 0]);
+        assert_eq!(t.total, 9_500 - 1_000);
+        // 3000 taxable incl. 20% → 2500 + 500 tax.
+        assert_eq!(t.lines[0].taxes[0].amount, 500);
+        assert_eq!(t.total_excluding_tax + t.total_taxes[0].amount, t.total);
+    }
+
+    #[test]
+    fn balances() {
+        assert_eq!(apply_balance(1_000, -300), (700, 0));
+        assert_eq!(apply_balance(1_000, -3_000), (0, -2_000));
+        assert_eq!(apply_balance(-400, -100), (0, -500));
+        assert_eq!(apply_balance(1_000, 250), (1_250, 0));
+    }
+}

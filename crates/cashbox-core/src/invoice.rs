@@ -1,0 +1,855 @@
+//! Invoices, their lines, invoice items and applied discounts: the objects, their parameters,
+//! their state rules (draft → open → paid | void | uncollectible) and their Stripe rendering.
+//! The arithmetic is in [`crate::billing`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::ParamError;
+use crate::billing::{self, DiscountInput, LineInput, TaxAmount, TotalsOverflow};
+use crate::catalog::{Price, Text};
+use crate::discounts::{Coupon, Duration, TaxRate};
+use crate::metadata::{Metadata, MetadataParam, present};
+use crate::payments::check_text;
+
+pub const INVOICE_PREFIX: &str = "in";
+pub const LINE_PREFIX: &str = "il";
+pub const INVOICE_ITEM_PREFIX: &str = "ii";
+pub const DISCOUNT_PREFIX: &str = "di";
+/// Stripe's limit on lines an invoice may carry from invoice items.
+pub const INVOICE_ITEMS_MAX: usize = 250;
+pub const DAYS_UNTIL_DUE_MAX: i64 = 730;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Draft,
+    Open,
+    Paid,
+    Void,
+    Uncollectible,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Open => "open",
+            Self::Paid => "paid",
+            Self::Void => "void",
+            Self::Uncollectible => "uncollectible",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionMethod {
+    ChargeAutomatically,
+    SendInvoice,
+}
+
+/// A coupon applied to a customer, subscription or invoice (`di_…`), with the coupon as it was
+/// when applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discount {
+    pub id: String,
+    pub coupon: Coupon,
+    pub promotion_code: Option<String>,
+    pub customer: String,
+    pub subscription: Option<String>,
+    pub invoice: Option<String>,
+    pub start: i64,
+    /// When a `repeating` coupon stops applying.
+    pub end: Option<i64>,
+}
+
+impl Discount {
+    pub fn new(
+        id: String,
+        coupon: Coupon,
+        promotion_code: Option<String>,
+        customer: &str,
+        start: i64,
+    ) -> Self {
+        let end = match (coupon.duration, coupon.duration_in_months) {
+            (Duration::Repeating, Some(months)) => {
+                billing::boundary(start, crate::catalog::Interval::Month, months, 1)
+            }
+            _ => None,
+        };
+        Self {
+            id,
+            coupon,
+            promotion_code,
+            customer: customer.to_string(),
+            subscription: None,
+            invoice: None,
+            start,
+            end,
+        }
+    }
+
+    /// Whether it still applies to an invoice made at `t`.
+    pub fn applies_at(&self, t: i64) -> bool {
+        self.end.is_none_or(|e| t < e)
+    }
+
+    pub fn to_json(&self, now: i64) -> Value {
+        json!({
+            "id": self.id,
+            "object": "discount",
+            "checkout_session": null,
+            "coupon": self.coupon.to_json_with(now, false, false),
+            "customer": self.customer,
+            "end": self.end,
+            "invoice": self.invoice,
+            "invoice_item": null,
+            "promotion_code": self.promotion_code,
+            "source": {"coupon": self.coupon.id, "type": "coupon"},
+            "start": self.start,
+            "subscription": self.subscription,
+            "subscription_item": null,
+        })
+    }
+}
+
+/// One line of an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub id: String,
+    pub amount: i64,
+    pub description: Option<String>,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub proration: bool,
+    pub quantity: Option<u64>,
+    pub price: Option<Price>,
+    pub subscription: Option<String>,
+    pub subscription_item: Option<String>,
+    pub invoice_item: Option<String>,
+    pub discountable: bool,
+    pub tax_rates: Vec<TaxRate>,
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub discount_amounts: Vec<(String, i64)>,
+    #[serde(default)]
+    pub taxes: Vec<TaxAmountDoc>,
+}
+
+/// [`TaxAmount`] as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxAmountDoc {
+    pub tax_rate: String,
+    pub inclusive: bool,
+    pub amount: i64,
+    pub taxable_amount: i64,
+}
+
+impl From<TaxAmount> for TaxAmountDoc {
+    fn from(t: TaxAmount) -> Self {
+        Self {
+            tax_rate: t.tax_rate,
+            inclusive: t.inclusive,
+            amount: t.amount,
+            taxable_amount: t.taxable_amount,
+        }
+    }
+}
+
+impl TaxAmountDoc {
+    fn to_json(&self) -> Value {
+        json!({
+            "amount": self.amount,
+            "tax_behavior": if self.inclusive { "inclusive" } else { "exclusive" },
+            "tax_rate_details": {"tax_rate": self.tax_rate},
+            "taxability_reason": "standard_rated",
+            "taxable_amount": self.taxable_amount,
+            "type": "tax_rate_details",
+        })
+    }
+}
+
+impl InvoiceLine {
+    fn product(&self) -> Option<String> {
+        self.price.as_ref().map(|p| p.product.clone())
+    }
+
+    pub fn to_json(&self, invoice: &str, currency: &str) -> Value {
+        let parent = match (&self.subscription_item, &self.invoice_item) {
+            (Some(si), None) => json!({
+                "type": "subscription_item_details",
+                "invoice_item_details": null,
+                "subscription_item_details": {
+                    "invoice_item": null,
+                    "proration": self.proration,
+                    "proration_details": {"credited_items": null},
+                    "subscription": self.subscription,
+                    "subscription_item": si,
+                },
+            }),
+            _ => json!({
+                "type": "invoice_item_details",
+                "invoice_item_details": {
+                    "invoice_item": self.invoice_item,
+                    "proration": self.proration,
+                    "proration_details": {"credited_items": null},
+                    "subscription": self.subscription,
+                },
+                "subscription_item_details": null,
+            }),
+        };
+        json!({
+            "id": self.id,
+            "object": "line_item",
+            "amount": self.amount,
+            "currency": currency,
+            "description": self.description,
+            "discount_amounts": self.discount_amounts.iter().map(|(d, a)| json!({"amount": a, "discount": d})).collect::<Vec<_>>(),
+            "discountable": self.discountable,
+            "discounts": self.discount_amounts.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+            "invoice": invoice,
+            "livemode": false,
+            "metadata": self.metadata,
+            "parent": parent,
+            "period": {"end": self.period_end, "start": self.period_start},
+            "pretax_credit_amounts": [],
+            "pricing": {
+                "type": "price_details",
+                "price_details": self.price.as_ref().map(|p| json!({"price": p.id, "product": p.product})),
+                "unit_amount_decimal": self.price.as_ref().and_then(|p| p.amounts.unit_amount.as_ref().map(|d| d.0.clone())),
+            },
+            "proration": self.proration,
+            "quantity": self.quantity,
+            "subscription": self.subscription,
+            "subtotal": self.amount,
+            "taxes": self.taxes.iter().map(TaxAmountDoc::to_json).collect::<Vec<_>>(),
+            "tax_rates": self.tax_rates.iter().map(TaxRate::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusTransitions {
+    pub finalized_at: Option<i64>,
+    pub marked_uncollectible_at: Option<i64>,
+    pub paid_at: Option<i64>,
+    pub voided_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    pub created: i64,
+    pub customer: String,
+    pub currency: String,
+    pub status: InvoiceStatus,
+    pub number: Option<String>,
+    pub billing_reason: String,
+    pub collection_method: CollectionMethod,
+    pub days_until_due: Option<i64>,
+    pub due_date: Option<i64>,
+    pub subscription: Option<String>,
+    pub lines: Vec<InvoiceLine>,
+    pub discounts: Vec<Discount>,
+    pub default_tax_rates: Vec<TaxRate>,
+    pub default_payment_method: Option<String>,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub subtotal: i64,
+    pub subtotal_excluding_tax: i64,
+    pub total: i64,
+    pub total_excluding_tax: i64,
+    pub total_discount_amounts: Vec<(String, i64)>,
+    pub total_taxes: Vec<TaxAmountDoc>,
+    pub starting_balance: i64,
+    pub ending_balance: Option<i64>,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub amount_remaining: i64,
+    pub attempt_count: u32,
+    pub attempted: bool,
+    pub next_payment_attempt: Option<i64>,
+    pub auto_advance: bool,
+    pub status_transitions: StatusTransitions,
+    pub payment_intent: Option<String>,
+    pub paid_out_of_band: bool,
+    pub description: Option<String>,
+    pub footer: Option<String>,
+    pub metadata: Metadata,
+    pub test_clock: Option<String>,
+    /// The secret part of `hosted_invoice_url` and `invoice_pdf`.
+    pub access_token: String,
+}
+
+/// What an invoice's lines are made from, before ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineDraft {
+    pub amount: i64,
+    pub description: String,
+    pub period: (i64, i64),
+    pub proration: bool,
+    pub quantity: Option<u64>,
+    pub price: Option<Price>,
+    pub subscription_item: Option<String>,
+    pub invoice_item: Option<String>,
+    pub discountable: bool,
+    pub tax_rates: Vec<TaxRate>,
+    pub metadata: Metadata,
+}
+
+impl Invoice {
+    /// A draft for `customer` in `currency`; lines are added with [`Invoice::push_line`].
+    pub fn draft(
+        id: String,
+        now: i64,
+        customer: &str,
+        currency: &str,
+        billing_reason: &str,
+        access_token: String,
+    ) -> Self {
+        Self {
+            id,
+            created: now,
+            customer: customer.to_string(),
+            currency: currency.to_string(),
+            status: InvoiceStatus::Draft,
+            number: None,
+            billing_reason: billing_reason.to_string(),
+            collection_method: CollectionMethod::ChargeAutomatically,
+            days_until_due: None,
+            due_date: None,
+            subscription: None,
+            lines: Vec::new(),
+            discounts: Vec::new(),
+            default_tax_rates: Vec::new(),
+            default_payment_method: None,
+            period_start: now,
+            period_end: now,
+            subtotal: 0,
+            subtotal_excluding_tax: 0,
+            total: 0,
+            total_excluding_tax: 0,
+            total_discount_amounts: Vec::new(),
+            total_taxes: Vec::new(),
+            starting_balance: 0,
+            ending_balance: None,
+            amount_due: 0,
+            amount_paid: 0,
+            amount_remaining: 0,
+            attempt_count: 0,
+            attempted: false,
+            next_payment_attempt: None,
+            auto_advance: true,
+            status_transitions: StatusTransitions::default(),
+            payment_intent: None,
+            paid_out_of_band: false,
+            description: None,
+            footer: None,
+            metadata: Metadata::new(),
+            test_clock: None,
+            access_token,
+        }
+    }
+
+    pub fn push_line(&mut self, id: String, d: LineDraft) {
+        self.lines.push(InvoiceLine {
+            id,
+            amount: d.amount,
+            description: Some(d.description),
+            period_start: d.period.0,
+            period_end: d.period.1,
+            proration: d.proration,
+            quantity: d.quantity,
+            price: d.price,
+            subscription: self.subscription.clone(),
+            subscription_item: d.subscription_item,
+            invoice_item: d.invoice_item,
+            discountable: d.discountable,
+            tax_rates: d.tax_rates,
+            metadata: d.metadata,
+            discount_amounts: Vec::new(),
+            taxes: Vec::new(),
+        });
+    }
+
+    /// Works out discounts, taxes and totals from the lines (a draft's amounts follow its
+    /// lines; a finalized invoice's are fixed). Discounts that no longer apply at the
+    /// invoice's creation are left out.
+    pub fn recompute(&mut self) -> Result<(), TotalsOverflow> {
+        let inputs: Vec<LineInput> = self
+            .lines
+            .iter()
+            .map(|l| LineInput {
+                amount: l.amount,
+                discountable: l.discountable,
+                product: l.product(),
+                tax_rates: l.tax_rates.clone(),
+            })
+            .collect();
+        let created = self.created;
+        let discounts: Vec<DiscountInput<'_>> = self
+            .discounts
+            .iter()
+            .filter(|d| d.applies_at(created))
+            .map(|d| DiscountInput {
+                id: &d.id,
+                coupon: &d.coupon,
+            })
+            .collect();
+        let t = billing::totals(&inputs, &discounts, &self.default_tax_rates, &self.currency)?;
+        for (line, lt) in self.lines.iter_mut().zip(t.lines) {
+            line.discount_amounts = lt.discounts;
+            line.taxes = lt.taxes.into_iter().map(Into::into).collect();
+        }
+        self.subtotal = t.subtotal;
+        self.subtotal_excluding_tax = t.subtotal_excluding_tax;
+        self.total = t.total;
+        self.total_excluding_tax = t.total_excluding_tax;
+        self.total_discount_amounts = t.total_discounts;
+        self.total_taxes = t.total_taxes.into_iter().map(Into::into).collect();
+        self.amount_due = self.total.max(0);
+        self.amount_remaining = self.amount_due - self.amount_paid;
+        Ok(())
+    }
+
+    /// Finalizes a draft at `now`: numbers it, meets the customer's balance, and marks it paid
+    /// at once when nothing is due. Returns the customer's new balance.
+    pub fn finalize(&mut self, now: i64, number: String, balance: i64) -> i64 {
+        self.status = InvoiceStatus::Open;
+        self.number = Some(number);
+        self.status_transitions.finalized_at = Some(now);
+        self.starting_balance = balance;
+        let (due, ending) = billing::apply_balance(self.total, balance);
+        self.amount_due = due;
+        self.ending_balance = Some(ending);
+        self.amount_remaining = due - self.amount_paid;
+        if self.collection_method == CollectionMethod::SendInvoice {
+            self.due_date = Some(now + self.days_until_due.unwrap_or(30) * 86_400);
+        }
+        if due == 0 {
+            self.mark_paid(now);
+        }
+        ending
+    }
+
+    pub fn mark_paid(&mut self, now: i64) {
+        self.status = InvoiceStatus::Paid;
+        self.amount_paid = self.amount_due;
+        self.amount_remaining = 0;
+        self.status_transitions.paid_at = Some(now);
+        self.next_payment_attempt = None;
+        self.auto_advance = false;
+    }
+
+    pub fn hosted_path(&self) -> String {
+        format!("/invoices/{}?token={}", self.id, self.access_token)
+    }
+
+    /// The Stripe rendering; `public_url` prefixes the hosted page and PDF links.
+    pub fn to_json(&self, public_url: &str, now: i64) -> Value {
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .map(|l| l.to_json(&self.id, &self.currency))
+            .collect();
+        let finalized = self.status != InvoiceStatus::Draft;
+        json!({
+            "id": self.id,
+            "object": "invoice",
+            "account_country": null,
+            "account_name": "Cashbox",
+            "amount_due": self.amount_due,
+            "amount_overpaid": 0,
+            "amount_paid": self.amount_paid,
+            "amount_remaining": self.amount_remaining,
+            "amount_shipping": 0,
+            "attempt_count": self.attempt_count,
+            "attempted": self.attempted,
+            "auto_advance": self.auto_advance,
+            "automatic_tax": {"enabled": false, "liability": null, "status": null, "disabled_reason": null, "provider": null},
+            "automatically_finalizes_at": null,
+            "billing_reason": self.billing_reason,
+            "collection_method": self.collection_method,
+            "created": self.created,
+            "currency": self.currency,
+            "custom_fields": null,
+            "customer": self.customer,
+            "default_payment_method": self.default_payment_method,
+            "default_source": null,
+            "default_tax_rates": self.default_tax_rates.iter().map(TaxRate::to_json).collect::<Vec<_>>(),
+            "description": self.description,
+            "discounts": self.discounts.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+            "due_date": self.due_date,
+            "effective_at": self.status_transitions.finalized_at,
+            "ending_balance": self.ending_balance,
+            "footer": self.footer,
+            "hosted_invoice_url": finalized.then(|| format!("{public_url}{}", self.hosted_path())),
+            "invoice_pdf": finalized.then(|| format!("{public_url}/invoices/{}/pdf?token={}", self.id, self.access_token)),
+            "issuer": {"type": "self"},
+            "last_finalization_error": null,
+            "latest_revision": null,
+            "lines": {
+                "object": "list",
+                "data": lines,
+                "has_more": false,
+                "total_count": self.lines.len(),
+                "url": format!("/v1/invoices/{}/lines", self.id),
+            },
+            "livemode": false,
+            "metadata": self.metadata,
+            "next_payment_attempt": self.next_payment_attempt,
+            "number": self.number,
+            "on_behalf_of": null,
+            "parent": self.subscription.as_ref().map(|s| json!({
+                "type": "subscription_details",
+                "quote_details": null,
+                "subscription_details": {"metadata": null, "subscription": s},
+            })),
+            "payment_intent": self.payment_intent,
+            "period_end": self.period_end,
+            "period_start": self.period_start,
+            "post_payment_credit_notes_amount": 0,
+            "pre_payment_credit_notes_amount": 0,
+            "receipt_number": null,
+            "starting_balance": self.starting_balance,
+            "statement_descriptor": null,
+            "status": self.status.as_str(),
+            "status_transitions": self.status_transitions,
+            "subscription": self.subscription,
+            "subtotal": self.subtotal,
+            "subtotal_excluding_tax": self.subtotal_excluding_tax,
+            "test_clock": self.test_clock,
+            "total": self.total,
+            "total_discount_amounts": self.total_discount_amounts.iter().map(|(d, a)| json!({"amount": a, "discount": d})).collect::<Vec<_>>(),
+            "total_excluding_tax": self.total_excluding_tax,
+            "total_pretax_credit_amounts": [],
+            "total_taxes": self.total_taxes.iter().map(TaxAmountDoc::to_json).collect::<Vec<_>>(),
+            "webhooks_delivered_at": self.created,
+            "paid": self.status == InvoiceStatus::Paid,
+            "paid_out_of_band": self.paid_out_of_band,
+            "discount_objects": self.discounts.iter().map(|d| d.to_json(now)).collect::<Vec<_>>(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invoice items
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceItem {
+    pub id: String,
+    pub created: i64,
+    pub customer: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub proration: bool,
+    pub quantity: u64,
+    pub price: Option<Price>,
+    pub unit_amount_decimal: Option<String>,
+    pub invoice: Option<String>,
+    pub subscription: Option<String>,
+    pub subscription_item: Option<String>,
+    pub discountable: bool,
+    pub tax_rates: Vec<TaxRate>,
+    pub metadata: Metadata,
+    pub test_clock: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodParams {
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PricingParams {
+    pub price: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceItemCreateParams {
+    pub customer: Option<String>,
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<String>,
+    pub pricing: Option<PricingParams>,
+    pub quantity: Option<i64>,
+    pub unit_amount_decimal: Option<Text>,
+    pub invoice: Option<String>,
+    pub subscription: Option<String>,
+    pub discountable: Option<bool>,
+    pub tax_rates: Option<Vec<String>>,
+    pub period: Option<PeriodParams>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    pub metadata: Option<MetadataParam>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceItemUpdateParams {
+    pub amount: Option<i64>,
+    pub description: Option<String>,
+    pub quantity: Option<i64>,
+    pub discountable: Option<bool>,
+    pub tax_rates: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    pub metadata: Option<MetadataParam>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceItemListParams {
+    pub customer: Option<String>,
+    pub invoice: Option<String>,
+    pub pending: Option<bool>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub created: Option<crate::list::Range>,
+    pub limit: Option<i64>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+crate::impl_page!(InvoiceItemListParams);
+
+impl InvoiceItem {
+    pub fn line_draft(&self) -> LineDraft {
+        LineDraft {
+            amount: self.amount,
+            description: self.description.clone().unwrap_or_default(),
+            period: (self.period_start, self.period_end),
+            proration: self.proration,
+            quantity: Some(self.quantity),
+            price: self.price.clone(),
+            subscription_item: self.subscription_item.clone(),
+            invoice_item: Some(self.id.clone()),
+            discountable: self.discountable,
+            tax_rates: self.tax_rates.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "invoiceitem",
+            "amount": self.amount,
+            "currency": self.currency,
+            "customer": self.customer,
+            "date": self.created,
+            "description": self.description,
+            "discountable": self.discountable,
+            "discounts": [],
+            "invoice": self.invoice,
+            "livemode": false,
+            "metadata": self.metadata,
+            "parent": self.subscription.as_ref().map(|s| json!({
+                "type": "subscription_details",
+                "subscription_details": {"subscription": s, "subscription_item": self.subscription_item},
+            })),
+            "period": {"end": self.period_end, "start": self.period_start},
+            "price": self.price.as_ref().map(Price::to_json),
+            "pricing": {
+                "type": "price_details",
+                "price_details": self.price.as_ref().map(|p| json!({"price": p.id, "product": p.product})),
+                "unit_amount_decimal": self.unit_amount_decimal,
+            },
+            "proration": self.proration,
+            "quantity": self.quantity,
+            "subscription": self.subscription,
+            "tax_rates": self.tax_rates.iter().map(TaxRate::to_json).collect::<Vec<_>>(),
+            "test_clock": self.test_clock,
+            "unit_amount_decimal": self.unit_amount_decimal,
+        })
+    }
+}
+
+pub fn check_description(p: &Option<String>) -> Result<(), ParamError> {
+    check_text("description", p, 5000)
+}
+
+pub fn check_days_until_due(days: Option<i64>) -> Result<(), ParamError> {
+    if let Some(d) = days
+        && !(0..=DAYS_UNTIL_DUE_MAX).contains(&d)
+    {
+        return Err(ParamError::invalid(
+            "days_until_due",
+            format!("Invalid days_until_due: must be between 0 and {DAYS_UNTIL_DUE_MAX}"),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invoice parameters
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscountParams {
+    pub coupon: Option<String>,
+    pub promotion_code: Option<String>,
+    pub discount: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceCreateParams {
+    pub customer: Option<String>,
+    pub auto_advance: Option<bool>,
+    pub collection_method: Option<CollectionMethod>,
+    pub days_until_due: Option<i64>,
+    pub due_date: Option<i64>,
+    pub description: Option<String>,
+    pub footer: Option<String>,
+    pub currency: Option<String>,
+    pub default_payment_method: Option<String>,
+    pub default_tax_rates: Option<Vec<String>>,
+    pub discounts: Option<Vec<DiscountParams>>,
+    pub subscription: Option<String>,
+    pub pending_invoice_items_behavior: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    pub metadata: Option<MetadataParam>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceUpdateParams {
+    pub auto_advance: Option<bool>,
+    pub collection_method: Option<CollectionMethod>,
+    pub days_until_due: Option<i64>,
+    pub description: Option<String>,
+    pub footer: Option<String>,
+    pub default_payment_method: Option<String>,
+    pub default_tax_rates: Option<Vec<String>>,
+    pub discounts: Option<Vec<DiscountParams>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    pub metadata: Option<MetadataParam>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceFinalizeParams {
+    pub auto_advance: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePayParams {
+    pub payment_method: Option<String>,
+    pub paid_out_of_band: Option<bool>,
+    pub off_session: Option<bool>,
+    pub forgive: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceListParams {
+    pub customer: Option<String>,
+    pub subscription: Option<String>,
+    pub status: Option<String>,
+    pub collection_method: Option<CollectionMethod>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub created: Option<crate::list::Range>,
+    pub limit: Option<i64>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+crate::impl_page!(InvoiceListParams);
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceLinesParams {
+    pub limit: Option<i64>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+crate::impl_page!(InvoiceLinesParams);
+
+/// The state an action needs, or Stripe's error for the invoice's actual state.
+pub fn require_status(
+    invoice: &Invoice,
+    allowed: &[InvoiceStatus],
+    action: &str,
+) -> Result<(), ParamError> {
+    if allowed.contains(&invoice.status) {
+        return Ok(());
+    }
+    Err(ParamError::new(
+        "",
+        "invoice_not_editable",
+        format!(
+            "You can only {action} an invoice that is {}; this invoice is {}.",
+            allowed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            invoice.status.as_str()
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(amount: i64) -> LineDraft {
+        LineDraft {
+            amount,
+            description: "x".into(),
+            period: (0, 10),
+            proration: false,
+            quantity: Some(1),
+            price: None,
+            subscription_item: None,
+            invoice_item: None,
+            discountable: true,
+            tax_rates: vec![],
+            metadata: Metadata::new(),
+        }
+    }
+
+    #[test]
+    fn finalizing_meets_the_balance_and_pays_what_is_covered() {
+        let mut inv = Invoice::draft("in_1".into(), 5, "cus_1", "usd", "manual", "t".into());
+        inv.push_line("il_1".into(), line(1_000));
+        inv.recompute().unwrap();
+        assert_eq!((inv.total, inv.amount_due), (1_000, 1_000));
+        let balance = inv.finalize(6, "ABC-0001".into(), -300);
+        assert_eq!(
+            (inv.amount_due, balance, inv.status),
+            (700, 0, InvoiceStatus::Open)
+        );
+        assert_eq!(inv.starting_balance, -300);
+
+        let mut inv = Invoice::draft("in_2".into(), 5, "cus_1", "usd", "manual", "t".into());
+        inv.push_line("il_2".into(), line(-400));
+        inv.recompute().unwrap();
+        let balance = inv.finalize(6, "ABC-0002".into(), 0);
+        assert_eq!(
+            (inv.amount_due, balance, inv.status),
+            (0, -400, InvoiceStatus::Paid)
+        );
+    }
+
+    #[test]
+    fn actions_check_the_status() {
+        let inv = Invoice::draft("in_1".into(), 5, "cus_1", "usd", "manual", "t".into());
+        assert!(require_status(&inv, &[InvoiceStatus::Draft], "finalize").is_ok());
+        let e = require_status(&inv, &[InvoiceStatus::Open], "pay").unwrap_err();
+        assert!(e.message.contains("this invoice is draft"), "{}", e.message);
+    }
+}
