@@ -1,6 +1,6 @@
 //! Test clocks: create, retrieve, list, delete (with the customers that live in them) and
-//! advance. An advance marks the clock advancing, runs what falls due up to the new time, and
-//! leaves it ready; it is answered once the clock is ready again.
+//! advance. An advance marks the clock advancing, runs what falls due up to the new time (see
+//! `billing_run`), and leaves it ready; it is answered once the clock is ready again.
 
 use cashbox_core::clock::{
     TEST_CLOCK_PREFIX, TestClock, TestClockAdvanceParams, TestClockCreateParams,
@@ -100,7 +100,7 @@ impl App {
     ) -> AppResult<Value> {
         let mut tx = self.store().begin().await?;
         let mut clock: TestClock = self.load_for_update(&mut tx, id).await?;
-        clock.start_advance(&params)?;
+        let until = clock.start_advance(&params)?;
         self.save_doc(&mut tx, &clock).await?;
         self.record_event(
             &mut tx,
@@ -110,8 +110,12 @@ impl App {
             None,
         )
         .await?;
-        // Work that falls due between the two times will run here, in time order, as
-        // subscriptions and invoices arrive; with none, the advance is one transaction.
+        tx.commit().await?;
+        // Everything that falls due between the two times runs, in time order, each piece
+        // in its own transactions and in the clock's time.
+        self.run_clock(id, until).await?;
+        let mut tx = self.store().begin().await?;
+        let mut clock: TestClock = self.load_for_update(&mut tx, id).await?;
         clock.finish_advance();
         self.save_doc(&mut tx, &clock).await?;
         self.record_event(

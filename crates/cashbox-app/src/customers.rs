@@ -20,7 +20,7 @@ use crate::{App, AppError, AppResult, RequestCtx};
 const EMAIL_INDEX_DOMAIN: &str = "customers.email";
 
 impl App {
-    fn seal_customer(&self, c: &Customer) -> CustomerRow {
+    pub(crate) fn seal_customer(&self, c: &Customer) -> CustomerRow {
         let plain = serde_json::to_vec(&c.private).expect("customer data always serializes");
         CustomerRow {
             id: c.id.clone(),
@@ -45,7 +45,7 @@ impl App {
         }
     }
 
-    fn open_customer(&self, r: CustomerRow) -> AppResult<Customer> {
+    pub(crate) fn open_customer(&self, r: CustomerRow) -> AppResult<Customer> {
         let private: CustomerPrivate = match &r.sealed {
             Some(sealed) => {
                 let plain = self

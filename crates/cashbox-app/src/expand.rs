@@ -12,7 +12,9 @@ use serde_json::Value;
 use cashbox_core::catalog::{Price, Product};
 use cashbox_core::clock::TestClock;
 use cashbox_core::discounts::Coupon;
+use cashbox_core::invoice::{Invoice, InvoiceItem};
 use cashbox_core::payments::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
+use cashbox_core::subscription::Subscription;
 
 use crate::docs::Doc;
 use crate::{App, AppResult};
@@ -37,7 +39,7 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
             "test_clock",
         ],
         "payment_method" => &["customer"],
-        "payment_intent" => &["customer", "payment_method", "latest_charge"],
+        "payment_intent" => &["customer", "payment_method", "latest_charge", "invoice"],
         "charge" => &[
             "customer",
             "payment_intent",
@@ -49,6 +51,20 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
         "price" => &["product"],
         "product" => &["default_price"],
         "promotion_code" => &["customer", "promotion.coupon"],
+        "subscription" => &[
+            "customer",
+            "latest_invoice",
+            "default_payment_method",
+            "test_clock",
+        ],
+        "invoice" => &[
+            "customer",
+            "subscription",
+            "payment_intent",
+            "default_payment_method",
+            "test_clock",
+        ],
+        "invoiceitem" => &["customer", "invoice", "subscription", "test_clock"],
         _ => &[],
     }
 }
@@ -191,6 +207,18 @@ impl App {
             }
             "price" => {
                 self.load_doc_json::<Price>(reader, id, Price::to_json)
+                    .await
+            }
+            "sub" => {
+                self.load_doc_json::<Subscription>(reader, id, |s| self.render_subscription(s))
+                    .await
+            }
+            "in" => {
+                self.load_doc_json::<Invoice>(reader, id, |i| self.render_invoice(i))
+                    .await
+            }
+            "ii" => {
+                self.load_doc_json::<InvoiceItem>(reader, id, InvoiceItem::to_json)
                     .await
             }
             "cus" => {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use cashbox_core::id::new_id;
+use cashbox_core::invoice::{Invoice, InvoiceStatus};
 use cashbox_core::ledger::{self, Posting};
 use cashbox_core::payments::{Charge, Refund, RefundStatus};
 use cashbox_store::{DocTable, Imbalance, LedgerLine, Tx};
@@ -73,7 +74,13 @@ impl App {
                 let c: Charge = self.open_doc(row)?;
                 if c.amount_captured > 0 {
                     add(ledger::PROCESSOR_CLEARING, &c.currency, c.amount_captured);
-                    add(ledger::REVENUE, &c.currency, -c.amount_captured);
+                    // An invoice's sale was posted when it was finalized; its charge settles
+                    // the receivable.
+                    let against = match c.invoice {
+                        Some(_) => ledger::CUSTOMER_RECEIVABLE,
+                        None => ledger::REVENUE,
+                    };
+                    add(against, &c.currency, -c.amount_captured);
                 }
             }
         }
@@ -87,6 +94,35 @@ impl App {
                 if r.status == RefundStatus::Succeeded {
                     add(ledger::REFUNDS, &r.currency, r.amount);
                     add(ledger::PROCESSOR_CLEARING, &r.currency, -r.amount);
+                }
+            }
+        }
+        let mut after = String::new();
+        loop {
+            let rows = self.store().docs_batch(Invoice::TABLE, &after, 500).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id.clone();
+            for row in &rows {
+                let inv: Invoice = self.open_doc(row)?;
+                if inv.status == InvoiceStatus::Draft {
+                    continue;
+                }
+                let sale = inv.ledger_amounts();
+                let voided = inv.status == InvoiceStatus::Void;
+                for (account, amount) in sale.lines() {
+                    if !voided {
+                        add(account, &inv.currency, amount);
+                    }
+                }
+                if inv.written_off != 0 && inv.status != InvoiceStatus::Uncollectible {
+                    // Written off, then brought back: the two cancel.
+                } else if inv.written_off != 0 {
+                    add(ledger::BAD_DEBT, &inv.currency, inv.written_off);
+                    add(ledger::CUSTOMER_RECEIVABLE, &inv.currency, -inv.written_off);
+                }
+                if inv.paid_out_of_band {
+                    add(ledger::PAID_OUT_OF_BAND, &inv.currency, inv.amount_paid);
+                    add(ledger::CUSTOMER_RECEIVABLE, &inv.currency, -inv.amount_paid);
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! request carried an `Idempotency-Key`, the response to replay.
 
 pub mod auth;
+pub mod billing_run;
 pub mod catalog;
 pub mod clocks;
 pub mod context;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod expand;
 pub mod idempotency;
+pub mod invoices;
 pub mod keys;
 pub mod ledger;
 pub mod payment_intents;
@@ -21,6 +23,7 @@ pub mod recovery;
 pub mod refunds;
 pub mod rotation;
 pub mod setup_intents;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
@@ -44,6 +47,33 @@ pub struct Settings {
     pub refund_window_days: Option<u32>,
     /// The wall clock; tests substitute their own. `None` is the system clock.
     pub clock: Option<fn() -> i64>,
+    /// How failed renewal payments are retried.
+    pub dunning: Dunning,
+}
+
+/// What happens to a subscription when the last retry of its invoice fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DunningFinal {
+    Cancel,
+    Unpaid,
+    PastDue,
+}
+
+/// The retry schedule for failed invoice payments: each retry so many days after the
+/// previous attempt (Stripe's default smart-retry window is close to 3, 5 and 7 days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dunning {
+    pub retry_days: Vec<i64>,
+    pub after_last_retry: DunningFinal,
+}
+
+impl Default for Dunning {
+    fn default() -> Self {
+        Self {
+            retry_days: vec![3, 5, 7],
+            after_last_retry: DunningFinal::Cancel,
+        }
+    }
 }
 
 /// The application: shared by every request and job. Cheap to clone.

@@ -162,7 +162,7 @@ impl App {
     }
 
     /// Records a new confirmation attempt as pending; returns its number.
-    fn begin_attempt(&self, pi: &mut PaymentIntent, authenticated: bool) -> u32 {
+    pub(crate) fn begin_attempt(&self, pi: &mut PaymentIntent, authenticated: bool) -> u32 {
         pi.attempts += 1;
         pi.pending = Some(Pending::Confirm {
             attempt: pi.attempts,
@@ -291,7 +291,7 @@ impl App {
 
     /// Phases 2 and 3 of a confirmation: the processor call, then its outcome applied. `pi`
     /// and `pm` are as phase 1 committed them.
-    async fn run_confirmation(
+    pub(crate) async fn run_confirmation(
         &self,
         ctx: &RequestCtx,
         pi: PaymentIntent,
@@ -326,7 +326,9 @@ impl App {
         // The usual success is worked out before the write turn, from the intent as phase 1
         // left it; in the turn it is written as is if the intent is still exactly that.
         let prepared = match &outcome {
-            Outcome::Succeeded { reference } if !self.success_changes_pm(&pi, &pm) => {
+            Outcome::Succeeded { reference }
+                if !self.success_changes_pm(&pi, &pm) && pi.invoice.is_none() =>
+            {
                 Some(self.prepare_success(ctx, &pi, &pm, reference.clone()))
             }
             _ => None,
@@ -359,15 +361,8 @@ impl App {
                 let captured = pi.capture_method != CaptureMethod::Manual;
                 let charge = self.apply_success(&mut pi, &pm, reference, now);
                 if captured {
-                    self.post(
-                        &mut tx,
-                        Posting::payment_captured(
-                            &charge.id,
-                            charge.amount_captured,
-                            &charge.currency,
-                        ),
-                    )
-                    .await?;
+                    self.post(&mut tx, charge.capture_posting(charge.amount_captured))
+                        .await?;
                 }
                 if self.success_changes_pm(&pi, &pm) {
                     let sets_up = pi.setup_future_usage.is_some() || pi.off_session;
@@ -387,6 +382,7 @@ impl App {
                 let pi_json = pi.to_json();
                 self.record_event(&mut tx, ctx, success_event(captured), &pi_json, None)
                     .await?;
+                self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
                 self.finish(tx, ctx, pi_json, expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
@@ -406,6 +402,7 @@ impl App {
                     None,
                 )
                 .await?;
+                self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
                 self.finish(tx, ctx, pi.to_json(), expand).await
             }
             Outcome::Declined(d) => {
@@ -443,6 +440,7 @@ impl App {
                     None,
                 )
                 .await?;
+                self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
                 let body = card_error_body(
                     &d.code,
                     Some(&d.decline_code),
@@ -515,9 +513,7 @@ impl App {
         let captured = next.status == PiStatus::Succeeded;
         let pi_json = next.to_json();
         PreparedSuccess {
-            posting: captured.then(|| {
-                Posting::payment_captured(&charge.id, charge.amount_captured, &charge.currency)
-            }),
+            posting: captured.then(|| charge.capture_posting(charge.amount_captured)),
             charge_row: self.seal_doc(&charge),
             pi_row: self.seal_doc(&next),
             events: vec![
@@ -569,6 +565,7 @@ impl App {
             metadata: pi.metadata.clone(),
             processor_ref,
             released: false,
+            invoice: pi.invoice.clone(),
         }
     }
 
@@ -609,6 +606,7 @@ impl App {
                 None,
             )
             .await?;
+            self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
             return self.finish(tx, ctx, pi.to_json(), &[]).await;
         }
         let attempt = self.begin_attempt(&mut pi, true);
@@ -702,11 +700,7 @@ impl App {
         pi.status = PiStatus::Succeeded;
         pi.amount_received = amount;
         pi.amount_capturable = 0;
-        self.post(
-            &mut tx,
-            Posting::payment_captured(&charge.id, amount, &charge.currency),
-        )
-        .await?;
+        self.post(&mut tx, charge.capture_posting(amount)).await?;
         self.save_doc(&mut tx, &charge).await?;
         self.save_doc(&mut tx, &pi).await?;
         self.record_event(&mut tx, ctx, "charge.captured", &charge.to_json(), None)

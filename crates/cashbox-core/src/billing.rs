@@ -63,6 +63,18 @@ pub fn boundary(anchor: i64, interval: Interval, count: u32, n: u32) -> Option<i
     Some(t.timestamp())
 }
 
+/// `t` minus one billing period (`count` intervals), in UTC.
+pub fn step_back(t: i64, interval: Interval, count: u32) -> Option<i64> {
+    let at = DateTime::<Utc>::from_timestamp(t, 0)?;
+    let back = match interval {
+        Interval::Day => at.checked_sub_signed(TimeDelta::try_days(i64::from(count))?)?,
+        Interval::Week => at.checked_sub_signed(TimeDelta::try_weeks(i64::from(count))?)?,
+        Interval::Month => at.checked_sub_months(Months::new(count))?,
+        Interval::Year => at.checked_sub_months(Months::new(count.checked_mul(12)?))?,
+    };
+    Some(back.timestamp())
+}
+
 /// The first boundary of the cycle anchored at `anchor` that is strictly after `t`.
 pub fn next_boundary(anchor: i64, interval: Interval, count: u32, t: i64) -> Option<i64> {
     if anchor > t {
@@ -207,6 +219,11 @@ fn tiered_amount(amounts: &Amounts, mode: TiersMode, quantity: u64) -> Option<De
             Some(total)
         }
     }
+}
+
+/// `quantity` units at a decimal unit amount, rounded once.
+pub fn units_times(unit: Decimal, quantity: u64) -> Option<i64> {
+    to_minor(unit.checked_mul(Decimal::from(quantity))?)
 }
 
 /// The part of `amount` (charged for `period`) that covers `[from, to)`, rounded half away

@@ -275,6 +275,9 @@ pub struct Invoice {
     pub status_transitions: StatusTransitions,
     pub payment_intent: Option<String>,
     pub paid_out_of_band: bool,
+    /// What was written off when it was marked uncollectible.
+    #[serde(default)]
+    pub written_off: i64,
     pub description: Option<String>,
     pub footer: Option<String>,
     pub metadata: Metadata,
@@ -345,6 +348,7 @@ impl Invoice {
             status_transitions: StatusTransitions::default(),
             payment_intent: None,
             paid_out_of_band: false,
+            written_off: 0,
             description: None,
             footer: None,
             metadata: Metadata::new(),
@@ -432,6 +436,18 @@ impl Invoice {
             self.mark_paid(now);
         }
         ending
+    }
+
+    /// What finalizing this invoice posted to the ledger.
+    pub fn ledger_amounts(&self) -> crate::ledger::InvoiceAmounts {
+        crate::ledger::InvoiceAmounts {
+            amount_due: self.amount_due,
+            balance_change: self.ending_balance.unwrap_or(self.starting_balance)
+                - self.starting_balance,
+            subtotal_excluding_tax: self.subtotal_excluding_tax,
+            discounts: self.total_discount_amounts.iter().map(|(_, a)| a).sum(),
+            taxes: self.total_taxes.iter().map(|t| t.amount).sum(),
+        }
     }
 
     pub fn mark_paid(&mut self, now: i64) {

@@ -6,6 +6,12 @@
 //! - `customer_receivable`: what customers owe (an asset); a sale debits it, a payment credits it.
 //! - `revenue`: sales (income, so normally a credit balance).
 //! - `refunds`: money returned (contra-income, a debit balance).
+//! - `customer_balance`: customers' invoice balances (positive: they owe us; negative: credit
+//!   we hold for them).
+//! - `tax_payable`: tax collected on invoices (a liability).
+//! - `discounts`: discounts given on invoices (contra-income).
+//! - `paid_out_of_band`: invoice payments received outside Cashbox.
+//! - `bad_debt`: invoices written off as uncollectible.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +19,36 @@ pub const PROCESSOR_CLEARING: &str = "processor_clearing";
 pub const CUSTOMER_RECEIVABLE: &str = "customer_receivable";
 pub const REVENUE: &str = "revenue";
 pub const REFUNDS: &str = "refunds";
+pub const CUSTOMER_BALANCE: &str = "customer_balance";
+pub const TAX_PAYABLE: &str = "tax_payable";
+pub const DISCOUNTS: &str = "discounts";
+pub const PAID_OUT_OF_BAND: &str = "paid_out_of_band";
+pub const BAD_DEBT: &str = "bad_debt";
+
+/// What a finalized invoice posts: the sale net of tax, its discounts, its tax, what moved on
+/// the customer's balance, and what the customer now owes on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InvoiceAmounts {
+    pub amount_due: i64,
+    /// The customer's balance after finalizing minus before.
+    pub balance_change: i64,
+    pub subtotal_excluding_tax: i64,
+    pub discounts: i64,
+    pub taxes: i64,
+}
+
+impl InvoiceAmounts {
+    /// The lines of the invoice's sale, as (account, amount).
+    pub fn lines(&self) -> [(&'static str, i64); 5] {
+        [
+            (CUSTOMER_RECEIVABLE, self.amount_due),
+            (CUSTOMER_BALANCE, self.balance_change),
+            (REVENUE, -self.subtotal_excluding_tax),
+            (DISCOUNTS, self.discounts),
+            (TAX_PAYABLE, -self.taxes),
+        ]
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -73,6 +109,86 @@ impl Posting {
         )
     }
 
+    fn of(
+        kind: &'static str,
+        id: &str,
+        currency: &str,
+        lines: &[(&'static str, i64)],
+    ) -> Option<Self> {
+        let lines: Vec<Line> = lines
+            .iter()
+            .filter(|(_, amount)| *amount != 0)
+            .map(|(account, amount_minor)| Line {
+                account,
+                currency: currency.to_string(),
+                amount_minor: *amount_minor,
+            })
+            .collect();
+        (!lines.is_empty()).then(|| Self::new(kind, id, lines))
+    }
+
+    /// A finalized invoice's sale; `None` when it moves nothing (a trial's zero invoice).
+    pub fn invoice_finalized(id: &str, a: &InvoiceAmounts, currency: &str) -> Option<Self> {
+        Self::of("invoice_finalized", id, currency, &a.lines())
+    }
+
+    /// A voided invoice: its sale reversed.
+    pub fn invoice_voided(id: &str, a: &InvoiceAmounts, currency: &str) -> Option<Self> {
+        let lines = a.lines().map(|(account, amount)| (account, -amount));
+        Self::of("invoice_voided", id, currency, &lines)
+    }
+
+    /// A card payment of an invoice: settlement only, the sale was posted at finalization.
+    pub fn invoice_payment_captured(charge_id: &str, amount_minor: i64, currency: &str) -> Self {
+        Self::of(
+            "payment_captured",
+            charge_id,
+            currency,
+            &[
+                (PROCESSOR_CLEARING, amount_minor),
+                (CUSTOMER_RECEIVABLE, -amount_minor),
+            ],
+        )
+        .unwrap_or_else(|| Self::new("payment_captured", charge_id, Vec::new()))
+    }
+
+    pub fn invoice_paid_out_of_band(id: &str, amount_minor: i64, currency: &str) -> Option<Self> {
+        Self::of(
+            "invoice_paid_out_of_band",
+            id,
+            currency,
+            &[
+                (PAID_OUT_OF_BAND, amount_minor),
+                (CUSTOMER_RECEIVABLE, -amount_minor),
+            ],
+        )
+    }
+
+    pub fn invoice_written_off(id: &str, amount_minor: i64, currency: &str) -> Option<Self> {
+        Self::of(
+            "invoice_written_off",
+            id,
+            currency,
+            &[
+                (BAD_DEBT, amount_minor),
+                (CUSTOMER_RECEIVABLE, -amount_minor),
+            ],
+        )
+    }
+
+    /// An uncollectible invoice brought back (to be paid or voided).
+    pub fn invoice_recovered(id: &str, amount_minor: i64, currency: &str) -> Option<Self> {
+        Self::of(
+            "invoice_recovered",
+            id,
+            currency,
+            &[
+                (CUSTOMER_RECEIVABLE, amount_minor),
+                (BAD_DEBT, -amount_minor),
+            ],
+        )
+    }
+
     /// A refund paid out of the processor's balance.
     pub fn refund_succeeded(refund_id: &str, amount_minor: i64, currency: &str) -> Self {
         let line = |account, amount_minor| Line {
@@ -99,6 +215,28 @@ mod tests {
     fn postings_balance() {
         assert!(Posting::payment_captured("ch_1", 1000, "usd").is_balanced());
         assert!(Posting::refund_succeeded("re_1", 400, "usd").is_balanced());
+        // 1000 with 200 off, 10% tax, 300 of credit used: 780 due.
+        let a = InvoiceAmounts {
+            amount_due: 580,
+            balance_change: 300,
+            subtotal_excluding_tax: 1_000,
+            discounts: 200,
+            taxes: 80,
+        };
+        assert!(
+            Posting::invoice_finalized("in_1", &a, "usd")
+                .unwrap()
+                .is_balanced()
+        );
+        assert!(
+            Posting::invoice_voided("in_1", &a, "usd")
+                .unwrap()
+                .is_balanced()
+        );
+        assert_eq!(
+            Posting::invoice_finalized("in_2", &InvoiceAmounts::default(), "usd"),
+            None
+        );
         let broken = Posting {
             kind: "x",
             object_id: "y".into(),

@@ -178,7 +178,7 @@ pub(crate) fn check_descriptor(param: &str, v: &Option<String>) -> Result<(), Pa
     Ok(())
 }
 
-pub(crate) fn apply_metadata(
+pub fn apply_metadata(
     current: &Metadata,
     p: &Option<MetadataParam>,
 ) -> Result<Metadata, ParamError> {
@@ -631,6 +631,9 @@ pub struct PaymentIntent {
     pub pending: Option<Pending>,
     /// The processor's authorization or charge for `latest_charge`.
     pub processor_ref: Option<String>,
+    /// The invoice this intent pays, when an invoice made it.
+    #[serde(default)]
+    pub invoice: Option<String>,
 }
 
 /// An error in a request that is well formed but not allowed in the object's state.
@@ -733,6 +736,7 @@ impl PaymentIntent {
             attempts: 0,
             pending: None,
             processor_ref: None,
+            invoice: None,
         })
     }
 
@@ -874,6 +878,7 @@ impl PaymentIntent {
             "customer": self.customer,
             "description": self.description,
             "last_payment_error": self.last_payment_error.as_ref().map(|e| e.to_json(None)),
+            "invoice": self.invoice,
             "latest_charge": self.latest_charge,
             "livemode": false,
             "metadata": self.metadata,
@@ -935,9 +940,28 @@ pub struct Charge {
     pub processor_ref: String,
     /// An uncaptured authorization released on cancel.
     pub released: bool,
+    /// The invoice its PaymentIntent pays, if any.
+    #[serde(default)]
+    pub invoice: Option<String>,
 }
 
 impl Charge {
+    /// The ledger posting for capturing `amount_minor` of this charge: a sale and its
+    /// settlement, or for an invoice (whose sale was posted when it was finalized) the
+    /// settlement alone.
+    pub fn capture_posting(&self, amount_minor: i64) -> crate::ledger::Posting {
+        match self.invoice {
+            Some(_) => crate::ledger::Posting::invoice_payment_captured(
+                &self.id,
+                amount_minor,
+                &self.currency,
+            ),
+            None => {
+                crate::ledger::Posting::payment_captured(&self.id, amount_minor, &self.currency)
+            }
+        }
+    }
+
     /// What can still be refunded, net of refunds in flight.
     pub fn refundable(&self) -> i64 {
         self.amount_captured - self.amount_refunded - self.refunds_pending

@@ -612,6 +612,27 @@ pub struct SubscriptionItemListParams {
 }
 crate::impl_page!(SubscriptionItemListParams);
 
+/// `GET /v1/invoices/upcoming` and `POST /v1/invoices/create_preview`: the next invoice of a
+/// subscription, optionally with a proposed change of items.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewParams {
+    pub customer: Option<String>,
+    pub subscription: Option<String>,
+    pub subscription_items: Option<Vec<ItemParams>>,
+    pub subscription_proration_date: Option<i64>,
+    pub subscription_proration_behavior: Option<ProrationBehavior>,
+    pub subscription_details: Option<PreviewDetails>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewDetails {
+    pub items: Option<Vec<ItemParams>>,
+    pub proration_date: Option<i64>,
+    pub proration_behavior: Option<ProrationBehavior>,
+}
+
 /// A `trial_end` parameter: `now` or a Unix time after `now`.
 pub fn parse_trial_end(param: &str, raw: &Text, now: i64) -> Result<i64, ParamError> {
     if raw.0 == "now" {

@@ -3,6 +3,7 @@
 //!
 //! Handlers extract, call one use case and render; they contain no SQL and no business rules.
 
+mod billing;
 mod catalog;
 mod clocks;
 pub mod customers;
@@ -94,6 +95,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(catalog::routes())
         .merge(discounts::routes())
         .merge(clocks::routes())
+        .merge(billing::routes())
 }
 
 /// The OpenAPI document of the whole API.

@@ -18,10 +18,13 @@ pub enum DocTable {
     PromotionCodes,
     TaxRates,
     TestClocks,
+    Subscriptions,
+    Invoices,
+    InvoiceItems,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 11] = [
+    pub const ALL: [DocTable; 14] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -33,6 +36,9 @@ impl DocTable {
         Self::PromotionCodes,
         Self::TaxRates,
         Self::TestClocks,
+        Self::Subscriptions,
+        Self::Invoices,
+        Self::InvoiceItems,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +54,9 @@ impl DocTable {
             Self::PromotionCodes => "promotion_codes",
             Self::TaxRates => "tax_rates",
             Self::TestClocks => "test_clocks",
+            Self::Subscriptions => "subscriptions",
+            Self::Invoices => "invoices",
+            Self::InvoiceItems => "invoiceitems",
         }
     }
 }
@@ -69,6 +78,10 @@ pub struct DocFilter {
     pub parent: Option<String>,
     pub status: Option<String>,
     pub ids: Option<Vec<String>>,
+    /// Any of these statuses (with `status`, both must hold).
+    pub statuses: Option<Vec<String>>,
+    /// Subscriptions only: those with an item on this price.
+    pub price: Option<String>,
     /// Promotion codes only: the upper-cased code.
     pub code_key: Option<String>,
     pub created: Range,
@@ -123,6 +136,16 @@ impl Store {
         if let Some(ids) = &filter.ids {
             let condition = s.in_list("id", ids.iter().map(IntoVal::into_val));
             s.and(condition);
+        }
+        if let Some(statuses) = &filter.statuses {
+            let condition = s.in_list("status", statuses.iter().map(IntoVal::into_val));
+            s.and(condition);
+        }
+        if let Some(price) = &filter.price {
+            let p = s.arg(price.into_val());
+            s.and(format!(
+                "id IN (SELECT subscription_id FROM subscription_items WHERE price_id = {p})"
+            ));
         }
         if let Some(key) = &filter.code_key {
             let p = s.arg(key.into_val());

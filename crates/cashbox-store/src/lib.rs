@@ -15,6 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 mod api_keys;
+mod billing;
 mod catalog;
 mod customers;
 mod db;
@@ -30,6 +31,7 @@ mod sealed;
 pub mod testing;
 
 pub use api_keys::ApiKeyRow;
+pub use billing::DueWork;
 pub use catalog::{PriceAttributes, PriceFilter};
 pub use customers::{CustomerFilter, CustomerRow};
 pub use docs::{DocFilter, DocRow, DocTable};

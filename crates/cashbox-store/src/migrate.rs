@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_test_clocks.sql"),
         postgres: include_str!("../migrations/postgres/0005_test_clocks.sql"),
     },
+    Migration {
+        version: 6,
+        name: "billing",
+        sqlite: include_str!("../migrations/sqlite/0006_billing.sql"),
+        postgres: include_str!("../migrations/postgres/0006_billing.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

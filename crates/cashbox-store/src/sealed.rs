@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 14] = [
+    pub const ALL: [SealedColumn; 17] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -29,6 +29,9 @@ impl SealedColumn {
         Self::Doc(DocTable::PromotionCodes),
         Self::Doc(DocTable::TaxRates),
         Self::Doc(DocTable::TestClocks),
+        Self::Doc(DocTable::Subscriptions),
+        Self::Doc(DocTable::Invoices),
+        Self::Doc(DocTable::InvoiceItems),
     ];
 
     /// (table, sealed column); the row id is always `id`.

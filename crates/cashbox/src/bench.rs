@@ -53,6 +53,7 @@ async fn start_server() -> Result<(String, String, String), String> {
         public_url: format!("http://{addr}"),
         refund_window_days: None,
         clock: None,
+        dunning: Default::default(),
     };
     let app = App::new(store, ring, settings);
     let http = HttpConfig {

@@ -38,6 +38,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Refunds are refused this many days after the payment; unset allows refunds at any time.
     pub refund_window_days: Option<u32>,
+    /// Failed invoice payments are retried this many days after the previous attempt, in turn.
+    pub dunning: cashbox_app::Dunning,
 }
 
 impl fmt::Debug for Config {
@@ -90,6 +92,8 @@ pub const KNOWN_VARS: &[&str] = &[
     "CASHBOX_LOG_FORMAT",
     "CASHBOX_PUBLIC_URL",
     "CASHBOX_REFUND_WINDOW_DAYS",
+    "CASHBOX_DUNNING_RETRY_DAYS",
+    "CASHBOX_DUNNING_AFTER_LAST_RETRY",
 ];
 
 impl Config {
@@ -180,8 +184,43 @@ impl Config {
                 })?),
                 None => None,
             },
+            dunning: parse_dunning(
+                get("CASHBOX_DUNNING_RETRY_DAYS"),
+                get("CASHBOX_DUNNING_AFTER_LAST_RETRY"),
+            )?,
         })
     }
+}
+
+/// `CASHBOX_DUNNING_RETRY_DAYS=3,5,7` and `CASHBOX_DUNNING_AFTER_LAST_RETRY=cancel|unpaid|past_due`.
+fn parse_dunning(days: Option<&str>, after: Option<&str>) -> Result<cashbox_app::Dunning, String> {
+    let mut d = cashbox_app::Dunning::default();
+    if let Some(days) = days {
+        d.retry_days = if days.trim().is_empty() {
+            Vec::new()
+        } else {
+            days.split(',')
+                .map(|x| x.trim().parse::<i64>().ok().filter(|n| (1..=60).contains(n)))
+                .collect::<Option<Vec<_>>>()
+                .filter(|v| v.len() <= 8)
+                .ok_or_else(|| {
+                    format!("CASHBOX_DUNNING_RETRY_DAYS must be up to 8 comma-separated days between 1 and 60, not {days:?}")
+                })?
+        };
+    }
+    if let Some(after) = after {
+        d.after_last_retry = match after {
+            "cancel" => cashbox_app::DunningFinal::Cancel,
+            "unpaid" => cashbox_app::DunningFinal::Unpaid,
+            "past_due" => cashbox_app::DunningFinal::PastDue,
+            _ => {
+                return Err(format!(
+                    "CASHBOX_DUNNING_AFTER_LAST_RETRY must be cancel, unpaid or past_due, not {after:?}"
+                ));
+            }
+        };
+    }
+    Ok(d)
 }
 
 fn parse_file(text: &str) -> Result<HashMap<String, String>, String> {

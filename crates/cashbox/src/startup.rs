@@ -17,6 +17,10 @@ use crate::config::{Config, Env, redact_url};
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often interrupted payment operations are looked for and finished.
 pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(15);
+/// How often the billing worker looks for work due on the wall clock.
+pub const BILLING_INTERVAL: Duration = Duration::from_secs(1);
+/// Pieces of billing work the worker takes at a time.
+pub const BILLING_BATCH: i64 = 200;
 pub const DEV_KEYS_FILE: &str = "encryption.keys";
 pub const SQLITE_FILE: &str = "cashbox.db";
 
@@ -161,6 +165,7 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
         public_url: public_url.to_string(),
         refund_window_days: config.refund_window_days,
         clock: None,
+        dunning: config.dunning.clone(),
     };
     let app = App::new(store, ring, settings);
     Ok(Opened { app, notes })
@@ -273,12 +278,35 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     });
 
+    // Billing work on the wall clock (renewals, trial ends, retries): every second, in
+    // batches until none is left.
+    let billing = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let mut tick = tokio::time::interval(BILLING_INTERVAL);
+            loop {
+                tick.tick().await;
+                loop {
+                    match app.run_due_billing(BILLING_BATCH).await {
+                        Ok(n) if n as i64 == BILLING_BATCH => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the billing worker failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    });
+
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
     pruner.abort();
     recovery.abort();
+    billing.abort();
     app.store().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,0 +1,299 @@
+//! Running billing work as it falls due: trial-end notices and trial ends, renewals,
+//! `invoice.upcoming`, scheduled cancellations, incomplete expiry, resumptions and payment
+//! retries. The same steps run for a test clock's objects while it advances (in the clock's
+//! time, in time order) and for everything else from the wall clock (`serve`'s worker).
+//!
+//! Each piece of due work is indexed by its object's `due_at`. Running it is idempotent: the
+//! object is locked and its due work recomputed inside the transaction, so a second worker
+//! (another process) that picked the same work finds nothing left to do; a renewal claims its
+//! period in `subscription_periods`, so a second invoice for one period cannot be written; a
+//! payment is a PaymentIntent attempt whose pending state is its lease (the recovery sweep
+//! finishes one whose process died, and its outcome settles the invoice).
+
+use cashbox_core::clock::{ClockStatus, TestClock};
+use cashbox_core::event::previous_attributes;
+use cashbox_core::invoice::{CollectionMethod, Invoice, InvoiceStatus};
+use cashbox_core::subscription::{Due, MissingPaymentMethod, SubStatus, Subscription};
+use cashbox_store::{DocTable, DueWork, Tx};
+
+use crate::{App, AppError, AppResult, RequestCtx};
+
+/// Steps one subscription may take in one run before the worker moves on.
+const STEPS_MAX: usize = 1_000;
+/// The same work coming back this many times without progress stops a clock's advance.
+const REPEATS_MAX: usize = 3;
+
+impl App {
+    /// Runs work due by now for objects on the wall clock, up to `limit` pieces; returns how
+    /// many were found (a full batch means there may be more).
+    pub async fn run_due_billing(&self, limit: i64) -> AppResult<usize> {
+        let work = self.store().due_work(self.now(), limit).await?;
+        for w in &work {
+            if let Err(e) = self.run_work(w).await {
+                tracing::warn!(object = %w.id, error = %e, "billing work failed; it stays due and is retried");
+            }
+        }
+        Ok(work.len())
+    }
+
+    pub(crate) async fn run_work(&self, w: &DueWork) -> AppResult<()> {
+        match w.table {
+            DocTable::Subscriptions => self.advance_subscription(&w.id).await,
+            _ => self.retry_invoice(&w.id).await,
+        }
+    }
+
+    /// Runs everything due for one subscription up to its time, one step per transaction.
+    async fn advance_subscription(&self, id: &str) -> AppResult<()> {
+        let ctx = RequestCtx::default();
+        for _ in 0..STEPS_MAX {
+            let mut tx = self.store().begin().await?;
+            let mut sub: Subscription = self.load_for_update(&mut tx, id).await?;
+            let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
+            let Some(due) = sub.next_due().filter(|d| d.at() <= now) else {
+                // Nothing (more) is due: keep the index true and stop.
+                self.save_subscription(&mut tx, &sub).await?;
+                tx.commit().await?;
+                return Ok(());
+            };
+            let collect = self.step(&mut tx, &ctx, &mut sub, due).await?;
+            self.save_subscription(&mut tx, &sub).await?;
+            tx.commit().await?;
+            if let Some(inv) = collect {
+                self.collect_invoice(&ctx, &inv, None, true).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One due step of a subscription at its due time; returns an invoice to collect.
+    async fn step(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        sub: &mut Subscription,
+        due: Due,
+    ) -> AppResult<Option<String>> {
+        let before = self.render_subscription(sub);
+        let t = due.at();
+        let customer = match tx.customer_for_update(&sub.customer).await? {
+            Some(row) if !row.deleted => self.open_customer(row)?,
+            _ => {
+                // Its customer is gone: so is the subscription.
+                sub.cancel(t, "cancellation_requested");
+                self.record_event(
+                    tx,
+                    ctx,
+                    "customer.subscription.deleted",
+                    &self.render_subscription(sub),
+                    None,
+                )
+                .await?;
+                return Ok(None);
+            }
+        };
+        let mut event = Some("customer.subscription.updated");
+        let mut collect = None;
+        match due {
+            Due::TrialWillEnd(_) => {
+                sub.trial_will_end_sent = true;
+                self.record_event(
+                    tx,
+                    ctx,
+                    "customer.subscription.trial_will_end",
+                    &self.render_subscription(sub),
+                    None,
+                )
+                .await?;
+                event = None;
+            }
+            Due::TrialEnd(_) => {
+                let has_pm = sub.default_payment_method.is_some()
+                    || customer.default_payment_method.is_some();
+                let automatic = sub.collection_method == CollectionMethod::ChargeAutomatically;
+                match sub.missing_payment_method {
+                    MissingPaymentMethod::Cancel if !has_pm && automatic => {
+                        sub.cancel(t, "cancellation_requested");
+                        event = Some("customer.subscription.deleted");
+                    }
+                    MissingPaymentMethod::Pause if !has_pm && automatic => {
+                        sub.status = SubStatus::Paused;
+                        self.record_event(
+                            tx,
+                            ctx,
+                            "customer.subscription.paused",
+                            &self.render_subscription(sub),
+                            None,
+                        )
+                        .await?;
+                    }
+                    _ => {
+                        sub.status = SubStatus::Active;
+                        collect = self.renew(tx, ctx, sub, &customer, t).await?;
+                    }
+                }
+            }
+            Due::Upcoming(_) => {
+                sub.upcoming_sent_for = Some(sub.current_period_end);
+                let preview = self.build_preview(tx, sub, &customer, Vec::new()).await?;
+                let mut object = self.render_invoice(&preview);
+                object["id"] = serde_json::Value::Null;
+                self.record_event(tx, ctx, "invoice.upcoming", &object, None)
+                    .await?;
+                event = None;
+            }
+            Due::CancelAt(_) => {
+                sub.cancel(t, "cancellation_requested");
+                event = Some("customer.subscription.deleted");
+            }
+            Due::PeriodEnd(_) if sub.cancel_at_period_end => {
+                sub.cancel(t, "cancellation_requested");
+                event = Some("customer.subscription.deleted");
+            }
+            Due::PeriodEnd(_) => {
+                collect = self.renew(tx, ctx, sub, &customer, t).await?;
+            }
+            Due::IncompleteExpiry(_) => {
+                sub.status = SubStatus::IncompleteExpired;
+                sub.ended_at = Some(t);
+                if let Some(inv_id) = sub.latest_invoice.clone() {
+                    let mut inv: Invoice = self.load_for_update(tx, &inv_id).await?;
+                    if inv.status == InvoiceStatus::Open {
+                        match self
+                            .close_in(tx, ctx, &mut inv, InvoiceStatus::Void, t)
+                            .await
+                        {
+                            Ok(()) => {}
+                            // A payment in flight: the expiry waits for it.
+                            Err(AppError::Param(_)) => {
+                                return Err(AppError::Corrupt(format!(
+                                    "subscription {}: its first payment is still in flight",
+                                    sub.id
+                                )));
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            Due::Resume(_) => {
+                sub.pause_collection = None;
+                if sub.status == SubStatus::Paused {
+                    sub.status = SubStatus::Active;
+                    sub.billing_cycle_anchor = t;
+                    collect = self
+                        .start_period(tx, ctx, sub, &customer, t, "subscription_update")
+                        .await?;
+                    self.record_event(
+                        tx,
+                        ctx,
+                        "customer.subscription.resumed",
+                        &self.render_subscription(sub),
+                        None,
+                    )
+                    .await?;
+                }
+            }
+        }
+        if let Some(e) = event {
+            let object = self.render_subscription(sub);
+            let previous = previous_attributes(&before, &object);
+            if previous.is_some() || e != "customer.subscription.updated" {
+                self.record_event(tx, ctx, e, &object, previous).await?;
+            }
+        }
+        Ok(collect)
+    }
+
+    /// Starts the period that begins at `t` and invoices it; returns the invoice to collect.
+    async fn renew(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        sub: &mut Subscription,
+        customer: &cashbox_core::customer::Customer,
+        t: i64,
+    ) -> AppResult<Option<String>> {
+        let end = sub.period_end_after(t).ok_or_else(|| {
+            AppError::Corrupt(format!("subscription {}: no billing period", sub.id))
+        })?;
+        let inv = self
+            .period_invoice(
+                tx,
+                ctx,
+                sub,
+                customer,
+                "subscription_cycle",
+                (t, end),
+                false,
+                t,
+            )
+            .await?;
+        sub.current_period_start = t;
+        sub.current_period_end = end;
+        Ok(inv
+            .filter(|i| {
+                i.status == InvoiceStatus::Open
+                    && i.collection_method == CollectionMethod::ChargeAutomatically
+            })
+            .map(|i| i.id))
+    }
+
+    /// Retries an invoice's payment if it is due.
+    async fn retry_invoice(&self, id: &str) -> AppResult<()> {
+        let mut tx = self.store().begin().await?;
+        let inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        let due =
+            inv.status == InvoiceStatus::Open && inv.next_payment_attempt.is_some_and(|t| t <= now);
+        if !due {
+            self.save_invoice(&mut tx, &inv).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        drop(tx);
+        self.collect_invoice(&RequestCtx::default(), id, None, true)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs, in time order, everything on `clock` that falls due up to `until`, moving the
+    /// clock's time to each piece of work as it runs.
+    pub(crate) async fn run_clock(&self, clock_id: &str, until: i64) -> AppResult<()> {
+        let mut last: Option<(String, i64)> = None;
+        let mut repeats = 0;
+        loop {
+            let mut tx = self.store().begin().await?;
+            let Some(work) = tx.next_due_on_clock(clock_id, until).await? else {
+                tx.commit().await?;
+                return Ok(());
+            };
+            let key = (work.id.clone(), work.due_at);
+            if last.as_ref() == Some(&key) {
+                repeats += 1;
+                if repeats >= REPEATS_MAX {
+                    let mut clock: TestClock = self.load_for_update(&mut tx, clock_id).await?;
+                    clock.status = ClockStatus::InternalFailure;
+                    self.save_doc(&mut tx, &clock).await?;
+                    tx.commit().await?;
+                    return Err(AppError::Corrupt(format!(
+                        "test clock {clock_id}: work on {} at {} does not progress",
+                        work.id, work.due_at
+                    )));
+                }
+            } else {
+                repeats = 0;
+            }
+            last = Some(key);
+            let mut clock: TestClock = self.load_for_update(&mut tx, clock_id).await?;
+            if work.due_at > clock.frozen_time {
+                clock.frozen_time = work.due_at;
+                self.save_doc(&mut tx, &clock).await?;
+            }
+            tx.commit().await?;
+            if let Err(e) = self.run_work(&work).await {
+                tracing::warn!(object = %work.id, error = %e, "billing work on a test clock failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,1447 @@
+//! Invoices and invoice items: create, finalize, pay, void, mark uncollectible, send; how an
+//! invoice is collected (through a PaymentIntent, so the three-phase payment rules hold) and
+//! what its payment's outcome does to it and its subscription (dunning included).
+
+use cashbox_core::ParamError;
+use cashbox_core::billing::price_amount;
+use cashbox_core::catalog::{DecimalAmount, Price};
+use cashbox_core::clock::TestClock;
+use cashbox_core::currency::Currency;
+use cashbox_core::customer::Customer;
+use cashbox_core::discounts::{Coupon, PromotionCode, TaxRate};
+use cashbox_core::event::previous_attributes;
+use cashbox_core::id::{new_id, random_token};
+use cashbox_core::invoice::{
+    CollectionMethod, DISCOUNT_PREFIX, Discount, DiscountParams, INVOICE_ITEM_PREFIX,
+    INVOICE_PREFIX, Invoice, InvoiceCreateParams, InvoiceFinalizeParams, InvoiceItem,
+    InvoiceItemCreateParams, InvoiceItemListParams, InvoiceItemUpdateParams, InvoiceListParams,
+    InvoicePayParams, InvoiceStatus, InvoiceUpdateParams, LINE_PREFIX, LineDraft,
+    check_days_until_due, check_description, require_status,
+};
+use cashbox_core::ledger::Posting;
+use cashbox_core::metadata::Metadata;
+use cashbox_core::payments::{PI_PREFIX, PaymentIntent, PaymentIntentCreateParams, PiStatus};
+use cashbox_core::subscription::{SubStatus, Subscription, check_quantity};
+use cashbox_store::{DocFilter, DocTable, Tx};
+use serde_json::{Value, json};
+
+use crate::docs::Doc;
+use crate::events::ListResult;
+use crate::{App, AppError, AppResult, DunningFinal, RequestCtx};
+
+impl Doc for Invoice {
+    const TABLE: DocTable = DocTable::Invoices;
+    const PREFIX: &'static str = INVOICE_PREFIX;
+    const NAME: &'static str = "invoice";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        Some(&self.customer)
+    }
+    fn status(&self) -> String {
+        self.status.as_str().into()
+    }
+    fn parent(&self) -> Option<&str> {
+        self.subscription.as_deref()
+    }
+}
+
+impl Doc for InvoiceItem {
+    const TABLE: DocTable = DocTable::InvoiceItems;
+    const PREFIX: &'static str = INVOICE_ITEM_PREFIX;
+    const NAME: &'static str = "invoiceitem";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        Some(&self.customer)
+    }
+    fn status(&self) -> String {
+        if self.invoice.is_some() {
+            "invoiced"
+        } else {
+            "pending"
+        }
+        .into()
+    }
+    fn parent(&self) -> Option<&str> {
+        self.invoice.as_deref()
+    }
+}
+
+/// A request context for work a use case does on its own behalf (paying an invoice inside a
+/// subscription request, the billing worker): events keep the request id, but nothing is
+/// saved as the request's idempotent response.
+pub(crate) fn inner_ctx(ctx: &RequestCtx) -> RequestCtx {
+    RequestCtx {
+        request_id: ctx.request_id.clone(),
+        idempotency: None,
+    }
+}
+
+impl App {
+    pub(crate) fn render_invoice(&self, inv: &Invoice) -> Value {
+        inv.to_json(&self.settings().public_url, self.now())
+    }
+
+    /// The customer, locked, or Stripe's "No such customer" for `param`.
+    pub(crate) async fn live_customer(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+        param: &str,
+    ) -> AppResult<Customer> {
+        match tx.customer_for_update(id).await? {
+            Some(row) if !row.deleted => self.open_customer(row),
+            _ => Err(AppError::MissingReference {
+                object: "customer",
+                id: id.to_string(),
+                param: param.to_string(),
+            }),
+        }
+    }
+
+    /// The time an object lives in: its test clock's, or the wall clock.
+    pub(crate) async fn time_of(&self, tx: &mut Tx, clock: Option<&str>) -> AppResult<i64> {
+        let Some(clock) = clock else {
+            return Ok(self.now());
+        };
+        match tx.doc(DocTable::TestClocks, clock).await? {
+            Some(row) => Ok(self.open_doc::<TestClock>(&row)?.frozen_time),
+            None => Ok(self.now()),
+        }
+    }
+
+    /// Tax rates named by a parameter, each active.
+    pub(crate) async fn tax_rates_named(
+        &self,
+        tx: &mut Tx,
+        ids: &[String],
+        param: &str,
+    ) -> AppResult<Vec<TaxRate>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let rate: TaxRate = match tx.doc(DocTable::TaxRates, id).await? {
+                Some(row) => self.open_doc(&row)?,
+                None => {
+                    return Err(AppError::MissingReference {
+                        object: "tax_rate",
+                        id: id.clone(),
+                        param: param.to_string(),
+                    });
+                }
+            };
+            if !rate.active {
+                return Err(ParamError::invalid(
+                    param,
+                    format!("Tax rate {id} is inactive and cannot be applied."),
+                )
+                .into());
+            }
+            out.push(rate);
+        }
+        Ok(out)
+    }
+
+    /// A recurring or one-time price named by a parameter, active.
+    pub(crate) async fn price_named(&self, tx: &mut Tx, id: &str, param: &str) -> AppResult<Price> {
+        let price: Option<Price> = match tx.doc(DocTable::Prices, id).await? {
+            Some(row) => Some(self.open_doc(&row)?),
+            None => None,
+        };
+        match price {
+            Some(p) if p.active => Ok(p),
+            Some(_) => Err(ParamError::invalid(
+                param,
+                format!(
+                    "The price specified ({id}) is inactive. This field only accepts active prices."
+                ),
+            )
+            .into()),
+            None => Err(AppError::MissingReference {
+                object: "price",
+                id: id.to_string(),
+                param: param.to_string(),
+            }),
+        }
+    }
+
+    /// Product names by id, for line descriptions.
+    pub(crate) async fn product_names(
+        &self,
+        tx: &mut Tx,
+        prices: impl Iterator<Item = &Price>,
+    ) -> AppResult<std::collections::HashMap<String, String>> {
+        let mut names = std::collections::HashMap::new();
+        for p in prices {
+            if names.contains_key(&p.product) {
+                continue;
+            }
+            let name = match tx.doc(DocTable::Products, &p.product).await? {
+                Some(row) => self.open_doc::<cashbox_core::catalog::Product>(&row)?.name,
+                None => p.product.clone(),
+            };
+            names.insert(p.product.clone(), name);
+        }
+        Ok(names)
+    }
+
+    /// Discounts from `coupon`, `promotion_code` or `discounts[]`, each counted as a redemption
+    /// of its coupon (and code).
+    pub(crate) async fn redeem_discounts(
+        &self,
+        tx: &mut Tx,
+        customer: &str,
+        now: i64,
+        coupon: Option<&str>,
+        promotion_code: Option<&str>,
+        discounts: Option<&[DiscountParams]>,
+    ) -> AppResult<Vec<Discount>> {
+        let mut wanted: Vec<(Option<String>, Option<String>, String)> = Vec::new();
+        if let Some(c) = coupon {
+            wanted.push((Some(c.to_string()), None, "coupon".into()));
+        }
+        if let Some(p) = promotion_code {
+            wanted.push((None, Some(p.to_string()), "promotion_code".into()));
+        }
+        for (i, d) in discounts.unwrap_or_default().iter().enumerate() {
+            if d.discount.is_some() {
+                return Err(ParamError::invalid(
+                    format!("discounts[{i}][discount]"),
+                    "Reusing an existing discount is not supported; pass a coupon or promotion_code.",
+                )
+                .into());
+            }
+            match (&d.coupon, &d.promotion_code) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(ParamError::invalid(
+                        format!("discounts[{i}]"),
+                        "Each discount takes exactly one of coupon or promotion_code.",
+                    )
+                    .into());
+                }
+                (c, p) => wanted.push((c.clone(), p.clone(), format!("discounts[{i}]"))),
+            }
+        }
+        let mut out = Vec::new();
+        for (coupon_id, code_id, param) in wanted {
+            let mut code: Option<PromotionCode> = None;
+            let coupon_id = match (&coupon_id, &code_id) {
+                (Some(c), _) => c.clone(),
+                (None, Some(p)) => {
+                    let pc: PromotionCode =
+                        self.find_for_update(tx, p).await?.ok_or_else(|| {
+                            AppError::MissingReference {
+                                object: "promotion_code",
+                                id: p.clone(),
+                                param: param.clone(),
+                            }
+                        })?;
+                    let redeemable = pc.active
+                        && pc.expires_at.is_none_or(|t| t > now)
+                        && pc.max_redemptions.is_none_or(|m| pc.times_redeemed < m)
+                        && pc.customer.as_deref().is_none_or(|c| c == customer);
+                    if !redeemable {
+                        return Err(ParamError::invalid(
+                            &param,
+                            format!("This promotion code cannot be redeemed: {}", pc.code),
+                        )
+                        .into());
+                    }
+                    let c = pc.coupon.clone();
+                    code = Some(pc);
+                    c
+                }
+                (None, None) => unreachable!("checked above"),
+            };
+            let mut c: Coupon = self.find_for_update(tx, &coupon_id).await?.ok_or_else(|| {
+                AppError::MissingReference {
+                    object: "coupon",
+                    id: coupon_id.clone(),
+                    param: param.clone(),
+                }
+            })?;
+            if !c.valid(now) {
+                return Err(ParamError::invalid(
+                    &param,
+                    format!("Coupon {} is no longer valid.", c.id),
+                )
+                .into());
+            }
+            c.times_redeemed += 1;
+            self.save_doc(tx, &c).await?;
+            if let Some(mut pc) = code.clone() {
+                pc.times_redeemed += 1;
+                self.save_doc(tx, &pc).await?;
+            }
+            out.push(Discount::new(
+                new_id(DISCOUNT_PREFIX),
+                c,
+                code.map(|p| p.id),
+                customer,
+                now,
+            ));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn new_invoice(
+        &self,
+        now: i64,
+        customer: &Customer,
+        currency: &str,
+        reason: &str,
+    ) -> Invoice {
+        let mut inv = Invoice::draft(
+            new_id(INVOICE_PREFIX),
+            now,
+            &customer.id,
+            currency,
+            reason,
+            random_token(24),
+        );
+        inv.test_clock = customer.test_clock.clone();
+        inv.footer = customer.private.invoice_footer.clone();
+        inv
+    }
+
+    pub(crate) fn push_lines(inv: &mut Invoice, lines: Vec<LineDraft>) {
+        for l in lines {
+            inv.push_line(new_id(LINE_PREFIX), l);
+        }
+    }
+
+    /// The customer's pending invoice items (of `subscription` only, when given), locked.
+    pub(crate) async fn pending_items(
+        &self,
+        tx: &mut Tx,
+        customer: &str,
+        subscription: Option<&str>,
+    ) -> AppResult<Vec<InvoiceItem>> {
+        let rows = tx
+            .docs_by_customer(DocTable::InvoiceItems, customer)
+            .await?;
+        let mut out = Vec::new();
+        for row in rows.iter().filter(|r| r.status == "pending") {
+            let item: InvoiceItem = self.open_doc(row)?;
+            if subscription.is_none_or(|s| item.subscription.as_deref() == Some(s)) {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds pending items to a draft as lines and marks them as the invoice's.
+    pub(crate) async fn take_items(
+        &self,
+        tx: &mut Tx,
+        inv: &mut Invoice,
+        items: Vec<InvoiceItem>,
+    ) -> AppResult<()> {
+        for mut item in items {
+            if item.currency != inv.currency {
+                continue;
+            }
+            inv.push_line(new_id(LINE_PREFIX), item.line_draft());
+            item.invoice = Some(inv.id.clone());
+            self.save_doc(tx, &item).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_invoice(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &Invoice,
+    ) -> AppResult<()> {
+        self.insert_doc(tx, inv).await?;
+        tx.set_due(
+            DocTable::Invoices,
+            &inv.id,
+            inv.next_payment_attempt,
+            inv.test_clock.as_deref(),
+        )
+        .await?;
+        self.record_event(tx, ctx, "invoice.created", &self.render_invoice(inv), None)
+            .await
+    }
+
+    pub(crate) async fn save_invoice(&self, tx: &mut Tx, inv: &Invoice) -> AppResult<()> {
+        self.save_doc(tx, inv).await?;
+        tx.set_due(
+            DocTable::Invoices,
+            &inv.id,
+            inv.next_payment_attempt,
+            inv.test_clock.as_deref(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Finalizes a draft at `now`: its number from the customer's sequence, the customer's
+    /// balance applied, the sale posted to the ledger; paid at once when nothing is due, else
+    /// (charged automatically, auto-advancing) due for collection now.
+    pub(crate) async fn finalize_in(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &mut Invoice,
+        now: i64,
+    ) -> AppResult<()> {
+        let mut customer = self.live_customer(tx, &inv.customer, "customer").await?;
+        let before = customer.clone();
+        let number = format!(
+            "{}-{:04}",
+            customer.invoice_prefix, customer.next_invoice_sequence
+        );
+        customer.next_invoice_sequence += 1;
+        customer.balance = inv.finalize(now, number, customer.balance);
+        tx.update_customer(&self.seal_customer(&customer)).await?;
+        if customer.balance != before.balance {
+            let object = customer.to_json();
+            let previous = previous_attributes(&before.to_json(), &object);
+            self.record_event(tx, ctx, "customer.updated", &object, previous)
+                .await?;
+        }
+        if inv.status == InvoiceStatus::Open
+            && inv.auto_advance
+            && inv.collection_method == CollectionMethod::ChargeAutomatically
+        {
+            inv.next_payment_attempt = Some(now);
+        }
+        if let Some(posting) =
+            Posting::invoice_finalized(&inv.id, &inv.ledger_amounts(), &inv.currency)
+        {
+            self.post(tx, posting).await?;
+        }
+        let object = self.render_invoice(inv);
+        self.record_event(tx, ctx, "invoice.finalized", &object, None)
+            .await?;
+        if inv.status == InvoiceStatus::Paid {
+            self.record_event(tx, ctx, "invoice.paid", &object, None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The PaymentMethod that collects `inv`: the invoice's, its subscription's, or the
+    /// customer's default.
+    async fn collecting_payment_method(
+        &self,
+        tx: &mut Tx,
+        inv: &Invoice,
+    ) -> AppResult<Option<String>> {
+        if let Some(pm) = &inv.default_payment_method {
+            return Ok(Some(pm.clone()));
+        }
+        if let Some(sub) = &inv.subscription
+            && let Some(row) = tx.doc(DocTable::Subscriptions, sub).await?
+        {
+            let sub: Subscription = self.open_doc(&row)?;
+            if let Some(pm) = sub.default_payment_method {
+                return Ok(Some(pm));
+            }
+        }
+        Ok(tx
+            .customer(&inv.customer)
+            .await?
+            .and_then(|c| c.default_payment_method))
+    }
+
+    /// Attempts to collect an open invoice with `pm` (or the one that collects it). Phase 1
+    /// creates or reuses the invoice's PaymentIntent and marks the attempt pending; the
+    /// PaymentIntent's own phases 2 and 3 follow, and its outcome settles the invoice
+    /// ([`App::invoice_payment_settled`]). Returns the card error, if the payment failed.
+    pub(crate) async fn collect_invoice(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        pm: Option<&str>,
+        off_session: bool,
+    ) -> AppResult<Option<AppError>> {
+        let ctx = inner_ctx(ctx);
+        let mut tx = self.store().begin().await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        if inv.status != InvoiceStatus::Open || inv.amount_remaining <= 0 {
+            return Ok(None);
+        }
+        inv.next_payment_attempt = None;
+        let pm_id = match pm {
+            Some(p) => Some(p.to_string()),
+            None => self.collecting_payment_method(&mut tx, &inv).await?,
+        };
+        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        let Some(pm_id) = pm_id else {
+            // Nothing to charge: a failed attempt, as Stripe counts it.
+            self.invoice_payment_failed(&mut tx, &ctx, &mut inv, now)
+                .await?;
+            tx.commit().await?;
+            return Ok(Some(
+                ParamError::new(
+                    "",
+                    "invoice_no_customer_payment_method",
+                    "This customer has no attached payment source or default payment method.",
+                )
+                .into(),
+            ));
+        };
+        let pm = self
+            .payment_method_for_use(&mut tx, &pm_id, Some(&inv.customer), "payment_method")
+            .await?;
+        let mut pi = match &inv.payment_intent {
+            Some(pi_id) => {
+                let pi: PaymentIntent = self.load_for_update(&mut tx, pi_id).await?;
+                if pi.pending.is_some() || pi.status == PiStatus::Succeeded {
+                    tx.commit().await?;
+                    return Ok(None);
+                }
+                pi
+            }
+            None => {
+                let pi = self.invoice_payment_intent(&inv, now)?;
+                self.insert_doc(&mut tx, &pi).await?;
+                self.record_event(&mut tx, &ctx, "payment_intent.created", &pi.to_json(), None)
+                    .await?;
+                inv.payment_intent = Some(pi.id.clone());
+                pi
+            }
+        };
+        pi.payment_method = Some(pm.id.clone());
+        pi.amount = inv.amount_remaining;
+        pi.off_session = off_session;
+        let attempt = self.begin_attempt(&mut pi, false);
+        self.save_doc(&mut tx, &pi).await?;
+        self.save_invoice(&mut tx, &inv).await?;
+        tx.commit().await?;
+        match self.run_confirmation(&ctx, pi, pm, attempt, &[]).await {
+            Ok(_) => Ok(None),
+            Err(e @ AppError::Card { .. }) => Ok(Some(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The PaymentIntent an invoice is paid through.
+    pub(crate) fn invoice_payment_intent(
+        &self,
+        inv: &Invoice,
+        now: i64,
+    ) -> AppResult<PaymentIntent> {
+        let id = new_id(PI_PREFIX);
+        let secret = format!("{id}_secret_{}", random_token(24));
+        let params = PaymentIntentCreateParams {
+            customer: Some(inv.customer.clone()),
+            description: Some(match &inv.number {
+                Some(n) => format!("Payment for Invoice {n}"),
+                None => "Payment for Invoice".to_string(),
+            }),
+            ..PaymentIntentCreateParams::default()
+        };
+        let mut pi = PaymentIntent::new(
+            id,
+            now,
+            inv.amount_remaining,
+            inv.currency.clone(),
+            secret,
+            &params,
+        )?;
+        pi.invoice = Some(inv.id.clone());
+        Ok(pi)
+    }
+
+    /// Applies the outcome of an invoice's PaymentIntent to the invoice and its subscription,
+    /// in the transaction that records the outcome.
+    pub(crate) async fn invoice_payment_settled(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        pi: &PaymentIntent,
+    ) -> AppResult<()> {
+        let Some(inv_id) = &pi.invoice else {
+            return Ok(());
+        };
+        let mut inv: Invoice = self.load_for_update(tx, inv_id).await?;
+        if inv.status != InvoiceStatus::Open {
+            return Ok(());
+        }
+        let now = self.time_of(tx, inv.test_clock.as_deref()).await?;
+        match pi.status {
+            PiStatus::Succeeded => {
+                inv.attempt_count += 1;
+                inv.attempted = true;
+                inv.mark_paid(now);
+                self.save_invoice(tx, &inv).await?;
+                let object = self.render_invoice(&inv);
+                self.record_event(tx, ctx, "invoice.paid", &object, None)
+                    .await?;
+                self.record_event(tx, ctx, "invoice.payment_succeeded", &object, None)
+                    .await?;
+                if let Some(sub) = &inv.subscription {
+                    self.subscription_paid(tx, ctx, sub).await?;
+                }
+            }
+            PiStatus::RequiresPaymentMethod => {
+                self.invoice_payment_failed(tx, ctx, &mut inv, now).await?;
+            }
+            PiStatus::RequiresAction => {
+                inv.attempted = true;
+                self.save_invoice(tx, &inv).await?;
+                self.record_event(
+                    tx,
+                    ctx,
+                    "invoice.payment_action_required",
+                    &self.render_invoice(&inv),
+                    None,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A failed collection attempt: counted, retried on the dunning schedule (renewals and
+    /// one-off invoices; a subscription's first invoice is not retried), the subscription
+    /// `past_due`, and after the last retry what the settings say.
+    pub(crate) async fn invoice_payment_failed(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &mut Invoice,
+        now: i64,
+    ) -> AppResult<()> {
+        inv.attempt_count += 1;
+        inv.attempted = true;
+        let first = inv.billing_reason == "subscription_create";
+        let schedule = &self.settings().dunning.retry_days;
+        let retries_left = (inv.attempt_count as usize) <= schedule.len();
+        inv.next_payment_attempt = if first || !inv.auto_advance || !retries_left {
+            None
+        } else {
+            Some(now + schedule[inv.attempt_count as usize - 1] * 86_400)
+        };
+        self.save_invoice(tx, inv).await?;
+        self.record_event(
+            tx,
+            ctx,
+            "invoice.payment_failed",
+            &self.render_invoice(inv),
+            None,
+        )
+        .await?;
+        let Some(sub_id) = inv.subscription.clone() else {
+            return Ok(());
+        };
+        if first {
+            return Ok(());
+        }
+        let mut sub: Subscription = self.load_for_update(tx, &sub_id).await?;
+        let before = sub.to_json(self.now());
+        let exhausted = inv.next_payment_attempt.is_none() && inv.auto_advance;
+        match sub.status {
+            SubStatus::Active | SubStatus::Trialing => sub.status = SubStatus::PastDue,
+            _ => {}
+        }
+        let mut event = "customer.subscription.updated";
+        if exhausted && matches!(sub.status, SubStatus::PastDue) {
+            match self.settings().dunning.after_last_retry {
+                DunningFinal::Cancel => {
+                    sub.cancel(now, "payment_failed");
+                    event = "customer.subscription.deleted";
+                }
+                DunningFinal::Unpaid => sub.status = SubStatus::Unpaid,
+                DunningFinal::PastDue => {}
+            }
+        }
+        let object = sub.to_json(self.now());
+        if object != before {
+            self.save_subscription(tx, &sub).await?;
+            let previous = previous_attributes(&before, &object);
+            self.record_event(tx, ctx, event, &object, previous).await?;
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The invoices API
+
+    pub async fn create_invoice(
+        &self,
+        ctx: &RequestCtx,
+        p: InvoiceCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let customer_id = p
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        check_description(&p.description)?;
+        check_days_until_due(p.days_until_due)?;
+        let collection = p
+            .collection_method
+            .unwrap_or(CollectionMethod::ChargeAutomatically);
+        if p.days_until_due.is_some() && collection != CollectionMethod::SendInvoice {
+            return Err(ParamError::invalid(
+                "days_until_due",
+                "days_until_due can only be set when collection_method is send_invoice.",
+            )
+            .into());
+        }
+        let include_pending = match p.pending_invoice_items_behavior.as_deref() {
+            None | Some("exclude") => false,
+            Some("include") => true,
+            Some(other) => {
+                return Err(ParamError::invalid(
+                    "pending_invoice_items_behavior",
+                    format!("Invalid pending_invoice_items_behavior: {other}"),
+                )
+                .into());
+            }
+        };
+        if p.subscription.is_some() {
+            return Err(ParamError::invalid(
+                "subscription",
+                "Invoices for a subscription are made by the subscription; use an invoice item with subscription to bill it on the next one.",
+            )
+            .into());
+        }
+        let mut tx = self.store().begin().await?;
+        let customer = self
+            .live_customer(&mut tx, &customer_id, "customer")
+            .await?;
+        let now = self
+            .time_of(&mut tx, customer.test_clock.as_deref())
+            .await?;
+        let currency = match &p.currency {
+            Some(c) => Currency::parse("currency", c)?.code(),
+            None => customer.currency.clone().unwrap_or_else(|| "usd".into()),
+        };
+        let mut inv = self.new_invoice(now, &customer, &currency, "manual");
+        inv.collection_method = collection;
+        inv.days_until_due = match collection {
+            CollectionMethod::SendInvoice => Some(p.days_until_due.unwrap_or(30)),
+            CollectionMethod::ChargeAutomatically => None,
+        };
+        inv.auto_advance = p.auto_advance.unwrap_or(false);
+        inv.description = p.description.clone();
+        if p.footer.is_some() {
+            inv.footer = p.footer.clone();
+        }
+        if let Some(pm) = &p.default_payment_method {
+            let pm = self
+                .payment_method_for_use(&mut tx, pm, Some(&customer.id), "default_payment_method")
+                .await?;
+            inv.default_payment_method = Some(pm.id);
+        }
+        if let Some(rates) = &p.default_tax_rates {
+            inv.default_tax_rates = self
+                .tax_rates_named(&mut tx, rates, "default_tax_rates")
+                .await?;
+        }
+        inv.discounts = self
+            .redeem_discounts(
+                &mut tx,
+                &customer.id,
+                now,
+                None,
+                None,
+                p.discounts.as_deref(),
+            )
+            .await?;
+        for d in &mut inv.discounts {
+            d.invoice = Some(inv.id.clone());
+        }
+        inv.metadata = cashbox_core::payments::apply_metadata(&Metadata::new(), &p.metadata)?;
+        if include_pending {
+            let items = self.pending_items(&mut tx, &customer.id, None).await?;
+            self.take_items(&mut tx, &mut inv, items).await?;
+        }
+        inv.recompute().map_err(overflow)?;
+        self.insert_invoice(&mut tx, ctx, &inv).await?;
+        self.finish(tx, ctx, self.render_invoice(&inv), expand)
+            .await
+    }
+
+    pub async fn retrieve_invoice(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+        self.retrieve_doc(id, expand, |i: &Invoice| self.render_invoice(i))
+            .await
+    }
+
+    /// An invoice for its hosted page or PDF, if `token` opens it.
+    pub async fn invoice_for_page(&self, id: &str, token: &str) -> AppResult<Invoice> {
+        let inv: Invoice = self.load(id).await?;
+        if inv.status == InvoiceStatus::Draft
+            || !cashbox_core::crypto::constant_time_eq(
+                inv.access_token.as_bytes(),
+                token.as_bytes(),
+            )
+        {
+            return Err(AppError::not_found("invoice", id));
+        }
+        Ok(inv)
+    }
+
+    pub async fn update_invoice(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: InvoiceUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        let before = self.render_invoice(&inv);
+        let draft_only = p.collection_method.is_some()
+            || p.days_until_due.is_some()
+            || p.default_tax_rates.is_some()
+            || p.discounts.is_some();
+        if draft_only {
+            require_status(&inv, &[InvoiceStatus::Draft], "change the amounts of")?;
+        }
+        check_description(&p.description)?;
+        check_days_until_due(p.days_until_due)?;
+        if let Some(c) = p.collection_method {
+            inv.collection_method = c;
+        }
+        if let Some(d) = p.days_until_due {
+            inv.days_until_due = Some(d);
+        }
+        if let Some(a) = p.auto_advance {
+            inv.auto_advance = a;
+        }
+        if p.description.is_some() {
+            inv.description = p.description.clone();
+        }
+        if p.footer.is_some() {
+            inv.footer = p.footer.clone();
+        }
+        if let Some(pm) = &p.default_payment_method {
+            let pm = self
+                .payment_method_for_use(&mut tx, pm, Some(&inv.customer), "default_payment_method")
+                .await?;
+            inv.default_payment_method = Some(pm.id);
+        }
+        if let Some(rates) = &p.default_tax_rates {
+            inv.default_tax_rates = self
+                .tax_rates_named(&mut tx, rates, "default_tax_rates")
+                .await?;
+        }
+        if let Some(d) = &p.discounts {
+            let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+            inv.discounts = self
+                .redeem_discounts(&mut tx, &inv.customer, now, None, None, Some(d))
+                .await?;
+        }
+        inv.metadata = cashbox_core::payments::apply_metadata(&inv.metadata, &p.metadata)?;
+        if inv.status == InvoiceStatus::Draft {
+            inv.recompute().map_err(overflow)?;
+        }
+        let object = self.render_invoice(&inv);
+        self.save_invoice(&mut tx, &inv).await?;
+        let previous = previous_attributes(&before, &object);
+        self.record_event(&mut tx, ctx, "invoice.updated", &object, previous)
+            .await?;
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    /// Deletes a draft; its invoice items go back to pending.
+    pub async fn delete_invoice(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        if inv.status != InvoiceStatus::Draft {
+            return Err(ParamError::new(
+                "",
+                "invoice_not_editable",
+                "You can only delete draft invoices.",
+            )
+            .into());
+        }
+        for row in tx.docs_by_parent(DocTable::InvoiceItems, &inv.id).await? {
+            let mut item: InvoiceItem = self.open_doc(&row)?;
+            item.invoice = None;
+            self.save_doc(&mut tx, &item).await?;
+        }
+        tx.delete_doc(DocTable::Invoices, &inv.id).await?;
+        self.record_event(
+            &mut tx,
+            ctx,
+            "invoice.deleted",
+            &self.render_invoice(&inv),
+            None,
+        )
+        .await?;
+        let response = json!({"id": inv.id, "object": "invoice", "deleted": true});
+        self.commit_response(tx, ctx, 200, &response).await?;
+        Ok(response)
+    }
+
+    pub async fn finalize_invoice(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: InvoiceFinalizeParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        require_status(&inv, &[InvoiceStatus::Draft], "finalize")?;
+        if let Some(a) = p.auto_advance {
+            inv.auto_advance = a;
+        }
+        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        self.finalize_in(&mut tx, ctx, &mut inv, now).await?;
+        self.save_invoice(&mut tx, &inv).await?;
+        self.finish(tx, ctx, self.render_invoice(&inv), expand)
+            .await
+    }
+
+    /// Pays an invoice now: out of band, or by charging a PaymentMethod (a draft is finalized
+    /// first). A declined card is Stripe's 402 with the invoice left open.
+    pub async fn pay_invoice(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: InvoicePayParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        require_status(
+            &inv,
+            &[
+                InvoiceStatus::Draft,
+                InvoiceStatus::Open,
+                InvoiceStatus::Uncollectible,
+            ],
+            "pay",
+        )?;
+        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        if inv.status == InvoiceStatus::Draft {
+            inv.auto_advance = false;
+            self.finalize_in(&mut tx, ctx, &mut inv, now).await?;
+        }
+        if inv.status == InvoiceStatus::Uncollectible {
+            self.recover_in(&mut tx, &mut inv).await?;
+        }
+        if p.paid_out_of_band == Some(true) && inv.status == InvoiceStatus::Open {
+            inv.paid_out_of_band = true;
+            let amount = inv.amount_remaining;
+            inv.mark_paid(now);
+            if let Some(p) = Posting::invoice_paid_out_of_band(&inv.id, amount, &inv.currency) {
+                self.post(&mut tx, p).await?;
+            }
+            let object = self.render_invoice(&inv);
+            self.save_invoice(&mut tx, &inv).await?;
+            self.record_event(&mut tx, ctx, "invoice.paid", &object, None)
+                .await?;
+            if let Some(sub) = &inv.subscription {
+                self.subscription_paid(&mut tx, ctx, sub).await?;
+            }
+            return self.finish(tx, ctx, object, expand).await;
+        }
+        self.save_invoice(&mut tx, &inv).await?;
+        tx.commit().await?;
+        if inv.status == InvoiceStatus::Open {
+            let failed = self
+                .collect_invoice(
+                    ctx,
+                    id,
+                    p.payment_method.as_deref(),
+                    p.off_session.unwrap_or(true),
+                )
+                .await?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+        let inv: Invoice = self.load(id).await?;
+        let tx = self.store().begin().await?;
+        self.finish(tx, ctx, self.render_invoice(&inv), expand)
+            .await
+    }
+
+    pub async fn void_invoice(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.close_invoice(ctx, id, InvoiceStatus::Void, expand)
+            .await
+    }
+
+    pub async fn mark_invoice_uncollectible(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.close_invoice(ctx, id, InvoiceStatus::Uncollectible, expand)
+            .await
+    }
+
+    async fn close_invoice(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        to: InvoiceStatus,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        self.close_in(&mut tx, ctx, &mut inv, to, now).await?;
+        self.finish(tx, ctx, self.render_invoice(&inv), expand)
+            .await
+    }
+
+    /// Voids an invoice or marks it uncollectible, in `tx`.
+    pub(crate) async fn close_in(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &mut Invoice,
+        to: InvoiceStatus,
+        now: i64,
+    ) -> AppResult<()> {
+        let (allowed, action, event): (&[InvoiceStatus], _, _) = match to {
+            InvoiceStatus::Void => (
+                &[InvoiceStatus::Open, InvoiceStatus::Uncollectible],
+                "void",
+                "invoice.voided",
+            ),
+            _ => (
+                &[InvoiceStatus::Open],
+                "mark uncollectible",
+                "invoice.marked_uncollectible",
+            ),
+        };
+        require_status(inv, allowed, action)?;
+        if let Some(pi_id) = &inv.payment_intent {
+            let pi: PaymentIntent = self.load_for_update(tx, pi_id).await?;
+            if pi.pending.is_some() {
+                return Err(ParamError::new(
+                    "",
+                    "invoice_payment_intent_requires_action",
+                    "A payment for this invoice is in progress; try again in a moment.",
+                )
+                .into());
+            }
+        }
+        if inv.status == InvoiceStatus::Uncollectible {
+            self.recover_in(tx, inv).await?;
+        }
+        inv.next_payment_attempt = None;
+        inv.auto_advance = false;
+        match to {
+            InvoiceStatus::Void => {
+                inv.status_transitions.voided_at = Some(now);
+                if let Some(p) =
+                    Posting::invoice_voided(&inv.id, &inv.ledger_amounts(), &inv.currency)
+                {
+                    self.post(tx, p).await?;
+                }
+                // What finalizing took from or added to the customer's balance goes back.
+                let change = inv.ledger_amounts().balance_change;
+                if change != 0 {
+                    let mut customer = self.live_customer(tx, &inv.customer, "customer").await?;
+                    customer.balance -= change;
+                    tx.update_customer(&self.seal_customer(&customer)).await?;
+                }
+            }
+            _ => {
+                inv.status_transitions.marked_uncollectible_at = Some(now);
+                inv.written_off = inv.amount_remaining;
+                if let Some(p) =
+                    Posting::invoice_written_off(&inv.id, inv.written_off, &inv.currency)
+                {
+                    self.post(tx, p).await?;
+                }
+            }
+        }
+        inv.status = to;
+        self.save_invoice(tx, inv).await?;
+        self.record_event(tx, ctx, event, &self.render_invoice(inv), None)
+            .await
+    }
+
+    /// Brings an uncollectible invoice back to open, reversing its write-off.
+    async fn recover_in(&self, tx: &mut Tx, inv: &mut Invoice) -> AppResult<()> {
+        inv.status = InvoiceStatus::Open;
+        if let Some(p) = Posting::invoice_recovered(&inv.id, inv.written_off, &inv.currency) {
+            self.post(tx, p).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn send_invoice(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        require_status(&inv, &[InvoiceStatus::Open], "send")?;
+        if inv.collection_method != CollectionMethod::SendInvoice {
+            return Err(ParamError::invalid(
+                "",
+                "Only invoices with collection_method=send_invoice can be sent.",
+            )
+            .into());
+        }
+        let object = self.render_invoice(&inv);
+        self.record_event(&mut tx, ctx, "invoice.sent", &object, None)
+            .await?;
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    pub async fn list_invoices(
+        &self,
+        p: &InvoiceListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        if let Some(s) = &p.status
+            && !["draft", "open", "paid", "void", "uncollectible"].contains(&s.as_str())
+        {
+            return Err(ParamError::invalid("status", format!("Invalid status: {s}")).into());
+        }
+        let filter = DocFilter {
+            customer: p.customer.clone(),
+            parent: p.subscription.clone(),
+            status: p.status.clone(),
+            created: p.created.clone().unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        let mut page = self
+            .list_docs::<Invoice>(&filter, &p.page()?, expand, |i| self.render_invoice(i))
+            .await?;
+        if let Some(c) = p.collection_method {
+            let want = serde_json::to_value(c).unwrap_or_default();
+            page.data.retain(|i| i["collection_method"] == want);
+        }
+        Ok(page)
+    }
+
+    pub async fn invoice_lines(&self, id: &str) -> AppResult<Vec<Value>> {
+        let inv: Invoice = self.load(id).await?;
+        Ok(self.render_invoice(&inv)["lines"]["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Invoice items
+
+    pub async fn create_invoice_item(
+        &self,
+        ctx: &RequestCtx,
+        p: InvoiceItemCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let customer_id = p
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        check_description(&p.description)?;
+        let quantity = check_quantity("quantity", p.quantity)?;
+        let price_id = p
+            .price
+            .clone()
+            .or_else(|| p.pricing.as_ref().and_then(|x| x.price.clone()));
+        let mut tx = self.store().begin().await?;
+        let customer = self
+            .live_customer(&mut tx, &customer_id, "customer")
+            .await?;
+        let now = self
+            .time_of(&mut tx, customer.test_clock.as_deref())
+            .await?;
+        let (amount, currency, price, unit_decimal) = match (
+            &price_id,
+            p.amount,
+            &p.unit_amount_decimal,
+        ) {
+            (Some(price_id), None, None) => {
+                let price = self.price_named(&mut tx, price_id, "price").await?;
+                let currency = match &p.currency {
+                    Some(c) => Currency::parse("currency", c)?.code(),
+                    None => price.currency.clone(),
+                };
+                let amount = price_amount(&price, &currency, quantity)
+                    .map_err(|e| ParamError::invalid("price", e.to_string()))?;
+                (amount, currency, Some(price), None)
+            }
+            (None, Some(amount), None) => {
+                let c = p
+                    .currency
+                    .as_deref()
+                    .ok_or_else(|| ParamError::missing("currency"))?;
+                (amount, Currency::parse("currency", c)?.code(), None, None)
+            }
+            (None, None, Some(d)) => {
+                let c = p
+                    .currency
+                    .as_deref()
+                    .ok_or_else(|| ParamError::missing("currency"))?;
+                let unit = DecimalAmount::parse("unit_amount_decimal", &d.0)?;
+                let amount = cashbox_core::billing::units_times(unit.value(), quantity)
+                    .ok_or_else(|| {
+                        ParamError::invalid("unit_amount_decimal", "The amount is too large.")
+                    })?;
+                (
+                    amount,
+                    Currency::parse("currency", c)?.code(),
+                    None,
+                    Some(unit.0),
+                )
+            }
+            (None, None, None) => {
+                return Err(ParamError::missing("amount").into());
+            }
+            _ => {
+                return Err(ParamError::invalid(
+                    "amount",
+                    "You may only specify one of these parameters: amount, price, unit_amount_decimal.",
+                )
+                .into());
+            }
+        };
+        let tax_rates = match &p.tax_rates {
+            Some(ids) => self.tax_rates_named(&mut tx, ids, "tax_rates").await?,
+            None => Vec::new(),
+        };
+        let (period_start, period_end) = match &p.period {
+            Some(pp) => (
+                pp.start
+                    .ok_or_else(|| ParamError::missing("period[start]"))?,
+                pp.end.ok_or_else(|| ParamError::missing("period[end]"))?,
+            ),
+            None => (now, now),
+        };
+        if period_end < period_start {
+            return Err(ParamError::invalid(
+                "period[end]",
+                "period[end] must be on or after period[start].",
+            )
+            .into());
+        }
+        let mut item = InvoiceItem {
+            id: new_id(INVOICE_ITEM_PREFIX),
+            created: now,
+            customer: customer.id.clone(),
+            amount,
+            currency,
+            description: p.description.clone(),
+            period_start,
+            period_end,
+            proration: false,
+            quantity,
+            price,
+            unit_amount_decimal: unit_decimal,
+            invoice: None,
+            subscription: None,
+            subscription_item: None,
+            discountable: p.discountable.unwrap_or(true),
+            tax_rates,
+            metadata: cashbox_core::payments::apply_metadata(&Metadata::new(), &p.metadata)?,
+            test_clock: customer.test_clock.clone(),
+        };
+        if let Some(sub_id) = &p.subscription {
+            let sub: Subscription =
+                self.find_for_update(&mut tx, sub_id)
+                    .await?
+                    .ok_or_else(|| AppError::MissingReference {
+                        object: "subscription",
+                        id: sub_id.clone(),
+                        param: "subscription".into(),
+                    })?;
+            if sub.customer != customer.id {
+                return Err(ParamError::invalid(
+                    "subscription",
+                    "The subscription belongs to another customer.",
+                )
+                .into());
+            }
+            item.subscription = Some(sub.id);
+        }
+        self.insert_doc(&mut tx, &item).await?;
+        if let Some(inv_id) = &p.invoice {
+            let mut inv: Invoice =
+                self.find_for_update(&mut tx, inv_id)
+                    .await?
+                    .ok_or_else(|| AppError::MissingReference {
+                        object: "invoice",
+                        id: inv_id.clone(),
+                        param: "invoice".into(),
+                    })?;
+            require_status(&inv, &[InvoiceStatus::Draft], "add items to")?;
+            if inv.customer != customer.id {
+                return Err(ParamError::invalid(
+                    "invoice",
+                    "The invoice belongs to another customer.",
+                )
+                .into());
+            }
+            if inv.currency != item.currency {
+                return Err(ParamError::invalid(
+                    "currency",
+                    format!("The invoice is in {}; the item must be too.", inv.currency),
+                )
+                .into());
+            }
+            self.take_items(&mut tx, &mut inv, vec![item.clone()])
+                .await?;
+            item.invoice = Some(inv.id.clone());
+            inv.recompute().map_err(overflow)?;
+            self.save_invoice(&mut tx, &inv).await?;
+        }
+        let object = item.to_json();
+        self.record_event(&mut tx, ctx, "invoiceitem.created", &object, None)
+            .await?;
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    pub async fn retrieve_invoice_item(
+        &self,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.retrieve_doc(id, expand, InvoiceItem::to_json).await
+    }
+
+    /// The draft invoice an item is on, locked, or `None` for a pending item; an item on a
+    /// finalized invoice cannot change.
+    async fn editable_item_invoice(
+        &self,
+        tx: &mut Tx,
+        item: &InvoiceItem,
+    ) -> AppResult<Option<Invoice>> {
+        let Some(inv_id) = &item.invoice else {
+            return Ok(None);
+        };
+        let inv: Invoice = self.load_for_update(tx, inv_id).await?;
+        if inv.status != InvoiceStatus::Draft {
+            return Err(ParamError::new(
+                "",
+                "invoice_not_editable",
+                format!(
+                    "The invoice item is on invoice {}, which is no longer a draft.",
+                    inv.id
+                ),
+            )
+            .into());
+        }
+        Ok(Some(inv))
+    }
+
+    pub async fn update_invoice_item(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: InvoiceItemUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut item: InvoiceItem = self.load_for_update(&mut tx, id).await?;
+        let before = item.to_json();
+        let invoice = self.editable_item_invoice(&mut tx, &item).await?;
+        check_description(&p.description)?;
+        if p.description.is_some() {
+            item.description = p.description.clone();
+        }
+        if let Some(q) = p.quantity {
+            item.quantity = check_quantity("quantity", Some(q))?;
+            if let Some(price) = &item.price {
+                item.amount = price_amount(price, &item.currency, item.quantity)
+                    .map_err(|e| ParamError::invalid("quantity", e.to_string()))?;
+            }
+        }
+        if let Some(a) = p.amount {
+            if item.price.is_some() {
+                return Err(ParamError::invalid(
+                    "amount",
+                    "The amount of an item with a price follows its quantity.",
+                )
+                .into());
+            }
+            item.amount = a;
+        }
+        if let Some(d) = p.discountable {
+            item.discountable = d;
+        }
+        if let Some(ids) = &p.tax_rates {
+            item.tax_rates = self.tax_rates_named(&mut tx, ids, "tax_rates").await?;
+        }
+        item.metadata = cashbox_core::payments::apply_metadata(&item.metadata, &p.metadata)?;
+        if let Some(mut inv) = invoice {
+            if let Some(line) = inv
+                .lines
+                .iter_mut()
+                .find(|l| l.invoice_item.as_deref() == Some(&item.id))
+            {
+                let d = item.line_draft();
+                line.amount = d.amount;
+                line.description = Some(d.description);
+                line.quantity = d.quantity;
+                line.discountable = d.discountable;
+                line.tax_rates = d.tax_rates;
+                line.metadata = d.metadata;
+            }
+            inv.recompute().map_err(overflow)?;
+            self.save_invoice(&mut tx, &inv).await?;
+        }
+        let object = item.to_json();
+        self.save_doc(&mut tx, &item).await?;
+        let previous = previous_attributes(&before, &object);
+        self.record_event(&mut tx, ctx, "invoiceitem.updated", &object, previous)
+            .await?;
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    pub async fn delete_invoice_item(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let item: InvoiceItem = self.load_for_update(&mut tx, id).await?;
+        if let Some(mut inv) = self.editable_item_invoice(&mut tx, &item).await? {
+            inv.lines
+                .retain(|l| l.invoice_item.as_deref() != Some(&item.id));
+            inv.recompute().map_err(overflow)?;
+            self.save_invoice(&mut tx, &inv).await?;
+        }
+        tx.delete_doc(DocTable::InvoiceItems, &item.id).await?;
+        self.record_event(&mut tx, ctx, "invoiceitem.deleted", &item.to_json(), None)
+            .await?;
+        let response = json!({"id": item.id, "object": "invoiceitem", "deleted": true});
+        self.commit_response(tx, ctx, 200, &response).await?;
+        Ok(response)
+    }
+
+    pub async fn list_invoice_items(
+        &self,
+        p: &InvoiceItemListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: p.customer.clone(),
+            parent: p.invoice.clone(),
+            status: p
+                .pending
+                .map(|pending| if pending { "pending" } else { "invoiced" }.into()),
+            created: p.created.clone().unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<InvoiceItem>(&filter, &p.page()?, expand, InvoiceItem::to_json)
+            .await
+    }
+}
+
+pub(crate) fn overflow(_: cashbox_core::billing::TotalsOverflow) -> AppError {
+    ParamError::invalid("", "The invoice's amounts are too large.").into()
+}

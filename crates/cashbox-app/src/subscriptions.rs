@@ -1,0 +1,1399 @@
+//! Subscriptions: create (trials, anchors, discounts, payment behaviors), update (items with
+//! proration, cancellation at period end, pauses, trials ended early), cancel, resume, list,
+//! and the upcoming-invoice preview. What falls due later (renewals, trial ends, dunning) is
+//! run by [`crate::billing_run`].
+
+use std::collections::HashMap;
+
+use cashbox_core::ParamError;
+use cashbox_core::billing::{self, prorate};
+use cashbox_core::customer::Customer;
+use cashbox_core::event::previous_attributes;
+use cashbox_core::id::new_id;
+use cashbox_core::invoice::{
+    CollectionMethod, INVOICE_ITEM_PREFIX, INVOICE_PREFIX, Invoice, InvoiceItem, InvoiceStatus,
+    LineDraft, check_days_until_due, check_description,
+};
+use cashbox_core::metadata::Metadata;
+use cashbox_core::payments::apply_metadata;
+use cashbox_core::subscription::{
+    ITEM_PREFIX, ITEMS_MAX, ItemParams, MissingPaymentMethod, PauseCollection, PaymentBehavior,
+    PreviewParams, ProrationBehavior, SUBSCRIPTION_PREFIX, SubStatus, Subscription,
+    SubscriptionCancelParams, SubscriptionCreateParams, SubscriptionItem, SubscriptionListParams,
+    SubscriptionResumeParams, SubscriptionUpdateParams, check_quantity, parse_trial_end,
+    proration_lines, valid_status_filter,
+};
+use cashbox_store::{DocFilter, DocTable, Tx};
+use serde_json::Value;
+
+use crate::docs::Doc;
+use crate::events::ListResult;
+use crate::invoices::{inner_ctx, overflow};
+use crate::{App, AppError, AppResult, RequestCtx};
+
+impl Doc for Subscription {
+    const TABLE: DocTable = DocTable::Subscriptions;
+    const PREFIX: &'static str = SUBSCRIPTION_PREFIX;
+    const NAME: &'static str = "subscription";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        Some(&self.customer)
+    }
+    fn status(&self) -> String {
+        self.status.as_str().into()
+    }
+    /// The test clock it lives in, for listing by clock.
+    fn parent(&self) -> Option<&str> {
+        self.test_clock.as_deref()
+    }
+}
+
+fn name_of(names: &HashMap<String, String>) -> impl Fn(&str) -> String + '_ {
+    move |p: &str| names.get(p).cloned().unwrap_or_else(|| p.to_string())
+}
+
+fn rating(e: billing::RatingError) -> AppError {
+    ParamError::invalid("items", e.to_string()).into()
+}
+
+impl App {
+    pub(crate) fn render_subscription(&self, s: &Subscription) -> Value {
+        s.to_json(self.now())
+    }
+
+    pub(crate) async fn save_subscription(&self, tx: &mut Tx, s: &Subscription) -> AppResult<()> {
+        self.save_doc(tx, s).await?;
+        self.index_subscription(tx, s).await
+    }
+
+    async fn index_subscription(&self, tx: &mut Tx, s: &Subscription) -> AppResult<()> {
+        tx.set_due(
+            DocTable::Subscriptions,
+            &s.id,
+            s.due_at(),
+            s.test_clock.as_deref(),
+        )
+        .await?;
+        let items: Vec<(String, String)> = s
+            .items
+            .iter()
+            .map(|i| (i.id.clone(), i.price.id.clone()))
+            .collect();
+        tx.save_subscription_items(&s.id, &items).await?;
+        Ok(())
+    }
+
+    /// Checks that a set of items can be billed together: recurring, licensed or metered,
+    /// one currency, one billing interval.
+    fn check_items(items: &[SubscriptionItem], currency: &str) -> AppResult<()> {
+        if items.is_empty() {
+            return Err(ParamError::missing("items").into());
+        }
+        if items.len() > ITEMS_MAX {
+            return Err(ParamError::invalid(
+                "items",
+                format!("A subscription can have at most {ITEMS_MAX} items."),
+            )
+            .into());
+        }
+        let first = items[0].price.recurring.as_ref();
+        for (i, item) in items.iter().enumerate() {
+            let param = format!("items[{i}][price]");
+            let Some(r) = &item.price.recurring else {
+                return Err(ParamError::invalid(
+                    param,
+                    format!(
+                        "The price {} is a one-time price; subscriptions take recurring prices. Use an invoice item for one-time charges.",
+                        item.price.id
+                    ),
+                )
+                .into());
+            };
+            if first
+                .is_some_and(|f| f.interval != r.interval || f.interval_count != r.interval_count)
+            {
+                return Err(ParamError::invalid(
+                    param,
+                    "All prices on a subscription must have the same recurring interval and interval_count.",
+                )
+                .into());
+            }
+            if billing::amounts_in(&item.price, currency).is_none() {
+                return Err(ParamError::invalid(
+                    param,
+                    format!("The price {} has no amount in {currency}.", item.price.id),
+                )
+                .into());
+            }
+            if items[..i].iter().any(|o| o.price.id == item.price.id) {
+                return Err(ParamError::invalid(
+                    param,
+                    format!(
+                        "The price {} appears twice; change the item's quantity instead.",
+                        item.price.id
+                    ),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `items[]` parameters to `items`: changes by `id`, removals with `deleted`,
+    /// new items without an id.
+    async fn apply_item_params(
+        &self,
+        tx: &mut Tx,
+        items: &mut Vec<SubscriptionItem>,
+        params: &[ItemParams],
+        now: i64,
+    ) -> AppResult<()> {
+        for (i, ip) in params.iter().enumerate() {
+            let prefix = format!("items[{i}]");
+            let idx = match &ip.id {
+                Some(id) => Some(items.iter().position(|it| &it.id == id).ok_or_else(|| {
+                    AppError::MissingReference {
+                        object: "subscription_item",
+                        id: id.clone(),
+                        param: format!("{prefix}[id]"),
+                    }
+                })?),
+                None => None,
+            };
+            if ip.deleted == Some(true) {
+                let idx = idx.ok_or_else(|| ParamError::missing(format!("{prefix}[id]")))?;
+                items.remove(idx);
+                continue;
+            }
+            let price = match ip.price_id() {
+                Some(p) => Some(self.price_named(tx, p, &format!("{prefix}[price]")).await?),
+                None => None,
+            };
+            let tax_rates = match &ip.tax_rates {
+                Some(ids) => Some(
+                    self.tax_rates_named(tx, ids, &format!("{prefix}[tax_rates]"))
+                        .await?,
+                ),
+                None => None,
+            };
+            match idx {
+                Some(idx) => {
+                    let item = &mut items[idx];
+                    if let Some(p) = price {
+                        item.price = p;
+                    }
+                    if ip.quantity.is_some() {
+                        item.quantity =
+                            check_quantity(&format!("{prefix}[quantity]"), ip.quantity)?;
+                    }
+                    if let Some(t) = tax_rates {
+                        item.tax_rates = t;
+                    }
+                    item.metadata = apply_metadata(&item.metadata, &ip.metadata)?;
+                }
+                None => {
+                    let price =
+                        price.ok_or_else(|| ParamError::missing(format!("{prefix}[price]")))?;
+                    items.push(SubscriptionItem {
+                        id: new_id(ITEM_PREFIX),
+                        created: now,
+                        price,
+                        quantity: check_quantity(&format!("{prefix}[quantity]"), ip.quantity)?,
+                        metadata: apply_metadata(&Metadata::new(), &ip.metadata)?,
+                        tax_rates: tax_rates.unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes, saves and finalizes an invoice for `sub`: pending items of the subscription
+    /// (prorations) first, then `lines`. Returns it as saved.
+    #[allow(clippy::too_many_arguments)]
+    async fn subscription_invoice(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        sub: &mut Subscription,
+        customer: &Customer,
+        reason: &str,
+        lines: Vec<LineDraft>,
+        period: (i64, i64),
+        now: i64,
+        invoice_id: Option<String>,
+    ) -> AppResult<Invoice> {
+        let mut inv = self.new_invoice(now, customer, &sub.currency, reason);
+        if let Some(id) = invoice_id {
+            inv.id = id;
+        }
+        inv.subscription = Some(sub.id.clone());
+        inv.collection_method = sub.collection_method;
+        inv.days_until_due = sub.days_until_due;
+        inv.default_tax_rates = sub.default_tax_rates.clone();
+        inv.discounts = sub
+            .discounts
+            .iter()
+            .filter(|d| d.applies_at(now))
+            .cloned()
+            .collect();
+        inv.period_start = period.0;
+        inv.period_end = period.1;
+        let pending = self.pending_items(tx, &sub.customer, Some(&sub.id)).await?;
+        self.take_items(tx, &mut inv, pending).await?;
+        Self::push_lines(&mut inv, lines);
+        inv.recompute().map_err(overflow)?;
+        self.insert_invoice(tx, ctx, &inv).await?;
+        let paused = sub
+            .pause_collection
+            .filter(|_| reason == "subscription_cycle");
+        match paused.map(|p| p.behavior) {
+            Some(cashbox_core::subscription::PauseBehavior::KeepAsDraft) => {
+                inv.auto_advance = false;
+            }
+            Some(behavior) => {
+                self.finalize_in(tx, ctx, &mut inv, now).await?;
+                if inv.status == InvoiceStatus::Open {
+                    let to = match behavior {
+                        cashbox_core::subscription::PauseBehavior::Void => InvoiceStatus::Void,
+                        _ => InvoiceStatus::Uncollectible,
+                    };
+                    self.close_in(tx, ctx, &mut inv, to, now).await?;
+                }
+            }
+            None => self.finalize_in(tx, ctx, &mut inv, now).await?,
+        }
+        self.save_invoice(tx, &inv).await?;
+        // A `once` coupon is spent by the first invoice it takes something off.
+        let used: Vec<&String> = inv
+            .total_discount_amounts
+            .iter()
+            .filter(|(_, a)| *a != 0)
+            .map(|(d, _)| d)
+            .collect();
+        sub.discounts.retain(|d| {
+            !(d.coupon.duration == cashbox_core::discounts::Duration::Once && used.contains(&&d.id))
+        });
+        sub.latest_invoice = Some(inv.id.clone());
+        Ok(inv)
+    }
+
+    /// The invoice for `sub`'s period `[start, end)` (a renewal, a trial's zero invoice, the
+    /// first period), guarded so that a period is invoiced once.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn period_invoice(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        sub: &mut Subscription,
+        customer: &Customer,
+        reason: &str,
+        (start, end): (i64, i64),
+        trial: bool,
+        now: i64,
+    ) -> AppResult<Option<Invoice>> {
+        let names = self
+            .product_names(tx, sub.items.iter().map(|i| &i.price))
+            .await?;
+        let mut lines = sub
+            .period_lines(start, end, &name_of(&names), trial)
+            .map_err(rating)?;
+        // A first period that ends at a later billing cycle anchor is charged for its part of
+        // a full cycle.
+        if !trial
+            && reason == "subscription_create"
+            && let Some((interval, count)) = sub.interval()
+            && let Some(full_start) = billing::step_back(end, interval, count)
+            && full_start > start
+        {
+            for l in &mut lines {
+                l.amount = prorate(l.amount, (full_start, end), start, end).unwrap_or(l.amount);
+            }
+        }
+        let invoice_id = new_id(INVOICE_PREFIX);
+        if !tx.claim_period(&sub.id, start, &invoice_id).await? {
+            return Ok(None);
+        }
+        let period = match reason {
+            "subscription_cycle" => (sub.current_period_start, start),
+            _ => (now, now),
+        };
+        let inv = self
+            .subscription_invoice(
+                tx,
+                ctx,
+                sub,
+                customer,
+                reason,
+                lines,
+                period,
+                now,
+                Some(invoice_id),
+            )
+            .await?;
+        Ok(Some(inv))
+    }
+
+    pub async fn create_subscription(
+        &self,
+        ctx: &RequestCtx,
+        p: SubscriptionCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let customer_id = p
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        let item_params = p.items.as_deref().unwrap_or_default();
+        if item_params.is_empty() {
+            return Err(ParamError::missing("items").into());
+        }
+        check_description(&p.description)?;
+        check_days_until_due(p.days_until_due)?;
+        let collection = p
+            .collection_method
+            .unwrap_or(CollectionMethod::ChargeAutomatically);
+        if p.days_until_due.is_some() && collection != CollectionMethod::SendInvoice {
+            return Err(ParamError::invalid(
+                "days_until_due",
+                "days_until_due can only be set when collection_method is send_invoice.",
+            )
+            .into());
+        }
+        if p.trial_end.is_some() && p.trial_period_days.is_some() {
+            return Err(ParamError::invalid(
+                "trial_end",
+                "You may only specify one of these parameters: trial_end, trial_period_days.",
+            )
+            .into());
+        }
+        if item_params
+            .iter()
+            .any(|i| i.id.is_some() || i.deleted.is_some())
+        {
+            return Err(ParamError::invalid(
+                "items",
+                "New subscription items take no id or deleted.",
+            )
+            .into());
+        }
+        let behavior = p
+            .payment_behavior
+            .unwrap_or(PaymentBehavior::AllowIncomplete);
+
+        let mut tx = self.store().begin().await?;
+        let customer = self
+            .live_customer(&mut tx, &customer_id, "customer")
+            .await?;
+        let now = self
+            .time_of(&mut tx, customer.test_clock.as_deref())
+            .await?;
+        let mut items = Vec::new();
+        self.apply_item_params(&mut tx, &mut items, item_params, now)
+            .await?;
+        let currency = match &p.currency {
+            Some(c) => cashbox_core::currency::Currency::parse("currency", c)?.code(),
+            None => items
+                .first()
+                .map(|i| i.price.currency.clone())
+                .unwrap_or_default(),
+        };
+        Self::check_items(&items, &currency)?;
+        let trial_end = if let Some(te) = &p.trial_end {
+            Some(parse_trial_end("trial_end", te, now)?).filter(|t| *t > now)
+        } else if let Some(days) = p.trial_period_days {
+            if !(0..=730).contains(&days) {
+                return Err(ParamError::invalid(
+                    "trial_period_days",
+                    "Invalid trial_period_days: must be between 0 and 730",
+                )
+                .into());
+            }
+            Some(now + days * 86_400).filter(|t| *t > now)
+        } else if p.trial_from_plan == Some(true) {
+            items
+                .iter()
+                .filter_map(|i| i.price.recurring.as_ref()?.trial_period_days)
+                .max()
+                .map(|d| now + i64::from(d) * 86_400)
+        } else {
+            None
+        };
+        let default_pm = match &p.default_payment_method {
+            Some(pm) => Some(
+                self.payment_method_for_use(
+                    &mut tx,
+                    pm,
+                    Some(&customer.id),
+                    "default_payment_method",
+                )
+                .await?
+                .id,
+            ),
+            None => None,
+        };
+        let default_tax_rates = match &p.default_tax_rates {
+            Some(ids) => {
+                self.tax_rates_named(&mut tx, ids, "default_tax_rates")
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let id = new_id(SUBSCRIPTION_PREFIX);
+        let mut discounts = self
+            .redeem_discounts(
+                &mut tx,
+                &customer.id,
+                now,
+                p.coupon.as_deref(),
+                p.promotion_code.as_deref(),
+                p.discounts.as_deref(),
+            )
+            .await?;
+        for d in &mut discounts {
+            d.subscription = Some(id.clone());
+        }
+        let anchor = match p.billing_cycle_anchor {
+            Some(a) if trial_end.is_some() => {
+                return Err(ParamError::invalid(
+                    "billing_cycle_anchor",
+                    format!("billing_cycle_anchor cannot be combined with a trial ({a})."),
+                )
+                .into());
+            }
+            Some(a) if a <= now => {
+                return Err(ParamError::invalid(
+                    "billing_cycle_anchor",
+                    "billing_cycle_anchor must be in the future.",
+                )
+                .into());
+            }
+            Some(a) => a,
+            None => trial_end.unwrap_or(now),
+        };
+        let mut sub = Subscription {
+            id,
+            created: now,
+            customer: customer.id.clone(),
+            currency,
+            status: if trial_end.is_some() {
+                SubStatus::Trialing
+            } else {
+                SubStatus::Incomplete
+            },
+            items,
+            billing_cycle_anchor: anchor,
+            current_period_start: now,
+            current_period_end: now,
+            start_date: now,
+            trial_start: trial_end.map(|_| now),
+            trial_end,
+            missing_payment_method: p
+                .trial_settings
+                .as_ref()
+                .and_then(|t| t.end_behavior.as_ref())
+                .and_then(|e| e.missing_payment_method)
+                .unwrap_or(MissingPaymentMethod::CreateInvoice),
+            cancel_at_period_end: p.cancel_at_period_end.unwrap_or(false),
+            cancel_at: p.cancel_at,
+            canceled_at: None,
+            ended_at: None,
+            cancellation_reason: None,
+            cancellation_comment: None,
+            cancellation_feedback: None,
+            collection_method: collection,
+            days_until_due: match collection {
+                CollectionMethod::SendInvoice => Some(p.days_until_due.unwrap_or(30)),
+                CollectionMethod::ChargeAutomatically => None,
+            },
+            default_payment_method: default_pm,
+            default_tax_rates,
+            discounts,
+            latest_invoice: None,
+            description: p.description.clone(),
+            metadata: apply_metadata(&Metadata::new(), &p.metadata)?,
+            test_clock: customer.test_clock.clone(),
+            pause_collection: None,
+            trial_will_end_sent: false,
+            upcoming_sent_for: None,
+        };
+        if let Some(c) = sub.cancel_at
+            && c <= now
+        {
+            return Err(
+                ParamError::invalid("cancel_at", "cancel_at must be in the future.").into(),
+            );
+        }
+        sub.current_period_end = match trial_end {
+            Some(t) => t,
+            None => sub.period_end_after(now).ok_or_else(|| {
+                ParamError::invalid("items", "The billing period cannot be computed.")
+            })?,
+        };
+        let period = (sub.current_period_start, sub.current_period_end);
+        // The subscription row must exist before its invoice names it.
+        self.insert_doc(&mut tx, &sub).await?;
+        let inv = self
+            .period_invoice(
+                &mut tx,
+                ctx,
+                &mut sub,
+                &customer,
+                "subscription_create",
+                period,
+                trial_end.is_some(),
+                now,
+            )
+            .await?
+            .expect("a new subscription's first period is unclaimed");
+        let mut collect = false;
+        if sub.status == SubStatus::Incomplete {
+            if inv.status == InvoiceStatus::Paid || collection == CollectionMethod::SendInvoice {
+                sub.status = SubStatus::Active;
+            } else if behavior == PaymentBehavior::DefaultIncomplete {
+                // The customer pays through the invoice's PaymentIntent (its client_secret).
+                let mut inv = inv.clone();
+                let pi = self.invoice_payment_intent(&inv, now)?;
+                self.insert_doc(&mut tx, &pi).await?;
+                self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
+                    .await?;
+                inv.payment_intent = Some(pi.id.clone());
+                inv.next_payment_attempt = None;
+                self.save_invoice(&mut tx, &inv).await?;
+            } else {
+                collect = true;
+            }
+        }
+        self.save_subscription(&mut tx, &sub).await?;
+        self.record_event(
+            &mut tx,
+            ctx,
+            "customer.subscription.created",
+            &self.render_subscription(&sub),
+            None,
+        )
+        .await?;
+        self.commit_response(tx, ctx, 200, &self.render_subscription(&sub))
+            .await?;
+
+        if collect {
+            let failed = self
+                .collect_invoice(ctx, &inv.id, None, p.off_session.unwrap_or(false))
+                .await?;
+            if let Some(e) = failed
+                && behavior == PaymentBehavior::ErrorIfIncomplete
+            {
+                // Nothing is left behind: the subscription ends and its invoice is void.
+                let ictx = inner_ctx(ctx);
+                let mut tx = self.store().begin().await?;
+                let mut sub: Subscription = self.load_for_update(&mut tx, &sub.id).await?;
+                let mut inv: Invoice = self.load_for_update(&mut tx, &inv.id).await?;
+                if sub.status == SubStatus::Incomplete {
+                    sub.status = SubStatus::IncompleteExpired;
+                    sub.ended_at = Some(now);
+                    self.save_subscription(&mut tx, &sub).await?;
+                    if inv.status == InvoiceStatus::Open {
+                        self.close_in(&mut tx, &ictx, &mut inv, InvoiceStatus::Void, now)
+                            .await?;
+                    }
+                    let body = match &e {
+                        AppError::Card { body } => body.clone(),
+                        _ => Value::Null,
+                    };
+                    self.commit_response(tx, ctx, 402, &body).await?;
+                    return Err(e);
+                }
+            }
+        }
+        let sub: Subscription = self.load(&sub.id).await?;
+        let tx = self.store().begin().await?;
+        self.finish(tx, ctx, self.render_subscription(&sub), expand)
+            .await
+    }
+
+    pub async fn retrieve_subscription(
+        &self,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.retrieve_doc(id, expand, |s: &Subscription| self.render_subscription(s))
+            .await
+    }
+
+    pub async fn list_subscriptions(
+        &self,
+        p: &SubscriptionListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let (status, statuses) = match p.status.as_deref() {
+            Some(s) if !valid_status_filter(s) => {
+                return Err(ParamError::invalid("status", format!("Invalid status: {s}")).into());
+            }
+            Some("all") => (None, None),
+            Some("ended") => (
+                None,
+                Some(vec!["canceled".into(), "incomplete_expired".into()]),
+            ),
+            Some(s) => (Some(s.to_string()), None),
+            None => (
+                None,
+                Some(
+                    [
+                        "incomplete",
+                        "incomplete_expired",
+                        "trialing",
+                        "active",
+                        "past_due",
+                        "unpaid",
+                        "paused",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                ),
+            ),
+        };
+        let filter = DocFilter {
+            customer: p.customer.clone(),
+            parent: p.test_clock.clone(),
+            status,
+            statuses,
+            price: p.price.clone(),
+            created: p.created.clone().unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        let mut page = self
+            .list_docs::<Subscription>(&filter, &p.page()?, expand, |s| self.render_subscription(s))
+            .await?;
+        if let Some(c) = p.collection_method {
+            let want = serde_json::to_value(c).unwrap_or_default();
+            page.data.retain(|s| s["collection_method"] == want);
+        }
+        Ok(page)
+    }
+
+    /// Pending proration items for changing `old` items to `new` at `t`.
+    #[allow(clippy::too_many_arguments)]
+    async fn prorations(
+        &self,
+        tx: &mut Tx,
+        sub: &Subscription,
+        old: &[SubscriptionItem],
+        new: &[SubscriptionItem],
+        t: i64,
+        credit_only: bool,
+    ) -> AppResult<Vec<InvoiceItem>> {
+        let names = self
+            .product_names(tx, old.iter().chain(new).map(|i| &i.price))
+            .await?;
+        let period = (sub.current_period_start, sub.current_period_end);
+        let mut drafts = Vec::new();
+        for o in old {
+            let n = new.iter().find(|n| n.id == o.id);
+            let changed = n.is_none_or(|n| n.price.id != o.price.id || n.quantity != o.quantity);
+            if !changed {
+                continue;
+            }
+            let n = if credit_only { None } else { n };
+            drafts.extend(
+                proration_lines(&sub.currency, Some(o), n, period, t, &name_of(&names))
+                    .map_err(rating)?,
+            );
+        }
+        if !credit_only {
+            for n in new.iter().filter(|n| !old.iter().any(|o| o.id == n.id)) {
+                drafts.extend(
+                    proration_lines(&sub.currency, None, Some(n), period, t, &name_of(&names))
+                        .map_err(rating)?,
+                );
+            }
+        }
+        Ok(drafts
+            .into_iter()
+            .map(|d| InvoiceItem {
+                id: new_id(INVOICE_ITEM_PREFIX),
+                created: t,
+                customer: sub.customer.clone(),
+                amount: d.amount,
+                currency: sub.currency.clone(),
+                description: Some(d.description),
+                period_start: d.period.0,
+                period_end: d.period.1,
+                proration: true,
+                quantity: d.quantity.unwrap_or(1),
+                price: d.price,
+                unit_amount_decimal: None,
+                invoice: None,
+                subscription: Some(sub.id.clone()),
+                subscription_item: d.subscription_item,
+                discountable: true,
+                tax_rates: d.tax_rates,
+                metadata: Metadata::new(),
+                test_clock: sub.test_clock.clone(),
+            })
+            .collect())
+    }
+
+    pub async fn update_subscription(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: SubscriptionUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        check_days_until_due(p.days_until_due)?;
+        if let Some(Some(d)) = &p.description {
+            check_description(&Some(d.clone()))?;
+        }
+        let mut tx = self.store().begin().await?;
+        let mut sub: Subscription = self.load_for_update(&mut tx, id).await?;
+        let before = self.render_subscription(&sub);
+        let ended = sub.status.is_terminal();
+        let touches_billing = p.items.is_some()
+            || p.trial_end.is_some()
+            || p.cancel_at_period_end.is_some()
+            || p.cancel_at.is_some()
+            || p.pause_collection.is_some()
+            || p.coupon.is_some()
+            || p.discounts.is_some()
+            || p.promotion_code.is_some();
+        if ended && touches_billing {
+            return Err(ParamError::invalid(
+                "",
+                format!(
+                    "A {} subscription can only update its metadata and cancellation_details.",
+                    sub.status.as_str()
+                ),
+            )
+            .into());
+        }
+        let customer = self
+            .live_customer(&mut tx, &sub.customer, "customer")
+            .await?;
+        let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
+        let behavior = p
+            .proration_behavior
+            .unwrap_or(ProrationBehavior::CreateProrations);
+        let mut new_items_pending: Vec<InvoiceItem> = Vec::new();
+        let mut reset_anchor = false;
+        if let Some(ips) = &p.items {
+            let old = sub.items.clone();
+            let mut items = sub.items.clone();
+            self.apply_item_params(&mut tx, &mut items, ips, now)
+                .await?;
+            Self::check_items(&items, &sub.currency)?;
+            let interval_of = |i: &[SubscriptionItem]| {
+                i.first()
+                    .and_then(|x| x.price.recurring.as_ref())
+                    .map(|r| (r.interval, r.interval_count))
+            };
+            reset_anchor = interval_of(&old) != interval_of(&items)
+                && matches!(sub.status, SubStatus::Active | SubStatus::PastDue);
+            let t = p.proration_date.unwrap_or(now);
+            if p.proration_date.is_some()
+                && !(sub.current_period_start..=sub.current_period_end).contains(&t)
+            {
+                return Err(ParamError::invalid(
+                    "proration_date",
+                    "proration_date must be within the current billing period.",
+                )
+                .into());
+            }
+            if matches!(sub.status, SubStatus::Active | SubStatus::PastDue)
+                && behavior != ProrationBehavior::None
+            {
+                new_items_pending = self
+                    .prorations(&mut tx, &sub, &old, &items, t, reset_anchor)
+                    .await?;
+            }
+            sub.items = items;
+        }
+        if let Some(v) = p.cancel_at_period_end {
+            sub.cancel_at_period_end = v;
+            if v {
+                sub.canceled_at = Some(now);
+                sub.cancellation_reason = Some("cancellation_requested".into());
+            } else {
+                sub.canceled_at = None;
+                sub.cancellation_reason = None;
+            }
+        }
+        if let Some(c) = p.cancel_at {
+            if let Some(t) = c
+                && t <= now
+            {
+                return Err(
+                    ParamError::invalid("cancel_at", "cancel_at must be in the future.").into(),
+                );
+            }
+            sub.cancel_at = c;
+        }
+        if let Some(d) = &p.cancellation_details {
+            sub.cancellation_comment = d.comment.clone().or(sub.cancellation_comment.take());
+            sub.cancellation_feedback = d.feedback.clone().or(sub.cancellation_feedback.take());
+        }
+        if let Some(c) = p.collection_method {
+            sub.collection_method = c;
+            sub.days_until_due = match c {
+                CollectionMethod::SendInvoice => {
+                    Some(p.days_until_due.or(sub.days_until_due).unwrap_or(30))
+                }
+                CollectionMethod::ChargeAutomatically => None,
+            };
+        } else if let Some(d) = p.days_until_due {
+            if sub.collection_method != CollectionMethod::SendInvoice {
+                return Err(ParamError::invalid(
+                    "days_until_due",
+                    "days_until_due can only be set when collection_method is send_invoice.",
+                )
+                .into());
+            }
+            sub.days_until_due = Some(d);
+        }
+        let mut new_payment_method = false;
+        if let Some(pm) = &p.default_payment_method {
+            sub.default_payment_method = match pm {
+                Some(pm) => {
+                    new_payment_method = true;
+                    Some(
+                        self.payment_method_for_use(
+                            &mut tx,
+                            pm,
+                            Some(&sub.customer),
+                            "default_payment_method",
+                        )
+                        .await?
+                        .id,
+                    )
+                }
+                None => None,
+            };
+        }
+        if let Some(ids) = &p.default_tax_rates {
+            sub.default_tax_rates = self
+                .tax_rates_named(&mut tx, ids, "default_tax_rates")
+                .await?;
+        }
+        let coupon = match &p.coupon {
+            Some(None) => {
+                sub.discounts.clear();
+                None
+            }
+            Some(Some(c)) => Some(c.as_str()),
+            None => None,
+        };
+        if coupon.is_some() || p.promotion_code.is_some() || p.discounts.is_some() {
+            let mut discounts = self
+                .redeem_discounts(
+                    &mut tx,
+                    &sub.customer,
+                    now,
+                    coupon,
+                    p.promotion_code.as_deref(),
+                    p.discounts.as_deref(),
+                )
+                .await?;
+            for d in &mut discounts {
+                d.subscription = Some(sub.id.clone());
+            }
+            sub.discounts = discounts;
+        }
+        if let Some(pc) = &p.pause_collection {
+            sub.pause_collection = match pc {
+                Some(pp) => Some(PauseCollection {
+                    behavior: pp
+                        .behavior
+                        .ok_or_else(|| ParamError::missing("pause_collection[behavior]"))?,
+                    resumes_at: pp.resumes_at,
+                }),
+                None => None,
+            };
+        }
+        if let Some(ts) = &p.trial_settings
+            && let Some(m) = ts
+                .end_behavior
+                .as_ref()
+                .and_then(|e| e.missing_payment_method)
+        {
+            sub.missing_payment_method = m;
+        }
+        let mut end_trial_now = false;
+        if let Some(te) = &p.trial_end {
+            if sub.status != SubStatus::Trialing {
+                return Err(ParamError::invalid(
+                    "trial_end",
+                    "Only a trialing subscription's trial_end can be changed.",
+                )
+                .into());
+            }
+            let t = parse_trial_end("trial_end", te, now)?;
+            if t == now {
+                end_trial_now = true;
+            } else {
+                sub.trial_end = Some(t);
+                sub.current_period_end = t;
+                sub.billing_cycle_anchor = t;
+                sub.trial_will_end_sent = false;
+            }
+        }
+        match p.billing_cycle_anchor.as_deref() {
+            None | Some("unchanged") => {}
+            Some("now") => {
+                reset_anchor = matches!(sub.status, SubStatus::Active | SubStatus::PastDue)
+            }
+            Some(other) => {
+                return Err(ParamError::invalid(
+                    "billing_cycle_anchor",
+                    format!("Invalid billing_cycle_anchor: {other}; use now or unchanged"),
+                )
+                .into());
+            }
+        }
+        if let Some(d) = &p.description {
+            sub.description = d.clone();
+        }
+        sub.metadata = apply_metadata(&sub.metadata, &p.metadata)?;
+
+        for item in &new_items_pending {
+            self.insert_doc(&mut tx, item).await?;
+            self.record_event(&mut tx, ctx, "invoiceitem.created", &item.to_json(), None)
+                .await?;
+        }
+        let ictx = inner_ctx(ctx);
+        let mut to_collect: Option<String> = None;
+        if end_trial_now {
+            sub.trial_end = Some(now);
+            sub.billing_cycle_anchor = now;
+            sub.status = SubStatus::Active;
+            to_collect = self
+                .start_period(
+                    &mut tx,
+                    &ictx,
+                    &mut sub,
+                    &customer,
+                    now,
+                    "subscription_update",
+                )
+                .await?;
+        } else if reset_anchor {
+            sub.billing_cycle_anchor = now;
+            to_collect = self
+                .start_period(
+                    &mut tx,
+                    &ictx,
+                    &mut sub,
+                    &customer,
+                    now,
+                    "subscription_update",
+                )
+                .await?;
+        } else if behavior == ProrationBehavior::AlwaysInvoice && !new_items_pending.is_empty() {
+            let period = (sub.current_period_start, sub.current_period_end);
+            let inv = self
+                .subscription_invoice(
+                    &mut tx,
+                    &ictx,
+                    &mut sub,
+                    &customer,
+                    "subscription_update",
+                    Vec::new(),
+                    period,
+                    now,
+                    None,
+                )
+                .await?;
+            to_collect = (inv.status == InvoiceStatus::Open).then(|| inv.id.clone());
+        }
+        if new_payment_method
+            && matches!(
+                sub.status,
+                SubStatus::PastDue | SubStatus::Unpaid | SubStatus::Incomplete
+            )
+            && to_collect.is_none()
+        {
+            // A payment method added while payments are failing is tried at once.
+            to_collect = sub.latest_invoice.clone();
+        }
+        self.save_subscription(&mut tx, &sub).await?;
+        let object = self.render_subscription(&sub);
+        let previous = previous_attributes(&before, &object);
+        if previous.is_some() {
+            self.record_event(
+                &mut tx,
+                ctx,
+                "customer.subscription.updated",
+                &object,
+                previous,
+            )
+            .await?;
+        }
+        self.commit_response(tx, ctx, 200, &object).await?;
+        if let Some(inv) = to_collect
+            && sub.collection_method == CollectionMethod::ChargeAutomatically
+        {
+            let failed = self
+                .collect_invoice(ctx, &inv, None, p.off_session.unwrap_or(true))
+                .await?;
+            if let Some(e) = failed
+                && p.payment_behavior == Some(PaymentBehavior::ErrorIfIncomplete)
+            {
+                return Err(e);
+            }
+        }
+        let sub: Subscription = self.load(&sub.id).await?;
+        let tx = self.store().begin().await?;
+        self.finish(tx, ctx, self.render_subscription(&sub), expand)
+            .await
+    }
+
+    /// Starts a new period at `now` (anchor reset, trial ended, resumed): invoices it with any
+    /// pending prorations. Returns the invoice to collect, if one is open.
+    pub(crate) async fn start_period(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        sub: &mut Subscription,
+        customer: &Customer,
+        now: i64,
+        reason: &str,
+    ) -> AppResult<Option<String>> {
+        let end = sub.period_end_after(now).ok_or_else(|| {
+            ParamError::invalid("items", "The billing period cannot be computed.")
+        })?;
+        sub.current_period_start = now;
+        sub.current_period_end = end;
+        let inv = self
+            .period_invoice(tx, ctx, sub, customer, reason, (now, end), false, now)
+            .await?;
+        Ok(inv
+            .filter(|i| i.status == InvoiceStatus::Open)
+            .map(|i| i.id))
+    }
+
+    /// Cancels at once (`DELETE /v1/subscriptions/{id}`), optionally crediting unused time
+    /// (`prorate`) and invoicing what is pending (`invoice_now`).
+    pub async fn cancel_subscription(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: SubscriptionCancelParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut sub: Subscription = self.load_for_update(&mut tx, id).await?;
+        if sub.status.is_terminal() {
+            return Err(ParamError::new(
+                "",
+                "resource_missing",
+                format!(
+                    "The subscription {id} has already ended ({}).",
+                    sub.status.as_str()
+                ),
+            )
+            .into());
+        }
+        let customer = self
+            .live_customer(&mut tx, &sub.customer, "customer")
+            .await?;
+        let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
+        let ictx = inner_ctx(ctx);
+        if p.prorate == Some(true) && matches!(sub.status, SubStatus::Active | SubStatus::PastDue) {
+            let old = sub.items.clone();
+            for item in self.prorations(&mut tx, &sub, &old, &[], now, true).await? {
+                self.insert_doc(&mut tx, &item).await?;
+                self.record_event(&mut tx, &ictx, "invoiceitem.created", &item.to_json(), None)
+                    .await?;
+            }
+        }
+        let mut to_collect = None;
+        if p.invoice_now == Some(true) {
+            let pending = self
+                .pending_items(&mut tx, &sub.customer, Some(&sub.id))
+                .await?;
+            if !pending.is_empty() {
+                let period = (sub.current_period_start, now);
+                let inv = self
+                    .subscription_invoice(
+                        &mut tx,
+                        &ictx,
+                        &mut sub,
+                        &customer,
+                        "subscription_update",
+                        Vec::new(),
+                        period,
+                        now,
+                        None,
+                    )
+                    .await?;
+                to_collect = (inv.status == InvoiceStatus::Open).then(|| inv.id.clone());
+            }
+        }
+        sub.cancel(now, "cancellation_requested");
+        if let Some(d) = &p.cancellation_details {
+            sub.cancellation_comment = d.comment.clone();
+            sub.cancellation_feedback = d.feedback.clone();
+        }
+        self.save_subscription(&mut tx, &sub).await?;
+        let object = self.render_subscription(&sub);
+        self.record_event(&mut tx, ctx, "customer.subscription.deleted", &object, None)
+            .await?;
+        self.commit_response(tx, ctx, 200, &object).await?;
+        if let Some(inv) = to_collect {
+            self.collect_invoice(ctx, &inv, None, true).await?;
+        }
+        let sub: Subscription = self.load(&sub.id).await?;
+        let tx = self.store().begin().await?;
+        self.finish(tx, ctx, self.render_subscription(&sub), expand)
+            .await
+    }
+
+    /// Resumes a paused subscription: a new period from now, invoiced.
+    pub async fn resume_subscription(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        _p: SubscriptionResumeParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut sub: Subscription = self.load_for_update(&mut tx, id).await?;
+        if sub.status != SubStatus::Paused {
+            return Err(ParamError::invalid(
+                "",
+                format!(
+                    "Only a paused subscription can be resumed; this one is {}.",
+                    sub.status.as_str()
+                ),
+            )
+            .into());
+        }
+        let before = self.render_subscription(&sub);
+        let customer = self
+            .live_customer(&mut tx, &sub.customer, "customer")
+            .await?;
+        let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
+        sub.status = SubStatus::Active;
+        sub.billing_cycle_anchor = now;
+        let ictx = inner_ctx(ctx);
+        let to_collect = self
+            .start_period(
+                &mut tx,
+                &ictx,
+                &mut sub,
+                &customer,
+                now,
+                "subscription_update",
+            )
+            .await?;
+        self.save_subscription(&mut tx, &sub).await?;
+        let object = self.render_subscription(&sub);
+        self.record_event(
+            &mut tx,
+            ctx,
+            "customer.subscription.resumed",
+            &object,
+            previous_attributes(&before, &object),
+        )
+        .await?;
+        self.commit_response(tx, ctx, 200, &object).await?;
+        if let Some(inv) = to_collect {
+            self.collect_invoice(ctx, &inv, None, true).await?;
+        }
+        let sub: Subscription = self.load(&sub.id).await?;
+        let tx = self.store().begin().await?;
+        self.finish(tx, ctx, self.render_subscription(&sub), expand)
+            .await
+    }
+
+    /// A subscription whose invoice was paid: out of `incomplete`, `past_due` or `unpaid`.
+    pub(crate) async fn subscription_paid(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        id: &str,
+    ) -> AppResult<()> {
+        let mut sub: Subscription = self.load_for_update(tx, id).await?;
+        if !matches!(
+            sub.status,
+            SubStatus::Incomplete | SubStatus::PastDue | SubStatus::Unpaid
+        ) {
+            return Ok(());
+        }
+        let before = self.render_subscription(&sub);
+        sub.status = SubStatus::Active;
+        self.save_subscription(tx, &sub).await?;
+        let object = self.render_subscription(&sub);
+        let previous = previous_attributes(&before, &object);
+        self.record_event(tx, ctx, "customer.subscription.updated", &object, previous)
+            .await
+    }
+
+    /// The subscription's next invoice as it would be made at its period end, with a proposed
+    /// change of items prorated at `proration_date` (or now). Nothing is written.
+    pub async fn preview_invoice(&self, p: PreviewParams) -> AppResult<Value> {
+        let sub_id = p
+            .subscription
+            .clone()
+            .ok_or_else(|| ParamError::missing("subscription"))?;
+        let details = p.subscription_details.unwrap_or_default();
+        let items_params = details.items.or(p.subscription_items);
+        let proration_date = details.proration_date.or(p.subscription_proration_date);
+        let behavior = details
+            .proration_behavior
+            .or(p.subscription_proration_behavior)
+            .unwrap_or(ProrationBehavior::CreateProrations);
+        let mut tx = self.store().begin().await?;
+        let mut sub: Subscription =
+            self.find_for_update(&mut tx, &sub_id)
+                .await?
+                .ok_or_else(|| AppError::MissingReference {
+                    object: "subscription",
+                    id: sub_id.clone(),
+                    param: "subscription".into(),
+                })?;
+        if p.customer.as_deref().is_some_and(|c| c != sub.customer) {
+            return Err(ParamError::invalid(
+                "customer",
+                "The subscription belongs to another customer.",
+            )
+            .into());
+        }
+        if sub.status.is_terminal() {
+            return Err(ParamError::new(
+                "",
+                "invoice_upcoming_none",
+                "No upcoming invoices for a subscription that has ended.",
+            )
+            .into());
+        }
+        let customer = self
+            .live_customer(&mut tx, &sub.customer, "customer")
+            .await?;
+        let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
+        let mut extra: Vec<InvoiceItem> = Vec::new();
+        if let Some(ips) = &items_params {
+            let old = sub.items.clone();
+            let mut items = sub.items.clone();
+            self.apply_item_params(&mut tx, &mut items, ips, now)
+                .await?;
+            Self::check_items(&items, &sub.currency)?;
+            if matches!(sub.status, SubStatus::Active | SubStatus::PastDue)
+                && behavior != ProrationBehavior::None
+            {
+                extra = self
+                    .prorations(
+                        &mut tx,
+                        &sub,
+                        &old,
+                        &items,
+                        proration_date.unwrap_or(now),
+                        false,
+                    )
+                    .await?;
+            }
+            sub.items = items;
+        }
+        let inv = self.build_preview(&mut tx, &sub, &customer, extra).await?;
+        drop(tx);
+        let mut v = self.render_invoice(&inv);
+        v["id"] = Value::Null;
+        v["status"] = Value::from("draft");
+        Ok(v)
+    }
+
+    /// The invoice `sub` would get at its period end (with `extra` pending items), unsaved.
+    pub(crate) async fn build_preview(
+        &self,
+        tx: &mut Tx,
+        sub: &Subscription,
+        customer: &Customer,
+        extra: Vec<InvoiceItem>,
+    ) -> AppResult<Invoice> {
+        let at = sub.current_period_end;
+        let start = at;
+        let end = sub.period_end_after(at).unwrap_or(at);
+        let names = self
+            .product_names(tx, sub.items.iter().map(|i| &i.price))
+            .await?;
+        let lines = sub
+            .period_lines(start, end, &name_of(&names), false)
+            .map_err(rating)?;
+        let mut inv = self.new_invoice(at, &customer, &sub.currency, "upcoming");
+        inv.id = format!("upcoming_{}", sub.id);
+        inv.subscription = Some(sub.id.clone());
+        inv.collection_method = sub.collection_method;
+        inv.default_tax_rates = sub.default_tax_rates.clone();
+        inv.discounts = sub
+            .discounts
+            .iter()
+            .filter(|d| d.applies_at(at))
+            .cloned()
+            .collect();
+        inv.period_start = sub.current_period_start;
+        inv.period_end = at;
+        let mut pending = self.pending_items(tx, &sub.customer, Some(&sub.id)).await?;
+        pending.extend(extra);
+        for item in &pending {
+            inv.push_line(format!("il_tmp_{}", item.id), item.line_draft());
+        }
+        for l in lines {
+            inv.push_line(new_id("il_tmp"), l);
+        }
+        inv.recompute().map_err(overflow)?;
+        let (due, _) = billing::apply_balance(inv.total, customer.balance);
+        inv.starting_balance = customer.balance;
+        inv.amount_due = due;
+        inv.amount_remaining = due;
+        inv.next_payment_attempt =
+            (sub.collection_method == CollectionMethod::ChargeAutomatically).then_some(at);
+        Ok(inv)
+    }
+}
+
+impl App {
+    pub async fn retrieve_subscription_item(
+        &self,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let sub_id = self
+            .store()
+            .subscription_of_item(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("subscription_item", id))?;
+        let sub: Subscription = self.load(&sub_id).await?;
+        let item = sub
+            .items
+            .iter()
+            .find(|i| i.id == id)
+            .ok_or_else(|| AppError::not_found("subscription_item", id))?;
+        let mut object = item.to_json(&sub);
+        self.expand(
+            &mut crate::expand::Reader::Store(self.store()),
+            &mut object,
+            expand,
+        )
+        .await?;
+        Ok(object)
+    }
+
+    pub async fn list_subscription_items(
+        &self,
+        p: &cashbox_core::subscription::SubscriptionItemListParams,
+        _expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let sub_id = p
+            .subscription
+            .as_deref()
+            .ok_or_else(|| ParamError::missing("subscription"))?;
+        let sub: Subscription = self.load(sub_id).await?;
+        Ok(ListResult {
+            data: sub.items.iter().map(|i| i.to_json(&sub)).collect(),
+            has_more: false,
+        })
+    }
+}

@@ -1,0 +1,425 @@
+//! `/v1/subscriptions`, `/v1/subscription_items`, `/v1/invoices` and `/v1/invoiceitems`, as
+//! Stripe's API reference describes them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use cashbox_core::invoice::{
+    InvoiceCreateParams, InvoiceFinalizeParams, InvoiceItemCreateParams, InvoiceItemListParams,
+    InvoiceItemUpdateParams, InvoiceListParams, InvoicePayParams, InvoiceUpdateParams,
+};
+use cashbox_core::subscription::{
+    PreviewParams, SubscriptionCancelParams, SubscriptionCreateParams, SubscriptionItemListParams,
+    SubscriptionListParams, SubscriptionResumeParams, SubscriptionUpdateParams,
+};
+
+use crate::HttpState;
+use crate::error::ApiResult;
+use crate::extract::{Api, NoParams};
+use crate::list::ListObject;
+
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .routes(routes!(subscription_create, subscription_list))
+        .routes(routes!(
+            subscription_retrieve,
+            subscription_update,
+            subscription_cancel
+        ))
+        .routes(routes!(subscription_resume))
+        .routes(routes!(subscription_item_list))
+        .routes(routes!(subscription_item_retrieve))
+        .routes(routes!(invoice_create, invoice_list))
+        .routes(routes!(invoice_upcoming))
+        .routes(routes!(invoice_create_preview))
+        .routes(routes!(invoice_retrieve, invoice_update, invoice_delete))
+        .routes(routes!(invoice_finalize))
+        .routes(routes!(invoice_pay))
+        .routes(routes!(invoice_void))
+        .routes(routes!(invoice_mark_uncollectible))
+        .routes(routes!(invoice_send))
+        .routes(routes!(invoiceitem_create, invoiceitem_list))
+        .routes(routes!(
+            invoiceitem_retrieve,
+            invoiceitem_update,
+            invoiceitem_delete
+        ))
+}
+
+type JsonResult = ApiResult<Json<Value>>;
+
+/// Create a subscription: items, trial (`trial_period_days`, `trial_end`, `trial_from_plan`), `billing_cycle_anchor`, discounts, `payment_behavior`, `collection_method`.
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "Subscriptions",
+    request_body(content = SubscriptionCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn subscription_create(
+    State(s): State<HttpState>,
+    api: Api<SubscriptionCreateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .create_subscription(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// List subscriptions (`customer`, `price`, `status` incl. `all` and `ended`, `test_clock`).
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "Subscriptions",
+    responses((status = 200, body = ListObject<Object>)))]
+async fn subscription_list(
+    State(s): State<HttpState>,
+    api: Api<SubscriptionListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s
+        .app
+        .list_subscriptions(&api.params, &api.call.expand)
+        .await?;
+    Ok(Json(ListObject::new(
+        "/v1/subscriptions",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Retrieve a subscription.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "Subscriptions",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn subscription_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app.retrieve_subscription(&id, &api.call.expand).await?,
+    ))
+}
+
+/// Update a subscription: items with `proration_behavior` and `proration_date`, `cancel_at_period_end`, `cancel_at`, `pause_collection`, `trial_end=now`, discounts.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}", tag = "Subscriptions",
+    params(("id" = String, Path)),
+    request_body(content = SubscriptionUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn subscription_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<SubscriptionUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .update_subscription(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Cancel a subscription now (`invoice_now`, `prorate`).
+#[utoipa::path(delete, path = "/v1/subscriptions/{id}", tag = "Subscriptions",
+    params(("id" = String, Path)),
+    request_body(content = SubscriptionCancelParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn subscription_cancel(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<SubscriptionCancelParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .cancel_subscription(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Resume a paused subscription with a new period from now.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/resume", tag = "Subscriptions",
+    params(("id" = String, Path)),
+    request_body(content = SubscriptionResumeParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn subscription_resume(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<SubscriptionResumeParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .resume_subscription(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// List a subscription's items (`subscription` is required).
+#[utoipa::path(get, path = "/v1/subscription_items", tag = "Subscriptions",
+    responses((status = 200, body = ListObject<Object>)))]
+async fn subscription_item_list(
+    State(s): State<HttpState>,
+    api: Api<SubscriptionItemListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s
+        .app
+        .list_subscription_items(&api.params, &api.call.expand)
+        .await?;
+    Ok(Json(ListObject::new(
+        "/v1/subscription_items",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Retrieve a subscription item.
+#[utoipa::path(get, path = "/v1/subscription_items/{id}", tag = "Subscriptions",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn subscription_item_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .retrieve_subscription_item(&id, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Create a draft invoice (`pending_invoice_items_behavior=include` takes the customer's pending items).
+#[utoipa::path(post, path = "/v1/invoices", tag = "Invoices",
+    request_body(content = InvoiceCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn invoice_create(State(s): State<HttpState>, api: Api<InvoiceCreateParams>) -> JsonResult {
+    Ok(Json(
+        s.app
+            .create_invoice(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// List invoices (`customer`, `subscription`, `status`, `collection_method`).
+#[utoipa::path(get, path = "/v1/invoices", tag = "Invoices",
+    responses((status = 200, body = ListObject<Object>)))]
+async fn invoice_list(
+    State(s): State<HttpState>,
+    api: Api<InvoiceListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.list_invoices(&api.params, &api.call.expand).await?;
+    Ok(Json(ListObject::new(
+        "/v1/invoices",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// The next invoice of a subscription, optionally with proposed `subscription_items`.
+#[utoipa::path(get, path = "/v1/invoices/upcoming", tag = "Invoices",
+    responses((status = 200, body = Object)))]
+async fn invoice_upcoming(State(s): State<HttpState>, api: Api<PreviewParams>) -> JsonResult {
+    Ok(Json(s.app.preview_invoice(api.params).await?))
+}
+
+/// The next invoice of a subscription, optionally with proposed `subscription_details[items]`.
+#[utoipa::path(post, path = "/v1/invoices/create_preview", tag = "Invoices",
+    request_body(content = PreviewParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn invoice_create_preview(State(s): State<HttpState>, api: Api<PreviewParams>) -> JsonResult {
+    Ok(Json(s.app.preview_invoice(api.params).await?))
+}
+
+/// Retrieve an invoice.
+#[utoipa::path(get, path = "/v1/invoices/{id}", tag = "Invoices",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn invoice_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(s.app.retrieve_invoice(&id, &api.call.expand).await?))
+}
+
+/// Update an invoice (amount-changing fields only while draft).
+#[utoipa::path(post, path = "/v1/invoices/{id}", tag = "Invoices",
+    params(("id" = String, Path)),
+    request_body(content = InvoiceUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn invoice_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<InvoiceUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .update_invoice(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Delete a draft invoice.
+#[utoipa::path(delete, path = "/v1/invoices/{id}", tag = "Invoices",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn invoice_delete(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(s.app.delete_invoice(&api.call.ctx, &id).await?))
+}
+
+/// Finalize a draft: numbered, the customer's balance applied, open for payment.
+#[utoipa::path(post, path = "/v1/invoices/{id}/finalize", tag = "Invoices",
+    params(("id" = String, Path)),
+    request_body(content = InvoiceFinalizeParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn invoice_finalize(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<InvoiceFinalizeParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .finalize_invoice(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Pay an invoice now (`payment_method`, `paid_out_of_band`).
+#[utoipa::path(post, path = "/v1/invoices/{id}/pay", tag = "Invoices",
+    params(("id" = String, Path)),
+    request_body(content = InvoicePayParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn invoice_pay(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<InvoicePayParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .pay_invoice(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Void an open invoice.
+#[utoipa::path(post, path = "/v1/invoices/{id}/void", tag = "Invoices",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn invoice_void(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .void_invoice(&api.call.ctx, &id, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Mark an open invoice uncollectible.
+#[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", tag = "Invoices",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn invoice_mark_uncollectible(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .mark_invoice_uncollectible(&api.call.ctx, &id, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Send an open `send_invoice` invoice (records `invoice.sent`).
+#[utoipa::path(post, path = "/v1/invoices/{id}/send", tag = "Invoices",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn invoice_send(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .send_invoice(&api.call.ctx, &id, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Create an invoice item (`amount`, `price` and `quantity`, or `unit_amount_decimal`), pending or on a draft `invoice`.
+#[utoipa::path(post, path = "/v1/invoiceitems", tag = "Invoices",
+    request_body(content = InvoiceItemCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn invoiceitem_create(
+    State(s): State<HttpState>,
+    api: Api<InvoiceItemCreateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .create_invoice_item(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// List invoice items (`customer`, `invoice`, `pending`).
+#[utoipa::path(get, path = "/v1/invoiceitems", tag = "Invoices",
+    responses((status = 200, body = ListObject<Object>)))]
+async fn invoiceitem_list(
+    State(s): State<HttpState>,
+    api: Api<InvoiceItemListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s
+        .app
+        .list_invoice_items(&api.params, &api.call.expand)
+        .await?;
+    Ok(Json(ListObject::new(
+        "/v1/invoiceitems",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Retrieve an invoice item.
+#[utoipa::path(get, path = "/v1/invoiceitems/{id}", tag = "Invoices",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn invoiceitem_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app.retrieve_invoice_item(&id, &api.call.expand).await?,
+    ))
+}
+
+/// Update a pending invoice item or one on a draft.
+#[utoipa::path(post, path = "/v1/invoiceitems/{id}", tag = "Invoices",
+    params(("id" = String, Path)),
+    request_body(content = InvoiceItemUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn invoiceitem_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<InvoiceItemUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .update_invoice_item(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Delete a pending invoice item or one on a draft.
+#[utoipa::path(delete, path = "/v1/invoiceitems/{id}", tag = "Invoices",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn invoiceitem_delete(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(s.app.delete_invoice_item(&api.call.ctx, &id).await?))
+}

@@ -1,0 +1,59 @@
+-- Subscriptions, invoices and invoice items: sealed documents with plain lookup columns.
+-- due_at is when the object's next piece of billing work falls due (a renewal, a trial's end,
+-- a payment retry); clock is the test clock whose time it lives in (NULL: the wall clock).
+CREATE TABLE subscriptions (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    created BIGINT NOT NULL,
+    customer TEXT,
+    status TEXT NOT NULL,
+    parent TEXT,
+    sealed BYTEA NOT NULL,
+    due_at BIGINT,
+    clock TEXT
+);
+CREATE INDEX subscriptions_customer ON subscriptions (customer, id);
+CREATE INDEX subscriptions_due ON subscriptions (due_at) WHERE due_at IS NOT NULL;
+
+-- Each subscription's items, for /v1/subscription_items/{id} and listing by price.
+CREATE TABLE subscription_items (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    subscription_id TEXT COLLATE "C" NOT NULL,
+    price_id TEXT NOT NULL
+);
+CREATE INDEX subscription_items_subscription ON subscription_items (subscription_id);
+CREATE INDEX subscription_items_price ON subscription_items (price_id, subscription_id);
+
+CREATE TABLE invoices (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    created BIGINT NOT NULL,
+    customer TEXT,
+    status TEXT NOT NULL,
+    parent TEXT,
+    sealed BYTEA NOT NULL,
+    due_at BIGINT,
+    clock TEXT
+);
+CREATE INDEX invoices_customer ON invoices (customer, id);
+CREATE INDEX invoices_parent ON invoices (parent, id) WHERE parent IS NOT NULL;
+CREATE INDEX invoices_due ON invoices (due_at) WHERE due_at IS NOT NULL;
+
+-- One invoice per subscription period: a second renewal of the same period cannot be written,
+-- however many workers or processes try.
+CREATE TABLE subscription_periods (
+    subscription_id TEXT COLLATE "C" NOT NULL,
+    period_start BIGINT NOT NULL,
+    invoice_id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (subscription_id, period_start)
+);
+
+-- Invoice items: status pending until an invoice takes them (parent is then the invoice).
+CREATE TABLE invoiceitems (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    created BIGINT NOT NULL,
+    customer TEXT,
+    status TEXT NOT NULL,
+    parent TEXT,
+    sealed BYTEA NOT NULL
+);
+CREATE INDEX invoiceitems_customer ON invoiceitems (customer, status, id);
+CREATE INDEX invoiceitems_parent ON invoiceitems (parent, id) WHERE parent IS NOT NULL;

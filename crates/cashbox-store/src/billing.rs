@@ -1,0 +1,131 @@
+//! Billing's own indexes: when each subscription's and invoice's next work falls due (and in
+//! which test clock's time), subscription items by id and price, and the one-invoice-per-period
+//! guard.
+
+use crate::db::{Row, query};
+use crate::{DocTable, Result, Store, Tx};
+
+/// A piece of due work: the object, its table, and when it fell due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueWork {
+    pub table: DocTable,
+    pub id: String,
+    pub due_at: i64,
+}
+
+fn due_work(r: &Row) -> Result<DueWork> {
+    let table: String = r.try_get("tbl")?;
+    Ok(DueWork {
+        table: if table == "subscriptions" {
+            DocTable::Subscriptions
+        } else {
+            DocTable::Invoices
+        },
+        id: r.try_get("id")?,
+        due_at: r.try_get("due_at")?,
+    })
+}
+
+/// Due work across subscriptions and invoices, earliest first, ties by id.
+const DUE_SQL: &str = "SELECT tbl, id, due_at FROM (
+        SELECT 'subscriptions' AS tbl, id, due_at, clock FROM subscriptions WHERE due_at IS NOT NULL
+        UNION ALL
+        SELECT 'invoices' AS tbl, id, due_at, clock FROM invoices WHERE due_at IS NOT NULL
+    ) AS due";
+
+impl Store {
+    /// Up to `limit` pieces of work due by `now` in wall-clock time (objects on no test clock).
+    pub async fn due_work(&self, now: i64, limit: i64) -> Result<Vec<DueWork>> {
+        let sql =
+            format!("{DUE_SQL} WHERE due_at <= $1 AND clock IS NULL ORDER BY due_at, id LIMIT $2");
+        let rows = query(sql).bind(now).bind(limit).fetch_all(self).await?;
+        rows.iter().map(due_work).collect()
+    }
+}
+
+impl Tx {
+    /// Indexes when `id`'s next work falls due (`None`: nothing pending) and on which clock.
+    pub async fn set_due(
+        &mut self,
+        table: DocTable,
+        id: &str,
+        due_at: Option<i64>,
+        clock: Option<&str>,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET due_at = $2, clock = $3 WHERE id = $1",
+            table.name()
+        );
+        query(sql)
+            .bind(id)
+            .bind(due_at)
+            .bind(clock)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    /// The earliest work due by `until` on test clock `clock`.
+    pub async fn next_due_on_clock(&mut self, clock: &str, until: i64) -> Result<Option<DueWork>> {
+        let sql =
+            format!("{DUE_SQL} WHERE clock = $1 AND due_at <= $2 ORDER BY due_at, id LIMIT 1");
+        let row = query(sql)
+            .bind(clock)
+            .bind(until)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.as_ref().map(due_work).transpose()
+    }
+
+    /// Replaces the index of a subscription's items: (item id, price id).
+    pub async fn save_subscription_items(
+        &mut self,
+        subscription: &str,
+        items: &[(String, String)],
+    ) -> Result<()> {
+        query("DELETE FROM subscription_items WHERE subscription_id = $1")
+            .bind(subscription)
+            .execute(&mut *self)
+            .await?;
+        for (item, price) in items {
+            query("INSERT INTO subscription_items (id, subscription_id, price_id) VALUES ($1, $2, $3)")
+                .bind(item)
+                .bind(subscription)
+                .bind(price)
+                .execute(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records `invoice` as the invoice of `subscription`'s period starting at `period_start`;
+    /// `false` when that period already has one.
+    pub async fn claim_period(
+        &mut self,
+        subscription: &str,
+        period_start: i64,
+        invoice: &str,
+    ) -> Result<bool> {
+        let n = query(
+            "INSERT INTO subscription_periods (subscription_id, period_start, invoice_id)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(subscription)
+        .bind(period_start)
+        .bind(invoice)
+        .execute(&mut *self)
+        .await?;
+        Ok(n == 1)
+    }
+}
+
+impl Store {
+    /// The subscription an item belongs to.
+    pub async fn subscription_of_item(&self, item: &str) -> Result<Option<String>> {
+        let row = query("SELECT subscription_id FROM subscription_items WHERE id = $1")
+            .bind(item)
+            .fetch_optional(self)
+            .await?;
+        row.map(|r| r.try_get("subscription_id")).transpose()
+    }
+}
