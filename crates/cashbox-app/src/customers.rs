@@ -125,8 +125,20 @@ impl App {
         {
             return Err(Self::default_not_attached(default));
         }
-        let customer = Customer::create(new_id(ID_PREFIX), self.now(), params)?;
+        let mut customer = Customer::create(new_id(ID_PREFIX), self.now(), params)?;
+        // A test id (`pm_card_visa`) makes a new PaymentMethod, as in Stripe's test mode.
+        let test_pm = match &attach {
+            Some(pm_id) => self.test_payment_method(pm_id, "payment_method")?,
+            None => None,
+        };
+        if let Some(pm) = &test_pm {
+            self.verify_for_attach(pm, &customer.id).await?;
+            if customer.default_payment_method == attach {
+                customer.default_payment_method = Some(pm.id.clone());
+            }
+        }
         let pm = match &attach {
+            Some(_) if test_pm.is_some() => test_pm.as_ref().map(|pm| pm.id.clone()),
             Some(pm_id) => {
                 let pm: PaymentMethod = self.load(pm_id).await.map_err(|e| match e {
                     AppError::NotFound { .. } => AppError::MissingReference {
@@ -158,6 +170,9 @@ impl App {
         tx.insert_customer(&row).await?;
         self.record_event(&mut tx, ctx, "customer.created", &object, None)
             .await?;
+        if let Some(pm) = &test_pm {
+            self.insert_doc(&mut tx, pm).await?;
+        }
         if let Some(pm_id) = pm {
             let mut pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
             if pm.customer.is_some() {

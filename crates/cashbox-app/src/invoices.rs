@@ -1117,7 +1117,7 @@ impl App {
             customer: p.customer.clone(),
             parent: p.subscription.clone(),
             status: p.status.clone(),
-            created: p.created.clone().unwrap_or_default(),
+            created: p.created.unwrap_or_default(),
             ..DocFilter::default()
         };
         let mut page = self
@@ -1434,7 +1434,7 @@ impl App {
             status: p
                 .pending
                 .map(|pending| if pending { "pending" } else { "invoiced" }.into()),
-            created: p.created.clone().unwrap_or_default(),
+            created: p.created.unwrap_or_default(),
             ..DocFilter::default()
         };
         self.list_docs::<InvoiceItem>(&filter, &p.page()?, expand, InvoiceItem::to_json)

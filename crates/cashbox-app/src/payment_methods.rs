@@ -187,7 +187,12 @@ impl App {
         let customer = params
             .customer
             .ok_or_else(|| ParamError::missing("customer"))?;
-        let pm: PaymentMethod = self.load(id).await?;
+        // A test id (`pm_card_visa`) attaches a new PaymentMethod, as in Stripe's test mode.
+        let fresh = self.test_payment_method(id, "id")?;
+        let pm: PaymentMethod = match &fresh {
+            Some(pm) => pm.clone(),
+            None => self.load(id).await?,
+        };
         match &pm.customer {
             Some(c) if *c == customer => return Ok(pm.to_json()),
             Some(_) => {
@@ -210,7 +215,10 @@ impl App {
         self.verify_for_attach(&pm, &customer).await?;
         let mut tx = self.store().begin().await?;
         self.check_customer(&mut tx, &customer, "customer").await?;
-        let mut pm: PaymentMethod = self.load_for_update(&mut tx, id).await?;
+        if let Some(pm) = &fresh {
+            self.insert_doc(&mut tx, pm).await?;
+        }
+        let mut pm: PaymentMethod = self.load_for_update(&mut tx, &pm.id).await?;
         if pm.customer.is_some() {
             return Err(ParamError::new(
                 "customer",

@@ -663,7 +663,7 @@ impl App {
             status,
             statuses,
             price: p.price.clone(),
-            created: p.created.clone().unwrap_or_default(),
+            created: p.created.unwrap_or_default(),
             ..DocFilter::default()
         };
         let mut page = self
@@ -1322,7 +1322,7 @@ impl App {
         let lines = sub
             .period_lines(start, end, &name_of(&names), false)
             .map_err(rating)?;
-        let mut inv = self.new_invoice(at, &customer, &sub.currency, "upcoming");
+        let mut inv = self.new_invoice(at, customer, &sub.currency, "upcoming");
         inv.id = format!("upcoming_{}", sub.id);
         inv.subscription = Some(sub.id.clone());
         inv.collection_method = sub.collection_method;

@@ -87,7 +87,7 @@ pub fn next_boundary(anchor: i64, interval: Interval, count: u32, t: i64) -> Opt
         Interval::Month => 2_629_746,
         Interval::Year => 31_556_952,
     } * i64::from(count.max(1));
-    let mut n = u32::try_from(((t - anchor) / approx).saturating_sub(1)).ok()?;
+    let mut n = u32::try_from(((t - anchor) / approx - 1).max(0)).ok()?;
     loop {
         let b = boundary(anchor, interval, count, n)?;
         if b > t {
@@ -512,6 +512,11 @@ mod tests {
             Some((ts("2027-02-28T10:00:00Z"), ts("2027-03-31T10:00:00Z")))
         );
         assert_eq!(short_date(anchor), "Jan 31, 2027");
+        // From the anchor itself, the first boundary is one period on.
+        assert_eq!(
+            next_boundary(anchor, Interval::Month, 1, anchor),
+            Some(ts("2027-02-28T10:00:00Z"))
+        );
     }
 
     #[test]

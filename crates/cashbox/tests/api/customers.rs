@@ -249,7 +249,7 @@ async fn invalid_values_are_refused_and_nothing_is_written() {
             "resource_missing",
         ),
         (
-            &[("payment_method", "pm_card_visa")],
+            &[("payment_method", "pm_card_nosuchcard")],
             "payment_method",
             "resource_missing",
         ),

@@ -1,6 +1,7 @@
 //! The HTTP API, driven over the network against a fresh database per test. SQLite by default;
 //! PostgreSQL when `CASHBOX_TEST_DATABASE_URL` is set.
 
+mod billing;
 mod catalog;
 mod clocks;
 mod conventions;

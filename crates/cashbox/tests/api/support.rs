@@ -113,6 +113,7 @@ pub async fn build_app_with(
         public_url: public_url.to_string(),
         refund_window_days,
         clock,
+        dunning: Default::default(),
     };
     (
         App::new(store, KeyRing::parse(ring).unwrap(), settings),

@@ -1,0 +1,651 @@
+//! Subscriptions, invoices and invoice items through the API, on test clocks.
+
+use serde_json::Value;
+
+use crate::support::{TestApp, spawn_app};
+
+/// 2027-04-01T00:00:00Z: April has 30 days, so half a period is 15 days.
+const T0: i64 = 1_806_537_600;
+const DAY: i64 = 86_400;
+
+struct Billing {
+    t: TestApp,
+    clock: String,
+    customer: String,
+}
+
+impl Billing {
+    /// A clock at `T0` and a customer on it whose default card is `card` (a test id).
+    async fn new(card: Option<&str>) -> Self {
+        let t = spawn_app().await;
+        let clock = t
+            .post(
+                "/v1/test_helpers/test_clocks",
+                &[("frozen_time", &T0.to_string())],
+            )
+            .await
+            .ok()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut pairs = vec![("email", "sub@example.com"), ("test_clock", clock.as_str())];
+        if let Some(card) = card {
+            pairs.push(("payment_method", card));
+        }
+        let customer = t.create_customer(&pairs).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Self { t, clock, customer }
+    }
+
+    async fn price(&self, amount: i64) -> String {
+        let product = self
+            .t
+            .post("/v1/products", &[("name", &format!("Plan {amount}"))])
+            .await;
+        let product = product.ok()["id"].as_str().unwrap().to_string();
+        let price = self
+            .t
+            .post(
+                "/v1/prices",
+                &[
+                    ("product", &product),
+                    ("currency", "usd"),
+                    ("unit_amount", &amount.to_string()),
+                    ("recurring[interval]", "month"),
+                ],
+            )
+            .await;
+        price.ok()["id"].as_str().unwrap().to_string()
+    }
+
+    async fn advance(&self, to: i64) -> Value {
+        let r = self
+            .t
+            .post(
+                &format!("/v1/test_helpers/test_clocks/{}/advance", self.clock),
+                &[("frozen_time", &to.to_string())],
+            )
+            .await;
+        r.ok().clone()
+    }
+
+    async fn subscribe(&self, extra: &[(&str, &str)]) -> Value {
+        let mut pairs = vec![("customer", self.customer.as_str())];
+        pairs.extend_from_slice(extra);
+        self.t.post("/v1/subscriptions", &pairs).await.ok().clone()
+    }
+
+    async fn sub(&self, id: &str) -> Value {
+        self.t
+            .get(&format!("/v1/subscriptions/{id}"))
+            .await
+            .ok()
+            .clone()
+    }
+
+    /// The subscription's invoices, oldest first.
+    async fn invoices(&self, sub: &str) -> Vec<Value> {
+        let r = self
+            .t
+            .get(&format!("/v1/invoices?subscription={sub}&limit=100"))
+            .await;
+        let mut v = r.ok()["data"].as_array().unwrap().clone();
+        v.reverse();
+        v
+    }
+}
+
+fn amounts(inv: &Value) -> Vec<i64> {
+    inv["lines"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trial_ends_into_paid_renewals() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(19_999).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &price), ("trial_period_days", "7")])
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    assert_eq!(sub["status"], "trialing");
+    assert_eq!(sub["trial_end"], T0 + 7 * DAY);
+    assert_eq!(sub["current_period_end"], T0 + 7 * DAY);
+    assert_eq!(sub["items"]["data"][0]["price"]["id"], price.as_str());
+    let first = &b.invoices(id).await[0];
+    assert_eq!(
+        (first["total"].as_i64(), first["status"].as_str()),
+        (Some(0), Some("paid"))
+    );
+    assert_eq!(first["billing_reason"], "subscription_create");
+
+    // Four days in, the three-day notice has gone out; the trial goes on.
+    b.advance(T0 + 4 * DAY + 1).await;
+    assert_eq!(
+        b.t.events_of_type("customer.subscription.trial_will_end")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(b.sub(id).await["status"], "trialing");
+
+    b.advance(T0 + 8 * DAY).await;
+    let sub = b.sub(id).await;
+    assert_eq!(sub["status"], "active");
+    assert_eq!(sub["current_period_start"], T0 + 7 * DAY);
+    assert_eq!(sub["current_period_end"], 1_809_734_400); // 2027-05-08
+    let invoices = b.invoices(id).await;
+    assert_eq!(invoices.len(), 2);
+    let renewal = &invoices[1];
+    assert_eq!(renewal["billing_reason"], "subscription_cycle");
+    assert_eq!(renewal["status"], "paid");
+    assert_eq!(renewal["amount_paid"], 19_999);
+    assert_eq!(renewal["lines"]["data"][0]["period"]["start"], T0 + 7 * DAY);
+    assert_eq!(sub["latest_invoice"], renewal["id"]);
+    let number = renewal["number"].as_str().unwrap();
+    assert!(number.ends_with("-0002"), "{number}");
+
+    // A month on: a second paid renewal, and the upcoming notice before it.
+    b.advance(1_809_734_400 + 60).await;
+    let invoices = b.invoices(id).await;
+    assert_eq!(invoices.len(), 3);
+    assert_eq!(invoices[2]["status"], "paid");
+    assert_eq!(invoices[2]["amount_paid"], 19_999);
+    assert!(!b.t.events_of_type("invoice.upcoming").await.is_empty());
+    assert_eq!(b.t.events_of_type("invoice.paid").await.len(), 3);
+
+    // The ledger balances and agrees with the invoices and charges.
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
+
+#[tokio::test]
+async fn an_upgrade_at_half_period_prorates_to_the_second() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let ten = b.price(1_000).await;
+    let twenty = b.price(2_000).await;
+    let sub = b.subscribe(&[("items[0][price]", &ten)]).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    assert_eq!(sub["status"], "active");
+    assert_eq!(b.invoices(&id).await[0]["amount_paid"], 1_000);
+    let item = sub["items"]["data"][0]["id"].as_str().unwrap().to_string();
+
+    let half = T0 + 15 * DAY;
+    b.advance(half).await;
+    let updated =
+        b.t.post(
+            &format!("/v1/subscriptions/{id}"),
+            &[
+                ("items[0][id]", &item),
+                ("items[0][price]", &twenty),
+                ("proration_behavior", "create_prorations"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        updated.ok()["items"]["data"][0]["price"]["id"],
+        twenty.as_str()
+    );
+    let pending =
+        b.t.get(&format!(
+            "/v1/invoiceitems?customer={}&pending=true",
+            b.customer
+        ))
+        .await;
+    let mut lines: Vec<(i64, String)> = pending.ok()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["amount"].as_i64().unwrap(),
+                i["price"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    lines.sort();
+    assert_eq!(lines, vec![(-500, ten.clone()), (1_000, twenty.clone())]);
+
+    // The preview of the next invoice matches the invoice the renewal makes.
+    let preview =
+        b.t.get(&format!("/v1/invoices/upcoming?subscription={id}"))
+            .await;
+    let preview = preview.ok().clone();
+    assert_eq!(amounts(&preview), vec![-500, 1_000, 2_000]);
+    b.advance(1_809_129_600 + 60).await; // 2027-05-01
+    let invoices = b.invoices(&id).await;
+    let renewal = invoices.last().unwrap();
+    assert_eq!(amounts(renewal), amounts(&preview));
+    assert_eq!(renewal["total"], preview["total"]);
+    assert_eq!(renewal["amount_paid"], 2_500);
+    let proration = &renewal["lines"]["data"][0];
+    assert_eq!(proration["proration"], true);
+    assert_eq!(proration["period"]["start"], half);
+    assert_eq!(proration["period"]["end"], 1_809_129_600);
+    assert_eq!(proration["pricing"]["price_details"]["price"], ten.as_str());
+}
+
+#[tokio::test]
+async fn always_invoice_bills_the_change_at_once() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let ten = b.price(1_000).await;
+    let twenty = b.price(2_000).await;
+    let sub = b.subscribe(&[("items[0][price]", &ten)]).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let item = sub["items"]["data"][0]["id"].as_str().unwrap().to_string();
+    b.advance(T0 + 15 * DAY).await;
+    let updated =
+        b.t.post(
+            &format!("/v1/subscriptions/{id}"),
+            &[
+                ("items[0][id]", &item),
+                ("items[0][price]", &twenty),
+                ("proration_behavior", "always_invoice"),
+            ],
+        )
+        .await;
+    let updated = updated.ok().clone();
+    let invoices = b.invoices(&id).await;
+    assert_eq!(invoices.len(), 2);
+    let now = &invoices[1];
+    assert_eq!(now["billing_reason"], "subscription_update");
+    assert_eq!(amounts(now), vec![-500, 1_000]);
+    assert_eq!(now["status"], "paid");
+    assert_eq!(now["amount_paid"], 500);
+    assert_eq!(updated["latest_invoice"], now["id"]);
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
+
+#[tokio::test]
+async fn cancel_at_period_end_ends_it_then_and_not_before() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(1_500).await;
+    let sub = b.subscribe(&[("items[0][price]", &price)]).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let r =
+        b.t.post(
+            &format!("/v1/subscriptions/{id}"),
+            &[("cancel_at_period_end", "true")],
+        )
+        .await;
+    assert_eq!(r.ok()["cancel_at_period_end"], true);
+    assert_eq!(r.ok()["status"], "active");
+    b.advance(1_809_129_600 - 60).await;
+    assert_eq!(b.sub(&id).await["status"], "active");
+    b.advance(1_809_129_600 + 60).await;
+    let sub = b.sub(&id).await;
+    assert_eq!(sub["status"], "canceled");
+    assert_eq!(sub["ended_at"], 1_809_129_600);
+    assert_eq!(
+        sub["cancellation_details"]["reason"],
+        "cancellation_requested"
+    );
+    assert_eq!(b.invoices(&id).await.len(), 1, "no renewal after the end");
+    assert_eq!(
+        b.t.events_of_type("customer.subscription.deleted")
+            .await
+            .len(),
+        1
+    );
+
+    // Undo works while it is still running.
+    let other = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("cancel_at_period_end", "true"),
+        ])
+        .await;
+    let other_id = other["id"].as_str().unwrap();
+    let undone =
+        b.t.post(
+            &format!("/v1/subscriptions/{other_id}"),
+            &[("cancel_at_period_end", "false")],
+        )
+        .await;
+    assert_eq!(undone.ok()["cancel_at_period_end"], false);
+    assert_eq!(undone.ok()["canceled_at"], Value::Null);
+
+    // A canceled subscription cannot be changed or canceled again.
+    let again = b.t.delete(&format!("/v1/subscriptions/{id}")).await;
+    again.error(400, "invalid_request_error");
+}
+
+#[tokio::test]
+async fn a_failing_card_goes_past_due_is_retried_on_schedule_then_canceled() {
+    let b = Billing::new(Some("pm_card_chargeCustomerFail")).await;
+    let price = b.price(2_500).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &price), ("trial_period_days", "7")])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let trial_end = T0 + 7 * DAY;
+    b.advance(trial_end + 60).await;
+    assert_eq!(b.sub(&id).await["status"], "past_due");
+    let invoice = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(invoice["status"], "open");
+    assert_eq!(invoice["attempt_count"], 1);
+    assert_eq!(invoice["next_payment_attempt"], trial_end + 3 * DAY);
+
+    // Retries 3, 5 and 7 days after each previous attempt.
+    b.advance(trial_end + 3 * DAY + 60).await;
+    let invoice = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(invoice["attempt_count"], 2);
+    assert_eq!(invoice["next_payment_attempt"], trial_end + 8 * DAY);
+    b.advance(trial_end + 8 * DAY + 60).await;
+    let invoice = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(invoice["attempt_count"], 3);
+    assert_eq!(invoice["next_payment_attempt"], trial_end + 15 * DAY);
+    assert_eq!(b.sub(&id).await["status"], "past_due");
+    b.advance(trial_end + 15 * DAY + 60).await;
+    let invoice = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(invoice["attempt_count"], 4);
+    assert_eq!(invoice["next_payment_attempt"], Value::Null);
+    let sub = b.sub(&id).await;
+    assert_eq!(sub["status"], "canceled");
+    assert_eq!(sub["cancellation_details"]["reason"], "payment_failed");
+    assert_eq!(b.t.events_of_type("invoice.payment_failed").await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_new_payment_method_is_tried_at_once() {
+    let b = Billing::new(Some("pm_card_chargeCustomerFail")).await;
+    let price = b.price(2_500).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &price), ("trial_period_days", "3")])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    b.advance(T0 + 3 * DAY + 60).await;
+    assert_eq!(b.sub(&id).await["status"], "past_due");
+    let pm =
+        b.t.post(
+            "/v1/payment_methods/pm_card_visa/attach",
+            &[("customer", &b.customer)],
+        )
+        .await;
+    let pm = pm.ok()["id"].as_str().unwrap().to_string();
+    let r =
+        b.t.post(
+            &format!("/v1/subscriptions/{id}"),
+            &[("default_payment_method", &pm)],
+        )
+        .await;
+    assert_eq!(r.ok()["status"], "active");
+    let invoice = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["attempt_count"], 2);
+}
+
+#[tokio::test]
+async fn a_coupon_and_an_exclusive_tax_give_stripes_totals() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(19_999).await;
+    let coupon =
+        b.t.post(
+            "/v1/coupons",
+            &[("percent_off", "20"), ("duration", "forever")],
+        )
+        .await;
+    let coupon = coupon.ok()["id"].as_str().unwrap().to_string();
+    let tax =
+        b.t.post(
+            "/v1/tax_rates",
+            &[
+                ("display_name", "VAT"),
+                ("percentage", "10"),
+                ("inclusive", "false"),
+            ],
+        )
+        .await;
+    let tax = tax.ok()["id"].as_str().unwrap().to_string();
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("discounts[0][coupon]", &coupon),
+            ("default_tax_rates[0]", &tax),
+        ])
+        .await;
+    assert_eq!(sub["status"], "active");
+    let inv = &b.invoices(sub["id"].as_str().unwrap()).await[0];
+    assert_eq!(inv["subtotal"], 19_999);
+    assert_eq!(inv["total_discount_amounts"][0]["amount"], 4_000);
+    assert_eq!(inv["total_taxes"][0]["amount"], 1_600);
+    assert_eq!(inv["total_taxes"][0]["taxable_amount"], 15_999);
+    assert_eq!(inv["total"], 17_599);
+    assert_eq!(inv["amount_paid"], 17_599);
+    let coupon = b.t.get(&format!("/v1/coupons/{coupon}")).await;
+    assert_eq!(coupon.ok()["times_redeemed"], 1);
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
+
+#[tokio::test]
+async fn subscriptions_refuse_bad_input_and_write_nothing() {
+    let b = Billing::new(None).await;
+    let price = b.price(1_000).await;
+    let one_time =
+        b.t.post(
+            "/v1/prices",
+            &[
+                ("product_data[name]", "Once"),
+                ("currency", "usd"),
+                ("unit_amount", "500"),
+            ],
+        )
+        .await;
+    let one_time = one_time.ok()["id"].as_str().unwrap().to_string();
+    for (pairs, param) in [
+        (vec![("customer", b.customer.as_str())], "items"),
+        (
+            vec![
+                ("customer", "cus_nope"),
+                ("items[0][price]", price.as_str()),
+            ],
+            "customer",
+        ),
+        (
+            vec![
+                ("customer", b.customer.as_str()),
+                ("items[0][price]", "price_nope"),
+            ],
+            "items[0][price]",
+        ),
+        (
+            vec![
+                ("customer", b.customer.as_str()),
+                ("items[0][price]", one_time.as_str()),
+            ],
+            "items[0][price]",
+        ),
+        (
+            vec![
+                ("customer", b.customer.as_str()),
+                ("items[0][price]", price.as_str()),
+                ("trial_end", "12"),
+            ],
+            "trial_end",
+        ),
+        (
+            vec![
+                ("customer", b.customer.as_str()),
+                ("items[0][price]", price.as_str()),
+                ("coupon", "NOPE"),
+            ],
+            "coupon",
+        ),
+    ] {
+        let r = b.t.post("/v1/subscriptions", &pairs).await;
+        assert_eq!(
+            r.error(400, "invalid_request_error")["param"],
+            param,
+            "{pairs:?}"
+        );
+    }
+    assert_eq!(
+        b.t.app
+            .store()
+            .count_where("subscriptions", "1 = 1")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        b.t.app
+            .store()
+            .count_where("invoices", "1 = 1")
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Without a card, allow_incomplete leaves it incomplete; 23 hours on, it expires.
+    let sub = b.subscribe(&[("items[0][price]", &price)]).await;
+    assert_eq!(sub["status"], "incomplete");
+    let id = sub["id"].as_str().unwrap();
+    b.advance(T0 + 23 * 3_600 + 1).await;
+    let sub = b.sub(id).await;
+    assert_eq!(sub["status"], "incomplete_expired");
+    assert_eq!(b.invoices(id).await[0]["status"], "void");
+}
+
+#[tokio::test]
+async fn one_off_invoices_from_invoice_items() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
+    let inv = inv.ok().clone();
+    let id = inv["id"].as_str().unwrap().to_string();
+    assert_eq!(inv["status"], "draft");
+    assert_eq!(inv["hosted_invoice_url"], Value::Null);
+    let item =
+        b.t.post(
+            "/v1/invoiceitems",
+            &[
+                ("customer", &b.customer),
+                ("invoice", &id),
+                ("amount", "4200"),
+                ("currency", "usd"),
+                ("description", "Setup"),
+            ],
+        )
+        .await;
+    assert_eq!(item.ok()["invoice"], id.as_str());
+    let sub_cent =
+        b.t.post(
+            "/v1/invoiceitems",
+            &[
+                ("customer", &b.customer),
+                ("invoice", &id),
+                ("unit_amount_decimal", "0.05"),
+                ("quantity", "12345"),
+                ("currency", "usd"),
+            ],
+        )
+        .await;
+    assert_eq!(sub_cent.ok()["amount"], 617); // 617.25
+    let draft = b.t.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(draft.ok()["total"], 4_817);
+
+    // Paying a draft finalizes it first; a second finalize is refused.
+    let paid = b.t.post(&format!("/v1/invoices/{id}/pay"), &[]).await;
+    let paid = paid.ok().clone();
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["amount_paid"], 4_817);
+    assert!(paid["number"].as_str().is_some());
+    assert!(paid["hosted_invoice_url"].as_str().unwrap().contains(&id));
+    let again = b.t.post(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    again.error(400, "invalid_request_error");
+    let void = b.t.post(&format!("/v1/invoices/{id}/void"), &[]).await;
+    void.error(400, "invalid_request_error");
+
+    // An open invoice can be voided or written off; paid out of band.
+    let second = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
+    let second = second.ok()["id"].as_str().unwrap().to_string();
+    b.t.post(
+        "/v1/invoiceitems",
+        &[
+            ("customer", &b.customer),
+            ("invoice", &second),
+            ("amount", "1000"),
+            ("currency", "usd"),
+        ],
+    )
+    .await
+    .ok();
+    let open =
+        b.t.post(&format!("/v1/invoices/{second}/finalize"), &[])
+            .await;
+    assert_eq!(open.ok()["status"], "open");
+    let bad =
+        b.t.post(&format!("/v1/invoices/{second}/mark_uncollectible"), &[])
+            .await;
+    assert_eq!(bad.ok()["status"], "uncollectible");
+    let oob =
+        b.t.post(
+            &format!("/v1/invoices/{second}/pay"),
+            &[("paid_out_of_band", "true")],
+        )
+        .await;
+    assert_eq!(oob.ok()["status"], "paid");
+    assert_eq!(oob.ok()["paid_out_of_band"], true);
+
+    let third = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
+    let third = third.ok()["id"].as_str().unwrap().to_string();
+    b.t.post(
+        "/v1/invoiceitems",
+        &[
+            ("customer", &b.customer),
+            ("invoice", &third),
+            ("amount", "700"),
+            ("currency", "usd"),
+        ],
+    )
+    .await
+    .ok();
+    b.t.post(&format!("/v1/invoices/{third}/finalize"), &[])
+        .await
+        .ok();
+    let voided = b.t.post(&format!("/v1/invoices/{third}/void"), &[]).await;
+    assert_eq!(voided.ok()["status"], "void");
+
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
+
+#[tokio::test]
+async fn customer_credit_pays_what_it_can() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    b.t.post(
+        &format!("/v1/customers/{}", b.customer),
+        &[("balance", "-300")],
+    )
+    .await
+    .ok();
+    let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
+    let id = inv.ok()["id"].as_str().unwrap().to_string();
+    b.t.post(
+        "/v1/invoiceitems",
+        &[
+            ("customer", &b.customer),
+            ("invoice", &id),
+            ("amount", "1000"),
+            ("currency", "usd"),
+        ],
+    )
+    .await
+    .ok();
+    let fin = b.t.post(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    let fin = fin.ok();
+    assert_eq!(fin["starting_balance"], -300);
+    assert_eq!(fin["ending_balance"], 0);
+    assert_eq!(fin["amount_due"], 700);
+    let cus = b.t.get(&format!("/v1/customers/{}", b.customer)).await;
+    assert_eq!(cus.ok()["balance"], 0);
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
