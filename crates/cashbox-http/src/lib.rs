@@ -13,11 +13,13 @@ pub mod events;
 pub mod extract;
 pub mod form;
 pub mod gate;
+mod invoice_pages;
 pub mod list;
 pub mod ops;
 pub mod pages;
 pub mod params;
 pub mod payments;
+mod pdf;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;

@@ -23,6 +23,7 @@ pub fn routes() -> Router<HttpState> {
             get(authenticate_page).post(authenticate_submit),
         )
         .route("/receipts/{id}", get(receipt))
+        .merge(crate::invoice_pages::routes())
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -41,7 +42,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn page(title: &str, body: &str) -> String {
+pub(crate) fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
 <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}}\
@@ -52,7 +53,7 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         Html(page(
@@ -63,14 +64,14 @@ fn not_found() -> Response {
         .into_response()
 }
 
-fn amount_text(amount: i64, currency: &str) -> String {
+pub(crate) fn amount_text(amount: i64, currency: &str) -> String {
     match Currency::parse("currency", currency) {
         Ok(c) => Money::new(amount, c).to_string().to_uppercase(),
         Err(_) => format!("{amount} {currency}"),
     }
 }
 
-fn query_param(query: &Option<String>, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: &Option<String>, name: &str) -> Option<String> {
     let decoded = form::decode(query.as_deref().unwrap_or_default().as_bytes()).ok()?;
     decoded.get(name)?.as_str().map(str::to_string)
 }

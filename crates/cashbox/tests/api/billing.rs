@@ -649,3 +649,80 @@ async fn customer_credit_pays_what_it_can() {
     let report = b.t.app.check_ledger().await.unwrap();
     assert!(report.is_sound(), "{report:?}");
 }
+
+#[tokio::test]
+async fn the_hosted_page_pays_and_the_pdf_opens_with_the_token_only() {
+    let b = Billing::new(None).await;
+    let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
+    let id = inv.ok()["id"].as_str().unwrap().to_string();
+    b.t.post(
+        "/v1/invoiceitems",
+        &[
+            ("customer", &b.customer),
+            ("invoice", &id),
+            ("amount", "4200"),
+            ("currency", "usd"),
+            ("description", "Session <b>"),
+        ],
+    )
+    .await
+    .ok();
+    let open = b.t.post(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    let open = open.ok().clone();
+    let url = open["hosted_invoice_url"].as_str().unwrap().to_string();
+    let token = url.split("token=").nth(1).unwrap().to_string();
+    let http = reqwest::Client::new();
+
+    let page = http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(open["number"].as_str().unwrap()));
+    assert!(html.contains("42.00 USD"));
+    assert!(
+        html.contains("Session &lt;b&gt;"),
+        "descriptions are escaped"
+    );
+    let forged = http
+        .get(format!("{}/invoices/{id}?token=nope", b.t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+
+    let pdf = http
+        .get(open["invoice_pdf"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let bytes = pdf.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"%PDF-1.4") && bytes.ends_with(b"%%EOF\n"));
+
+    let pay = |card: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/invoices/{id}/pay", b.t.base);
+        let body = crate::support::form(&[("token", &token), ("payment_method", card)]);
+        async move {
+            http.post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let declined = pay("pm_card_chargeDeclined").await;
+    assert!(declined.contains("declined"), "{declined}");
+    assert_eq!(
+        b.t.get(&format!("/v1/invoices/{id}")).await.ok()["status"],
+        "open"
+    );
+    let paid = pay("pm_card_visa").await;
+    assert!(paid.contains("the invoice is paid"), "{paid}");
+    let inv = b.t.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(inv.ok()["status"], "paid");
+    assert_eq!(inv.ok()["attempt_count"], 2);
+}

@@ -1,0 +1,303 @@
+//! The hosted invoice page (`hosted_invoice_url`: the invoice, and a form that pays it with a
+//! sandbox test card) and the invoice PDF (`invoice_pdf`). Both open with the invoice's access
+//! token; a draft has neither.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use cashbox_app::{AppError, RequestCtx};
+use cashbox_core::billing::short_date;
+use cashbox_core::invoice::{Invoice, InvoicePayParams, InvoiceStatus};
+
+use crate::pages::{amount_text, escape, not_found, page, query_param};
+use crate::pdf::{self, Text};
+use crate::{HttpState, form};
+
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/invoices/{id}", get(invoice_page))
+        .route("/invoices/{id}/pay", post(invoice_pay))
+        .route("/invoices/{id}/pdf", get(invoice_pdf))
+}
+
+/// Test cards the page offers (the sandbox charges no real card).
+const TEST_CARDS: [(&str, &str); 3] = [
+    ("pm_card_visa", "Visa •••• 4242 (succeeds)"),
+    ("pm_card_chargeDeclined", "Visa •••• 0002 (declined)"),
+    (
+        "pm_card_chargeDeclinedInsufficientFunds",
+        "Visa •••• 9995 (insufficient funds)",
+    ),
+];
+
+/// Rows of (label, amount) text.
+type Rows = Vec<(String, String)>;
+
+/// The invoice's rows: its lines, then its totals.
+fn rows(inv: &Invoice) -> (Rows, Rows) {
+    let lines = inv
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.description.clone().unwrap_or_default(),
+                amount_text(l.amount, &inv.currency),
+            )
+        })
+        .collect();
+    let mut totals = vec![(
+        "Subtotal".to_string(),
+        amount_text(inv.subtotal, &inv.currency),
+    )];
+    for (_, amount) in &inv.total_discount_amounts {
+        totals.push(("Discount".into(), amount_text(-amount, &inv.currency)));
+    }
+    for t in &inv.total_taxes {
+        let label = if t.inclusive { "Tax (included)" } else { "Tax" };
+        totals.push((label.into(), amount_text(t.amount, &inv.currency)));
+    }
+    totals.push(("Total".into(), amount_text(inv.total, &inv.currency)));
+    if inv.starting_balance != 0 || inv.ending_balance.unwrap_or(0) != inv.starting_balance {
+        let applied = inv.amount_due - inv.total;
+        totals.push((
+            "Applied balance".into(),
+            amount_text(applied, &inv.currency),
+        ));
+    }
+    totals.push((
+        "Amount due".into(),
+        amount_text(inv.amount_due, &inv.currency),
+    ));
+    if inv.amount_paid > 0 {
+        totals.push((
+            "Amount paid".into(),
+            amount_text(inv.amount_paid, &inv.currency),
+        ));
+    }
+    (lines, totals)
+}
+
+fn title(inv: &Invoice) -> String {
+    format!("Invoice {}", inv.number.as_deref().unwrap_or(&inv.id))
+}
+
+async fn invoice_page(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let token = query_param(&query, "token").unwrap_or_default();
+    let Ok(inv) = s.app.invoice_for_page(&id, &token).await else {
+        return not_found();
+    };
+    Html(page(&title(&inv), &invoice_body(&inv, &token, None))).into_response()
+}
+
+fn invoice_body(inv: &Invoice, token: &str, message: Option<&str>) -> String {
+    let (lines, totals) = rows(inv);
+    let mut table = String::new();
+    for (label, amount) in lines {
+        table.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(&label),
+            escape(&amount)
+        ));
+    }
+    table.push_str("<tr><td colspan=\"2\"><hr></td></tr>");
+    for (label, amount) in totals {
+        table.push_str(&format!(
+            "<tr><td>{}</td><td><strong>{}</strong></td></tr>",
+            escape(&label),
+            escape(&amount)
+        ));
+    }
+    let due = inv
+        .due_date
+        .map(|d| format!("<p class=\"muted\">Due {}</p>", escape(&short_date(d))))
+        .unwrap_or_default();
+    let action = if inv.status == InvoiceStatus::Open {
+        let options: String = TEST_CARDS
+            .iter()
+            .map(|(id, label)| format!("<option value=\"{id}\">{}</option>", escape(label)))
+            .collect();
+        format!(
+            "<form method=\"post\" action=\"/invoices/{id}/pay\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+<p><label>Card <select name=\"payment_method\">{options}</select></label></p>\
+<button class=\"approve\">Pay {amount}</button></form>\
+<p class=\"muted\">Cashbox sandbox: test cards only.</p>",
+            id = escape(&inv.id),
+            token = escape(token),
+            amount = escape(&amount_text(inv.amount_remaining, &inv.currency)),
+        )
+    } else {
+        format!(
+            "<p>This invoice is <strong>{}</strong>.</p>",
+            inv.status.as_str()
+        )
+    };
+    let message = message
+        .map(|m| format!("<p><strong>{}</strong></p>", escape(m)))
+        .unwrap_or_default();
+    format!(
+        "<div class=\"box\"><h1>{title}</h1>{due}{message}<table>{table}</table>{action}\
+<p><a href=\"/invoices/{id}/pdf?token={token}\">Download PDF</a></p></div>",
+        title = escape(&title(inv)),
+        id = escape(&inv.id),
+        token = escape(token),
+    )
+}
+
+async fn invoice_pay(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let Ok(fields) = form::decode(&body) else {
+        return not_found();
+    };
+    let field = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let token = field("token");
+    if s.app.invoice_for_page(&id, &token).await.is_err() {
+        return not_found();
+    }
+    let card = field("payment_method");
+    if !TEST_CARDS.iter().any(|(c, _)| *c == card) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(page(
+                "Invoice",
+                "<div class=\"box\"><h1>Choose a card</h1></div>",
+            )),
+        )
+            .into_response();
+    }
+    let params = InvoicePayParams {
+        payment_method: Some(card),
+        off_session: Some(false),
+        ..InvoicePayParams::default()
+    };
+    let message = match s
+        .app
+        .pay_invoice(&RequestCtx::default(), &id, params, &[])
+        .await
+    {
+        Ok(_) => "Thank you: the invoice is paid.".to_string(),
+        Err(AppError::Card { body }) => body["error"]["message"]
+            .as_str()
+            .unwrap_or("The card was declined.")
+            .to_string(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the invoice page could not take a payment");
+            "The payment could not be made now; try again.".to_string()
+        }
+    };
+    let Ok(inv) = s.app.invoice_for_page(&id, &token).await else {
+        return not_found();
+    };
+    Html(page(
+        &title(&inv),
+        &invoice_body(&inv, &token, Some(&message)),
+    ))
+    .into_response()
+}
+
+async fn invoice_pdf(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let token = query_param(&query, "token").unwrap_or_default();
+    let Ok(inv) = s.app.invoice_for_page(&id, &token).await else {
+        return not_found();
+    };
+    let bytes = invoice_pdf_bytes(&inv);
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "inline; filename=\"{}.pdf\"",
+                    inv.number.as_deref().unwrap_or(&inv.id)
+                ),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The invoice laid out on one A4 page (lines beyond what fits are summarized).
+pub fn invoice_pdf_bytes(inv: &Invoice) -> Vec<u8> {
+    let text = |x, y, size, bold, t: &str| Text {
+        x,
+        y,
+        size,
+        bold,
+        text: t.to_string(),
+    };
+    let mut out = vec![
+        text(50, 790, 20, true, &title(inv)),
+        text(
+            50,
+            765,
+            10,
+            false,
+            &format!(
+                "Issued {}",
+                short_date(inv.status_transitions.finalized_at.unwrap_or(inv.created))
+            ),
+        ),
+        text(
+            50,
+            751,
+            10,
+            false,
+            &format!("Status: {}", inv.status.as_str()),
+        ),
+        text(50, 737, 10, false, &format!("Customer: {}", inv.customer)),
+    ];
+    if let Some(d) = inv.due_date {
+        out.push(text(50, 723, 10, false, &format!("Due {}", short_date(d))));
+    }
+    let (lines, totals) = rows(inv);
+    let mut y = 690;
+    out.push(text(50, y, 11, true, "Description"));
+    out.push(text(450, y, 11, true, "Amount"));
+    y -= 20;
+    let room = 28usize;
+    let shown = lines.len().min(room);
+    for (label, amount) in &lines[..shown] {
+        let label: String = label.chars().take(70).collect();
+        out.push(text(50, y, 10, false, &label));
+        out.push(text(450, y, 10, false, amount));
+        y -= 15;
+    }
+    if lines.len() > shown {
+        out.push(text(
+            50,
+            y,
+            10,
+            false,
+            &format!("… and {} more lines", lines.len() - shown),
+        ));
+        y -= 15;
+    }
+    y -= 10;
+    for (label, amount) in &totals {
+        out.push(text(300, y, 10, true, label));
+        out.push(text(450, y, 10, true, amount));
+        y -= 15;
+    }
+    if let Some(f) = &inv.footer {
+        out.push(text(50, 40, 9, false, f));
+    }
+    pdf::render(&title(inv), &out)
+}
