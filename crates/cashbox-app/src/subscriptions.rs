@@ -66,12 +66,9 @@ impl App {
         s.to_json(self.now())
     }
 
+    /// Saves the subscription and when its next work falls due.
     pub(crate) async fn save_subscription(&self, tx: &mut Tx, s: &Subscription) -> AppResult<()> {
         self.save_doc(tx, s).await?;
-        self.index_subscription(tx, s).await
-    }
-
-    async fn index_subscription(&self, tx: &mut Tx, s: &Subscription) -> AppResult<()> {
         tx.set_due(
             DocTable::Subscriptions,
             &s.id,
@@ -79,6 +76,11 @@ impl App {
             s.test_clock.as_deref(),
         )
         .await?;
+        Ok(())
+    }
+
+    /// Indexes the subscription's items (after they change).
+    async fn index_items(&self, tx: &mut Tx, s: &Subscription) -> AppResult<()> {
         let items: Vec<(String, String)> = s
             .items
             .iter()
@@ -570,6 +572,7 @@ impl App {
             }
         }
         self.save_subscription(&mut tx, &sub).await?;
+        self.index_items(&mut tx, &sub).await?;
         self.record_event(
             &mut tx,
             ctx,
@@ -1019,6 +1022,7 @@ impl App {
             to_collect = sub.latest_invoice.clone();
         }
         self.save_subscription(&mut tx, &sub).await?;
+        self.index_items(&mut tx, &sub).await?;
         let object = self.render_subscription(&sub);
         let previous = previous_attributes(&before, &object);
         if previous.is_some() {

@@ -2,5 +2,6 @@
 //! commands. The binary's `main` only parses the command line and calls in here.
 
 pub mod bench;
+pub mod bench_billing;
 pub mod config;
 pub mod startup;

@@ -53,6 +53,18 @@ enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Benchmark a billing run: renew N subscriptions (invoice, sandbox charge, events) and
+    /// print the time taken; `--phase report` prints a digest of the invoices made.
+    BenchBilling {
+        #[arg(long, default_value_t = 100_000)]
+        subscriptions: usize,
+        /// setup, run, report, or all of them in turn.
+        #[arg(long, default_value = "all")]
+        phase: String,
+        /// Pieces of due work the worker takes at a time.
+        #[arg(long, default_value_t = 1_000)]
+        batch: i64,
+    },
     /// The double-entry ledger.
     Ledger {
         #[command(subcommand)]
@@ -152,6 +164,19 @@ async fn run(cli: Cli) -> Result<(), String> {
         })
         .await;
     }
+    if let Command::BenchBilling {
+        subscriptions,
+        phase,
+        batch,
+    } = &cli.command
+    {
+        return cashbox::bench_billing::run(cashbox::bench_billing::BillingBenchOptions {
+            subscriptions: *subscriptions,
+            phase: phase.clone(),
+            batch: *batch,
+        })
+        .await;
+    }
     let config = Config::load()?;
     init_logs(config.log_format);
     match cli.command {
@@ -192,7 +217,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => keys(&config, command).await,
-        Command::Bench { .. } => unreachable!("handled before configuration"),
+        Command::Bench { .. } | Command::BenchBilling { .. } => {
+            unreachable!("handled before configuration")
+        }
     }
 }
 

@@ -432,3 +432,67 @@ fn bad_configuration_is_refused_with_the_setting_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CASHBOX_LISTEN"));
 }
+
+/// A billing run killed with SIGKILL partway and run again ends with exactly the invoices and
+/// totals of a run that was not interrupted: no period billed twice, none missed, every
+/// payment in flight finished with its own processor key.
+#[tokio::test]
+async fn a_billing_run_killed_halfway_ends_as_an_uninterrupted_one() {
+    const N: &str = "600";
+    let bench = |phase: &'static str| {
+        [
+            "bench-billing",
+            "--subscriptions",
+            N,
+            "--phase",
+            phase,
+            "--batch",
+            "20",
+        ]
+    };
+
+    let whole = Instance::new().await;
+    let (ok, out, err) = whole.run(&bench("setup"), &[]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = whole.run(&bench("run"), &[]);
+    assert!(ok, "{out}{err}");
+    let (ok, expected, err) = whole.run(&bench("report"), &[]);
+    assert!(ok, "{err}");
+    assert!(
+        expected.contains("invoices: 1200\npaid: 1200\n"),
+        "{expected}"
+    );
+
+    let killed = Instance::new().await;
+    let (ok, out, err) = killed.run(&bench("setup"), &[]);
+    assert!(ok, "{out}{err}");
+    let mut child = killed
+        .command(&bench("run"), &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines().map_while(Result::ok) {
+        let done: usize = line
+            .strip_prefix("progress: ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if done >= 200 {
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+    }
+    child.wait().unwrap();
+    let (_, partial, _) = killed.run(&bench("report"), &[]);
+    assert_ne!(
+        partial, expected,
+        "the run was interrupted before it finished"
+    );
+    let (ok, out, err) = killed.run(&bench("run"), &[]);
+    assert!(ok, "{out}{err}");
+    let (ok, after, err) = killed.run(&bench("report"), &[]);
+    assert!(ok, "{err}");
+    assert_eq!(after, expected);
+}

@@ -1,0 +1,249 @@
+//! `cashbox bench-billing`: a billing run that renews N subscriptions (an invoice, a charge on
+//! the sandbox and their events each), timed; and a digest of the invoices it made, so a run
+//! killed halfway and run again can be compared with one that was not.
+//!
+//! Phases, each its own process if asked: `setup` makes N customers with a card and a monthly
+//! subscription in a one-day trial (their $0 invoices included); `run` moves the application's
+//! clock past the trials and runs the billing worker until nothing is due, after finishing any
+//! payment a killed run left in flight; `report` prints the digest. The database is
+//! `bench-billing.db` in the working directory (or `DATABASE_URL`); its key ring and clock are
+//! kept in `bench-billing.state` beside it.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use cashbox_app::{App, RequestCtx, Settings};
+use cashbox_core::catalog::{PriceCreateParams, ProductCreateParams, RecurringParams};
+use cashbox_core::crypto::KeyRing;
+use cashbox_core::customer::CustomerCreateParams;
+use cashbox_core::subscription::{ItemParams, SubscriptionCreateParams};
+use cashbox_store::Store;
+
+/// The application's clock during the bench: fixed, so every run bills the same periods.
+static NOW: AtomicI64 = AtomicI64::new(0);
+
+fn bench_now() -> i64 {
+    NOW.load(Ordering::Relaxed)
+}
+
+/// 2027-04-01T00:00:00Z: when the subscriptions start.
+const START: i64 = 1_806_537_600;
+const TRIAL_DAYS: i64 = 1;
+const STATE_FILE: &str = "bench-billing.state";
+const SETUP_CONCURRENCY: usize = 32;
+
+pub struct BillingBenchOptions {
+    pub subscriptions: usize,
+    pub phase: String,
+    pub batch: i64,
+}
+
+struct State {
+    ring: String,
+    runs: i64,
+}
+
+fn read_state() -> Option<State> {
+    let text = std::fs::read_to_string(STATE_FILE).ok()?;
+    let mut lines = text.lines();
+    Some(State {
+        ring: lines.next()?.to_string(),
+        runs: lines.next()?.parse().ok()?,
+    })
+}
+
+fn write_state(s: &State) -> Result<(), String> {
+    std::fs::write(STATE_FILE, format!("{}\n{}\n", s.ring, s.runs)).map_err(|e| e.to_string())
+}
+
+async fn open(ring: &str) -> Result<App, String> {
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => "sqlite://bench-billing.db".to_string(),
+    };
+    let store = Store::connect(&url, 16).await.map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let ring = KeyRing::parse(ring).map_err(|e| e.to_string())?;
+    let settings = Settings {
+        public_url: "http://127.0.0.1:4242".into(),
+        clock: Some(bench_now),
+        ..Settings::default()
+    };
+    Ok(App::new(store, ring, settings))
+}
+
+pub async fn run(opts: BillingBenchOptions) -> Result<(), String> {
+    let phases: &[&str] = match opts.phase.as_str() {
+        "all" => &["setup", "run", "report"],
+        "setup" => &["setup"],
+        "run" => &["run"],
+        "report" => &["report"],
+        other => {
+            return Err(format!(
+                "unknown phase {other}: use setup, run, report or all"
+            ));
+        }
+    };
+    for phase in phases {
+        match *phase {
+            "setup" => setup(opts.subscriptions).await?,
+            "run" => run_billing(opts.batch).await?,
+            _ => report().await?,
+        }
+    }
+    Ok(())
+}
+
+async fn setup(n: usize) -> Result<(), String> {
+    let state = State {
+        ring: KeyRing::generate_entry("bench").as_str().to_string(),
+        runs: 0,
+    };
+    write_state(&state)?;
+    let app = open(&state.ring).await?;
+    NOW.store(START, Ordering::Relaxed);
+    let ctx = RequestCtx::default();
+    let err = |e: cashbox_app::AppError| e.to_string();
+    let product = app
+        .create_product(
+            &ctx,
+            ProductCreateParams {
+                name: Some("Monthly plan".into()),
+                ..Default::default()
+            },
+            &[],
+        )
+        .await
+        .map_err(err)?;
+    let price = app
+        .create_price(
+            &ctx,
+            PriceCreateParams {
+                product: product["id"].as_str().map(str::to_string),
+                currency: Some("usd".into()),
+                unit_amount: Some(1_999),
+                recurring: Some(RecurringParams {
+                    interval: Some(cashbox_core::catalog::Interval::Month),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &[],
+        )
+        .await
+        .map_err(err)?;
+    let price = price["id"].as_str().unwrap_or_default().to_string();
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for i in 0..n {
+        while running.len() >= SETUP_CONCURRENCY {
+            if let Some(r) = running.join_next().await {
+                r.map_err(|e| e.to_string())??;
+            }
+        }
+        let (app, price) = (app.clone(), price.clone());
+        running.spawn(async move { subscribe(&app, &price, i).await });
+    }
+    while let Some(r) = running.join_next().await {
+        r.map_err(|e| e.to_string())??;
+    }
+    println!(
+        "setup: {n} subscriptions in a {TRIAL_DAYS}-day trial in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    app.store().close().await;
+    Ok(())
+}
+
+async fn subscribe(app: &App, price: &str, i: usize) -> Result<(), String> {
+    let ctx = RequestCtx::default();
+    let err = |e: cashbox_app::AppError| e.to_string();
+    let customer = app
+        .create_customer(
+            &ctx,
+            CustomerCreateParams {
+                email: Some(format!("bench{i}@example.com")),
+                payment_method: Some("pm_card_visa".into()),
+                ..Default::default()
+            },
+            &[],
+        )
+        .await
+        .map_err(err)?;
+    app.create_subscription(
+        &ctx,
+        SubscriptionCreateParams {
+            customer: customer["id"].as_str().map(str::to_string),
+            items: Some(vec![ItemParams {
+                price: Some(price.to_string()),
+                ..Default::default()
+            }]),
+            trial_period_days: Some(TRIAL_DAYS),
+            ..Default::default()
+        },
+        &[],
+    )
+    .await
+    .map_err(err)?;
+    Ok(())
+}
+
+async fn run_billing(batch: i64) -> Result<(), String> {
+    let mut state = read_state().ok_or("no bench state here: run the setup phase first")?;
+    // Each run's clock is past the previous one's payment leases, so payments a killed run
+    // left in flight are finished by the recovery sweep, with their original processor keys.
+    let now = START
+        + TRIAL_DAYS * 86_400
+        + 1
+        + state.runs * (cashbox_core::payments::PENDING_LEASE_SECS + 1);
+    state.runs += 1;
+    write_state(&state)?;
+    let app = open(&state.ring).await?;
+    NOW.store(now, Ordering::Relaxed);
+    let err = |e: cashbox_app::AppError| e.to_string();
+    let started = Instant::now();
+    let mut recovered = 0;
+    loop {
+        let r = app.recover_interrupted().await.map_err(err)?;
+        recovered += r.examined;
+        if r.examined < cashbox_app::recovery::RECOVERY_BATCH as usize {
+            break;
+        }
+    }
+    let mut done = 0usize;
+    loop {
+        let n = app.run_due_billing(batch).await.map_err(err)?;
+        done += n;
+        if n > 0 {
+            println!("progress: {done} pieces of work run");
+        }
+        if (n as i64) < batch {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("cashbox bench-billing: renewals (invoice + sandbox charge + events)");
+    println!("  backend:      {}", app.store().backend());
+    println!("  recovered:    {recovered} interrupted payments");
+    println!("  work run:     {done}");
+    println!("  elapsed:      {secs:.1} s");
+    println!(
+        "  throughput:   {:.0} renewals/s",
+        done as f64 / secs.max(1e-9)
+    );
+    app.store().close().await;
+    Ok(())
+}
+
+async fn report() -> Result<(), String> {
+    let state = read_state().ok_or("no bench state here: run the setup phase first")?;
+    let app = open(&state.ring).await?;
+    let d = app.invoice_digest().await.map_err(|e| e.to_string())?;
+    println!("invoices: {}", d.invoices);
+    println!("paid: {}", d.paid);
+    println!("total: {}", d.total);
+    println!("amount_paid: {}", d.amount_paid);
+    println!("digest: {:016x}", d.hash);
+    app.store().close().await;
+    Ok(())
+}
