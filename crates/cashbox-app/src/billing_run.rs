@@ -16,6 +16,7 @@ use cashbox_core::invoice::{CollectionMethod, Invoice, InvoiceStatus};
 use cashbox_core::subscription::{Due, MissingPaymentMethod, SubStatus, Subscription};
 use cashbox_store::{DocTable, DueWork, Tx};
 
+use crate::invoices::Collection;
 use crate::{App, AppError, AppResult, RequestCtx};
 
 /// Steps one subscription may take in one run before the worker moves on.
@@ -74,12 +75,10 @@ impl App {
                 tx.commit().await?;
                 return Ok(());
             };
-            let collect = self.step(&mut tx, &ctx, &mut sub, due).await?;
+            let collection = self.step(&mut tx, &ctx, &mut sub, due).await?;
             self.save_subscription(&mut tx, &sub).await?;
             tx.commit().await?;
-            if let Some(inv) = collect {
-                self.collect_invoice(&ctx, &inv, None, true).await?;
-            }
+            self.finish_collection(&ctx, collection).await?;
             // Collecting changes the status at most, never when the next work falls due.
             if sub.next_due().is_none_or(|d| d.at() > now) {
                 return Ok(());
@@ -88,14 +87,15 @@ impl App {
         Ok(())
     }
 
-    /// One due step of a subscription at its due time; returns an invoice to collect.
+    /// One due step of a subscription at its due time; returns the collection it began (a
+    /// renewal's payment, pending, to finish once the step commits).
     async fn step(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
         sub: &mut Subscription,
         due: Due,
-    ) -> AppResult<Option<String>> {
+    ) -> AppResult<Collection> {
         let before = self.render_subscription(sub);
         let t = due.at();
         let customer = match tx.customer_for_update(&sub.customer).await? {
@@ -111,11 +111,15 @@ impl App {
                     None,
                 )
                 .await?;
-                return Ok(None);
+                return Ok(Collection::Nothing);
             }
         };
         let mut event = Some("customer.subscription.updated");
-        let mut collect = None;
+        let mut collect: Option<Invoice> = None;
+        let pm = sub
+            .default_payment_method
+            .clone()
+            .or_else(|| customer.default_payment_method.clone());
         match due {
             Due::TrialWillEnd(_) => {
                 sub.trial_will_end_sent = true;
@@ -203,9 +207,12 @@ impl App {
                 if sub.status == SubStatus::Paused {
                     sub.status = SubStatus::Active;
                     sub.billing_cycle_anchor = t;
-                    collect = self
+                    if let Some(id) = self
                         .start_period(tx, ctx, sub, &customer, t, "subscription_update")
-                        .await?;
+                        .await?
+                    {
+                        collect = Some(self.load_for_update(tx, &id).await?);
+                    }
                     self.record_event(
                         tx,
                         ctx,
@@ -224,7 +231,14 @@ impl App {
                 self.record_event(tx, ctx, e, &object, previous).await?;
             }
         }
-        Ok(collect)
+        // The renewal's payment begins in the renewal's own transaction.
+        match collect {
+            Some(mut inv) if sub.collection_method == CollectionMethod::ChargeAutomatically => {
+                self.begin_collection(tx, ctx, &mut inv, pm.as_deref(), true, t)
+                    .await
+            }
+            _ => Ok(Collection::Nothing),
+        }
     }
 
     /// Starts the period that begins at `t` and invoices it; returns the invoice to collect.
@@ -235,7 +249,7 @@ impl App {
         sub: &mut Subscription,
         customer: &cashbox_core::customer::Customer,
         t: i64,
-    ) -> AppResult<Option<String>> {
+    ) -> AppResult<Option<Invoice>> {
         let end = sub.period_end_after(t).ok_or_else(|| {
             AppError::Corrupt(format!("subscription {}: no billing period", sub.id))
         })?;
@@ -253,12 +267,10 @@ impl App {
             .await?;
         sub.current_period_start = t;
         sub.current_period_end = end;
-        Ok(inv
-            .filter(|i| {
-                i.status == InvoiceStatus::Open
-                    && i.collection_method == CollectionMethod::ChargeAutomatically
-            })
-            .map(|i| i.id))
+        Ok(inv.filter(|i| {
+            i.status == InvoiceStatus::Open
+                && i.collection_method == CollectionMethod::ChargeAutomatically
+        }))
     }
 
     /// Retries an invoice's payment if it is due.

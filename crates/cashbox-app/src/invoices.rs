@@ -20,7 +20,9 @@ use cashbox_core::invoice::{
 };
 use cashbox_core::ledger::Posting;
 use cashbox_core::metadata::Metadata;
-use cashbox_core::payments::{PI_PREFIX, PaymentIntent, PaymentIntentCreateParams, PiStatus};
+use cashbox_core::payments::{
+    PI_PREFIX, PaymentIntent, PaymentIntentCreateParams, PaymentMethod, PiStatus,
+};
 use cashbox_core::subscription::{SubStatus, Subscription, check_quantity};
 use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::{Value, json};
@@ -74,6 +76,19 @@ impl Doc for InvoiceItem {
     fn parent(&self) -> Option<&str> {
         self.invoice.as_deref()
     }
+}
+
+/// A collection attempt begun in a transaction, to finish after it commits.
+pub(crate) enum Collection {
+    /// Nothing to collect (paid, void, or a payment already in flight).
+    Nothing,
+    /// Nothing to charge with: recorded as a failed attempt.
+    Failed(AppError),
+    Pending {
+        pi: Box<PaymentIntent>,
+        pm: Box<PaymentMethod>,
+        attempt: u32,
+    },
 }
 
 /// A request context for work a use case does on its own behalf (paying an invoice inside a
@@ -396,17 +411,23 @@ impl App {
         inv: &mut Invoice,
         now: i64,
     ) -> AppResult<()> {
-        let mut customer = self.live_customer(tx, &inv.customer, "customer").await?;
-        let before = customer.clone();
-        let number = format!(
-            "{}-{:04}",
-            customer.invoice_prefix, customer.next_invoice_sequence
-        );
-        customer.next_invoice_sequence += 1;
-        customer.balance = inv.finalize(now, number, customer.balance);
-        tx.update_customer(&self.seal_customer(&customer)).await?;
-        if customer.balance != before.balance {
-            let object = customer.to_json();
+        // The customer's plain columns carry the sequence and the balance: its sealed data is
+        // opened only when the balance moves and an event must show it.
+        let row = match tx.customer_for_update(&inv.customer).await? {
+            Some(row) if !row.deleted => row,
+            _ => return Err(AppError::not_found("customer", &inv.customer)),
+        };
+        let number = format!("{}-{:04}", row.invoice_prefix, row.next_invoice_sequence);
+        let balance = inv.finalize(now, number, row.balance);
+        tx.set_customer_billing(&row.id, balance, row.next_invoice_sequence + 1)
+            .await?;
+        if balance != row.balance {
+            let mut before = self.open_customer(row)?;
+            let mut after = before.clone();
+            after.balance = balance;
+            after.next_invoice_sequence += 1;
+            before.next_invoice_sequence += 1;
+            let object = after.to_json();
             let previous = previous_attributes(&before.to_json(), &object);
             self.record_event(tx, ctx, "customer.updated", &object, previous)
                 .await?;
@@ -470,21 +491,37 @@ impl App {
         let ctx = inner_ctx(ctx);
         let mut tx = self.store().begin().await?;
         let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
-        if inv.status != InvoiceStatus::Open || inv.amount_remaining <= 0 {
-            return Ok(None);
-        }
-        inv.next_payment_attempt = None;
         let pm_id = match pm {
             Some(p) => Some(p.to_string()),
             None => self.collecting_payment_method(&mut tx, &inv).await?,
         };
         let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        let attempt = self
+            .begin_collection(&mut tx, &ctx, &mut inv, pm_id.as_deref(), off_session, now)
+            .await?;
+        tx.commit().await?;
+        self.finish_collection(&ctx, attempt).await
+    }
+
+    /// Phase 1 of collecting `inv` inside `tx`: the attempt, pending on the invoice's
+    /// PaymentIntent (made now if it has none), with the invoice saved. `Collection::Failed`
+    /// when there is nothing to charge (a failed attempt, as Stripe counts it).
+    pub(crate) async fn begin_collection(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &mut Invoice,
+        pm_id: Option<&str>,
+        off_session: bool,
+        now: i64,
+    ) -> AppResult<Collection> {
+        if inv.status != InvoiceStatus::Open || inv.amount_remaining <= 0 {
+            return Ok(Collection::Nothing);
+        }
+        inv.next_payment_attempt = None;
         let Some(pm_id) = pm_id else {
-            // Nothing to charge: a failed attempt, as Stripe counts it.
-            self.invoice_payment_failed(&mut tx, &ctx, &mut inv, now)
-                .await?;
-            tx.commit().await?;
-            return Ok(Some(
+            self.invoice_payment_failed(tx, ctx, inv, now).await?;
+            return Ok(Collection::Failed(
                 ParamError::new(
                     "",
                     "invoice_no_customer_payment_method",
@@ -494,21 +531,20 @@ impl App {
             ));
         };
         let pm = self
-            .payment_method_for_use(&mut tx, &pm_id, Some(&inv.customer), "payment_method")
+            .payment_method_for_use(tx, pm_id, Some(&inv.customer), "payment_method")
             .await?;
         let mut pi = match &inv.payment_intent {
             Some(pi_id) => {
-                let pi: PaymentIntent = self.load_for_update(&mut tx, pi_id).await?;
+                let pi: PaymentIntent = self.load_for_update(tx, pi_id).await?;
                 if pi.pending.is_some() || pi.status == PiStatus::Succeeded {
-                    tx.commit().await?;
-                    return Ok(None);
+                    return Ok(Collection::Nothing);
                 }
                 pi
             }
             None => {
-                let pi = self.invoice_payment_intent(&inv, now)?;
-                self.insert_doc(&mut tx, &pi).await?;
-                self.record_event(&mut tx, &ctx, "payment_intent.created", &pi.to_json(), None)
+                let pi = self.invoice_payment_intent(inv, now)?;
+                self.insert_doc(tx, &pi).await?;
+                self.record_event(tx, ctx, "payment_intent.created", &pi.to_json(), None)
                     .await?;
                 inv.payment_intent = Some(pi.id.clone());
                 pi
@@ -518,13 +554,32 @@ impl App {
         pi.amount = inv.amount_remaining;
         pi.off_session = off_session;
         let attempt = self.begin_attempt(&mut pi, false);
-        self.save_doc(&mut tx, &pi).await?;
-        self.save_invoice(&mut tx, &inv).await?;
-        tx.commit().await?;
-        match self.run_confirmation(&ctx, pi, pm, attempt, &[]).await {
-            Ok(_) => Ok(None),
-            Err(e @ AppError::Card { .. }) => Ok(Some(e)),
-            Err(e) => Err(e),
+        self.save_doc(tx, &pi).await?;
+        self.save_invoice(tx, inv).await?;
+        Ok(Collection::Pending {
+            pi: Box::new(pi),
+            pm: Box::new(pm),
+            attempt,
+        })
+    }
+
+    /// Phases 2 and 3 of a collection begun by [`App::begin_collection`], once its
+    /// transaction committed. Returns the card error, if the payment failed.
+    pub(crate) async fn finish_collection(
+        &self,
+        ctx: &RequestCtx,
+        c: Collection,
+    ) -> AppResult<Option<AppError>> {
+        match c {
+            Collection::Nothing => Ok(None),
+            Collection::Failed(e) => Ok(Some(e)),
+            Collection::Pending { pi, pm, attempt } => {
+                match self.run_confirmation(ctx, *pi, *pm, attempt, &[]).await {
+                    Ok(_) => Ok(None),
+                    Err(e @ AppError::Card { .. }) => Ok(Some(e)),
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 

@@ -125,7 +125,7 @@ pub struct InvoiceLine {
     pub period_end: i64,
     pub proration: bool,
     pub quantity: Option<u64>,
-    pub price: Option<Price>,
+    pub price: Option<LinePrice>,
     pub subscription: Option<String>,
     pub subscription_item: Option<String>,
     pub invoice_item: Option<String>,
@@ -136,6 +136,24 @@ pub struct InvoiceLine {
     pub discount_amounts: Vec<(String, i64)>,
     #[serde(default)]
     pub taxes: Vec<TaxAmountDoc>,
+}
+
+/// What a line keeps of its price: enough to show it and to match coupons to products.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinePrice {
+    pub id: String,
+    pub product: String,
+    pub unit_amount_decimal: Option<String>,
+}
+
+impl From<&Price> for LinePrice {
+    fn from(p: &Price) -> Self {
+        Self {
+            id: p.id.clone(),
+            product: p.product.clone(),
+            unit_amount_decimal: p.amounts.unit_amount.as_ref().map(|d| d.0.clone()),
+        }
+    }
 }
 
 /// [`TaxAmount`] as stored.
@@ -218,7 +236,7 @@ impl InvoiceLine {
             "pricing": {
                 "type": "price_details",
                 "price_details": self.price.as_ref().map(|p| json!({"price": p.id, "product": p.product})),
-                "unit_amount_decimal": self.price.as_ref().and_then(|p| p.amounts.unit_amount.as_ref().map(|d| d.0.clone())),
+                "unit_amount_decimal": self.price.as_ref().and_then(|p| p.unit_amount_decimal.clone()),
             },
             "proration": self.proration,
             "quantity": self.quantity,
@@ -366,7 +384,7 @@ impl Invoice {
             period_end: d.period.1,
             proration: d.proration,
             quantity: d.quantity,
-            price: d.price,
+            price: d.price.as_ref().map(LinePrice::from),
             subscription: self.subscription.clone(),
             subscription_item: d.subscription_item,
             invoice_item: d.invoice_item,

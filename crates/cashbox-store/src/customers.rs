@@ -130,6 +130,22 @@ impl Tx {
     }
 
     /// Writes every mutable column of `r`.
+    /// Sets the plain billing columns: the balance and the next invoice number.
+    pub async fn set_customer_billing(
+        &mut self,
+        id: &str,
+        balance: i64,
+        next_invoice_sequence: i64,
+    ) -> Result<()> {
+        query("UPDATE customers SET balance = $2, next_invoice_sequence = $3 WHERE id = $1")
+            .bind(id)
+            .bind(balance)
+            .bind(next_invoice_sequence)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
     pub async fn update_customer(&mut self, r: &CustomerRow) -> Result<()> {
         query(
             "UPDATE customers SET deleted = $2, email_bidx = $3, sealed = $4, balance = $5,
