@@ -26,20 +26,39 @@ fn due_work(r: &Row) -> Result<DueWork> {
     })
 }
 
-/// Due work across subscriptions and invoices, earliest first, ties by id.
-const DUE_SQL: &str = "SELECT tbl, id, due_at FROM (
-        SELECT 'subscriptions' AS tbl, id, due_at, clock FROM subscriptions WHERE due_at IS NOT NULL
-        UNION ALL
-        SELECT 'invoices' AS tbl, id, due_at, clock FROM invoices WHERE due_at IS NOT NULL
-    ) AS due";
+/// Up to `limit` rows of `table` due by `until` on `clock` (`None`: the wall clock),
+/// earliest first: an ordered scan of the `(clock, due_at, id)` index.
+fn due_sql(table: DocTable, on_clock: bool) -> String {
+    let clock = if on_clock { "clock = $3" } else { "clock IS NULL" };
+    format!(
+        "SELECT '{t}' AS tbl, id, due_at FROM {t} WHERE {clock} AND due_at IS NOT NULL AND due_at <= $1 \
+         ORDER BY due_at, id LIMIT $2",
+        t = table.name()
+    )
+}
+
+/// Merges two lists that are each ordered by (due_at, id), keeping the first `limit`.
+fn merge(mut a: Vec<DueWork>, b: Vec<DueWork>, limit: usize) -> Vec<DueWork> {
+    a.extend(b);
+    a.sort_by(|x, y| (x.due_at, &x.id).cmp(&(y.due_at, &y.id)));
+    a.truncate(limit);
+    a
+}
 
 impl Store {
     /// Up to `limit` pieces of work due by `now` in wall-clock time (objects on no test clock).
     pub async fn due_work(&self, now: i64, limit: i64) -> Result<Vec<DueWork>> {
-        let sql =
-            format!("{DUE_SQL} WHERE due_at <= $1 AND clock IS NULL ORDER BY due_at, id LIMIT $2");
-        let rows = query(sql).bind(now).bind(limit).fetch_all(self).await?;
-        rows.iter().map(due_work).collect()
+        let mut found = Vec::new();
+        for table in [DocTable::Subscriptions, DocTable::Invoices] {
+            let rows = query(due_sql(table, false))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(self)
+                .await?;
+            let rows: Vec<DueWork> = rows.iter().map(due_work).collect::<Result<_>>()?;
+            found = merge(found, rows, usize::try_from(limit).unwrap_or(0));
+        }
+        Ok(found)
     }
 }
 
@@ -67,14 +86,18 @@ impl Tx {
 
     /// The earliest work due by `until` on test clock `clock`.
     pub async fn next_due_on_clock(&mut self, clock: &str, until: i64) -> Result<Option<DueWork>> {
-        let sql =
-            format!("{DUE_SQL} WHERE clock = $1 AND due_at <= $2 ORDER BY due_at, id LIMIT 1");
-        let row = query(sql)
-            .bind(clock)
-            .bind(until)
-            .fetch_optional(&mut *self)
-            .await?;
-        row.as_ref().map(due_work).transpose()
+        let mut found = Vec::new();
+        for table in [DocTable::Subscriptions, DocTable::Invoices] {
+            let rows = query(due_sql(table, true))
+                .bind(until)
+                .bind(1i64)
+                .bind(clock)
+                .fetch_all(&mut *self)
+                .await?;
+            let rows: Vec<DueWork> = rows.iter().map(due_work).collect::<Result<_>>()?;
+            found = merge(found, rows, 1);
+        }
+        Ok(found.pop())
     }
 
     /// Replaces the index of a subscription's items: (item id, price id).

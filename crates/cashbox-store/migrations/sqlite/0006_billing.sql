@@ -12,7 +12,7 @@ CREATE TABLE subscriptions (
     clock TEXT
 );
 CREATE INDEX subscriptions_customer ON subscriptions (customer, id);
-CREATE INDEX subscriptions_due ON subscriptions (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX subscriptions_due ON subscriptions (clock, due_at, id) WHERE due_at IS NOT NULL;
 
 -- Each subscription's items, for /v1/subscription_items/{id} and listing by price.
 CREATE TABLE subscription_items (
@@ -35,7 +35,7 @@ CREATE TABLE invoices (
 );
 CREATE INDEX invoices_customer ON invoices (customer, id);
 CREATE INDEX invoices_parent ON invoices (parent, id) WHERE parent IS NOT NULL;
-CREATE INDEX invoices_due ON invoices (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX invoices_due ON invoices (clock, due_at, id) WHERE due_at IS NOT NULL;
 
 -- One invoice per subscription period: a second renewal of the same period cannot be written,
 -- however many workers or processes try.
