@@ -1079,6 +1079,14 @@ impl App {
             ),
         };
         require_status(inv, allowed, action)?;
+        if to == InvoiceStatus::Void && inv.pre_payment_credit_notes_amount > 0 {
+            return Err(ParamError::new(
+                "",
+                "invoice_not_editable",
+                "This invoice has credit notes; void them before voiding the invoice.",
+            )
+            .into());
+        }
         if let Some(pi_id) = &inv.payment_intent {
             let pi: PaymentIntent = self.load_for_update(tx, pi_id).await?;
             if pi.pending.is_some() {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use cashbox_core::credit_note::CreditNote;
 use cashbox_core::id::new_id;
 use cashbox_core::invoice::{Invoice, InvoiceStatus};
 use cashbox_core::ledger::{self, Posting};
@@ -123,6 +124,21 @@ impl App {
                 if inv.paid_out_of_band {
                     add(ledger::PAID_OUT_OF_BAND, &inv.currency, inv.amount_paid);
                     add(ledger::CUSTOMER_RECEIVABLE, &inv.currency, -inv.amount_paid);
+                }
+            }
+        }
+        let mut after = String::new();
+        loop {
+            let rows = self
+                .store()
+                .docs_batch(CreditNote::TABLE, &after, 500)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id.clone();
+            for row in &rows {
+                let note: CreditNote = self.open_doc(row)?;
+                for (account, amount) in crate::credit_notes::expected_lines(&note) {
+                    add(account, &note.currency, amount);
                 }
             }
         }

@@ -7,6 +7,7 @@ pub mod billing_run;
 pub mod catalog;
 pub mod clocks;
 pub mod context;
+pub mod credit_notes;
 pub mod customers;
 pub mod discounts;
 mod docs;

@@ -296,6 +296,11 @@ pub struct Invoice {
     /// What was written off when it was marked uncollectible.
     #[serde(default)]
     pub written_off: i64,
+    /// Credit notes issued while it was open (they lowered `amount_due`) and once paid.
+    #[serde(default)]
+    pub pre_payment_credit_notes_amount: i64,
+    #[serde(default)]
+    pub post_payment_credit_notes_amount: i64,
     pub description: Option<String>,
     pub footer: Option<String>,
     pub metadata: Metadata,
@@ -367,6 +372,8 @@ impl Invoice {
             payment_intent: None,
             paid_out_of_band: false,
             written_off: 0,
+            pre_payment_credit_notes_amount: 0,
+            post_payment_credit_notes_amount: 0,
             description: None,
             footer: None,
             metadata: Metadata::new(),
@@ -459,7 +466,8 @@ impl Invoice {
     /// What finalizing this invoice posted to the ledger.
     pub fn ledger_amounts(&self) -> crate::ledger::InvoiceAmounts {
         crate::ledger::InvoiceAmounts {
-            amount_due: self.amount_due,
+            // As finalized: credit notes on the open invoice post on their own.
+            amount_due: self.amount_due + self.pre_payment_credit_notes_amount,
             balance_change: self.ending_balance.unwrap_or(self.starting_balance)
                 - self.starting_balance,
             subtotal_excluding_tax: self.subtotal_excluding_tax,
@@ -544,8 +552,8 @@ impl Invoice {
             "payment_intent": self.payment_intent,
             "period_end": self.period_end,
             "period_start": self.period_start,
-            "post_payment_credit_notes_amount": 0,
-            "pre_payment_credit_notes_amount": 0,
+            "post_payment_credit_notes_amount": self.post_payment_credit_notes_amount,
+            "pre_payment_credit_notes_amount": self.pre_payment_credit_notes_amount,
             "receipt_number": null,
             "starting_balance": self.starting_balance,
             "statement_descriptor": null,

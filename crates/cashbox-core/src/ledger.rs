@@ -65,6 +65,33 @@ pub struct Posting {
     pub lines: Vec<Line>,
 }
 
+/// What a credit note posts: the credited sale (net and tax) reversed against what it
+/// credits: the open invoice's receivable, or for a paid invoice the customer's balance, the
+/// card refund and money settled outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CreditNoteAmounts {
+    pub amount: i64,
+    pub tax: i64,
+    pub pre_payment: bool,
+    pub credit: i64,
+    pub refund: i64,
+    pub out_of_band: i64,
+}
+
+impl CreditNoteAmounts {
+    pub fn lines(&self) -> Vec<(&'static str, i64)> {
+        let mut v = vec![(REVENUE, self.amount - self.tax), (TAX_PAYABLE, self.tax)];
+        if self.pre_payment {
+            v.push((CUSTOMER_RECEIVABLE, -self.amount));
+        } else {
+            v.push((CUSTOMER_BALANCE, -self.credit));
+            v.push((REFUNDS, -self.refund));
+            v.push((PAID_OUT_OF_BAND, -self.out_of_band));
+        }
+        v
+    }
+}
+
 impl Posting {
     fn new(kind: &'static str, object_id: &str, lines: Vec<Line>) -> Self {
         let posting = Self {
@@ -187,6 +214,15 @@ impl Posting {
                 (BAD_DEBT, -amount_minor),
             ],
         )
+    }
+
+    pub fn credit_note_issued(id: &str, a: &CreditNoteAmounts, currency: &str) -> Option<Self> {
+        Self::of("credit_note_issued", id, currency, &a.lines())
+    }
+
+    pub fn credit_note_voided(id: &str, a: &CreditNoteAmounts, currency: &str) -> Option<Self> {
+        let lines: Vec<_> = a.lines().into_iter().map(|(k, v)| (k, -v)).collect();
+        Self::of("credit_note_voided", id, currency, &lines)
     }
 
     /// A refund paid out of the processor's balance.

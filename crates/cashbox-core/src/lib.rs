@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod billing;
 pub mod catalog;
 pub mod clock;
+pub mod credit_note;
 pub mod crypto;
 pub mod currency;
 pub mod customer;

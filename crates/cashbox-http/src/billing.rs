@@ -1,4 +1,5 @@
-//! `/v1/subscriptions`, `/v1/subscription_items`, `/v1/invoices` and `/v1/invoiceitems`, as
+//! `/v1/subscriptions`, `/v1/subscription_items`, `/v1/invoices`, `/v1/invoiceitems` and
+//! `/v1/credit_notes`, as
 //! Stripe's API reference describes them.
 
 use axum::Json;
@@ -7,6 +8,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use cashbox_core::credit_note::{CreditNoteCreateParams, CreditNoteListParams};
 use cashbox_core::invoice::{
     InvoiceCreateParams, InvoiceFinalizeParams, InvoiceItemCreateParams, InvoiceItemListParams,
     InvoiceItemUpdateParams, InvoiceListParams, InvoicePayParams, InvoiceUpdateParams,
@@ -47,6 +49,9 @@ pub fn routes() -> OpenApiRouter<HttpState> {
             invoiceitem_update,
             invoiceitem_delete
         ))
+        .routes(routes!(credit_note_create, credit_note_list))
+        .routes(routes!(credit_note_retrieve))
+        .routes(routes!(credit_note_void))
 }
 
 type JsonResult = ApiResult<Json<Value>>;
@@ -422,4 +427,66 @@ async fn invoiceitem_delete(
     api: Api<NoParams>,
 ) -> JsonResult {
     Ok(Json(s.app.delete_invoice_item(&api.call.ctx, &id).await?))
+}
+
+/// Issue a credit note for an open invoice (lowers what is due) or a paid one (refund, credit
+/// to the customer's balance, or out of band).
+#[utoipa::path(post, path = "/v1/credit_notes", tag = "CreditNotes",
+    request_body(content = CreditNoteCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn credit_note_create(
+    State(s): State<HttpState>,
+    api: Api<CreditNoteCreateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .create_credit_note(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// List credit notes (`customer`, `invoice`).
+#[utoipa::path(get, path = "/v1/credit_notes", tag = "CreditNotes",
+    responses((status = 200, body = ListObject<Object>)))]
+async fn credit_note_list(
+    State(s): State<HttpState>,
+    api: Api<CreditNoteListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s
+        .app
+        .list_credit_notes(&api.params, &api.call.expand)
+        .await?;
+    Ok(Json(ListObject::new(
+        "/v1/credit_notes",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Retrieve a credit note.
+#[utoipa::path(get, path = "/v1/credit_notes/{id}", tag = "CreditNotes",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn credit_note_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app.retrieve_credit_note(&id, &api.call.expand).await?,
+    ))
+}
+
+/// Void a credit note while its invoice is open.
+#[utoipa::path(post, path = "/v1/credit_notes/{id}/void", tag = "CreditNotes",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn credit_note_void(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .void_credit_note(&api.call.ctx, &id, &api.call.expand)
+            .await?,
+    ))
 }

@@ -29,7 +29,11 @@ fn due_work(r: &Row) -> Result<DueWork> {
 /// Up to `limit` rows of `table` due by `until` on `clock` (`None`: the wall clock),
 /// earliest first: an ordered scan of the `(clock, due_at, id)` index.
 fn due_sql(table: DocTable, on_clock: bool) -> String {
-    let clock = if on_clock { "clock = $3" } else { "clock IS NULL" };
+    let clock = if on_clock {
+        "clock = $3"
+    } else {
+        "clock IS NULL"
+    };
     format!(
         "SELECT '{t}' AS tbl, id, due_at FROM {t} WHERE {clock} AND due_at IS NOT NULL AND due_at <= $1 \
          ORDER BY due_at, id LIMIT $2",

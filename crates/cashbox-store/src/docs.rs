@@ -21,10 +21,11 @@ pub enum DocTable {
     Subscriptions,
     Invoices,
     InvoiceItems,
+    CreditNotes,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 14] = [
+    pub const ALL: [DocTable; 15] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -39,6 +40,7 @@ impl DocTable {
         Self::Subscriptions,
         Self::Invoices,
         Self::InvoiceItems,
+        Self::CreditNotes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +59,7 @@ impl DocTable {
             Self::Subscriptions => "subscriptions",
             Self::Invoices => "invoices",
             Self::InvoiceItems => "invoiceitems",
+            Self::CreditNotes => "credit_notes",
         }
     }
 }

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 17] = [
+    pub const ALL: [SealedColumn; 18] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -32,6 +32,7 @@ impl SealedColumn {
         Self::Doc(DocTable::Subscriptions),
         Self::Doc(DocTable::Invoices),
         Self::Doc(DocTable::InvoiceItems),
+        Self::Doc(DocTable::CreditNotes),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -57,3 +57,15 @@ CREATE TABLE invoiceitems (
 );
 CREATE INDEX invoiceitems_customer ON invoiceitems (customer, status, id);
 CREATE INDEX invoiceitems_parent ON invoiceitems (parent, id) WHERE parent IS NOT NULL;
+
+-- Credit notes (status issued or void; parent is the invoice).
+CREATE TABLE credit_notes (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    created BIGINT NOT NULL,
+    customer TEXT,
+    status TEXT NOT NULL,
+    parent TEXT,
+    sealed BYTEA NOT NULL
+);
+CREATE INDEX credit_notes_parent ON credit_notes (parent, id);
+CREATE INDEX credit_notes_customer ON credit_notes (customer, id);

@@ -726,3 +726,121 @@ async fn the_hosted_page_pays_and_the_pdf_opens_with_the_token_only() {
     assert_eq!(inv.ok()["status"], "paid");
     assert_eq!(inv.ok()["attempt_count"], 2);
 }
+
+#[tokio::test]
+async fn credit_notes_lower_what_is_due_or_refund_and_credit_what_was_paid() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let make = |amount: &'static str| {
+        let b = &b;
+        async move {
+            let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
+            let id = inv.ok()["id"].as_str().unwrap().to_string();
+            b.t.post(
+                "/v1/invoiceitems",
+                &[
+                    ("customer", &b.customer),
+                    ("invoice", &id),
+                    ("amount", amount),
+                    ("currency", "usd"),
+                ],
+            )
+            .await
+            .ok();
+            b.t.post(&format!("/v1/invoices/{id}/finalize"), &[])
+                .await
+                .ok();
+            id
+        }
+    };
+
+    // An open invoice: the note lowers what is due; voiding it puts it back.
+    let open = make("5000").await;
+    let note =
+        b.t.post(
+            "/v1/credit_notes",
+            &[
+                ("invoice", &open),
+                ("amount", "1500"),
+                ("reason", "order_change"),
+            ],
+        )
+        .await;
+    let note = note.ok().clone();
+    assert_eq!(note["type"], "pre_payment");
+    assert_eq!(note["status"], "issued");
+    assert!(note["number"].as_str().unwrap().ends_with("-CN-01"));
+    let inv = b.t.get(&format!("/v1/invoices/{open}")).await;
+    assert_eq!(inv.ok()["amount_due"], 3_500);
+    assert_eq!(inv.ok()["amount_remaining"], 3_500);
+    assert_eq!(inv.ok()["pre_payment_credit_notes_amount"], 1_500);
+    let too_much =
+        b.t.post(
+            "/v1/credit_notes",
+            &[("invoice", &open), ("amount", "3501")],
+        )
+        .await;
+    assert_eq!(
+        too_much.error(400, "invalid_request_error")["param"],
+        "amount"
+    );
+    let void_inv = b.t.post(&format!("/v1/invoices/{open}/void"), &[]).await;
+    void_inv.error(400, "invalid_request_error");
+    let voided =
+        b.t.post(
+            &format!("/v1/credit_notes/{}/void", note["id"].as_str().unwrap()),
+            &[],
+        )
+        .await;
+    assert_eq!(voided.ok()["status"], "void");
+    let inv = b.t.get(&format!("/v1/invoices/{open}")).await;
+    assert_eq!(inv.ok()["amount_due"], 5_000);
+
+    // A paid invoice: part refunded to the card, part credited to the balance.
+    let paid = make("4000").await;
+    let inv = b.t.post(&format!("/v1/invoices/{paid}/pay"), &[]).await;
+    assert_eq!(inv.ok()["status"], "paid");
+    let note =
+        b.t.post(
+            "/v1/credit_notes",
+            &[
+                ("invoice", &paid),
+                ("amount", "3000"),
+                ("refund_amount", "1000"),
+                ("credit_amount", "2000"),
+            ],
+        )
+        .await;
+    let note = note.ok().clone();
+    assert_eq!(note["type"], "post_payment");
+    assert_eq!(note["refunds"][0]["amount_refunded"], 1_000);
+    let refund = note["refunds"][0]["refund"].as_str().unwrap();
+    assert_eq!(
+        b.t.get(&format!("/v1/refunds/{refund}")).await.ok()["status"],
+        "succeeded"
+    );
+    let cus = b.t.get(&format!("/v1/customers/{}", b.customer)).await;
+    assert_eq!(cus.ok()["balance"], -2_000);
+    let bad_split =
+        b.t.post(
+            "/v1/credit_notes",
+            &[
+                ("invoice", &paid),
+                ("amount", "500"),
+                ("credit_amount", "100"),
+            ],
+        )
+        .await;
+    bad_split.error(400, "invalid_request_error");
+    let rest =
+        b.t.post(
+            "/v1/credit_notes",
+            &[("invoice", &paid), ("amount", "1001")],
+        )
+        .await;
+    assert_eq!(rest.error(400, "invalid_request_error")["param"], "amount");
+    let listed = b.t.get(&format!("/v1/credit_notes?invoice={paid}")).await;
+    assert_eq!(listed.ok()["data"].as_array().unwrap().len(), 1);
+
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
