@@ -129,3 +129,42 @@ impl App {
         self.finish(tx, ctx, clock.to_json(), &[]).await
     }
 }
+
+impl App {
+    /// Finishes advances that a stopped process left half done (clocks still `advancing`):
+    /// their remaining work runs, as idempotently as the first time, and they end `ready`.
+    pub async fn resume_clock_advances(&self) -> AppResult<usize> {
+        let filter = DocFilter {
+            status: Some("advancing".into()),
+            ..DocFilter::default()
+        };
+        let page = cashbox_core::list::Page::parse(Some(100), None, None)?;
+        let rows = self
+            .store()
+            .list_docs(DocTable::TestClocks, &filter, &page)
+            .await?
+            .data;
+        let ctx = RequestCtx::default();
+        for row in &rows {
+            let clock: TestClock = self.open_doc(row)?;
+            let Some(until) = clock.advancing_to else {
+                continue;
+            };
+            self.run_clock(&clock.id, until).await?;
+            let mut tx = self.store().begin().await?;
+            let mut clock: TestClock = self.load_for_update(&mut tx, &clock.id).await?;
+            clock.finish_advance();
+            self.save_doc(&mut tx, &clock).await?;
+            self.record_event(
+                &mut tx,
+                &ctx,
+                "test_helpers.test_clock.ready",
+                &clock.to_json(),
+                None,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(rows.len())
+    }
+}

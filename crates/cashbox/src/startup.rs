@@ -283,6 +283,14 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let billing = tokio::spawn({
         let app = app.clone();
         async move {
+            // Test clock advances a stopped process left half done are finished first.
+            match app.resume_clock_advances().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(clocks = n, "finished interrupted test clock advances"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not finish interrupted test clock advances")
+                }
+            }
             let mut tick = tokio::time::interval(BILLING_INTERVAL);
             loop {
                 tick.tick().await;

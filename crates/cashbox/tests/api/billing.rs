@@ -844,3 +844,95 @@ async fn credit_notes_lower_what_is_due_or_refund_and_credit_what_was_paid() {
     let report = b.t.app.check_ledger().await.unwrap();
     assert!(report.is_sound(), "{report:?}");
 }
+
+/// The wall clock of `workers_on_the_wall_clock_renew_each_period_once`.
+static WALL: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(T0);
+
+fn wall() -> i64 {
+    WALL.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn workers_on_the_wall_clock_renew_each_period_once() {
+    use crate::support::{AppOptions, build_app_with, spawn_full};
+    let t = spawn_full(
+        cashbox_http::HttpConfig::default(),
+        AppOptions {
+            clock: Some(wall),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let cus = t
+        .create_customer(&[
+            ("email", "wall@example.com"),
+            ("payment_method", "pm_card_visa"),
+        ])
+        .await;
+    let product = t.post("/v1/products", &[("name", "Wall")]).await;
+    let price = t
+        .post(
+            "/v1/prices",
+            &[
+                ("product", product.ok()["id"].as_str().unwrap()),
+                ("currency", "usd"),
+                ("unit_amount", "1200"),
+                ("recurring[interval]", "month"),
+            ],
+        )
+        .await;
+    let mut subs = Vec::new();
+    for _ in 0..5 {
+        let sub = t
+            .post(
+                "/v1/subscriptions",
+                &[
+                    ("customer", cus["id"].as_str().unwrap()),
+                    ("items[0][price]", price.ok()["id"].as_str().unwrap()),
+                    ("trial_period_days", "3"),
+                ],
+            )
+            .await;
+        subs.push(sub.ok()["id"].as_str().unwrap().to_string());
+    }
+    // Nothing is due yet.
+    assert_eq!(t.app.run_due_billing(100).await.unwrap(), 0);
+
+    // Past the trials, four workers in this process and two in another race for the work.
+    WALL.store(T0 + 3 * DAY + 1, std::sync::atomic::Ordering::SeqCst);
+    let (other, _) = build_app_with(
+        &t.db_url,
+        &t.ring_entry,
+        "http://127.0.0.1:9",
+        None,
+        Some(wall),
+    )
+    .await;
+    let runs: Vec<_> = (0..6)
+        .map(|i| {
+            let app = if i < 4 { t.app.clone() } else { other.clone() };
+            tokio::spawn(async move { app.run_due_billing(100).await.unwrap() })
+        })
+        .collect();
+    for r in runs {
+        r.await.unwrap();
+    }
+    for id in &subs {
+        let sub = t.get(&format!("/v1/subscriptions/{id}")).await;
+        assert_eq!(sub.ok()["status"], "active");
+        let invoices = t.get(&format!("/v1/invoices?subscription={id}")).await;
+        let invoices = invoices.ok()["data"].as_array().unwrap().clone();
+        assert_eq!(
+            invoices.len(),
+            2,
+            "one renewal per period, however many workers"
+        );
+        assert!(invoices.iter().all(|i| i["status"] == "paid"));
+    }
+    assert_eq!(t.events_of_type("invoice.paid").await.len(), 10);
+    assert_eq!(
+        t.app.run_due_billing(100).await.unwrap(),
+        0,
+        "nothing left due"
+    );
+}
