@@ -533,28 +533,31 @@ impl App {
         let pm = self
             .payment_method_for_use(tx, pm_id, Some(&inv.customer), "payment_method")
             .await?;
-        let mut pi = match &inv.payment_intent {
+        let (mut pi, new) = match &inv.payment_intent {
             Some(pi_id) => {
                 let pi: PaymentIntent = self.load_for_update(tx, pi_id).await?;
                 if pi.pending.is_some() || pi.status == PiStatus::Succeeded {
                     return Ok(Collection::Nothing);
                 }
-                pi
+                (pi, false)
             }
             None => {
                 let pi = self.invoice_payment_intent(inv, now)?;
-                self.insert_doc(tx, &pi).await?;
                 self.record_event(tx, ctx, "payment_intent.created", &pi.to_json(), None)
                     .await?;
                 inv.payment_intent = Some(pi.id.clone());
-                pi
+                (pi, true)
             }
         };
         pi.payment_method = Some(pm.id.clone());
         pi.amount = inv.amount_remaining;
         pi.off_session = off_session;
         let attempt = self.begin_attempt(&mut pi, false);
-        self.save_doc(tx, &pi).await?;
+        if new {
+            self.insert_doc(tx, &pi).await?;
+        } else {
+            self.save_doc(tx, &pi).await?;
+        }
         self.save_invoice(tx, inv).await?;
         Ok(Collection::Pending {
             pi: Box::new(pi),

@@ -250,16 +250,32 @@ impl App {
         self.take_items(tx, &mut inv, pending).await?;
         Self::push_lines(&mut inv, lines);
         inv.recompute().map_err(overflow)?;
-        self.insert_invoice(tx, ctx, &inv).await?;
         let paused = sub
             .pause_collection
             .filter(|_| reason == "subscription_cycle");
         match paused.map(|p| p.behavior) {
+            None => {
+                // The usual case: finalized before it is written, so it is written once.
+                self.record_event(tx, ctx, "invoice.created", &self.render_invoice(&inv), None)
+                    .await?;
+                self.finalize_in(tx, ctx, &mut inv, now).await?;
+                self.insert_doc(tx, &inv).await?;
+                tx.set_due(
+                    DocTable::Invoices,
+                    &inv.id,
+                    inv.next_payment_attempt,
+                    inv.test_clock.as_deref(),
+                )
+                .await?;
+            }
             Some(cashbox_core::subscription::PauseBehavior::KeepAsDraft) => {
                 inv.auto_advance = false;
+                self.insert_invoice(tx, ctx, &inv).await?;
             }
             Some(behavior) => {
+                self.insert_invoice(tx, ctx, &inv).await?;
                 self.finalize_in(tx, ctx, &mut inv, now).await?;
+                self.save_invoice(tx, &inv).await?;
                 if inv.status == InvoiceStatus::Open {
                     let to = match behavior {
                         cashbox_core::subscription::PauseBehavior::Void => InvoiceStatus::Void,
@@ -268,9 +284,7 @@ impl App {
                     self.close_in(tx, ctx, &mut inv, to, now).await?;
                 }
             }
-            None => self.finalize_in(tx, ctx, &mut inv, now).await?,
         }
-        self.save_invoice(tx, &inv).await?;
         // A `once` coupon is spent by the first invoice it takes something off.
         let used: Vec<&String> = inv
             .total_discount_amounts
