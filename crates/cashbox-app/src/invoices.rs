@@ -103,7 +103,7 @@ pub(crate) fn inner_ctx(ctx: &RequestCtx) -> RequestCtx {
 
 impl App {
     pub(crate) fn render_invoice(&self, inv: &Invoice) -> Value {
-        inv.to_json(&self.settings().public_url, self.now())
+        inv.to_json(&self.settings().public_url)
     }
 
     /// The customer, locked, or Stripe's "No such customer" for `param`.

@@ -490,7 +490,7 @@ impl Invoice {
     }
 
     /// The Stripe rendering; `public_url` prefixes the hosted page and PDF links.
-    pub fn to_json(&self, public_url: &str, now: i64) -> Value {
+    pub fn to_json(&self, public_url: &str) -> Value {
         let lines: Vec<Value> = self
             .lines
             .iter()
@@ -571,7 +571,6 @@ impl Invoice {
             "webhooks_delivered_at": self.created,
             "paid": self.status == InvoiceStatus::Paid,
             "paid_out_of_band": self.paid_out_of_band,
-            "discount_objects": self.discounts.iter().map(|d| d.to_json(now)).collect::<Vec<_>>(),
         })
     }
 }

@@ -90,8 +90,17 @@ pub struct SubscriptionItem {
 }
 
 impl SubscriptionItem {
-    /// What one full period of this item costs.
+    /// What one full period of this item costs in advance. A metered price is billed in
+    /// arrears from its usage, which its period's invoice does not know in advance: nothing.
     pub fn period_amount(&self, currency: &str) -> Result<i64, billing::RatingError> {
+        let metered = self
+            .price
+            .recurring
+            .as_ref()
+            .is_some_and(|r| r.usage_type == crate::catalog::UsageType::Metered);
+        if metered {
+            return Ok(0);
+        }
         price_amount(&self.price, currency, self.quantity)
     }
 
@@ -730,6 +739,20 @@ mod tests {
         assert_eq!(lines[0].price.as_ref().unwrap().id, "price_10");
         assert_eq!(lines[1].price.as_ref().unwrap().id, "price_20");
         assert!(lines[0].description.starts_with("Unused time on Pro after"));
+    }
+
+    #[test]
+    fn metered_items_charge_nothing_in_advance() {
+        let p: PriceCreateParams = serde_json::from_value(json!({
+            "currency": "usd", "unit_amount": 5,
+            "recurring": {"interval": "month", "usage_type": "metered"}
+        }))
+        .unwrap();
+        let mut it = item("si_m", "price_m", 5);
+        it.price = Price::new("price_m".into(), 0, "prod_x".into(), &p).unwrap();
+        it.quantity = 1_000;
+        assert_eq!(it.period_amount("usd"), Ok(0));
+        assert_eq!(item("si_l", "price_l", 5).period_amount("usd"), Ok(5));
     }
 
     #[test]
