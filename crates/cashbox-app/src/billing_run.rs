@@ -76,7 +76,6 @@ impl App {
                 return Ok(());
             };
             let collection = self.step(&mut tx, &ctx, &mut sub, due).await?;
-            self.save_subscription(&mut tx, &sub).await?;
             tx.commit().await?;
             self.finish_collection(&ctx, collection).await?;
             // Collecting changes the status at most, never when the next work falls due.
@@ -87,8 +86,8 @@ impl App {
         Ok(())
     }
 
-    /// One due step of a subscription at its due time; returns the collection it began (a
-    /// renewal's payment, pending, to finish once the step commits).
+    /// One due step of a subscription at its due time, saved; returns the collection it began
+    /// (a renewal's payment, pending, to finish once the step commits).
     async fn step(
         &self,
         tx: &mut Tx,
@@ -111,6 +110,7 @@ impl App {
                     None,
                 )
                 .await?;
+                self.save_subscription(tx, sub).await?;
                 return Ok(Collection::Nothing);
             }
         };
@@ -231,7 +231,9 @@ impl App {
                 self.record_event(tx, ctx, e, &object, previous).await?;
             }
         }
-        // The renewal's payment begins in the renewal's own transaction.
+        self.save_subscription(tx, sub).await?;
+        // The renewal's payment begins in the renewal's own transaction (after the
+        // subscription is saved: a payment that fails at once marks it past_due).
         match collect {
             Some(mut inv) if sub.collection_method == CollectionMethod::ChargeAutomatically => {
                 self.begin_collection(tx, ctx, &mut inv, pm.as_deref(), true, t)

@@ -239,13 +239,20 @@ impl App {
         let before = self.open_customer(row)?;
         let after = before.updated(params)?;
         let object = after.to_json();
+        let new_payment_method = after.default_payment_method.is_some()
+            && after.default_payment_method != before.default_payment_method;
         if after != before {
             tx.update_customer(&self.seal_customer(&after)).await?;
             let previous = previous_attributes(&before.to_json(), &object);
             self.record_event(&mut tx, ctx, "customer.updated", &object, previous)
                 .await?;
         }
-        self.finish(tx, ctx, object, expand).await
+        let response = self.finish(tx, ctx, object, expand).await?;
+        if new_payment_method {
+            // A payment method added while invoices are failing is tried on them at once.
+            self.retry_failed_invoices(ctx, id).await?;
+        }
+        Ok(response)
     }
 
     /// Deletes a customer: the row stays as a tombstone (`deleted: true`) and its personal data

@@ -586,6 +586,36 @@ impl App {
         }
     }
 
+    /// Tries again, now, every open invoice of the customer that is collected automatically and
+    /// has failed before (after a new default payment method).
+    pub(crate) async fn retry_failed_invoices(
+        &self,
+        ctx: &RequestCtx,
+        customer: &str,
+    ) -> AppResult<()> {
+        let filter = DocFilter {
+            customer: Some(customer.to_string()),
+            status: Some("open".into()),
+            ..DocFilter::default()
+        };
+        let page = cashbox_core::list::Page::parse(Some(100), None, None)?;
+        let rows = self
+            .store()
+            .list_docs(DocTable::Invoices, &filter, &page)
+            .await?
+            .data;
+        for row in rows {
+            let inv: Invoice = self.open_doc(&row)?;
+            if inv.collection_method == CollectionMethod::ChargeAutomatically
+                && inv.attempt_count > 0
+            {
+                // A decline is recorded on the invoice; the customer update itself succeeded.
+                self.collect_invoice(ctx, &inv.id, None, true).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The PaymentIntent an invoice is paid through.
     pub(crate) fn invoice_payment_intent(
         &self,

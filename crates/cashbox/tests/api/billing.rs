@@ -936,3 +936,148 @@ async fn workers_on_the_wall_clock_renew_each_period_once() {
         "nothing left due"
     );
 }
+
+#[tokio::test]
+async fn a_new_default_card_on_the_customer_pays_failed_invoices_at_once() {
+    let b = Billing::new(Some("pm_card_chargeCustomerFail")).await;
+    let price = b.price(2_500).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &price), ("trial_period_days", "3")])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    b.advance(T0 + 3 * DAY + 60).await;
+    assert_eq!(b.sub(&id).await["status"], "past_due");
+    let pm =
+        b.t.post(
+            "/v1/payment_methods/pm_card_visa/attach",
+            &[("customer", &b.customer)],
+        )
+        .await;
+    let pm = pm.ok()["id"].as_str().unwrap().to_string();
+    let r =
+        b.t.post(
+            &format!("/v1/customers/{}", b.customer),
+            &[("invoice_settings[default_payment_method]", &pm)],
+        )
+        .await;
+    r.ok();
+    assert_eq!(b.sub(&id).await["status"], "active");
+    assert_eq!(b.invoices(&id).await.pop().unwrap()["status"], "paid");
+}
+
+#[tokio::test]
+async fn a_trial_without_a_card_ends_as_its_settings_say() {
+    let b = Billing::new(None).await;
+    let price = b.price(900).await;
+    let cancel = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("trial_period_days", "5"),
+            (
+                "trial_settings[end_behavior][missing_payment_method]",
+                "cancel",
+            ),
+        ])
+        .await;
+    let pause = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("trial_period_days", "5"),
+            (
+                "trial_settings[end_behavior][missing_payment_method]",
+                "pause",
+            ),
+        ])
+        .await;
+    let invoice = b
+        .subscribe(&[("items[0][price]", &price), ("trial_period_days", "5")])
+        .await;
+    b.advance(T0 + 5 * DAY + 60).await;
+    let (cancel, pause, invoice) = (
+        b.sub(cancel["id"].as_str().unwrap()).await,
+        b.sub(pause["id"].as_str().unwrap()).await,
+        b.sub(invoice["id"].as_str().unwrap()).await,
+    );
+    assert_eq!(cancel["status"], "canceled");
+    assert_eq!(pause["status"], "paused");
+    assert_eq!(
+        invoice["status"], "past_due",
+        "create_invoice: the invoice fails without a card"
+    );
+    assert_eq!(
+        b.t.events_of_type("customer.subscription.paused")
+            .await
+            .len(),
+        1
+    );
+
+    // Resuming with a card starts a new period from now, invoiced and paid.
+    let pm =
+        b.t.post(
+            "/v1/payment_methods/pm_card_visa/attach",
+            &[("customer", &b.customer)],
+        )
+        .await;
+    let pm = pm.ok()["id"].as_str().unwrap().to_string();
+    let id = pause["id"].as_str().unwrap();
+    b.t.post(
+        &format!("/v1/subscriptions/{id}"),
+        &[("default_payment_method", &pm)],
+    )
+    .await
+    .ok();
+    let resumed =
+        b.t.post(&format!("/v1/subscriptions/{id}/resume"), &[])
+            .await;
+    assert_eq!(resumed.ok()["status"], "active");
+    assert_eq!(resumed.ok()["current_period_start"], T0 + 5 * DAY + 60);
+    let last = b.invoices(id).await.pop().unwrap();
+    assert_eq!(
+        (last["status"].as_str(), last["amount_paid"].as_i64()),
+        (Some("paid"), Some(900))
+    );
+}
+
+#[tokio::test]
+async fn paused_collection_voids_renewals_and_send_invoice_waits_for_payment() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(3_000).await;
+    let sub = b.subscribe(&[("items[0][price]", &price)]).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let r =
+        b.t.post(
+            &format!("/v1/subscriptions/{id}"),
+            &[("pause_collection[behavior]", "void")],
+        )
+        .await;
+    assert_eq!(r.ok()["pause_collection"]["behavior"], "void");
+    b.advance(1_809_129_600 + 60).await;
+    let renewal = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(renewal["billing_reason"], "subscription_cycle");
+    assert_eq!(renewal["status"], "void");
+    assert_eq!(b.sub(&id).await["status"], "active");
+
+    let billed = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("collection_method", "send_invoice"),
+            ("days_until_due", "14"),
+        ])
+        .await;
+    assert_eq!(billed["status"], "active");
+    let inv = &b.invoices(billed["id"].as_str().unwrap()).await[0];
+    assert_eq!(inv["status"], "open");
+    assert_eq!(inv["collection_method"], "send_invoice");
+    assert_eq!(inv["due_date"], 1_809_129_600 + 60 + 14 * DAY);
+    assert_eq!(
+        inv["attempt_count"], 0,
+        "send_invoice invoices are not charged"
+    );
+    let sent =
+        b.t.post(
+            &format!("/v1/invoices/{}/send", inv["id"].as_str().unwrap()),
+            &[],
+        )
+        .await;
+    assert_eq!(sent.ok()["status"], "open");
+}
