@@ -810,15 +810,6 @@ pub struct InvoiceListParams {
 }
 crate::impl_page!(InvoiceListParams);
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InvoiceLinesParams {
-    pub limit: Option<i64>,
-    pub starting_after: Option<String>,
-    pub ending_before: Option<String>,
-}
-crate::impl_page!(InvoiceLinesParams);
-
 /// The state an action needs, or Stripe's error for the invoice's actual state.
 pub fn require_status(
     invoice: &Invoice,

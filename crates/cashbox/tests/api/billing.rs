@@ -353,8 +353,8 @@ async fn a_failing_card_goes_past_due_is_retried_on_schedule_then_canceled() {
     assert_eq!(b.t.events_of_type("invoice.payment_failed").await.len(), 4);
 }
 
-#[tokio::test]
-async fn a_new_payment_method_is_tried_at_once() {
+/// A subscription gone past_due on a failing card, and a good card attached to its customer.
+async fn past_due_with_a_new_card() -> (Billing, String, String) {
     let b = Billing::new(Some("pm_card_chargeCustomerFail")).await;
     let price = b.price(2_500).await;
     let sub = b
@@ -370,6 +370,12 @@ async fn a_new_payment_method_is_tried_at_once() {
         )
         .await;
     let pm = pm.ok()["id"].as_str().unwrap().to_string();
+    (b, id, pm)
+}
+
+#[tokio::test]
+async fn a_new_payment_method_is_tried_at_once() {
+    let (b, id, pm) = past_due_with_a_new_card().await;
     let r =
         b.t.post(
             &format!("/v1/subscriptions/{id}"),
@@ -939,21 +945,7 @@ async fn workers_on_the_wall_clock_renew_each_period_once() {
 
 #[tokio::test]
 async fn a_new_default_card_on_the_customer_pays_failed_invoices_at_once() {
-    let b = Billing::new(Some("pm_card_chargeCustomerFail")).await;
-    let price = b.price(2_500).await;
-    let sub = b
-        .subscribe(&[("items[0][price]", &price), ("trial_period_days", "3")])
-        .await;
-    let id = sub["id"].as_str().unwrap().to_string();
-    b.advance(T0 + 3 * DAY + 60).await;
-    assert_eq!(b.sub(&id).await["status"], "past_due");
-    let pm =
-        b.t.post(
-            "/v1/payment_methods/pm_card_visa/attach",
-            &[("customer", &b.customer)],
-        )
-        .await;
-    let pm = pm.ok()["id"].as_str().unwrap().to_string();
+    let (b, id, pm) = past_due_with_a_new_card().await;
     let r =
         b.t.post(
             &format!("/v1/customers/{}", b.customer),
