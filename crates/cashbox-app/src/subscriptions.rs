@@ -325,7 +325,7 @@ impl App {
             && reason == "subscription_create"
             && let Some((interval, count)) = sub.interval()
             && let Some(full_start) = billing::step_back(end, interval, count)
-            && full_start > start
+            && full_start < start
         {
             for l in &mut lines {
                 l.amount = prorate(l.amount, (full_start, end), start, end).unwrap_or(l.amount);

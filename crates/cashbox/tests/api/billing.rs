@@ -1073,3 +1073,26 @@ async fn paused_collection_voids_renewals_and_send_invoice_waits_for_payment() {
         .await;
     assert_eq!(sent.ok()["status"], "open");
 }
+
+#[tokio::test]
+async fn a_later_billing_cycle_anchor_charges_the_first_part_period_in_proportion() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(1_000).await;
+    let anchor = T0 + 15 * DAY; // 2027-04-16; the cycle before it is 31 days (from March 16)
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("billing_cycle_anchor", &anchor.to_string()),
+        ])
+        .await;
+    assert_eq!(sub["status"], "active");
+    assert_eq!(sub["current_period_end"], anchor);
+    assert_eq!(sub["billing_cycle_anchor"], anchor);
+    let id = sub["id"].as_str().unwrap().to_string();
+    // 1000 × 15 days / 31 days = 483.87…
+    assert_eq!(b.invoices(&id).await[0]["amount_paid"], 484);
+    b.advance(anchor + 60).await;
+    let renewal = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(renewal["amount_paid"], 1_000);
+    assert_eq!(b.sub(&id).await["current_period_end"], 1_810_425_600); // 2027-05-16
+}
