@@ -165,3 +165,16 @@ def test_the_hosted_invoice_page_and_pdf_open():
         assert body.startswith(b"%PDF-") and len(body) > 500
     paid = stripe.Invoice.pay(invoice.id)
     assert paid.status == "paid"
+
+
+def test_seats_change_through_subscription_items():
+    clock, customer = setup()
+    seat = plan(1_000, "Seat")
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": seat.id, "quantity": 2}])
+    advance(clock, T0 + 15 * DAY)
+    item = stripe.SubscriptionItem.modify(sub["items"].data[0].id, quantity=3)
+    assert item.quantity == 3
+    items = stripe.SubscriptionItem.list(subscription=sub.id)
+    assert [i.quantity for i in items.data] == [3]
+    preview = stripe.Invoice.create_preview(subscription=sub.id)
+    assert sorted(line.amount for line in preview.lines.data) == [-1_000, 1_500, 3_000]

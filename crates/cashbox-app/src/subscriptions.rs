@@ -19,7 +19,8 @@ use cashbox_core::payments::apply_metadata;
 use cashbox_core::subscription::{
     ITEM_PREFIX, ITEMS_MAX, ItemParams, MissingPaymentMethod, PauseCollection, PaymentBehavior,
     PreviewParams, ProrationBehavior, SUBSCRIPTION_PREFIX, SubStatus, Subscription,
-    SubscriptionCancelParams, SubscriptionCreateParams, SubscriptionItem, SubscriptionListParams,
+    SubscriptionCancelParams, SubscriptionCreateParams, SubscriptionItem,
+    SubscriptionItemCreateParams, SubscriptionItemUpdateParams, SubscriptionListParams,
     SubscriptionResumeParams, SubscriptionUpdateParams, check_quantity, parse_trial_end,
     proration_lines, valid_status_filter,
 };
@@ -762,6 +763,20 @@ impl App {
         p: SubscriptionUpdateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        self.change_subscription(ctx, id, p, expand, &|s| self.render_subscription(s))
+            .await
+    }
+
+    /// An update of the subscription `id`, answered with `respond(subscription)` (the
+    /// subscription itself, or one of its items for the item endpoints).
+    async fn change_subscription(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: SubscriptionUpdateParams,
+        expand: &[Vec<String>],
+        respond: &(dyn Fn(&Subscription) -> Value + Sync),
+    ) -> AppResult<Value> {
         check_days_until_due(p.days_until_due)?;
         if let Some(Some(d)) = &p.description {
             check_description(&Some(d.clone()))?;
@@ -1049,7 +1064,7 @@ impl App {
             )
             .await?;
         }
-        self.commit_response(tx, ctx, 200, &object).await?;
+        self.commit_response(tx, ctx, 200, &respond(&sub)).await?;
         if let Some(inv) = to_collect
             && sub.collection_method == CollectionMethod::ChargeAutomatically
         {
@@ -1064,8 +1079,7 @@ impl App {
         }
         let sub: Subscription = self.load(&sub.id).await?;
         let tx = self.store().begin().await?;
-        self.finish(tx, ctx, self.render_subscription(&sub), expand)
-            .await
+        self.finish(tx, ctx, respond(&sub), expand).await
     }
 
     /// Starts a new period at `now` (anchor reset, trial ended, resumed): invoices it with any
@@ -1397,6 +1411,83 @@ impl App {
         )
         .await?;
         Ok(object)
+    }
+
+    /// `POST /v1/subscription_items`: adds an item through an update of its subscription.
+    pub async fn create_subscription_item(
+        &self,
+        ctx: &RequestCtx,
+        p: SubscriptionItemCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let sub_id = p
+            .subscription
+            .clone()
+            .ok_or_else(|| ParamError::missing("subscription"))?;
+        let price = p
+            .price
+            .clone()
+            .ok_or_else(|| ParamError::missing("price"))?;
+        let update = SubscriptionUpdateParams {
+            items: Some(vec![ItemParams {
+                price: Some(price.clone()),
+                quantity: p.quantity,
+                tax_rates: p.tax_rates.clone(),
+                metadata: p.metadata,
+                ..ItemParams::default()
+            }]),
+            proration_behavior: p.proration_behavior,
+            proration_date: p.proration_date,
+            payment_behavior: p.payment_behavior,
+            ..SubscriptionUpdateParams::default()
+        };
+        let respond = |s: &Subscription| match s.items.iter().find(|i| i.price.id == price) {
+            Some(item) => item.to_json(s),
+            None => Value::Null,
+        };
+        self.change_subscription(ctx, &sub_id, update, expand, &respond)
+            .await
+    }
+
+    /// `POST /v1/subscription_items/{id}` and `DELETE`: an update of its subscription.
+    pub async fn update_subscription_item(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: SubscriptionItemUpdateParams,
+        delete: bool,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let sub_id = self
+            .store()
+            .subscription_of_item(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("subscription_item", id))?;
+        let update = SubscriptionUpdateParams {
+            items: Some(vec![ItemParams {
+                id: Some(id.to_string()),
+                price: p.price.clone(),
+                quantity: p.quantity,
+                tax_rates: p.tax_rates.clone(),
+                metadata: p.metadata,
+                deleted: delete.then_some(true),
+                ..ItemParams::default()
+            }]),
+            proration_behavior: p.proration_behavior,
+            proration_date: p.proration_date,
+            payment_behavior: p.payment_behavior,
+            off_session: p.off_session,
+            ..SubscriptionUpdateParams::default()
+        };
+        let item_id = id.to_string();
+        let respond = move |s: &Subscription| match s.items.iter().find(|i| i.id == item_id) {
+            Some(item) => item.to_json(s),
+            None => {
+                serde_json::json!({"id": item_id, "object": "subscription_item", "deleted": true})
+            }
+        };
+        self.change_subscription(ctx, &sub_id, update, expand, &respond)
+            .await
     }
 
     pub async fn list_subscription_items(

@@ -613,6 +613,38 @@ crate::impl_page!(SubscriptionListParams);
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct SubscriptionItemCreateParams {
+    pub subscription: Option<String>,
+    pub price: Option<String>,
+    pub quantity: Option<i64>,
+    pub tax_rates: Option<Vec<String>>,
+    pub proration_behavior: Option<ProrationBehavior>,
+    pub proration_date: Option<i64>,
+    pub payment_behavior: Option<PaymentBehavior>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    pub metadata: Option<MetadataParam>,
+}
+
+/// An item's update, or (with only the proration fields) its deletion.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionItemUpdateParams {
+    pub price: Option<String>,
+    pub quantity: Option<i64>,
+    pub tax_rates: Option<Vec<String>>,
+    pub proration_behavior: Option<ProrationBehavior>,
+    pub proration_date: Option<i64>,
+    pub payment_behavior: Option<PaymentBehavior>,
+    pub off_session: Option<bool>,
+    pub clear_usage: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    pub metadata: Option<MetadataParam>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SubscriptionItemListParams {
     pub subscription: Option<String>,
     pub limit: Option<i64>,

@@ -14,7 +14,8 @@ use cashbox_core::invoice::{
     InvoiceItemUpdateParams, InvoiceListParams, InvoicePayParams, InvoiceUpdateParams,
 };
 use cashbox_core::subscription::{
-    PreviewParams, SubscriptionCancelParams, SubscriptionCreateParams, SubscriptionItemListParams,
+    PreviewParams, SubscriptionCancelParams, SubscriptionCreateParams,
+    SubscriptionItemCreateParams, SubscriptionItemListParams, SubscriptionItemUpdateParams,
     SubscriptionListParams, SubscriptionResumeParams, SubscriptionUpdateParams,
 };
 
@@ -32,8 +33,12 @@ pub fn routes() -> OpenApiRouter<HttpState> {
             subscription_cancel
         ))
         .routes(routes!(subscription_resume))
-        .routes(routes!(subscription_item_list))
-        .routes(routes!(subscription_item_retrieve))
+        .routes(routes!(subscription_item_create, subscription_item_list))
+        .routes(routes!(
+            subscription_item_retrieve,
+            subscription_item_update,
+            subscription_item_delete
+        ))
         .routes(routes!(invoice_create, invoice_list))
         .routes(routes!(invoice_upcoming))
         .routes(routes!(invoice_create_preview))
@@ -487,6 +492,53 @@ async fn credit_note_void(
     Ok(Json(
         s.app
             .void_credit_note(&api.call.ctx, &id, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Add an item to a subscription (prorated as `proration_behavior` says).
+#[utoipa::path(post, path = "/v1/subscription_items", tag = "Subscriptions",
+    request_body(content = SubscriptionItemCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn subscription_item_create(
+    State(s): State<HttpState>,
+    api: Api<SubscriptionItemCreateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .create_subscription_item(&api.call.ctx, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Change an item's price or quantity (prorated as `proration_behavior` says).
+#[utoipa::path(post, path = "/v1/subscription_items/{id}", tag = "Subscriptions",
+    params(("id" = String, Path)),
+    request_body(content = SubscriptionItemUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn subscription_item_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<SubscriptionItemUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .update_subscription_item(&api.call.ctx, &id, api.params, false, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Remove an item from its subscription (credited as `proration_behavior` says).
+#[utoipa::path(delete, path = "/v1/subscription_items/{id}", tag = "Subscriptions",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn subscription_item_delete(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<SubscriptionItemUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .update_subscription_item(&api.call.ctx, &id, api.params, true, &api.call.expand)
             .await?,
     ))
 }

@@ -1096,3 +1096,58 @@ async fn a_later_billing_cycle_anchor_charges_the_first_part_period_in_proportio
     assert_eq!(renewal["amount_paid"], 1_000);
     assert_eq!(b.sub(&id).await["current_period_end"], 1_810_425_600); // 2027-05-16
 }
+
+#[tokio::test]
+async fn subscription_items_add_change_and_remove_seats_with_prorations() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let seat = b.price(1_000).await;
+    let addon = b.price(600).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &seat), ("items[0][quantity]", "2")])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let item = sub["items"]["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(b.invoices(&id).await[0]["amount_paid"], 2_000);
+    b.advance(T0 + 15 * DAY).await;
+
+    // Three seats instead of two, at half the period: −1000 for two, +1500 for three.
+    let changed =
+        b.t.post(
+            &format!("/v1/subscription_items/{item}"),
+            &[("quantity", "3")],
+        )
+        .await;
+    assert_eq!(changed.ok()["object"], "subscription_item");
+    assert_eq!(changed.ok()["quantity"], 3);
+    let added =
+        b.t.post(
+            "/v1/subscription_items",
+            &[
+                ("subscription", &id),
+                ("price", &addon),
+                ("proration_behavior", "none"),
+            ],
+        )
+        .await;
+    let added_id = added.ok()["id"].as_str().unwrap().to_string();
+    assert_eq!(added.ok()["subscription"], id.as_str());
+    let listed =
+        b.t.get(&format!("/v1/subscription_items?subscription={id}"))
+            .await;
+    assert_eq!(listed.ok()["data"].as_array().unwrap().len(), 2);
+    let gone =
+        b.t.delete(&format!("/v1/subscription_items/{added_id}"))
+            .await;
+    assert_eq!(gone.ok()["deleted"], true);
+    let missing = b.t.get(&format!("/v1/subscription_items/{added_id}")).await;
+    missing.error(404, "invalid_request_error");
+
+    let preview =
+        b.t.get(&format!("/v1/invoices/upcoming?subscription={id}"))
+            .await;
+    let mut lines = amounts(preview.ok());
+    lines.sort();
+    // Removing the add-on half-way credits its unused half (−300); the seats prorate; then
+    // the next period's three seats.
+    assert_eq!(lines, vec![-1_000, -300, 1_500, 3_000]);
+}
