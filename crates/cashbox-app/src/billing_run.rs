@@ -33,19 +33,7 @@ impl App {
     pub async fn run_due_billing(&self, limit: i64) -> AppResult<usize> {
         let work = self.store().due_work(self.now(), limit).await?;
         let found = work.len();
-        let mut running = tokio::task::JoinSet::new();
-        for w in work {
-            while running.len() >= BILLING_CONCURRENCY {
-                running.join_next().await;
-            }
-            let app = self.clone();
-            running.spawn(async move {
-                if let Err(e) = app.run_work(&w).await {
-                    tracing::warn!(object = %w.id, error = %e, "billing work failed; it stays due and is retried");
-                }
-            });
-        }
-        while running.join_next().await.is_some() {}
+        self.run_all(work).await;
         Ok(found)
     }
 
@@ -294,17 +282,21 @@ impl App {
     }
 
     /// Runs, in time order, everything on `clock` that falls due up to `until`, moving the
-    /// clock's time to each piece of work as it runs.
+    /// clock's time to each moment as its work runs; the pieces due at one moment (the
+    /// renewals of subscriptions that started together) run side by side.
     pub(crate) async fn run_clock(&self, clock_id: &str, until: i64) -> AppResult<()> {
         let mut last: Option<(String, i64)> = None;
         let mut repeats = 0;
         loop {
             let mut tx = self.store().begin().await?;
-            let Some(work) = tx.next_due_on_clock(clock_id, until).await? else {
+            let work = tx
+                .next_due_on_clock(clock_id, until, BILLING_CONCURRENCY as i64 * 8)
+                .await?;
+            let Some(first) = work.first() else {
                 tx.commit().await?;
                 return Ok(());
             };
-            let key = (work.id.clone(), work.due_at);
+            let key = (first.id.clone(), first.due_at);
             if last.as_ref() == Some(&key) {
                 repeats += 1;
                 if repeats >= REPEATS_MAX {
@@ -314,7 +306,7 @@ impl App {
                     tx.commit().await?;
                     return Err(AppError::Corrupt(format!(
                         "test clock {clock_id}: work on {} at {} does not progress",
-                        work.id, work.due_at
+                        key.0, key.1
                     )));
                 }
             } else {
@@ -322,15 +314,31 @@ impl App {
             }
             last = Some(key);
             let mut clock: TestClock = self.load_for_update(&mut tx, clock_id).await?;
-            if work.due_at > clock.frozen_time {
-                clock.frozen_time = work.due_at;
+            if first.due_at > clock.frozen_time {
+                clock.frozen_time = first.due_at;
                 self.save_doc(&mut tx, &clock).await?;
             }
             tx.commit().await?;
-            if let Err(e) = self.run_work(&work).await {
-                tracing::warn!(object = %work.id, error = %e, "billing work on a test clock failed");
-            }
+            self.run_all(work).await;
         }
+    }
+
+    /// Runs pieces of work side by side, at most [`BILLING_CONCURRENCY`] at once; a piece
+    /// that fails stays due and is logged.
+    async fn run_all(&self, work: Vec<DueWork>) {
+        let mut running = tokio::task::JoinSet::new();
+        for w in work {
+            while running.len() >= BILLING_CONCURRENCY {
+                running.join_next().await;
+            }
+            let app = self.clone();
+            running.spawn(async move {
+                if let Err(e) = app.run_work(&w).await {
+                    tracing::warn!(object = %w.id, error = %e, "billing work failed; it stays due and is retried");
+                }
+            });
+        }
+        while running.join_next().await.is_some() {}
     }
 }
 

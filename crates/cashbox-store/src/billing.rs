@@ -88,20 +88,29 @@ impl Tx {
         Ok(())
     }
 
-    /// The earliest work due by `until` on test clock `clock`.
-    pub async fn next_due_on_clock(&mut self, clock: &str, until: i64) -> Result<Option<DueWork>> {
+    /// The earliest work due by `until` on test clock `clock`: every piece due at that same
+    /// earliest moment, up to `limit`.
+    pub async fn next_due_on_clock(
+        &mut self,
+        clock: &str,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<DueWork>> {
         let mut found = Vec::new();
         for table in [DocTable::Subscriptions, DocTable::Invoices] {
             let rows = query(due_sql(table, true))
                 .bind(until)
-                .bind(1i64)
+                .bind(limit)
                 .bind(clock)
                 .fetch_all(&mut *self)
                 .await?;
             let rows: Vec<DueWork> = rows.iter().map(due_work).collect::<Result<_>>()?;
-            found = merge(found, rows, 1);
+            found = merge(found, rows, usize::try_from(limit).unwrap_or(0));
         }
-        Ok(found.pop())
+        if let Some(first) = found.first().map(|w| w.due_at) {
+            found.retain(|w| w.due_at == first);
+        }
+        Ok(found)
     }
 
     /// Replaces the index of a subscription's items: (item id, price id).
