@@ -255,6 +255,31 @@ mod tests {
     }
 
     #[test]
+    fn dunning_settings() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.dunning, cashbox_app::Dunning::default());
+        assert_eq!(c.dunning.retry_days, vec![3, 5, 7]);
+        let c = Config::from_vars(&vars(&[
+            ("CASHBOX_DUNNING_RETRY_DAYS", "1, 2"),
+            ("CASHBOX_DUNNING_AFTER_LAST_RETRY", "unpaid"),
+        ]))
+        .unwrap();
+        assert_eq!(c.dunning.retry_days, vec![1, 2]);
+        assert_eq!(
+            c.dunning.after_last_retry,
+            cashbox_app::DunningFinal::Unpaid
+        );
+        for (k, v) in [
+            ("CASHBOX_DUNNING_RETRY_DAYS", "3,x"),
+            ("CASHBOX_DUNNING_RETRY_DAYS", "0"),
+            ("CASHBOX_DUNNING_AFTER_LAST_RETRY", "never"),
+        ] {
+            let e = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
+            assert!(e.contains(k), "{e}");
+        }
+    }
+
+    #[test]
     fn defaults() {
         let c = Config::from_vars(&HashMap::new()).unwrap();
         assert_eq!(c.env, Env::Development);

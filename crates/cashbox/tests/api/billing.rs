@@ -17,7 +17,10 @@ struct Billing {
 impl Billing {
     /// A clock at `T0` and a customer on it whose default card is `card` (a test id).
     async fn new(card: Option<&str>) -> Self {
-        let t = spawn_app().await;
+        Self::with(spawn_app().await, card).await
+    }
+
+    async fn with(t: TestApp, card: Option<&str>) -> Self {
         let clock = t
             .post(
                 "/v1/test_helpers/test_clocks",
@@ -912,6 +915,7 @@ async fn workers_on_the_wall_clock_renew_each_period_once() {
         "http://127.0.0.1:9",
         None,
         Some(wall),
+        Default::default(),
     )
     .await;
     let runs: Vec<_> = (0..6)
@@ -1150,4 +1154,45 @@ async fn subscription_items_add_change_and_remove_seats_with_prorations() {
     // Removing the add-on half-way credits its unused half (−300); the seats prorate; then
     // the next period's three seats.
     assert_eq!(lines, vec![-1_000, -300, 1_500, 3_000]);
+}
+
+#[tokio::test]
+async fn after_the_last_retry_the_subscription_can_be_left_unpaid_instead() {
+    use crate::support::{AppOptions, spawn_full};
+    let dunning = cashbox_app::Dunning {
+        retry_days: vec![2],
+        after_last_retry: cashbox_app::DunningFinal::Unpaid,
+    };
+    let t = spawn_full(
+        cashbox_http::HttpConfig::default(),
+        AppOptions {
+            dunning,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let b = Billing::with(t, Some("pm_card_chargeCustomerFail")).await;
+    let price = b.price(700).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &price), ("trial_period_days", "1")])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    b.advance(T0 + DAY + 60).await;
+    let invoice = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(invoice["next_payment_attempt"], T0 + 3 * DAY);
+    b.advance(T0 + 3 * DAY + 120).await;
+    let invoice = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(invoice["attempt_count"], 2);
+    assert_eq!(invoice["next_payment_attempt"], Value::Null);
+    assert_eq!(b.sub(&id).await["status"], "unpaid");
+    // An unpaid subscription's invoice paid by hand makes it active again.
+    let inv_id = invoice["id"].as_str().unwrap();
+    let paid =
+        b.t.post(
+            &format!("/v1/invoices/{inv_id}/pay"),
+            &[("paid_out_of_band", "true")],
+        )
+        .await;
+    assert_eq!(paid.ok()["status"], "paid");
+    assert_eq!(b.sub(&id).await["status"], "active");
 }

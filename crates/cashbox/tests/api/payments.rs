@@ -469,6 +469,7 @@ async fn refund_window_is_enforced() {
         AppOptions {
             refund_window_days: Some(30),
             clock: Some(shifted_clock),
+            ..AppOptions::default()
         },
     )
     .await;

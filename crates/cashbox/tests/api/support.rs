@@ -60,6 +60,7 @@ pub async fn spawn_app() -> TestApp {
 pub struct AppOptions {
     pub refund_window_days: Option<u32>,
     pub clock: Option<fn() -> i64>,
+    pub dunning: cashbox_app::Dunning,
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -77,6 +78,7 @@ pub async fn spawn_full(config: HttpConfig, options: AppOptions) -> TestApp {
         &format!("http://{addr}"),
         options.refund_window_days,
         options.clock,
+        options.dunning,
     )
     .await;
     let router = cashbox_http::router(app.clone(), &config);
@@ -95,7 +97,15 @@ pub async fn spawn_full(config: HttpConfig, options: AppOptions) -> TestApp {
 
 /// An application over `db_url` with the key ring `ring`, and a secret key for it.
 pub async fn build_app(db_url: &str, ring: &str) -> (App, String) {
-    build_app_with(db_url, ring, "http://127.0.0.1:9", None, None).await
+    build_app_with(
+        db_url,
+        ring,
+        "http://127.0.0.1:9",
+        None,
+        None,
+        Default::default(),
+    )
+    .await
 }
 
 pub async fn build_app_with(
@@ -104,6 +114,7 @@ pub async fn build_app_with(
     public_url: &str,
     refund_window_days: Option<u32>,
     clock: Option<fn() -> i64>,
+    dunning: cashbox_app::Dunning,
 ) -> (App, String) {
     let store = Store::connect(db_url, 8).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -113,7 +124,7 @@ pub async fn build_app_with(
         public_url: public_url.to_string(),
         refund_window_days,
         clock,
-        dunning: Default::default(),
+        dunning,
     };
     (
         App::new(store, KeyRing::parse(ring).unwrap(), settings),
