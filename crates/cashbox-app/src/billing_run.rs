@@ -266,8 +266,46 @@ impl App {
     /// Retries an invoice's payment if it is due.
     async fn retry_invoice(&self, id: &str) -> AppResult<()> {
         let mut tx = self.store().begin().await?;
-        let inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
         let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        let overdue = inv.status == InvoiceStatus::Open
+            && inv.collection_method == CollectionMethod::SendInvoice
+            && !inv.overdue_noted
+            && inv.due_date.is_some_and(|d| d <= now);
+        if overdue {
+            // Unpaid by its due date: Stripe's invoice.overdue, and its subscription past_due.
+            let ctx = RequestCtx::default();
+            inv.overdue_noted = true;
+            self.save_invoice(&mut tx, &inv).await?;
+            self.record_event(
+                &mut tx,
+                &ctx,
+                "invoice.overdue",
+                &self.render_invoice(&inv),
+                None,
+            )
+            .await?;
+            if let Some(sub_id) = &inv.subscription {
+                let mut sub: Subscription = self.load_for_update(&mut tx, sub_id).await?;
+                if sub.status == SubStatus::Active {
+                    let before = self.render_subscription(&sub);
+                    sub.status = SubStatus::PastDue;
+                    self.save_subscription(&mut tx, &sub).await?;
+                    let object = self.render_subscription(&sub);
+                    let previous = previous_attributes(&before, &object);
+                    self.record_event(
+                        &mut tx,
+                        &ctx,
+                        "customer.subscription.updated",
+                        &object,
+                        previous,
+                    )
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            return Ok(());
+        }
         let due =
             inv.status == InvoiceStatus::Open && inv.next_payment_attempt.is_some_and(|t| t <= now);
         if !due {

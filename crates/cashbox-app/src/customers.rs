@@ -272,8 +272,9 @@ impl App {
         self.finish(tx, ctx, response, &[]).await
     }
 
-    /// Deletes a locked, live customer in `tx`: its personal data goes, its payment methods
-    /// are detached (as in Stripe), and `customer.deleted` is recorded.
+    /// Deletes a locked, live customer in `tx`: its personal data goes, its subscriptions are
+    /// canceled at once and its payment methods detached (as in Stripe), and
+    /// `customer.deleted` is recorded.
     pub(crate) async fn delete_customer_in(
         &self,
         tx: &mut Tx,
@@ -289,6 +290,27 @@ impl App {
             ..row
         };
         tx.update_customer(&tombstone).await?;
+        let now = self.now();
+        for row in tx.docs_by_customer(DocTable::Subscriptions, &id).await? {
+            let mut sub: cashbox_core::subscription::Subscription = self.open_doc(&row)?;
+            if sub.status.is_terminal() {
+                continue;
+            }
+            let at = self
+                .time_of(tx, sub.test_clock.as_deref())
+                .await
+                .unwrap_or(now);
+            sub.cancel(at, "cancellation_requested");
+            self.save_subscription(tx, &sub).await?;
+            self.record_event(
+                tx,
+                ctx,
+                "customer.subscription.deleted",
+                &self.render_subscription(&sub),
+                None,
+            )
+            .await?;
+        }
         for row in tx.docs_by_customer(DocTable::PaymentMethods, &id).await? {
             let mut pm: PaymentMethod = self.open_doc(&row)?;
             pm.customer = None;

@@ -264,7 +264,7 @@ impl App {
                 tx.set_due(
                     DocTable::Invoices,
                     &inv.id,
-                    inv.next_payment_attempt,
+                    inv.work_due_at(),
                     inv.test_clock.as_deref(),
                 )
                 .await?;

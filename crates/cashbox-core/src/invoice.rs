@@ -296,6 +296,9 @@ pub struct Invoice {
     /// What was written off when it was marked uncollectible.
     #[serde(default)]
     pub written_off: i64,
+    /// Whether its passing `due_date` was acted on (a `send_invoice` invoice).
+    #[serde(default)]
+    pub overdue_noted: bool,
     /// Credit notes issued while it was open (they lowered `amount_due`) and once paid.
     #[serde(default)]
     pub pre_payment_credit_notes_amount: i64,
@@ -372,6 +375,7 @@ impl Invoice {
             payment_intent: None,
             paid_out_of_band: false,
             written_off: 0,
+            overdue_noted: false,
             pre_payment_credit_notes_amount: 0,
             post_payment_credit_notes_amount: 0,
             description: None,
@@ -461,6 +465,18 @@ impl Invoice {
             self.mark_paid(now);
         }
         ending
+    }
+
+    /// When its next work falls due: a payment attempt, or the due date of an open
+    /// `send_invoice` invoice (it then makes its subscription `past_due`).
+    pub fn work_due_at(&self) -> Option<i64> {
+        if self.status != InvoiceStatus::Open {
+            return None;
+        }
+        self.next_payment_attempt.or(match self.collection_method {
+            CollectionMethod::SendInvoice if !self.overdue_noted => self.due_date,
+            _ => None,
+        })
     }
 
     /// What finalizing this invoice posted to the ledger.

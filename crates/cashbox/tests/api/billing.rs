@@ -318,6 +318,14 @@ async fn cancel_at_period_end_ends_it_then_and_not_before() {
     // A canceled subscription cannot be changed or canceled again.
     let again = b.t.delete(&format!("/v1/subscriptions/{id}")).await;
     again.error(400, "invalid_request_error");
+
+    // Deleting the customer cancels what is still running, at once.
+    b.t.delete(&format!("/v1/customers/{}", b.customer))
+        .await
+        .ok();
+    let other = b.sub(other_id).await;
+    assert_eq!(other["status"], "canceled");
+    assert_eq!(other["ended_at"], 1_809_129_600 + 60);
 }
 
 #[tokio::test]
