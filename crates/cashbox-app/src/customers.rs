@@ -248,9 +248,10 @@ impl App {
                 .await?;
         }
         let response = self.finish(tx, ctx, object, expand).await?;
-        if new_payment_method {
-            // A payment method added while invoices are failing is tried on them at once.
-            self.retry_failed_invoices(ctx, id).await?;
+        // A payment method added while invoices are failing is tried on them at once.
+        if new_payment_method && let Err(e) = self.retry_failed_invoices(ctx, id).await {
+            // The update stands; the invoices stay due for their scheduled retries.
+            tracing::warn!(customer = %id, error = %e, "could not retry failed invoices with the new payment method");
         }
         Ok(response)
     }
@@ -296,10 +297,10 @@ impl App {
             if sub.status.is_terminal() {
                 continue;
             }
-            let at = self
-                .time_of(tx, sub.test_clock.as_deref())
-                .await
-                .unwrap_or(now);
+            let at = match &sub.test_clock {
+                Some(_) => self.time_of(tx, sub.test_clock.as_deref()).await?,
+                None => now,
+            };
             sub.cancel(at, "cancellation_requested");
             self.save_subscription(tx, &sub).await?;
             self.record_event(
