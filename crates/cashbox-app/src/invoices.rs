@@ -533,15 +533,17 @@ impl App {
         let pm = self
             .payment_method_for_use(tx, pm_id, Some(&inv.customer), "payment_method")
             .await?;
-        let (mut pi, new) = match &inv.payment_intent {
-            Some(pi_id) => {
-                let pi: PaymentIntent = self.load_for_update(tx, pi_id).await?;
-                if pi.pending.is_some() || pi.status == PiStatus::Succeeded {
-                    return Ok(Collection::Nothing);
-                }
-                (pi, false)
+        let existing: Option<PaymentIntent> = match &inv.payment_intent {
+            Some(pi_id) => Some(self.load_for_update(tx, pi_id).await?),
+            None => None,
+        };
+        let (mut pi, new) = match existing {
+            Some(pi) if pi.pending.is_some() || pi.status == PiStatus::Succeeded => {
+                return Ok(Collection::Nothing);
             }
-            None => {
+            Some(pi) if pi.status != PiStatus::Canceled => (pi, false),
+            // None yet, or one canceled when the invoice was settled another way: a new one.
+            _ => {
                 let pi = self.invoice_payment_intent(inv, now)?;
                 self.record_event(tx, ctx, "payment_intent.created", &pi.to_json(), None)
                     .await?;
@@ -1019,6 +1021,7 @@ impl App {
             self.recover_in(&mut tx, &mut inv).await?;
         }
         if p.paid_out_of_band == Some(true) && inv.status == InvoiceStatus::Open {
+            self.no_payment_in_flight(&mut tx, ctx, &inv).await?;
             inv.paid_out_of_band = true;
             let amount = inv.amount_remaining;
             inv.mark_paid(now);
@@ -1120,17 +1123,7 @@ impl App {
             )
             .into());
         }
-        if let Some(pi_id) = &inv.payment_intent {
-            let pi: PaymentIntent = self.load_for_update(tx, pi_id).await?;
-            if pi.pending.is_some() {
-                return Err(ParamError::new(
-                    "",
-                    "invoice_payment_intent_requires_action",
-                    "A payment for this invoice is in progress; try again in a moment.",
-                )
-                .into());
-            }
-        }
+        self.no_payment_in_flight(tx, ctx, inv).await?;
         if inv.status == InvoiceStatus::Uncollectible {
             self.recover_in(tx, inv).await?;
         }
@@ -1166,6 +1159,44 @@ impl App {
         self.save_invoice(tx, inv).await?;
         self.record_event(tx, ctx, event, &self.render_invoice(inv), None)
             .await
+    }
+
+    /// Before an invoice is settled another way (voided, written off, paid out of band): a
+    /// card payment in flight refuses it; an unfinished one (awaiting a card or 3-D Secure) is
+    /// canceled, so it cannot charge the settled invoice later.
+    async fn no_payment_in_flight(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &Invoice,
+    ) -> AppResult<()> {
+        let Some(pi_id) = &inv.payment_intent else {
+            return Ok(());
+        };
+        let mut pi: PaymentIntent = self.load_for_update(tx, pi_id).await?;
+        if pi.pending.is_some() {
+            return Err(ParamError::new(
+                "",
+                "invoice_payment_intent_requires_action",
+                "A payment for this invoice is in progress; try again in a moment.",
+            )
+            .into());
+        }
+        if matches!(
+            pi.status,
+            PiStatus::RequiresPaymentMethod
+                | PiStatus::RequiresConfirmation
+                | PiStatus::RequiresAction
+        ) {
+            pi.status = PiStatus::Canceled;
+            pi.canceled_at = Some(self.now());
+            pi.cancellation_reason = Some("abandoned".into());
+            pi.next_action = None;
+            self.save_doc(tx, &pi).await?;
+            self.record_event(tx, ctx, "payment_intent.canceled", &pi.to_json(), None)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Brings an uncollectible invoice back to open, reversing its write-off.

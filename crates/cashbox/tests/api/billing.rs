@@ -1204,3 +1204,58 @@ async fn after_the_last_retry_the_subscription_can_be_left_unpaid_instead() {
     assert_eq!(paid.ok()["status"], "paid");
     assert_eq!(b.sub(&id).await["status"], "active");
 }
+
+#[tokio::test]
+async fn settling_an_invoice_another_way_cancels_its_unfinished_card_payment() {
+    let b = Billing::new(Some("pm_card_authenticationRequired")).await;
+    let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
+    let id = inv.ok()["id"].as_str().unwrap().to_string();
+    b.t.post(
+        "/v1/invoiceitems",
+        &[
+            ("customer", &b.customer),
+            ("invoice", &id),
+            ("amount", "2500"),
+            ("currency", "usd"),
+        ],
+    )
+    .await
+    .ok();
+    // On-session, the card asks for 3-D Secure: the invoice stays open.
+    let r =
+        b.t.post(
+            &format!("/v1/invoices/{id}/pay"),
+            &[("off_session", "false")],
+        )
+        .await;
+    assert_eq!(r.ok()["status"], "open");
+    let pi = r.ok()["payment_intent"].as_str().unwrap().to_string();
+    let waiting = b.t.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(waiting.ok()["status"], "requires_action");
+    assert_eq!(
+        b.t.events_of_type("invoice.payment_action_required")
+            .await
+            .len(),
+        1
+    );
+
+    let paid =
+        b.t.post(
+            &format!("/v1/invoices/{id}/pay"),
+            &[("paid_out_of_band", "true")],
+        )
+        .await;
+    assert_eq!(paid.ok()["status"], "paid");
+    let canceled = b.t.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(canceled.ok()["status"], "canceled");
+    // Authenticating it now charges nothing.
+    let late =
+        b.t.post(
+            &format!("/v1/payment_intents/{pi}/_authenticate"),
+            &[("success", "true")],
+        )
+        .await;
+    late.error(400, "invalid_request_error");
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
