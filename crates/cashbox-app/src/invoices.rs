@@ -1257,12 +1257,53 @@ impl App {
         Ok(page)
     }
 
-    pub async fn invoice_lines(&self, id: &str) -> AppResult<Vec<Value>> {
+    /// A page of an invoice's lines, in invoice order, with Stripe's cursors.
+    pub async fn invoice_lines(
+        &self,
+        id: &str,
+        p: &cashbox_core::invoice::InvoiceLinesParams,
+    ) -> AppResult<ListResult> {
         let inv: Invoice = self.load(id).await?;
-        Ok(self.render_invoice(&inv)["lines"]["data"]
+        let lines = self.render_invoice(&inv)["lines"]["data"]
             .as_array()
             .cloned()
-            .unwrap_or_default())
+            .unwrap_or_default();
+        let limit = match p.limit {
+            None => 10,
+            Some(l) if (1..=100).contains(&l) => l as usize,
+            Some(_) => {
+                return Err(ParamError::invalid("limit", "limit must be between 1 and 100").into());
+            }
+        };
+        let position = |cursor: &str, param: &str| {
+            lines
+                .iter()
+                .position(|l| l["id"] == cursor)
+                .ok_or_else(|| AppError::MissingReference {
+                    object: "line_item",
+                    id: cursor.to_string(),
+                    param: param.to_string(),
+                })
+        };
+        let (from, to) = match (&p.starting_after, &p.ending_before) {
+            (Some(a), _) => {
+                let from = position(a, "starting_after")? + 1;
+                (from, (from + limit).min(lines.len()))
+            }
+            (None, Some(b)) => {
+                let to = position(b, "ending_before")?;
+                (to.saturating_sub(limit), to)
+            }
+            (None, None) => (0, limit.min(lines.len())),
+        };
+        let has_more = match &p.ending_before {
+            Some(_) if p.starting_after.is_none() => from > 0,
+            _ => to < lines.len(),
+        };
+        Ok(ListResult {
+            data: lines[from..to].to_vec(),
+            has_more,
+        })
     }
 
     // -----------------------------------------------------------------------------------------

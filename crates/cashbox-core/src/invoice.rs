@@ -826,6 +826,15 @@ pub struct InvoiceListParams {
 }
 crate::impl_page!(InvoiceListParams);
 
+/// `GET /v1/invoices/{id}/lines`: pages of an invoice's lines, in invoice order.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceLinesParams {
+    pub limit: Option<i64>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+
 /// The state an action needs, or Stripe's error for the invoice's actual state.
 pub fn require_status(
     invoice: &Invoice,

@@ -11,7 +11,8 @@ use utoipa_axum::routes;
 use cashbox_core::credit_note::{CreditNoteCreateParams, CreditNoteListParams};
 use cashbox_core::invoice::{
     InvoiceCreateParams, InvoiceFinalizeParams, InvoiceItemCreateParams, InvoiceItemListParams,
-    InvoiceItemUpdateParams, InvoiceListParams, InvoicePayParams, InvoiceUpdateParams,
+    InvoiceItemUpdateParams, InvoiceLinesParams, InvoiceListParams, InvoicePayParams,
+    InvoiceUpdateParams,
 };
 use cashbox_core::subscription::{
     PreviewParams, SubscriptionCancelParams, SubscriptionCreateParams,
@@ -43,6 +44,7 @@ pub fn routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(invoice_upcoming))
         .routes(routes!(invoice_create_preview))
         .routes(routes!(invoice_retrieve, invoice_update, invoice_delete))
+        .routes(routes!(invoice_lines))
         .routes(routes!(invoice_finalize))
         .routes(routes!(invoice_pay))
         .routes(routes!(invoice_void))
@@ -541,4 +543,20 @@ async fn subscription_item_delete(
             .update_subscription_item(&api.call.ctx, &id, api.params, true, &api.call.expand)
             .await?,
     ))
+}
+
+/// An invoice's lines.
+#[utoipa::path(get, path = "/v1/invoices/{id}/lines", tag = "Invoices",
+    params(("id" = String, Path)), responses((status = 200, body = ListObject<Object>)))]
+async fn invoice_lines(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<InvoiceLinesParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.invoice_lines(&id, &api.params).await?;
+    Ok(Json(ListObject::new(
+        &format!("/v1/invoices/{id}/lines"),
+        page.data,
+        page.has_more,
+    )))
 }

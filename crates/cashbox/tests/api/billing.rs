@@ -565,6 +565,15 @@ async fn one_off_invoices_from_invoice_items() {
         )
         .await;
     assert_eq!(sub_cent.ok()["amount"], 617); // 617.25
+    let first = b.t.get(&format!("/v1/invoices/{id}/lines?limit=1")).await;
+    assert_eq!(first.ok()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(first.ok()["has_more"], true);
+    let line = first.ok()["data"][0]["id"].as_str().unwrap().to_string();
+    let rest =
+        b.t.get(&format!("/v1/invoices/{id}/lines?starting_after={line}"))
+            .await;
+    assert_eq!(rest.ok()["data"][0]["amount"], 617);
+    assert_eq!(rest.ok()["has_more"], false);
     let draft = b.t.get(&format!("/v1/invoices/{id}")).await;
     assert_eq!(draft.ok()["total"], 4_817);
 
