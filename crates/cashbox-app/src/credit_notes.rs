@@ -17,7 +17,7 @@ use cashbox_core::id::new_id;
 use cashbox_core::invoice::{Invoice, InvoiceStatus};
 use cashbox_core::ledger::{CreditNoteAmounts, Posting};
 use cashbox_core::payments::{RefundCreateParams, RefundReason, apply_metadata};
-use cashbox_store::{DocFilter, DocTable, Tx};
+use cashbox_store::{DocFilter, DocTable};
 use serde_json::Value;
 
 use crate::docs::Doc;
@@ -134,27 +134,6 @@ fn plan(inv: &Invoice, p: &CreditNoteCreateParams, now: i64) -> AppResult<Credit
 }
 
 impl App {
-    /// Moves the customer's balance by `delta` (negative: credit for them), with its event.
-    async fn move_balance(
-        &self,
-        tx: &mut Tx,
-        ctx: &RequestCtx,
-        customer: &str,
-        delta: i64,
-    ) -> AppResult<()> {
-        let before = self.live_customer(tx, customer, "customer").await?;
-        let mut after = before.clone();
-        after.balance = after.balance.checked_add(delta).ok_or_else(|| {
-            ParamError::invalid("amount", "The customer's balance would overflow.")
-        })?;
-        tx.set_customer_billing(&after.id, after.balance, after.next_invoice_sequence)
-            .await?;
-        let object = after.to_json();
-        let previous = previous_attributes(&before.to_json(), &object);
-        self.record_event(tx, ctx, "customer.updated", &object, previous)
-            .await
-    }
-
     pub async fn create_credit_note(
         &self,
         ctx: &RequestCtx,

@@ -134,6 +134,27 @@ impl App {
         }
     }
 
+    /// Moves the customer's balance by `delta` (negative: credit for them), with its event.
+    pub(crate) async fn move_balance(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        customer: &str,
+        delta: i64,
+    ) -> AppResult<()> {
+        let before = self.live_customer(tx, customer, "customer").await?;
+        let mut after = before.clone();
+        after.balance = after.balance.checked_add(delta).ok_or_else(|| {
+            ParamError::invalid("amount", "The customer's balance would overflow.")
+        })?;
+        tx.set_customer_billing(&after.id, after.balance, after.next_invoice_sequence)
+            .await?;
+        let object = after.to_json();
+        let previous = previous_attributes(&before.to_json(), &object);
+        self.record_event(tx, ctx, "customer.updated", &object, previous)
+            .await
+    }
+
     /// Tax rates named by a parameter, each active.
     pub(crate) async fn tax_rates_named(
         &self,
@@ -259,11 +280,7 @@ impl App {
                                 param: param.clone(),
                             }
                         })?;
-                    let redeemable = pc.active
-                        && pc.expires_at.is_none_or(|t| t > now)
-                        && pc.max_redemptions.is_none_or(|m| pc.times_redeemed < m)
-                        && pc.customer.as_deref().is_none_or(|c| c == customer);
-                    if !redeemable {
+                    if !pc.redeemable_by(customer, now) {
                         return Err(ParamError::invalid(
                             &param,
                             format!("This promotion code cannot be redeemed: {}", pc.code),
@@ -1140,9 +1157,7 @@ impl App {
                 // What finalizing took from or added to the customer's balance goes back.
                 let change = inv.ledger_amounts().balance_change;
                 if change != 0 {
-                    let mut customer = self.live_customer(tx, &inv.customer, "customer").await?;
-                    customer.balance -= change;
-                    tx.update_customer(&self.seal_customer(&customer)).await?;
+                    self.move_balance(tx, ctx, &inv.customer, -change).await?;
                 }
             }
             _ => {

@@ -530,6 +530,15 @@ impl PromotionCode {
         })
     }
 
+    /// Whether `customer` may redeem it at `now`: active, unexpired, under its redemption cap,
+    /// and not restricted to another customer.
+    pub fn redeemable_by(&self, customer: &str, now: i64) -> bool {
+        self.active
+            && self.expires_at.is_none_or(|t| t > now)
+            && self.max_redemptions.is_none_or(|m| self.times_redeemed < m)
+            && self.customer.as_deref().is_none_or(|c| c == customer)
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -795,6 +804,35 @@ mod tests {
         assert!(parse_percent("p", "12.345", 2, false).is_err());
         assert!(parse_percent("p", "-1", 4, true).is_err());
         assert_eq!(number(&Decimal::from_str("25.5").unwrap()), json!(25.5));
+    }
+
+    #[test]
+    fn promotion_codes_are_redeemable_within_their_limits() {
+        let mut pc = PromotionCode {
+            id: "promo_1".into(),
+            created: 0,
+            code: "SPRING".into(),
+            coupon: "X".into(),
+            active: true,
+            customer: Some("cus_a".into()),
+            expires_at: Some(100),
+            max_redemptions: Some(1),
+            times_redeemed: 0,
+            restrictions: Restrictions {
+                first_time_transaction: false,
+                minimum_amount: None,
+                minimum_amount_currency: None,
+            },
+            metadata: Metadata::new(),
+        };
+        assert!(pc.redeemable_by("cus_a", 99));
+        assert!(!pc.redeemable_by("cus_b", 99));
+        assert!(!pc.redeemable_by("cus_a", 100));
+        pc.times_redeemed = 1;
+        assert!(!pc.redeemable_by("cus_a", 99));
+        pc.times_redeemed = 0;
+        pc.active = false;
+        assert!(!pc.redeemable_by("cus_a", 99));
     }
 
     #[test]
