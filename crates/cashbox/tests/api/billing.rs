@@ -1268,3 +1268,39 @@ async fn settling_an_invoice_another_way_cancels_its_unfinished_card_payment() {
     let report = b.t.app.check_ledger().await.unwrap();
     assert!(report.is_sound(), "{report:?}");
 }
+
+#[tokio::test]
+async fn default_incomplete_waits_for_the_customer_to_confirm_the_first_payment() {
+    let b = Billing::new(None).await;
+    let price = b.price(1_999).await;
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("payment_behavior", "default_incomplete"),
+            ("expand[]", "latest_invoice.payment_intent"),
+        ])
+        .await;
+    assert_eq!(sub["status"], "incomplete");
+    let pi = &sub["latest_invoice"]["payment_intent"];
+    assert_eq!(pi["status"], "requires_payment_method");
+    assert_eq!(pi["amount"], 1_999);
+    assert!(pi["client_secret"].as_str().unwrap().starts_with("pi_"));
+    // The browser confirms it with a card; the invoice is paid and the subscription active.
+    let pi_id = pi["id"].as_str().unwrap();
+    let confirmed =
+        b.t.post(
+            &format!("/v1/payment_intents/{pi_id}/confirm"),
+            &[("payment_method", "pm_card_visa")],
+        )
+        .await;
+    assert_eq!(confirmed.ok()["status"], "succeeded");
+    let id = sub["id"].as_str().unwrap();
+    assert_eq!(b.sub(id).await["status"], "active");
+    let inv = b.invoices(id).await.pop().unwrap();
+    assert_eq!(
+        (inv["status"].as_str(), inv["amount_paid"].as_i64()),
+        (Some("paid"), Some(1_999))
+    );
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
