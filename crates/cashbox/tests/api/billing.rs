@@ -1304,3 +1304,103 @@ async fn default_incomplete_waits_for_the_customer_to_confirm_the_first_payment(
     let report = b.t.app.check_ledger().await.unwrap();
     assert!(report.is_sound(), "{report:?}");
 }
+
+#[tokio::test]
+async fn cancel_now_with_proration_credits_the_unused_time_to_the_balance() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(1_000).await;
+    let sub = b.subscribe(&[("items[0][price]", &price)]).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    b.advance(T0 + 15 * DAY).await;
+    // Stripe's SDKs send a DELETE's parameters in the query string.
+    let r =
+        b.t.delete(&format!(
+            "/v1/subscriptions/{id}?prorate=true&invoice_now=true"
+        ))
+        .await;
+    assert_eq!(r.ok()["status"], "canceled");
+    assert_eq!(r.ok()["ended_at"], T0 + 15 * DAY);
+    let last = b.invoices(&id).await.pop().unwrap();
+    assert_eq!(amounts(&last), vec![-500]);
+    assert_eq!(last["status"], "paid");
+    assert_eq!(last["ending_balance"], -500);
+    let cus = b.t.get(&format!("/v1/customers/{}", b.customer)).await;
+    assert_eq!(cus.ok()["balance"], -500);
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
+
+#[tokio::test]
+async fn trials_from_the_plan_promotion_codes_and_lists_by_price() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let product = b.t.post("/v1/products", &[("name", "Trial plan")]).await;
+    let price =
+        b.t.post(
+            "/v1/prices",
+            &[
+                ("product", product.ok()["id"].as_str().unwrap()),
+                ("currency", "usd"),
+                ("unit_amount", "5000"),
+                ("recurring[interval]", "month"),
+                ("recurring[trial_period_days]", "14"),
+            ],
+        )
+        .await;
+    let price = price.ok()["id"].as_str().unwrap().to_string();
+    let coupon =
+        b.t.post(
+            "/v1/coupons",
+            &[
+                ("amount_off", "1000"),
+                ("currency", "usd"),
+                ("duration", "once"),
+            ],
+        )
+        .await;
+    let promo =
+        b.t.post(
+            "/v1/promotion_codes",
+            &[
+                ("promotion[coupon]", coupon.ok()["id"].as_str().unwrap()),
+                ("code", "WELCOME"),
+            ],
+        )
+        .await;
+    let promo_id = promo.ok()["id"].as_str().unwrap().to_string();
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("trial_from_plan", "true"),
+            ("promotion_code", &promo_id),
+        ])
+        .await;
+    assert_eq!(sub["status"], "trialing");
+    assert_eq!(sub["trial_end"], T0 + 14 * DAY);
+    assert_eq!(sub["discount"]["promotion_code"], promo_id.as_str());
+    let promo = b.t.get(&format!("/v1/promotion_codes/{promo_id}")).await;
+    assert_eq!(promo.ok()["times_redeemed"], 1);
+    let other_price = b.price(700).await;
+    b.subscribe(&[("items[0][price]", &other_price)]).await;
+
+    let by_price = b.t.get(&format!("/v1/subscriptions?price={price}")).await;
+    let listed = by_price.ok()["data"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], sub["id"]);
+    let trialing = b.t.get("/v1/subscriptions?status=trialing").await;
+    assert_eq!(trialing.ok()["data"].as_array().unwrap().len(), 1);
+    let mine =
+        b.t.get(&format!("/v1/subscriptions?customer={}", b.customer))
+            .await;
+    assert_eq!(mine.ok()["data"].as_array().unwrap().len(), 2);
+    let bad = b.t.get("/v1/subscriptions?status=sleeping").await;
+    assert_eq!(bad.error(400, "invalid_request_error")["param"], "status");
+
+    // The once coupon takes 1000 off the first paid invoice only.
+    b.advance(T0 + 14 * DAY + 60).await;
+    let id = sub["id"].as_str().unwrap();
+    let first_paid = b.invoices(id).await.pop().unwrap();
+    assert_eq!(first_paid["amount_paid"], 4_000);
+    b.advance(1_810_339_200 + 60).await; // 2027-05-15, a month after the trial ended
+    let second = b.invoices(id).await.pop().unwrap();
+    assert_eq!(second["amount_paid"], 5_000);
+}
