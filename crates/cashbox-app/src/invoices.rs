@@ -1065,8 +1065,32 @@ impl App {
                     p.off_session.unwrap_or(true),
                 )
                 .await?;
-            if let Some(e) = failed {
-                return Err(e);
+            let inv: Invoice = self.load(id).await?;
+            let waiting = match &inv.payment_intent {
+                Some(pi) if inv.status == InvoiceStatus::Open => {
+                    let pi: PaymentIntent = self.load(pi).await?;
+                    (pi.status == PiStatus::RequiresAction).then_some(pi)
+                }
+                _ => None,
+            };
+            let failure = match (failed, waiting) {
+                (Some(AppError::Card { body }), _) => Some(body),
+                (Some(e), _) => return Err(e),
+                // As Stripe: the card needs 3-D Secure, which the customer must complete.
+                (None, Some(pi)) => Some(crate::error::card_error_body(
+                    "invoice_payment_intent_requires_action",
+                    None,
+                    "This payment requires additional user action before it can be completed successfully. Complete it through the invoice's PaymentIntent.",
+                    None,
+                    &[("payment_intent", pi.to_json())],
+                )),
+                (None, None) => None,
+            };
+            if let Some(body) = failure {
+                // Saved as the request's answer, so a retry with its key does not pay again.
+                let tx = self.store().begin().await?;
+                self.commit_response(tx, ctx, 402, &body).await?;
+                return Err(AppError::Card { body });
             }
         }
         let inv: Invoice = self.load(id).await?;

@@ -1230,15 +1230,18 @@ async fn settling_an_invoice_another_way_cancels_its_unfinished_card_payment() {
     )
     .await
     .ok();
-    // On-session, the card asks for 3-D Secure: the invoice stays open.
+    // On-session, the card asks for 3-D Secure: Stripe's 402, and the invoice stays open.
     let r =
         b.t.post(
             &format!("/v1/invoices/{id}/pay"),
             &[("off_session", "false")],
         )
         .await;
-    assert_eq!(r.ok()["status"], "open");
-    let pi = r.ok()["payment_intent"].as_str().unwrap().to_string();
+    let e = r.error(402, "card_error");
+    assert_eq!(e["code"], "invoice_payment_intent_requires_action");
+    let pi = e["payment_intent"]["id"].as_str().unwrap().to_string();
+    let still = b.t.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(still.ok()["status"], "open");
     let waiting = b.t.get(&format!("/v1/payment_intents/{pi}")).await;
     assert_eq!(waiting.ok()["status"], "requires_action");
     assert_eq!(
