@@ -324,7 +324,9 @@ impl App {
             return Ok(pi.to_json());
         }
         // The usual success is worked out before the write turn, from the intent as phase 1
-        // left it; in the turn it is written as is if the intent is still exactly that.
+        // left it; in the turn it is written as is if the intent is still exactly that. An
+        // invoice's payment also settles the invoice (`invoice_payment_settled`), which reads
+        // and writes in the turn: it takes the path below.
         let prepared = match &outcome {
             Outcome::Succeeded { reference }
                 if !self.success_changes_pm(&pi, &pm) && pi.invoice.is_none() =>
