@@ -78,6 +78,14 @@ impl Doc for InvoiceItem {
     }
 }
 
+/// Where discounts are redeemed: for whom, when, and on what order (its amount and currency,
+/// when known).
+pub(crate) struct Redemption<'a> {
+    pub customer: &'a str,
+    pub now: i64,
+    pub order: Option<(i64, &'a str)>,
+}
+
 /// A collection attempt begun in a transaction, to finish after it commits.
 pub(crate) enum Collection {
     /// Nothing to collect (paid, void, or a payment already in flight).
@@ -234,8 +242,7 @@ impl App {
     pub(crate) async fn redeem_discounts(
         &self,
         tx: &mut Tx,
-        customer: &str,
-        now: i64,
+        at: &Redemption<'_>,
         coupon: Option<&str>,
         promotion_code: Option<&str>,
         discounts: Option<&[DiscountParams]>,
@@ -280,13 +287,14 @@ impl App {
                                 param: param.clone(),
                             }
                         })?;
-                    if !pc.redeemable_by(customer, now) {
+                    if !pc.redeemable_by(at.customer, at.now) {
                         return Err(ParamError::invalid(
                             &param,
                             format!("This promotion code cannot be redeemed: {}", pc.code),
                         )
                         .into());
                     }
+                    self.check_restrictions(&pc, at, &param).await?;
                     let c = pc.coupon.clone();
                     code = Some(pc);
                     c
@@ -300,7 +308,7 @@ impl App {
                     param: param.clone(),
                 }
             })?;
-            if !c.valid(now) {
+            if !c.valid(at.now) {
                 return Err(ParamError::invalid(
                     &param,
                     format!("Coupon {} is no longer valid.", c.id),
@@ -317,11 +325,71 @@ impl App {
                 new_id(DISCOUNT_PREFIX),
                 c,
                 code.map(|p| p.id),
-                customer,
-                now,
+                at.customer,
+                at.now,
             ));
         }
         Ok(out)
+    }
+
+    /// A promotion code's restrictions: only a customer's first transaction, and a minimum
+    /// order (checked when the order's amount is known: subscriptions, not draft invoices).
+    async fn check_restrictions(
+        &self,
+        pc: &PromotionCode,
+        at: &Redemption<'_>,
+        param: &str,
+    ) -> AppResult<()> {
+        let r = &pc.restrictions;
+        if let (Some(min), Some((amount, currency))) = (r.minimum_amount, at.order)
+            && r.minimum_amount_currency
+                .as_deref()
+                .is_none_or(|c| c == currency)
+            && amount < min
+        {
+            return Err(ParamError::invalid(
+                param,
+                format!(
+                    "This promotion code requires a minimum order of {min} {currency} (in minor units)."
+                ),
+            )
+            .into());
+        }
+        if r.first_time_transaction {
+            let of = |status: &str| DocFilter {
+                customer: Some(at.customer.to_string()),
+                status: Some(status.into()),
+                ..DocFilter::default()
+            };
+            let one = cashbox_core::list::Page::parse(Some(1), None, None)?;
+            let charged = !self
+                .store()
+                .list_docs(DocTable::Charges, &of("succeeded"), &one)
+                .await?
+                .data
+                .is_empty();
+            // Invoices paid another way (out of band, by credit); a trial's $0 invoice is not
+            // a transaction.
+            let hundred = cashbox_core::list::Page::parse(Some(100), None, None)?;
+            let mut paid = false;
+            for row in self
+                .store()
+                .list_docs(DocTable::Invoices, &of("paid"), &hundred)
+                .await?
+                .data
+            {
+                paid |= self.open_doc::<Invoice>(&row)?.total > 0;
+            }
+            let prior = charged || paid;
+            if prior {
+                return Err(ParamError::invalid(
+                    param,
+                    "This promotion code cannot be redeemed because the customer has prior transactions.",
+                )
+                .into());
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn new_invoice(
@@ -855,8 +923,11 @@ impl App {
         inv.discounts = self
             .redeem_discounts(
                 &mut tx,
-                &customer.id,
-                now,
+                &Redemption {
+                    customer: &customer.id,
+                    now,
+                    order: None,
+                },
                 None,
                 None,
                 p.discounts.as_deref(),
@@ -943,7 +1014,17 @@ impl App {
         if let Some(d) = &p.discounts {
             let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
             inv.discounts = self
-                .redeem_discounts(&mut tx, &inv.customer, now, None, None, Some(d))
+                .redeem_discounts(
+                    &mut tx,
+                    &Redemption {
+                        customer: &inv.customer,
+                        now,
+                        order: None,
+                    },
+                    None,
+                    None,
+                    Some(d),
+                )
                 .await?;
         }
         inv.metadata = cashbox_core::payments::apply_metadata(&inv.metadata, &p.metadata)?;

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::docs::Doc;
 use crate::events::ListResult;
-use crate::invoices::{inner_ctx, overflow};
+use crate::invoices::{Redemption, inner_ctx, overflow};
 use crate::{App, AppError, AppResult, RequestCtx};
 
 impl Doc for Subscription {
@@ -145,6 +145,16 @@ impl App {
             }
         }
         Ok(())
+    }
+
+    /// What a full period of `items` costs before discounts: the order a promotion code's
+    /// minimum is measured against.
+    fn order_amount(items: &[SubscriptionItem], currency: &str) -> AppResult<i64> {
+        items.iter().try_fold(0i64, |sum, i| {
+            let amount = i.period_amount(currency).map_err(rating)?;
+            sum.checked_add(amount)
+                .ok_or_else(|| ParamError::invalid("items", "The amounts are too large.").into())
+        })
     }
 
     /// Applies `items[]` parameters to `items`: changes by `id`, removals with `deleted`,
@@ -462,11 +472,15 @@ impl App {
             None => Vec::new(),
         };
         let id = new_id(SUBSCRIPTION_PREFIX);
+        let order = Self::order_amount(&items, &currency)?;
         let mut discounts = self
             .redeem_discounts(
                 &mut tx,
-                &customer.id,
-                now,
+                &Redemption {
+                    customer: &customer.id,
+                    now,
+                    order: Some((order, &currency)),
+                },
                 p.coupon.as_deref(),
                 p.promotion_code.as_deref(),
                 p.discounts.as_deref(),
@@ -919,11 +933,15 @@ impl App {
             None => None,
         };
         if coupon.is_some() || p.promotion_code.is_some() || p.discounts.is_some() {
+            let order = Self::order_amount(&sub.items, &sub.currency)?;
             let mut discounts = self
                 .redeem_discounts(
                     &mut tx,
-                    &sub.customer,
-                    now,
+                    &Redemption {
+                        customer: &sub.customer,
+                        now,
+                        order: Some((order, &sub.currency)),
+                    },
                     coupon,
                     p.promotion_code.as_deref(),
                     p.discounts.as_deref(),

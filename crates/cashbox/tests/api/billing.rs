@@ -1407,3 +1407,72 @@ async fn trials_from_the_plan_promotion_codes_and_lists_by_price() {
     let second = b.invoices(id).await.pop().unwrap();
     assert_eq!(second["amount_paid"], 5_000);
 }
+
+#[tokio::test]
+async fn promotion_code_restrictions_are_enforced() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let cheap = b.price(1_000).await;
+    let dear = b.price(5_000).await;
+    let coupon =
+        b.t.post(
+            "/v1/coupons",
+            &[("percent_off", "10"), ("duration", "forever")],
+        )
+        .await;
+    let coupon = coupon.ok()["id"].as_str().unwrap().to_string();
+    let code = |code: &'static str, extra: &'static [(&'static str, &'static str)]| {
+        let b = &b;
+        let coupon = coupon.clone();
+        async move {
+            let mut pairs = vec![("promotion[coupon]", coupon.as_str()), ("code", code)];
+            pairs.extend_from_slice(extra);
+            let r = b.t.post("/v1/promotion_codes", &pairs).await;
+            r.ok()["id"].as_str().unwrap().to_string()
+        }
+    };
+    let minimum = code(
+        "BIGORDER",
+        &[
+            ("restrictions[minimum_amount]", "3000"),
+            ("restrictions[minimum_amount_currency]", "usd"),
+        ],
+    )
+    .await;
+    let first = code("FIRST", &[("restrictions[first_time_transaction]", "true")]).await;
+
+    let small =
+        b.t.post(
+            "/v1/subscriptions",
+            &[
+                ("customer", &b.customer),
+                ("items[0][price]", &cheap),
+                ("promotion_code", &minimum),
+            ],
+        )
+        .await;
+    assert_eq!(
+        small.error(400, "invalid_request_error")["param"],
+        "promotion_code"
+    );
+    let big = b
+        .subscribe(&[("items[0][price]", &dear), ("promotion_code", &minimum)])
+        .await;
+    assert_eq!(big["status"], "active");
+    // The customer has now paid: a first-transaction code is refused.
+    let again =
+        b.t.post(
+            "/v1/subscriptions",
+            &[
+                ("customer", &b.customer),
+                ("items[0][price]", &cheap),
+                ("promotion_code", &first),
+            ],
+        )
+        .await;
+    assert_eq!(
+        again.error(400, "invalid_request_error")["param"],
+        "promotion_code"
+    );
+    let unused = b.t.get(&format!("/v1/promotion_codes/{first}")).await;
+    assert_eq!(unused.ok()["times_redeemed"], 0);
+}
