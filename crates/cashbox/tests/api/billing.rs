@@ -80,6 +80,29 @@ impl Billing {
         self.t.post("/v1/subscriptions", &pairs).await.ok().clone()
     }
 
+    /// A draft invoice for the customer with one item of `amount` cents.
+    async fn draft(&self, amount: i64) -> String {
+        let inv = self
+            .t
+            .post("/v1/invoices", &[("customer", &self.customer)])
+            .await;
+        let id = inv.ok()["id"].as_str().unwrap().to_string();
+        let item = self
+            .t
+            .post(
+                "/v1/invoiceitems",
+                &[
+                    ("customer", &self.customer),
+                    ("invoice", &id),
+                    ("amount", &amount.to_string()),
+                    ("currency", "usd"),
+                ],
+            )
+            .await;
+        assert_eq!(item.ok()["invoice"], id.as_str());
+        id
+    }
+
     async fn sub(&self, id: &str) -> Value {
         self.t
             .get(&format!("/v1/subscriptions/{id}"))
@@ -590,19 +613,7 @@ async fn one_off_invoices_from_invoice_items() {
     void.error(400, "invalid_request_error");
 
     // An open invoice can be voided or written off; paid out of band.
-    let second = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
-    let second = second.ok()["id"].as_str().unwrap().to_string();
-    b.t.post(
-        "/v1/invoiceitems",
-        &[
-            ("customer", &b.customer),
-            ("invoice", &second),
-            ("amount", "1000"),
-            ("currency", "usd"),
-        ],
-    )
-    .await
-    .ok();
+    let second = b.draft(1000).await;
     let open =
         b.t.post(&format!("/v1/invoices/{second}/finalize"), &[])
             .await;
@@ -620,19 +631,7 @@ async fn one_off_invoices_from_invoice_items() {
     assert_eq!(oob.ok()["status"], "paid");
     assert_eq!(oob.ok()["paid_out_of_band"], true);
 
-    let third = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
-    let third = third.ok()["id"].as_str().unwrap().to_string();
-    b.t.post(
-        "/v1/invoiceitems",
-        &[
-            ("customer", &b.customer),
-            ("invoice", &third),
-            ("amount", "700"),
-            ("currency", "usd"),
-        ],
-    )
-    .await
-    .ok();
+    let third = b.draft(700).await;
     b.t.post(&format!("/v1/invoices/{third}/finalize"), &[])
         .await
         .ok();
@@ -652,19 +651,7 @@ async fn customer_credit_pays_what_it_can() {
     )
     .await
     .ok();
-    let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
-    let id = inv.ok()["id"].as_str().unwrap().to_string();
-    b.t.post(
-        "/v1/invoiceitems",
-        &[
-            ("customer", &b.customer),
-            ("invoice", &id),
-            ("amount", "1000"),
-            ("currency", "usd"),
-        ],
-    )
-    .await
-    .ok();
+    let id = b.draft(1000).await;
     let fin = b.t.post(&format!("/v1/invoices/{id}/finalize"), &[]).await;
     let fin = fin.ok();
     assert_eq!(fin["starting_balance"], -300);
@@ -756,22 +743,10 @@ async fn the_hosted_page_pays_and_the_pdf_opens_with_the_token_only() {
 #[tokio::test]
 async fn credit_notes_lower_what_is_due_or_refund_and_credit_what_was_paid() {
     let b = Billing::new(Some("pm_card_visa")).await;
-    let make = |amount: &'static str| {
+    let make = |amount: i64| {
         let b = &b;
         async move {
-            let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
-            let id = inv.ok()["id"].as_str().unwrap().to_string();
-            b.t.post(
-                "/v1/invoiceitems",
-                &[
-                    ("customer", &b.customer),
-                    ("invoice", &id),
-                    ("amount", amount),
-                    ("currency", "usd"),
-                ],
-            )
-            .await
-            .ok();
+            let id = b.draft(amount).await;
             b.t.post(&format!("/v1/invoices/{id}/finalize"), &[])
                 .await
                 .ok();
@@ -780,7 +755,7 @@ async fn credit_notes_lower_what_is_due_or_refund_and_credit_what_was_paid() {
     };
 
     // An open invoice: the note lowers what is due; voiding it puts it back.
-    let open = make("5000").await;
+    let open = make(5_000).await;
     let note =
         b.t.post(
             "/v1/credit_notes",
@@ -822,7 +797,7 @@ async fn credit_notes_lower_what_is_due_or_refund_and_credit_what_was_paid() {
     assert_eq!(inv.ok()["amount_due"], 5_000);
 
     // A paid invoice: part refunded to the card, part credited to the balance.
-    let paid = make("4000").await;
+    let paid = make(4_000).await;
     let inv = b.t.post(&format!("/v1/invoices/{paid}/pay"), &[]).await;
     assert_eq!(inv.ok()["status"], "paid");
     let note =
@@ -1217,19 +1192,7 @@ async fn after_the_last_retry_the_subscription_can_be_left_unpaid_instead() {
 #[tokio::test]
 async fn settling_an_invoice_another_way_cancels_its_unfinished_card_payment() {
     let b = Billing::new(Some("pm_card_authenticationRequired")).await;
-    let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
-    let id = inv.ok()["id"].as_str().unwrap().to_string();
-    b.t.post(
-        "/v1/invoiceitems",
-        &[
-            ("customer", &b.customer),
-            ("invoice", &id),
-            ("amount", "2500"),
-            ("currency", "usd"),
-        ],
-    )
-    .await
-    .ok();
+    let id = b.draft(2500).await;
     // On-session, the card asks for 3-D Secure: Stripe's 402, and the invoice stays open.
     let r =
         b.t.post(
