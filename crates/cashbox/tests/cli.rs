@@ -496,3 +496,126 @@ async fn a_billing_run_killed_halfway_ends_as_an_uninterrupted_one() {
     assert!(ok, "{err}");
     assert_eq!(after, expected);
 }
+
+/// A test clock's advance cut short by SIGKILL is finished when `serve` starts again: every
+/// subscription ends with exactly one invoice per period, all paid.
+#[tokio::test]
+async fn a_clock_advance_killed_partway_is_finished_by_the_next_start() {
+    const SUBS: usize = 40;
+    const T0: i64 = 1_806_537_600; // 2027-04-01
+    let inst = Instance::new().await;
+    let server = inst.serve(&[]).expect("serve starts");
+    let key = server.printed_key("secret key:").expect("a secret key");
+    let (_, clock) = server
+        .post(
+            "/v1/test_helpers/test_clocks",
+            &key,
+            &format!("frozen_time={T0}"),
+        )
+        .await;
+    let clock = clock["id"].as_str().unwrap().to_string();
+    let (_, price) = server
+        .post(
+            "/v1/prices",
+            &key,
+            "currency=usd&unit_amount=900&recurring[interval]=month&product_data[name]=Plan",
+        )
+        .await;
+    let price = price["id"].as_str().unwrap().to_string();
+    let mut subs = Vec::new();
+    for i in 0..SUBS {
+        let (_, cus) = server
+            .post(
+                "/v1/customers",
+                &key,
+                &format!("email=c{i}%40example.com&test_clock={clock}&payment_method=pm_card_visa"),
+            )
+            .await;
+        let (status, sub) = server
+            .post(
+                "/v1/subscriptions",
+                &key,
+                &format!(
+                    "customer={}&items[0][price]={price}",
+                    cus["id"].as_str().unwrap()
+                ),
+            )
+            .await;
+        assert_eq!(status, 200, "{sub}");
+        subs.push(sub["id"].as_str().unwrap().to_string());
+    }
+
+    // A year on, in one request; killed once some renewals are paid.
+    let year = T0 + 366 * 86_400 + 3_600; // past 2028-04-01 (2028 is a leap year)
+    let advance = {
+        let base = server.base.clone();
+        let (key, clock) = (key.clone(), clock.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!(
+                    "{base}/v1/test_helpers/test_clocks/{clock}/advance"
+                ))
+                .bearer_auth(key)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("frozen_time={year}"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    loop {
+        let (_, paid) = server
+            .get("/v1/events?type=invoice.paid&limit=100", &key)
+            .await;
+        if paid["data"]
+            .as_array()
+            .is_some_and(|d| d.len() >= SUBS + 20)
+            || advance.is_finished()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !advance.is_finished(),
+        "the advance was still running when it was killed"
+    );
+    drop(server); // SIGKILL
+    assert!(
+        advance.await.unwrap().is_err(),
+        "the advance request was cut"
+    );
+
+    let server = inst.serve(&[]).expect("serve starts again");
+    let mut status = String::new();
+    for _ in 0..600 {
+        let (_, c) = server
+            .get(&format!("/v1/test_helpers/test_clocks/{clock}"), &key)
+            .await;
+        status = c["status"].as_str().unwrap_or_default().to_string();
+        if status == "ready" {
+            assert_eq!(c["frozen_time"], year);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "ready");
+    for sub in &subs {
+        let (_, list) = server
+            .get(&format!("/v1/invoices?subscription={sub}&limit=100"), &key)
+            .await;
+        let invoices = list["data"].as_array().unwrap();
+        assert_eq!(
+            invoices.len(),
+            13,
+            "the first period and twelve renewals, once each"
+        );
+        // A payment the kill left in flight finishes through the recovery sweep, after its
+        // lease; every invoice is paid or has that payment pending.
+        assert!(
+            invoices
+                .iter()
+                .all(|i| i["status"] == "paid" || i["status"] == "open")
+        );
+    }
+}
