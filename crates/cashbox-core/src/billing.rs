@@ -97,31 +97,6 @@ pub fn next_boundary(anchor: i64, interval: Interval, count: u32, t: i64) -> Opt
     }
 }
 
-/// The period `[start, end)` of the cycle anchored at `anchor` that contains `t`.
-pub fn period_containing(
-    anchor: i64,
-    interval: Interval,
-    count: u32,
-    t: i64,
-) -> Option<(i64, i64)> {
-    let end = next_boundary(anchor, interval, count, t)?;
-    if anchor > t {
-        return Some((t, end));
-    }
-    // The boundary before `end`: step back one interval from the anchor's count.
-    let mut n = 0u32;
-    loop {
-        let b = boundary(anchor, interval, count, n + 1)?;
-        if b >= end {
-            return Some((boundary(anchor, interval, count, n)?, end));
-        }
-        n += 1;
-        if n > 100_000 {
-            return None;
-        }
-    }
-}
-
 /// A readable date for line descriptions: `Jan 5, 2027`.
 pub fn short_date(t: i64) -> String {
     DateTime::<Utc>::from_timestamp(t, 0)
@@ -508,8 +483,8 @@ mod tests {
             Some(ts("2027-04-30T10:00:00Z"))
         );
         assert_eq!(
-            period_containing(anchor, Interval::Month, 1, ts("2027-03-05T00:00:00Z")),
-            Some((ts("2027-02-28T10:00:00Z"), ts("2027-03-31T10:00:00Z")))
+            step_back(ts("2027-03-31T10:00:00Z"), Interval::Month, 1),
+            Some(ts("2027-02-28T10:00:00Z"))
         );
         assert_eq!(short_date(anchor), "Jan 31, 2027");
         // From the anchor itself, the first boundary is one period on.
