@@ -143,7 +143,7 @@ impl App {
                     }
                     _ => {
                         sub.status = SubStatus::Active;
-                        collect = self.renew(tx, ctx, sub, &customer, t).await?;
+                        collect = self.renew(tx, ctx, sub, &customer, t, t).await?;
                     }
                 }
             }
@@ -161,11 +161,14 @@ impl App {
                 event = Some("customer.subscription.deleted");
             }
             Due::PeriodEnd(_) if sub.cancel_at_period_end => {
-                sub.cancel(t, "cancellation_requested");
+                sub.cancel(sub.current_period_end, "cancellation_requested");
                 event = Some("customer.subscription.deleted");
             }
             Due::PeriodEnd(_) => {
-                collect = self.renew(tx, ctx, sub, &customer, t).await?;
+                // The new period starts at the boundary, also when the renewal runs later
+                // (after the usage grace window).
+                let boundary = sub.current_period_end;
+                collect = self.renew(tx, ctx, sub, &customer, boundary, t).await?;
             }
             Due::IncompleteExpiry(_) => {
                 sub.status = SubStatus::IncompleteExpired;
@@ -231,7 +234,8 @@ impl App {
         }
     }
 
-    /// Starts the period that begins at `t` and invoices it; returns the invoice to collect.
+    /// Starts the period that begins at `t` and invoices it at `now`; returns the invoice to
+    /// collect.
     async fn renew(
         &self,
         tx: &mut Tx,
@@ -239,6 +243,7 @@ impl App {
         sub: &mut Subscription,
         customer: &cashbox_core::customer::Customer,
         t: i64,
+        now: i64,
     ) -> AppResult<Option<Invoice>> {
         let end = sub.period_end_after(t).ok_or_else(|| {
             AppError::Corrupt(format!("subscription {}: no billing period", sub.id))
@@ -252,7 +257,7 @@ impl App {
                 "subscription_cycle",
                 (t, end),
                 false,
-                t,
+                now,
             )
             .await?;
         sub.current_period_start = t;

@@ -25,6 +25,7 @@ pub mod refunds;
 pub mod rotation;
 pub mod setup_intents;
 pub mod subscriptions;
+pub mod usage;
 
 use std::sync::Arc;
 

@@ -346,6 +346,25 @@ impl App {
         if !tx.claim_period(&sub.id, start, &invoice_id).await? {
             return Ok(None);
         }
+        // A renewal bills the ending period's usage in arrears: the metered items' lines
+        // (nothing in advance) give way to what their usage costs.
+        if reason == "subscription_cycle" && sub.has_metered() {
+            let usage = self
+                .usage_lines(tx, sub, (sub.current_period_start, start), &name_of(&names))
+                .await?;
+            let metered: Vec<&str> = sub
+                .items
+                .iter()
+                .filter(|i| i.is_metered())
+                .map(|i| i.id.as_str())
+                .collect();
+            lines.retain(|l| {
+                l.subscription_item
+                    .as_deref()
+                    .is_none_or(|i| !metered.contains(&i))
+            });
+            lines.extend(usage);
+        }
         let period = match reason {
             "subscription_cycle" => (sub.current_period_start, start),
             _ => (now, now),

@@ -22,5 +22,6 @@ pub mod money;
 pub mod param;
 pub mod payments;
 pub mod subscription;
+pub mod usage;
 
 pub use param::ParamError;

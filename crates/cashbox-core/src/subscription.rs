@@ -104,6 +104,44 @@ impl SubscriptionItem {
         price_amount(&self.price, currency, self.quantity)
     }
 
+    pub fn is_metered(&self) -> bool {
+        self.price
+            .recurring
+            .as_ref()
+            .is_some_and(|r| r.usage_type == crate::catalog::UsageType::Metered)
+    }
+
+    /// The meter a metered item bills from.
+    pub fn meter(&self) -> Option<&str> {
+        self.price
+            .recurring
+            .as_ref()
+            .and_then(|r| r.meter.as_deref())
+    }
+
+    /// The invoice line for `quantity` units of metered usage over `period`.
+    pub fn usage_line(
+        &self,
+        currency: &str,
+        quantity: u64,
+        period: (i64, i64),
+        product_name: &str,
+    ) -> Result<LineDraft, billing::RatingError> {
+        Ok(LineDraft {
+            amount: billing::price_amount(&self.price, currency, quantity)?,
+            description: format!("{quantity} × {product_name} (usage)"),
+            period,
+            proration: false,
+            quantity: Some(quantity),
+            price: Some(self.price.clone()),
+            subscription_item: Some(self.id.clone()),
+            invoice_item: None,
+            discountable: true,
+            tax_rates: self.tax_rates.clone(),
+            metadata: Metadata::new(),
+        })
+    }
+
     fn label(&self, product_name: &str) -> String {
         if self.quantity == 1 {
             product_name.to_string()
@@ -263,7 +301,14 @@ impl Subscription {
             {
                 due.push(Due::Upcoming(notice));
             }
-            due.push(Due::PeriodEnd(self.current_period_end));
+            // Usage is billed in arrears: a period with metered items is invoiced once its
+            // late events have had their grace window.
+            let grace = if self.has_metered() && !self.cancel_at_period_end {
+                crate::usage::USAGE_GRACE_SECS
+            } else {
+                0
+            };
+            due.push(Due::PeriodEnd(self.current_period_end + grace));
         }
         if let Some(pc) = self.pause_collection
             && self.status != SubStatus::Paused
@@ -277,6 +322,11 @@ impl Subscription {
     /// Where the next due work is indexed (`None`: nothing pending).
     pub fn due_at(&self) -> Option<i64> {
         self.next_due().map(Due::at)
+    }
+
+    /// Whether any item is billed from metered usage.
+    pub fn has_metered(&self) -> bool {
+        self.items.iter().any(SubscriptionItem::is_metered)
     }
 
     /// Ends the subscription at `t`.

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod params;
 pub mod payments;
 mod pdf;
+mod usage;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -98,6 +99,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(discounts::routes())
         .merge(clocks::routes())
         .merge(billing::routes())
+        .merge(usage::routes())
 }
 
 /// The OpenAPI document of the whole API.

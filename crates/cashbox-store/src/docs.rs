@@ -22,10 +22,11 @@ pub enum DocTable {
     Invoices,
     InvoiceItems,
     CreditNotes,
+    Meters,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 15] = [
+    pub const ALL: [DocTable; 16] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -41,6 +42,7 @@ impl DocTable {
         Self::Invoices,
         Self::InvoiceItems,
         Self::CreditNotes,
+        Self::Meters,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +62,7 @@ impl DocTable {
             Self::Invoices => "invoices",
             Self::InvoiceItems => "invoiceitems",
             Self::CreditNotes => "credit_notes",
+            Self::Meters => "meters",
         }
     }
 }

@@ -29,6 +29,7 @@ mod query;
 mod sandbox;
 mod sealed;
 pub mod testing;
+mod usage;
 
 pub use api_keys::ApiKeyRow;
 pub use billing::DueWork;

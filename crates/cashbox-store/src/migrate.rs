@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_billing.sql"),
         postgres: include_str!("../migrations/postgres/0006_billing.sql"),
     },
+    Migration {
+        version: 7,
+        name: "usage",
+        sqlite: include_str!("../migrations/sqlite/0007_usage.sql"),
+        postgres: include_str!("../migrations/postgres/0007_usage.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

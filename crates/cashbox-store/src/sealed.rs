@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 18] = [
+    pub const ALL: [SealedColumn; 19] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -33,6 +33,7 @@ impl SealedColumn {
         Self::Doc(DocTable::Invoices),
         Self::Doc(DocTable::InvoiceItems),
         Self::Doc(DocTable::CreditNotes),
+        Self::Doc(DocTable::Meters),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -5,22 +5,22 @@ use serde_json::Value;
 use crate::support::{TestApp, spawn_app};
 
 /// 2027-04-01T00:00:00Z: April has 30 days, so half a period is 15 days.
-const T0: i64 = 1_806_537_600;
-const DAY: i64 = 86_400;
+pub(crate) const T0: i64 = 1_806_537_600;
+pub(crate) const DAY: i64 = 86_400;
 
-struct Billing {
-    t: TestApp,
-    clock: String,
-    customer: String,
+pub(crate) struct Billing {
+    pub(crate) t: TestApp,
+    pub(crate) clock: String,
+    pub(crate) customer: String,
 }
 
 impl Billing {
     /// A clock at `T0` and a customer on it whose default card is `card` (a test id).
-    async fn new(card: Option<&str>) -> Self {
+    pub(crate) async fn new(card: Option<&str>) -> Self {
         Self::with(spawn_app().await, card).await
     }
 
-    async fn with(t: TestApp, card: Option<&str>) -> Self {
+    pub(crate) async fn with(t: TestApp, card: Option<&str>) -> Self {
         let clock = t
             .post(
                 "/v1/test_helpers/test_clocks",
@@ -42,7 +42,7 @@ impl Billing {
         Self { t, clock, customer }
     }
 
-    async fn price(&self, amount: i64) -> String {
+    pub(crate) async fn price(&self, amount: i64) -> String {
         let product = self
             .t
             .post("/v1/products", &[("name", &format!("Plan {amount}"))])
@@ -63,7 +63,7 @@ impl Billing {
         price.ok()["id"].as_str().unwrap().to_string()
     }
 
-    async fn advance(&self, to: i64) -> Value {
+    pub(crate) async fn advance(&self, to: i64) -> Value {
         let r = self
             .t
             .post(
@@ -74,14 +74,14 @@ impl Billing {
         r.ok().clone()
     }
 
-    async fn subscribe(&self, extra: &[(&str, &str)]) -> Value {
+    pub(crate) async fn subscribe(&self, extra: &[(&str, &str)]) -> Value {
         let mut pairs = vec![("customer", self.customer.as_str())];
         pairs.extend_from_slice(extra);
         self.t.post("/v1/subscriptions", &pairs).await.ok().clone()
     }
 
     /// A draft invoice for the customer with one item of `amount` cents.
-    async fn draft(&self, amount: i64) -> String {
+    pub(crate) async fn draft(&self, amount: i64) -> String {
         let inv = self
             .t
             .post("/v1/invoices", &[("customer", &self.customer)])
@@ -103,7 +103,7 @@ impl Billing {
         id
     }
 
-    async fn sub(&self, id: &str) -> Value {
+    pub(crate) async fn sub(&self, id: &str) -> Value {
         self.t
             .get(&format!("/v1/subscriptions/{id}"))
             .await
@@ -112,7 +112,7 @@ impl Billing {
     }
 
     /// The subscription's invoices, oldest first.
-    async fn invoices(&self, sub: &str) -> Vec<Value> {
+    pub(crate) async fn invoices(&self, sub: &str) -> Vec<Value> {
         let r = self
             .t
             .get(&format!("/v1/invoices?subscription={sub}&limit=100"))
@@ -123,7 +123,7 @@ impl Billing {
     }
 }
 
-fn amounts(inv: &Value) -> Vec<i64> {
+pub(crate) fn amounts(inv: &Value) -> Vec<i64> {
     inv["lines"]["data"]
         .as_array()
         .unwrap()

@@ -14,3 +14,4 @@ mod ledger_property;
 mod payments;
 mod recovery;
 mod support;
+mod usage;

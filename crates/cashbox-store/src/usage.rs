@@ -1,0 +1,194 @@
+//! Meter events and what they add up to: the raw events (deduplicated by identifier), the
+//! event names meters own, and how far each customer's usage of a meter has been invoiced.
+
+use cashbox_core::usage::{Aggregate, UsageEvent};
+
+use crate::db::{Row, query};
+use crate::{Result, Store, Tx};
+
+/// One stored event's contribution, for folding into an [`Aggregate`].
+fn fold(rows: &[Row]) -> Result<Aggregate> {
+    let mut a = Aggregate::default();
+    for r in rows {
+        a.add(r.try_get("ts")?, r.try_get("value")?);
+    }
+    Ok(a)
+}
+
+/// A PostgreSQL advisory-lock key for one customer's usage of one meter (FNV-1a).
+fn usage_lock_key(meter: &str, customer: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in meter.bytes().chain([0]).chain(customer.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+impl Store {
+    /// The meter that owns `event_name`.
+    pub async fn meter_for_event(&self, event_name: &str) -> Result<Option<String>> {
+        let row = query("SELECT meter_id FROM meter_event_names WHERE event_name = $1")
+            .bind(event_name)
+            .fetch_optional(self)
+            .await?;
+        row.map(|r| r.try_get("meter_id")).transpose()
+    }
+
+    /// Every live event of `customer` on `meter` in `[from, to)` as (timestamp, value), in
+    /// timestamp then arrival order: for summaries by window.
+    pub async fn usage_events(
+        &self,
+        meter: &str,
+        customer: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let rows = query(USAGE_SQL)
+            .bind(meter)
+            .bind(customer)
+            .bind(from)
+            .bind(to)
+            .fetch_all(self)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("ts")?, r.try_get("value")?)))
+            .collect()
+    }
+}
+
+const USAGE_SQL: &str = "SELECT ts, value FROM meter_events \
+     WHERE meter_id = $1 AND customer_id = $2 AND ts >= $3 AND ts < $4 AND canceled = 0 \
+     ORDER BY ts, seq";
+
+impl Tx {
+    /// Gives `event_name` to `meter`; `false` if another meter has it.
+    pub async fn claim_event_name(&mut self, event_name: &str, meter: &str) -> Result<bool> {
+        let n = query(
+            "INSERT INTO meter_event_names (event_name, meter_id) VALUES ($1, $2) \
+             ON CONFLICT (event_name) DO NOTHING",
+        )
+        .bind(event_name)
+        .bind(meter)
+        .execute(&mut *self)
+        .await?;
+        Ok(n == 1)
+    }
+
+    /// Serializes recording usage against invoicing it, per meter and customer: on
+    /// PostgreSQL an advisory lock until the transaction ends (shared for recording,
+    /// exclusive for invoicing); SQLite's single writer already serializes them.
+    pub async fn lock_usage(&mut self, meter: &str, customer: &str, exclusive: bool) -> Result<()> {
+        if let Self::Postgres(_) = self {
+            let sql = if exclusive {
+                "SELECT pg_advisory_xact_lock($1)"
+            } else {
+                "SELECT pg_advisory_xact_lock_shared($1)"
+            };
+            query(sql)
+                .bind(usage_lock_key(meter, customer))
+                .fetch_all(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How far `customer`'s usage of `meter` has been invoiced.
+    pub async fn usage_billed_through(
+        &mut self,
+        meter: &str,
+        customer: &str,
+    ) -> Result<Option<i64>> {
+        let row = query(
+            "SELECT billed_through FROM meter_watermarks WHERE meter_id = $1 AND customer_id = $2",
+        )
+        .bind(meter)
+        .bind(customer)
+        .fetch_optional(&mut *self)
+        .await?;
+        row.map(|r| r.try_get("billed_through")).transpose()
+    }
+
+    /// Marks `customer`'s usage of `meter` invoiced up to `through` (never backwards).
+    pub async fn set_usage_billed_through(
+        &mut self,
+        meter: &str,
+        customer: &str,
+        through: i64,
+    ) -> Result<()> {
+        query(
+            "INSERT INTO meter_watermarks (meter_id, customer_id, billed_through) VALUES ($1, $2, $3) \
+             ON CONFLICT (meter_id, customer_id) DO UPDATE SET billed_through = \
+             CASE WHEN meter_watermarks.billed_through > excluded.billed_through \
+             THEN meter_watermarks.billed_through ELSE excluded.billed_through END",
+        )
+        .bind(meter)
+        .bind(customer)
+        .bind(through)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    /// Records an event; `false` if its identifier was seen before (nothing is written).
+    pub async fn insert_usage_event(&mut self, e: &UsageEvent, created: i64) -> Result<bool> {
+        let n = query(
+            "INSERT INTO meter_events (identifier, meter_id, customer_id, ts, value, created) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (identifier) DO NOTHING",
+        )
+        .bind(&e.identifier)
+        .bind(&e.meter)
+        .bind(&e.customer)
+        .bind(e.timestamp)
+        .bind(e.value)
+        .bind(created)
+        .execute(&mut *self)
+        .await?;
+        Ok(n == 1)
+    }
+
+    /// Cancels the live event `identifier` of `meter`; returns it (customer, timestamp,
+    /// value), or `None` if there is no such live event.
+    pub async fn cancel_usage_event(
+        &mut self,
+        meter: &str,
+        identifier: &str,
+    ) -> Result<Option<(String, i64, i64)>> {
+        let row = query(
+            "SELECT customer_id, ts, value FROM meter_events \
+             WHERE identifier = $1 AND meter_id = $2 AND canceled = 0",
+        )
+        .bind(identifier)
+        .bind(meter)
+        .fetch_optional(&mut *self)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        query("UPDATE meter_events SET canceled = 1 WHERE identifier = $1")
+            .bind(identifier)
+            .execute(&mut *self)
+            .await?;
+        Ok(Some((
+            r.try_get("customer_id")?,
+            r.try_get("ts")?,
+            r.try_get("value")?,
+        )))
+    }
+
+    /// `customer`'s usage of `meter` in `[from, to)`, inside the transaction.
+    pub async fn usage_in(
+        &mut self,
+        meter: &str,
+        customer: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Aggregate> {
+        let rows = query(USAGE_SQL)
+            .bind(meter)
+            .bind(customer)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut *self)
+            .await?;
+        fold(&rows)
+    }
+}

@@ -1,0 +1,477 @@
+//! Meters, meter events and usage-based prices through the API, on test clocks.
+
+use serde_json::{Value, json};
+
+use crate::billing::{Billing, DAY, T0, amounts};
+
+/// April 2027 has 30 days: the first monthly period ends here.
+const MAY1: i64 = T0 + 30 * DAY;
+const GRACE: i64 = 3_600;
+
+async fn meter(b: &Billing, event_name: &str, formula: &str) -> String {
+    let r =
+        b.t.post(
+            "/v1/billing/meters",
+            &[
+                ("display_name", event_name),
+                ("event_name", event_name),
+                ("default_aggregation[formula]", formula),
+            ],
+        )
+        .await;
+    r.ok()["id"].as_str().unwrap().to_string()
+}
+
+/// A monthly metered price on `meter`, with extra price parameters.
+async fn metered_price(b: &Billing, meter: &str, extra: &[(&str, &str)]) -> String {
+    let product = b.t.post("/v1/products", &[("name", "Usage")]).await;
+    let product = product.ok()["id"].as_str().unwrap().to_string();
+    let mut pairs = vec![
+        ("product", product.as_str()),
+        ("currency", "usd"),
+        ("recurring[interval]", "month"),
+        ("recurring[usage_type]", "metered"),
+        ("recurring[meter]", meter),
+    ];
+    pairs.extend_from_slice(extra);
+    let price = b.t.post("/v1/prices", &pairs).await;
+    price.ok()["id"].as_str().unwrap().to_string()
+}
+
+async fn usage(b: &Billing, event: &str, value: i64, ts: i64, id: &str) -> crate::support::Resp {
+    b.t.post(
+        "/v1/billing/meter_events",
+        &[
+            ("event_name", event),
+            ("payload[stripe_customer_id]", &b.customer),
+            ("payload[value]", &value.to_string()),
+            ("timestamp", &ts.to_string()),
+            ("identifier", id),
+        ],
+    )
+    .await
+}
+
+fn usage_line<'a>(inv: &'a Value, price: &str) -> &'a Value {
+    inv["lines"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["pricing"]["price_details"]["price"] == price || l["price"]["id"] == price)
+        .unwrap_or_else(|| panic!("no line for {price} in {inv}"))
+}
+
+#[tokio::test]
+async fn meters_are_created_listed_updated_and_deactivated() {
+    let b = Billing::new(None).await;
+    let id = meter(&b, "api_calls", "count").await;
+    let m = b.t.get(&format!("/v1/billing/meters/{id}")).await;
+    let m = m.ok();
+    assert_eq!(m["object"], "billing.meter");
+    assert_eq!(m["default_aggregation"]["formula"], "count");
+    assert_eq!(
+        m["customer_mapping"]["event_payload_key"],
+        "stripe_customer_id"
+    );
+    assert_eq!(m["value_settings"]["event_payload_key"], "value");
+    assert_eq!(m["status"], "active");
+
+    // An event name belongs to one meter.
+    let again =
+        b.t.post(
+            "/v1/billing/meters",
+            &[
+                ("display_name", "again"),
+                ("event_name", "api_calls"),
+                ("default_aggregation[formula]", "sum"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        again.error(400, "invalid_request_error")["param"],
+        "event_name"
+    );
+    let missing =
+        b.t.post(
+            "/v1/billing/meters",
+            &[("display_name", "x"), ("event_name", "x")],
+        )
+        .await;
+    assert_eq!(
+        missing.error(400, "invalid_request_error")["param"],
+        "default_aggregation[formula]"
+    );
+
+    let renamed =
+        b.t.post(
+            &format!("/v1/billing/meters/{id}"),
+            &[("display_name", "API calls")],
+        )
+        .await;
+    assert_eq!(renamed.ok()["display_name"], "API calls");
+    let off =
+        b.t.post(&format!("/v1/billing/meters/{id}/deactivate"), &[])
+            .await;
+    assert_eq!(off.ok()["status"], "inactive");
+    assert!(off.ok()["status_transitions"]["deactivated_at"].is_i64());
+    // An inactive meter refuses events.
+    let refused = usage(&b, "api_calls", 1, T0, "e1").await;
+    assert_eq!(
+        refused.error(400, "invalid_request_error")["code"],
+        "billing_meter_inactive"
+    );
+    let inactive = b.t.get("/v1/billing/meters?status=inactive").await;
+    assert_eq!(inactive.ok()["data"][0]["id"], id.as_str());
+    let active = b.t.get("/v1/billing/meters?status=active").await;
+    assert_eq!(active.ok()["data"].as_array().unwrap().len(), 0);
+    let on =
+        b.t.post(&format!("/v1/billing/meters/{id}/reactivate"), &[])
+            .await;
+    assert_eq!(on.ok()["status"], "active");
+    assert_eq!(
+        b.t.events_of_type("billing.meter.deactivated").await.len(),
+        1
+    );
+    assert_eq!(
+        b.t.events_of_type("billing.meter.reactivated").await.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn meter_events_are_checked_counted_once_and_summarized() {
+    let b = Billing::new(None).await;
+    let id = meter(&b, "tokens", "sum").await;
+    let first = usage(&b, "tokens", 25, T0 - 60, "evt-1").await;
+    let first = first.ok();
+    assert_eq!(first["object"], "billing.meter_event");
+    assert_eq!(first["identifier"], "evt-1");
+    assert_eq!(first["payload"]["value"], "25");
+    assert_eq!(first["timestamp"], T0 - 60);
+
+    // The same identifier is counted once.
+    let dup = usage(&b, "tokens", 25, T0 - 60, "evt-1").await;
+    assert_eq!(
+        dup.error(400, "invalid_request_error")["code"],
+        "meter_event_duplicate"
+    );
+    // Timestamps are measured against the customer's clock: 35 days back, 5 minutes ahead.
+    let old = usage(&b, "tokens", 1, T0 - 36 * DAY, "evt-old").await;
+    assert_eq!(
+        old.error(400, "invalid_request_error")["code"],
+        "timestamp_too_far_in_past"
+    );
+    let ahead = usage(&b, "tokens", 1, T0 + 301, "evt-ahead").await;
+    assert_eq!(
+        ahead.error(400, "invalid_request_error")["code"],
+        "timestamp_in_future"
+    );
+    let frac = usage(&b, "tokens", 1, T0, "evt-frac").await;
+    assert!(frac.ok()["identifier"] == "evt-frac");
+    let bad_value =
+        b.t.post(
+            "/v1/billing/meter_events",
+            &[
+                ("event_name", "tokens"),
+                ("payload[stripe_customer_id]", &b.customer),
+                ("payload[value]", "1.5"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        bad_value.error(400, "invalid_request_error")["param"],
+        "payload[value]"
+    );
+    let stranger =
+        b.t.post(
+            "/v1/billing/meter_events",
+            &[
+                ("event_name", "tokens"),
+                ("payload[stripe_customer_id]", "cus_nobody"),
+                ("payload[value]", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        stranger.error(400, "invalid_request_error")["param"],
+        "payload[stripe_customer_id]"
+    );
+    let unknown =
+        b.t.post(
+            "/v1/billing/meter_events",
+            &[("event_name", "nope"), ("payload[value]", "1")],
+        )
+        .await;
+    assert_eq!(
+        unknown.error(400, "invalid_request_error")["param"],
+        "event_name"
+    );
+
+    // One more in the next hour, then a cancel of it.
+    b.advance(T0 + 7_200).await;
+    usage(&b, "tokens", 100, T0 + 3_600 + 5, "evt-2").await.ok();
+    let adj =
+        b.t.post(
+            "/v1/billing/meter_event_adjustments",
+            &[
+                ("event_name", "tokens"),
+                ("type", "cancel"),
+                ("cancel[identifier]", "evt-2"),
+            ],
+        )
+        .await;
+    assert_eq!(adj.ok()["status"], "complete");
+    let twice =
+        b.t.post(
+            "/v1/billing/meter_event_adjustments",
+            &[("event_name", "tokens"), ("cancel[identifier]", "evt-2")],
+        )
+        .await;
+    assert_eq!(
+        twice.error(400, "invalid_request_error")["param"],
+        "cancel[identifier]"
+    );
+    usage(&b, "tokens", 7, T0 + 3_600 + 9, "evt-3").await.ok();
+
+    let whole =
+        b.t.get(&format!(
+            "/v1/billing/meters/{id}/event_summaries?customer={}&start_time={}&end_time={}",
+            b.customer,
+            T0 - 3_600,
+            T0 + 7_200
+        ))
+        .await;
+    let whole = whole.ok();
+    assert_eq!(whole["data"].as_array().unwrap().len(), 1);
+    assert_eq!(whole["data"][0]["aggregated_value"], 25 + 1 + 7);
+    assert_eq!(whole["data"][0]["object"], "billing.meter_event_summary");
+    let hourly = b
+        .t
+        .get(&format!(
+            "/v1/billing/meters/{id}/event_summaries?customer={}&start_time={}&end_time={}&value_grouping_window=hour",
+            b.customer,
+            T0 - 3_600,
+            T0 + 7_200
+        ))
+        .await;
+    let values: Vec<(i64, i64)> = hourly.ok()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["start_time"].as_i64().unwrap(),
+                s["aggregated_value"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(values, vec![(T0 + 3_600, 7), (T0, 1), (T0 - 3_600, 25)]);
+    let misaligned = b
+        .t
+        .get(&format!(
+            "/v1/billing/meters/{id}/event_summaries?customer={}&start_time={}&end_time={}&value_grouping_window=hour",
+            b.customer,
+            T0 - 60,
+            T0 + 7_200
+        ))
+        .await;
+    assert_eq!(
+        misaligned.error(400, "invalid_request_error")["param"],
+        "start_time"
+    );
+}
+
+#[tokio::test]
+async fn the_batch_endpoint_records_or_refuses_each_event() {
+    let b = Billing::new(None).await;
+    let id = meter(&b, "tokens", "sum").await;
+    let mut events: Vec<Value> = (0..50)
+        .map(|i| {
+            json!({"event_name": "tokens", "identifier": format!("b-{i}"), "timestamp": T0 - 10,
+                   "payload": {"stripe_customer_id": b.customer, "value": "2"}})
+        })
+        .collect();
+    events.push(
+        json!({"event_name": "tokens", "identifier": "b-3", "timestamp": T0 - 10,
+        "payload": {"stripe_customer_id": b.customer, "value": "2"}}),
+    );
+    events.push(json!({"event_name": "tokens", "identifier": "b-x",
+        "payload": {"stripe_customer_id": b.customer, "value": "two"}}));
+    let r =
+        b.t.post_json(
+            "/v1/billing/meter_events/batch",
+            json!({ "events": events }),
+        )
+        .await;
+    let r = r.ok();
+    assert_eq!(
+        (r["recorded"].as_i64(), r["refused"].as_i64()),
+        (Some(50), Some(2))
+    );
+    assert_eq!(r["data"][0]["identifier"], "b-0");
+    assert_eq!(r["data"][50]["error"]["code"], "meter_event_duplicate");
+    assert_eq!(r["data"][51]["error"]["param"], "payload[value]");
+    let sum =
+        b.t.get(&format!(
+            "/v1/billing/meters/{id}/event_summaries?customer={}&start_time={}&end_time={}",
+            b.customer,
+            T0 - 60,
+            T0
+        ))
+        .await;
+    assert_eq!(sum.ok()["data"][0]["aggregated_value"], 100);
+    let too_many: Vec<Value> = (0..1001).map(|_| json!({"event_name": "tokens"})).collect();
+    let big =
+        b.t.post_json(
+            "/v1/billing/meter_events/batch",
+            json!({ "events": too_many }),
+        )
+        .await;
+    assert_eq!(big.error(400, "invalid_request_error")["param"], "events");
+}
+
+/// The AI assistant's plan: 1,000 cents a month, 0.05 cents a token, 5 cents a minute.
+#[tokio::test]
+async fn a_renewal_invoices_exactly_the_rated_usage_once() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let tokens = meter(&b, "tokens", "sum").await;
+    let minutes = meter(&b, "minutes", "sum").await;
+    let base = b.price(1_000).await;
+    let per_token = metered_price(&b, &tokens, &[("unit_amount_decimal", "0.05")]).await;
+    let per_minute = metered_price(&b, &minutes, &[("unit_amount", "5")]).await;
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &base),
+            ("items[1][price]", &per_token),
+            ("items[2][price]", &per_minute),
+        ])
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    assert_eq!(b.invoices(id).await[0]["total"], 1_000);
+
+    b.advance(T0 + 3 * DAY).await;
+    usage(&b, "tokens", 12_345, T0 + DAY, "t1").await.ok();
+    usage(&b, "tokens", 12_345, T0 + DAY, "t1")
+        .await
+        .error(400, "invalid_request_error");
+    usage(&b, "tokens", 10_001, T0 + 2 * DAY, "t2").await.ok();
+    usage(&b, "minutes", 30, T0 + DAY, "m1").await.ok();
+    usage(&b, "minutes", 7, T0 + 3 * DAY, "m2").await.ok();
+
+    // After the period ended, inside the grace window: late usage of April still counts.
+    b.advance(MAY1 + GRACE / 2).await;
+    assert_eq!(
+        b.invoices(id).await.len(),
+        1,
+        "no renewal before the grace ends"
+    );
+    usage(&b, "minutes", 3, MAY1 - 60, "m3").await.ok();
+    // Usage of the new period is the next invoice's.
+    usage(&b, "tokens", 999, MAY1 + 60, "t3").await.ok();
+
+    b.advance(MAY1 + GRACE + 60).await;
+    let invoices = b.invoices(id).await;
+    assert_eq!(invoices.len(), 2);
+    let renewal = &invoices[1];
+    assert_eq!(renewal["billing_reason"], "subscription_cycle");
+    assert_eq!(renewal["status"], "paid");
+    // 22,346 tokens × 0.05 = 1,117.3 → 1,117; 40 minutes × 5 = 200.
+    let t = usage_line(renewal, &per_token);
+    assert_eq!(
+        (t["amount"].as_i64(), t["quantity"].as_i64()),
+        (Some(1_117), Some(22_346))
+    );
+    assert_eq!(t["period"]["start"], T0);
+    assert_eq!(t["period"]["end"], MAY1);
+    let m = usage_line(renewal, &per_minute);
+    assert_eq!(
+        (m["amount"].as_i64(), m["quantity"].as_i64()),
+        (Some(200), Some(40))
+    );
+    assert_eq!(renewal["total"], 1_000 + 1_117 + 200);
+    assert_eq!(amounts(renewal).iter().sum::<i64>(), 2_317);
+    let sub = b.sub(id).await;
+    assert_eq!(sub["current_period_start"], MAY1);
+
+    // April is billed: a late April event is refused rather than lost or billed twice.
+    let late = usage(&b, "minutes", 1, MAY1 - 30, "m4").await;
+    assert_eq!(
+        late.error(400, "invalid_request_error")["code"],
+        "meter_event_period_invoiced"
+    );
+
+    // May's usage (the 999 tokens) is on June's invoice: 999 × 0.05 = 49.95 → 50.
+    let june1 = MAY1 + 31 * DAY;
+    b.advance(june1 + GRACE + 60).await;
+    let invoices = b.invoices(id).await;
+    assert_eq!(invoices.len(), 3);
+    assert_eq!(usage_line(&invoices[2], &per_token)["amount"], 50);
+    assert_eq!(usage_line(&invoices[2], &per_minute)["amount"], 0);
+    assert_eq!(invoices[2]["total"], 1_050);
+}
+
+#[tokio::test]
+async fn tiered_usage_prices_rate_the_whole_periods_usage() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let tokens = meter(&b, "tokens", "sum").await;
+    let calls = meter(&b, "calls", "count").await;
+    // Graduated: the first 1,000 tokens free, then 0.1 cents each.
+    let graduated = metered_price(
+        &b,
+        &tokens,
+        &[
+            ("billing_scheme", "tiered"),
+            ("tiers_mode", "graduated"),
+            ("tiers[0][up_to]", "1000"),
+            ("tiers[0][unit_amount]", "0"),
+            ("tiers[1][up_to]", "inf"),
+            ("tiers[1][unit_amount_decimal]", "0.1"),
+        ],
+    )
+    .await;
+    // Volume: every call at 10 cents up to 100 calls, at 5 cents each beyond.
+    let volume = metered_price(
+        &b,
+        &calls,
+        &[
+            ("billing_scheme", "tiered"),
+            ("tiers_mode", "volume"),
+            ("tiers[0][up_to]", "100"),
+            ("tiers[0][unit_amount]", "10"),
+            ("tiers[1][up_to]", "inf"),
+            ("tiers[1][unit_amount]", "5"),
+        ],
+    )
+    .await;
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &graduated),
+            ("items[1][price]", &volume),
+        ])
+        .await;
+    let id = sub["id"].as_str().unwrap();
+    b.advance(T0 + DAY).await;
+    usage(&b, "tokens", 2_000, T0 + DAY, "t1").await.ok();
+    usage(&b, "tokens", 500, T0 + DAY, "t2").await.ok();
+    let calls_batch: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"event_name": "calls", "identifier": format!("c{i}"), "timestamp": T0 + DAY,
+                        "payload": {"stripe_customer_id": b.customer}})
+        })
+        .collect();
+    let r =
+        b.t.post_json(
+            "/v1/billing/meter_events/batch",
+            json!({ "events": calls_batch }),
+        )
+        .await;
+    assert_eq!(r.ok()["recorded"], 150);
+    b.advance(MAY1 + GRACE + 60).await;
+    let invoices = b.invoices(id).await;
+    let renewal = &invoices[1];
+    // 1,500 tokens beyond the free tier × 0.1 = 150; 150 calls all at 5 = 750.
+    assert_eq!(usage_line(renewal, &graduated)["amount"], 150);
+    assert_eq!(usage_line(renewal, &volume)["amount"], 750);
+    assert_eq!(renewal["total"], 900);
+    assert_eq!(renewal["status"], "paid");
+}
