@@ -534,6 +534,7 @@ impl App {
         if inv.status == InvoiceStatus::Paid {
             self.record_event(tx, ctx, "invoice.paid", &object, None)
                 .await?;
+            self.grant_purchase(tx, inv, now).await?;
         }
         Ok(())
     }
@@ -756,6 +757,7 @@ impl App {
                 let object = self.render_invoice(&inv);
                 self.record_event(tx, ctx, "invoice.paid", &object, None)
                     .await?;
+                self.grant_purchase(tx, &inv, now).await?;
                 self.record_event(tx, ctx, "invoice.payment_succeeded", &object, None)
                     .await?;
                 if let Some(sub) = &inv.subscription {
@@ -1130,6 +1132,7 @@ impl App {
             self.save_invoice(&mut tx, &inv).await?;
             self.record_event(&mut tx, ctx, "invoice.paid", &object, None)
                 .await?;
+            self.grant_purchase(&mut tx, &inv, now).await?;
             if let Some(sub) = &inv.subscription {
                 self.subscription_paid(&mut tx, ctx, sub).await?;
             }

@@ -11,6 +11,7 @@ pub mod credit_notes;
 pub mod customers;
 pub mod discounts;
 mod docs;
+pub mod entitlements;
 pub mod error;
 pub mod events;
 pub mod expand;

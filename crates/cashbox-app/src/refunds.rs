@@ -184,6 +184,13 @@ impl App {
                 refund.processor_ref = Some(reference);
                 charge.amount_refunded += refund.amount;
                 debug_assert!(charge.amount_refunded <= charge.amount_captured);
+                // A full refund of a purchase takes back what it granted.
+                if charge.amount_refunded >= charge.amount_captured
+                    && let (Some(inv), Some(customer)) = (&charge.invoice, &charge.customer)
+                {
+                    let now = self.now();
+                    self.revoke_purchase(&mut tx, customer, inv, now).await?;
+                }
                 self.post(
                     &mut tx,
                     Posting::refund_succeeded(&refund.id, refund.amount, &refund.currency),

@@ -77,6 +77,11 @@ impl App {
             s.test_clock.as_deref(),
         )
         .await?;
+        // Its status or items may change what the customer is entitled to.
+        if tx.any_product_features().await? {
+            let now = self.time_of(tx, s.test_clock.as_deref()).await?;
+            self.announce_entitlements(tx, &s.customer, now).await?;
+        }
         Ok(())
     }
 

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod currency;
 pub mod customer;
 pub mod discounts;
+pub mod entitlements;
 pub mod event;
 pub mod id;
 pub mod invoice;

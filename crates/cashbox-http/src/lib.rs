@@ -8,6 +8,7 @@ mod catalog;
 mod clocks;
 pub mod customers;
 mod discounts;
+mod entitlements;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -100,6 +101,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(clocks::routes())
         .merge(billing::routes())
         .merge(usage::routes())
+        .merge(entitlements::routes())
 }
 
 /// The OpenAPI document of the whole API.

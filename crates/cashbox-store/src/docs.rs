@@ -23,10 +23,12 @@ pub enum DocTable {
     InvoiceItems,
     CreditNotes,
     Meters,
+    Features,
+    ProductFeatures,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 16] = [
+    pub const ALL: [DocTable; 18] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -43,6 +45,8 @@ impl DocTable {
         Self::InvoiceItems,
         Self::CreditNotes,
         Self::Meters,
+        Self::Features,
+        Self::ProductFeatures,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +67,8 @@ impl DocTable {
             Self::InvoiceItems => "invoiceitems",
             Self::CreditNotes => "credit_notes",
             Self::Meters => "meters",
+            Self::Features => "features",
+            Self::ProductFeatures => "product_features",
         }
     }
 }
@@ -223,6 +229,26 @@ impl Tx {
             self.lock_clause()
         );
         all(query(sql).bind(customer).fetch_all(&mut *self).await?)
+    }
+
+    /// Every document of a customer with one of `statuses`, oldest first, unlocked.
+    pub async fn docs_of_customer(
+        &mut self,
+        table: DocTable,
+        customer: &str,
+        statuses: &[&str],
+    ) -> Result<Vec<DocRow>> {
+        let marks: Vec<String> = (0..statuses.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE customer = $1 AND status IN ({}) ORDER BY id",
+            table.name(),
+            marks.join(", ")
+        );
+        let mut q = query(sql).bind(customer);
+        for s in statuses {
+            q = q.bind(*s);
+        }
+        all(q.fetch_all(&mut *self).await?)
     }
 
     pub async fn insert_doc(&mut self, table: DocTable, d: &DocRow) -> Result<()> {

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 19] = [
+    pub const ALL: [SealedColumn; 21] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -34,6 +34,8 @@ impl SealedColumn {
         Self::Doc(DocTable::InvoiceItems),
         Self::Doc(DocTable::CreditNotes),
         Self::Doc(DocTable::Meters),
+        Self::Doc(DocTable::Features),
+        Self::Doc(DocTable::ProductFeatures),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -35,3 +35,66 @@ CREATE TABLE meter_watermarks (
     billed_through INTEGER NOT NULL,
     PRIMARY KEY (meter_id, customer_id)
 );
+
+-- Entitlement features (sealed documents; status active or inactive) and their unique
+-- lookup keys; product features (parent is the product).
+CREATE TABLE features (
+    id TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    customer TEXT,
+    status TEXT NOT NULL,
+    parent TEXT,
+    sealed BLOB NOT NULL
+);
+CREATE TABLE feature_lookup_keys (
+    lookup_key TEXT PRIMARY KEY,
+    feature_id TEXT NOT NULL
+);
+CREATE TABLE product_features (
+    id TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    customer TEXT,
+    status TEXT NOT NULL,
+    parent TEXT,
+    sealed BLOB NOT NULL
+);
+CREATE INDEX product_features_parent ON product_features (parent, id);
+
+-- What one-time purchases grant: a product from a paid invoice, until ends_at (NULL: for
+-- life) or until a full refund revokes it.
+CREATE TABLE entitlement_grants (
+    id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    invoice_id TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER,
+    revoked_at INTEGER,
+    UNIQUE (invoice_id, product_id)
+);
+CREATE INDEX entitlement_grants_customer ON entitlement_grants (customer_id);
+
+-- Quota use per customer, feature and period, and the consumes that made it (by key, so a
+-- repeated consume counts once).
+CREATE TABLE quota_usage (
+    customer_id TEXT NOT NULL,
+    feature_id TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, feature_id, period_start)
+);
+CREATE TABLE quota_consumptions (
+    key TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    feature_id TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+
+-- The last active-entitlement summary told for each customer (feature ids, sorted), so a
+-- change is announced once.
+CREATE TABLE entitlement_summaries (
+    customer_id TEXT PRIMARY KEY,
+    features TEXT NOT NULL
+);

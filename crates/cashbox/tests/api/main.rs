@@ -8,6 +8,7 @@ mod conventions;
 mod customers;
 mod discounts;
 mod encryption;
+mod entitlements;
 mod events;
 mod idempotency;
 mod ledger_property;

@@ -1,0 +1,186 @@
+//! `/v1/entitlements/features`, `/v1/products/{id}/features` and
+//! `/v1/entitlements/active_entitlements` as Stripe's API reference describes them, and ours:
+//! `GET /v1/entitlements/check` and `POST /v1/entitlements/consume` for quotas.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use cashbox_core::entitlements::{
+    ActiveEntitlementListParams, EntitlementCheckParams, FeatureCreateParams, FeatureListParams,
+    FeatureUpdateParams, ProductFeatureCreateParams, ProductFeatureListParams,
+};
+
+use crate::HttpState;
+use crate::error::ApiResult;
+use crate::extract::{Api, NoParams};
+use crate::list::ListObject;
+
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .routes(routes!(feature_create, feature_list))
+        .routes(routes!(feature_retrieve, feature_update))
+        .routes(routes!(product_feature_create, product_feature_list))
+        .routes(routes!(product_feature_retrieve, product_feature_delete))
+        .routes(routes!(active_entitlement_list))
+        .routes(routes!(entitlement_check))
+        .routes(routes!(entitlement_consume))
+}
+
+/// Create a feature.
+#[utoipa::path(post, path = "/v1/entitlements/features", tag = "Entitlements",
+    request_body(content = FeatureCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn feature_create(
+    State(s): State<HttpState>,
+    api: Api<FeatureCreateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.create_feature(&api.call.ctx, api.params).await?))
+}
+
+/// Retrieve a feature.
+#[utoipa::path(get, path = "/v1/entitlements/features/{id}", tag = "Entitlements",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn feature_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    _api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.retrieve_feature(&id).await?))
+}
+
+/// Update a feature's name, metadata or whether it is active.
+#[utoipa::path(post, path = "/v1/entitlements/features/{id}", tag = "Entitlements",
+    params(("id" = String, Path)),
+    request_body(content = FeatureUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn feature_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<FeatureUpdateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app.update_feature(&api.call.ctx, &id, api.params).await?,
+    ))
+}
+
+/// List features, newest first.
+#[utoipa::path(get, path = "/v1/entitlements/features", tag = "Entitlements",
+    params(("lookup_key" = Option<String>, Query), ("archived" = Option<bool>, Query)),
+    responses((status = 200, body = ListObject<Object>)))]
+async fn feature_list(
+    State(s): State<HttpState>,
+    api: Api<FeatureListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.list_features(&api.params).await?;
+    Ok(Json(ListObject::new(
+        "/v1/entitlements/features",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Attach a feature to a product (ours: with a `quota` per period and `grant_days`).
+#[utoipa::path(post, path = "/v1/products/{id}/features", tag = "Entitlements",
+    params(("id" = String, Path)),
+    request_body(content = ProductFeatureCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn product_feature_create(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<ProductFeatureCreateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .create_product_feature(&api.call.ctx, &id, api.params)
+            .await?,
+    ))
+}
+
+/// A product's features.
+#[utoipa::path(get, path = "/v1/products/{id}/features", tag = "Entitlements",
+    params(("id" = String, Path)), responses((status = 200, body = ListObject<Object>)))]
+async fn product_feature_list(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<ProductFeatureListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.list_product_features(&id, &api.params).await?;
+    Ok(Json(ListObject::new(
+        &format!("/v1/products/{id}/features"),
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Retrieve one of a product's features.
+#[utoipa::path(get, path = "/v1/products/{product}/features/{id}", tag = "Entitlements",
+    params(("product" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn product_feature_retrieve(
+    State(s): State<HttpState>,
+    Path((product, id)): Path<(String, String)>,
+    _api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.retrieve_product_feature(&product, &id).await?))
+}
+
+/// Detach a feature from a product.
+#[utoipa::path(delete, path = "/v1/products/{product}/features/{id}", tag = "Entitlements",
+    params(("product" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn product_feature_delete(
+    State(s): State<HttpState>,
+    Path((product, id)): Path<(String, String)>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .delete_product_feature(&api.call.ctx, &product, &id)
+            .await?,
+    ))
+}
+
+/// A customer's active entitlements.
+#[utoipa::path(get, path = "/v1/entitlements/active_entitlements", tag = "Entitlements",
+    params(("customer" = String, Query)), responses((status = 200, body = ListObject<Object>)))]
+async fn active_entitlement_list(
+    State(s): State<HttpState>,
+    api: Api<ActiveEntitlementListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.list_active_entitlements(&api.params).await?;
+    Ok(Json(ListObject::new(
+        "/v1/entitlements/active_entitlements",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Ours: would `quantity` uses of a feature be allowed now? (`allowed`, `reason`, `quota`,
+/// `used`, `remaining`, the period.)
+#[utoipa::path(get, path = "/v1/entitlements/check", tag = "Entitlements",
+    params(("customer" = String, Query), ("feature" = String, Query), ("quantity" = Option<i64>, Query)),
+    responses((status = 200, body = Object)))]
+async fn entitlement_check(
+    State(s): State<HttpState>,
+    api: Api<EntitlementCheckParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.check_entitlement(&api.params).await?))
+}
+
+/// Ours: use `quantity` of a feature's quota, all or nothing; a repeated `key` counts once.
+#[utoipa::path(post, path = "/v1/entitlements/consume", tag = "Entitlements",
+    request_body(content = EntitlementCheckParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn entitlement_consume(
+    State(s): State<HttpState>,
+    api: Api<EntitlementCheckParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .consume_entitlement(&api.call.ctx, &api.params)
+            .await?,
+    ))
+}
