@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clocks;
 pub mod context;
 pub mod credit_notes;
+pub mod credits;
 pub mod customers;
 pub mod discounts;
 mod docs;

@@ -326,10 +326,13 @@ impl App {
         // The usual success is worked out before the write turn, from the intent as phase 1
         // left it; in the turn it is written as is if the intent is still exactly that. An
         // invoice's payment also settles the invoice (`invoice_payment_settled`), which reads
-        // and writes in the turn: it takes the path below.
+        // and writes in the turn, and a top-up records its credit grant: they take the path
+        // below.
         let prepared = match &outcome {
             Outcome::Succeeded { reference }
-                if !self.success_changes_pm(&pi, &pm) && pi.invoice.is_none() =>
+                if !self.success_changes_pm(&pi, &pm)
+                    && pi.invoice.is_none()
+                    && !Self::is_top_up(&pi) =>
             {
                 Some(self.prepare_success(ctx, &pi, &pm, reference.clone()))
             }
@@ -385,6 +388,9 @@ impl App {
                 self.record_event(&mut tx, ctx, success_event(captured), &pi_json, None)
                     .await?;
                 self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
+                if captured && Self::is_top_up(&pi) {
+                    self.top_up_settled(&mut tx, ctx, &pi, now).await?;
+                }
                 self.finish(tx, ctx, pi_json, expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),

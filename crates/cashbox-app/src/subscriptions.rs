@@ -355,7 +355,13 @@ impl App {
         // (nothing in advance) give way to what their usage costs.
         if reason == "subscription_cycle" && sub.has_metered() {
             let usage = self
-                .usage_lines(tx, sub, (sub.current_period_start, start), &name_of(&names))
+                .usage_lines(
+                    tx,
+                    sub,
+                    (sub.current_period_start, start),
+                    &name_of(&names),
+                    now,
+                )
                 .await?;
             let metered: Vec<&str> = sub
                 .items

@@ -407,8 +407,8 @@ impl App {
         Ok(page_values(data, &page))
     }
 
-    /// The lines that bill `sub`'s metered items for their usage over `[from, to)`, with
-    /// the usage marked invoiced through `to`. Locks each (meter, customer) against late
+    /// The lines that bill `sub`'s metered items for their usage over `[from, to)`, less
+    /// what credit grants pay, with the usage marked invoiced through `to`. Locks each (meter, customer) against late
     /// recording while it reads.
     pub(crate) async fn usage_lines(
         &self,
@@ -416,6 +416,7 @@ impl App {
         sub: &Subscription,
         (from, to): (i64, i64),
         name: &(dyn Fn(&str) -> String + Sync),
+        now: i64,
     ) -> AppResult<Vec<LineDraft>> {
         let mut lines = Vec::new();
         for item in sub.items.iter().filter(|i| i.is_metered()) {
@@ -443,6 +444,9 @@ impl App {
                 .map_err(|e| AppError::Corrupt(format!("subscription {}: {e}", sub.id)))?;
             lines.push(line);
         }
+        // The customer's credit grants pay for usage first.
+        let credits = self.credit_lines(tx, sub, &lines, now).await?;
+        lines.extend(credits);
         Ok(lines)
     }
 }

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod catalog;
 pub mod clock;
 pub mod credit_note;
+pub mod credits;
 pub mod crypto;
 pub mod currency;
 pub mod customer;

@@ -5,11 +5,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
+
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use cashbox_core::credits::{
+    CreditGrantCreateParams, CreditGrantListParams, CreditGrantUpdateParams,
+    SpendLimitCreateParams, SpendLimitListParams, SpendLimitUpdateParams, UsageCheckParams,
+};
 use cashbox_core::usage::{
     MeterAdjustmentParams, MeterCreateParams, MeterEventParams, MeterListParams, MeterUpdateParams,
     SummaryParams,
@@ -30,6 +35,18 @@ pub fn routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(meter_event_create))
         .routes(routes!(meter_event_batch))
         .routes(routes!(meter_event_adjustment_create))
+        .routes(routes!(credit_grant_create, credit_grant_list))
+        .routes(routes!(credit_grant_retrieve, credit_grant_update))
+        .routes(routes!(credit_grant_expire))
+        .routes(routes!(credit_grant_void))
+        .routes(routes!(credit_balance_summary))
+        .routes(routes!(spend_limit_create, spend_limit_list))
+        .routes(routes!(
+            spend_limit_retrieve,
+            spend_limit_update,
+            spend_limit_delete
+        ))
+        .routes(routes!(usage_check))
 }
 
 /// Create a billing meter.
@@ -174,4 +191,209 @@ async fn meter_event_adjustment_create(
     Ok(Json(
         s.app.adjust_meter_event(&api.call.ctx, api.params).await?,
     ))
+}
+
+/// Create a credit grant.
+#[utoipa::path(post, path = "/v1/billing/credit_grants", tag = "Billing",
+    request_body(content = CreditGrantCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn credit_grant_create(
+    State(s): State<HttpState>,
+    api: Api<CreditGrantCreateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app.create_credit_grant(&api.call.ctx, api.params).await?,
+    ))
+}
+
+/// Retrieve a credit grant.
+#[utoipa::path(get, path = "/v1/billing/credit_grants/{id}", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn credit_grant_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    _api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.retrieve_credit_grant(&id).await?))
+}
+
+/// Update a credit grant's expiry or metadata.
+#[utoipa::path(post, path = "/v1/billing/credit_grants/{id}", tag = "Billing",
+    params(("id" = String, Path)),
+    request_body(content = CreditGrantUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn credit_grant_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<CreditGrantUpdateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .change_credit_grant(&api.call.ctx, &id, Some(api.params), "update")
+            .await?,
+    ))
+}
+
+/// Expire a credit grant now.
+#[utoipa::path(post, path = "/v1/billing/credit_grants/{id}/expire", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn credit_grant_expire(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .change_credit_grant(&api.call.ctx, &id, None, "expire")
+            .await?,
+    ))
+}
+
+/// Void a credit grant.
+#[utoipa::path(post, path = "/v1/billing/credit_grants/{id}/void", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn credit_grant_void(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .change_credit_grant(&api.call.ctx, &id, None, "void")
+            .await?,
+    ))
+}
+
+/// List credit grants, newest first.
+#[utoipa::path(get, path = "/v1/billing/credit_grants", tag = "Billing",
+    params(("customer" = Option<String>, Query)), responses((status = 200, body = ListObject<Object>)))]
+async fn credit_grant_list(
+    State(s): State<HttpState>,
+    api: Api<CreditGrantListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.list_credit_grants(&api.params).await?;
+    Ok(Json(ListObject::new(
+        "/v1/billing/credit_grants",
+        page.data,
+        page.has_more,
+    )))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct BalanceSummaryParams {
+    pub customer: Option<String>,
+    /// Accepted as Stripe sends it; credits apply to metered prices only.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
+}
+
+/// A customer's credit balance.
+#[utoipa::path(get, path = "/v1/billing/credit_balance_summary", tag = "Billing",
+    params(("customer" = String, Query)), responses((status = 200, body = Object)))]
+async fn credit_balance_summary(
+    State(s): State<HttpState>,
+    api: Api<BalanceSummaryParams>,
+) -> ApiResult<Json<Value>> {
+    let scope = &api
+        .params
+        .filter
+        .as_ref()
+        .map(|f| &f["applicability_scope"]["price_type"]);
+    if let Some(Value::String(t)) = scope
+        && t != "metered"
+    {
+        let e = cashbox_core::ParamError::invalid(
+            "filter[applicability_scope][price_type]",
+            format!("Invalid price_type: {t}; credits apply to metered prices"),
+        );
+        return Err(cashbox_app::AppError::from(e).into());
+    }
+    let customer = api
+        .params
+        .customer
+        .ok_or_else(|| cashbox_core::ParamError::missing("customer"))
+        .map_err(cashbox_app::AppError::from)?;
+    Ok(Json(s.app.credit_balance_summary(&customer).await?))
+}
+
+/// Ours: set a spending limit on a customer's (or one subscription's) metered usage per
+/// billing period.
+#[utoipa::path(post, path = "/v1/billing/spend_limits", tag = "Billing",
+    request_body(content = SpendLimitCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn spend_limit_create(
+    State(s): State<HttpState>,
+    api: Api<SpendLimitCreateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app.create_spend_limit(&api.call.ctx, api.params).await?,
+    ))
+}
+
+/// Ours: retrieve a spend limit.
+#[utoipa::path(get, path = "/v1/billing/spend_limits/{id}", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn spend_limit_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    _api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.retrieve_spend_limit(&id).await?))
+}
+
+/// Ours: change a spend limit's amount, behavior or metadata.
+#[utoipa::path(post, path = "/v1/billing/spend_limits/{id}", tag = "Billing",
+    params(("id" = String, Path)),
+    request_body(content = SpendLimitUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn spend_limit_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<SpendLimitUpdateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .update_spend_limit(&api.call.ctx, &id, api.params)
+            .await?,
+    ))
+}
+
+/// Ours: remove a spend limit.
+#[utoipa::path(delete, path = "/v1/billing/spend_limits/{id}", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn spend_limit_delete(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.delete_spend_limit(&api.call.ctx, &id).await?))
+}
+
+/// Ours: a customer's spend limits.
+#[utoipa::path(get, path = "/v1/billing/spend_limits", tag = "Billing",
+    params(("customer" = Option<String>, Query)), responses((status = 200, body = ListObject<Object>)))]
+async fn spend_limit_list(
+    State(s): State<HttpState>,
+    api: Api<SpendLimitListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.list_spend_limits(&api.params).await?;
+    Ok(Json(ListObject::new(
+        "/v1/billing/spend_limits",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Ours: before doing metered work, would `quantity` more units on `event_name` fit the
+/// spend limit? (`allowed`, `reason`, `used`, `cost`, `remaining`, `limit`,
+/// `credit_balance`, the period.)
+#[utoipa::path(get, path = "/v1/billing/usage_check", tag = "Billing",
+    params(("customer" = String, Query), ("event_name" = Option<String>, Query),
+        ("quantity" = Option<i64>, Query), ("subscription" = Option<String>, Query)),
+    responses((status = 200, body = Object)))]
+async fn usage_check(
+    State(s): State<HttpState>,
+    api: Api<UsageCheckParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.check_usage(&api.params).await?))
 }

@@ -25,10 +25,12 @@ pub enum DocTable {
     Meters,
     Features,
     ProductFeatures,
+    CreditGrants,
+    SpendLimits,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 18] = [
+    pub const ALL: [DocTable; 20] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -47,6 +49,8 @@ impl DocTable {
         Self::Meters,
         Self::Features,
         Self::ProductFeatures,
+        Self::CreditGrants,
+        Self::SpendLimits,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +73,8 @@ impl DocTable {
             Self::Meters => "meters",
             Self::Features => "features",
             Self::ProductFeatures => "product_features",
+            Self::CreditGrants => "credit_grants",
+            Self::SpendLimits => "spend_limits",
         }
     }
 }
@@ -122,7 +128,30 @@ fn all(rows: Vec<Row>) -> Result<Vec<DocRow>> {
 
 const COLUMNS: &str = "id, created, customer, status, parent, sealed";
 
+fn of_customer_sql(table: DocTable, statuses: usize) -> String {
+    let marks: Vec<String> = (0..statuses).map(|i| format!("${}", i + 2)).collect();
+    format!(
+        "SELECT {COLUMNS} FROM {} WHERE customer = $1 AND status IN ({}) ORDER BY id",
+        table.name(),
+        marks.join(", ")
+    )
+}
+
 impl Store {
+    /// Every document of a customer with one of `statuses`, oldest first.
+    pub async fn docs_of_customer(
+        &self,
+        table: DocTable,
+        customer: &str,
+        statuses: &[&str],
+    ) -> Result<Vec<DocRow>> {
+        let mut q = query(of_customer_sql(table, statuses.len())).bind(customer);
+        for s in statuses {
+            q = q.bind(*s);
+        }
+        all(q.fetch_all(self).await?)
+    }
+
     pub async fn doc(&self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
         let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", table.name());
         one(query(sql).bind(id).fetch_optional(self).await?)
@@ -238,13 +267,7 @@ impl Tx {
         customer: &str,
         statuses: &[&str],
     ) -> Result<Vec<DocRow>> {
-        let marks: Vec<String> = (0..statuses.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM {} WHERE customer = $1 AND status IN ({}) ORDER BY id",
-            table.name(),
-            marks.join(", ")
-        );
-        let mut q = query(sql).bind(customer);
+        let mut q = query(of_customer_sql(table, statuses.len())).bind(customer);
         for s in statuses {
             q = q.bind(*s);
         }

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 21] = [
+    pub const ALL: [SealedColumn; 23] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -36,6 +36,8 @@ impl SealedColumn {
         Self::Doc(DocTable::Meters),
         Self::Doc(DocTable::Features),
         Self::Doc(DocTable::ProductFeatures),
+        Self::Doc(DocTable::CreditGrants),
+        Self::Doc(DocTable::SpendLimits),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -98,3 +98,24 @@ CREATE TABLE entitlement_summaries (
     customer_id TEXT COLLATE "C" PRIMARY KEY,
     features TEXT NOT NULL
 );
+
+-- Credit grants (customer; status available or voided) and spend limits (customer; parent
+-- is the subscription a limit is on, NULL for a customer-wide limit).
+CREATE TABLE credit_grants (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    created BIGINT NOT NULL,
+    customer TEXT COLLATE "C",
+    status TEXT NOT NULL,
+    parent TEXT,
+    sealed BYTEA NOT NULL
+);
+CREATE INDEX credit_grants_customer ON credit_grants (customer, id);
+CREATE TABLE spend_limits (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    created BIGINT NOT NULL,
+    customer TEXT COLLATE "C",
+    status TEXT NOT NULL,
+    parent TEXT COLLATE "C",
+    sealed BYTEA NOT NULL
+);
+CREATE INDEX spend_limits_customer ON spend_limits (customer, id);

@@ -475,3 +475,237 @@ async fn tiered_usage_prices_rate_the_whole_periods_usage() {
     assert_eq!(renewal["total"], 900);
     assert_eq!(renewal["status"], "paid");
 }
+
+async fn check(b: &Billing, event: &str, quantity: i64) -> Value {
+    let r =
+        b.t.get(&format!(
+            "/v1/billing/usage_check?customer={}&event_name={event}&quantity={quantity}",
+            b.customer
+        ))
+        .await;
+    r.ok().clone()
+}
+
+/// The AI assistant's monthly limit: usage is refused once the limit is reached, and a paid
+/// top-up makes room at once; the renewal draws the top-up's credit.
+#[tokio::test]
+async fn a_spend_limit_blocks_and_a_paid_top_up_unblocks_at_once() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let minutes = meter(&b, "minutes", "sum").await;
+    let base = b.price(1_000).await;
+    let per_minute = metered_price(&b, &minutes, &[("unit_amount", "5")]).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &base), ("items[1][price]", &per_minute)])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+
+    // No limit yet: anything goes.
+    assert_eq!(check(&b, "minutes", 1_000).await["reason"], "no_limit");
+    let limit =
+        b.t.post(
+            "/v1/billing/spend_limits",
+            &[
+                ("customer", &b.customer),
+                ("amount", "1000"),
+                ("currency", "usd"),
+                ("behavior", "block"),
+            ],
+        )
+        .await;
+    assert_eq!(limit.ok()["object"], "spend_limit");
+    let again =
+        b.t.post(
+            "/v1/billing/spend_limits",
+            &[
+                ("customer", &b.customer),
+                ("amount", "5"),
+                ("currency", "usd"),
+            ],
+        )
+        .await;
+    again.error(400, "invalid_request_error");
+
+    let c = check(&b, "minutes", 100).await;
+    assert_eq!(
+        (
+            c["allowed"].as_bool(),
+            c["cost"].as_i64(),
+            c["used"].as_i64()
+        ),
+        (Some(true), Some(500), Some(0))
+    );
+    assert_eq!(c["period_end"], MAY1);
+    b.advance(T0 + DAY).await;
+    usage(&b, "minutes", 150, T0 + DAY, "m1").await.ok();
+    let c = check(&b, "minutes", 60).await;
+    assert_eq!(
+        (
+            c["allowed"].as_bool(),
+            c["reason"].as_str(),
+            c["used"].as_i64(),
+            c["remaining"].as_i64()
+        ),
+        (Some(false), Some("limit_reached"), Some(750), Some(250))
+    );
+    assert_eq!(check(&b, "minutes", 50).await["allowed"], true);
+    usage(&b, "minutes", 50, T0 + DAY, "m2").await.ok();
+    let spent = check(&b, "minutes", 0).await;
+    assert_eq!(
+        (spent["allowed"].as_bool(), spent["remaining"].as_i64()),
+        (Some(false), Some(0))
+    );
+
+    // A paid top-up of 500 cents: room at once.
+    let top_up =
+        b.t.post(
+            "/v1/payment_intents",
+            &[
+                ("customer", &b.customer),
+                ("amount", "500"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+                ("metadata[cashbox_top_up]", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(top_up.ok()["status"], "succeeded");
+    let c = check(&b, "minutes", 60).await;
+    assert_eq!(
+        (
+            c["allowed"].as_bool(),
+            c["credit_balance"].as_i64(),
+            c["remaining"].as_i64()
+        ),
+        (Some(true), Some(500), Some(500))
+    );
+    let summary = b
+        .t
+        .get(&format!(
+            "/v1/billing/credit_balance_summary?customer={}&filter[type]=applicability_scope&filter[applicability_scope][price_type]=metered",
+            b.customer
+        ))
+        .await;
+    assert_eq!(
+        summary.ok()["balances"][0]["available_balance"]["monetary"]["value"],
+        500
+    );
+    usage(&b, "minutes", 60, T0 + DAY, "m3").await.ok();
+
+    // The renewal bills 260 minutes (1,300) and draws the 500 of credit.
+    b.advance(MAY1 + GRACE + 60).await;
+    let invoices = b.invoices(&id).await;
+    let renewal = &invoices[1];
+    assert_eq!(usage_line(renewal, &per_minute)["amount"], 1_300);
+    assert!(amounts(renewal).contains(&-500), "{renewal}");
+    assert_eq!(renewal["total"], 1_000 + 1_300 - 500);
+    assert_eq!(renewal["status"], "paid");
+    let summary =
+        b.t.get(&format!(
+            "/v1/billing/credit_balance_summary?customer={}",
+            b.customer
+        ))
+        .await;
+    assert_eq!(
+        summary.ok()["balances"][0]["available_balance"]["monetary"]["value"],
+        0
+    );
+    // A new period: the limit's room is back.
+    let c = check(&b, "minutes", 60).await;
+    assert_eq!(
+        (c["allowed"].as_bool(), c["used"].as_i64()),
+        (Some(true), Some(0))
+    );
+}
+
+async fn grant(b: &Billing, value: &str) -> Value {
+    let r =
+        b.t.post(
+            "/v1/billing/credit_grants",
+            &[
+                ("customer", b.customer.as_str()),
+                ("amount[type]", "monetary"),
+                ("amount[monetary][currency]", "usd"),
+                ("amount[monetary][value]", value),
+                ("applicability_config[scope][price_type]", "metered"),
+                ("category", "promotional"),
+                ("name", "Welcome"),
+            ],
+        )
+        .await;
+    r.ok().clone()
+}
+
+async fn balance(b: &Billing) -> i64 {
+    let url = format!("/v1/billing/credit_balance_summary?customer={}", b.customer);
+    b.t.get(&url).await.ok()["balances"][0]["available_balance"]["monetary"]["value"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn credit_grants_are_created_listed_expired_and_voided() {
+    let b = Billing::new(None).await;
+    let g1 = grant(&b, "300").await;
+    assert_eq!(g1["object"], "billing.credit_grant");
+    assert_eq!(g1["amount"]["monetary"]["value"], 300);
+    assert_eq!(g1["priority"], 50);
+    let g2 = grant(&b, "200").await;
+    let bad =
+        b.t.post(
+            "/v1/billing/credit_grants",
+            &[
+                ("customer", &b.customer),
+                ("amount[monetary][currency]", "usd"),
+                ("amount[monetary][value]", "100"),
+                ("category", "paid"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        bad.error(400, "invalid_request_error")["param"],
+        "applicability_config[scope][price_type]"
+    );
+    let list =
+        b.t.get(&format!(
+            "/v1/billing/credit_grants?customer={}",
+            b.customer
+        ))
+        .await;
+    assert_eq!(list.ok()["data"].as_array().unwrap().len(), 2);
+    assert_eq!(balance(&b).await, 500);
+    let void =
+        b.t.post(
+            &format!(
+                "/v1/billing/credit_grants/{}/void",
+                g1["id"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    assert!(void.ok()["voided_at"].is_i64());
+    assert_eq!(balance(&b).await, 200);
+    let expired =
+        b.t.post(
+            &format!(
+                "/v1/billing/credit_grants/{}/expire",
+                g2["id"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(expired.ok()["expires_at"], T0);
+    let after =
+        b.t.get(&format!(
+            "/v1/billing/credit_balance_summary?customer={}",
+            b.customer
+        ))
+        .await;
+    assert_eq!(after.ok()["balances"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        b.t.events_of_type("billing.credit_grant.created")
+            .await
+            .len(),
+        2
+    );
+}

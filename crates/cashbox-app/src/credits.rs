@@ -1,0 +1,552 @@
+//! Credit grants, top-ups, spend limits and the usage check.
+//!
+//! A credit grant is money a customer's metered charges draw on first, at each renewal, in
+//! Stripe's order (priority, then soonest expiry). A top-up is a PaymentIntent carrying
+//! `metadata[cashbox_top_up]=true`: the transaction that records its success also records a
+//! paid grant of its amount, so the next usage check sees the room it bought. A spend limit
+//! caps a billing period's metered charges; the usage check answers, before the work is done,
+//! whether proposed usage fits: the period's usage so far is rated with the prices' own
+//! rules (tiers included), the proposed units are rated on top, and the limit plus available
+//! credit is the room.
+
+use cashbox_core::ParamError;
+use cashbox_core::clock::TestClock;
+use cashbox_core::credits::{
+    CREDIT_GRANT_PREFIX, CreditGrant, CreditGrantCreateParams, CreditGrantListParams,
+    CreditGrantUpdateParams, GrantCategory, SPEND_LIMIT_PREFIX, SpendLimit, SpendLimitCreateParams,
+    SpendLimitListParams, SpendLimitUpdateParams, TOP_UP_METADATA_KEY, UsageCheckParams, draw,
+    verdict,
+};
+use cashbox_core::customer::ID_PREFIX as CUSTOMER_PREFIX;
+use cashbox_core::id::{has_prefix, new_id};
+use cashbox_core::invoice::LineDraft;
+use cashbox_core::metadata::Metadata;
+use cashbox_core::payments::PaymentIntent;
+use cashbox_core::subscription::Subscription;
+use cashbox_core::usage::Meter;
+use cashbox_store::{CustomerRow, DocFilter, DocRow, DocTable, Tx};
+use serde_json::{Value, json};
+
+use crate::docs::Doc;
+use crate::events::ListResult;
+use crate::{App, AppError, AppResult, RequestCtx};
+
+impl Doc for CreditGrant {
+    const TABLE: DocTable = DocTable::CreditGrants;
+    const PREFIX: &'static str = CREDIT_GRANT_PREFIX;
+    const NAME: &'static str = "billing.credit_grant";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        Some(&self.customer)
+    }
+    fn status(&self) -> String {
+        if self.voided_at.is_some() {
+            "voided"
+        } else {
+            "available"
+        }
+        .into()
+    }
+}
+
+impl Doc for SpendLimit {
+    const TABLE: DocTable = DocTable::SpendLimits;
+    const PREFIX: &'static str = SPEND_LIMIT_PREFIX;
+    const NAME: &'static str = "spend_limit";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        Some(&self.customer)
+    }
+    fn status(&self) -> String {
+        "active".into()
+    }
+    fn parent(&self) -> Option<&str> {
+        self.subscription.as_deref()
+    }
+}
+
+const ENTITLING: [&str; 3] = ["trialing", "active", "past_due"];
+
+impl App {
+    /// A live customer and their time (their test clock's), read outside any transaction.
+    async fn customer_now(&self, id: &str, param: &str) -> AppResult<(CustomerRow, i64)> {
+        let row = match has_prefix(id, CUSTOMER_PREFIX) {
+            true => self.store().customer(id).await?.filter(|c| !c.deleted),
+            false => None,
+        }
+        .ok_or_else(|| AppError::MissingReference {
+            object: "customer",
+            id: id.to_string(),
+            param: param.to_string(),
+        })?;
+        let now = match &row.test_clock {
+            Some(clock) => match self.store().doc(DocTable::TestClocks, clock).await? {
+                Some(r) => self.open_doc::<TestClock>(&r)?.frozen_time,
+                None => self.now(),
+            },
+            None => self.now(),
+        };
+        Ok((row, now))
+    }
+
+    pub async fn create_credit_grant(
+        &self,
+        ctx: &RequestCtx,
+        p: CreditGrantCreateParams,
+    ) -> AppResult<Value> {
+        let customer = p
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        let (row, now) = self.customer_now(&customer, "customer").await?;
+        let grant = CreditGrant::new(new_id(CREDIT_GRANT_PREFIX), now, &p, row.test_clock)?;
+        let mut tx = self.store().begin().await?;
+        self.insert_grant_in(&mut tx, ctx, &grant).await?;
+        self.finish(tx, ctx, grant.to_json(), &[]).await
+    }
+
+    async fn insert_grant_in(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        grant: &CreditGrant,
+    ) -> AppResult<()> {
+        self.insert_doc(tx, grant).await?;
+        self.record_event(
+            tx,
+            ctx,
+            "billing.credit_grant.created",
+            &grant.to_json(),
+            None,
+        )
+        .await
+    }
+
+    pub async fn retrieve_credit_grant(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], CreditGrant::to_json).await
+    }
+
+    pub async fn list_credit_grants(&self, p: &CreditGrantListParams) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: p.customer.clone(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<CreditGrant>(&filter, &p.page()?, &[], CreditGrant::to_json)
+            .await
+    }
+
+    /// Updates a grant's expiry or metadata; `expire` and `void` end it now.
+    pub async fn change_credit_grant(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: Option<CreditGrantUpdateParams>,
+        action: &str,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut g: CreditGrant = self.load_for_update(&mut tx, id).await?;
+        let now = self.time_of(&mut tx, g.test_clock.as_deref()).await?;
+        let before = g.to_json();
+        if g.voided_at.is_some() {
+            return Err(ParamError::new(
+                "",
+                "credit_grant_voided",
+                format!("Credit grant {id} is void."),
+            )
+            .into());
+        }
+        match action {
+            "void" => g.voided_at = Some(now),
+            "expire" => g.expires_at = Some(now),
+            _ => {
+                let p = p.unwrap_or_default();
+                if let Some(e) = p.expires_at {
+                    if e <= g.effective_at {
+                        return Err(ParamError::invalid(
+                            "expires_at",
+                            "expires_at must be after effective_at.",
+                        )
+                        .into());
+                    }
+                    g.expires_at = Some(e);
+                }
+                if let Some(m) = &p.metadata {
+                    g.metadata = m.apply(&g.metadata)?;
+                }
+            }
+        }
+        g.updated = now;
+        self.save_doc(&mut tx, &g).await?;
+        self.finish_update(
+            tx,
+            ctx,
+            &g,
+            (&before, g.to_json()),
+            "billing.credit_grant.updated",
+            &[],
+        )
+        .await
+    }
+
+    /// Grants available to `customer` at `now` in `currency`, unlocked.
+    async fn available_grants(
+        &self,
+        rows: Vec<DocRow>,
+        currency: &str,
+        now: i64,
+    ) -> AppResult<Vec<CreditGrant>> {
+        let mut out = Vec::new();
+        for row in &rows {
+            let g: CreditGrant = self.open_doc(row)?;
+            if g.currency == currency && g.available_at(now) {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /v1/billing/credit_balance_summary`: what the customer's grants hold now.
+    pub async fn credit_balance_summary(&self, customer: &str) -> AppResult<Value> {
+        let (_, now) = self.customer_now(customer, "customer").await?;
+        let rows = self
+            .store()
+            .docs_of_customer(DocTable::CreditGrants, customer, &["available"])
+            .await?;
+        let mut by_currency: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        for row in &rows {
+            let g: CreditGrant = self.open_doc(row)?;
+            if g.voided_at.is_some() || g.expires_at.is_some_and(|e| e <= now) {
+                continue;
+            }
+            let e = by_currency.entry(g.currency.clone()).or_default();
+            e.1 += g.remaining;
+            if g.effective_at <= now {
+                e.0 += g.remaining;
+            }
+        }
+        let balances: Vec<Value> = by_currency
+            .iter()
+            .map(|(c, (available, ledger))| {
+                json!({
+                    "available_balance": {"monetary": {"currency": c, "value": available}, "type": "monetary"},
+                    "ledger_balance": {"monetary": {"currency": c, "value": ledger}, "type": "monetary"},
+                })
+            })
+            .collect();
+        Ok(json!({
+            "object": "billing.credit_balance_summary",
+            "balances": balances,
+            "customer": customer,
+            "livemode": false,
+        }))
+    }
+
+    /// A succeeded top-up PaymentIntent becomes a paid credit grant, in the transaction
+    /// that records its success.
+    pub(crate) async fn top_up_settled(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        pi: &PaymentIntent,
+        now: i64,
+    ) -> AppResult<()> {
+        let Some(customer) = &pi.customer else {
+            return Ok(());
+        };
+        let mut grant = CreditGrant {
+            id: new_id(CREDIT_GRANT_PREFIX),
+            created: now,
+            updated: now,
+            customer: customer.clone(),
+            currency: pi.currency.clone(),
+            amount: pi.amount,
+            remaining: pi.amount,
+            category: GrantCategory::Paid,
+            priority: cashbox_core::credits::PRIORITY_DEFAULT,
+            effective_at: now,
+            expires_at: None,
+            voided_at: None,
+            name: Some("Top-up".into()),
+            metadata: Metadata::new(),
+            test_clock: None,
+            payment_intent: Some(pi.id.clone()),
+        };
+        if let Some(row) = tx.customer(customer).await? {
+            grant.test_clock = row.test_clock;
+        }
+        self.insert_grant_in(tx, ctx, &grant).await
+    }
+
+    /// The credit lines that pay for `usage` lines from the customer's grants, drawn now.
+    pub(crate) async fn credit_lines(
+        &self,
+        tx: &mut Tx,
+        sub: &Subscription,
+        usage: &[LineDraft],
+        now: i64,
+    ) -> AppResult<Vec<LineDraft>> {
+        let due: i64 = usage.iter().map(|l| l.amount).sum();
+        if due <= 0 {
+            return Ok(Vec::new());
+        }
+        let rows = tx
+            .docs_by_customer(DocTable::CreditGrants, &sub.customer)
+            .await?;
+        let mut grants = self.available_grants(rows, &sub.currency, now).await?;
+        let drawn = draw(&mut grants, due);
+        let mut lines = Vec::new();
+        for (id, amount) in drawn {
+            let Some(g) = grants.iter().find(|g| g.id == id) else {
+                continue;
+            };
+            let mut g = g.clone();
+            g.updated = now;
+            self.save_doc(tx, &g).await?;
+            let period = usage.first().map_or((now, now), |l| l.period);
+            lines.push(LineDraft {
+                amount: -amount,
+                description: format!(
+                    "Credit applied from {} ({})",
+                    g.name.clone().unwrap_or_else(|| "credit grant".into()),
+                    g.id
+                ),
+                period,
+                proration: false,
+                quantity: None,
+                price: None,
+                subscription_item: None,
+                invoice_item: None,
+                discountable: false,
+                tax_rates: Vec::new(),
+                metadata: [("credit_grant".to_string(), g.id.clone())]
+                    .into_iter()
+                    .collect(),
+            });
+        }
+        Ok(lines)
+    }
+
+    pub async fn create_spend_limit(
+        &self,
+        ctx: &RequestCtx,
+        p: SpendLimitCreateParams,
+    ) -> AppResult<Value> {
+        let limit = SpendLimit::new(new_id(SPEND_LIMIT_PREFIX), self.now(), &p)?;
+        self.customer_now(&limit.customer, "customer").await?;
+        if let Some(sub_id) = &limit.subscription {
+            let sub: Subscription =
+                self.load(sub_id)
+                    .await
+                    .map_err(|_| AppError::MissingReference {
+                        object: "subscription",
+                        id: sub_id.clone(),
+                        param: "subscription".into(),
+                    })?;
+            if sub.customer != limit.customer || sub.currency != limit.currency {
+                return Err(ParamError::invalid(
+                    "subscription",
+                    "The subscription must belong to the customer and bill in the limit's currency.",
+                )
+                .into());
+            }
+        }
+        let mut tx = self.store().begin().await?;
+        for row in tx
+            .docs_by_customer(DocTable::SpendLimits, &limit.customer)
+            .await?
+        {
+            let other: SpendLimit = self.open_doc(&row)?;
+            if other.subscription == limit.subscription {
+                return Err(ParamError::new(
+                    "customer",
+                    "resource_already_exists",
+                    format!(
+                        "{} already has this spend limit: update {}.",
+                        limit.customer, other.id
+                    ),
+                )
+                .into());
+            }
+        }
+        self.insert_doc(&mut tx, &limit).await?;
+        self.finish(tx, ctx, limit.to_json(), &[]).await
+    }
+
+    pub async fn retrieve_spend_limit(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], SpendLimit::to_json).await
+    }
+
+    pub async fn update_spend_limit(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: SpendLimitUpdateParams,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut l: SpendLimit = self.load_for_update(&mut tx, id).await?;
+        l.update(&p)?;
+        self.save_doc(&mut tx, &l).await?;
+        self.finish(tx, ctx, l.to_json(), &[]).await
+    }
+
+    pub async fn delete_spend_limit(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let l: SpendLimit = self.load_for_update(&mut tx, id).await?;
+        tx.delete_doc(DocTable::SpendLimits, &l.id).await?;
+        let response = json!({"id": l.id, "object": "spend_limit", "deleted": true});
+        self.commit_response(tx, ctx, 200, &response).await?;
+        Ok(response)
+    }
+
+    pub async fn list_spend_limits(&self, p: &SpendLimitListParams) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: p.customer.clone(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<SpendLimit>(&filter, &p.page()?, &[], SpendLimit::to_json)
+            .await
+    }
+
+    /// The usage check: would `quantity` more units on `event_name`'s meter fit the
+    /// customer's (or subscription's) spend limit this period?
+    pub async fn check_usage(&self, p: &UsageCheckParams) -> AppResult<Value> {
+        let customer = p
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        let quantity = p.quantity.unwrap_or(0);
+        if quantity < 0 {
+            return Err(
+                ParamError::invalid("quantity", "Invalid quantity: must be at least 0").into(),
+            );
+        }
+        let (_, now) = self.customer_now(&customer, "customer").await?;
+        let meter = match &p.event_name {
+            Some(name) => Some(self.store().meter_for_event(name).await?.ok_or_else(|| {
+                ParamError::new(
+                    "event_name",
+                    "resource_missing",
+                    format!("No meter was found for event_name {name}."),
+                )
+            })?),
+            None => None,
+        };
+        let mut subs = Vec::new();
+        for row in self
+            .store()
+            .docs_of_customer(DocTable::Subscriptions, &customer, &ENTITLING)
+            .await?
+        {
+            let sub: Subscription = self.open_doc(&row)?;
+            if sub.has_metered() && p.subscription.as_ref().is_none_or(|s| *s == sub.id) {
+                subs.push(sub);
+            }
+        }
+        let limits: Vec<SpendLimit> = self
+            .store()
+            .docs_of_customer(DocTable::SpendLimits, &customer, &["active"])
+            .await?
+            .iter()
+            .map(|r| self.open_doc(r))
+            .collect::<AppResult<_>>()?;
+        let limit = p
+            .subscription
+            .as_ref()
+            .and_then(|s| limits.iter().find(|l| l.subscription.as_ref() == Some(s)))
+            .or_else(|| limits.iter().find(|l| l.subscription.is_none()));
+        let currency = limit
+            .map(|l| l.currency.clone())
+            .or_else(|| subs.first().map(|s| s.currency.clone()))
+            .unwrap_or_else(|| "usd".into());
+        let (mut used, mut cost) = (0i64, 0i64);
+        let mut period: Option<(i64, i64)> = None;
+        for sub in subs.iter().filter(|s| s.currency == currency) {
+            period.get_or_insert((sub.current_period_start, sub.current_period_end));
+            for item in sub.items.iter().filter(|i| i.is_metered()) {
+                let Some(meter_id) = item.meter() else {
+                    continue;
+                };
+                let formula = match self.store().doc(DocTable::Meters, meter_id).await? {
+                    Some(r) => self.open_doc::<Meter>(&r)?.formula,
+                    None => continue,
+                };
+                let so_far = self
+                    .usage_so_far(meter_id, &customer, sub.current_period_start, now)
+                    .await?
+                    .quantity(formula);
+                let rate = |q: u64| {
+                    cashbox_core::billing::price_amount(&item.price, &currency, q)
+                        .map_err(|e| AppError::Corrupt(format!("{}: {e}", sub.id)))
+                };
+                let now_cost = rate(so_far)?;
+                used = used.saturating_add(now_cost);
+                if meter.as_deref() == Some(meter_id) && quantity > 0 {
+                    let more = so_far.saturating_add(quantity as u64);
+                    cost = cost.saturating_add(rate(more)? - now_cost);
+                }
+            }
+        }
+        let grants = self
+            .store()
+            .docs_of_customer(DocTable::CreditGrants, &customer, &["available"])
+            .await?;
+        let credit: i64 = self
+            .available_grants(grants, &currency, now)
+            .await?
+            .iter()
+            .map(|g| g.remaining)
+            .sum();
+        let v = verdict(used, cost, credit, limit);
+        Ok(json!({
+            "object": "usage_check",
+            "customer": customer,
+            "allowed": v.allowed,
+            "reason": v.reason,
+            "used": v.used,
+            "cost": v.cost,
+            "limit": v.limit,
+            "credit_balance": v.credit_balance,
+            "remaining": v.remaining,
+            "currency": currency,
+            "behavior": limit.map(|l| l.behavior),
+            "period_start": period.map(|p| p.0),
+            "period_end": period.map(|p| p.1),
+        }))
+    }
+
+    /// A customer's usage of a meter from `from` to `now` (inclusive of `now`'s second).
+    async fn usage_so_far(
+        &self,
+        meter: &str,
+        customer: &str,
+        from: i64,
+        now: i64,
+    ) -> AppResult<cashbox_core::usage::Aggregate> {
+        let mut a = cashbox_core::usage::Aggregate::default();
+        // Events may be up to five minutes ahead of the customer's time.
+        let until = now + cashbox_core::usage::EVENT_MAX_AHEAD_SECS + 1;
+        for (ts, v) in self
+            .store()
+            .usage_events(meter, customer, from, until)
+            .await?
+        {
+            a.add(ts, v);
+        }
+        Ok(a)
+    }
+
+    /// Whether a PaymentIntent is a top-up.
+    pub(crate) fn is_top_up(pi: &PaymentIntent) -> bool {
+        pi.metadata.get(TOP_UP_METADATA_KEY).map(String::as_str) == Some("true")
+    }
+}
