@@ -14,9 +14,9 @@ use cashbox_core::id::{has_prefix, new_id};
 use cashbox_core::invoice::LineDraft;
 use cashbox_core::subscription::Subscription;
 use cashbox_core::usage::{
-    BATCH_EVENTS_MAX, METER_ADJUSTMENT_PREFIX, METER_PREFIX, Meter, MeterAdjustmentParams,
-    MeterCreateParams, MeterEventParams, MeterListParams, MeterUpdateParams, SummaryParams,
-    UsageEvent, summary_json,
+    ALERT_PREFIX, Alert, AlertCreateParams, AlertListParams, BATCH_EVENTS_MAX,
+    METER_ADJUSTMENT_PREFIX, METER_PREFIX, Meter, MeterAdjustmentParams, MeterCreateParams,
+    MeterEventParams, MeterListParams, MeterUpdateParams, SummaryParams, UsageEvent, summary_json,
 };
 use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::{Value, json};
@@ -24,6 +24,27 @@ use serde_json::{Value, json};
 use crate::docs::{Doc, active_status};
 use crate::events::ListResult;
 use crate::{App, AppError, AppResult, RequestCtx};
+
+impl Doc for Alert {
+    const TABLE: DocTable = DocTable::Alerts;
+    const PREFIX: &'static str = ALERT_PREFIX;
+    const NAME: &'static str = "billing.alert";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn customer(&self) -> Option<&str> {
+        None
+    }
+    fn status(&self) -> String {
+        self.status.clone()
+    }
+    fn parent(&self) -> Option<&str> {
+        Some(&self.meter)
+    }
+}
 
 impl Doc for Meter {
     const TABLE: DocTable = DocTable::Meters;
@@ -311,14 +332,176 @@ impl App {
             "data": out,
         });
         self.commit_response(tx, ctx, 200, &body).await?;
-        for (meter, e) in &recorded {
-            self.usage_recorded(meter, std::slice::from_ref(e)).await;
+        let mut by_meter: HashMap<String, (Meter, Vec<UsageEvent>)> = HashMap::new();
+        for (meter, e) in recorded {
+            by_meter
+                .entry(meter.id.clone())
+                .or_insert_with(|| (meter, Vec::new()))
+                .1
+                .push(e);
+        }
+        for (meter, events) in by_meter.values() {
+            self.usage_recorded(meter, events).await;
         }
         Ok(body)
     }
 
-    /// What follows recording usage, after it committed: nothing yet beyond the store.
-    async fn usage_recorded(&self, _meter: &Meter, _events: &[UsageEvent]) {}
+    /// What follows recording usage, after it committed: billing alerts. A failure here is
+    /// logged; the usage stands and the next event re-evaluates the alert.
+    async fn usage_recorded(&self, meter: &Meter, events: &[UsageEvent]) {
+        if let Err(e) = self.evaluate_alerts(meter, events).await {
+            tracing::warn!(meter = %meter.id, error = %e, "billing alerts were not evaluated");
+        }
+    }
+
+    async fn evaluate_alerts(&self, meter: &Meter, events: &[UsageEvent]) -> AppResult<()> {
+        let filter = DocFilter {
+            parent: Some(meter.id.clone()),
+            status: Some("active".into()),
+            ..DocFilter::default()
+        };
+        let page = cashbox_core::list::Page::parse(Some(100), None, None)?;
+        let rows = self
+            .store()
+            .list_docs(DocTable::Alerts, &filter, &page)
+            .await?;
+        if rows.data.is_empty() {
+            return Ok(());
+        }
+        let alerts: Vec<Alert> = rows
+            .data
+            .iter()
+            .map(|r| self.open_doc(r))
+            .collect::<AppResult<_>>()?;
+        let customers: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| e.customer.as_str()).collect();
+        for customer in customers {
+            let mut start = None;
+            for row in self
+                .store()
+                .docs_of_customer(
+                    DocTable::Subscriptions,
+                    customer,
+                    &["trialing", "active", "past_due"],
+                )
+                .await?
+            {
+                let sub: Subscription = self.open_doc(&row)?;
+                if sub.items.iter().any(|i| i.meter() == Some(&meter.id)) {
+                    start = Some(sub.current_period_start);
+                    break;
+                }
+            }
+            for alert in alerts
+                .iter()
+                .filter(|a| a.customer.as_deref().is_none_or(|c| c == customer))
+            {
+                let from = start.unwrap_or(alert.created);
+                let mut usage = cashbox_core::usage::Aggregate::default();
+                for (ts, v) in self
+                    .store()
+                    .usage_events(&meter.id, customer, from, i64::MAX)
+                    .await?
+                {
+                    usage.add(ts, v);
+                }
+                let value = usage.value(meter.formula);
+                if value < alert.gte {
+                    continue;
+                }
+                let mut tx = self.store().begin().await?;
+                if tx
+                    .claim_alert_trigger(&alert.id, customer, value, self.now())
+                    .await?
+                {
+                    let object = json!({
+                        "object": "billing.alert_triggered",
+                        "alert": alert.to_json(),
+                        "created": self.now(),
+                        "customer": customer,
+                        "external_customer_id": null,
+                        "livemode": false,
+                        "value": value,
+                    });
+                    self.record_event(
+                        &mut tx,
+                        &RequestCtx::default(),
+                        "billing.alert.triggered",
+                        &object,
+                        None,
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_alert(&self, ctx: &RequestCtx, p: AlertCreateParams) -> AppResult<Value> {
+        let alert = Alert::new(new_id(ALERT_PREFIX), self.now(), &p)?;
+        let _: Meter = self
+            .load(&alert.meter)
+            .await
+            .map_err(|_| AppError::MissingReference {
+                object: "billing.meter",
+                id: alert.meter.clone(),
+                param: "usage_threshold[meter]".into(),
+            })?;
+        if let Some(c) = &alert.customer {
+            let live = has_prefix(c, CUSTOMER_PREFIX)
+                && self.store().customer(c).await?.is_some_and(|r| !r.deleted);
+            if !live {
+                return Err(AppError::MissingReference {
+                    object: "customer",
+                    id: c.clone(),
+                    param: "usage_threshold[filters][0][customer]".into(),
+                });
+            }
+        }
+        let mut tx = self.store().begin().await?;
+        self.insert_doc(&mut tx, &alert).await?;
+        self.finish(tx, ctx, alert.to_json(), &[]).await
+    }
+
+    pub async fn retrieve_alert(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], Alert::to_json).await
+    }
+
+    pub async fn list_alerts(&self, p: &AlertListParams) -> AppResult<ListResult> {
+        if let Some(t) = &p.alert_type
+            && t != "usage_threshold"
+        {
+            return Err(
+                ParamError::invalid("alert_type", format!("Invalid alert_type: {t}")).into(),
+            );
+        }
+        let filter = DocFilter {
+            parent: p.meter.clone(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<Alert>(&filter, &p.page()?, &[], Alert::to_json)
+            .await
+    }
+
+    /// Activates, deactivates or archives an alert (an archived alert stays archived).
+    pub async fn set_alert_status(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        status: &str,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut alert: Alert = self.load_for_update(&mut tx, id).await?;
+        if alert.status == "archived" {
+            return Err(
+                ParamError::new("", "alert_archived", format!("Alert {id} is archived.")).into(),
+            );
+        }
+        alert.status = status.to_string();
+        self.save_doc(&mut tx, &alert).await?;
+        self.finish(tx, ctx, alert.to_json(), &[]).await
+    }
 
     /// `POST /v1/billing/meter_event_adjustments`: cancels an event by identifier.
     pub async fn adjust_meter_event(

@@ -505,6 +505,147 @@ pub fn summary_json(meter: &str, start: i64, end: i64, value: i64) -> Value {
     })
 }
 
+pub const ALERT_PREFIX: &str = "alrt";
+
+/// A usage-threshold billing alert: `billing.alert.triggered` once a customer's usage of
+/// the meter in their current billing period reaches `gte` (once per customer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    pub created: i64,
+    pub title: String,
+    pub meter: String,
+    pub gte: i64,
+    pub customer: Option<String>,
+    /// active, inactive or archived.
+    pub status: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertCreateParams {
+    pub alert_type: Option<String>,
+    pub title: Option<String>,
+    pub usage_threshold: Option<UsageThresholdParams>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageThresholdParams {
+    pub gte: Option<i64>,
+    pub meter: Option<String>,
+    pub recurrence: Option<String>,
+    pub filters: Option<Vec<AlertFilterParams>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertFilterParams {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub customer: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertListParams {
+    pub alert_type: Option<String>,
+    pub meter: Option<String>,
+    pub limit: Option<i64>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+crate::impl_page!(AlertListParams);
+
+impl Alert {
+    pub fn new(id: String, now: i64, p: &AlertCreateParams) -> Result<Self, ParamError> {
+        match p.alert_type.as_deref() {
+            Some("usage_threshold") => {}
+            Some(other) => {
+                return Err(ParamError::invalid(
+                    "alert_type",
+                    format!("Invalid alert_type: {other}; the only type is usage_threshold"),
+                ));
+            }
+            None => return Err(ParamError::missing("alert_type")),
+        }
+        let title = p
+            .title
+            .clone()
+            .ok_or_else(|| ParamError::missing("title"))?;
+        check_text("title", &p.title, 256)?;
+        let u = p
+            .usage_threshold
+            .as_ref()
+            .ok_or_else(|| ParamError::missing("usage_threshold"))?;
+        let gte = u
+            .gte
+            .ok_or_else(|| ParamError::missing("usage_threshold[gte]"))?;
+        if gte < 1 {
+            return Err(ParamError::invalid(
+                "usage_threshold[gte]",
+                "Invalid usage_threshold[gte]: must be at least 1",
+            ));
+        }
+        let meter = u
+            .meter
+            .clone()
+            .ok_or_else(|| ParamError::missing("usage_threshold[meter]"))?;
+        match u.recurrence.as_deref() {
+            None | Some("one_time") => {}
+            Some(other) => {
+                return Err(ParamError::invalid(
+                    "usage_threshold[recurrence]",
+                    format!("Invalid recurrence: {other}; the only recurrence is one_time"),
+                ));
+            }
+        }
+        let mut customer = None;
+        for (i, f) in u.filters.iter().flatten().enumerate() {
+            if f.kind.as_deref() != Some("customer") {
+                return Err(ParamError::invalid(
+                    format!("usage_threshold[filters][{i}][type]"),
+                    "The only filter type is customer.",
+                ));
+            }
+            customer = Some(f.customer.clone().ok_or_else(|| {
+                ParamError::missing(format!("usage_threshold[filters][{i}][customer]"))
+            })?);
+        }
+        Ok(Self {
+            id,
+            created: now,
+            title,
+            meter,
+            gte,
+            customer,
+            status: "active".into(),
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let filters: Vec<Value> = self
+            .customer
+            .iter()
+            .map(|c| json!({"customer": c, "type": "customer"}))
+            .collect();
+        json!({
+            "id": self.id,
+            "object": "billing.alert",
+            "alert_type": "usage_threshold",
+            "livemode": false,
+            "status": self.status,
+            "title": self.title,
+            "usage_threshold": {
+                "filters": if filters.is_empty() { Value::Null } else { Value::Array(filters) },
+                "gte": self.gte,
+                "meter": self.meter,
+                "recurrence": "one_time",
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,8 @@ use cashbox_core::credits::{
     SpendLimitCreateParams, SpendLimitListParams, SpendLimitUpdateParams, UsageCheckParams,
 };
 use cashbox_core::usage::{
-    MeterAdjustmentParams, MeterCreateParams, MeterEventParams, MeterListParams, MeterUpdateParams,
-    SummaryParams,
+    AlertCreateParams, AlertListParams, MeterAdjustmentParams, MeterCreateParams, MeterEventParams,
+    MeterListParams, MeterUpdateParams, SummaryParams,
 };
 
 use crate::HttpState;
@@ -47,6 +47,11 @@ pub fn routes() -> OpenApiRouter<HttpState> {
             spend_limit_delete
         ))
         .routes(routes!(usage_check))
+        .routes(routes!(alert_create, alert_list))
+        .routes(routes!(alert_retrieve))
+        .routes(routes!(alert_activate))
+        .routes(routes!(alert_deactivate))
+        .routes(routes!(alert_archive))
 }
 
 /// Create a billing meter.
@@ -396,4 +401,84 @@ async fn usage_check(
     api: Api<UsageCheckParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(s.app.check_usage(&api.params).await?))
+}
+
+/// Create a usage-threshold billing alert.
+#[utoipa::path(post, path = "/v1/billing/alerts", tag = "Billing",
+    request_body(content = AlertCreateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object)))]
+async fn alert_create(
+    State(s): State<HttpState>,
+    api: Api<AlertCreateParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.create_alert(&api.call.ctx, api.params).await?))
+}
+
+/// Retrieve a billing alert.
+#[utoipa::path(get, path = "/v1/billing/alerts/{id}", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn alert_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    _api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.app.retrieve_alert(&id).await?))
+}
+
+/// List billing alerts, newest first.
+#[utoipa::path(get, path = "/v1/billing/alerts", tag = "Billing",
+    params(("meter" = Option<String>, Query)), responses((status = 200, body = ListObject<Object>)))]
+async fn alert_list(
+    State(s): State<HttpState>,
+    api: Api<AlertListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s.app.list_alerts(&api.params).await?;
+    Ok(Json(ListObject::new(
+        "/v1/billing/alerts",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Reactivate a billing alert.
+#[utoipa::path(post, path = "/v1/billing/alerts/{id}/activate", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn alert_activate(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app.set_alert_status(&api.call.ctx, &id, "active").await?,
+    ))
+}
+
+/// Deactivate a billing alert.
+#[utoipa::path(post, path = "/v1/billing/alerts/{id}/deactivate", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn alert_deactivate(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .set_alert_status(&api.call.ctx, &id, "inactive")
+            .await?,
+    ))
+}
+
+/// Archive a billing alert for good.
+#[utoipa::path(post, path = "/v1/billing/alerts/{id}/archive", tag = "Billing",
+    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn alert_archive(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.app
+            .set_alert_status(&api.call.ctx, &id, "archived")
+            .await?,
+    ))
 }

@@ -27,10 +27,11 @@ pub enum DocTable {
     ProductFeatures,
     CreditGrants,
     SpendLimits,
+    Alerts,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 20] = [
+    pub const ALL: [DocTable; 21] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -51,6 +52,7 @@ impl DocTable {
         Self::ProductFeatures,
         Self::CreditGrants,
         Self::SpendLimits,
+        Self::Alerts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +77,7 @@ impl DocTable {
             Self::ProductFeatures => "product_features",
             Self::CreditGrants => "credit_grants",
             Self::SpendLimits => "spend_limits",
+            Self::Alerts => "alerts",
         }
     }
 }

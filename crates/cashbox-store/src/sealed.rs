@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 23] = [
+    pub const ALL: [SealedColumn; 24] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -38,6 +38,7 @@ impl SealedColumn {
         Self::Doc(DocTable::ProductFeatures),
         Self::Doc(DocTable::CreditGrants),
         Self::Doc(DocTable::SpendLimits),
+        Self::Doc(DocTable::Alerts),
     ];
 
     /// (table, sealed column); the row id is always `id`.

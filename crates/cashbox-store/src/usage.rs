@@ -191,4 +191,25 @@ impl Tx {
             .await?;
         fold(&rows)
     }
+
+    /// Records that `alert` fired for `customer`; `false` if it already had.
+    pub async fn claim_alert_trigger(
+        &mut self,
+        alert: &str,
+        customer: &str,
+        value: i64,
+        created: i64,
+    ) -> Result<bool> {
+        let n = query(
+            "INSERT INTO alert_triggers (alert_id, customer_id, value, created) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (alert_id, customer_id) DO NOTHING",
+        )
+        .bind(alert)
+        .bind(customer)
+        .bind(value)
+        .bind(created)
+        .execute(&mut *self)
+        .await?;
+        Ok(n == 1)
+    }
 }

@@ -119,3 +119,21 @@ CREATE TABLE spend_limits (
     sealed BYTEA NOT NULL
 );
 CREATE INDEX spend_limits_customer ON spend_limits (customer, id);
+
+-- Billing alerts (parent is the meter) and the customers each has fired for (once each).
+CREATE TABLE alerts (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    created BIGINT NOT NULL,
+    customer TEXT,
+    status TEXT NOT NULL,
+    parent TEXT COLLATE "C",
+    sealed BYTEA NOT NULL
+);
+CREATE INDEX alerts_parent ON alerts (parent, id);
+CREATE TABLE alert_triggers (
+    alert_id TEXT COLLATE "C" NOT NULL,
+    customer_id TEXT COLLATE "C" NOT NULL,
+    value BIGINT NOT NULL,
+    created BIGINT NOT NULL,
+    PRIMARY KEY (alert_id, customer_id)
+);

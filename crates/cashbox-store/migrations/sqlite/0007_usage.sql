@@ -119,3 +119,21 @@ CREATE TABLE spend_limits (
     sealed BLOB NOT NULL
 );
 CREATE INDEX spend_limits_customer ON spend_limits (customer, id);
+
+-- Billing alerts (parent is the meter) and the customers each has fired for (once each).
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    customer TEXT,
+    status TEXT NOT NULL,
+    parent TEXT,
+    sealed BLOB NOT NULL
+);
+CREATE INDEX alerts_parent ON alerts (parent, id);
+CREATE TABLE alert_triggers (
+    alert_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, customer_id)
+);

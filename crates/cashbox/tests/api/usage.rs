@@ -709,3 +709,71 @@ async fn credit_grants_are_created_listed_expired_and_voided() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_usage_alert_fires_once_when_the_threshold_is_reached() {
+    let b = Billing::new(None).await;
+    let tokens = meter(&b, "tokens", "sum").await;
+    let alert =
+        b.t.post(
+            "/v1/billing/alerts",
+            &[
+                ("alert_type", "usage_threshold"),
+                ("title", "100 tokens"),
+                ("usage_threshold[gte]", "100"),
+                ("usage_threshold[meter]", &tokens),
+                ("usage_threshold[recurrence]", "one_time"),
+                ("usage_threshold[filters][0][type]", "customer"),
+                ("usage_threshold[filters][0][customer]", &b.customer),
+            ],
+        )
+        .await;
+    let alert = alert.ok().clone();
+    assert_eq!(alert["object"], "billing.alert");
+    assert_eq!(
+        alert["usage_threshold"]["filters"][0]["customer"],
+        b.customer.as_str()
+    );
+    let no_meter =
+        b.t.post(
+            "/v1/billing/alerts",
+            &[
+                ("alert_type", "usage_threshold"),
+                ("title", "x"),
+                ("usage_threshold[gte]", "1"),
+                ("usage_threshold[meter]", "mtr_nothing"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        no_meter.error(400, "invalid_request_error")["param"],
+        "usage_threshold[meter]"
+    );
+    usage(&b, "tokens", 60, T0, "a1").await.ok();
+    assert!(
+        b.t.events_of_type("billing.alert.triggered")
+            .await
+            .is_empty()
+    );
+    usage(&b, "tokens", 50, T0, "a2").await.ok();
+    usage(&b, "tokens", 10, T0, "a3").await.ok();
+    let fired = b.t.events_of_type("billing.alert.triggered").await;
+    assert_eq!(fired.len(), 1);
+    let object = &fired[0]["data"]["object"];
+    assert_eq!(object["object"], "billing.alert_triggered");
+    assert_eq!(object["value"], 110);
+    assert_eq!(object["customer"], b.customer.as_str());
+    assert_eq!(object["alert"]["id"], alert["id"]);
+    let id = alert["id"].as_str().unwrap();
+    let archived =
+        b.t.post(&format!("/v1/billing/alerts/{id}/archive"), &[])
+            .await;
+    assert_eq!(archived.ok()["status"], "archived");
+    let back =
+        b.t.post(&format!("/v1/billing/alerts/{id}/activate"), &[])
+            .await;
+    assert_eq!(
+        back.error(400, "invalid_request_error")["code"],
+        "alert_archived"
+    );
+}
