@@ -26,7 +26,7 @@ struct Sample {
     confirm: Duration,
 }
 
-async fn start_server() -> Result<(String, String, String), String> {
+pub(crate) async fn start_server() -> Result<(String, String, String), String> {
     let url = match std::env::var("DATABASE_URL") {
         Ok(u) if !u.is_empty() => u,
         _ => {
@@ -111,7 +111,7 @@ async fn one_payment(client: &reqwest::Client, base: &str, key: &str) -> Result<
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -119,7 +119,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 

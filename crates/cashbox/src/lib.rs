@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod bench_billing;
+pub mod bench_usage;
 pub mod config;
 pub mod startup;

@@ -65,6 +65,24 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         batch: i64,
     },
+    /// Benchmark meter-event ingestion (single and batch) and the usage and entitlement
+    /// checks over HTTP, printing throughput and p50 / p99 latency.
+    BenchUsage {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        warmup_seconds: u64,
+        /// Customers the events and checks are spread over.
+        #[arg(long, default_value_t = 50)]
+        customers: usize,
+        /// A running server to measure instead (with --key).
+        #[arg(long, requires = "key")]
+        url: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// The double-entry ledger.
     Ledger {
         #[command(subcommand)]
@@ -177,6 +195,24 @@ async fn run(cli: Cli) -> Result<(), String> {
         })
         .await;
     }
+    if let Command::BenchUsage {
+        clients,
+        seconds,
+        warmup_seconds,
+        customers,
+        url,
+        key,
+    } = &cli.command
+    {
+        return cashbox::bench_usage::run(cashbox::bench_usage::UsageBenchOptions {
+            clients: *clients,
+            duration: std::time::Duration::from_secs(*seconds),
+            warmup: std::time::Duration::from_secs(*warmup_seconds),
+            customers: *customers,
+            target: url.clone().zip(key.clone()),
+        })
+        .await;
+    }
     let config = Config::load()?;
     init_logs(config.log_format);
     match cli.command {
@@ -217,7 +253,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => keys(&config, command).await,
-        Command::Bench { .. } | Command::BenchBilling { .. } => {
+        Command::Bench { .. } | Command::BenchBilling { .. } | Command::BenchUsage { .. } => {
             unreachable!("handled before configuration")
         }
     }
