@@ -23,7 +23,11 @@ use cashbox_core::invoice::LineDraft;
 use cashbox_core::metadata::Metadata;
 use cashbox_core::payments::PaymentIntent;
 use cashbox_core::subscription::Subscription;
-use cashbox_core::usage::Meter;
+use cashbox_core::usage::{Aggregate, Meter};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::usage_cache::Profile;
 use cashbox_store::{CustomerRow, DocFilter, DocRow, DocTable, Tx};
 use serde_json::{Value, json};
 
@@ -122,6 +126,7 @@ impl App {
         grant: &CreditGrant,
     ) -> AppResult<()> {
         self.insert_doc(tx, grant).await?;
+        tx.bump_customer_version(&grant.customer).await?;
         self.record_event(
             tx,
             ctx,
@@ -187,6 +192,7 @@ impl App {
         }
         g.updated = now;
         self.save_doc(&mut tx, &g).await?;
+        tx.bump_customer_version(&g.customer).await?;
         self.finish_update(
             tx,
             ctx,
@@ -312,6 +318,7 @@ impl App {
             let mut g = g.clone();
             g.updated = now;
             self.save_doc(tx, &g).await?;
+            tx.bump_customer_version(&g.customer).await?;
             let period = usage.first().map_or((now, now), |l| l.period);
             lines.push(LineDraft {
                 amount: -amount,
@@ -379,6 +386,7 @@ impl App {
             }
         }
         self.insert_doc(&mut tx, &limit).await?;
+        tx.bump_customer_version(&limit.customer).await?;
         self.finish(tx, ctx, limit.to_json(), &[]).await
     }
 
@@ -396,6 +404,7 @@ impl App {
         let mut l: SpendLimit = self.load_for_update(&mut tx, id).await?;
         l.update(&p)?;
         self.save_doc(&mut tx, &l).await?;
+        tx.bump_customer_version(&l.customer).await?;
         self.finish(tx, ctx, l.to_json(), &[]).await
     }
 
@@ -403,6 +412,7 @@ impl App {
         let mut tx = self.store().begin().await?;
         let l: SpendLimit = self.load_for_update(&mut tx, id).await?;
         tx.delete_doc(DocTable::SpendLimits, &l.id).await?;
+        tx.bump_customer_version(&l.customer).await?;
         let response = json!({"id": l.id, "object": "spend_limit", "deleted": true});
         self.commit_response(tx, ctx, 200, &response).await?;
         Ok(response)
@@ -417,8 +427,78 @@ impl App {
             .await
     }
 
+    /// What a usage check needs about `customer`, from this process's memory while the
+    /// customer's version is unchanged, else read afresh.
+    async fn usage_profile(&self, customer: &str) -> AppResult<Arc<Profile>> {
+        let version = self.store().customer_version(customer).await?;
+        if let Some(p) = self.usage_cache().profile(customer, version) {
+            return Ok(p);
+        }
+        let (row, _) = self.customer_now(customer, "customer").await?;
+        let mut subscriptions = Vec::new();
+        let mut meters = HashMap::new();
+        for row in self
+            .store()
+            .docs_of_customer(DocTable::Subscriptions, customer, &ENTITLING)
+            .await?
+        {
+            let sub: Subscription = self.open_doc(&row)?;
+            if !sub.has_metered() {
+                continue;
+            }
+            for meter_id in sub.items.iter().filter_map(|i| i.meter()) {
+                if let Some(r) = self.store().doc(DocTable::Meters, meter_id).await? {
+                    let m: Meter = self.open_doc(&r)?;
+                    meters.insert(m.id.clone(), (m.event_name.clone(), m.formula));
+                }
+            }
+            subscriptions.push(sub);
+        }
+        let limits = self
+            .store()
+            .docs_of_customer(DocTable::SpendLimits, customer, &["active"])
+            .await?
+            .iter()
+            .map(|r| self.open_doc(r))
+            .collect::<AppResult<_>>()?;
+        let grants = self
+            .store()
+            .docs_of_customer(DocTable::CreditGrants, customer, &["available"])
+            .await?
+            .iter()
+            .map(|r| self.open_doc(r))
+            .collect::<AppResult<_>>()?;
+        let profile = Profile {
+            version,
+            test_clock: row.test_clock,
+            subscriptions,
+            limits,
+            grants,
+            meters,
+        };
+        Ok(self.usage_cache().set_profile(customer, profile))
+    }
+
+    /// `customer`'s usage of `meter` from `from` on: from memory, loaded once.
+    async fn cached_usage(&self, meter: &str, customer: &str, from: i64) -> AppResult<Aggregate> {
+        let cache = self.usage_cache();
+        if let Some(a) = cache.usage(meter, customer, from) {
+            return Ok(a);
+        }
+        cache.begin_load(meter, customer);
+        match self.store().usage_since(meter, customer, from).await {
+            Ok(rows) => Ok(cache.finish_load(meter, customer, from, &rows)),
+            Err(e) => {
+                cache.forget_usage(meter, customer);
+                cache.finish_load(meter, customer, from, &[]);
+                Err(e.into())
+            }
+        }
+    }
+
     /// The usage check: would `quantity` more units on `event_name`'s meter fit the
-    /// customer's (or subscription's) spend limit this period?
+    /// customer's (or subscription's) spend limit this period? Answered from memory (see
+    /// `usage_cache`): one version read, plus the clock for a customer on a test clock.
     pub async fn check_usage(&self, p: &UsageCheckParams) -> AppResult<Value> {
         let customer = p
             .customer
@@ -430,40 +510,49 @@ impl App {
                 ParamError::invalid("quantity", "Invalid quantity: must be at least 0").into(),
             );
         }
-        let (_, now) = self.customer_now(&customer, "customer").await?;
+        let profile = self.usage_profile(&customer).await?;
+        let now = match &profile.test_clock {
+            Some(clock) => match self.store().doc(DocTable::TestClocks, clock).await? {
+                Some(r) => self.open_doc::<TestClock>(&r)?.frozen_time,
+                None => self.now(),
+            },
+            None => self.now(),
+        };
         let meter = match &p.event_name {
-            Some(name) => Some(self.store().meter_for_event(name).await?.ok_or_else(|| {
-                ParamError::new(
-                    "event_name",
-                    "resource_missing",
-                    format!("No meter was found for event_name {name}."),
-                )
-            })?),
+            Some(name) => {
+                let known = profile
+                    .meters
+                    .iter()
+                    .find(|(_, (n, _))| n == name)
+                    .map(|(id, _)| id.clone());
+                match known {
+                    Some(id) => Some(id),
+                    None => Some(self.store().meter_for_event(name).await?.ok_or_else(|| {
+                        ParamError::new(
+                            "event_name",
+                            "resource_missing",
+                            format!("No meter was found for event_name {name}."),
+                        )
+                    })?),
+                }
+            }
             None => None,
         };
-        let mut subs = Vec::new();
-        for row in self
-            .store()
-            .docs_of_customer(DocTable::Subscriptions, &customer, &ENTITLING)
-            .await?
-        {
-            let sub: Subscription = self.open_doc(&row)?;
-            if sub.has_metered() && p.subscription.as_ref().is_none_or(|s| *s == sub.id) {
-                subs.push(sub);
-            }
-        }
-        let limits: Vec<SpendLimit> = self
-            .store()
-            .docs_of_customer(DocTable::SpendLimits, &customer, &["active"])
-            .await?
-            .iter()
-            .map(|r| self.open_doc(r))
-            .collect::<AppResult<_>>()?;
         let limit = p
             .subscription
             .as_ref()
-            .and_then(|s| limits.iter().find(|l| l.subscription.as_ref() == Some(s)))
-            .or_else(|| limits.iter().find(|l| l.subscription.is_none()));
+            .and_then(|s| {
+                profile
+                    .limits
+                    .iter()
+                    .find(|l| l.subscription.as_ref() == Some(s))
+            })
+            .or_else(|| profile.limits.iter().find(|l| l.subscription.is_none()));
+        let subs: Vec<&Subscription> = profile
+            .subscriptions
+            .iter()
+            .filter(|s| p.subscription.as_ref().is_none_or(|id| *id == s.id))
+            .collect();
         let currency = limit
             .map(|l| l.currency.clone())
             .or_else(|| subs.first().map(|s| s.currency.clone()))
@@ -476,14 +565,13 @@ impl App {
                 let Some(meter_id) = item.meter() else {
                     continue;
                 };
-                let formula = match self.store().doc(DocTable::Meters, meter_id).await? {
-                    Some(r) => self.open_doc::<Meter>(&r)?.formula,
-                    None => continue,
+                let Some((_, formula)) = profile.meters.get(meter_id) else {
+                    continue;
                 };
                 let so_far = self
-                    .usage_so_far(meter_id, &customer, sub.current_period_start, now)
+                    .cached_usage(meter_id, &customer, sub.current_period_start)
                     .await?
-                    .quantity(formula);
+                    .quantity(*formula);
                 let rate = |q: u64| {
                     cashbox_core::billing::price_amount(&item.price, &currency, q)
                         .map_err(|e| AppError::Corrupt(format!("{}: {e}", sub.id)))
@@ -496,14 +584,10 @@ impl App {
                 }
             }
         }
-        let grants = self
-            .store()
-            .docs_of_customer(DocTable::CreditGrants, &customer, &["available"])
-            .await?;
-        let credit: i64 = self
-            .available_grants(grants, &currency, now)
-            .await?
+        let credit: i64 = profile
+            .grants
             .iter()
+            .filter(|g| g.currency == currency && g.available_at(now))
             .map(|g| g.remaining)
             .sum();
         let v = verdict(used, cost, credit, limit);
@@ -522,27 +606,6 @@ impl App {
             "period_start": period.map(|p| p.0),
             "period_end": period.map(|p| p.1),
         }))
-    }
-
-    /// A customer's usage of a meter from `from` to `now` (inclusive of `now`'s second).
-    async fn usage_so_far(
-        &self,
-        meter: &str,
-        customer: &str,
-        from: i64,
-        now: i64,
-    ) -> AppResult<cashbox_core::usage::Aggregate> {
-        let mut a = cashbox_core::usage::Aggregate::default();
-        // Events may be up to five minutes ahead of the customer's time.
-        let until = now + cashbox_core::usage::EVENT_MAX_AHEAD_SECS + 1;
-        for (ts, v) in self
-            .store()
-            .usage_events(meter, customer, from, until)
-            .await?
-        {
-            a.add(ts, v);
-        }
-        Ok(a)
     }
 
     /// Whether a PaymentIntent is a top-up.

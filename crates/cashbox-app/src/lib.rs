@@ -28,6 +28,7 @@ pub mod rotation;
 pub mod setup_intents;
 pub mod subscriptions;
 pub mod usage;
+mod usage_cache;
 
 use std::sync::Arc;
 
@@ -92,6 +93,7 @@ struct Inner {
     settings: Settings,
     processor: Box<dyn Processor>,
     auth_cache: auth::AuthCache,
+    usage_cache: usage_cache::UsageCache,
 }
 
 impl App {
@@ -119,12 +121,17 @@ impl App {
                 settings,
                 processor,
                 auth_cache: auth::AuthCache::default(),
+                usage_cache: usage_cache::UsageCache::default(),
             }),
         }
     }
 
     pub(crate) fn processor(&self) -> &dyn Processor {
         self.inner.processor.as_ref()
+    }
+
+    pub(crate) fn usage_cache(&self) -> &usage_cache::UsageCache {
+        &self.inner.usage_cache
     }
 
     pub(crate) fn settings(&self) -> &Settings {

@@ -77,6 +77,8 @@ impl App {
             s.test_clock.as_deref(),
         )
         .await?;
+        // What a usage check knows of the customer changes with its subscriptions.
+        tx.bump_customer_version(&s.customer).await?;
         // Its status or items may change what the customer is entitled to.
         if tx.any_product_features().await? {
             let now = self.time_of(tx, s.test_clock.as_deref()).await?;

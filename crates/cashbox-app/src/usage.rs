@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::docs::{Doc, active_status};
 use crate::events::ListResult;
+use crate::usage_cache::{Delta, USAGE_CHANNEL, decode, encode};
 use crate::{App, AppError, AppResult, RequestCtx};
 
 impl Doc for Alert {
@@ -62,6 +63,15 @@ impl Doc for Meter {
     fn status(&self) -> String {
         active_status(self.active)
     }
+}
+
+/// What one transaction of recording has looked up already: each customer's time (`None`:
+/// no such customer) and each (meter, customer)'s invoiced-through mark, read once under
+/// the usage lock that the transaction then holds.
+#[derive(Default)]
+struct Memo {
+    customers: HashMap<String, Option<i64>>,
+    billed: HashMap<(String, String), Option<i64>>,
 }
 
 /// A refused event of a batch, as Stripe's error envelope.
@@ -209,7 +219,8 @@ impl App {
         tx: &mut Tx,
         meter: &Meter,
         p: &MeterEventParams,
-    ) -> AppResult<UsageEvent> {
+        memo: &mut Memo,
+    ) -> AppResult<(UsageEvent, i64)> {
         let identifier = p
             .identifier()?
             .unwrap_or_else(|| new_id("mtrevt").replace("mtrevt_", ""));
@@ -220,19 +231,30 @@ impl App {
             .and_then(|m| m.get(&meter.customer_key))
             .map(|t| t.0.clone())
             .ok_or_else(|| ParamError::missing(customer_param.clone()))?;
-        let customer = match has_prefix(&customer_id, CUSTOMER_PREFIX) {
-            true => tx.customer(&customer_id).await?.filter(|c| !c.deleted),
-            false => None,
+        if !memo.customers.contains_key(&customer_id) {
+            let found = match has_prefix(&customer_id, CUSTOMER_PREFIX) {
+                true => tx.customer(&customer_id).await?.filter(|c| !c.deleted),
+                false => None,
+            };
+            let now = match found {
+                Some(c) => Some(self.time_of(tx, c.test_clock.as_deref()).await?),
+                None => None,
+            };
+            memo.customers.insert(customer_id.clone(), now);
         }
-        .ok_or_else(|| AppError::MissingReference {
+        let now = memo.customers[&customer_id].ok_or_else(|| AppError::MissingReference {
             object: "customer",
             id: customer_id.clone(),
             param: customer_param,
         })?;
-        let now = self.time_of(tx, customer.test_clock.as_deref()).await?;
         let event = meter.read_event(p, identifier, now)?;
-        tx.lock_usage(&meter.id, &event.customer, false).await?;
-        if let Some(billed) = tx.usage_billed_through(&meter.id, &event.customer).await?
+        let key = (meter.id.clone(), event.customer.clone());
+        if !memo.billed.contains_key(&key) {
+            tx.lock_usage(&meter.id, &event.customer, false).await?;
+            let billed = tx.usage_billed_through(&meter.id, &event.customer).await?;
+            memo.billed.insert(key.clone(), billed);
+        }
+        if let Some(billed) = memo.billed[&key]
             && event.timestamp < billed
         {
             return Err(ParamError::new(
@@ -244,10 +266,37 @@ impl App {
             )
             .into());
         }
-        if !tx.insert_usage_event(&event, now).await? {
+        let Some(seq) = tx.insert_usage_event(&event, now).await? else {
             return Err(duplicate(&event.identifier));
+        };
+        Ok((event, seq))
+    }
+
+    /// Tells other processes (PostgreSQL) about recorded events when `tx` commits.
+    async fn announce_usage(&self, tx: &mut Tx, deltas: &[Delta]) -> AppResult<()> {
+        if let cashbox_store::Tx::Postgres(_) = tx {
+            for payload in encode(&self.usage_cache().origin, deltas) {
+                tx.notify(USAGE_CHANNEL, &payload).await?;
+            }
         }
-        Ok(event)
+        Ok(())
+    }
+
+    /// Follows other processes' recorded events (PostgreSQL) into this process's cache until
+    /// the store closes; `serve` runs it.
+    pub async fn follow_usage(&self) -> AppResult<()> {
+        let cache = self.usage_cache();
+        let followed = self
+            .store()
+            .listen(
+                USAGE_CHANNEL,
+                |payload| cache.apply(&decode(&cache.origin, payload)),
+                || cache.forget_all_usage(),
+            )
+            .await;
+        // Not listening any more: what is cached can no longer be kept exact.
+        cache.forget_all_usage();
+        Ok(followed?)
     }
 
     /// `POST /v1/billing/meter_events`.
@@ -259,9 +308,14 @@ impl App {
         let name = p.event_name()?.to_string();
         let meter = self.meter_named(&name).await?;
         let mut tx = self.store().begin().await?;
-        let event = self.record_usage_in(&mut tx, &meter, &p).await?;
+        let (event, seq) = self
+            .record_usage_in(&mut tx, &meter, &p, &mut Memo::default())
+            .await?;
+        let deltas = [delta(&event, seq)];
+        self.announce_usage(&mut tx, &deltas).await?;
         let response = event.to_json(&name, &p, self.now());
         let response = self.finish(tx, ctx, response, &[]).await?;
+        self.usage_cache().apply(&deltas);
         self.usage_recorded(&meter, &[event]).await;
         Ok(response)
     }
@@ -284,6 +338,8 @@ impl App {
             .into());
         }
         let mut meters: HashMap<String, Option<Meter>> = HashMap::new();
+        let mut memo = Memo::default();
+        let mut deltas = Vec::new();
         let mut tx = self.store().begin().await?;
         let mut out = Vec::with_capacity(events.len());
         let mut recorded: Vec<(Meter, UsageEvent)> = Vec::new();
@@ -313,9 +369,10 @@ impl App {
                 out.push(refusal(&e));
                 continue;
             };
-            match self.record_usage_in(&mut tx, &meter, p).await {
-                Ok(e) => {
+            match self.record_usage_in(&mut tx, &meter, p, &mut memo).await {
+                Ok((e, seq)) => {
                     out.push(e.to_json(&name, p, self.now()));
+                    deltas.push(delta(&e, seq));
                     recorded.push((meter, e));
                 }
                 Err(e @ (AppError::Param(_) | AppError::MissingReference { .. })) => {
@@ -331,7 +388,9 @@ impl App {
             "refused": out.len() - recorded.len(),
             "data": out,
         });
+        self.announce_usage(&mut tx, &deltas).await?;
         self.commit_response(tx, ctx, 200, &body).await?;
+        self.usage_cache().apply(&deltas);
         let mut by_meter: HashMap<String, (Meter, Vec<UsageEvent>)> = HashMap::new();
         for (meter, e) in recorded {
             by_meter
@@ -541,6 +600,7 @@ impl App {
             )
             .into());
         }
+        let forget = (id.clone(), customer.clone());
         let response = json!({
             "id": new_id(METER_ADJUSTMENT_PREFIX),
             "object": "billing.meter_event_adjustment",
@@ -550,7 +610,10 @@ impl App {
             "status": "complete",
             "type": "cancel",
         });
-        self.finish(tx, ctx, response, &[]).await
+        tx.bump_customer_version(&forget.1).await?;
+        let response = self.finish(tx, ctx, response, &[]).await?;
+        self.usage_cache().forget_usage(&forget.0, &forget.1);
+        Ok(response)
     }
 
     /// `GET /v1/billing/meters/{id}/event_summaries`: one summary for the range, or one per
@@ -631,6 +694,16 @@ impl App {
         let credits = self.credit_lines(tx, sub, &lines, now).await?;
         lines.extend(credits);
         Ok(lines)
+    }
+}
+
+fn delta(e: &UsageEvent, seq: i64) -> Delta {
+    Delta {
+        meter: e.meter.clone(),
+        customer: e.customer.clone(),
+        seq,
+        ts: e.timestamp,
+        value: e.value,
     }
 }
 

@@ -35,6 +35,61 @@ impl Store {
         row.map(|r| r.try_get("meter_id")).transpose()
     }
 
+    /// `customer`'s version (0 before anything bumped it).
+    pub async fn customer_version(&self, customer: &str) -> Result<i64> {
+        let row = query("SELECT version FROM customer_versions WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_optional(self)
+            .await?;
+        Ok(row.map(|r| r.try_get("version")).transpose()?.unwrap_or(0))
+    }
+
+    /// Every live event of `customer` on `meter` from `from` on, as (seq, timestamp, value).
+    pub async fn usage_since(
+        &self,
+        meter: &str,
+        customer: &str,
+        from: i64,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        let rows = query(
+            "SELECT seq, ts, value FROM meter_events \
+             WHERE meter_id = $1 AND customer_id = $2 AND ts >= $3 AND canceled = 0",
+        )
+        .bind(meter)
+        .bind(customer)
+        .bind(from)
+        .fetch_all(self)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("ts")?, r.try_get("value")?)))
+            .collect()
+    }
+
+    /// Waits for notifications on `channel` (PostgreSQL only): each payload is handed to
+    /// `on_message`; `on_reconnect` runs once listening and whenever the listening
+    /// connection was lost and re-established (notifications in between are lost). Runs
+    /// until the connection fails for good.
+    pub async fn listen(
+        &self,
+        channel: &str,
+        on_message: impl Fn(&str) + Send + Sync,
+        on_reconnect: impl Fn() + Send + Sync,
+    ) -> Result<()> {
+        let Self::Postgres(pool) = self else {
+            return Ok(());
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(channel).await?;
+        // Whatever was cached before listening may have missed notifications.
+        on_reconnect();
+        loop {
+            match listener.try_recv().await? {
+                Some(n) => on_message(n.payload()),
+                None => on_reconnect(),
+            }
+        }
+    }
+
     /// Every live event of `customer` on `meter` in `[from, to)` as (timestamp, value), in
     /// timestamp then arrival order: for summaries by window.
     pub async fn usage_events(
@@ -130,11 +185,16 @@ impl Tx {
         Ok(())
     }
 
-    /// Records an event; `false` if its identifier was seen before (nothing is written).
-    pub async fn insert_usage_event(&mut self, e: &UsageEvent, created: i64) -> Result<bool> {
-        let n = query(
+    /// Records an event; returns its arrival sequence number, or `None` if its identifier
+    /// was seen before (nothing is written).
+    pub async fn insert_usage_event(
+        &mut self,
+        e: &UsageEvent,
+        created: i64,
+    ) -> Result<Option<i64>> {
+        let row = query(
             "INSERT INTO meter_events (identifier, meter_id, customer_id, ts, value, created) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (identifier) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (identifier) DO NOTHING RETURNING seq",
         )
         .bind(&e.identifier)
         .bind(&e.meter)
@@ -142,9 +202,34 @@ impl Tx {
         .bind(e.timestamp)
         .bind(e.value)
         .bind(created)
+        .fetch_optional(&mut *self)
+        .await?;
+        row.map(|r| r.try_get("seq")).transpose()
+    }
+
+    /// Bumps `customer`'s version: what a usage check caches about them is stale.
+    pub async fn bump_customer_version(&mut self, customer: &str) -> Result<()> {
+        query(
+            "INSERT INTO customer_versions (customer_id, version) VALUES ($1, 1) \
+             ON CONFLICT (customer_id) DO UPDATE SET version = customer_versions.version + 1",
+        )
+        .bind(customer)
         .execute(&mut *self)
         .await?;
-        Ok(n == 1)
+        Ok(())
+    }
+
+    /// Tells every process listening on PostgreSQL, when this transaction commits (SQLite:
+    /// nothing; its processes do not share a cache).
+    pub async fn notify(&mut self, channel: &str, payload: &str) -> Result<()> {
+        if let Self::Postgres(_) = self {
+            query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .fetch_all(&mut *self)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Cancels the live event `identifier` of `meter`; returns it (customer, timestamp,

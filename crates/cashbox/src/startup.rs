@@ -278,6 +278,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     });
 
+    // Other processes' meter events, into this process's usage-check memory (PostgreSQL).
+    let usage = tokio::spawn({
+        let app = app.clone();
+        async move {
+            if app.store().backend() != "postgres" {
+                return;
+            }
+            loop {
+                if let Err(e) = app.follow_usage().await {
+                    tracing::warn!(error = %e, "following other processes' usage failed; retrying");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    });
+
     // Billing work on the wall clock (renewals, trial ends, retries): every second, in
     // batches until none is left.
     let billing = tokio::spawn({
@@ -315,6 +331,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     pruner.abort();
     recovery.abort();
     billing.abort();
+    usage.abort();
     app.store().close().await;
     tracing::info!("stopped");
     Ok(())

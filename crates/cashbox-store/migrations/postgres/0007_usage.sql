@@ -137,3 +137,11 @@ CREATE TABLE alert_triggers (
     created BIGINT NOT NULL,
     PRIMARY KEY (alert_id, customer_id)
 );
+
+-- A counter per customer, bumped in every transaction that changes what a usage check reads
+-- (subscriptions, spend limits, credit grants): a process's cached view of the customer is
+-- good while the counter is unchanged.
+CREATE TABLE customer_versions (
+    customer_id TEXT COLLATE "C" PRIMARY KEY,
+    version BIGINT NOT NULL
+);

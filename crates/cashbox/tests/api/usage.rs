@@ -777,3 +777,73 @@ async fn a_usage_alert_fires_once_when_the_threshold_is_reached() {
         "alert_archived"
     );
 }
+
+/// Two processes on one PostgreSQL: a check answered by the second from its memory sees the
+/// events recorded through the first within 100 ms, and its spend limit changes at once.
+#[tokio::test]
+async fn a_second_process_sees_usage_within_100_ms_on_postgres() {
+    let b = Billing::new(None).await;
+    if !b.t.db_url.starts_with("postgres") {
+        return; // several processes share a database on PostgreSQL only
+    }
+    let minutes = meter(&b, "minutes", "sum").await;
+    let per_minute = metered_price(&b, &minutes, &[("unit_amount", "5")]).await;
+    b.subscribe(&[("items[0][price]", &per_minute)]).await;
+    b.t.post(
+        "/v1/billing/spend_limits",
+        &[
+            ("customer", &b.customer),
+            ("amount", "1000"),
+            ("currency", "usd"),
+        ],
+    )
+    .await
+    .ok();
+    let (second, _) = crate::support::build_app_with(
+        &b.t.db_url,
+        &b.t.ring_entry,
+        "http://127.0.0.1:1",
+        None,
+        None,
+        Default::default(),
+    )
+    .await;
+    let follower = tokio::spawn({
+        let second = second.clone();
+        async move { second.follow_usage().await }
+    });
+    let params = |q| cashbox_core::credits::UsageCheckParams {
+        customer: Some(b.customer.clone()),
+        event_name: Some("minutes".into()),
+        quantity: Some(q),
+        subscription: None,
+    };
+    // Loaded into the second process's memory before the events arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let before = second.check_usage(&params(1)).await.unwrap();
+    assert_eq!(before["used"], 0);
+    for i in 0..5 {
+        usage(&b, "minutes", 30, T0, &format!("x{i}")).await.ok();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let after = second.check_usage(&params(60)).await.unwrap();
+    assert_eq!(after["used"], 750, "{after}");
+    assert_eq!(after["allowed"], false);
+    // A change of limit through the first is seen by the second's next check.
+    let limits =
+        b.t.get(&format!("/v1/billing/spend_limits?customer={}", b.customer))
+            .await;
+    let id = limits.ok()["data"][0]["id"].as_str().unwrap().to_string();
+    b.t.post(
+        &format!("/v1/billing/spend_limits/{id}"),
+        &[("amount", "5000")],
+    )
+    .await
+    .ok();
+    let raised = second.check_usage(&params(60)).await.unwrap();
+    assert_eq!(
+        (raised["allowed"].as_bool(), raised["limit"].as_i64()),
+        (Some(true), Some(5000))
+    );
+    follower.abort();
+}
