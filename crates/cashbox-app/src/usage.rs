@@ -221,6 +221,22 @@ impl App {
         p: &MeterEventParams,
         memo: &mut Memo,
     ) -> AppResult<(UsageEvent, i64)> {
+        let (event, now) = self.check_usage_event(tx, meter, p, memo).await?;
+        let Some(seq) = tx.insert_usage_event(&event, now).await? else {
+            return Err(duplicate(&event.identifier));
+        };
+        Ok((event, seq))
+    }
+
+    /// Checks one event against its meter, its customer and what is already invoiced;
+    /// returns it with its customer's time.
+    async fn check_usage_event(
+        &self,
+        tx: &mut Tx,
+        meter: &Meter,
+        p: &MeterEventParams,
+        memo: &mut Memo,
+    ) -> AppResult<(UsageEvent, i64)> {
         let identifier = p
             .identifier()?
             .unwrap_or_else(|| new_id("mtrevt").replace("mtrevt_", ""));
@@ -266,10 +282,7 @@ impl App {
             )
             .into());
         }
-        let Some(seq) = tx.insert_usage_event(&event, now).await? else {
-            return Err(duplicate(&event.identifier));
-        };
-        Ok((event, seq))
+        Ok((event, now))
     }
 
     /// Tells other processes (PostgreSQL) about recorded events when `tx` commits.
@@ -343,6 +356,7 @@ impl App {
         let mut tx = self.store().begin().await?;
         let mut out = Vec::with_capacity(events.len());
         let mut recorded: Vec<(Meter, UsageEvent)> = Vec::new();
+        let mut checked = Vec::new();
         for p in &events {
             let name = match p.event_name() {
                 Ok(n) => n.to_string(),
@@ -369,16 +383,29 @@ impl App {
                 out.push(refusal(&e));
                 continue;
             };
-            match self.record_usage_in(&mut tx, &meter, p, &mut memo).await {
-                Ok((e, seq)) => {
-                    out.push(e.to_json(&name, p, self.now()));
-                    deltas.push(delta(&e, seq));
-                    recorded.push((meter, e));
+            match self.check_usage_event(&mut tx, &meter, p, &mut memo).await {
+                Ok((e, now)) => {
+                    out.push(Value::Null);
+                    checked.push((out.len() - 1, name, meter, e, now));
                 }
                 Err(e @ (AppError::Param(_) | AppError::MissingReference { .. })) => {
                     out.push(refusal(&e));
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        // Written a few hundred rows a statement; an identifier already recorded (or twice
+        // in this batch) is written once and refused after.
+        let rows: Vec<(&UsageEvent, i64)> = checked.iter().map(|c| (&c.3, c.4)).collect();
+        let mut inserted = tx.insert_usage_events(&rows).await?;
+        for (slot, name, meter, e, _) in checked {
+            match inserted.remove(&e.identifier) {
+                Some(seq) => {
+                    out[slot] = e.to_json(&name, &events[slot], self.now());
+                    deltas.push(delta(&e, seq));
+                    recorded.push((meter, e));
+                }
+                None => out[slot] = refusal(&duplicate(&e.identifier)),
             }
         }
         let body = json!({

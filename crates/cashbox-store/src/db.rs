@@ -232,16 +232,48 @@ impl Query {
 /// Prepares (from the connection's cache), binds and runs one statement on SQLite.
 /// `$N` placeholders are SQLite named parameters; each is bound to argument N by its name,
 /// so they may appear in any order and more than once.
+thread_local! {
+    /// Per SQL text: which argument each of its parameters takes (`$N` is argument N).
+    /// SQLite finds a parameter's name by a linear walk, so a statement with thousands of
+    /// parameters (a multi-row insert) would spend its time there on every run.
+    static PARAMETER_MAPS: std::cell::RefCell<std::collections::HashMap<String, Arc<[usize]>>> =
+        Default::default();
+}
+
+/// The argument (1-based) each parameter of `stmt` takes, worked out once per SQL text.
+fn parameter_map(stmt: &rusqlite::Statement<'_>, sql: &str, args: usize) -> Result<Arc<[usize]>> {
+    if let Some(m) = PARAMETER_MAPS.with(|c| c.borrow().get(sql).cloned()) {
+        return Ok(m);
+    }
+    let map: Arc<[usize]> = (1..=stmt.parameter_count())
+        .map(|i| {
+            stmt.parameter_name(i)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| (1..=args).contains(n))
+                .ok_or_else(|| StoreError::Placeholder(sql.chars().take(80).collect()))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into();
+    PARAMETER_MAPS.with(|c| {
+        let mut c = c.borrow_mut();
+        // Statements are a bounded set of texts; a guard against one built per call.
+        if c.len() > 4_096 {
+            c.clear();
+        }
+        c.insert(sql.to_string(), map.clone());
+    });
+    Ok(map)
+}
+
 fn lite_run(conn: &Connection, sql: &str, args: &[Val], want: Want) -> Result<Output> {
     let mut stmt = conn.prepare_cached(sql)?;
-    for i in 1..=stmt.parameter_count() {
-        let n = stmt
-            .parameter_name(i)
-            .and_then(|name| name.strip_prefix('$'))
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| (1..=args.len()).contains(n))
+    let map = parameter_map(&stmt, sql, args.len())?;
+    for (i, n) in map.iter().enumerate() {
+        let arg = args
+            .get(n - 1)
             .ok_or_else(|| StoreError::Placeholder(sql.chars().take(80).collect()))?;
-        stmt.raw_bind_parameter(i, &args[n - 1])?;
+        stmt.raw_bind_parameter(i + 1, arg)?;
     }
     match want {
         Want::Count => Ok(Output::Count(stmt.raw_execute()? as u64)),

@@ -207,6 +207,52 @@ impl Tx {
         row.map(|r| r.try_get("seq")).transpose()
     }
 
+    /// Records events (each with its `created`) in multi-row statements; returns the
+    /// sequence numbers of those written by identifier (an identifier seen before, or twice
+    /// here, is written once: the first time).
+    pub async fn insert_usage_events(
+        &mut self,
+        events: &[(&UsageEvent, i64)],
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        const ROWS: usize = 500;
+        let mut out = std::collections::HashMap::with_capacity(events.len());
+        for chunk in events.chunks(ROWS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 6;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO meter_events (identifier, meter_id, customer_id, ts, value, created) \
+                 VALUES {} ON CONFLICT (identifier) DO NOTHING RETURNING identifier, seq",
+                values.join(", ")
+            );
+            let mut q = query(sql);
+            for (e, created) in chunk {
+                q = q
+                    .bind(&e.identifier)
+                    .bind(&e.meter)
+                    .bind(&e.customer)
+                    .bind(e.timestamp)
+                    .bind(e.value)
+                    .bind(*created);
+            }
+            for r in q.fetch_all(&mut *self).await? {
+                out.insert(r.try_get("identifier")?, r.try_get("seq")?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Bumps `customer`'s version: what a usage check caches about them is stale.
     pub async fn bump_customer_version(&mut self, customer: &str) -> Result<()> {
         query(

@@ -18,7 +18,15 @@ pub struct UsageBenchOptions {
     pub duration: Duration,
     pub warmup: Duration,
     pub customers: usize,
+    /// Which measurements to run: any of single, batch, usage, entitlements.
+    pub only: Vec<String>,
     pub target: Option<(String, String)>,
+}
+
+impl UsageBenchOptions {
+    fn runs(&self, what: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == what)
+    }
 }
 
 struct Target {
@@ -287,110 +295,115 @@ pub async fn run(opts: UsageBenchOptions) -> Result<(), String> {
         opts.warmup.as_secs_f64()
     );
 
-    let name = event_name.clone();
-    let single = drive(&t, &opts, move |t, i| {
-        let name = name.clone();
-        async move {
-            let id = t.identifier();
-            t.post(
-                "/v1/billing/meter_events",
-                &[
-                    ("event_name", name.as_str()),
-                    ("payload[stripe_customer_id]", t.customer(i)),
-                    ("payload[value]", "7"),
-                    ("identifier", &id),
-                ],
-            )
-            .await
-            .map(|_| 1)
-        }
-    })
-    .await;
-    report(
-        "meter events, one per request",
-        "events",
-        ">= 10,000/s",
-        &single,
-    );
-
-    let name = event_name.clone();
-    let batch = drive(&t, &opts, move |t, i| {
-        let name = name.clone();
-        async move {
-            let events: Vec<Value> = (0..1_000)
-                .map(|k| {
-                    json!({"event_name": name, "identifier": t.identifier(),
-                           "payload": {"stripe_customer_id": t.customer(i + k), "value": "3"}})
-                })
-                .collect();
-            let r = t
-                .client
-                .post(format!("{}/v1/billing/meter_events/batch", t.base))
-                .bearer_auth(&t.key)
-                .json(&json!({ "events": events }))
-                .send()
+    if opts.runs("single") {
+        let name = event_name.clone();
+        let single = drive(&t, &opts, move |t, i| {
+            let name = name.clone();
+            async move {
+                let id = t.identifier();
+                t.post(
+                    "/v1/billing/meter_events",
+                    &[
+                        ("event_name", name.as_str()),
+                        ("payload[stripe_customer_id]", t.customer(i)),
+                        ("payload[value]", "7"),
+                        ("identifier", &id),
+                    ],
+                )
                 .await
-                .map_err(|e| e.to_string())?;
-            let v: Value = r.json().await.map_err(|e| e.to_string())?;
-            match v["recorded"].as_u64() {
-                Some(n) if n == 1_000 => Ok(n),
-                _ => Err(v.to_string()),
+                .map(|_| 1)
             }
-        }
-    })
-    .await;
-    report(
-        "meter events, batches of 1,000",
-        "events",
-        ">= 100,000/s",
-        &batch,
-    );
-
-    let name = event_name.clone();
-    let checks = drive(&t, &opts, move |t, i| {
-        let name = name.clone();
-        async move {
-            let path = format!(
-                "/v1/billing/usage_check?customer={}&event_name={name}&quantity=100",
-                t.customer(i)
-            );
-            let v = t.get(&path).await?;
-            if v["allowed"] == true {
-                Ok(1)
-            } else {
-                Err(v.to_string())
+        })
+        .await;
+        report(
+            "meter events, one per request",
+            "events",
+            ">= 10,000/s",
+            &single,
+        );
+    }
+    if opts.runs("batch") {
+        let name = event_name.clone();
+        let batch = drive(&t, &opts, move |t, i| {
+            let name = name.clone();
+            async move {
+                let events: Vec<Value> = (0..1_000)
+                    .map(|k| {
+                        json!({"event_name": name, "identifier": t.identifier(),
+                           "payload": {"stripe_customer_id": t.customer(i + k), "value": "3"}})
+                    })
+                    .collect();
+                let r = t
+                    .client
+                    .post(format!("{}/v1/billing/meter_events/batch", t.base))
+                    .bearer_auth(&t.key)
+                    .json(&json!({ "events": events }))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let v: Value = r.json().await.map_err(|e| e.to_string())?;
+                match v["recorded"].as_u64() {
+                    Some(n) if n == 1_000 => Ok(n),
+                    _ => Err(v.to_string()),
+                }
             }
-        }
-    })
-    .await;
-    report(
-        "usage checks",
-        "checks",
-        ">= 20,000/s, p99 <= 2 ms",
-        &checks,
-    );
-
-    let ent = drive(&t, &opts, move |t, i| {
-        let feature = feature.clone();
-        async move {
-            let path = format!(
-                "/v1/entitlements/check?customer={}&feature={feature}",
-                t.customer(i)
-            );
-            let v = t.get(&path).await?;
-            if v["allowed"] == true {
-                Ok(1)
-            } else {
-                Err(v.to_string())
+        })
+        .await;
+        report(
+            "meter events, batches of 1,000",
+            "events",
+            ">= 100,000/s",
+            &batch,
+        );
+    }
+    if opts.runs("usage") {
+        let name = event_name.clone();
+        let checks = drive(&t, &opts, move |t, i| {
+            let name = name.clone();
+            async move {
+                let path = format!(
+                    "/v1/billing/usage_check?customer={}&event_name={name}&quantity=100",
+                    t.customer(i)
+                );
+                let v = t.get(&path).await?;
+                if v["allowed"] == true {
+                    Ok(1)
+                } else {
+                    Err(v.to_string())
+                }
             }
-        }
-    })
-    .await;
-    report(
-        "entitlement checks",
-        "checks",
-        ">= 20,000/s, p99 <= 2 ms",
-        &ent,
-    );
+        })
+        .await;
+        report(
+            "usage checks",
+            "checks",
+            ">= 20,000/s, p99 <= 2 ms",
+            &checks,
+        );
+    }
+    if opts.runs("entitlements") {
+        let ent = drive(&t, &opts, move |t, i| {
+            let feature = feature.clone();
+            async move {
+                let path = format!(
+                    "/v1/entitlements/check?customer={}&feature={feature}",
+                    t.customer(i)
+                );
+                let v = t.get(&path).await?;
+                if v["allowed"] == true {
+                    Ok(1)
+                } else {
+                    Err(v.to_string())
+                }
+            }
+        })
+        .await;
+        report(
+            "entitlement checks",
+            "checks",
+            ">= 20,000/s, p99 <= 2 ms",
+            &ent,
+        );
+    }
     Ok(())
 }

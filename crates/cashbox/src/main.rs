@@ -77,6 +77,9 @@ enum Command {
         /// Customers the events and checks are spread over.
         #[arg(long, default_value_t = 50)]
         customers: usize,
+        /// Run only these measurements (single, batch, usage, entitlements), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
         /// A running server to measure instead (with --key).
         #[arg(long, requires = "key")]
         url: Option<String>,
@@ -200,6 +203,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         seconds,
         warmup_seconds,
         customers,
+        only,
         url,
         key,
     } = &cli.command
@@ -209,6 +213,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             duration: std::time::Duration::from_secs(*seconds),
             warmup: std::time::Duration::from_secs(*warmup_seconds),
             customers: *customers,
+            only: only.clone(),
             target: url.clone().zip(key.clone()),
         })
         .await;
