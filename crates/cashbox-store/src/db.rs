@@ -229,9 +229,6 @@ impl Query {
     }
 }
 
-/// Prepares (from the connection's cache), binds and runs one statement on SQLite.
-/// `$N` placeholders are SQLite named parameters; each is bound to argument N by its name,
-/// so they may appear in any order and more than once.
 thread_local! {
     /// Per SQL text: which argument each of its parameters takes (`$N` is argument N).
     /// SQLite finds a parameter's name by a linear walk, so a statement with thousands of
@@ -266,6 +263,9 @@ fn parameter_map(stmt: &rusqlite::Statement<'_>, sql: &str, args: usize) -> Resu
     Ok(map)
 }
 
+/// Prepares (from the connection's cache), binds and runs one statement on SQLite.
+/// `$N` placeholders are SQLite named parameters; each is bound to argument N by its name,
+/// so they may appear in any order and more than once.
 fn lite_run(conn: &Connection, sql: &str, args: &[Val], want: Want) -> Result<Output> {
     let mut stmt = conn.prepare_cached(sql)?;
     let map = parameter_map(&stmt, sql, args.len())?;
