@@ -283,6 +283,8 @@ impl App {
         row: CustomerRow,
     ) -> AppResult<()> {
         let id = row.id.clone();
+        // What checks keep in memory about the customer is stale from here.
+        tx.bump_customer_version(&id).await?;
         let customer = self.open_customer(row.clone())?;
         let tombstone = CustomerRow {
             deleted: true,

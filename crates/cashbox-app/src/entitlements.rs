@@ -26,9 +26,14 @@ use serde_json::{Value, json};
 
 use crate::docs::{Doc, active_status};
 use crate::events::ListResult;
+use crate::usage_cache::Entitlements;
 use crate::{App, AppError, AppResult, RequestCtx};
+use cashbox_core::clock::TestClock;
+use std::sync::Arc;
 
 const DAY: i64 = 86_400;
+/// The version row that stands for the whole catalog of product features.
+const CATALOG: &str = "*";
 
 impl Doc for Feature {
     const TABLE: DocTable = DocTable::Features;
@@ -107,6 +112,7 @@ impl App {
         let mut f: Feature = self.load_for_update(&mut tx, id).await?;
         f.update(&p)?;
         self.save_doc(&mut tx, &f).await?;
+        tx.bump_customer_version(CATALOG).await?;
         self.finish(tx, ctx, f.to_json(), &[]).await
     }
 
@@ -175,6 +181,7 @@ impl App {
             }
         }
         self.insert_doc(&mut tx, &pf).await?;
+        tx.bump_customer_version(CATALOG).await?;
         self.finish(tx, ctx, pf.to_json(&feature), &[]).await
     }
 
@@ -227,6 +234,7 @@ impl App {
             return Err(AppError::not_found("product_feature", id));
         }
         tx.delete_doc(DocTable::ProductFeatures, id).await?;
+        tx.bump_customer_version(CATALOG).await?;
         let response = json!({"id": id, "object": "product_feature", "deleted": true});
         self.commit_response(tx, ctx, 200, &response).await?;
         Ok(response)
@@ -331,23 +339,77 @@ impl App {
         })
     }
 
+    /// What `customer` is entitled to at `now`: from memory while neither their version nor
+    /// the catalog's changed and nothing has ended since, else worked out afresh.
+    async fn cached_entitlements(&self, customer: &str) -> AppResult<(Arc<Entitlements>, i64)> {
+        let versions = self.store().entitlement_versions(customer).await?;
+        if let Some(e) = self.usage_cache().entitlements(customer, versions) {
+            let now = match &e.test_clock {
+                Some(clock) => match self.store().doc(DocTable::TestClocks, clock).await? {
+                    Some(r) => self.open_doc::<TestClock>(&r)?.frozen_time,
+                    None => self.now(),
+                },
+                None => self.now(),
+            };
+            if now < e.valid_until {
+                return Ok((e, now));
+            }
+        }
+        let mut tx = self.store().begin().await?;
+        let row = match has_prefix(customer, CUSTOMER_PREFIX) {
+            true => tx.customer(customer).await?.filter(|c| !c.deleted),
+            false => None,
+        }
+        .ok_or_else(|| AppError::MissingReference {
+            object: "customer",
+            id: customer.to_string(),
+            param: "customer".into(),
+        })?;
+        let now = self.time_of(&mut tx, row.test_clock.as_deref()).await?;
+        let by_feature = self.entitlements_in(&mut tx, customer, now).await?;
+        drop(tx);
+        let valid_until = by_feature
+            .values()
+            .filter_map(|e| e.period.1)
+            .min()
+            .unwrap_or(i64::MAX);
+        let e = Entitlements {
+            versions,
+            test_clock: row.test_clock,
+            valid_until,
+            by_feature,
+        };
+        Ok((self.usage_cache().set_entitlements(customer, e), now))
+    }
+
     /// `GET /v1/entitlements/check` (ours): whether `quantity` uses would be allowed now.
+    /// Answered from memory (see `usage_cache`), with the quota's use read from the store.
     pub async fn check_entitlement(&self, p: &EntitlementCheckParams) -> AppResult<Value> {
         let (customer, name, quantity) = p.checked()?;
-        let feature = self.feature_named(&name, "feature").await?;
-        let mut tx = self.store().begin().await?;
-        let now = self.entitled_customer(&mut tx, &customer).await?;
-        let ents = self.entitlements_in(&mut tx, &customer, now).await?;
-        let ent = ents.get(&feature.id);
-        let used = match ent {
-            Some(e) => tx.quota_used(&customer, &feature.id, e.period.0).await?,
-            None => 0,
+        let (ents, _) = self.cached_entitlements(&customer).await?;
+        let ent = ents
+            .by_feature
+            .values()
+            .find(|e| e.feature.lookup_key == name || e.feature.id == name);
+        let Some(ent) = ent else {
+            // Not entitled: the feature must still exist.
+            let feature = self.feature_named(&name, "feature").await?;
+            return Ok(check_json(
+                &customer,
+                &feature.lookup_key,
+                None,
+                0,
+                quantity,
+            ));
         };
-        drop(tx);
+        let used = self
+            .store()
+            .quota_used(&customer, &ent.feature.id, ent.period.0)
+            .await?;
         Ok(check_json(
             &customer,
-            &feature.lookup_key,
-            ent,
+            &ent.feature.lookup_key,
+            Some(ent),
             used,
             quantity,
         ))
@@ -447,6 +509,7 @@ impl App {
                 .await?;
         }
         if granted {
+            tx.bump_customer_version(&inv.customer).await?;
             self.announce_entitlements(tx, &inv.customer, now).await?;
         }
         Ok(())
@@ -461,6 +524,7 @@ impl App {
         now: i64,
     ) -> AppResult<()> {
         if tx.revoke_grants(invoice, now).await? > 0 {
+            tx.bump_customer_version(customer).await?;
             self.announce_entitlements(tx, customer, now).await?;
         }
         Ok(())

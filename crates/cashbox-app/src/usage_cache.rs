@@ -13,6 +13,10 @@
 //!   changes one of them bumps the version in the store, and a check reads the version (one
 //!   primary-key read) before trusting its profile, so a change made by any process is seen
 //!   by the next check.
+//! - **Entitlements**: per customer, what they are entitled to, tagged with their version and
+//!   the catalog-wide one (product features), and good until the soonest period or grant end.
+//!   A quota's use is read from the store on each check (one primary-key read): consumes are
+//!   exact there.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -54,11 +58,22 @@ struct Loading {
     poisoned: bool,
 }
 
+/// A customer's entitlements as of both versions, good until `valid_until` (the soonest a
+/// period or a purchase's grant ends).
+#[derive(Debug, Clone)]
+pub(crate) struct Entitlements {
+    pub versions: (i64, i64),
+    pub test_clock: Option<String>,
+    pub valid_until: i64,
+    pub by_feature: std::collections::BTreeMap<String, cashbox_core::entitlements::Entitlement>,
+}
+
 #[derive(Default)]
 struct State {
     usage: HashMap<Key, Vec<(i64, Aggregate)>>,
     loading: HashMap<Key, Loading>,
     profiles: HashMap<String, Arc<Profile>>,
+    entitlements: HashMap<String, Arc<Entitlements>>,
 }
 
 pub(crate) struct UsageCache {
@@ -180,6 +195,22 @@ impl UsageCache {
             .get(customer)
             .filter(|p| p.version == version)
             .cloned()
+    }
+
+    pub fn entitlements(&self, customer: &str, versions: (i64, i64)) -> Option<Arc<Entitlements>> {
+        self.state()
+            .entitlements
+            .get(customer)
+            .filter(|e| e.versions == versions)
+            .cloned()
+    }
+
+    pub fn set_entitlements(&self, customer: &str, e: Entitlements) -> Arc<Entitlements> {
+        let e = Arc::new(e);
+        self.state()
+            .entitlements
+            .insert(customer.to_string(), e.clone());
+        e
     }
 
     pub fn set_profile(&self, customer: &str, p: Profile) -> Arc<Profile> {

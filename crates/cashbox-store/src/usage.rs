@@ -44,6 +44,46 @@ impl Store {
         Ok(row.map(|r| r.try_get("version")).transpose()?.unwrap_or(0))
     }
 
+    /// `customer`'s version and the catalog-wide one (bumped when product features or
+    /// features change, which touches everyone's entitlements).
+    pub async fn entitlement_versions(&self, customer: &str) -> Result<(i64, i64)> {
+        let rows = query(
+            "SELECT customer_id, version FROM customer_versions WHERE customer_id = $1 OR customer_id = '*'",
+        )
+        .bind(customer)
+        .fetch_all(self)
+        .await?;
+        let (mut mine, mut global) = (0, 0);
+        for r in &rows {
+            let id: String = r.try_get("customer_id")?;
+            let v: i64 = r.try_get("version")?;
+            if id == "*" {
+                global = v;
+            } else {
+                mine = v;
+            }
+        }
+        Ok((mine, global))
+    }
+
+    /// Uses so far of `feature` by `customer` in the period starting at `period_start`.
+    pub async fn quota_used(
+        &self,
+        customer: &str,
+        feature: &str,
+        period_start: i64,
+    ) -> Result<i64> {
+        let row = query(
+            "SELECT used FROM quota_usage WHERE customer_id = $1 AND feature_id = $2 AND period_start = $3",
+        )
+        .bind(customer)
+        .bind(feature)
+        .bind(period_start)
+        .fetch_optional(self)
+        .await?;
+        Ok(row.map(|r| r.try_get("used")).transpose()?.unwrap_or(0))
+    }
+
     /// Every live event of `customer` on `meter` from `from` on, as (seq, timestamp, value).
     pub async fn usage_since(
         &self,
