@@ -398,10 +398,10 @@ impl App {
         // in this batch) is written once and refused after.
         let rows: Vec<(&UsageEvent, i64)> = checked.iter().map(|c| (&c.3, c.4)).collect();
         let mut inserted = tx.insert_usage_events(&rows).await?;
-        for (slot, name, meter, e, _) in checked {
+        for (slot, _, meter, e, _) in checked {
             match inserted.remove(&e.identifier) {
                 Some(seq) => {
-                    out[slot] = e.to_json(&name, &events[slot], self.now());
+                    out[slot] = json!({"identifier": e.identifier, "timestamp": e.timestamp});
                     deltas.push(delta(&e, seq));
                     recorded.push((meter, e));
                 }

@@ -171,7 +171,8 @@ pub struct BatchParams {
 }
 
 /// Ours: record up to 1,000 meter events at once (JSON or form), each recorded or refused on
-/// its own; `data` answers each in order, a meter event or `{"error": …}`.
+/// its own; `data` answers each in order: `{"identifier", "timestamp"}` when recorded, or
+/// `{"error": …}` (Stripe's error object) when refused.
 #[utoipa::path(post, path = "/v1/billing/meter_events/batch", tag = "Billing",
     request_body(content = BatchParams, content_type = "application/json"),
     responses((status = 200, body = Object)))]
