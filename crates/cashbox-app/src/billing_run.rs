@@ -157,11 +157,18 @@ impl App {
                 event = None;
             }
             Due::CancelAt(_) => {
+                collect = self
+                    .final_usage_invoice(tx, ctx, sub, &customer, t, t)
+                    .await?;
                 sub.cancel(t, "cancellation_requested");
                 event = Some("customer.subscription.deleted");
             }
             Due::PeriodEnd(_) if sub.cancel_at_period_end => {
-                sub.cancel(sub.current_period_end, "cancellation_requested");
+                let end = sub.current_period_end;
+                collect = self
+                    .final_usage_invoice(tx, ctx, sub, &customer, end, t)
+                    .await?;
+                sub.cancel(end, "cancellation_requested");
                 event = Some("customer.subscription.deleted");
             }
             Due::PeriodEnd(_) => {

@@ -398,6 +398,47 @@ impl App {
         Ok(Some(inv))
     }
 
+    /// A metered subscription that ends at `end` bills its last period's usage (once: the
+    /// invoice claims the period that would have started at `end`); returns the invoice.
+    pub(crate) async fn final_usage_invoice(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        sub: &mut Subscription,
+        customer: &Customer,
+        end: i64,
+        now: i64,
+    ) -> AppResult<Option<Invoice>> {
+        if !sub.has_metered() {
+            return Ok(None);
+        }
+        let invoice_id = new_id(INVOICE_PREFIX);
+        if !tx.claim_period(&sub.id, end, &invoice_id).await? {
+            return Ok(None);
+        }
+        let names = self
+            .product_names(tx, sub.items.iter().map(|i| &i.price))
+            .await?;
+        let period = (sub.current_period_start, end);
+        let lines = self
+            .usage_lines(tx, sub, period, &name_of(&names), now)
+            .await?;
+        let inv = self
+            .subscription_invoice(
+                tx,
+                ctx,
+                sub,
+                customer,
+                "subscription_cycle",
+                lines,
+                period,
+                now,
+                Some(invoice_id),
+            )
+            .await?;
+        Ok(Some(inv).filter(|i| i.status == InvoiceStatus::Open))
+    }
+
     pub async fn create_subscription(
         &self,
         ctx: &RequestCtx,

@@ -303,7 +303,7 @@ impl Subscription {
             }
             // Usage is billed in arrears: a period with metered items is invoiced once its
             // late events have had their grace window.
-            let grace = if self.has_metered() && !self.cancel_at_period_end {
+            let grace = if self.has_metered() {
                 crate::usage::USAGE_GRACE_SECS
             } else {
                 0

@@ -847,3 +847,40 @@ async fn a_second_process_sees_usage_within_100_ms_on_postgres() {
     );
     follower.abort();
 }
+
+/// Ending a metered subscription bills its last period's usage (once), late events in the
+/// grace window included.
+#[tokio::test]
+async fn canceling_at_period_end_bills_the_last_periods_usage() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let minutes = meter(&b, "minutes", "sum").await;
+    let base = b.price(1_000).await;
+    let per_minute = metered_price(&b, &minutes, &[("unit_amount", "5")]).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &base), ("items[1][price]", &per_minute)])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    b.t.post(
+        &format!("/v1/subscriptions/{id}"),
+        &[("cancel_at_period_end", "true")],
+    )
+    .await
+    .ok();
+    b.advance(T0 + DAY).await;
+    usage(&b, "minutes", 100, T0 + DAY, "m1").await.ok();
+    b.advance(MAY1 + GRACE / 2).await;
+    usage(&b, "minutes", 20, MAY1 - 10, "late").await.ok();
+    b.advance(MAY1 + GRACE + 60).await;
+    let sub = b.sub(&id).await;
+    assert_eq!(sub["status"], "canceled");
+    assert_eq!(sub["ended_at"], MAY1);
+    let invoices = b.invoices(&id).await;
+    assert_eq!(invoices.len(), 2);
+    let last = &invoices[1];
+    assert_eq!(usage_line(last, &per_minute)["amount"], 600);
+    assert_eq!(last["total"], 600, "no new period of the plan is billed");
+    assert_eq!(last["status"], "paid");
+    // Nothing more is due, and the period's usage is closed.
+    b.advance(MAY1 + 40 * DAY).await;
+    assert_eq!(b.invoices(&id).await.len(), 2);
+}
