@@ -1233,7 +1233,13 @@ impl App {
             }
         }
         let mut to_collect = None;
-        if p.invoice_now == Some(true) {
+        if p.invoice_now == Some(true) && sub.has_metered() {
+            // Stripe's invoice_now bills un-invoiced metered usage with what is pending.
+            to_collect = self
+                .final_usage_invoice(&mut tx, &ictx, &mut sub, &customer, now, now)
+                .await?
+                .map(|i| i.id);
+        } else if p.invoice_now == Some(true) {
             let pending = self
                 .pending_items(&mut tx, &sub.customer, Some(&sub.id))
                 .await?;

@@ -884,3 +884,27 @@ async fn canceling_at_period_end_bills_the_last_periods_usage() {
     b.advance(MAY1 + 40 * DAY).await;
     assert_eq!(b.invoices(&id).await.len(), 2);
 }
+
+#[tokio::test]
+async fn canceling_now_with_invoice_now_bills_the_usage_so_far() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let minutes = meter(&b, "minutes", "sum").await;
+    let per_minute = metered_price(&b, &minutes, &[("unit_amount", "5")]).await;
+    let sub = b.subscribe(&[("items[0][price]", &per_minute)]).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    b.advance(T0 + 2 * DAY).await;
+    usage(&b, "minutes", 10, T0 + DAY, "m1").await.ok();
+    let r =
+        b.t.delete(&format!("/v1/subscriptions/{id}?invoice_now=true"))
+            .await;
+    assert_eq!(r.ok()["status"], "canceled");
+    let invoices = b.invoices(&id).await;
+    let last = invoices.last().unwrap();
+    assert_eq!(usage_line(last, &per_minute)["amount"], 50);
+    assert_eq!(last["status"], "paid");
+    let late = usage(&b, "minutes", 1, T0 + DAY, "m2").await;
+    assert_eq!(
+        late.error(400, "invalid_request_error")["code"],
+        "meter_event_period_invoiced"
+    );
+}
