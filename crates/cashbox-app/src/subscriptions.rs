@@ -355,7 +355,15 @@ impl App {
         }
         // A renewal bills the ending period's usage in arrears: the metered items' lines
         // (nothing in advance) give way to what their usage costs.
-        if reason == "subscription_cycle" && sub.has_metered() {
+        let closing_trial = sub.trial_end == Some(start);
+        if reason == "subscription_cycle" && sub.has_metered() && closing_trial {
+            // Usage during a trial is free, as in Stripe: closed without being billed.
+            for meter in sub.items.iter().filter_map(|i| i.meter()) {
+                tx.lock_usage(meter, &sub.customer, true).await?;
+                tx.set_usage_billed_through(meter, &sub.customer, start)
+                    .await?;
+            }
+        } else if reason == "subscription_cycle" && sub.has_metered() {
             let usage = self
                 .usage_lines(
                     tx,

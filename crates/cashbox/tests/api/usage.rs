@@ -908,3 +908,35 @@ async fn canceling_now_with_invoice_now_bills_the_usage_so_far() {
         "meter_event_period_invoiced"
     );
 }
+
+#[tokio::test]
+async fn usage_during_a_trial_is_not_billed() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let minutes = meter(&b, "minutes", "sum").await;
+    let per_minute = metered_price(&b, &minutes, &[("unit_amount", "5")]).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &per_minute), ("trial_period_days", "7")])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    b.advance(T0 + DAY).await;
+    usage(&b, "minutes", 100, T0 + DAY, "trial").await.ok();
+    b.advance(T0 + 8 * DAY).await;
+    usage(&b, "minutes", 10, T0 + 8 * DAY, "paid").await.ok();
+    let invoices = b.invoices(&id).await;
+    assert!(
+        invoices.iter().all(|i| i["total"] == 0),
+        "nothing billed for the trial: {invoices:?}"
+    );
+    // The trial's usage is closed; the first paid period's is billed at its end.
+    let late = usage(&b, "minutes", 1, T0 + 2 * DAY, "late").await;
+    assert_eq!(
+        late.error(400, "invalid_request_error")["code"],
+        "meter_event_period_invoiced"
+    );
+    b.advance(T0 + 7 * DAY + 30 * DAY + GRACE + 60).await;
+    let invoices = b.invoices(&id).await;
+    assert_eq!(
+        usage_line(invoices.last().unwrap(), &per_minute)["amount"],
+        50
+    );
+}
