@@ -264,12 +264,15 @@ impl App {
         tx: &mut Tx,
         ctx: &RequestCtx,
         pi: &PaymentIntent,
-        now: i64,
     ) -> AppResult<()> {
         let Some(customer) = &pi.customer else {
             return Ok(());
         };
-        let mut grant = CreditGrant {
+        // The grant lives in the customer's time (their test clock's, if any), so it is
+        // available at once to checks measured in that time.
+        let test_clock = tx.customer(customer).await?.and_then(|r| r.test_clock);
+        let now = self.time_of(tx, test_clock.as_deref()).await?;
+        let grant = CreditGrant {
             id: new_id(CREDIT_GRANT_PREFIX),
             created: now,
             updated: now,
@@ -284,12 +287,9 @@ impl App {
             voided_at: None,
             name: Some("Top-up".into()),
             metadata: Metadata::new(),
-            test_clock: None,
+            test_clock,
             payment_intent: Some(pi.id.clone()),
         };
-        if let Some(row) = tx.customer(customer).await? {
-            grant.test_clock = row.test_clock;
-        }
         self.insert_grant_in(tx, ctx, &grant).await
     }
 

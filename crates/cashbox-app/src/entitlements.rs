@@ -266,7 +266,7 @@ impl App {
         let mut features: BTreeMap<String, Option<Feature>> = BTreeMap::new();
         for (product, window, purchase) in sources {
             for row in tx
-                .docs_by_parent(DocTable::ProductFeatures, &product)
+                .docs_of_parent(DocTable::ProductFeatures, &product)
                 .await?
             {
                 let pf: ProductFeature = self.open_doc(&row)?;

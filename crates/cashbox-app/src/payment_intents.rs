@@ -389,7 +389,7 @@ impl App {
                     .await?;
                 self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
                 if captured && Self::is_top_up(&pi) {
-                    self.top_up_settled(&mut tx, ctx, &pi, now).await?;
+                    self.top_up_settled(&mut tx, ctx, &pi).await?;
                 }
                 self.finish(tx, ctx, pi_json, expand).await
             }

@@ -249,6 +249,16 @@ impl Tx {
         all(query(sql).bind(parent).fetch_all(&mut *self).await?)
     }
 
+    /// Every document with this parent, oldest first, unlocked (catalog rows many
+    /// transactions read at once).
+    pub async fn docs_of_parent(&mut self, table: DocTable, parent: &str) -> Result<Vec<DocRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE parent = $1 ORDER BY id",
+            table.name()
+        );
+        all(query(sql).bind(parent).fetch_all(&mut *self).await?)
+    }
+
     /// Every document of a customer, locked, oldest first.
     pub async fn docs_by_customer(
         &mut self,

@@ -940,3 +940,43 @@ async fn usage_during_a_trial_is_not_billed() {
         50
     );
 }
+
+/// A top-up counts at once in the customer's own time, also on a clock behind the wall clock.
+#[tokio::test]
+async fn a_top_up_is_available_at_once_on_a_clock_in_the_past() {
+    let t = crate::support::spawn_app().await;
+    let past = 1_735_689_600; // 2025-01-01
+    let clock = t
+        .post(
+            "/v1/test_helpers/test_clocks",
+            &[("frozen_time", &past.to_string())],
+        )
+        .await;
+    let clock = clock.ok()["id"].as_str().unwrap().to_string();
+    let customer = t
+        .create_customer(&[("test_clock", &clock), ("payment_method", "pm_card_visa")])
+        .await;
+    let customer = customer["id"].as_str().unwrap();
+    let top_up = t
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("customer", customer),
+                ("amount", "700"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+                ("metadata[cashbox_top_up]", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(top_up.ok()["status"], "succeeded");
+    let grants = t
+        .get(&format!("/v1/billing/credit_grants?customer={customer}"))
+        .await;
+    assert_eq!(grants.ok()["data"][0]["effective_at"], past);
+    let check = t
+        .get(&format!("/v1/billing/usage_check?customer={customer}"))
+        .await;
+    assert_eq!(check.ok()["credit_balance"], 700);
+}
