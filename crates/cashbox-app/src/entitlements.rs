@@ -74,9 +74,16 @@ impl Doc for ProductFeature {
     }
 }
 
-/// Subscription statuses that entitle (past_due too: access is kept while payment is
-/// retried; dunning's last step decides what happens next).
-const ENTITLING: [&str; 3] = ["trialing", "active", "past_due"];
+/// Subscription statuses that entitle: trialing and active, and past_due unless the
+/// `past_due_revokes_entitlements` setting says otherwise (by default access is kept while
+/// payment is retried; dunning's last step decides what happens next).
+fn entitling(past_due_revokes: bool) -> &'static [&'static str] {
+    if past_due_revokes {
+        &["trialing", "active"]
+    } else {
+        &["trialing", "active", "past_due"]
+    }
+}
 
 impl App {
     pub async fn create_feature(
@@ -250,7 +257,11 @@ impl App {
         // (product, quota window, days a purchase lasts: None for a subscription's product)
         let mut sources: Vec<(String, (i64, Option<i64>), bool)> = Vec::new();
         for row in tx
-            .docs_of_customer(DocTable::Subscriptions, customer, &ENTITLING)
+            .docs_of_customer(
+                DocTable::Subscriptions,
+                customer,
+                entitling(self.settings().past_due_revokes_entitlements),
+            )
             .await?
         {
             let sub: Subscription = self.open_doc(&row)?;

@@ -54,6 +54,9 @@ pub struct Settings {
     pub clock: Option<fn() -> i64>,
     /// How failed renewal payments are retried.
     pub dunning: Dunning,
+    /// Whether a `past_due` subscription stops entitling its customer (default: it keeps
+    /// entitling while its payment is retried).
+    pub past_due_revokes_entitlements: bool,
 }
 
 /// What happens to a subscription when the last retry of its invoice fails.

@@ -54,6 +54,7 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         refund_window_days: None,
         clock: None,
         dunning: Default::default(),
+        past_due_revokes_entitlements: false,
     };
     let app = App::new(store, ring, settings);
     let http = HttpConfig {

@@ -40,6 +40,8 @@ pub struct Config {
     pub refund_window_days: Option<u32>,
     /// Failed invoice payments are retried this many days after the previous attempt, in turn.
     pub dunning: cashbox_app::Dunning,
+    /// Whether a past_due subscription stops entitling its customer.
+    pub past_due_revokes_entitlements: bool,
 }
 
 impl fmt::Debug for Config {
@@ -94,6 +96,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "CASHBOX_REFUND_WINDOW_DAYS",
     "CASHBOX_DUNNING_RETRY_DAYS",
     "CASHBOX_DUNNING_AFTER_LAST_RETRY",
+    "CASHBOX_PAST_DUE_REVOKES_ENTITLEMENTS",
 ];
 
 impl Config {
@@ -188,6 +191,15 @@ impl Config {
                 get("CASHBOX_DUNNING_RETRY_DAYS"),
                 get("CASHBOX_DUNNING_AFTER_LAST_RETRY"),
             )?,
+            past_due_revokes_entitlements: match get("CASHBOX_PAST_DUE_REVOKES_ENTITLEMENTS") {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(v) => {
+                    return Err(format!(
+                        "CASHBOX_PAST_DUE_REVOKES_ENTITLEMENTS must be true or false, not {v:?}"
+                    ));
+                }
+            },
         })
     }
 }
@@ -277,6 +289,18 @@ mod tests {
             let e = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert!(e.contains(k), "{e}");
         }
+    }
+
+    #[test]
+    fn past_due_entitlements_setting() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert!(!c.past_due_revokes_entitlements);
+        let c =
+            Config::from_vars(&vars(&[("CASHBOX_PAST_DUE_REVOKES_ENTITLEMENTS", "true")])).unwrap();
+        assert!(c.past_due_revokes_entitlements);
+        let e = Config::from_vars(&vars(&[("CASHBOX_PAST_DUE_REVOKES_ENTITLEMENTS", "yes")]))
+            .unwrap_err();
+        assert!(e.contains("CASHBOX_PAST_DUE_REVOKES_ENTITLEMENTS"), "{e}");
     }
 
     #[test]

@@ -166,6 +166,7 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
         refund_window_days: config.refund_window_days,
         clock: None,
         dunning: config.dunning.clone(),
+        past_due_revokes_entitlements: config.past_due_revokes_entitlements,
     };
     let app = App::new(store, ring, settings);
     Ok(Opened { app, notes })

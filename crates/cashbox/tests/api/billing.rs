@@ -901,15 +901,11 @@ async fn workers_on_the_wall_clock_renew_each_period_once() {
 
     // Past the trials, four workers in this process and two in another race for the work.
     WALL.store(T0 + 3 * DAY + 1, std::sync::atomic::Ordering::SeqCst);
-    let (other, _) = build_app_with(
-        &t.db_url,
-        &t.ring_entry,
-        "http://127.0.0.1:9",
-        None,
-        Some(wall),
-        Default::default(),
-    )
-    .await;
+    let options = crate::support::AppOptions {
+        clock: Some(wall),
+        ..Default::default()
+    };
+    let (other, _) = build_app_with(&t.db_url, &t.ring_entry, "http://127.0.0.1:9", options).await;
     let runs: Vec<_> = (0..6)
         .map(|i| {
             let app = if i < 4 { t.app.clone() } else { other.clone() };

@@ -348,3 +348,45 @@ async fn a_purchase_grants_access_for_its_days_and_a_refund_revokes_it() {
         0
     );
 }
+
+/// What a past_due subscription does to access is a setting: by default it keeps entitling
+/// while its payment is retried; with `past_due_revokes_entitlements` it stops at once.
+#[tokio::test]
+async fn past_due_keeps_or_revokes_access_as_configured() {
+    for revokes in [false, true] {
+        let options = crate::support::AppOptions {
+            past_due_revokes_entitlements: revokes,
+            ..Default::default()
+        };
+        let t = crate::support::spawn_full(cashbox_http::HttpConfig::default(), options).await;
+        let b = Billing::with(t, Some("pm_card_chargeCustomerFail")).await;
+        let f = feature(&b, "reports").await;
+        let product = product_with(&b, &f, &[]).await;
+        let price =
+            b.t.post(
+                "/v1/prices",
+                &[
+                    ("product", &product),
+                    ("currency", "usd"),
+                    ("unit_amount", "1000"),
+                    ("recurring[interval]", "month"),
+                ],
+            )
+            .await;
+        let price = price.ok()["id"].as_str().unwrap().to_string();
+        let sub = b
+            .subscribe(&[("items[0][price]", &price), ("trial_period_days", "3")])
+            .await;
+        assert_eq!(lookup_keys(&b).await, vec!["reports"]);
+        // The trial ends and the card fails: past_due.
+        b.advance(T0 + 3 * DAY + 60).await;
+        let sub = b.sub(sub["id"].as_str().unwrap()).await;
+        assert_eq!(sub["status"], "past_due");
+        let keys = lookup_keys(&b).await;
+        if revokes {
+            assert!(keys.is_empty(), "{keys:?}");
+        } else {
+            assert_eq!(keys, vec!["reports"]);
+        }
+    }
+}

@@ -61,6 +61,7 @@ pub struct AppOptions {
     pub refund_window_days: Option<u32>,
     pub clock: Option<fn() -> i64>,
     pub dunning: cashbox_app::Dunning,
+    pub past_due_revokes_entitlements: bool,
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -72,15 +73,7 @@ pub async fn spawn_full(config: HttpConfig, options: AppOptions) -> TestApp {
     let ring_entry = KeyRing::generate_entry("t1").to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (app, key) = build_app_with(
-        &db_url,
-        &ring_entry,
-        &format!("http://{addr}"),
-        options.refund_window_days,
-        options.clock,
-        options.dunning,
-    )
-    .await;
+    let (app, key) = build_app_with(&db_url, &ring_entry, &format!("http://{addr}"), options).await;
     let router = cashbox_http::router(app.clone(), &config);
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
@@ -97,24 +90,14 @@ pub async fn spawn_full(config: HttpConfig, options: AppOptions) -> TestApp {
 
 /// An application over `db_url` with the key ring `ring`, and a secret key for it.
 pub async fn build_app(db_url: &str, ring: &str) -> (App, String) {
-    build_app_with(
-        db_url,
-        ring,
-        "http://127.0.0.1:9",
-        None,
-        None,
-        Default::default(),
-    )
-    .await
+    build_app_with(db_url, ring, "http://127.0.0.1:9", AppOptions::default()).await
 }
 
 pub async fn build_app_with(
     db_url: &str,
     ring: &str,
     public_url: &str,
-    refund_window_days: Option<u32>,
-    clock: Option<fn() -> i64>,
-    dunning: cashbox_app::Dunning,
+    options: AppOptions,
 ) -> (App, String) {
     let store = Store::connect(db_url, 8).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -122,9 +105,10 @@ pub async fn build_app_with(
     let settings = Settings {
         env_secret_key_hash: Some(hash_secret(&key)),
         public_url: public_url.to_string(),
-        refund_window_days,
-        clock,
-        dunning,
+        refund_window_days: options.refund_window_days,
+        clock: options.clock,
+        dunning: options.dunning,
+        past_due_revokes_entitlements: options.past_due_revokes_entitlements,
     };
     (
         App::new(store, KeyRing::parse(ring).unwrap(), settings),

@@ -803,8 +803,6 @@ async fn a_second_process_sees_usage_within_100_ms_on_postgres() {
         &b.t.db_url,
         &b.t.ring_entry,
         "http://127.0.0.1:1",
-        None,
-        None,
         Default::default(),
     )
     .await;
