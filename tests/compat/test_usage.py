@@ -162,7 +162,7 @@ def test_a_spend_limit_blocks_and_a_paid_top_up_unblocks_at_once():
     minutes = meter("sdk_limit_minutes")
     product = stripe.Product.create(name="Assistant")
     per_minute = metered(product, minutes.id, unit_amount=5)
-    stripe.Subscription.create(customer=customer.id, items=[{"price": per_minute.id}])
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": per_minute.id}])
     status, limit = http(
         "POST",
         "/v1/billing/spend_limits",
@@ -204,6 +204,18 @@ def test_a_spend_limit_blocks_and_a_paid_top_up_unblocks_at_once():
         filter={"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}},
     )
     assert summary.balances[0].available_balance.monetary.value == 500
+
+    # The renewal bills 300 minutes (1,500) and the top-up pays 500 of it before tax.
+    report("sdk_limit_minutes", customer, 100, T0 + DAY)
+    advance(clock, MAY_1 + GRACE + 60)
+    inv = renewal(sub)
+    line = line_for(inv, per_minute)
+    assert line.amount == 1_500
+    credit = line.pretax_credit_amounts[0]
+    assert credit.type == "credit_balance_transaction" and credit.amount == 500
+    assert credit.credit_balance_transaction.startswith("cbtxn_")
+    assert inv.total_pretax_credit_amounts[0].amount == 500
+    assert inv.subtotal == 1_500 and inv.total == 1_000 and inv.status == "paid"
 
 
 def test_a_course_purchase_grants_a_year_and_its_refund_revokes_it():

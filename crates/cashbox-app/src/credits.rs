@@ -14,12 +14,12 @@ use cashbox_core::clock::TestClock;
 use cashbox_core::credits::{
     CREDIT_GRANT_PREFIX, CreditGrant, CreditGrantCreateParams, CreditGrantListParams,
     CreditGrantUpdateParams, GrantCategory, SPEND_LIMIT_PREFIX, SpendLimit, SpendLimitCreateParams,
-    SpendLimitListParams, SpendLimitUpdateParams, TOP_UP_METADATA_KEY, UsageCheckParams, draw,
-    verdict,
+    SpendLimitListParams, SpendLimitUpdateParams, TOP_UP_METADATA_KEY, UsageCheckParams, allocate,
+    draw, verdict,
 };
 use cashbox_core::customer::ID_PREFIX as CUSTOMER_PREFIX;
 use cashbox_core::id::{has_prefix, new_id};
-use cashbox_core::invoice::LineDraft;
+use cashbox_core::invoice::{CREDIT_BALANCE_TRANSACTION_PREFIX, Invoice, PretaxCredit};
 use cashbox_core::metadata::Metadata;
 use cashbox_core::payments::PaymentIntent;
 use cashbox_core::subscription::Subscription;
@@ -293,54 +293,68 @@ impl App {
         self.insert_grant_in(tx, ctx, &grant).await
     }
 
-    /// The credit lines that pay for `usage` lines from the customer's grants, drawn now.
-    pub(crate) async fn credit_lines(
+    /// Pays for `inv`'s metered lines from the customer's credit grants, after discounts and
+    /// before tax, as Stripe applies credit grants; the grants are drawn now.
+    pub(crate) async fn apply_credit_grants(
         &self,
         tx: &mut Tx,
-        sub: &Subscription,
-        usage: &[LineDraft],
+        inv: &mut Invoice,
         now: i64,
-    ) -> AppResult<Vec<LineDraft>> {
-        let due: i64 = usage.iter().map(|l| l.amount).sum();
+    ) -> AppResult<()> {
+        let room = inv.credit_room();
+        let due: i64 = room.iter().sum();
         if due <= 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let rows = tx
-            .docs_by_customer(DocTable::CreditGrants, &sub.customer)
+            .docs_by_customer(DocTable::CreditGrants, &inv.customer)
             .await?;
-        let mut grants = self.available_grants(rows, &sub.currency, now).await?;
+        let mut grants = self.available_grants(rows, &inv.currency, now).await?;
         let drawn = draw(&mut grants, due);
-        let mut lines = Vec::new();
-        for (id, amount) in drawn {
-            let Some(g) = grants.iter().find(|g| g.id == id) else {
-                continue;
-            };
-            let mut g = g.clone();
+        if drawn.is_empty() {
+            return Ok(());
+        }
+        for g in grants
+            .iter_mut()
+            .filter(|g| drawn.iter().any(|(id, _)| *id == g.id))
+        {
+            g.updated = now;
+            self.save_doc(tx, g).await?;
+        }
+        tx.bump_customer_version(&inv.customer).await?;
+        for (line, pieces) in inv.lines.iter_mut().zip(allocate(&drawn, &room)) {
+            for (credit_grant, amount) in pieces {
+                line.pretax_credits.push(PretaxCredit {
+                    credit_balance_transaction: new_id(CREDIT_BALANCE_TRANSACTION_PREFIX),
+                    credit_grant,
+                    amount,
+                });
+            }
+        }
+        inv.recompute().map_err(crate::invoices::overflow)
+    }
+
+    /// A voided invoice gives back the credit it drew (Stripe's
+    /// `credits_application_invoice_voided`), to grants that are still in force.
+    pub(crate) async fn reinstate_credits(
+        &self,
+        tx: &mut Tx,
+        inv: &Invoice,
+        now: i64,
+    ) -> AppResult<()> {
+        let credits: Vec<&PretaxCredit> =
+            inv.lines.iter().flat_map(|l| &l.pretax_credits).collect();
+        if credits.is_empty() {
+            return Ok(());
+        }
+        for c in credits {
+            let mut g: CreditGrant = self.load_for_update(tx, &c.credit_grant).await?;
+            g.remaining = g.remaining.saturating_add(c.amount).min(g.amount);
             g.updated = now;
             self.save_doc(tx, &g).await?;
-            tx.bump_customer_version(&g.customer).await?;
-            let period = usage.first().map_or((now, now), |l| l.period);
-            lines.push(LineDraft {
-                amount: -amount,
-                description: format!(
-                    "Credit applied from {} ({})",
-                    g.name.clone().unwrap_or_else(|| "credit grant".into()),
-                    g.id
-                ),
-                period,
-                proration: false,
-                quantity: None,
-                price: None,
-                subscription_item: None,
-                invoice_item: None,
-                discountable: false,
-                tax_rates: Vec::new(),
-                metadata: [("credit_grant".to_string(), g.id.clone())]
-                    .into_iter()
-                    .collect(),
-            });
         }
-        Ok(lines)
+        tx.bump_customer_version(&inv.customer).await?;
+        Ok(())
     }
 
     pub async fn create_spend_limit(

@@ -1267,6 +1267,7 @@ impl App {
                 if change != 0 {
                     self.move_balance(tx, ctx, &inv.customer, -change).await?;
                 }
+                self.reinstate_credits(tx, inv, now).await?;
             }
             _ => {
                 inv.status_transitions.marked_uncollectible_at = Some(now);

@@ -268,6 +268,8 @@ impl App {
         self.take_items(tx, &mut inv, pending).await?;
         Self::push_lines(&mut inv, lines);
         inv.recompute().map_err(overflow)?;
+        // The customer's credit grants pay for metered usage first.
+        self.apply_credit_grants(tx, &mut inv, now).await?;
         let paused = sub
             .pause_collection
             .filter(|_| reason == "subscription_cycle");
@@ -365,13 +367,7 @@ impl App {
             }
         } else if reason == "subscription_cycle" && sub.has_metered() {
             let usage = self
-                .usage_lines(
-                    tx,
-                    sub,
-                    (sub.current_period_start, start),
-                    &name_of(&names),
-                    now,
-                )
+                .usage_lines(tx, sub, (sub.current_period_start, start), &name_of(&names))
                 .await?;
             let metered: Vec<&str> = sub
                 .items
@@ -428,9 +424,7 @@ impl App {
             .product_names(tx, sub.items.iter().map(|i| &i.price))
             .await?;
         let period = (sub.current_period_start, end);
-        let lines = self
-            .usage_lines(tx, sub, period, &name_of(&names), now)
-            .await?;
+        let lines = self.usage_lines(tx, sub, period, &name_of(&names)).await?;
         let inv = self
             .subscription_invoice(
                 tx,

@@ -680,16 +680,15 @@ impl App {
         Ok(page_values(data, &page))
     }
 
-    /// The lines that bill `sub`'s metered items for their usage over `[from, to)`, less
-    /// what credit grants pay, with the usage marked invoiced through `to`. Locks each (meter, customer) against late
-    /// recording while it reads.
+    /// The lines that bill `sub`'s metered items for their usage over `[from, to)`, with the
+    /// usage marked invoiced through `to` (credit grants pay for them once the invoice has
+    /// its discounts). Locks each (meter, customer) against late recording while it reads.
     pub(crate) async fn usage_lines(
         &self,
         tx: &mut Tx,
         sub: &Subscription,
         (from, to): (i64, i64),
         name: &(dyn Fn(&str) -> String + Sync),
-        now: i64,
     ) -> AppResult<Vec<LineDraft>> {
         let mut lines = Vec::new();
         for item in sub.items.iter().filter(|i| i.is_metered()) {
@@ -717,9 +716,6 @@ impl App {
                 .map_err(|e| AppError::Corrupt(format!("subscription {}: {e}", sub.id)))?;
             lines.push(line);
         }
-        // The customer's credit grants pay for usage first.
-        let credits = self.credit_lines(tx, sub, &lines, now).await?;
-        lines.extend(credits);
         Ok(lines)
     }
 }

@@ -221,6 +221,8 @@ pub struct LineInput {
     pub product: Option<String>,
     /// The line's own tax rates; when empty the invoice's default rates apply.
     pub tax_rates: Vec<TaxRate>,
+    /// Credit (from credit grants) applied to the line after its discounts and before tax.
+    pub credits: i64,
 }
 
 /// A discount as the totals see it: its id and coupon.
@@ -251,6 +253,8 @@ pub struct Totals {
     pub subtotal: i64,
     pub subtotal_excluding_tax: i64,
     pub total_discounts: Vec<(String, i64)>,
+    /// The credit applied to all lines, before tax.
+    pub total_credits: i64,
     pub total_taxes: Vec<TaxAmount>,
     pub total: i64,
     pub total_excluding_tax: i64,
@@ -353,6 +357,16 @@ pub fn totals(
         }
         out.total_discounts.push((d.id.to_string(), sum));
     }
+    // Credits come after discounts and before tax, as Stripe applies credit grants.
+    for (i, line) in lines.iter().enumerate() {
+        remaining[i] = remaining[i]
+            .checked_sub(line.credits)
+            .ok_or(TotalsOverflow)?;
+        out.total_credits = out
+            .total_credits
+            .checked_add(line.credits)
+            .ok_or(TotalsOverflow)?;
+    }
     let mut inclusive_tax = 0i64;
     let mut exclusive_tax = 0i64;
     for (i, line) in lines.iter().enumerate() {
@@ -423,6 +437,7 @@ pub fn totals(
     out.subtotal_excluding_tax = subtotal - inclusive_tax;
     out.total = subtotal
         .checked_sub(discounted)
+        .and_then(|v| v.checked_sub(out.total_credits))
         .and_then(|v| v.checked_add(exclusive_tax))
         .ok_or(TotalsOverflow)?;
     out.total_excluding_tax = out.total - exclusive_tax - inclusive_tax;
@@ -571,7 +586,35 @@ mod tests {
             discountable: true,
             product: Some("prod_x".into()),
             tax_rates: vec![],
+            credits: 0,
         }
+    }
+
+    #[test]
+    fn credits_come_after_discounts_and_before_tax() {
+        let c = coupon(json!({"percent_off": 20, "duration": "forever"}));
+        let credited = LineInput {
+            credits: 300,
+            ..line(1_000)
+        };
+        let t = totals(
+            &[credited, line(500)],
+            &[DiscountInput {
+                id: "di_1",
+                coupon: &c,
+            }],
+            &[rate("txr_1", 10, false)],
+            "usd",
+        )
+        .unwrap();
+        assert_eq!(t.subtotal, 1_500);
+        assert_eq!(t.total_discounts, vec![("di_1".to_string(), 300)]);
+        assert_eq!(t.total_credits, 300);
+        // Taxed: 1,000 - 200 - 300 = 500 and 500 - 100 = 400.
+        assert_eq!(t.lines[0].taxes[0].taxable_amount, 500);
+        assert_eq!(t.total_taxes[0].amount, 90);
+        assert_eq!(t.total, 1_500 - 300 - 300 + 90);
+        assert_eq!(t.total_excluding_tax, 900);
     }
 
     #[test]

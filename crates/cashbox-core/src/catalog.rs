@@ -1077,6 +1077,13 @@ pub fn check_lookup_key(param: &str, key: &str) -> Result<(), ParamError> {
 }
 
 impl Price {
+    /// Whether it bills usage (`recurring.usage_type=metered`).
+    pub fn is_metered(&self) -> bool {
+        self.recurring
+            .as_ref()
+            .is_some_and(|r| r.usage_type == UsageType::Metered)
+    }
+
     /// A price from create parameters; `product` is the id the caller resolved (an existing
     /// product or the one `product_data` makes).
     pub fn new(

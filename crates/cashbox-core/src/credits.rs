@@ -278,6 +278,30 @@ pub fn draw(grants: &mut [CreditGrant], want: i64) -> Vec<(String, i64)> {
     out
 }
 
+/// Spreads what was drawn over lines that have `room` each for credit, in line order; returns
+/// per line the (grant id, amount) pieces it takes. Nothing is placed beyond the room.
+pub fn allocate(drawn: &[(String, i64)], room: &[i64]) -> Vec<Vec<(String, i64)>> {
+    let mut out = vec![Vec::new(); room.len()];
+    let mut line = 0;
+    let mut left_in_line = room.first().copied().unwrap_or(0).max(0);
+    for (grant, amount) in drawn {
+        let mut left = *amount;
+        while left > 0 && line < room.len() {
+            let take = left.min(left_in_line);
+            if take > 0 {
+                out[line].push((grant.clone(), take));
+                left -= take;
+                left_in_line -= take;
+            }
+            if left_in_line == 0 {
+                line += 1;
+                left_in_line = room.get(line).copied().unwrap_or(0).max(0);
+            }
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitBehavior {
@@ -469,6 +493,22 @@ pub fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allocation_fills_lines_in_order_and_never_past_their_room() {
+        let drawn = vec![("g1".to_string(), 700), ("g2".to_string(), 200)];
+        let out = allocate(&drawn, &[500, 0, 300, 1_000]);
+        assert_eq!(out[0], vec![("g1".to_string(), 500)]);
+        assert!(out[1].is_empty());
+        assert_eq!(
+            out[2],
+            vec![("g1".to_string(), 200), ("g2".to_string(), 100)]
+        );
+        assert_eq!(out[3], vec![("g2".to_string(), 100)]);
+        // More drawn than room: the excess is placed nowhere.
+        let out = allocate(&drawn, &[100, -50]);
+        assert_eq!(out, vec![vec![("g1".to_string(), 100)], vec![]]);
+    }
 
     fn grant(id: &str, priority: i64, expires: Option<i64>, remaining: i64) -> CreditGrant {
         CreditGrant {

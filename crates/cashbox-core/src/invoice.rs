@@ -17,6 +17,7 @@ pub const INVOICE_PREFIX: &str = "in";
 pub const LINE_PREFIX: &str = "il";
 pub const INVOICE_ITEM_PREFIX: &str = "ii";
 pub const DISCOUNT_PREFIX: &str = "di";
+pub const CREDIT_BALANCE_TRANSACTION_PREFIX: &str = "cbtxn";
 /// Stripe's limit on lines an invoice may carry from invoice items.
 pub const INVOICE_ITEMS_MAX: usize = 250;
 pub const DAYS_UNTIL_DUE_MAX: i64 = 730;
@@ -136,6 +137,43 @@ pub struct InvoiceLine {
     pub discount_amounts: Vec<(String, i64)>,
     #[serde(default)]
     pub taxes: Vec<TaxAmountDoc>,
+    /// Whether it bills a metered price (credit grants pay only for those).
+    #[serde(default)]
+    pub metered: bool,
+    /// Credit grants' credit applied to it, after discounts and before tax.
+    #[serde(default)]
+    pub pretax_credits: Vec<PretaxCredit>,
+}
+
+/// Credit from one grant applied to one invoice line: Stripe's credit balance transaction of
+/// type `debit` (`credits_applied`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PretaxCredit {
+    pub credit_balance_transaction: String,
+    pub credit_grant: String,
+    pub amount: i64,
+}
+
+impl PretaxCredit {
+    fn to_json(&self) -> Value {
+        json!({
+            "amount": self.amount,
+            "credit_balance_transaction": self.credit_balance_transaction,
+            "discount": null,
+            "type": "credit_balance_transaction",
+        })
+    }
+}
+
+/// Stripe's `pretax_credit_amounts`: discounts first, then credit.
+fn pretax_json(discounts: &[(String, i64)], credits: &[PretaxCredit]) -> Vec<Value> {
+    discounts
+        .iter()
+        .map(|(d, a)| {
+            json!({"amount": a, "credit_balance_transaction": null, "discount": d, "type": "discount"})
+        })
+        .chain(credits.iter().map(PretaxCredit::to_json))
+        .collect()
 }
 
 /// What a line keeps of its price: enough to show it and to match coupons to products.
@@ -232,7 +270,7 @@ impl InvoiceLine {
             "metadata": self.metadata,
             "parent": parent,
             "period": {"end": self.period_end, "start": self.period_start},
-            "pretax_credit_amounts": [],
+            "pretax_credit_amounts": pretax_json(&self.discount_amounts, &self.pretax_credits),
             "pricing": {
                 "type": "price_details",
                 "price_details": self.price.as_ref().map(|p| json!({"price": p.id, "product": p.product})),
@@ -280,6 +318,9 @@ pub struct Invoice {
     pub total: i64,
     pub total_excluding_tax: i64,
     pub total_discount_amounts: Vec<(String, i64)>,
+    /// Credit grants' credit applied before tax (the lines hold which grant gave what).
+    #[serde(default)]
+    pub total_pretax_credits: i64,
     pub total_taxes: Vec<TaxAmountDoc>,
     pub starting_balance: i64,
     pub ending_balance: Option<i64>,
@@ -361,6 +402,7 @@ impl Invoice {
             total: 0,
             total_excluding_tax: 0,
             total_discount_amounts: Vec::new(),
+            total_pretax_credits: 0,
             total_taxes: Vec::new(),
             starting_balance: 0,
             ending_balance: None,
@@ -404,6 +446,8 @@ impl Invoice {
             metadata: d.metadata,
             discount_amounts: Vec::new(),
             taxes: Vec::new(),
+            metered: d.price.as_ref().is_some_and(Price::is_metered),
+            pretax_credits: Vec::new(),
         });
     }
 
@@ -419,6 +463,7 @@ impl Invoice {
                 discountable: l.discountable,
                 product: l.product(),
                 tax_rates: l.tax_rates.clone(),
+                credits: l.pretax_credits.iter().map(|c| c.amount).sum(),
             })
             .collect();
         let created = self.created;
@@ -441,10 +486,27 @@ impl Invoice {
         self.total = t.total;
         self.total_excluding_tax = t.total_excluding_tax;
         self.total_discount_amounts = t.total_discounts;
+        self.total_pretax_credits = t.total_credits;
         self.total_taxes = t.total_taxes.into_iter().map(Into::into).collect();
         self.amount_due = self.total.max(0);
         self.amount_remaining = self.amount_due - self.amount_paid;
         Ok(())
+    }
+
+    /// How much credit each line can still take: a metered line's amount less its discounts
+    /// and the credit it has; nothing for other lines.
+    pub fn credit_room(&self) -> Vec<i64> {
+        self.lines
+            .iter()
+            .map(|l| {
+                if !l.metered {
+                    return 0;
+                }
+                let discounted: i64 = l.discount_amounts.iter().map(|(_, a)| a).sum();
+                let credited: i64 = l.pretax_credits.iter().map(|c| c.amount).sum();
+                (l.amount - discounted - credited).max(0)
+            })
+            .collect()
     }
 
     /// Finalizes a draft at `now`: numbers it, meets the customer's balance, and marks it paid
@@ -488,6 +550,7 @@ impl Invoice {
                 - self.starting_balance,
             subtotal_excluding_tax: self.subtotal_excluding_tax,
             discounts: self.total_discount_amounts.iter().map(|(_, a)| a).sum(),
+            credits: self.total_pretax_credits,
             taxes: self.total_taxes.iter().map(|t| t.amount).sum(),
         }
     }
@@ -582,7 +645,10 @@ impl Invoice {
             "total": self.total,
             "total_discount_amounts": self.total_discount_amounts.iter().map(|(d, a)| json!({"amount": a, "discount": d})).collect::<Vec<_>>(),
             "total_excluding_tax": self.total_excluding_tax,
-            "total_pretax_credit_amounts": [],
+            "total_pretax_credit_amounts": pretax_json(
+                &self.total_discount_amounts,
+                &self.lines.iter().flat_map(|l| l.pretax_credits.clone()).collect::<Vec<_>>(),
+            ),
             "total_taxes": self.total_taxes.iter().map(TaxAmountDoc::to_json).collect::<Vec<_>>(),
             "webhooks_delivered_at": self.created,
             "paid": self.status == InvoiceStatus::Paid,

@@ -10,6 +10,8 @@
 //!   we hold for them).
 //! - `tax_payable`: tax collected on invoices (a liability).
 //! - `discounts`: discounts given on invoices (contra-income).
+//! - `credits_applied`: credit grants' credit applied to invoices (contra-income; a paid
+//!   grant's money was income when its top-up was captured).
 //! - `paid_out_of_band`: invoice payments received outside Cashbox.
 //! - `bad_debt`: invoices written off as uncollectible.
 
@@ -22,6 +24,7 @@ pub const REFUNDS: &str = "refunds";
 pub const CUSTOMER_BALANCE: &str = "customer_balance";
 pub const TAX_PAYABLE: &str = "tax_payable";
 pub const DISCOUNTS: &str = "discounts";
+pub const CREDITS_APPLIED: &str = "credits_applied";
 pub const PAID_OUT_OF_BAND: &str = "paid_out_of_band";
 pub const BAD_DEBT: &str = "bad_debt";
 
@@ -34,17 +37,19 @@ pub struct InvoiceAmounts {
     pub balance_change: i64,
     pub subtotal_excluding_tax: i64,
     pub discounts: i64,
+    pub credits: i64,
     pub taxes: i64,
 }
 
 impl InvoiceAmounts {
     /// The lines of the invoice's sale, as (account, amount).
-    pub fn lines(&self) -> [(&'static str, i64); 5] {
+    pub fn lines(&self) -> [(&'static str, i64); 6] {
         [
             (CUSTOMER_RECEIVABLE, self.amount_due),
             (CUSTOMER_BALANCE, self.balance_change),
             (REVENUE, -self.subtotal_excluding_tax),
             (DISCOUNTS, self.discounts),
+            (CREDITS_APPLIED, self.credits),
             (TAX_PAYABLE, -self.taxes),
         ]
     }
@@ -257,8 +262,22 @@ mod tests {
             balance_change: 300,
             subtotal_excluding_tax: 1_000,
             discounts: 200,
+            credits: 0,
             taxes: 80,
         };
+        // 1000 of usage with 400 paid by credit grants and 10% tax on the rest: 660 due.
+        let credited = InvoiceAmounts {
+            amount_due: 660,
+            subtotal_excluding_tax: 1_000,
+            credits: 400,
+            taxes: 60,
+            ..InvoiceAmounts::default()
+        };
+        assert!(
+            Posting::invoice_finalized("in_3", &credited, "usd")
+                .unwrap()
+                .is_balanced()
+        );
         assert!(
             Posting::invoice_finalized("in_1", &a, "usd")
                 .unwrap()

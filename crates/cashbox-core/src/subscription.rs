@@ -105,10 +105,7 @@ impl SubscriptionItem {
     }
 
     pub fn is_metered(&self) -> bool {
-        self.price
-            .recurring
-            .as_ref()
-            .is_some_and(|r| r.usage_type == crate::catalog::UsageType::Metered)
+        self.price.is_metered()
     }
 
     /// The meter a metered item bills from.

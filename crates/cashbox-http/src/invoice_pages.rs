@@ -57,6 +57,12 @@ fn rows(inv: &Invoice) -> (Rows, Rows) {
     for (_, amount) in &inv.total_discount_amounts {
         totals.push(("Discount".into(), amount_text(-amount, &inv.currency)));
     }
+    if inv.total_pretax_credits != 0 {
+        totals.push((
+            "Credits applied".into(),
+            amount_text(-inv.total_pretax_credits, &inv.currency),
+        ));
+    }
     for t in &inv.total_taxes {
         let label = if t.inclusive { "Tax (included)" } else { "Tax" };
         totals.push((label.into(), amount_text(t.amount, &inv.currency)));

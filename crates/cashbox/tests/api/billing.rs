@@ -80,6 +80,34 @@ impl Billing {
         self.t.post("/v1/subscriptions", &pairs).await.ok().clone()
     }
 
+    /// A forever coupon of `percent` off; its id.
+    pub(crate) async fn percent_coupon(&self, percent: &str) -> String {
+        let coupon = self
+            .t
+            .post(
+                "/v1/coupons",
+                &[("percent_off", percent), ("duration", "forever")],
+            )
+            .await;
+        coupon.ok()["id"].as_str().unwrap().to_string()
+    }
+
+    /// An exclusive tax rate of `percent`; its id.
+    pub(crate) async fn exclusive_tax(&self, percent: &str) -> String {
+        let tax = self
+            .t
+            .post(
+                "/v1/tax_rates",
+                &[
+                    ("display_name", "VAT"),
+                    ("percentage", percent),
+                    ("inclusive", "false"),
+                ],
+            )
+            .await;
+        tax.ok()["id"].as_str().unwrap().to_string()
+    }
+
     /// A draft invoice for the customer with one item of `amount` cents.
     pub(crate) async fn draft(&self, amount: i64) -> String {
         let inv = self
@@ -426,24 +454,8 @@ async fn a_new_payment_method_is_tried_at_once() {
 async fn a_coupon_and_an_exclusive_tax_give_stripes_totals() {
     let b = Billing::new(Some("pm_card_visa")).await;
     let price = b.price(19_999).await;
-    let coupon =
-        b.t.post(
-            "/v1/coupons",
-            &[("percent_off", "20"), ("duration", "forever")],
-        )
-        .await;
-    let coupon = coupon.ok()["id"].as_str().unwrap().to_string();
-    let tax =
-        b.t.post(
-            "/v1/tax_rates",
-            &[
-                ("display_name", "VAT"),
-                ("percentage", "10"),
-                ("inclusive", "false"),
-            ],
-        )
-        .await;
-    let tax = tax.ok()["id"].as_str().unwrap().to_string();
+    let coupon = b.percent_coupon("20").await;
+    let tax = b.exclusive_tax("10").await;
     let sub = b
         .subscribe(&[
             ("items[0][price]", &price),

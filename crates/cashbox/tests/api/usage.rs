@@ -597,8 +597,20 @@ async fn a_spend_limit_blocks_and_a_paid_top_up_unblocks_at_once() {
     let invoices = b.invoices(&id).await;
     let renewal = &invoices[1];
     assert_eq!(usage_line(renewal, &per_minute)["amount"], 1_300);
-    assert!(amounts(renewal).contains(&-500), "{renewal}");
+    // Applied as Stripe applies credit grants: before tax, on the metered line, not as a line.
+    assert!(!amounts(renewal).iter().any(|a| *a < 0), "{renewal}");
+    assert_eq!(renewal["subtotal"], 1_000 + 1_300);
+    let credit = &usage_line(renewal, &per_minute)["pretax_credit_amounts"][0];
+    assert_eq!(credit["type"], "credit_balance_transaction");
+    assert_eq!(credit["amount"], 500);
+    assert!(
+        credit["credit_balance_transaction"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("cbtxn_"))
+    );
+    assert_eq!(renewal["total_pretax_credit_amounts"][0], *credit);
     assert_eq!(renewal["total"], 1_000 + 1_300 - 500);
+    assert_eq!(renewal["total_excluding_tax"], 1_000 + 1_300 - 500);
     assert_eq!(renewal["status"], "paid");
     let summary =
         b.t.get(&format!(
@@ -977,4 +989,60 @@ async fn a_top_up_is_available_at_once_on_a_clock_in_the_past() {
         .get(&format!("/v1/billing/usage_check?customer={customer}"))
         .await;
     assert_eq!(check.ok()["credit_balance"], 700);
+}
+
+/// Credit is taken after discounts and before tax, as Stripe applies credit grants, and a
+/// voided invoice gives its credit back.
+#[tokio::test]
+async fn credit_is_taxed_after_and_comes_back_when_the_invoice_is_voided() {
+    let b = Billing::new(None).await;
+    let tokens = meter(&b, "tokens", "sum").await;
+    let per_token = metered_price(&b, &tokens, &[("unit_amount", "1")]).await;
+    let rate = b.exclusive_tax("10").await;
+    let coupon = b.percent_coupon("20").await;
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &per_token),
+            ("default_tax_rates[0]", &rate),
+            ("discounts[0][coupon]", &coupon),
+            ("collection_method", "send_invoice"),
+            ("days_until_due", "30"),
+        ])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    grant(&b, "300").await;
+    b.advance(T0 + DAY).await;
+    usage(&b, "tokens", 1_000, T0 + DAY, "t1").await.ok();
+
+    b.advance(MAY1 + GRACE + 60).await;
+    let invoices = b.invoices(&id).await;
+    let renewal = invoices.last().unwrap();
+    let line = usage_line(renewal, &per_token);
+    // 1,000 of usage, 200 off, 300 of credit: 500 taxed at 10%.
+    assert_eq!(line["amount"], 1_000);
+    let pretax: Vec<(&str, i64)> = line["pretax_credit_amounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["type"].as_str().unwrap(), p["amount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        pretax,
+        vec![("discount", 200), ("credit_balance_transaction", 300)]
+    );
+    assert_eq!(line["taxes"][0]["taxable_amount"], 500);
+    assert_eq!(line["taxes"][0]["amount"], 50);
+    assert_eq!(renewal["subtotal"], 1_000);
+    assert_eq!(renewal["total_excluding_tax"], 500);
+    assert_eq!(renewal["total"], 550);
+    assert_eq!(renewal["amount_due"], 550);
+    assert_eq!(renewal["status"], "open");
+    assert_eq!(balance(&b).await, 0);
+
+    let inv = renewal["id"].as_str().unwrap();
+    let voided = b.t.post(&format!("/v1/invoices/{inv}/void"), &[]).await;
+    assert_eq!(voided.ok()["status"], "void");
+    assert_eq!(balance(&b).await, 300);
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
 }
