@@ -1,6 +1,6 @@
 //! Running billing work as it falls due: trial-end notices and trial ends, renewals,
-//! `invoice.upcoming`, scheduled cancellations, incomplete expiry, resumptions and payment
-//! retries. The same steps run for a test clock's objects while it advances (in the clock's
+//! `invoice.upcoming`, scheduled cancellations, incomplete expiry, resumptions, payment
+//! retries and purchases whose entitlements run out. The same steps run for a test clock's objects while it advances (in the clock's
 //! time, in time order) and for everything else from the wall clock (`serve`'s worker).
 //!
 //! Each piece of due work is indexed by its object's `due_at`. Running it is idempotent: the
@@ -14,7 +14,7 @@ use cashbox_core::clock::{ClockStatus, TestClock};
 use cashbox_core::event::previous_attributes;
 use cashbox_core::invoice::{CollectionMethod, Invoice, InvoiceStatus};
 use cashbox_core::subscription::{Due, MissingPaymentMethod, SubStatus, Subscription};
-use cashbox_store::{DocTable, DueWork, Tx};
+use cashbox_store::{DocTable, DueKind, DueWork, Tx};
 
 use crate::invoices::Collection;
 use crate::{App, AppError, AppResult, RequestCtx};
@@ -38,9 +38,10 @@ impl App {
     }
 
     pub(crate) async fn run_work(&self, w: &DueWork) -> AppResult<()> {
-        match w.table {
-            DocTable::Subscriptions => self.advance_subscription(&w.id).await,
-            _ => self.retry_invoice(&w.id).await,
+        match w.kind {
+            DueKind::Subscription => self.advance_subscription(&w.id).await,
+            DueKind::Invoice => self.retry_invoice(&w.id).await,
+            DueKind::Entitlements => self.entitlements_due(&w.id).await,
         }
     }
 

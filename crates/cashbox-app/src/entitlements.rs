@@ -247,13 +247,14 @@ impl App {
         Ok(response)
     }
 
-    /// What `customer` is entitled to at `now`, by feature id.
+    /// What `customer` is entitled to at `now`, by feature id, and when a purchase's set
+    /// duration next runs out (the summary may then change by itself).
     pub(crate) async fn entitlements_in(
         &self,
         tx: &mut Tx,
         customer: &str,
         now: i64,
-    ) -> AppResult<BTreeMap<String, Entitlement>> {
+    ) -> AppResult<(BTreeMap<String, Entitlement>, Option<i64>)> {
         // (product, quota window, days a purchase lasts: None for a subscription's product)
         let mut sources: Vec<(String, (i64, Option<i64>), bool)> = Vec::new();
         for row in tx
@@ -274,6 +275,7 @@ impl App {
             sources.push((g.product, (g.starts_at, g.ends_at), true));
         }
         let mut out: BTreeMap<String, Entitlement> = BTreeMap::new();
+        let mut next_end: Option<i64> = None;
         let mut features: BTreeMap<String, Option<Feature>> = BTreeMap::new();
         for (product, window, purchase) in sources {
             for row in tx
@@ -288,6 +290,7 @@ impl App {
                         continue;
                     }
                     period.1 = Some(end);
+                    next_end = Some(next_end.map_or(end, |e| e.min(end)));
                 }
                 if !features.contains_key(&pf.feature) {
                     let f = match tx.doc(DocTable::Features, &pf.feature).await? {
@@ -312,7 +315,7 @@ impl App {
                 }
             }
         }
-        Ok(out)
+        Ok((out, next_end))
     }
 
     /// The customer and their time (their test clock's, if any), checked.
@@ -340,7 +343,7 @@ impl App {
             .ok_or_else(|| ParamError::missing("customer"))?;
         let mut tx = self.store().begin().await?;
         let now = self.entitled_customer(&mut tx, &customer).await?;
-        let ents = self.entitlements_in(&mut tx, &customer, now).await?;
+        let (ents, _) = self.entitlements_in(&mut tx, &customer, now).await?;
         drop(tx);
         let data: Vec<Value> = ents.values().map(|e| e.to_json(&customer)).collect();
         let limit = p.limit.unwrap_or(10).clamp(1, 100) as usize;
@@ -377,7 +380,7 @@ impl App {
             param: "customer".into(),
         })?;
         let now = self.time_of(&mut tx, row.test_clock.as_deref()).await?;
-        let by_feature = self.entitlements_in(&mut tx, customer, now).await?;
+        let (by_feature, _) = self.entitlements_in(&mut tx, customer, now).await?;
         drop(tx);
         let valid_until = by_feature
             .values()
@@ -443,7 +446,7 @@ impl App {
         let feature = self.feature_named(&name, "feature").await?;
         let mut tx = self.store().begin().await?;
         let now = self.entitled_customer(&mut tx, &customer).await?;
-        let ents = self.entitlements_in(&mut tx, &customer, now).await?;
+        let (ents, _) = self.entitlements_in(&mut tx, &customer, now).await?;
         let Some(ent) = ents.get(&feature.id) else {
             return Err(ParamError::new(
                 "feature",
@@ -526,6 +529,19 @@ impl App {
         Ok(())
     }
 
+    /// Due work: some purchase of `customer`'s ran out. Announces the summary if it changed
+    /// and indexes the next end, if any; idempotent, so a second worker finds nothing to do.
+    pub(crate) async fn entitlements_due(&self, customer: &str) -> AppResult<()> {
+        let mut tx = self.store().begin().await?;
+        let clock = tx.customer(customer).await?.and_then(|c| c.test_clock);
+        let now = self.time_of(&mut tx, clock.as_deref()).await?;
+        tx.set_entitlements_due(customer, None, clock.as_deref())
+            .await?;
+        self.announce_entitlements(&mut tx, customer, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A full refund of an invoice's payment revokes what it granted.
     pub(crate) async fn revoke_purchase(
         &self,
@@ -552,10 +568,16 @@ impl App {
         if !tx.any_product_features().await? {
             return Ok(());
         }
-        let ents = self.entitlements_in(tx, customer, now).await?;
+        let (ents, next_end) = self.entitlements_in(tx, customer, now).await?;
         let ids: Vec<&str> = ents.keys().map(String::as_str).collect();
         let joined = ids.join(",");
         let old = tx.swap_entitlement_summary(customer, &joined).await?;
+        if next_end.is_some() {
+            // A purchase runs out then: announced by the due work (see `entitlements_due`).
+            let clock = tx.customer(customer).await?.and_then(|c| c.test_clock);
+            tx.set_entitlements_due(customer, next_end, clock.as_deref())
+                .await?;
+        }
         if old.as_deref().unwrap_or("") == joined {
             return Ok(());
         }

@@ -5,39 +5,59 @@
 use crate::db::{Row, query};
 use crate::{DocTable, Result, Store, Tx};
 
-/// A piece of due work: the object, its table, and when it fell due.
+/// What a piece of due work is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueKind {
+    /// A subscription's next step (a renewal, a trial's end, a cancellation).
+    Subscription,
+    /// An invoice's payment retry or due date.
+    Invoice,
+    /// A customer's entitlements changing by themselves (a purchase's duration ends).
+    Entitlements,
+}
+
+impl DueKind {
+    const ALL: [DueKind; 3] = [Self::Subscription, Self::Invoice, Self::Entitlements];
+
+    /// The table that indexes it and that table's id column.
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Subscription => (DocTable::Subscriptions.name(), "id"),
+            Self::Invoice => (DocTable::Invoices.name(), "id"),
+            Self::Entitlements => ("entitlement_summaries", "customer_id"),
+        }
+    }
+}
+
+/// A piece of due work: what it is about, the object's id (a customer's for entitlements),
+/// and when it fell due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueWork {
-    pub table: DocTable,
+    pub kind: DueKind,
     pub id: String,
     pub due_at: i64,
 }
 
-fn due_work(r: &Row) -> Result<DueWork> {
-    let table: String = r.try_get("tbl")?;
+fn due_work(kind: DueKind, r: &Row) -> Result<DueWork> {
     Ok(DueWork {
-        table: if table == "subscriptions" {
-            DocTable::Subscriptions
-        } else {
-            DocTable::Invoices
-        },
+        kind,
         id: r.try_get("id")?,
         due_at: r.try_get("due_at")?,
     })
 }
 
-/// Up to `limit` rows of `table` due by `until` on `clock` (`None`: the wall clock),
+/// Up to `limit` pieces of `kind` due by `until` on `clock` (`None`: the wall clock),
 /// earliest first: an ordered scan of the `(clock, due_at, id)` index.
-fn due_sql(table: DocTable, on_clock: bool) -> String {
+fn due_sql(kind: DueKind, on_clock: bool) -> String {
     let clock = if on_clock {
         "clock = $3"
     } else {
         "clock IS NULL"
     };
+    let (table, id) = kind.source();
     format!(
-        "SELECT '{t}' AS tbl, id, due_at FROM {t} WHERE {clock} AND due_at IS NOT NULL AND due_at <= $1 \
-         ORDER BY due_at, id LIMIT $2",
-        t = table.name()
+        "SELECT {id} AS id, due_at FROM {table} WHERE {clock} AND due_at IS NOT NULL AND due_at <= $1 \
+         ORDER BY due_at, {id} LIMIT $2"
     )
 }
 
@@ -53,13 +73,16 @@ impl Store {
     /// Up to `limit` pieces of work due by `now` in wall-clock time (objects on no test clock).
     pub async fn due_work(&self, now: i64, limit: i64) -> Result<Vec<DueWork>> {
         let mut found = Vec::new();
-        for table in [DocTable::Subscriptions, DocTable::Invoices] {
-            let rows = query(due_sql(table, false))
+        for kind in DueKind::ALL {
+            let rows = query(due_sql(kind, false))
                 .bind(now)
                 .bind(limit)
                 .fetch_all(self)
                 .await?;
-            let rows: Vec<DueWork> = rows.iter().map(due_work).collect::<Result<_>>()?;
+            let rows: Vec<DueWork> = rows
+                .iter()
+                .map(|r| due_work(kind, r))
+                .collect::<Result<_>>()?;
             found = merge(found, rows, usize::try_from(limit).unwrap_or(0));
         }
         Ok(found)
@@ -97,14 +120,17 @@ impl Tx {
         limit: i64,
     ) -> Result<Vec<DueWork>> {
         let mut found = Vec::new();
-        for table in [DocTable::Subscriptions, DocTable::Invoices] {
-            let rows = query(due_sql(table, true))
+        for kind in DueKind::ALL {
+            let rows = query(due_sql(kind, true))
                 .bind(until)
                 .bind(limit)
                 .bind(clock)
                 .fetch_all(&mut *self)
                 .await?;
-            let rows: Vec<DueWork> = rows.iter().map(due_work).collect::<Result<_>>()?;
+            let rows: Vec<DueWork> = rows
+                .iter()
+                .map(|r| due_work(kind, r))
+                .collect::<Result<_>>()?;
             found = merge(found, rows, usize::try_from(limit).unwrap_or(0));
         }
         if let Some(first) = found.first().map(|w| w.due_at) {

@@ -203,4 +203,21 @@ impl Tx {
         .await?;
         Ok(old)
     }
+
+    /// Indexes when `customer`'s entitlements next change by themselves (`None`: they do not),
+    /// in `clock`'s time. The customer's summary row must exist (it is written first).
+    pub async fn set_entitlements_due(
+        &mut self,
+        customer: &str,
+        due_at: Option<i64>,
+        clock: Option<&str>,
+    ) -> Result<()> {
+        query("UPDATE entitlement_summaries SET due_at = $2, clock = $3 WHERE customer_id = $1")
+            .bind(customer)
+            .bind(due_at)
+            .bind(clock)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
 }

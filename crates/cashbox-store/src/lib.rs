@@ -33,7 +33,7 @@ pub mod testing;
 mod usage;
 
 pub use api_keys::ApiKeyRow;
-pub use billing::DueWork;
+pub use billing::{DueKind, DueWork};
 pub use catalog::{PriceAttributes, PriceFilter};
 pub use customers::{CustomerFilter, CustomerRow};
 pub use docs::{DocFilter, DocRow, DocTable};

@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_usage.sql"),
         postgres: include_str!("../migrations/postgres/0007_usage.sql"),
     },
+    Migration {
+        version: 8,
+        name: "entitlement_ends",
+        sqlite: include_str!("../migrations/sqlite/0008_entitlement_ends.sql"),
+        postgres: include_str!("../migrations/postgres/0008_entitlement_ends.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.
