@@ -107,7 +107,23 @@ impl App {
             .event(id)
             .await?
             .ok_or_else(|| AppError::not_found("event", id))?;
-        self.render_event(row)
+        let mut events = vec![self.render_event(row)?];
+        self.count_pending_webhooks(&mut events).await?;
+        Ok(events.remove(0))
+    }
+
+    /// Sets `pending_webhooks`: the endpoints that have yet to acknowledge each event.
+    async fn count_pending_webhooks(&self, events: &mut [Value]) -> AppResult<()> {
+        let ids: Vec<String> = events
+            .iter()
+            .filter_map(|e| e["id"].as_str().map(str::to_string))
+            .collect();
+        let pending = self.store().pending_webhooks(&ids).await?;
+        for e in events.iter_mut() {
+            let n = e["id"].as_str().and_then(|id| pending.get(id)).copied();
+            e["pending_webhooks"] = n.unwrap_or(0).into();
+        }
+        Ok(())
     }
 
     pub async fn list_events(&self, params: &EventListParams) -> AppResult<ListResult> {
@@ -129,11 +145,12 @@ impl App {
             object_id: None,
         };
         let listed = self.store().list_events(&filter, &page).await?;
-        let data = listed
+        let mut data: Vec<Value> = listed
             .data
             .into_iter()
             .map(|row| self.render_event(row))
             .collect::<AppResult<_>>()?;
+        self.count_pending_webhooks(&mut data).await?;
         Ok(ListResult {
             data,
             has_more: listed.has_more,

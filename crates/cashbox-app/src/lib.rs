@@ -29,6 +29,7 @@ pub mod setup_intents;
 pub mod subscriptions;
 pub mod usage;
 mod usage_cache;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ use serde_json::Value;
 
 pub use context::{ClientAuth, IdempotencyClaim, RequestCtx};
 pub use error::{AppError, AppResult};
+pub use webhooks::WebhookSettings;
 
 /// Settings the use cases need; the binary builds them from its configuration.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +59,8 @@ pub struct Settings {
     /// Whether a `past_due` subscription stops entitling its customer (default: it keeps
     /// entitling while its payment is retried).
     pub past_due_revokes_entitlements: bool,
+    /// Where webhook deliveries may go and how long each may take.
+    pub webhooks: WebhookSettings,
 }
 
 /// What happens to a subscription when the last retry of its invoice fails.

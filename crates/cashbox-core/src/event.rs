@@ -75,6 +75,17 @@ pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
     (!changed.is_empty()).then_some(Value::Object(changed))
 }
 
+fn valid_word(w: &str) -> bool {
+    !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+}
+
+/// Whether `t` has an event type's form: dotted lower-case words (`invoice.paid`).
+pub fn valid_event_type(t: &str) -> bool {
+    t.split('.').all(valid_word)
+}
+
 /// Event types are dotted lower-case words; `*` as the last part matches a family.
 pub const EVENT_TYPES_FILTER_MAX: usize = 20;
 
@@ -127,11 +138,6 @@ impl EventListParams {
         }
         let mut filter = TypeFilter::default();
         for t in types {
-            let valid_word = |w: &str| {
-                !w.is_empty()
-                    && w.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
-            };
             if t == "*" {
                 filter.prefixes.push(String::new());
             } else if let Some(prefix) = t.strip_suffix(".*") {
@@ -142,7 +148,7 @@ impl EventListParams {
                     ));
                 }
                 filter.prefixes.push(format!("{prefix}."));
-            } else if t.split('.').all(valid_word) {
+            } else if valid_event_type(&t) {
                 filter.exact.push(t);
             } else {
                 return Err(ParamError::invalid(

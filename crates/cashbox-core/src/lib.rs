@@ -25,5 +25,6 @@ pub mod param;
 pub mod payments;
 pub mod subscription;
 pub mod usage;
+pub mod webhooks;
 
 pub use param::ParamError;

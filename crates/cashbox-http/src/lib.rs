@@ -22,6 +22,7 @@ pub mod params;
 pub mod payments;
 mod pdf;
 mod usage;
+mod webhooks;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -102,6 +103,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(billing::routes())
         .merge(usage::routes())
         .merge(entitlements::routes())
+        .merge(webhooks::routes())
 }
 
 /// The OpenAPI document of the whole API.

@@ -28,10 +28,11 @@ pub enum DocTable {
     CreditGrants,
     SpendLimits,
     Alerts,
+    WebhookEndpoints,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 21] = [
+    pub const ALL: [DocTable; 22] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -53,6 +54,7 @@ impl DocTable {
         Self::CreditGrants,
         Self::SpendLimits,
         Self::Alerts,
+        Self::WebhookEndpoints,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +80,7 @@ impl DocTable {
             Self::CreditGrants => "credit_grants",
             Self::SpendLimits => "spend_limits",
             Self::Alerts => "alerts",
+            Self::WebhookEndpoints => "webhook_endpoints",
         }
     }
 }

@@ -31,6 +31,7 @@ mod sandbox;
 mod sealed;
 pub mod testing;
 mod usage;
+mod webhooks;
 
 pub use api_keys::ApiKeyRow;
 pub use billing::{DueKind, DueWork};
@@ -45,6 +46,7 @@ pub use lite::{Lite, LiteTx, SQLITE_BUSY_TIMEOUT};
 pub use query::Listed;
 pub use sandbox::SandboxOp;
 pub use sealed::SealedColumn;
+pub use webhooks::{AttemptRow, OutboxEvent, TakenDelivery};
 
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 

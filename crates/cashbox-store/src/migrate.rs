@@ -61,6 +61,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_entitlement_ends.sql"),
         postgres: include_str!("../migrations/postgres/0008_entitlement_ends.sql"),
     },
+    Migration {
+        version: 9,
+        name: "webhooks",
+        sqlite: include_str!("../migrations/sqlite/0009_webhooks.sql"),
+        postgres: include_str!("../migrations/postgres/0009_webhooks.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

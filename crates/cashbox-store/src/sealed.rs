@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 24] = [
+    pub const ALL: [SealedColumn; 25] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -39,6 +39,7 @@ impl SealedColumn {
         Self::Doc(DocTable::CreditGrants),
         Self::Doc(DocTable::SpendLimits),
         Self::Doc(DocTable::Alerts),
+        Self::Doc(DocTable::WebhookEndpoints),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -55,6 +55,7 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         clock: None,
         dunning: Default::default(),
         past_due_revokes_entitlements: false,
+        webhooks: Default::default(),
     };
     let app = App::new(store, ring, settings);
     let http = HttpConfig {

@@ -42,6 +42,8 @@ pub struct Config {
     pub dunning: cashbox_app::Dunning,
     /// Whether a past_due subscription stops entitling its customer.
     pub past_due_revokes_entitlements: bool,
+    /// Where webhooks may be sent (loopback: development only, unless set) and their timeout.
+    pub webhooks: cashbox_app::WebhookSettings,
 }
 
 impl fmt::Debug for Config {
@@ -97,6 +99,9 @@ pub const KNOWN_VARS: &[&str] = &[
     "CASHBOX_DUNNING_RETRY_DAYS",
     "CASHBOX_DUNNING_AFTER_LAST_RETRY",
     "CASHBOX_PAST_DUE_REVOKES_ENTITLEMENTS",
+    "CASHBOX_WEBHOOK_ALLOW_LOOPBACK",
+    "CASHBOX_WEBHOOK_ALLOW_PRIVATE",
+    "CASHBOX_WEBHOOK_TIMEOUT_SECS",
 ];
 
 impl Config {
@@ -149,7 +154,23 @@ impl Config {
                 ));
             }
         };
+        let flag = |k: &str, default: bool| -> Result<bool, String> {
+            match get(k) {
+                None => Ok(default),
+                Some("true") => Ok(true),
+                Some("false") => Ok(false),
+                Some(v) => Err(format!("{k} must be true or false, not {v:?}")),
+            }
+        };
+        let webhooks = cashbox_app::WebhookSettings {
+            allow_loopback: flag("CASHBOX_WEBHOOK_ALLOW_LOOPBACK", env == Env::Development)?,
+            allow_private: flag("CASHBOX_WEBHOOK_ALLOW_PRIVATE", false)?,
+            timeout: std::time::Duration::from_secs(
+                number("CASHBOX_WEBHOOK_TIMEOUT_SECS", 10)?.clamp(1, 60),
+            ),
+        };
         Ok(Self {
+            webhooks,
             env,
             listen,
             data_dir: PathBuf::from(get("CASHBOX_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR)),

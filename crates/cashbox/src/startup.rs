@@ -167,6 +167,7 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
         clock: None,
         dunning: config.dunning.clone(),
         past_due_revokes_entitlements: config.past_due_revokes_entitlements,
+        webhooks: config.webhooks.clone(),
     };
     let app = App::new(store, ring, settings);
     Ok(Opened { app, notes })
@@ -325,6 +326,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     });
 
+    // Webhook deliveries: fanned out from the event log, sent, retried (see `webhooks`).
+    let webhooks = tokio::spawn(app.clone().run_webhook_worker());
+
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -333,6 +337,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     recovery.abort();
     billing.abort();
     usage.abort();
+    webhooks.abort();
     app.store().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -13,6 +13,11 @@ use cashbox_store::testing::{TEST_DATABASE_URL_VAR, fresh_database_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cashbox");
 
+fn client() -> reqwest::Client {
+    cashbox_app::webhooks::install_tls_provider();
+    reqwest::Client::new()
+}
+
 struct Instance {
     dir: PathBuf,
     /// Set when testing on PostgreSQL; SQLite lives in the data directory otherwise.
@@ -118,7 +123,7 @@ impl Server {
     }
 
     async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::Client::new()
+        let r = client()
             .get(format!("{}{path}", self.base))
             .bearer_auth(key)
             .send()
@@ -128,7 +133,7 @@ impl Server {
     }
 
     async fn post(&self, path: &str, key: &str, body: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::Client::new()
+        let r = client()
             .post(format!("{}{path}", self.base))
             .bearer_auth(key)
             .header("content-type", "application/x-www-form-urlencoded")
@@ -551,7 +556,7 @@ async fn a_clock_advance_killed_partway_is_finished_by_the_next_start() {
         let base = server.base.clone();
         let (key, clock) = (key.clone(), clock.clone());
         tokio::spawn(async move {
-            reqwest::Client::new()
+            client()
                 .post(format!(
                     "{base}/v1/test_helpers/test_clocks/{clock}/advance"
                 ))
@@ -618,4 +623,132 @@ async fn a_clock_advance_killed_partway_is_finished_by_the_next_start() {
                 .all(|i| i["status"] == "paid" || i["status"] == "open")
         );
     }
+}
+
+/// A receiver that takes `delay` to answer 200; the event ids it answered, in order, and how
+/// many requests reached it.
+async fn slow_receiver(
+    delay: Duration,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let reached = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let (answered, reached) = (Arc::clone(&answered), Arc::clone(&reached));
+            move |body: String| {
+                let (answered, reached) = (Arc::clone(&answered), Arc::clone(&reached));
+                async move {
+                    reached.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let event: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    answered
+                        .lock()
+                        .unwrap()
+                        .push(event["id"].as_str().unwrap().to_string());
+                    "ok"
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), answered, reached)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_pending_at_a_sigkill_are_all_delivered_after_a_restart() {
+    use std::sync::atomic::Ordering;
+    const CUSTOMERS: usize = 100;
+    let (url, answered, reached) = slow_receiver(Duration::from_secs(3)).await;
+    let inst = Instance::new().await;
+    let env = [("CASHBOX_WEBHOOK_TIMEOUT_SECS", "5")];
+    let server = inst.serve(&env).expect("serve starts");
+    let key = server.printed_key("secret key:").unwrap();
+    let body = format!(
+        "url={}&enabled_events[]=customer.created",
+        form_urlencoded_byte(&url)
+    );
+    let (status, endpoint) = server.post("/v1/webhook_endpoints", &key, &body).await;
+    assert_eq!(status, 200, "{endpoint}");
+    for i in 0..CUSTOMERS {
+        let (status, _) = server
+            .post("/v1/customers", &key, &format!("description=c{i}"))
+            .await;
+        assert_eq!(status, 200);
+    }
+    for _ in 0..200 {
+        if reached.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(reached.load(Ordering::SeqCst) > 0, "deliveries had begun");
+    drop(server); // SIGKILL, with deliveries in flight and more waiting
+    let at_kill = answered.lock().unwrap().len();
+    assert!(
+        at_kill < CUSTOMERS,
+        "{at_kill} were answered before the kill"
+    );
+
+    let server = inst.serve(&env).expect("serve starts again");
+    let (_, events) = server
+        .get("/v1/events?type=customer.created&limit=100", &key)
+        .await;
+    let mut expected: Vec<String> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(expected.len(), CUSTOMERS);
+    let mut got = Vec::new();
+    for _ in 0..240 {
+        got = answered.lock().unwrap().clone();
+        got.sort();
+        got.dedup();
+        if got == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(got, expected, "every event delivered at least once");
+    let (_, after) = server
+        .get("/v1/events?type=customer.created&limit=100", &key)
+        .await;
+    for _ in 0..40 {
+        let (_, now) = server
+            .get("/v1/events?type=customer.created&limit=100", &key)
+            .await;
+        if now["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["pending_webhooks"] == 0)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("events still pending: {after}");
+}
+
+/// Percent-encodes a URL for a form body.
+fn form_urlencoded_byte(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

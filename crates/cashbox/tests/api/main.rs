@@ -16,3 +16,4 @@ mod payments;
 mod recovery;
 mod support;
 mod usage;
+mod webhooks;

@@ -62,6 +62,7 @@ pub struct AppOptions {
     pub clock: Option<fn() -> i64>,
     pub dunning: cashbox_app::Dunning,
     pub past_due_revokes_entitlements: bool,
+    pub webhooks: cashbox_app::WebhookSettings,
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -69,6 +70,7 @@ pub async fn spawn_with(config: HttpConfig) -> TestApp {
 }
 
 pub async fn spawn_full(config: HttpConfig, options: AppOptions) -> TestApp {
+    cashbox_app::webhooks::install_tls_provider();
     let db_url = fresh_database_url().await.expect("test database");
     let ring_entry = KeyRing::generate_entry("t1").to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -109,6 +111,7 @@ pub async fn build_app_with(
         clock: options.clock,
         dunning: options.dunning,
         past_due_revokes_entitlements: options.past_due_revokes_entitlements,
+        webhooks: options.webhooks,
     };
     (
         App::new(store, KeyRing::parse(ring).unwrap(), settings),
