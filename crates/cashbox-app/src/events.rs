@@ -119,9 +119,21 @@ impl App {
             .filter_map(|e| e["id"].as_str().map(str::to_string))
             .collect();
         let pending = self.store().pending_webhooks(&ids).await?;
+        // An event not yet fanned out is pending for every endpoint that wants it.
+        let waiting = self.store().in_outbox(&ids).await?;
+        let endpoints = if waiting.is_empty() {
+            Vec::new()
+        } else {
+            self.endpoints().await?
+        };
         for e in events.iter_mut() {
-            let n = e["id"].as_str().and_then(|id| pending.get(id)).copied();
-            e["pending_webhooks"] = n.unwrap_or(0).into();
+            let id = e["id"].as_str().unwrap_or_default();
+            let mut n = pending.get(id).copied().unwrap_or(0);
+            if waiting.contains(id) {
+                let event_type = e["type"].as_str().unwrap_or_default();
+                n += endpoints.iter().filter(|w| w.wants(event_type, id)).count() as i64;
+            }
+            e["pending_webhooks"] = n.into();
         }
         Ok(())
     }

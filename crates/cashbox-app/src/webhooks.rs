@@ -36,9 +36,8 @@ use crate::{App, AppError, AppResult, RequestCtx};
 
 /// Bytes of an endpoint's answer kept in the attempt log.
 pub const RESPONSE_EXCERPT_BYTES: usize = 1_024;
-/// Deliveries a worker takes at once, all in flight together: one wave, so a lease of the
-/// timeout and a margin covers every delivery taken.
-const TAKE_BATCH: i64 = 64;
+/// Attempts a worker has under way at once; it takes due deliveries as slots free up, so a
+/// lease of the timeout and a margin covers each one taken.
 const IN_FLIGHT_MAX: usize = 64;
 /// What a lease adds to the timeout, for the outcome to be written.
 const LEASE_MARGIN_SECS: i64 = 5;
@@ -388,7 +387,7 @@ impl App {
         self.finish(tx, ctx, response, &[]).await
     }
 
-    async fn endpoints(&self) -> AppResult<Vec<WebhookEndpoint>> {
+    pub(crate) async fn endpoints(&self) -> AppResult<Vec<WebhookEndpoint>> {
         let mut out = Vec::new();
         let mut after = String::new();
         loop {
@@ -422,7 +421,7 @@ impl App {
         for ev in &batch {
             for e in endpoints
                 .iter()
-                .filter(|e| e.wants(&ev.event_type, ev.created))
+                .filter(|e| e.wants(&ev.event_type, &ev.event_id))
             {
                 tx.insert_delivery(&new_id(DELIVERY_PREFIX), &e.id, &ev.event_id, now)
                     .await?;
@@ -434,54 +433,24 @@ impl App {
         Ok(batch.len())
     }
 
-    /// Takes the deliveries due now (a batch) and makes one attempt at each; returns how many
-    /// it took.
-    pub async fn deliver_due_webhooks(&self, client: &reqwest::Client) -> AppResult<usize> {
+    /// Takes up to `limit` deliveries due now, leasing each for one attempt.
+    async fn take_due_deliveries(&self, limit: i64) -> AppResult<Vec<TakenDelivery>> {
         let now = self.now();
-        if self
-            .store()
-            .next_delivery_at()
-            .await?
-            .is_none_or(|at| at > now)
+        if limit <= 0
+            || self
+                .store()
+                .next_delivery_at()
+                .await?
+                .is_none_or(|at| at > now)
         {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let lease = i64::try_from(self.webhook_settings().timeout.as_secs()).unwrap_or(60)
             + LEASE_MARGIN_SECS;
         let mut tx = self.store().begin().await?;
-        let taken = tx.take_deliveries(now, now + lease, TAKE_BATCH).await?;
+        let taken = tx.take_deliveries(now, now + lease, limit).await?;
         tx.commit().await?;
-        if taken.is_empty() {
-            return Ok(0);
-        }
-        let count = taken.len();
-        let endpoints: HashMap<String, WebhookEndpoint> = self
-            .endpoints()
-            .await?
-            .into_iter()
-            .map(|e| (e.id.clone(), e))
-            .collect();
-        let endpoints = Arc::new(endpoints);
-        let mut running = tokio::task::JoinSet::new();
-        let mut outcomes = Vec::with_capacity(count);
-        for d in taken {
-            while running.len() >= IN_FLIGHT_MAX {
-                if let Some(Ok(o)) = running.join_next().await {
-                    outcomes.push(o);
-                }
-            }
-            let app = self.clone();
-            let client = client.clone();
-            let endpoints = Arc::clone(&endpoints);
-            running.spawn(async move { app.attempt(&client, &endpoints, d).await });
-        }
-        while let Some(r) = running.join_next().await {
-            if let Ok(o) = r {
-                outcomes.push(o);
-            }
-        }
-        self.record_outcomes(&endpoints, outcomes).await?;
-        Ok(count)
+        Ok(taken)
     }
 
     /// One attempt; never fails (what went wrong is the outcome).
@@ -640,25 +609,110 @@ impl App {
         Ok(())
     }
 
-    /// One round of webhook work: fan out what was recorded, deliver what is due. Returns
-    /// whether it found any work.
+    /// One round of webhook work, all of it finished before it returns: fan out what was
+    /// recorded, attempt what is due (up to the in-flight limit), record the outcomes.
+    /// Returns whether it found any work.
     pub async fn run_webhooks_once(&self, client: &reqwest::Client) -> AppResult<bool> {
-        let fanned = self.fan_out_events().await?;
-        let delivered = self.deliver_due_webhooks(client).await?;
-        Ok(fanned > 0 || delivered > 0)
+        let mut worker = WebhookWorker::new(self.clone(), client.clone());
+        let found = worker.turn(Duration::ZERO).await?;
+        worker.drain().await?;
+        Ok(found)
     }
 
     /// `serve`'s webhook worker: runs until the task is dropped.
     pub async fn run_webhook_worker(self) {
         let client = webhook_client(self.webhook_settings());
+        let mut worker = WebhookWorker::new(self, client);
         loop {
-            match self.run_webhooks_once(&client).await {
+            match worker.turn(IDLE_POLL).await {
                 Ok(true) => continue,
+                Ok(false) if worker.in_flight() > 0 => continue,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "the webhook worker failed; retrying"),
             }
             tokio::time::sleep(IDLE_POLL).await;
         }
+    }
+}
+
+/// Deliveries in flight, each recorded as soon as it ends: a slow or dead endpoint holds
+/// only its own slots, never the deliveries to other endpoints behind it.
+pub struct WebhookWorker {
+    app: App,
+    client: reqwest::Client,
+    running: tokio::task::JoinSet<Outcome>,
+    /// The endpoints as read when deliveries were last taken.
+    endpoints: Arc<HashMap<String, WebhookEndpoint>>,
+}
+
+impl WebhookWorker {
+    pub fn new(app: App, client: reqwest::Client) -> Self {
+        Self {
+            app,
+            client,
+            running: tokio::task::JoinSet::new(),
+            endpoints: Arc::default(),
+        }
+    }
+
+    /// Attempts under way.
+    pub fn in_flight(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Fans out what was recorded, starts due deliveries in the free slots, and records the
+    /// attempts that have ended (waiting up to `wait` for one when some are under way and
+    /// none has). Returns whether any of that happened.
+    pub async fn turn(&mut self, wait: Duration) -> AppResult<bool> {
+        let fanned = self.app.fan_out_events().await?;
+        let free = IN_FLIGHT_MAX.saturating_sub(self.running.len());
+        let taken = self
+            .app
+            .take_due_deliveries(i64::try_from(free).unwrap_or(0))
+            .await?;
+        let started = taken.len();
+        if started > 0 {
+            self.endpoints = Arc::new(
+                self.app
+                    .endpoints()
+                    .await?
+                    .into_iter()
+                    .map(|e| (e.id.clone(), e))
+                    .collect(),
+            );
+        }
+        for d in taken {
+            let (app, client) = (self.app.clone(), self.client.clone());
+            let endpoints = Arc::clone(&self.endpoints);
+            self.running
+                .spawn(async move { app.attempt(&client, &endpoints, d).await });
+        }
+        let mut ended = Vec::new();
+        if !self.running.is_empty()
+            && let Ok(Some(first)) = tokio::time::timeout(wait, self.running.join_next()).await
+        {
+            ended.extend(first.ok());
+        }
+        while let Some(r) = self.running.try_join_next() {
+            ended.extend(r.ok());
+        }
+        let recorded = ended.len();
+        if recorded > 0 {
+            self.app.record_outcomes(&self.endpoints, ended).await?;
+        }
+        Ok(fanned > 0 || started > 0 || recorded > 0)
+    }
+
+    /// Waits for every attempt under way and records it.
+    pub async fn drain(&mut self) -> AppResult<()> {
+        let mut ended = Vec::new();
+        while let Some(r) = self.running.join_next().await {
+            ended.extend(r.ok());
+        }
+        if !ended.is_empty() {
+            self.app.record_outcomes(&self.endpoints, ended).await?;
+        }
+        Ok(())
     }
 }
 

@@ -41,6 +41,14 @@ pub fn has_prefix(id: &str, prefix: &str) -> bool {
         && body.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// Whether `id` was made by [`new_id`] after `other` was (in any process, to the
+/// millisecond; in one process, exactly): their bodies are UUIDv7s in base62, which sort by
+/// creation whatever the prefixes.
+pub fn made_after(id: &str, other: &str) -> bool {
+    let body = |s: &str| s.rsplit_once('_').map_or(s, |(_, b)| b).to_string();
+    body(id) > body(other)
+}
+
 /// `len` random base62 characters from the operating system's generator, without modulo bias.
 pub fn random_token(len: usize) -> String {
     let mut out = String::with_capacity(len);
@@ -99,6 +107,15 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn made_after_compares_creation_across_prefixes() {
+        let endpoint = new_id("we");
+        let event = new_id("evt");
+        assert!(made_after(&event, &endpoint));
+        assert!(!made_after(&endpoint, &event));
+        assert!(!made_after(&event, &event));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::ParamError;
 use crate::event::valid_event_type;
+use crate::id::made_after;
 use crate::metadata::{Metadata, MetadataParam, present};
 use crate::payments::check_text;
 
@@ -251,10 +252,11 @@ impl WebhookEndpoint {
         Ok(())
     }
 
-    /// Whether an event of `event_type` recorded at `created` is for this endpoint.
-    pub fn wants(&self, event_type: &str, created: i64) -> bool {
+    /// Whether the event `event_id` of `event_type` is for this endpoint: an event made
+    /// after the endpoint was (as Stripe, events from before an endpoint are not sent to it).
+    pub fn wants(&self, event_type: &str, event_id: &str) -> bool {
         self.enabled
-            && created >= self.created
+            && made_after(event_id, &self.id)
             && self
                 .enabled_events
                 .iter()
@@ -413,17 +415,20 @@ mod tests {
 
     #[test]
     fn endpoints_want_their_events_from_their_creation_on() {
+        use crate::id::new_id;
         let p = EndpointCreateParams {
             url: Some("https://example.com/hook".into()),
             enabled_events: Some(vec!["invoice.paid".into()]),
             ..EndpointCreateParams::default()
         };
-        let mut e = WebhookEndpoint::new("we_1".into(), 100, &p).unwrap();
-        assert!(e.wants("invoice.paid", 100));
-        assert!(!e.wants("invoice.paid", 99));
-        assert!(!e.wants("customer.created", 100));
+        let before = new_id("evt");
+        let mut e = WebhookEndpoint::new(new_id(ENDPOINT_PREFIX), 100, &p).unwrap();
+        let after = new_id("evt");
+        assert!(e.wants("invoice.paid", &after));
+        assert!(!e.wants("invoice.paid", &before));
+        assert!(!e.wants("customer.created", &after));
         e.enabled = false;
-        assert!(!e.wants("invoice.paid", 100));
+        assert!(!e.wants("invoice.paid", &after));
         let bad = EndpointCreateParams {
             enabled_events: Some(vec!["Invoice Paid".into()]),
             ..p

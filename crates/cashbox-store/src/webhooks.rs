@@ -1,7 +1,7 @@
 //! The webhook queue: events waiting to be fanned out (`webhook_outbox`, filled by a trigger
 //! on `events`), one delivery per endpoint and event, and the log of attempts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::db::{Row, query};
 use crate::{Result, Store, Tx};
@@ -12,7 +12,6 @@ pub struct OutboxEvent {
     pub seq: i64,
     pub event_id: String,
     pub event_type: String,
-    pub created: i64,
 }
 
 /// A delivery a worker has taken: it owns it until `next_attempt_at` (its lease) passes.
@@ -67,7 +66,7 @@ impl Tx {
             Tx::Postgres(_) => " FOR UPDATE OF o SKIP LOCKED",
         };
         let rows = query(format!(
-            "SELECT o.seq, o.event_id, e.type, e.created FROM webhook_outbox o \
+            "SELECT o.seq, o.event_id, e.type FROM webhook_outbox o \
              JOIN events e ON e.id = o.event_id ORDER BY o.seq LIMIT $1{lock}"
         ))
         .bind(limit)
@@ -79,7 +78,6 @@ impl Tx {
                     seq: r.try_get("seq")?,
                     event_id: r.try_get("event_id")?,
                     event_type: r.try_get("type")?,
-                    created: r.try_get("created")?,
                 })
             })
             .collect()
@@ -237,6 +235,25 @@ impl Store {
             .fetch_one(self)
             .await?;
         row.try_get("waiting")
+    }
+
+    /// Which of `events` still wait in the outbox (not yet fanned out to deliveries).
+    pub async fn in_outbox(&self, events: &[String]) -> Result<HashSet<String>> {
+        let mut out = HashSet::new();
+        for chunk in events.chunks(100) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let mut q = query(format!(
+                "SELECT event_id FROM webhook_outbox WHERE event_id IN ({})",
+                marks.join(", ")
+            ));
+            for e in chunk {
+                q = q.bind(e.as_str());
+            }
+            for r in q.fetch_all(self).await? {
+                out.insert(r.try_get("event_id")?);
+            }
+        }
+        Ok(out)
     }
 
     /// How many of each event's deliveries have not yet succeeded or given up.

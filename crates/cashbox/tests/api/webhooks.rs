@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use cashbox_app::WebhookSettings;
-use cashbox_app::webhooks::webhook_client;
+use cashbox_app::webhooks::{WebhookWorker, webhook_client};
 use cashbox_core::webhooks::{standard_signature, stripe_signature};
 use serde_json::Value;
 
@@ -165,7 +165,14 @@ async fn events_are_delivered_signed_and_pending_until_acknowledged() {
     let event = &t.events_of_type("customer.created").await[0];
     let event_id = event["id"].as_str().unwrap();
 
-    // Fanned out to the endpoint that wants it (not the invoice-only one): pending.
+    // Pending for the endpoint that wants it (not the invoice-only one, nor one made after
+    // the event), before and after it is fanned out to deliveries.
+    let before = t.get(&format!("/v1/events/{event_id}")).await;
+    assert_eq!(before.ok()["pending_webhooks"], 1);
+    let (late_url, late) = receiver(vec![]).await;
+    endpoint(&t, &late_url, &[]).await;
+    let still = t.get(&format!("/v1/events/{event_id}")).await;
+    assert_eq!(still.ok()["pending_webhooks"], 1);
     t.app.fan_out_events().await.unwrap();
     let pending = t.get(&format!("/v1/events/{event_id}")).await;
     assert_eq!(pending.ok()["pending_webhooks"], 1);
@@ -191,6 +198,10 @@ async fn events_are_delivered_signed_and_pending_until_acknowledged() {
 
     let after = t.get(&format!("/v1/events/{event_id}")).await;
     assert_eq!(after.ok()["pending_webhooks"], 0);
+    assert!(
+        late.events().is_empty(),
+        "an endpoint gets no event from before it was made"
+    );
     let attempts = t
         .get(&format!(
             "/v1/webhook_endpoints/{}/attempts",
@@ -396,4 +407,54 @@ async fn private_addresses_are_refused_unless_allowed() {
         )
         .await;
     assert_eq!(r.error(400, "invalid_request_error")["code"], "url_invalid");
+}
+
+/// A slow endpoint holds only its own delivery: the fast one's is sent and recorded while
+/// the slow one is still under way.
+#[tokio::test]
+async fn a_slow_endpoint_does_not_hold_up_the_others() {
+    let t = spawn_app().await;
+    let slow = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await.unwrap() });
+    let slow = endpoint(&t, &slow_url, &[]).await;
+    let (fast_url, received) = receiver(vec![]).await;
+    let fast = endpoint(&t, &fast_url, &[]).await;
+    t.create_customer(&[]).await;
+
+    let client = webhook_client(&WebhookSettings::default());
+    let mut worker = WebhookWorker::new(t.app.clone(), client);
+    let attempts = |e: &Value| {
+        format!(
+            "/v1/webhook_endpoints/{}/attempts",
+            e["id"].as_str().unwrap()
+        )
+    };
+    let started = std::time::Instant::now();
+    while t.get(&attempts(&fast)).await.ok()["data"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(started.elapsed().as_secs() < 2, "the fast delivery waited");
+        worker
+            .turn(std::time::Duration::from_millis(50))
+            .await
+            .unwrap();
+    }
+    assert_eq!(received.events().len(), 1);
+    assert_eq!(worker.in_flight(), 1, "the slow one is still under way");
+    let slow_attempts = t.get(&attempts(&slow)).await;
+    assert!(slow_attempts.ok()["data"].as_array().unwrap().is_empty());
+    worker.drain().await.unwrap();
+    let slow_attempts = t.get(&attempts(&slow)).await;
+    assert_eq!(slow_attempts.ok()["data"][0]["status_code"], 200);
+    assert_eq!(slow_attempts.ok()["data"][0]["response_excerpt"], "late");
 }
