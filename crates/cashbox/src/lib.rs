@@ -4,5 +4,6 @@
 pub mod bench;
 pub mod bench_billing;
 pub mod bench_usage;
+pub mod bench_webhooks;
 pub mod config;
 pub mod startup;

@@ -86,6 +86,13 @@ enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Benchmark webhook deliveries per second to a local receiver.
+    BenchWebhooks {
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        #[arg(long, default_value_t = 16)]
+        writers: usize,
+    },
     /// The double-entry ledger.
     Ledger {
         #[command(subcommand)]
@@ -219,6 +226,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         })
         .await;
     }
+    if let Command::BenchWebhooks { events, writers } = &cli.command {
+        return cashbox::bench_webhooks::run(cashbox::bench_webhooks::WebhookBenchOptions {
+            events: *events,
+            writers: *writers,
+        })
+        .await;
+    }
     let config = Config::load()?;
     init_logs(config.log_format);
     match cli.command {
@@ -259,7 +273,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => keys(&config, command).await,
-        Command::Bench { .. } | Command::BenchBilling { .. } | Command::BenchUsage { .. } => {
+        Command::Bench { .. }
+        | Command::BenchBilling { .. }
+        | Command::BenchUsage { .. }
+        | Command::BenchWebhooks { .. } => {
             unreachable!("handled before configuration")
         }
     }

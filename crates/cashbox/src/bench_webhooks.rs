@@ -1,0 +1,143 @@
+//! `cashbox bench-webhooks`: deliveries per second to a local receiver. Records `--events`
+//! events (customers created through the application) with one endpoint registered, then
+//! runs the webhook worker as `serve` runs it until the receiver has every event, and prints
+//! the rate and the p50 / p99 of the attempts' round trips (signing and sending to the
+//! answer). A fresh SQLite file, or `DATABASE_URL`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cashbox_app::webhooks::webhook_client;
+use cashbox_app::{App, RequestCtx, Settings};
+use cashbox_core::crypto::KeyRing;
+use cashbox_core::customer::CustomerCreateParams;
+use cashbox_core::id::random_token;
+use cashbox_core::webhooks::EndpointCreateParams;
+use cashbox_store::Store;
+
+use crate::bench::{ms, percentile};
+
+pub struct WebhookBenchOptions {
+    pub events: usize,
+    /// Events recorded side by side while setting up.
+    pub writers: usize,
+}
+
+/// A receiver that answers 200 at once and counts.
+async fn receiver() -> Result<(String, Arc<AtomicUsize>), String> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let count = Arc::clone(&count);
+            move |_body: axum::body::Bytes| {
+                let count = Arc::clone(&count);
+                async move {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    "ok"
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{addr}/hook"), count))
+}
+
+pub async fn run(opts: WebhookBenchOptions) -> Result<(), String> {
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            let path = std::env::temp_dir().join(format!("cashbox-bench-{}.db", random_token(8)));
+            format!("sqlite://{}", path.display())
+        }
+    };
+    let store = Store::connect(&url, 16).await.map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let backend = store.backend();
+    let ring = KeyRing::parse(&KeyRing::generate_entry("bench")).map_err(|e| e.to_string())?;
+    let app = App::new(store, ring, Settings::default());
+    let (hook, received) = receiver().await?;
+    let ctx = RequestCtx::default();
+    app.create_webhook_endpoint(
+        &ctx,
+        EndpointCreateParams {
+            url: Some(hook),
+            enabled_events: Some(vec!["customer.created".into()]),
+            ..EndpointCreateParams::default()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+
+    println!(
+        "recording {} events ({backend}, {} writers)…",
+        opts.events, opts.writers
+    );
+    let setup = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..opts.writers.max(1) {
+        let (app, next, total) = (app.clone(), Arc::clone(&next), opts.events);
+        writers.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                app.create_customer(&RequestCtx::default(), CustomerCreateParams::default(), &[])
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        });
+    }
+    while let Some(r) = writers.join_next().await {
+        r.map_err(|e| e.to_string())??;
+    }
+    println!("recorded in {:.1} s", setup.elapsed().as_secs_f64());
+
+    let client = webhook_client(&Settings::default().webhooks);
+    let started = Instant::now();
+    while received.load(Ordering::Relaxed) < opts.events {
+        let found = app
+            .run_webhooks_once(&client)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !found {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err("the deliveries did not finish in 10 minutes".into());
+        }
+    }
+    let elapsed = started.elapsed();
+    let attempts = app
+        .store()
+        .webhook_attempts(None, None, None, opts.events as i64)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut latencies: Vec<Duration> = attempts
+        .iter()
+        .map(|a| Duration::from_millis(u64::try_from(a.latency_ms).unwrap_or(0)))
+        .collect();
+    latencies.sort();
+    let failed = attempts
+        .iter()
+        .filter(|a| !a.status_code.is_some_and(|s| (200..300).contains(&s)))
+        .count();
+    println!(
+        "webhook deliveries: {} in {:.2} s = {:.0}/s (one worker, {backend}); failed attempts: {failed}",
+        opts.events,
+        elapsed.as_secs_f64(),
+        opts.events as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "attempt round trip: p50 {}  p99 {}",
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 99.0))
+    );
+    Ok(())
+}
