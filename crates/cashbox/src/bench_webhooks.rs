@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cashbox_app::webhooks::webhook_client;
+use cashbox_app::webhooks::{WebhookWorker, webhook_client};
 use cashbox_app::{App, RequestCtx, Settings};
 use cashbox_core::crypto::KeyRing;
 use cashbox_core::customer::CustomerCreateParams;
@@ -100,13 +100,15 @@ pub async fn run(opts: WebhookBenchOptions) -> Result<(), String> {
     println!("recorded in {:.1} s", setup.elapsed().as_secs_f64());
 
     let client = webhook_client(&Settings::default().webhooks);
+    let mut worker = WebhookWorker::new(app.clone(), client);
     let started = Instant::now();
     while received.load(Ordering::Relaxed) < opts.events {
-        let found = app
-            .run_webhooks_once(&client)
+        // As `serve`'s worker turns: take what is due into free slots, record what ended.
+        let found = worker
+            .turn(Duration::from_millis(100))
             .await
             .map_err(|e| e.to_string())?;
-        if !found {
+        if !found && worker.in_flight() == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         if started.elapsed() > Duration::from_secs(600) {
@@ -114,6 +116,7 @@ pub async fn run(opts: WebhookBenchOptions) -> Result<(), String> {
         }
     }
     let elapsed = started.elapsed();
+    worker.drain().await.map_err(|e| e.to_string())?;
     let attempts = app
         .store()
         .webhook_attempts(None, None, None, opts.events as i64)
