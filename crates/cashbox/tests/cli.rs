@@ -296,6 +296,20 @@ async fn production_refuses_development_defaults() {
     assert!(server.printed_key("secret key:").is_none());
     let (status, _) = server.post("/v1/customers", &env_key, "name=P").await;
     assert_eq!(status, 200);
+    // Production sends webhooks to public addresses only: loopback and private URLs are
+    // refused with an error that says why.
+    for url in ["http://127.0.0.1:9000/hooks", "http://10.0.0.7/hooks"] {
+        let body = format!("url={}&enabled_events[]=*", form_urlencoded_byte(url));
+        let (status, err) = server.post("/v1/webhook_endpoints", &env_key, &body).await;
+        assert_eq!(status, 400, "{url}: {err}");
+        assert_eq!(err["error"]["code"], "url_invalid", "{url}");
+        assert_eq!(err["error"]["param"], "url", "{url}");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("private, loopback or link-local"),
+            "{message}"
+        );
+    }
     drop(server);
 
     // Once a development start has generated keys, production refuses to run.
