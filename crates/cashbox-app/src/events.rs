@@ -5,6 +5,8 @@ use cashbox_core::id::{has_prefix, new_id};
 use cashbox_store::{EventFilter, EventRow, SealedColumn, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::{App, AppError, AppResult, RequestCtx};
 
@@ -110,6 +112,31 @@ impl App {
         let mut events = vec![self.render_event(row)?];
         self.count_pending_webhooks(&mut events).await?;
         Ok(events.remove(0))
+    }
+
+    /// The bodies webhook deliveries send: each event as `GET /v1/events/{id}` renders it,
+    /// read and counted together for a batch of deliveries. An event that is gone is left
+    /// out.
+    pub(crate) async fn delivery_bodies(
+        &self,
+        ids: &[String],
+    ) -> AppResult<HashMap<String, Arc<Vec<u8>>>> {
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let mut events = Vec::with_capacity(unique.len());
+        for row in self.store().events_by_id(&unique).await? {
+            events.push(self.render_event(row)?);
+        }
+        self.count_pending_webhooks(&mut events).await?;
+        Ok(events
+            .into_iter()
+            .map(|e| {
+                let id = e["id"].as_str().unwrap_or_default().to_string();
+                let body = serde_json::to_vec(&e).expect("events serialize");
+                (id, Arc::new(body))
+            })
+            .collect())
     }
 
     /// Sets `pending_webhooks`: the endpoints that have yet to acknowledge each event.

@@ -306,6 +306,7 @@ impl App {
         let mut tx = self.store().begin().await?;
         let _: WebhookEndpoint = self.load_for_update(&mut tx, id).await?;
         tx.delete_doc(DocTable::WebhookEndpoints, id).await?;
+        tx.close_deliveries(id).await?;
         let response = json!({"id": id, "object": "webhook_endpoint", "deleted": true});
         self.commit_response(tx, ctx, 200, &response).await?;
         Ok(response)
@@ -459,13 +460,18 @@ impl App {
         client: &reqwest::Client,
         endpoints: &HashMap<String, WebhookEndpoint>,
         d: TakenDelivery,
+        body: Option<Arc<Vec<u8>>>,
     ) -> Outcome {
         let started = Instant::now();
         let attempted_at = self.now();
-        let result = match endpoints.get(&d.endpoint_id) {
-            None => Err("the endpoint was deleted".to_string()),
-            Some(e) if !e.enabled => Err("the endpoint is disabled".to_string()),
-            Some(e) => self.post_event(client, e, &d.event_id, attempted_at).await,
+        let result = match (endpoints.get(&d.endpoint_id), body) {
+            (None, _) => Err("the endpoint was deleted".to_string()),
+            (Some(e), _) if !e.enabled => Err("the endpoint is disabled".to_string()),
+            (Some(_), None) => Err("the event could not be read".to_string()),
+            (Some(e), Some(body)) => {
+                self.post_event(client, e, &d.event_id, &body, attempted_at)
+                    .await
+            }
         };
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let (status_code, error, response_excerpt) = match result {
@@ -496,6 +502,7 @@ impl App {
         client: &reqwest::Client,
         e: &WebhookEndpoint,
         event_id: &str,
+        body: &[u8],
         t: i64,
     ) -> Result<(u16, String), String> {
         let url = reqwest::Url::parse(&e.url).map_err(|_| "the URL is invalid".to_string())?;
@@ -508,19 +515,14 @@ impl App {
         if literal.is_some_and(|ip| !address_allowed(ip, self.webhook_settings())) {
             return Err("the URL's address is private, loopback or link-local".into());
         }
-        let event = self
-            .retrieve_event(event_id)
-            .await
-            .map_err(|err| format!("the event could not be read: {err}"))?;
-        let body = serde_json::to_vec(&event).expect("events serialize");
         let mut req = client.post(url).header(
             reqwest::header::CONTENT_TYPE,
             "application/json; charset=utf-8",
         );
-        for (name, value) in e.signature_headers(event_id, t, &body) {
+        for (name, value) in e.signature_headers(event_id, t, body) {
             req = req.header(name, value);
         }
-        let mut resp = req.body(body).send().await.map_err(describe)?;
+        let mut resp = req.body(body.to_vec()).send().await.map_err(describe)?;
         let status = resp.status().as_u16();
         let mut excerpt = Vec::new();
         while excerpt.len() < RESPONSE_EXCERPT_BYTES {
@@ -681,11 +683,14 @@ impl WebhookWorker {
                     .collect(),
             );
         }
+        let ids: Vec<String> = taken.iter().map(|d| d.event_id.clone()).collect();
+        let bodies = self.app.delivery_bodies(&ids).await?;
         for d in taken {
             let (app, client) = (self.app.clone(), self.client.clone());
             let endpoints = Arc::clone(&self.endpoints);
+            let body = bodies.get(&d.event_id).cloned();
             self.running
-                .spawn(async move { app.attempt(&client, &endpoints, d).await });
+                .spawn(async move { app.attempt(&client, &endpoints, d, body).await });
         }
         let mut ended = Vec::new();
         if !self.running.is_empty()

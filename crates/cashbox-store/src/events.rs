@@ -56,6 +56,25 @@ impl Store {
             .transpose()
     }
 
+    /// The events of `ids` that exist, in no particular order.
+    pub async fn events_by_id(&self, ids: &[String]) -> Result<Vec<EventRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let mut q = query(format!(
+                "SELECT {COLUMNS} FROM events WHERE id IN ({})",
+                marks.join(", ")
+            ));
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for r in q.fetch_all(self).await? {
+                out.push(EventRow::from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Listed<EventRow>> {
         let mut s = Select::new(&format!("{COLUMNS} FROM events"));
         let mut alternatives = Vec::new();

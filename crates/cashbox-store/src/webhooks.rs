@@ -155,6 +155,19 @@ impl Tx {
         Ok(())
     }
 
+    /// Ends the deliveries still queued for `endpoint` (it was deleted): they count as
+    /// pending no more, and no worker takes them.
+    pub async fn close_deliveries(&mut self, endpoint: &str) -> Result<()> {
+        query(
+            "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL \
+             WHERE endpoint_id = $1 AND status = 'pending'",
+        )
+        .bind(endpoint)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
     /// Queues `event` again for `endpoint` now, whatever became of its delivery (a manual
     /// re-send); returns the delivery's id.
     pub async fn redeliver(

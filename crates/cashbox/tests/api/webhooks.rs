@@ -458,3 +458,22 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
     assert_eq!(slow_attempts.ok()["data"][0]["status_code"], 200);
     assert_eq!(slow_attempts.ok()["data"][0]["response_excerpt"], "late");
 }
+
+/// Deleting an endpoint ends what was queued for it: nothing pending, nothing sent.
+#[tokio::test]
+async fn a_deleted_endpoint_gets_nothing_more() {
+    let t = spawn_app().await;
+    let (url, received) = receiver(vec![]).await;
+    let e = endpoint(&t, &url, &[]).await;
+    t.create_customer(&[]).await;
+    let event = &t.events_of_type("customer.created").await[0];
+    let path = format!("/v1/events/{}", event["id"].as_str().unwrap());
+    t.app.fan_out_events().await.unwrap();
+    assert_eq!(t.get(&path).await.ok()["pending_webhooks"], 1);
+
+    let id = e["id"].as_str().unwrap();
+    t.delete(&format!("/v1/webhook_endpoints/{id}")).await.ok();
+    assert_eq!(t.get(&path).await.ok()["pending_webhooks"], 0);
+    work(&t).await;
+    assert!(received.events().is_empty());
+}
