@@ -39,6 +39,8 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 1_024;
 /// Attempts a worker has under way at once; it takes due deliveries as slots free up, so a
 /// lease of the timeout and a margin covers each one taken.
 const IN_FLIGHT_MAX: usize = 64;
+/// How long a worker that saw an attempt end waits for others to record with it.
+const RECORD_WINDOW: Duration = Duration::from_millis(5);
 /// What a lease adds to the timeout, for the outcome to be written.
 const LEASE_MARGIN_SECS: i64 = 5;
 /// Events fanned out per transaction.
@@ -697,6 +699,15 @@ impl WebhookWorker {
             && let Ok(Some(first)) = tokio::time::timeout(wait, self.running.join_next()).await
         {
             ended.extend(first.ok());
+            // Attempts end close together: a few milliseconds more records them in one
+            // transaction rather than one each.
+            let until = tokio::time::Instant::now() + RECORD_WINDOW;
+            while ended.len() < IN_FLIGHT_MAX / 2 {
+                match tokio::time::timeout_at(until, self.running.join_next()).await {
+                    Ok(Some(r)) => ended.extend(r.ok()),
+                    _ => break,
+                }
+            }
         }
         while let Some(r) = self.running.try_join_next() {
             ended.extend(r.ok());
