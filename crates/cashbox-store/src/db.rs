@@ -125,6 +125,14 @@ pub(crate) struct Query {
     args: Vec<Val>,
 }
 
+/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of `n` values bound first.
+pub(crate) fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Query {
     Query {
         sql: sql.into(),

@@ -3,7 +3,7 @@
 use cashbox_core::list::{Page, Range};
 
 use crate::db::Val;
-use crate::db::{Row, query};
+use crate::db::{Row, placeholders, query};
 use crate::query::{Listed, Select};
 use crate::{Result, Store, Tx};
 
@@ -60,10 +60,9 @@ impl Store {
     pub async fn events_by_id(&self, ids: &[String]) -> Result<Vec<EventRow>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let mut q = query(format!(
                 "SELECT {COLUMNS} FROM events WHERE id IN ({})",
-                marks.join(", ")
+                placeholders(chunk.len())
             ));
             for id in chunk {
                 q = q.bind(id.as_str());

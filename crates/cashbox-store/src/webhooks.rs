@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::db::{Row, query};
+use crate::db::{Row, placeholders, query};
 use crate::{Result, Store, Tx};
 
 /// An event waiting to be fanned out.
@@ -86,10 +86,9 @@ impl Tx {
     /// Removes fanned-out events from the outbox.
     pub async fn outbox_done(&mut self, seqs: &[i64]) -> Result<()> {
         for chunk in seqs.chunks(500) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let mut q = query(format!(
                 "DELETE FROM webhook_outbox WHERE seq IN ({})",
-                marks.join(", ")
+                placeholders(chunk.len())
             ));
             for seq in chunk {
                 q = q.bind(*seq);
@@ -254,10 +253,9 @@ impl Store {
     pub async fn in_outbox(&self, events: &[String]) -> Result<HashSet<String>> {
         let mut out = HashSet::new();
         for chunk in events.chunks(100) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let mut q = query(format!(
                 "SELECT event_id FROM webhook_outbox WHERE event_id IN ({})",
-                marks.join(", ")
+                placeholders(chunk.len())
             ));
             for e in chunk {
                 q = q.bind(e.as_str());
@@ -273,11 +271,10 @@ impl Store {
     pub async fn pending_webhooks(&self, events: &[String]) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
         for chunk in events.chunks(100) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let mut q = query(format!(
                 "SELECT event_id, COUNT(*) AS n FROM webhook_deliveries \
                  WHERE status = 'pending' AND event_id IN ({}) GROUP BY event_id",
-                marks.join(", ")
+                placeholders(chunk.len())
             ));
             for e in chunk {
                 q = q.bind(e.as_str());
