@@ -324,16 +324,11 @@ impl App {
             return Ok(pi.to_json());
         }
         // The usual success is worked out before the write turn, from the intent as phase 1
-        // left it; in the turn it is written as is if the intent is still exactly that. An
-        // invoice's payment also settles the invoice (`invoice_payment_settled`), which reads
-        // and writes in the turn, and a top-up records its credit grant: they take the path
-        // below.
+        // left it; in the turn it is written as is if the intent is still exactly that. What
+        // it settles besides (an invoice, a top-up's credit grant) is read and written in the
+        // turn, after it.
         let prepared = match &outcome {
-            Outcome::Succeeded { reference }
-                if !self.success_changes_pm(&pi, &pm)
-                    && pi.invoice.is_none()
-                    && !Self::is_top_up(&pi) =>
-            {
+            Outcome::Succeeded { reference } if !self.success_changes_pm(&pi, &pm) => {
                 Some(self.prepare_success(ctx, &pi, &pm, reference.clone()))
             }
             _ => None,
@@ -356,6 +351,7 @@ impl App {
             for event in &p.events {
                 tx.insert_event(event).await?;
             }
+            self.success_settles(&mut tx, ctx, &p.pi).await?;
             return self.finish(tx, ctx, p.pi_json, expand).await;
         }
         let mut pm = pm;
@@ -387,10 +383,7 @@ impl App {
                 let pi_json = pi.to_json();
                 self.record_event(&mut tx, ctx, success_event(captured), &pi_json, None)
                     .await?;
-                self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
-                if captured && Self::is_top_up(&pi) {
-                    self.top_up_settled(&mut tx, ctx, &pi).await?;
-                }
+                self.success_settles(&mut tx, ctx, &pi).await?;
                 self.finish(tx, ctx, pi_json, expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
@@ -507,6 +500,21 @@ impl App {
         charge
     }
 
+    /// What a successful payment settles besides itself, in its transaction: the invoice it
+    /// pays, and a captured top-up's credit grant.
+    async fn success_settles(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        pi: &PaymentIntent,
+    ) -> AppResult<()> {
+        self.invoice_payment_settled(tx, ctx, pi).await?;
+        if pi.status == PiStatus::Succeeded && Self::is_top_up(pi) {
+            self.top_up_settled(tx, ctx, pi).await?;
+        }
+        Ok(())
+    }
+
     /// Everything a successful confirmation writes, sealed, from the intent as it was.
     fn prepare_success(
         &self,
@@ -529,6 +537,7 @@ impl App {
                 self.prepare_event(ctx, success_event(captured), &pi_json, None),
             ],
             pi_json,
+            pi: next,
         }
     }
 
@@ -939,6 +948,8 @@ struct PreparedSuccess {
     pi_row: DocRow,
     events: Vec<EventRow>,
     pi_json: Value,
+    /// The intent as it is written.
+    pi: PaymentIntent,
 }
 
 fn success_event(captured: bool) -> &'static str {
