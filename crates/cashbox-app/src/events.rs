@@ -48,6 +48,27 @@ impl App {
         Ok(())
     }
 
+    /// Writes one event of each of `event_types` about the same `object` in `tx`, the
+    /// object serialized once for all of them.
+    pub(crate) async fn record_events(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        event_types: &[&str],
+        object: &Value,
+    ) -> AppResult<()> {
+        let data = SealedDataRef {
+            object,
+            previous_attributes: None,
+        };
+        let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
+        for event_type in event_types {
+            let row = self.sealed_event(ctx, event_type, object, &plain);
+            tx.insert_event(&row).await?;
+        }
+        Ok(())
+    }
+
     /// An event's row, sealed and ready to insert: built before a transaction when its
     /// content is known in advance, so the write turn is not spent serializing and sealing.
     pub(crate) fn prepare_event(
@@ -57,14 +78,25 @@ impl App {
         object: &Value,
         previous_attributes: Option<&Value>,
     ) -> EventRow {
-        let id = new_id(ID_PREFIX);
         let data = SealedDataRef {
             object,
             previous_attributes,
         };
         let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
+        self.sealed_event(ctx, event_type, object, &plain)
+    }
+
+    /// An event's row from its serialized data: a new id, the data sealed under it.
+    fn sealed_event(
+        &self,
+        ctx: &RequestCtx,
+        event_type: &str,
+        object: &Value,
+        plain: &[u8],
+    ) -> EventRow {
+        let id = new_id(ID_PREFIX);
         EventRow {
-            sealed: self.keys().seal(&SealedColumn::Events.aad(&id), &plain),
+            sealed: self.keys().seal(&SealedColumn::Events.aad(&id), plain),
             id,
             event_type: event_type.to_string(),
             created: self.now(),

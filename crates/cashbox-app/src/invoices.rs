@@ -755,11 +755,14 @@ impl App {
                 inv.mark_paid(now);
                 self.save_invoice(tx, &inv).await?;
                 let object = self.render_invoice(&inv);
-                self.record_event(tx, ctx, "invoice.paid", &object, None)
-                    .await?;
+                self.record_events(
+                    tx,
+                    ctx,
+                    &["invoice.paid", "invoice.payment_succeeded"],
+                    &object,
+                )
+                .await?;
                 self.grant_purchase(tx, &inv, now).await?;
-                self.record_event(tx, ctx, "invoice.payment_succeeded", &object, None)
-                    .await?;
                 if let Some(sub) = &inv.subscription {
                     self.subscription_paid(tx, ctx, sub).await?;
                 }

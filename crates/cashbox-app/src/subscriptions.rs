@@ -1347,11 +1347,18 @@ impl App {
         ctx: &RequestCtx,
         id: &str,
     ) -> AppResult<()> {
-        let mut sub: Subscription = self.load_for_update(tx, id).await?;
-        if !matches!(
-            sub.status,
-            SubStatus::Incomplete | SubStatus::PastDue | SubStatus::Unpaid
-        ) {
+        let unsettled = [SubStatus::Incomplete, SubStatus::PastDue, SubStatus::Unpaid];
+        let row = tx
+            .doc_for_update(DocTable::Subscriptions, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("subscription", id))?;
+        // Most payments are of an active subscription's renewal: its plain status column
+        // says so without opening the document.
+        if !unsettled.iter().any(|s| s.as_str() == row.status) {
+            return Ok(());
+        }
+        let mut sub: Subscription = self.open_doc(&row)?;
+        if !unsettled.contains(&sub.status) {
             return Ok(());
         }
         let before = self.render_subscription(&sub);
