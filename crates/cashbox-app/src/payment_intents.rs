@@ -326,9 +326,10 @@ impl App {
         // The usual success is worked out before the write turn, from the intent as phase 1
         // left it; in the turn it is written as is if the intent is still exactly that. What
         // it settles besides (an invoice, a top-up's credit grant) is read and written in the
-        // turn, after it.
+        // turn, after it. A card the payment sets up for later use is written as prepared
+        // too, if it is still as phase 1 read it; one it attaches takes the path below.
         let prepared = match &outcome {
-            Outcome::Succeeded { reference } if !self.success_changes_pm(&pi, &pm) => {
+            Outcome::Succeeded { reference } if !self.success_attaches_pm(&pi, &pm) => {
                 Some(self.prepare_success(ctx, &pi, &pm, reference.clone()))
             }
             _ => None,
@@ -340,9 +341,21 @@ impl App {
             // Another request already applied this attempt's outcome.
             return self.finish(tx, ctx, pi.to_json(), expand).await;
         }
-        if let Some(p) = prepared
-            && pi == snapshot
-        {
+        let prepared = match prepared {
+            Some(p) if pi == snapshot => match &p.pm_row {
+                None => Some(p),
+                // Only now is the PaymentMethod locked: most payments leave it as it is.
+                Some(_) => {
+                    let current: PaymentMethod = self.load_for_update(&mut tx, &pm.id).await?;
+                    (current == pm).then_some(p)
+                }
+            },
+            _ => None,
+        };
+        if let Some(p) = prepared {
+            if let Some(pm_row) = &p.pm_row {
+                tx.update_doc(DocTable::PaymentMethods, pm_row).await?;
+            }
             if let Some(posting) = p.posting {
                 self.post(&mut tx, posting).await?;
             }
@@ -462,9 +475,17 @@ impl App {
     /// Whether a successful payment also changes its PaymentMethod (set up for later use,
     /// attached to the customer).
     fn success_changes_pm(&self, pi: &PaymentIntent, pm: &PaymentMethod) -> bool {
-        let sets_up = pi.setup_future_usage.is_some() || pi.off_session;
-        let attaches = pi.setup_future_usage.is_some() && pi.customer.is_some();
-        (sets_up && !pm.set_up) || (attaches && pm.customer.is_none())
+        Self::success_sets_up_pm(pi, pm) || self.success_attaches_pm(pi, pm)
+    }
+
+    /// Whether a successful payment marks its card set up for later (off-session) use.
+    fn success_sets_up_pm(pi: &PaymentIntent, pm: &PaymentMethod) -> bool {
+        (pi.setup_future_usage.is_some() || pi.off_session) && !pm.set_up
+    }
+
+    /// Whether a successful payment attaches its card to the intent's customer.
+    fn success_attaches_pm(&self, pi: &PaymentIntent, pm: &PaymentMethod) -> bool {
+        pi.setup_future_usage.is_some() && pi.customer.is_some() && pm.customer.is_none()
     }
 
     /// Applies a successful authorization to `pi` (already no longer pending); returns the
@@ -528,7 +549,13 @@ impl App {
         let charge = self.apply_success(&mut next, pm, reference, self.now());
         let captured = next.status == PiStatus::Succeeded;
         let pi_json = next.to_json();
+        let pm_row = Self::success_sets_up_pm(pi, pm).then(|| {
+            let mut set_up = pm.clone();
+            set_up.set_up = true;
+            self.seal_doc(&set_up)
+        });
         PreparedSuccess {
+            pm_row,
             posting: captured.then(|| charge.capture_posting(charge.amount_captured)),
             charge_row: self.seal_doc(&charge),
             pi_row: self.seal_doc(&next),
@@ -950,6 +977,8 @@ struct PreparedSuccess {
     pi_json: Value,
     /// The intent as it is written.
     pi: PaymentIntent,
+    /// The card, set up for later use, when the payment sets it up.
+    pm_row: Option<DocRow>,
 }
 
 fn success_event(captured: bool) -> &'static str {
