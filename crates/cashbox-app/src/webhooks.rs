@@ -23,8 +23,8 @@ use cashbox_core::ParamError;
 use cashbox_core::id::{has_prefix, new_id};
 use cashbox_core::webhooks::{
     ATTEMPT_PREFIX, AttemptListParams, DELIVERY_PREFIX, DISABLE_AFTER_FAILING_SECS,
-    ENDPOINT_PREFIX, EndpointCreateParams, EndpointListParams, EndpointUpdateParams, ResendParams,
-    RotateSecretParams, WebhookEndpoint, next_retry,
+    ENDPOINT_PREFIX, EndpointCreateParams, EndpointListParams, EndpointUpdateParams,
+    LOG_RETENTION_SECS, ResendParams, RotateSecretParams, WebhookEndpoint, next_retry,
 };
 use cashbox_store::{AttemptRow, DocFilter, DocTable, TakenDelivery};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -39,6 +39,9 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 1_024;
 /// Attempts a worker has under way at once; it takes due deliveries as slots free up, so a
 /// lease of the timeout and a margin covers each one taken.
 const IN_FLIGHT_MAX: usize = 64;
+/// How often a worker prunes the webhook log, and how many rows a transaction deletes.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+const PRUNE_BATCH: i64 = 1_000;
 /// How long a worker that saw an attempt end waits for others to record with it.
 const RECORD_WINDOW: Duration = Duration::from_millis(5);
 /// What a lease adds to the timeout, for the outcome to be written.
@@ -613,6 +616,22 @@ impl App {
         Ok(())
     }
 
+    /// Deletes attempts and finished deliveries older than [`LOG_RETENTION_SECS`], a batch
+    /// a transaction; returns how many rows went.
+    pub async fn prune_webhook_log(&self) -> AppResult<u64> {
+        let before = self.now() - LOG_RETENTION_SECS;
+        let mut total = 0;
+        loop {
+            let mut tx = self.store().begin().await?;
+            let n = tx.prune_webhook_log(before, PRUNE_BATCH).await?;
+            tx.commit().await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// One round of webhook work, all of it finished before it returns: fan out what was
     /// recorded, attempt what is due (up to the in-flight limit), record the outcomes.
     /// Returns whether it found any work.
@@ -647,6 +666,8 @@ pub struct WebhookWorker {
     running: tokio::task::JoinSet<Outcome>,
     /// The endpoints as read when deliveries were last taken.
     endpoints: Arc<HashMap<String, WebhookEndpoint>>,
+    /// When this worker last pruned the log.
+    pruned: Option<Instant>,
 }
 
 impl WebhookWorker {
@@ -656,6 +677,7 @@ impl WebhookWorker {
             client,
             running: tokio::task::JoinSet::new(),
             endpoints: Arc::default(),
+            pruned: None,
         }
     }
 
@@ -668,6 +690,13 @@ impl WebhookWorker {
     /// attempts that have ended (waiting up to `wait` for one when some are under way and
     /// none has). Returns whether any of that happened.
     pub async fn turn(&mut self, wait: Duration) -> AppResult<bool> {
+        if self.pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            self.pruned = Some(Instant::now());
+            let pruned = self.app.prune_webhook_log().await?;
+            if pruned > 0 {
+                tracing::info!(rows = pruned, "pruned the webhook log");
+            }
+        }
         let fanned = self.app.fan_out_events().await?;
         let free = IN_FLIGHT_MAX.saturating_sub(self.running.len());
         let taken = self

@@ -30,6 +30,8 @@ pub const ROTATION_OVERLAP_MAX_SECS: i64 = 7 * 86_400;
 pub const RETRY_DELAYS_SECS: [i64; 11] = [
     60, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000, 50_400,
 ];
+/// How long the attempt log and finished deliveries are kept (Stripe keeps 30 days).
+pub const LOG_RETENTION_SECS: i64 = 30 * 86_400;
 /// An endpoint with no successful delivery for this long, while deliveries to it fail, is
 /// disabled.
 pub const DISABLE_AFTER_FAILING_SECS: i64 = 3 * 86_400;

@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_webhooks.sql"),
         postgres: include_str!("../migrations/postgres/0009_webhooks.sql"),
     },
+    Migration {
+        version: 10,
+        name: "webhook_retention",
+        sqlite: include_str!("../migrations/sqlite/0010_webhook_retention.sql"),
+        postgres: include_str!("../migrations/postgres/0010_webhook_retention.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

@@ -167,6 +167,28 @@ impl Tx {
         Ok(())
     }
 
+    /// Deletes up to `limit` attempts made before `before`, and up to `limit` finished
+    /// (succeeded or given up) deliveries queued before it; returns how many rows went.
+    pub async fn prune_webhook_log(&mut self, before: i64, limit: i64) -> Result<u64> {
+        let attempts = query(
+            "DELETE FROM webhook_attempts WHERE id IN ( \
+                SELECT id FROM webhook_attempts WHERE attempted_at < $1 LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *self)
+        .await?;
+        let deliveries = query(
+            "DELETE FROM webhook_deliveries WHERE id IN ( \
+                SELECT id FROM webhook_deliveries WHERE next_attempt_at IS NULL AND created < $1 LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *self)
+        .await?;
+        Ok(attempts + deliveries)
+    }
+
     /// Queues `event` again for `endpoint` now, whatever became of its delivery (a manual
     /// re-send); returns the delivery's id.
     pub async fn redeliver(

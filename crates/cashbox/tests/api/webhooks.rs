@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use cashbox_app::WebhookSettings;
 use cashbox_app::webhooks::{WebhookWorker, webhook_client};
-use cashbox_core::webhooks::{standard_signature, stripe_signature};
+use cashbox_core::webhooks::{LOG_RETENTION_SECS, standard_signature, stripe_signature};
 use serde_json::Value;
 
 use crate::support::{AppOptions, TestApp, spawn_app, spawn_full};
@@ -476,4 +476,62 @@ async fn a_deleted_endpoint_gets_nothing_more() {
     assert_eq!(t.get(&path).await.ok()["pending_webhooks"], 0);
     work(&t).await;
     assert!(received.events().is_empty());
+}
+
+static PRUNE_NOW: AtomicI64 = AtomicI64::new(1_806_537_600);
+
+fn prune_now() -> i64 {
+    PRUNE_NOW.load(Ordering::SeqCst)
+}
+
+/// Attempts and finished deliveries are kept 30 days, then pruned; the event can still be
+/// sent again by hand.
+#[tokio::test]
+async fn the_webhook_log_is_kept_thirty_days() {
+    let t0 = prune_now();
+    let t = spawn_full(
+        Default::default(),
+        AppOptions {
+            clock: Some(prune_now),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let (url, received) = receiver(vec![]).await;
+    let e = endpoint(&t, &url, &[("enabled_events[]", "customer.created")]).await;
+    let e_id = e["id"].as_str().unwrap();
+    t.create_customer(&[]).await;
+    work(&t).await;
+    assert_eq!(received.events().len(), 1);
+    let attempts = || async {
+        t.get(&format!("/v1/webhook_endpoints/{e_id}/attempts"))
+            .await
+            .ok()["data"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(attempts().await, 1);
+
+    PRUNE_NOW.store(t0 + LOG_RETENTION_SECS, Ordering::SeqCst);
+    assert_eq!(t.app.prune_webhook_log().await.unwrap(), 0, "kept 30 days");
+    assert_eq!(attempts().await, 1);
+    PRUNE_NOW.store(t0 + LOG_RETENTION_SECS + 1, Ordering::SeqCst);
+    assert_eq!(
+        t.app.prune_webhook_log().await.unwrap(),
+        2,
+        "the attempt and its finished delivery"
+    );
+    assert_eq!(attempts().await, 0);
+
+    let event = &t.events_of_type("customer.created").await[0];
+    t.post(
+        &format!("/v1/events/{}/resend", event["id"].as_str().unwrap()),
+        &[("webhook_endpoint", e_id)],
+    )
+    .await
+    .ok();
+    work(&t).await;
+    assert_eq!(received.events().len(), 2);
+    assert_eq!(attempts().await, 1);
 }
