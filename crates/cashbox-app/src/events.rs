@@ -1,12 +1,13 @@
 //! Recording events with the change they describe, and reading them back.
 
+use std::collections::HashMap;
+
+use bytes::Bytes;
 use cashbox_core::event::{API_VERSION, EventData, EventListParams, EventObject, EventRequest};
 use cashbox_core::id::{has_prefix, new_id};
 use cashbox_store::{EventFilter, EventRow, SealedColumn, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::{App, AppError, AppResult, RequestCtx};
 
@@ -152,7 +153,7 @@ impl App {
     pub(crate) async fn delivery_bodies(
         &self,
         ids: &[String],
-    ) -> AppResult<HashMap<String, Arc<Vec<u8>>>> {
+    ) -> AppResult<HashMap<String, Bytes>> {
         let mut unique = ids.to_vec();
         unique.sort();
         unique.dedup();
@@ -166,7 +167,7 @@ impl App {
             .map(|e| {
                 let id = e["id"].as_str().unwrap_or_default().to_string();
                 let body = serde_json::to_vec(&e).expect("events serialize");
-                (id, Arc::new(body))
+                (id, Bytes::from(body))
             })
             .collect())
     }

@@ -1353,14 +1353,11 @@ impl App {
             .await?
             .ok_or_else(|| AppError::not_found("subscription", id))?;
         // Most payments are of an active subscription's renewal: its plain status column
-        // says so without opening the document.
+        // (written from the document at every save) says so without opening the document.
         if !unsettled.iter().any(|s| s.as_str() == row.status) {
             return Ok(());
         }
         let mut sub: Subscription = self.open_doc(&row)?;
-        if !unsettled.contains(&sub.status) {
-            return Ok(());
-        }
         let before = self.render_subscription(&sub);
         sub.status = SubStatus::Active;
         self.save_subscription(tx, &sub).await?;

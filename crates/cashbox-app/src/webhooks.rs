@@ -19,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use cashbox_core::ParamError;
 use cashbox_core::id::{has_prefix, new_id};
 use cashbox_core::webhooks::{
@@ -417,7 +418,21 @@ impl App {
         if !self.store().outbox_waiting().await? {
             return Ok(0);
         }
-        let endpoints = self.endpoints().await?;
+        self.fan_out_to(&self.endpoint_map().await?).await
+    }
+
+    /// Every endpoint, by id.
+    async fn endpoint_map(&self) -> AppResult<HashMap<String, WebhookEndpoint>> {
+        Ok(self
+            .endpoints()
+            .await?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect())
+    }
+
+    /// [`App::fan_out_events`] to `endpoints`, as read by the caller.
+    async fn fan_out_to(&self, endpoints: &HashMap<String, WebhookEndpoint>) -> AppResult<usize> {
         let mut tx = self.store().begin().await?;
         let batch = tx.outbox_batch(FAN_OUT_BATCH).await?;
         if batch.is_empty() {
@@ -426,7 +441,7 @@ impl App {
         let now = self.now();
         for ev in &batch {
             for e in endpoints
-                .iter()
+                .values()
                 .filter(|e| e.wants(&ev.event_type, &ev.event_id))
             {
                 tx.insert_delivery(&new_id(DELIVERY_PREFIX), &e.id, &ev.event_id, now)
@@ -465,7 +480,7 @@ impl App {
         client: &reqwest::Client,
         endpoints: &HashMap<String, WebhookEndpoint>,
         d: TakenDelivery,
-        body: Option<Arc<Vec<u8>>>,
+        body: Option<Bytes>,
     ) -> Outcome {
         let started = Instant::now();
         let attempted_at = self.now();
@@ -474,7 +489,7 @@ impl App {
             (Some(e), _) if !e.enabled => Err("the endpoint is disabled".to_string()),
             (Some(_), None) => Err("the event could not be read".to_string()),
             (Some(e), Some(body)) => {
-                self.post_event(client, e, &d.event_id, &body, attempted_at)
+                self.post_event(client, e, &d.event_id, body, attempted_at)
                     .await
             }
         };
@@ -507,7 +522,7 @@ impl App {
         client: &reqwest::Client,
         e: &WebhookEndpoint,
         event_id: &str,
-        body: &[u8],
+        body: Bytes,
         t: i64,
     ) -> Result<(u16, String), String> {
         let url = reqwest::Url::parse(&e.url).map_err(|_| "the URL is invalid".to_string())?;
@@ -524,10 +539,10 @@ impl App {
             reqwest::header::CONTENT_TYPE,
             "application/json; charset=utf-8",
         );
-        for (name, value) in e.signature_headers(event_id, t, body) {
+        for (name, value) in e.signature_headers(event_id, t, &body) {
             req = req.header(name, value);
         }
-        let mut resp = req.body(body.to_vec()).send().await.map_err(describe)?;
+        let mut resp = req.body(body).send().await.map_err(describe)?;
         let status = resp.status().as_u16();
         let mut excerpt = Vec::new();
         while excerpt.len() < RESPONSE_EXCERPT_BYTES {
@@ -697,7 +712,14 @@ impl WebhookWorker {
                 tracing::info!(rows = pruned, "pruned the webhook log");
             }
         }
-        let fanned = self.app.fan_out_events().await?;
+        // The endpoints are read at most once a turn, for the fan-out and the attempts both.
+        let mut read: Option<Arc<HashMap<String, WebhookEndpoint>>> = None;
+        let mut fanned = 0;
+        if self.app.store().outbox_waiting().await? {
+            let endpoints = Arc::new(self.app.endpoint_map().await?);
+            fanned = self.app.fan_out_to(&endpoints).await?;
+            read = Some(endpoints);
+        }
         let free = IN_FLIGHT_MAX.saturating_sub(self.running.len());
         let taken = self
             .app
@@ -705,14 +727,10 @@ impl WebhookWorker {
             .await?;
         let started = taken.len();
         if started > 0 {
-            self.endpoints = Arc::new(
-                self.app
-                    .endpoints()
-                    .await?
-                    .into_iter()
-                    .map(|e| (e.id.clone(), e))
-                    .collect(),
-            );
+            self.endpoints = match read {
+                Some(endpoints) => endpoints,
+                None => Arc::new(self.app.endpoint_map().await?),
+            };
         }
         let ids: Vec<String> = taken.iter().map(|d| d.event_id.clone()).collect();
         let bodies = self.app.delivery_bodies(&ids).await?;

@@ -45,7 +45,9 @@ pub fn has_prefix(id: &str, prefix: &str) -> bool {
 /// millisecond; in one process, exactly): their bodies are UUIDv7s in base62, which sort by
 /// creation whatever the prefixes.
 pub fn made_after(id: &str, other: &str) -> bool {
-    let body = |s: &str| s.rsplit_once('_').map_or(s, |(_, b)| b).to_string();
+    fn body(s: &str) -> &str {
+        s.rsplit_once('_').map_or(s, |(_, b)| b)
+    }
     body(id) > body(other)
 }
 

@@ -133,6 +133,24 @@ pub(crate) fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
+/// The rows of `sql` for every value of `values`, asked a hundred at a time: `sql` is given
+/// the placeholders of one chunk's `IN (…)` list.
+pub(crate) async fn rows_in(
+    store: &Store,
+    values: &[String],
+    sql: impl Fn(&str) -> String,
+) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(100) {
+        let mut q = query(sql(&placeholders(chunk.len())));
+        for v in chunk {
+            q = q.bind(v.as_str());
+        }
+        out.extend(q.fetch_all(store).await?);
+    }
+    Ok(out)
+}
+
 pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Query {
     Query {
         sql: sql.into(),

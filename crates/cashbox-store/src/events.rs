@@ -3,7 +3,7 @@
 use cashbox_core::list::{Page, Range};
 
 use crate::db::Val;
-use crate::db::{Row, placeholders, query};
+use crate::db::{Row, query, rows_in};
 use crate::query::{Listed, Select};
 use crate::{Result, Store, Tx};
 
@@ -58,20 +58,13 @@ impl Store {
 
     /// The events of `ids` that exist, in no particular order.
     pub async fn events_by_id(&self, ids: &[String]) -> Result<Vec<EventRow>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(100) {
-            let mut q = query(format!(
-                "SELECT {COLUMNS} FROM events WHERE id IN ({})",
-                placeholders(chunk.len())
-            ));
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for r in q.fetch_all(self).await? {
-                out.push(EventRow::from_row(&r)?);
-            }
-        }
-        Ok(out)
+        rows_in(self, ids, |list| {
+            format!("SELECT {COLUMNS} FROM events WHERE id IN ({list})")
+        })
+        .await?
+        .iter()
+        .map(EventRow::from_row)
+        .collect()
     }
 
     pub async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Listed<EventRow>> {

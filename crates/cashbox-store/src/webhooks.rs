@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::db::{Row, placeholders, query};
+use crate::db::{Row, placeholders, query, rows_in};
 use crate::{Result, Store, Tx};
 
 /// An event waiting to be fanned out.
@@ -273,39 +273,27 @@ impl Store {
 
     /// Which of `events` still wait in the outbox (not yet fanned out to deliveries).
     pub async fn in_outbox(&self, events: &[String]) -> Result<HashSet<String>> {
-        let mut out = HashSet::new();
-        for chunk in events.chunks(100) {
-            let mut q = query(format!(
-                "SELECT event_id FROM webhook_outbox WHERE event_id IN ({})",
-                placeholders(chunk.len())
-            ));
-            for e in chunk {
-                q = q.bind(e.as_str());
-            }
-            for r in q.fetch_all(self).await? {
-                out.insert(r.try_get("event_id")?);
-            }
-        }
-        Ok(out)
+        rows_in(self, events, |list| {
+            format!("SELECT event_id FROM webhook_outbox WHERE event_id IN ({list})")
+        })
+        .await?
+        .iter()
+        .map(|r| r.try_get("event_id"))
+        .collect()
     }
 
     /// How many of each event's deliveries have not yet succeeded or given up.
     pub async fn pending_webhooks(&self, events: &[String]) -> Result<HashMap<String, i64>> {
-        let mut out = HashMap::new();
-        for chunk in events.chunks(100) {
-            let mut q = query(format!(
+        rows_in(self, events, |list| {
+            format!(
                 "SELECT event_id, COUNT(*) AS n FROM webhook_deliveries \
-                 WHERE status = 'pending' AND event_id IN ({}) GROUP BY event_id",
-                placeholders(chunk.len())
-            ));
-            for e in chunk {
-                q = q.bind(e.as_str());
-            }
-            for r in q.fetch_all(self).await? {
-                out.insert(r.try_get("event_id")?, r.try_get("n")?);
-            }
-        }
-        Ok(out)
+                 WHERE status = 'pending' AND event_id IN ({list}) GROUP BY event_id"
+            )
+        })
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("event_id")?, r.try_get("n")?)))
+        .collect()
     }
 
     /// The latest attempts, newest first: an endpoint's (`by_endpoint`) or an event's, up to

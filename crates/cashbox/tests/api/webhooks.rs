@@ -228,6 +228,18 @@ async fn events_are_delivered_signed_and_pending_until_acknowledged() {
     assert_eq!(received.events()[1].1["id"], event_id);
 }
 
+/// An app whose clock is `now`.
+async fn spawn_on_clock(now: fn() -> i64) -> TestApp {
+    spawn_full(
+        Default::default(),
+        AppOptions {
+            clock: Some(now),
+            ..AppOptions::default()
+        },
+    )
+    .await
+}
+
 static FAKE_NOW: AtomicI64 = AtomicI64::new(1_806_537_600);
 
 fn fake_now() -> i64 {
@@ -239,14 +251,7 @@ fn fake_now() -> i64 {
 #[tokio::test]
 async fn failures_are_retried_on_the_schedule_and_a_dead_endpoint_is_disabled() {
     let t0 = fake_now();
-    let t = spawn_full(
-        Default::default(),
-        AppOptions {
-            clock: Some(fake_now),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let t = spawn_on_clock(fake_now).await;
     let (url, received) = receiver(vec![500, 500, 500]).await;
     let e = endpoint(&t, &url, &[("enabled_events[]", "customer.created")]).await;
     let e_id = e["id"].as_str().unwrap().to_string();
@@ -489,14 +494,7 @@ fn prune_now() -> i64 {
 #[tokio::test]
 async fn the_webhook_log_is_kept_thirty_days() {
     let t0 = prune_now();
-    let t = spawn_full(
-        Default::default(),
-        AppOptions {
-            clock: Some(prune_now),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let t = spawn_on_clock(prune_now).await;
     let (url, received) = receiver(vec![]).await;
     let e = endpoint(&t, &url, &[("enabled_events[]", "customer.created")]).await;
     let e_id = e["id"].as_str().unwrap();
