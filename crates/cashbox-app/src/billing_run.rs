@@ -45,34 +45,55 @@ impl App {
         }
     }
 
-    /// Runs everything due for one subscription up to its time, one step per transaction.
+    /// Runs everything due for one subscription up to its time, one step per transaction
+    /// (deferred on SQLite: worked out outside the write turn).
     async fn advance_subscription(&self, id: &str) -> AppResult<()> {
-        let ctx = RequestCtx::default();
+        let ctx = &RequestCtx::default();
         for _ in 0..STEPS_MAX {
-            let mut tx = self.store().begin().await?;
-            let mut sub: Subscription = self.load_for_update(&mut tx, id).await?;
-            let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
-            let Some(due) = sub.next_due().filter(|d| d.at() <= now) else {
-                // Nothing is due after all (another worker ran it): keep the index true.
-                tx.set_due(
-                    DocTable::Subscriptions,
-                    &sub.id,
-                    sub.due_at(),
-                    sub.test_clock.as_deref(),
-                )
+            let stepped = self
+                .transact(move |mut tx| {
+                    Box::pin(async move {
+                        let r = self.advance_step(&mut tx, ctx, id).await;
+                        (tx, r)
+                    })
+                })
                 .await?;
-                tx.commit().await?;
+            let Some((collection, more)) = stepped else {
                 return Ok(());
             };
-            let collection = self.step(&mut tx, &ctx, &mut sub, due).await?;
-            tx.commit().await?;
-            self.finish_collection(&ctx, collection).await?;
-            // Collecting changes the status at most, never when the next work falls due.
-            if sub.next_due().is_none_or(|d| d.at() > now) {
+            self.finish_collection(ctx, collection).await?;
+            if !more {
                 return Ok(());
             }
         }
         Ok(())
+    }
+
+    /// Takes the subscription's next step if it is due; returns the collection it began and
+    /// whether more is due.
+    async fn advance_step(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        id: &str,
+    ) -> AppResult<Option<(Collection, bool)>> {
+        let mut sub: Subscription = self.load_for_update(tx, id).await?;
+        let now = self.time_of(tx, sub.test_clock.as_deref()).await?;
+        let Some(due) = sub.next_due().filter(|d| d.at() <= now) else {
+            // Nothing is due after all (another worker ran it): keep the index true.
+            tx.set_due(
+                DocTable::Subscriptions,
+                &sub.id,
+                sub.due_at(),
+                sub.test_clock.as_deref(),
+            )
+            .await?;
+            return Ok(None);
+        };
+        let collection = self.step(tx, ctx, &mut sub, due).await?;
+        // Collecting changes the status at most, never when the next work falls due.
+        let more = sub.next_due().is_some_and(|d| d.at() <= now);
+        Ok(Some((collection, more)))
     }
 
     /// One due step of a subscription at its due time, saved; returns the collection it began

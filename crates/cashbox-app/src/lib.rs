@@ -88,6 +88,11 @@ impl Default for Dunning {
     }
 }
 
+/// A piece of work given a transaction, which it hands back with its result
+/// ([`App::transact`]).
+pub(crate) type TxWork<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Tx, AppResult<T>)> + Send + 'a>>;
+
 /// The application: shared by every request and job. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
@@ -167,6 +172,30 @@ impl App {
             .map_or_else(unix_now, |clock| clock())
     }
 
+    /// Runs `work` in one transaction and commits it. On SQLite the work runs first outside
+    /// the write turn ([`cashbox_store::Store::deferred`]) and is written only if nothing it
+    /// read has changed; if something did (or the deferred run failed at all), it runs again
+    /// in an ordinary transaction, whose outcome is the answer. `work` must not commit, and
+    /// must have no effect outside the transaction: a deferred run may be thrown away.
+    pub(crate) async fn transact<'a, T>(
+        &self,
+        mut work: impl FnMut(Tx) -> TxWork<'a, T>,
+    ) -> AppResult<T> {
+        if let Some(tx) = self.store().deferred()
+            && let (tx, Ok(v)) = work(tx).await
+        {
+            match tx.commit().await {
+                Ok(()) => return Ok(v),
+                Err(cashbox_store::StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (tx, v) = work(self.store().begin().await?).await;
+        let v = v?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
     /// Ends a mutating use case: expands the response through the transaction (so objects
     /// created in it are visible), saves it as the idempotent response in the same
     /// transaction, commits, and marks the claim done so the HTTP layer does not release it.
@@ -192,6 +221,22 @@ impl App {
         status: u16,
         body: &Value,
     ) -> AppResult<()> {
+        self.save_response(&mut tx, ctx, status, body).await?;
+        tx.commit().await?;
+        if let Some(claim) = &ctx.idempotency {
+            claim.mark_completed();
+        }
+        Ok(())
+    }
+
+    /// Saves `body` as the request's idempotent response in `tx`, if it has a key.
+    pub(crate) async fn save_response(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        status: u16,
+        body: &Value,
+    ) -> AppResult<()> {
         if let Some(claim) = &ctx.idempotency {
             let bytes = serde_json::to_vec(body).expect("JSON values always serialize");
             let sealed = self.keys().seal(
@@ -210,11 +255,26 @@ impl App {
                 return Err(AppError::IdempotencyClaimLost);
             }
         }
-        tx.commit().await?;
-        if let Some(claim) = &ctx.idempotency {
-            claim.mark_completed();
-        }
         Ok(())
+    }
+
+    /// The end of a use case run through [`App::transact`]: a 200 response expanded through
+    /// the transaction, and the response saved for the Idempotency-Key. The caller marks the
+    /// claim done once the transaction commits.
+    pub(crate) async fn respond(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        status: u16,
+        mut body: Value,
+        expand: &[Vec<String>],
+    ) -> AppResult<(u16, Value)> {
+        if status == 200 {
+            self.expand(&mut expand::Reader::Tx(tx), &mut body, expand)
+                .await?;
+        }
+        self.save_response(tx, ctx, status, &body).await?;
+        Ok((status, body))
     }
 
     /// Deletes idempotency keys past their replay window. Run periodically by `serve`.

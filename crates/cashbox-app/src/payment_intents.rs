@@ -14,7 +14,6 @@
 use cashbox_core::ParamError;
 use cashbox_core::currency::Currency;
 use cashbox_core::id::{new_id, random_token};
-use cashbox_core::ledger::Posting;
 use cashbox_core::money::check_charge_amount;
 use cashbox_core::payments::{
     CHARGE_PREFIX, CaptureMethod, Charge, ChargeListParams, ChargeStatus, LastError,
@@ -24,7 +23,7 @@ use cashbox_core::payments::{
     unexpected_state,
 };
 use cashbox_processor::{AuthorizeRequest, CaptureRequest, Outcome, VoidRequest};
-use cashbox_store::{DocFilter, DocRow, DocTable, EventRow, Tx};
+use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::Value;
 
 use crate::error::card_error_body;
@@ -323,81 +322,77 @@ impl App {
             // Not final yet: the attempt stays pending and the recovery sweep asks again.
             return Ok(pi.to_json());
         }
-        // The usual success is worked out before the write turn, from the intent as phase 1
-        // left it; in the turn it is written as is if the intent is still exactly that. What
-        // it settles besides (an invoice, a top-up's credit grant) is read and written in the
-        // turn, after it. A card the payment sets up for later use is written as prepared
-        // too, if it is still as phase 1 read it; one it attaches takes the path below.
-        let prepared = match &outcome {
-            Outcome::Succeeded { reference } if !self.success_attaches_pm(&pi, &pm) => {
-                Some(self.prepare_success(ctx, &pi, &pm, reference.clone()))
-            }
-            _ => None,
-        };
-        let snapshot = pi;
-        let mut tx = self.store().begin().await?;
-        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        // The outcome is applied in one transaction; on SQLite it is worked out outside the
+        // write turn and written in it if the intent and what it settles are unchanged.
+        let (pm, outcome) = (&pm, &outcome);
+        let (status, body) = self
+            .transact(move |mut tx| {
+                Box::pin(async move {
+                    let r = self
+                        .apply_outcome(&mut tx, ctx, id, pm, attempt, outcome, expand)
+                        .await;
+                    (tx, r)
+                })
+            })
+            .await?;
+        if let Some(claim) = &ctx.idempotency {
+            claim.mark_completed();
+        }
+        if status == 402 {
+            return Err(AppError::Card { body });
+        }
+        Ok(body)
+    }
+
+    /// Applies an attempt's outcome to the intent `id` (and what it settles) in `tx`; returns
+    /// the response, saved for the request's Idempotency-Key.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_outcome(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        id: &str,
+        pm: &PaymentMethod,
+        attempt: u32,
+        outcome: &Outcome,
+        expand: &[Vec<String>],
+    ) -> AppResult<(u16, Value)> {
+        let mut pi: PaymentIntent = self.load_for_update(tx, id).await?;
         if !matches!(pi.pending, Some(Pending::Confirm { attempt: a, .. }) if a == attempt) {
             // Another request already applied this attempt's outcome.
-            return self.finish(tx, ctx, pi.to_json(), expand).await;
+            return self.respond(tx, ctx, 200, pi.to_json(), expand).await;
         }
-        let prepared = match prepared {
-            Some(p) if pi == snapshot => match &p.pm_row {
-                None => Some(p),
-                // Only now is the PaymentMethod locked: most payments leave it as it is.
-                Some(_) => {
-                    let current: PaymentMethod = self.load_for_update(&mut tx, &pm.id).await?;
-                    (current == pm).then_some(p)
-                }
-            },
-            _ => None,
-        };
-        if let Some(p) = prepared {
-            if let Some(pm_row) = &p.pm_row {
-                tx.update_doc(DocTable::PaymentMethods, pm_row).await?;
-            }
-            if let Some(posting) = p.posting {
-                self.post(&mut tx, posting).await?;
-            }
-            tx.insert_doc(DocTable::Charges, &p.charge_row).await?;
-            tx.update_doc(DocTable::PaymentIntents, &p.pi_row).await?;
-            for event in &p.events {
-                tx.insert_event(event).await?;
-            }
-            self.success_settles(&mut tx, ctx, &p.pi).await?;
-            return self.finish(tx, ctx, p.pi_json, expand).await;
-        }
-        let mut pm = pm;
+        let mut pm = pm.clone();
         pi.pending = None;
         let now = self.now();
-        match outcome {
+        match outcome.clone() {
             Outcome::Succeeded { reference } => {
                 let captured = pi.capture_method != CaptureMethod::Manual;
                 let charge = self.apply_success(&mut pi, &pm, reference, now);
                 if captured {
-                    self.post(&mut tx, charge.capture_posting(charge.amount_captured))
+                    self.post(tx, charge.capture_posting(charge.amount_captured))
                         .await?;
                 }
                 if self.success_changes_pm(&pi, &pm) {
                     let sets_up = pi.setup_future_usage.is_some() || pi.off_session;
                     let attaches = pi.setup_future_usage.is_some() && pi.customer.is_some();
                     // Only now is the PaymentMethod locked: most payments leave it as it is.
-                    pm = self.load_for_update(&mut tx, &pm.id).await?;
+                    pm = self.load_for_update(tx, &pm.id).await?;
                     pm.set_up |= sets_up;
                     if attaches && let Some(customer) = pi.customer.clone() {
-                        self.attach_in(&mut tx, ctx, &mut pm, &customer).await?;
+                        self.attach_in(tx, ctx, &mut pm, &customer).await?;
                     }
-                    self.save_doc(&mut tx, &pm).await?;
+                    self.save_doc(tx, &pm).await?;
                 }
-                self.insert_doc(&mut tx, &charge).await?;
-                self.save_doc(&mut tx, &pi).await?;
-                self.record_event(&mut tx, ctx, "charge.succeeded", &charge.to_json(), None)
+                self.insert_doc(tx, &charge).await?;
+                self.save_doc(tx, &pi).await?;
+                self.record_event(tx, ctx, "charge.succeeded", &charge.to_json(), None)
                     .await?;
                 let pi_json = pi.to_json();
-                self.record_event(&mut tx, ctx, success_event(captured), &pi_json, None)
+                self.record_event(tx, ctx, success_event(captured), &pi_json, None)
                     .await?;
-                self.success_settles(&mut tx, ctx, &pi).await?;
-                self.finish(tx, ctx, pi_json, expand).await
+                self.success_settles(tx, ctx, &pi).await?;
+                self.respond(tx, ctx, 200, pi_json, expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::RequiresAction => {
@@ -407,17 +402,17 @@ impl App {
                     &pi.client_secret,
                     pi.return_url.clone(),
                 ));
-                self.save_doc(&mut tx, &pi).await?;
+                self.save_doc(tx, &pi).await?;
                 self.record_event(
-                    &mut tx,
+                    tx,
                     ctx,
                     "payment_intent.requires_action",
                     &pi.to_json(),
                     None,
                 )
                 .await?;
-                self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
-                self.finish(tx, ctx, pi.to_json(), expand).await
+                self.invoice_payment_settled(tx, ctx, &pi).await?;
+                self.respond(tx, ctx, 200, pi.to_json(), expand).await
             }
             Outcome::Declined(d) => {
                 let failure = (d.code.clone(), d.message.clone(), d.decline_code.clone());
@@ -440,21 +435,15 @@ impl App {
                     charge: Some(charge.id.clone()),
                     payment_method: Some(pm.id.clone()),
                 });
-                self.insert_doc(&mut tx, &charge).await?;
-                self.save_doc(&mut tx, &pi).await?;
-                self.record_event(&mut tx, ctx, "charge.failed", &charge.to_json(), None)
+                self.insert_doc(tx, &charge).await?;
+                self.save_doc(tx, &pi).await?;
+                self.record_event(tx, ctx, "charge.failed", &charge.to_json(), None)
                     .await?;
                 let mut pi_json = pi.to_json();
                 pi_json["last_payment_error"]["payment_method"] = pm.to_json();
-                self.record_event(
-                    &mut tx,
-                    ctx,
-                    "payment_intent.payment_failed",
-                    &pi_json,
-                    None,
-                )
-                .await?;
-                self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
+                self.record_event(tx, ctx, "payment_intent.payment_failed", &pi_json, None)
+                    .await?;
+                self.invoice_payment_settled(tx, ctx, &pi).await?;
                 let body = card_error_body(
                     &d.code,
                     Some(&d.decline_code),
@@ -466,8 +455,7 @@ impl App {
                         ("payment_method", pm.to_json()),
                     ],
                 );
-                self.commit_response(tx, ctx, 402, &body).await?;
-                Err(AppError::Card { body })
+                self.respond(tx, ctx, 402, body, &[]).await
             }
         }
     }
@@ -534,38 +522,6 @@ impl App {
             self.top_up_settled(tx, ctx, pi).await?;
         }
         Ok(())
-    }
-
-    /// Everything a successful confirmation writes, sealed, from the intent as it was.
-    fn prepare_success(
-        &self,
-        ctx: &RequestCtx,
-        pi: &PaymentIntent,
-        pm: &PaymentMethod,
-        reference: String,
-    ) -> PreparedSuccess {
-        let mut next = pi.clone();
-        next.pending = None;
-        let charge = self.apply_success(&mut next, pm, reference, self.now());
-        let captured = next.status == PiStatus::Succeeded;
-        let pi_json = next.to_json();
-        let pm_row = Self::success_sets_up_pm(pi, pm).then(|| {
-            let mut set_up = pm.clone();
-            set_up.set_up = true;
-            self.seal_doc(&set_up)
-        });
-        PreparedSuccess {
-            pm_row,
-            posting: captured.then(|| charge.capture_posting(charge.amount_captured)),
-            charge_row: self.seal_doc(&charge),
-            pi_row: self.seal_doc(&next),
-            events: vec![
-                self.prepare_event(ctx, "charge.succeeded", &charge.to_json(), None),
-                self.prepare_event(ctx, success_event(captured), &pi_json, None),
-            ],
-            pi_json,
-            pi: next,
-        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -966,19 +922,6 @@ fn in_flight() -> AppError {
         "This PaymentIntent is being processed by another request. Retry after it completes.",
     )
     .into()
-}
-
-/// A successful confirmation's writes, prepared outside the write turn.
-struct PreparedSuccess {
-    posting: Option<Posting>,
-    charge_row: DocRow,
-    pi_row: DocRow,
-    events: Vec<EventRow>,
-    pi_json: Value,
-    /// The intent as it is written.
-    pi: PaymentIntent,
-    /// The card, set up for later use, when the payment sets it up.
-    pm_row: Option<DocRow>,
 }
 
 fn success_event(captured: bool) -> &'static str {

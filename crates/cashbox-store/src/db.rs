@@ -158,12 +158,12 @@ pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Query {
     }
 }
 
-enum Want {
+pub(crate) enum Want {
     Rows,
     Count,
 }
 
-enum Output {
+pub(crate) enum Output {
     Rows(Vec<Row>),
     Count(u64),
 }
@@ -179,11 +179,25 @@ impl Query {
         self
     }
 
-    /// Runs the statement; returns how many rows it changed.
+    /// Runs the statement; returns how many rows it changed. In a deferred transaction the
+    /// statement runs at commit and the code is told 1 now; the commit checks that it was 1
+    /// (a statement that usually changes another number of rows and whose count the code
+    /// ignores should use [`Query::run`]).
     pub(crate) async fn execute<'a>(self, on: impl Into<On<'a>>) -> Result<u64> {
         match self.run(on.into(), Want::Count).await? {
             Output::Count(n) => Ok(n),
             Output::Rows(_) => unreachable!("asked for a count"),
+        }
+    }
+
+    /// Runs a statement whose row count the code does not look at.
+    pub(crate) async fn run_ignoring_count<'a>(self, on: impl Into<On<'a>>) -> Result<()> {
+        match on.into() {
+            On::Tx(Tx::Deferred(d)) => {
+                d.write(&self.sql, self.args, None);
+                Ok(())
+            }
+            on => self.run(on, Want::Count).await.map(drop),
         }
     }
 
@@ -207,6 +221,15 @@ impl Query {
     async fn run(self, on: On<'_>, want: Want) -> Result<Output> {
         match on {
             On::Tx(Tx::Sqlite(t)) => lite_run(t.conn(), &self.sql, &self.args, want),
+            On::Tx(Tx::Deferred(d)) => match want {
+                Want::Rows if is_read(&self.sql) => d.read(&self.sql, self.args),
+                // A write whose rows the code reads (`RETURNING`) cannot be deferred.
+                Want::Rows => Err(StoreError::NotDeferrable),
+                Want::Count => {
+                    d.write(&self.sql, self.args, Some(1));
+                    Ok(Output::Count(1))
+                }
+            },
             On::Store(Store::Sqlite(lite)) => {
                 lite.read(|conn| lite_run(conn, &self.sql, &self.args, want))
             }
@@ -289,10 +312,17 @@ fn parameter_map(stmt: &rusqlite::Statement<'_>, sql: &str, args: usize) -> Resu
     Ok(map)
 }
 
+/// Whether a statement only reads (so a deferred transaction may run it outside the turn).
+fn is_read(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"))
+}
+
 /// Prepares (from the connection's cache), binds and runs one statement on SQLite.
 /// `$N` placeholders are SQLite named parameters; each is bound to argument N by its name,
 /// so they may appear in any order and more than once.
-fn lite_run(conn: &Connection, sql: &str, args: &[Val], want: Want) -> Result<Output> {
+pub(crate) fn lite_run(conn: &Connection, sql: &str, args: &[Val], want: Want) -> Result<Output> {
     let mut stmt = conn.prepare_cached(sql)?;
     let map = parameter_map(&stmt, sql, args.len())?;
     for (i, n) in map.iter().enumerate() {
@@ -331,6 +361,14 @@ pub(crate) enum Row {
 }
 
 impl Row {
+    /// A SQLite row's values, in column order (empty for PostgreSQL's).
+    pub(crate) fn lite_values(&self) -> &[Value] {
+        match self {
+            Row::Lite { vals, .. } => vals,
+            Row::Pg(_) => &[],
+        }
+    }
+
     pub(crate) fn try_get<T>(&self, column: &str) -> Result<T>
     where
         T: FromSql + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,

@@ -71,7 +71,7 @@ impl Tx {
                     .bind(&l.currency)
                     .bind(l.amount_minor);
             }
-            q.execute(&mut *self).await.map(drop)
+            q.run_ignoring_count(&mut *self).await
         }?;
         Ok(true)
     }

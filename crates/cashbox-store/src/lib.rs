@@ -19,6 +19,7 @@ mod billing;
 mod catalog;
 mod customers;
 mod db;
+mod deferred;
 mod docs;
 mod entitlements;
 mod events;
@@ -37,6 +38,7 @@ pub use api_keys::ApiKeyRow;
 pub use billing::{DueKind, DueWork};
 pub use catalog::{PriceAttributes, PriceFilter};
 pub use customers::{CustomerFilter, CustomerRow};
+pub use deferred::{DeferredTx, deferred_stats};
 pub use docs::{DocFilter, DocRow, DocTable};
 pub use entitlements::Grant;
 pub use events::{EventFilter, EventRow};
@@ -76,6 +78,12 @@ pub enum StoreError {
     Thread(String),
     #[error("placeholder without an argument in: {0}")]
     Placeholder(String),
+    /// A deferred transaction read rows that changed before it could write: run it again.
+    #[error("the rows a deferred transaction read have changed")]
+    Conflict,
+    /// A statement a deferred transaction cannot record (a write that returns rows).
+    #[error("this statement cannot run in a deferred transaction")]
+    NotDeferrable,
 }
 
 impl StoreError {
@@ -105,6 +113,9 @@ pub enum Store {
 pub enum Tx {
     Sqlite(LiteTx),
     Postgres(Transaction<'static, Postgres>),
+    /// SQLite's work done outside the write turn, written at commit if still valid
+    /// ([`Store::deferred`]).
+    Deferred(Box<DeferredTx>),
 }
 
 /// The file path in a `sqlite:PATH` or `sqlite://PATH` URL (query options are ignored).
@@ -161,6 +172,18 @@ impl Store {
         })
     }
 
+    /// A transaction whose work runs outside SQLite's write turn and is written at
+    /// [`Tx::commit`] only if everything it read is unchanged, else `commit` fails with
+    /// [`StoreError::Conflict`] and the caller runs the work again in [`Store::begin`]'s
+    /// transaction. For work that spends long building what it writes (a renewal).
+    /// PostgreSQL has no one write turn to spare: `None` there.
+    pub fn deferred(&self) -> Option<Tx> {
+        match self {
+            Self::Sqlite(lite) => Some(Tx::Deferred(Box::new(DeferredTx::new(lite.clone())))),
+            Self::Postgres(_) => None,
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Self::Sqlite(lite) => lite.close_readers(),
@@ -181,6 +204,7 @@ impl Tx {
         match self {
             Self::Sqlite(t) => t.commit().await?,
             Self::Postgres(t) => t.commit().await?,
+            Self::Deferred(t) => t.commit().await?,
         }
         Ok(())
     }
@@ -188,7 +212,7 @@ impl Tx {
     /// `FOR UPDATE` where the backend has row locks; SQLite's write lock is already held.
     pub(crate) fn lock_clause(&self) -> &'static str {
         match self {
-            Self::Sqlite(..) => "",
+            Self::Sqlite(..) | Self::Deferred(..) => "",
             Self::Postgres(_) => " FOR UPDATE",
         }
     }

@@ -62,7 +62,7 @@ impl Tx {
     /// are locked, and rows another process holds are skipped.
     pub async fn outbox_batch(&mut self, limit: i64) -> Result<Vec<OutboxEvent>> {
         let lock = match self {
-            Tx::Sqlite(_) => "",
+            Tx::Sqlite(_) | Tx::Deferred(_) => "",
             Tx::Postgres(_) => " FOR UPDATE OF o SKIP LOCKED",
         };
         let rows = query(format!(
@@ -227,7 +227,7 @@ impl Tx {
         limit: i64,
     ) -> Result<Vec<TakenDelivery>> {
         let lock = match self {
-            Tx::Sqlite(_) => "",
+            Tx::Sqlite(_) | Tx::Deferred(_) => "",
             Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
         let rows = query(format!(

@@ -226,6 +226,10 @@ async fn run_billing(batch: i64) -> Result<(), String> {
     println!("  backend:      {}", app.store().backend());
     println!("  recovered:    {recovered} interrupted payments");
     println!("  work run:     {done}");
+    let (written, conflicts) = cashbox_store::deferred_stats();
+    if written + conflicts > 0 {
+        println!("  deferred:     {written} written, {conflicts} run again after a conflict");
+    }
     println!("  elapsed:      {secs:.1} s");
     println!(
         "  throughput:   {:.0} renewals/s",
