@@ -462,27 +462,19 @@ impl App {
         ctx: &RequestCtx,
         inv: &Invoice,
     ) -> AppResult<()> {
-        self.insert_doc(tx, inv).await?;
-        tx.set_due(
-            DocTable::Invoices,
-            &inv.id,
-            inv.work_due_at(),
-            inv.test_clock.as_deref(),
-        )
-        .await?;
+        let row = self.seal_doc(inv);
+        let (due, clock) = (inv.work_due_at(), inv.test_clock.as_deref());
+        tx.insert_due_doc(DocTable::Invoices, &row, due, clock)
+            .await?;
         self.record_event(tx, ctx, "invoice.created", &self.render_invoice(inv), None)
             .await
     }
 
     pub(crate) async fn save_invoice(&self, tx: &mut Tx, inv: &Invoice) -> AppResult<()> {
-        self.save_doc(tx, inv).await?;
-        tx.set_due(
-            DocTable::Invoices,
-            &inv.id,
-            inv.work_due_at(),
-            inv.test_clock.as_deref(),
-        )
-        .await?;
+        let row = self.seal_doc(inv);
+        let (due, clock) = (inv.work_due_at(), inv.test_clock.as_deref());
+        tx.update_due_doc(DocTable::Invoices, &row, due, clock)
+            .await?;
         Ok(())
     }
 

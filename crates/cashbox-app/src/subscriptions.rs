@@ -69,10 +69,10 @@ impl App {
 
     /// Saves the subscription and when its next work falls due.
     pub(crate) async fn save_subscription(&self, tx: &mut Tx, s: &Subscription) -> AppResult<()> {
-        self.save_doc(tx, s).await?;
-        tx.set_due(
+        let row = self.seal_doc(s);
+        tx.update_due_doc(
             DocTable::Subscriptions,
-            &s.id,
+            &row,
             s.due_at(),
             s.test_clock.as_deref(),
         )

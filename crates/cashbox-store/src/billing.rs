@@ -3,7 +3,7 @@
 //! guard.
 
 use crate::db::{Row, query};
-use crate::{DocTable, Result, Store, Tx};
+use crate::{DocRow, DocTable, Result, Store, Tx};
 
 /// What a piece of due work is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,60 @@ impl Tx {
         );
         query(sql)
             .bind(id)
+            .bind(due_at)
+            .bind(clock)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts a document of a table with due work (subscriptions, invoices) and its due
+    /// time, in one statement.
+    pub async fn insert_due_doc(
+        &mut self,
+        table: DocTable,
+        d: &DocRow,
+        due_at: Option<i64>,
+        clock: Option<&str>,
+    ) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (id, created, customer, status, parent, sealed, due_at, clock)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            table.name()
+        );
+        query(sql)
+            .bind(&d.id)
+            .bind(d.created)
+            .bind(&d.customer)
+            .bind(&d.status)
+            .bind(&d.parent)
+            .bind(&d.sealed)
+            .bind(due_at)
+            .bind(clock)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    /// Rewrites a document of a table with due work and its due time, in one statement.
+    pub async fn update_due_doc(
+        &mut self,
+        table: DocTable,
+        d: &DocRow,
+        due_at: Option<i64>,
+        clock: Option<&str>,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET customer = $2, status = $3, parent = $4, sealed = $5, due_at = $6,
+             clock = $7 WHERE id = $1",
+            table.name()
+        );
+        query(sql)
+            .bind(&d.id)
+            .bind(&d.customer)
+            .bind(&d.status)
+            .bind(&d.parent)
+            .bind(&d.sealed)
             .bind(due_at)
             .bind(clock)
             .execute(&mut *self)

@@ -303,18 +303,29 @@ async fn a_deferred_transaction_writes_what_it_built_when_its_reads_hold() {
         return;
     };
     let mut setup = store.begin().await.unwrap();
-    setup.insert_doc(Invoices, &doc("in_1", "draft")).await.unwrap();
+    setup
+        .insert_doc(Invoices, &doc("in_1", "draft"))
+        .await
+        .unwrap();
     setup.commit().await.unwrap();
 
     let read = tx.doc_for_update(Invoices, "in_1").await.unwrap().unwrap();
     assert_eq!(read.status, "draft");
     tx.update_doc(Invoices, &doc("in_1", "open")).await.unwrap();
-    tx.insert_doc(Invoices, &doc("in_2", "draft")).await.unwrap();
+    tx.insert_doc(Invoices, &doc("in_2", "draft"))
+        .await
+        .unwrap();
     // Nothing is written before the commit.
-    assert_eq!(store.doc(Invoices, "in_1").await.unwrap().unwrap().status, "draft");
+    assert_eq!(
+        store.doc(Invoices, "in_1").await.unwrap().unwrap().status,
+        "draft"
+    );
     assert!(store.doc(Invoices, "in_2").await.unwrap().is_none());
     tx.commit().await.unwrap();
-    assert_eq!(store.doc(Invoices, "in_1").await.unwrap().unwrap().status, "open");
+    assert_eq!(
+        store.doc(Invoices, "in_1").await.unwrap().unwrap().status,
+        "open"
+    );
     assert!(store.doc(Invoices, "in_2").await.unwrap().is_some());
 }
 
@@ -328,15 +339,23 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
         return;
     }
     let mut setup = store.begin().await.unwrap();
-    setup.insert_doc(Invoices, &doc("in_1", "draft")).await.unwrap();
+    setup
+        .insert_doc(Invoices, &doc("in_1", "draft"))
+        .await
+        .unwrap();
     setup.commit().await.unwrap();
 
     // A row it read was changed meanwhile.
     let mut tx = store.deferred().unwrap();
     tx.doc_for_update(Invoices, "in_1").await.unwrap().unwrap();
-    tx.insert_doc(Invoices, &doc("in_2", "draft")).await.unwrap();
+    tx.insert_doc(Invoices, &doc("in_2", "draft"))
+        .await
+        .unwrap();
     let mut other = store.begin().await.unwrap();
-    other.update_doc(Invoices, &doc("in_1", "void")).await.unwrap();
+    other
+        .update_doc(Invoices, &doc("in_1", "void"))
+        .await
+        .unwrap();
     other.commit().await.unwrap();
     let err = tx.commit().await.unwrap_err();
     assert!(matches!(err, cashbox_store::StoreError::Conflict), "{err}");
@@ -345,9 +364,14 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
     // A row it found missing was made meanwhile.
     let mut tx = store.deferred().unwrap();
     assert!(tx.doc_for_update(Invoices, "in_3").await.unwrap().is_none());
-    tx.insert_doc(Invoices, &doc("in_4", "draft")).await.unwrap();
+    tx.insert_doc(Invoices, &doc("in_4", "draft"))
+        .await
+        .unwrap();
     let mut other = store.begin().await.unwrap();
-    other.insert_doc(Invoices, &doc("in_3", "draft")).await.unwrap();
+    other
+        .insert_doc(Invoices, &doc("in_3", "draft"))
+        .await
+        .unwrap();
     other.commit().await.unwrap();
     assert!(matches!(
         tx.commit().await.unwrap_err(),
@@ -358,7 +382,9 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
     // A write the code was told changed one row changes none at commit: it was deleted.
     let mut tx = store.deferred().unwrap();
     assert!(tx.delete_doc(Invoices, "in_3").await.unwrap());
-    tx.insert_doc(Invoices, &doc("in_5", "draft")).await.unwrap();
+    tx.insert_doc(Invoices, &doc("in_5", "draft"))
+        .await
+        .unwrap();
     let mut other = store.begin().await.unwrap();
     assert!(other.delete_doc(Invoices, "in_3").await.unwrap());
     other.commit().await.unwrap();
@@ -369,8 +395,12 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
     assert!(store.doc(Invoices, "in_5").await.unwrap().is_none());
     // A write that fails at commit (a duplicate key) is a conflict, and leaves nothing.
     let mut tx = store.deferred().unwrap();
-    tx.insert_doc(Invoices, &doc("in_6", "draft")).await.unwrap();
-    tx.insert_doc(Invoices, &doc("in_1", "draft")).await.unwrap();
+    tx.insert_doc(Invoices, &doc("in_6", "draft"))
+        .await
+        .unwrap();
+    tx.insert_doc(Invoices, &doc("in_1", "draft"))
+        .await
+        .unwrap();
     assert!(matches!(
         tx.commit().await.unwrap_err(),
         cashbox_store::StoreError::Conflict
