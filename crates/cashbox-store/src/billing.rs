@@ -3,6 +3,7 @@
 //! guard.
 
 use crate::db::{Row, query};
+use crate::docs::Write;
 use crate::{DocRow, DocTable, Result, Store, Tx};
 
 /// What a piece of due work is about.
@@ -120,23 +121,8 @@ impl Tx {
         due_at: Option<i64>,
         clock: Option<&str>,
     ) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {} (id, created, customer, status, parent, sealed, due_at, clock)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            table.name()
-        );
-        query(sql)
-            .bind(&d.id)
-            .bind(d.created)
-            .bind(&d.customer)
-            .bind(&d.status)
-            .bind(&d.parent)
-            .bind(&d.sealed)
-            .bind(due_at)
-            .bind(clock)
-            .execute(&mut *self)
-            .await?;
-        Ok(())
+        self.write_doc(table, d, Write::Insert, Some((due_at, clock)))
+            .await
     }
 
     /// Rewrites a document of a table with due work and its due time, in one statement.
@@ -147,22 +133,8 @@ impl Tx {
         due_at: Option<i64>,
         clock: Option<&str>,
     ) -> Result<()> {
-        let sql = format!(
-            "UPDATE {} SET customer = $2, status = $3, parent = $4, sealed = $5, due_at = $6,
-             clock = $7 WHERE id = $1",
-            table.name()
-        );
-        query(sql)
-            .bind(&d.id)
-            .bind(&d.customer)
-            .bind(&d.status)
-            .bind(&d.parent)
-            .bind(&d.sealed)
-            .bind(due_at)
-            .bind(clock)
-            .execute(&mut *self)
-            .await?;
-        Ok(())
+        self.write_doc(table, d, Write::Update, Some((due_at, clock)))
+            .await
     }
 
     /// The earliest work due by `until` on test clock `clock`: every piece due at that same

@@ -96,6 +96,13 @@ pub struct DocRow {
     pub sealed: Vec<u8>,
 }
 
+/// Whether [`Tx::write_doc`] inserts or rewrites.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Write {
+    Insert,
+    Update,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct DocFilter {
     pub customer: Option<String>,
@@ -291,35 +298,54 @@ impl Tx {
     }
 
     pub async fn insert_doc(&mut self, table: DocTable, d: &DocRow) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {} (id, created, customer, status, parent, sealed) VALUES ($1, $2, $3, $4, $5, $6)",
-            table.name()
-        );
-        query(sql)
-            .bind(&d.id)
-            .bind(d.created)
-            .bind(&d.customer)
-            .bind(&d.status)
-            .bind(&d.parent)
-            .bind(&d.sealed)
-            .execute(&mut *self)
-            .await?;
-        Ok(())
+        self.write_doc(table, d, Write::Insert, None).await
     }
 
     pub async fn update_doc(&mut self, table: DocTable, d: &DocRow) -> Result<()> {
-        let sql = format!(
-            "UPDATE {} SET customer = $2, status = $3, parent = $4, sealed = $5 WHERE id = $1",
-            table.name()
-        );
-        query(sql)
-            .bind(&d.id)
+        self.write_doc(table, d, Write::Update, None).await
+    }
+
+    /// Inserts or rewrites a document; `due` is (due_at, clock) for tables with due work,
+    /// written in the same statement.
+    pub(crate) async fn write_doc(
+        &mut self,
+        table: DocTable,
+        d: &DocRow,
+        write: Write,
+        due: Option<(Option<i64>, Option<&str>)>,
+    ) -> Result<()> {
+        let t = table.name();
+        let sql = match (write, due.is_some()) {
+            (Write::Insert, false) => format!(
+                "INSERT INTO {t} (id, created, customer, status, parent, sealed)
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            ),
+            (Write::Insert, true) => format!(
+                "INSERT INTO {t} (id, created, customer, status, parent, sealed, due_at, clock)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ),
+            // A document keeps its creation time.
+            (Write::Update, false) => format!(
+                "UPDATE {t} SET customer = $2, status = $3, parent = $4, sealed = $5 WHERE id = $1"
+            ),
+            (Write::Update, true) => format!(
+                "UPDATE {t} SET customer = $2, status = $3, parent = $4, sealed = $5,
+                 due_at = $6, clock = $7 WHERE id = $1"
+            ),
+        };
+        let mut q = query(sql).bind(&d.id);
+        if let Write::Insert = write {
+            q = q.bind(d.created);
+        }
+        q = q
             .bind(&d.customer)
             .bind(&d.status)
             .bind(&d.parent)
-            .bind(&d.sealed)
-            .execute(&mut *self)
-            .await?;
+            .bind(&d.sealed);
+        if let Some((due_at, clock)) = due {
+            q = q.bind(due_at).bind(clock);
+        }
+        q.execute(&mut *self).await?;
         Ok(())
     }
 
