@@ -279,14 +279,10 @@ impl App {
                 self.record_event(tx, ctx, "invoice.created", &self.render_invoice(&inv), None)
                     .await?;
                 self.finalize_in(tx, ctx, &mut inv, now).await?;
-                self.insert_doc(tx, &inv).await?;
-                tx.set_due(
-                    DocTable::Invoices,
-                    &inv.id,
-                    inv.work_due_at(),
-                    inv.test_clock.as_deref(),
-                )
-                .await?;
+                let row = self.seal_doc(&inv);
+                let (due, clock) = (inv.work_due_at(), inv.test_clock.as_deref());
+                tx.insert_due_doc(DocTable::Invoices, &row, due, clock)
+                    .await?;
             }
             Some(cashbox_core::subscription::PauseBehavior::KeepAsDraft) => {
                 inv.auto_advance = false;
