@@ -182,7 +182,7 @@ impl Query {
     /// Runs the statement; returns how many rows it changed. In a deferred transaction the
     /// statement runs at commit and the code is told 1 now; the commit checks that it was 1
     /// (a statement that usually changes another number of rows and whose count the code
-    /// ignores should use [`Query::run`]).
+    /// ignores should use [`Query::run_ignoring_count`]).
     pub(crate) async fn execute<'a>(self, on: impl Into<On<'a>>) -> Result<u64> {
         match self.run(on.into(), Want::Count).await? {
             Output::Count(n) => Ok(n),
