@@ -142,24 +142,27 @@ impl KeyRing {
 
     /// Compresses and encrypts under the primary key with a fresh random nonce.
     pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Vec<u8> {
+        let compressed = Zeroizing::new(compress(plaintext));
+        self.seal_as(SEALED_COMPRESSED, aad, &compressed)
+    }
+
+    /// Encrypts `payload` (already in `version`'s form) under the primary key.
+    fn seal_as(&self, version: u8, aad: &str, payload: &[u8]) -> Vec<u8> {
         let key = &self.keys[0];
         let mut nonce_bytes = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce_bytes).expect("the operating system's random generator failed");
-        let nonce = Nonce::from(nonce_bytes);
-        let compressed = Zeroizing::new(compress(plaintext));
-        let aad = bound_aad(aad, SEALED_COMPRESSED);
         let ciphertext = key
             .cipher
             .encrypt(
-                &nonce,
+                &Nonce::from(nonce_bytes),
                 Payload {
-                    msg: &compressed,
-                    aad: &aad,
+                    msg: payload,
+                    aad: &bound_aad(aad, version),
                 },
             )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = Vec::with_capacity(2 + key.id.len() + NONCE_LEN + ciphertext.len());
-        out.push(SEALED_COMPRESSED);
+        out.push(version);
         out.push(key.id.len() as u8);
         out.extend_from_slice(key.id.as_bytes());
         out.extend_from_slice(&nonce_bytes);
@@ -369,32 +372,10 @@ mod tests {
         assert_eq!(opened.as_slice(), b"jenny@example.com");
     }
 
-    /// A value sealed the way version 1 did (plain plaintext, the row's name alone as
-    /// associated data), or with any version byte over any payload.
-    fn seal_as(ring: &KeyRing, version: u8, aad: &str, payload: &[u8]) -> Vec<u8> {
-        let key = &ring.keys[0];
-        let nonce = [7u8; NONCE_LEN];
-        let ct = key
-            .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: payload,
-                    aad: &bound_aad(aad, version),
-                },
-            )
-            .unwrap();
-        let mut out = vec![version, key.id.len() as u8];
-        out.extend_from_slice(key.id.as_bytes());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out
-    }
-
     #[test]
     fn version_one_values_still_open_and_rotation_recompresses_them() {
         let (ring, _) = ring(&["k1"]);
-        let old = seal_as(&ring, SEALED_PLAIN, "events.sealed:evt_1", b"{\"a\":1}");
+        let old = ring.seal_as(SEALED_PLAIN, "events.sealed:evt_1", b"{\"a\":1}");
         let opened = ring.open("events.sealed:evt_1", &old).unwrap();
         assert_eq!(opened.as_slice(), b"{\"a\":1}");
         // Under the primary key but not compressed: rotation rewrites it.
@@ -442,7 +423,7 @@ mod tests {
         assert_eq!(ring.open("a", &sealed).unwrap_err(), CryptoError::Tampered);
         sealed[0] = 3;
         assert_eq!(ring.open("a", &sealed).unwrap_err(), CryptoError::Malformed);
-        let garbage = seal_as(&ring, SEALED_COMPRESSED, "a", b"not a zstd frame");
+        let garbage = ring.seal_as(SEALED_COMPRESSED, "a", b"not a zstd frame");
         assert_eq!(
             ring.open("a", &garbage).unwrap_err(),
             CryptoError::Malformed

@@ -39,14 +39,14 @@ pub fn deferred_stats() -> (u64, u64) {
     )
 }
 
-pub(crate) enum Recorded {
+enum Recorded {
     /// A read and the rows it returned.
     Rows(Vec<Vec<Value>>),
     /// A write and the row count the code was given, if the code looks at it.
     Count(Option<u64>),
 }
 
-pub(crate) struct Op {
+struct Op {
     sql: String,
     args: Vec<Val>,
     recorded: Recorded,

@@ -302,12 +302,7 @@ async fn a_deferred_transaction_writes_what_it_built_when_its_reads_hold() {
     let Some(mut tx) = store.deferred() else {
         return;
     };
-    let mut setup = store.begin().await.unwrap();
-    setup
-        .insert_doc(Invoices, &doc("in_1", "draft"))
-        .await
-        .unwrap();
-    setup.commit().await.unwrap();
+    insert_committed(&store, "in_1").await;
 
     let read = tx.doc_for_update(Invoices, "in_1").await.unwrap().unwrap();
     assert_eq!(read.status, "draft");
@@ -338,12 +333,7 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
     if store.deferred().is_none() {
         return;
     }
-    let mut setup = store.begin().await.unwrap();
-    setup
-        .insert_doc(Invoices, &doc("in_1", "draft"))
-        .await
-        .unwrap();
-    setup.commit().await.unwrap();
+    insert_committed(&store, "in_1").await;
 
     // A row it read was changed meanwhile.
     let mut tx = store.deferred().unwrap();
@@ -357,9 +347,7 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
         .await
         .unwrap();
     other.commit().await.unwrap();
-    let err = tx.commit().await.unwrap_err();
-    assert!(matches!(err, cashbox_store::StoreError::Conflict), "{err}");
-    assert!(store.doc(Invoices, "in_2").await.unwrap().is_none());
+    conflicts_leaving_out(&store, tx, "in_2").await;
 
     // A row it found missing was made meanwhile.
     let mut tx = store.deferred().unwrap();
@@ -367,17 +355,8 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
     tx.insert_doc(Invoices, &doc("in_4", "draft"))
         .await
         .unwrap();
-    let mut other = store.begin().await.unwrap();
-    other
-        .insert_doc(Invoices, &doc("in_3", "draft"))
-        .await
-        .unwrap();
-    other.commit().await.unwrap();
-    assert!(matches!(
-        tx.commit().await.unwrap_err(),
-        cashbox_store::StoreError::Conflict
-    ));
-    assert!(store.doc(Invoices, "in_4").await.unwrap().is_none());
+    insert_committed(&store, "in_3").await;
+    conflicts_leaving_out(&store, tx, "in_4").await;
 
     // A write the code was told changed one row changes none at commit: it was deleted.
     let mut tx = store.deferred().unwrap();
@@ -388,11 +367,7 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
     let mut other = store.begin().await.unwrap();
     assert!(other.delete_doc(Invoices, "in_3").await.unwrap());
     other.commit().await.unwrap();
-    assert!(matches!(
-        tx.commit().await.unwrap_err(),
-        cashbox_store::StoreError::Conflict
-    ));
-    assert!(store.doc(Invoices, "in_5").await.unwrap().is_none());
+    conflicts_leaving_out(&store, tx, "in_5").await;
     // A write that fails at commit (a duplicate key) is a conflict, and leaves nothing.
     let mut tx = store.deferred().unwrap();
     tx.insert_doc(Invoices, &doc("in_6", "draft"))
@@ -401,9 +376,25 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
     tx.insert_doc(Invoices, &doc("in_1", "draft"))
         .await
         .unwrap();
-    assert!(matches!(
-        tx.commit().await.unwrap_err(),
-        cashbox_store::StoreError::Conflict
-    ));
-    assert!(store.doc(Invoices, "in_6").await.unwrap().is_none());
+    conflicts_leaving_out(&store, tx, "in_6").await;
+}
+
+/// Commits an invoice document `id` in an ordinary transaction.
+async fn insert_committed(store: &cashbox_store::Store, id: &str) {
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_doc(cashbox_store::DocTable::Invoices, &doc(id, "draft"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// `tx`'s commit is a conflict, and the document `id` it would have written is not there.
+async fn conflicts_leaving_out(store: &cashbox_store::Store, tx: cashbox_store::Tx, id: &str) {
+    let err = tx.commit().await.unwrap_err();
+    assert!(matches!(err, cashbox_store::StoreError::Conflict), "{err}");
+    let doc = store
+        .doc(cashbox_store::DocTable::Invoices, id)
+        .await
+        .unwrap();
+    assert!(doc.is_none(), "{id} was written");
 }
