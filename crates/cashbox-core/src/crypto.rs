@@ -149,8 +149,10 @@ impl KeyRing {
     /// Encrypts `payload` (already in `version`'s form) under the primary key.
     fn seal_as(&self, version: u8, aad: &str, payload: &[u8]) -> Vec<u8> {
         let key = &self.keys[0];
+        // A random 96-bit nonce from the thread's CSPRNG (ChaCha, seeded and reseeded from
+        // the OS): a system call per value cost more than the encryption.
         let mut nonce_bytes = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce_bytes).expect("the operating system's random generator failed");
+        rand::fill(&mut nonce_bytes);
         let ciphertext = key
             .cipher
             .encrypt(
