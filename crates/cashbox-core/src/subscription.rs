@@ -380,7 +380,8 @@ impl Subscription {
 
     pub fn to_json(&self, now: i64) -> Value {
         let items: Vec<Value> = self.items.iter().map(|i| i.to_json(self)).collect();
-        let first_price = self.items.first().map(|i| i.price.to_json());
+        // The first item's price, as its rendering has it (not rendered a second time).
+        let first_price = items.first().map(|i| i["price"].clone());
         json!({
             "id": self.id,
             "object": "subscription",
