@@ -11,7 +11,9 @@
 //! number of rows. If all do, the code saw what it would have seen running inside the turn, so
 //! its writes are the ones it would have made; they commit as one transaction. If any differs,
 //! nothing is written and `commit` says [`StoreError::Conflict`]: the caller runs the work
-//! again in an ordinary transaction.
+//! again in an ordinary transaction. The replay takes no savepoint while its group-commit
+//! batch holds only replays (`lite.rs`); one that conflicts then rolls back the batch, and
+//! every replay in it answers `Conflict` too.
 //!
 //! A read that follows the transaction's own write of the same rows sees the old rows outside
 //! and the new ones in the replay, so it conflicts: safe, only slower. Reads need no common
@@ -91,10 +93,34 @@ impl DeferredTx {
         });
     }
 
+    /// Whether a read in the log follows a write to a table it names (or a write whose table
+    /// is not plain to see).
+    fn reads_after_writing(&self) -> bool {
+        let mut written: Vec<Option<&str>> = Vec::new();
+        for op in &self.log {
+            match &op.recorded {
+                Recorded::Count(_) => written.push(written_table(&op.sql)),
+                Recorded::Rows(_) => {
+                    let names = |t: &Option<&str>| t.is_none_or(|t| names_table(&op.sql, t));
+                    if written.iter().any(names) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
     /// Takes the write turn and replays the log; commits if every statement still gives what
     /// it gave, else writes nothing and returns [`StoreError::Conflict`].
     pub(crate) async fn commit(self) -> Result<()> {
-        let tx = self.lite.begin().await?;
+        // A replay that reads a table it wrote is likely to conflict (see above): it takes a
+        // savepoint, so that it does not take its batch down with it.
+        let tx = if self.reads_after_writing() {
+            self.lite.begin().await?
+        } else {
+            self.lite.begin_replay().await?
+        };
         for op in &self.log {
             let same = match &op.recorded {
                 Recorded::Rows(rows) => match lite_run(tx.conn(), &op.sql, &op.args, Want::Rows) {
@@ -115,14 +141,90 @@ impl DeferredTx {
                 }
             };
             if !same {
-                // Dropping the transaction rolls its savepoint back.
+                // Dropping the transaction rolls back its savepoint, or its whole batch.
                 drop(tx);
                 CONFLICTS.fetch_add(1, Ordering::Relaxed);
                 return Err(StoreError::Conflict);
             }
         }
-        tx.commit().await?;
-        COMMITTED.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        // Without a savepoint, another replay's conflict in the same batch rolls this one
+        // back too: a conflict of its own for the caller.
+        let committed = tx.commit().await;
+        let counter = match &committed {
+            Ok(()) => &COMMITTED,
+            Err(StoreError::Conflict) => &CONFLICTS,
+            Err(_) => return committed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        committed
+    }
+}
+
+/// The table an `INSERT INTO`, `UPDATE` or `DELETE FROM` statement writes.
+fn written_table(sql: &str) -> Option<&str> {
+    let mut words = sql.split_whitespace();
+    let first = words.next()?;
+    let table = if first.eq_ignore_ascii_case("UPDATE") {
+        words.next()
+    } else if first.eq_ignore_ascii_case("INSERT") || first.eq_ignore_ascii_case("DELETE") {
+        words.find(|w| w.eq_ignore_ascii_case("INTO") || w.eq_ignore_ascii_case("FROM"))?;
+        words.next()
+    } else {
+        None
+    }?;
+    let end = table
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(table.len());
+    Some(&table[..end]).filter(|t| !t.is_empty())
+}
+
+/// Whether `table` appears in `sql` as a whole word.
+fn names_table(sql: &str, table: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sql.match_indices(table).any(|(i, _)| {
+        let before = sql[..i].chars().next_back();
+        let after = sql[i + table.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{names_table, written_table};
+
+    #[test]
+    fn a_write_names_its_table() {
+        assert_eq!(
+            written_table("INSERT INTO events (id) VALUES ($1)"),
+            Some("events")
+        );
+        assert_eq!(
+            written_table("UPDATE invoices SET sealed = $2 WHERE id = $1"),
+            Some("invoices")
+        );
+        assert_eq!(
+            written_table("DELETE FROM webhook_outbox WHERE seq = $1"),
+            Some("webhook_outbox")
+        );
+        assert_eq!(
+            written_table("insert into ledger_entries(txn_id) values ($1)"),
+            Some("ledger_entries")
+        );
+        assert_eq!(
+            written_table("WITH x AS (SELECT 1) UPDATE t SET a = 1"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_table_is_named_as_a_whole_word() {
+        let sql = "SELECT id FROM invoiceitems WHERE customer = $1";
+        assert!(names_table(sql, "invoiceitems"));
+        assert!(!names_table(sql, "invoices"));
+        assert!(!names_table(sql, "items"));
+        assert!(names_table(
+            "SELECT 1 FROM a JOIN invoices ON x",
+            "invoices"
+        ));
     }
 }

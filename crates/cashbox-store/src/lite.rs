@@ -10,6 +10,13 @@
 //! "committed" before the batch's `COMMIT` has succeeded, and if it fails every member gets
 //! the error: a batch commits or fails as a whole, like one transaction would. A transaction
 //! that rolls back only rolls back its savepoint.
+//!
+//! A replayed deferred transaction (`deferred.rs`) needs no savepoint while every member
+//! before it in the batch is one too: if its replay finds a change, the whole batch is rolled
+//! back and every member is told [`StoreError::Conflict`], which sends each to run its work
+//! again (a replayed transaction's work can always be run again; an ordinary one's cannot,
+//! so it takes a savepoint and the batch keeps them from then on). Savepoints cost a copy of
+//! every page a member changes, in the write turn; conflicts are rare.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -40,7 +47,24 @@ const MAX_BATCH_AGE: Duration = Duration::from_millis(5);
 /// writer may have been cancelled while queued).
 const BATCH_WAIT: Duration = Duration::from_millis(20);
 
-type Outcome = Option<std::result::Result<(), String>>;
+/// How a batch ended, once it has: committed, or failed with every member.
+type Outcome = Option<std::result::Result<(), Failure>>;
+
+#[derive(Debug, Clone)]
+enum Failure {
+    /// A replayed member found a change and the batch was rolled back: run the work again.
+    Conflict,
+    Error(String),
+}
+
+impl From<Failure> for StoreError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Conflict => StoreError::Conflict,
+            Failure::Error(e) => StoreError::Commit(e),
+        }
+    }
+}
 
 pub struct Lite {
     path: PathBuf,
@@ -75,16 +99,22 @@ struct Batch {
     members: usize,
     opened: Instant,
     done: watch::Sender<Outcome>,
+    /// Whether every member so far is a replay without a savepoint, so that the batch may be
+    /// rolled back whole and its members' work run again.
+    replayable: bool,
 }
 
 static BATCH_IDS: AtomicU64 = AtomicU64::new(1);
 
 impl Writer {
-    /// Joins the open batch (opening one if there is none) and starts a savepoint in it.
-    fn start(&mut self) -> Result<(u64, watch::Receiver<Outcome>)> {
+    /// Joins the open batch (opening one if there is none) and starts a savepoint in it,
+    /// unless `replay` and the batch holds only replays; returns whether it took a savepoint.
+    fn start(&mut self, replay: bool) -> Result<(u64, watch::Receiver<Outcome>, bool)> {
         if self.batch.is_some() && self.conn.is_autocommit() {
             // SQLite rolled the batch back by itself (an I/O error, say): its members fail.
-            self.fail_batch("the batch transaction was rolled back by SQLite");
+            self.fail_batch(Failure::Error(
+                "the batch transaction was rolled back by SQLite".into(),
+            ));
         }
         if self.batch.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -93,22 +123,28 @@ impl Writer {
                 members: 0,
                 opened: Instant::now(),
                 done: watch::channel(None).0,
+                replayable: true,
             });
         }
-        if let Err(e) = self.conn.execute_batch("SAVEPOINT tx") {
+        let b = self.batch.as_mut().expect("a batch was opened above");
+        let saved = !(replay && b.replayable);
+        if saved && let Err(e) = self.conn.execute_batch("SAVEPOINT tx") {
             self.close_if_unused();
             return Err(e.into());
         }
         let b = self.batch.as_mut().expect("a batch was opened above");
+        b.replayable &= !saved;
         b.members += 1;
-        Ok((b.id, b.done.subscribe()))
+        Ok((b.id, b.done.subscribe(), saved))
     }
 
     /// Commits the batch and tells its members the outcome.
     pub(crate) fn close_batch(&mut self) {
         let Some(b) = self.batch.take() else { return };
         let outcome = if self.conn.is_autocommit() {
-            Err("the batch transaction was rolled back by SQLite".to_owned())
+            Err(Failure::Error(
+                "the batch transaction was rolled back by SQLite".to_owned(),
+            ))
         } else {
             match self.conn.execute_batch("COMMIT") {
                 Ok(()) => Ok(()),
@@ -116,22 +152,22 @@ impl Writer {
                     if !self.conn.is_autocommit() {
                         let _ = self.conn.execute_batch("ROLLBACK");
                     }
-                    Err(e.to_string())
+                    Err(Failure::Error(e.to_string()))
                 }
             }
         };
         if let Err(e) = &outcome {
-            tracing::error!(error = %e, members = b.members, "a SQLite batch did not commit");
+            tracing::error!(error = ?e, members = b.members, "a SQLite batch did not commit");
         }
         let _ = b.done.send(Some(outcome));
     }
 
-    fn fail_batch(&mut self, why: &str) {
+    fn fail_batch(&mut self, why: Failure) {
         if let Some(b) = self.batch.take() {
             if !self.conn.is_autocommit() {
                 let _ = self.conn.execute_batch("ROLLBACK");
             }
-            let _ = b.done.send(Some(Err(why.to_owned())));
+            let _ = b.done.send(Some(Err(why)));
         }
     }
 
@@ -170,10 +206,14 @@ impl Drop for Queued<'_> {
     }
 }
 
-/// One transaction: a savepoint in a batch, holding the write connection until it ends.
+/// One transaction: a savepoint in a batch (or a replay without one), holding the write
+/// connection until it ends.
 pub struct LiteTx {
     pub(crate) guard: Option<OwnedMutexGuard<Writer>>,
     batch: u64,
+    /// Whether it runs in a savepoint; if not, ending it without a commit rolls back the
+    /// whole batch, whose members are all replays.
+    saved: bool,
     done: watch::Receiver<Outcome>,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     queued: Arc<AtomicUsize>,
@@ -187,7 +227,9 @@ impl LiteTx {
     /// Releases the savepoint into the batch and returns once the batch has committed.
     pub(crate) async fn commit(mut self) -> Result<()> {
         let mut guard = self.guard.take().expect("the transaction is open");
-        if let Err(e) = guard.conn.execute_batch("RELEASE tx") {
+        if self.saved
+            && let Err(e) = guard.conn.execute_batch("RELEASE tx")
+        {
             rollback_savepoint(&guard.conn);
             guard.end_turn(&self.queued);
             return Err(e.into());
@@ -200,7 +242,7 @@ impl LiteTx {
                 .map(|r| r.map(|outcome| outcome.clone()));
             match waited {
                 Ok(Ok(Some(Ok(())))) => return Ok(()),
-                Ok(Ok(Some(Err(e)))) => return Err(StoreError::Commit(e)),
+                Ok(Ok(Some(Err(e)))) => return Err(e.into()),
                 Ok(Ok(None)) | Ok(Err(_)) => {
                     return Err(StoreError::Commit("the writer went away".into()));
                 }
@@ -224,7 +266,11 @@ fn rollback_savepoint(conn: &Connection) {
 impl Drop for LiteTx {
     fn drop(&mut self) {
         if let Some(mut guard) = self.guard.take() {
-            if !guard.conn.is_autocommit() {
+            if !self.saved {
+                // A replay that found a change, without a savepoint to undo only its own
+                // writes: the batch goes, and its members (all replays) run again.
+                guard.fail_batch(Failure::Conflict);
+            } else if !guard.conn.is_autocommit() {
                 rollback_savepoint(&guard.conn);
             }
             guard.end_turn(&self.queued);
@@ -265,11 +311,22 @@ impl Lite {
 
     /// Waits for the write connection and starts a transaction on it.
     pub(crate) async fn begin(&self) -> Result<LiteTx> {
+        self.start(false).await
+    }
+
+    /// [`Lite::begin`] for a deferred transaction's replay, which may go without a savepoint
+    /// (see the module's documentation): dropping it uncommitted fails its batch with
+    /// [`StoreError::Conflict`].
+    pub(crate) async fn begin_replay(&self) -> Result<LiteTx> {
+        self.start(true).await
+    }
+
+    async fn start(&self, replay: bool) -> Result<LiteTx> {
         let mut guard = {
             let _queued = Queued::new(&self.queued);
             self.writer.clone().lock_owned().await
         };
-        let (batch, done) = match guard.start() {
+        let (batch, done, saved) = match guard.start(replay) {
             Ok(started) => started,
             Err(e) => {
                 guard.end_turn(&self.queued);
@@ -279,6 +336,7 @@ impl Lite {
         Ok(LiteTx {
             guard: Some(guard),
             batch,
+            saved,
             done,
             writer: self.writer.clone(),
             queued: self.queued.clone(),
@@ -336,4 +394,124 @@ fn connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database with one table `t (id)`, in a directory of its own.
+    async fn open(name: &str) -> Arc<Lite> {
+        let dir = std::env::temp_dir().join(format!("cashbox-lite-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lite = Arc::new(Lite::open(dir.join("t.db"), 2).unwrap());
+        let w = lite.exclusive().await;
+        w.conn
+            .execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY)")
+            .unwrap();
+        drop(w);
+        lite
+    }
+
+    fn insert(tx: &LiteTx, id: &str) {
+        tx.conn()
+            .execute("INSERT INTO t (id) VALUES (?1)", [id])
+            .unwrap();
+    }
+
+    fn ids(lite: &Lite) -> Vec<String> {
+        lite.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM t ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .unwrap()
+    }
+
+    /// Starts `second` on the write connection once `first` has ended its turn, in the same
+    /// batch: `second` is queued before `first` commits.
+    async fn in_one_batch(
+        lite: &Arc<Lite>,
+        first: LiteTx,
+        second: impl FnOnce(LiteTx) + Send + 'static,
+        second_replays: bool,
+    ) -> Result<()> {
+        let l = lite.clone();
+        let task = tokio::spawn(async move {
+            let tx = if second_replays {
+                l.begin_replay().await.unwrap()
+            } else {
+                l.begin().await.unwrap()
+            };
+            second(tx);
+        });
+        while lite.queued.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let committed = first.commit().await;
+        task.await.unwrap();
+        committed
+    }
+
+    #[tokio::test]
+    async fn a_replay_that_conflicts_rolls_back_its_batch_of_replays() {
+        let lite = open("replays").await;
+        let first = lite.begin_replay().await.unwrap();
+        assert!(!first.saved, "a replay opening a batch takes no savepoint");
+        insert(&first, "a");
+        let second = |tx: LiteTx| {
+            assert!(!tx.saved, "a replay joining replays takes no savepoint");
+            insert(&tx, "b");
+            // Its replay found a change: dropped uncommitted.
+            drop(tx);
+        };
+        let committed = in_one_batch(&lite, first, second, true).await;
+        assert!(
+            matches!(committed, Err(StoreError::Conflict)),
+            "{committed:?}"
+        );
+        assert!(ids(&lite).is_empty());
+
+        // The batch after it is a new one, and commits.
+        let tx = lite.begin_replay().await.unwrap();
+        insert(&tx, "c");
+        tx.commit().await.unwrap();
+        assert_eq!(ids(&lite), ["c"]);
+    }
+
+    #[tokio::test]
+    async fn a_replay_after_an_ordinary_transaction_rolls_back_only_itself() {
+        let lite = open("mixed").await;
+        let first = lite.begin().await.unwrap();
+        assert!(first.saved);
+        insert(&first, "a");
+        let second = |tx: LiteTx| {
+            assert!(tx.saved, "a batch with ordinary work keeps savepoints");
+            insert(&tx, "b");
+            drop(tx);
+        };
+        in_one_batch(&lite, first, second, true).await.unwrap();
+        assert_eq!(ids(&lite), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn replays_and_ordinary_work_that_succeed_commit_together() {
+        let lite = open("together").await;
+        let first = lite.begin_replay().await.unwrap();
+        insert(&first, "a");
+        let l = lite.clone();
+        let second = tokio::spawn(async move {
+            let tx = l.begin().await.unwrap();
+            assert!(tx.saved, "ordinary work always takes a savepoint");
+            insert(&tx, "b");
+            tx.commit().await
+        });
+        while lite.queued.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        first.commit().await.unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(ids(&lite), ["a", "b"]);
+    }
 }
