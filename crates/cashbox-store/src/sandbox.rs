@@ -3,7 +3,7 @@
 //! would be.
 
 use crate::db::{Row, query};
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxOp {
@@ -53,25 +53,24 @@ impl Store {
     /// Records `op` unless its idempotency key was used before; returns what is recorded
     /// under the key (the earlier operation on a retry).
     pub async fn sandbox_record(&self, op: &SandboxOp) -> Result<SandboxOp> {
+        // On SQLite, a deferred transaction: the key looked up, then the operation inserted
+        // if the key is new, both checked in the write turn (no savepoint needed there).
+        if let Some(mut tx) = self.deferred() {
+            if let Some(earlier) = sandbox_op_by_key(&mut tx, &op.idempotency_key).await? {
+                return Ok(earlier);
+            }
+            insert_op(&mut tx, op, "").await?;
+            match tx.commit().await {
+                Ok(()) => return Ok(op.clone()),
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut tx = self.begin().await?;
-        query(
-            "INSERT INTO sandbox_operations (id, idempotency_key, request_hash, kind, amount_minor,
-                currency, card_token, reference, outcome, error_code, decline_code, message, created)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-             ON CONFLICT (idempotency_key) DO NOTHING")
-            .bind(&op.id).bind(&op.idempotency_key).bind(&op.request_hash).bind(&op.kind)
-            .bind(op.amount_minor).bind(&op.currency).bind(&op.card_token).bind(&op.reference)
-            .bind(&op.outcome).bind(&op.error_code).bind(&op.decline_code).bind(&op.message)
-            .bind(op.created)
-            .execute(&mut tx).await?;
-        let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE idempotency_key = $1");
-        let stored = {
-            let r = query(sql)
-                .bind(&op.idempotency_key)
-                .fetch_one(&mut tx)
-                .await?;
-            SandboxOp::from_row(&r)?
-        };
+        insert_op(&mut tx, op, " ON CONFLICT (idempotency_key) DO NOTHING").await?;
+        let stored = sandbox_op_by_key(&mut tx, &op.idempotency_key)
+            .await?
+            .ok_or(StoreError::RowNotFound)?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -100,4 +99,32 @@ impl Store {
         .await?;
         r.try_get::<i64>("s")
     }
+}
+
+async fn sandbox_op_by_key(tx: &mut Tx, key: &str) -> Result<Option<SandboxOp>> {
+    let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE idempotency_key = $1");
+    query(sql)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(SandboxOp::from_row)
+        .transpose()
+}
+
+/// Inserts `op`, with `on_conflict` after the values.
+async fn insert_op(tx: &mut Tx, op: &SandboxOp, on_conflict: &str) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO sandbox_operations ({COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){on_conflict}"
+    );
+    #[rustfmt::skip]
+    query(sql)
+        .bind(&op.id).bind(&op.idempotency_key).bind(&op.request_hash).bind(&op.kind)
+        .bind(op.amount_minor).bind(&op.currency).bind(&op.card_token).bind(&op.reference)
+        .bind(&op.outcome).bind(&op.error_code).bind(&op.decline_code).bind(&op.message)
+        .bind(op.created)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
