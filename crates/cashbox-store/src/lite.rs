@@ -400,8 +400,17 @@ fn connection(path: &Path) -> Result<Connection> {
 mod tests {
     use super::*;
 
+    /// A directory of a test's own, removed when the test ends.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     /// A database with one table `t (id)`, in a directory of its own.
-    async fn open(name: &str) -> Arc<Lite> {
+    async fn open(name: &str) -> (Arc<Lite>, TempDir) {
         let dir = std::env::temp_dir().join(format!("cashbox-lite-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -411,7 +420,7 @@ mod tests {
             .execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY)")
             .unwrap();
         drop(w);
-        lite
+        (lite, TempDir(dir))
     }
 
     fn insert(tx: &LiteTx, id: &str) {
@@ -429,26 +438,23 @@ mod tests {
         .unwrap()
     }
 
-    /// Starts `second` on the write connection once `first` has ended its turn, in the same
-    /// batch: `second` is queued before `first` commits.
-    async fn in_one_batch(
-        lite: &Arc<Lite>,
-        first: LiteTx,
-        second: impl FnOnce(LiteTx) + Send + 'static,
-        second_replays: bool,
-    ) -> Result<()> {
-        let l = lite.clone();
-        let task = tokio::spawn(async move {
-            let tx = if second_replays {
-                l.begin_replay().await.unwrap()
-            } else {
-                l.begin().await.unwrap()
-            };
-            second(tx);
-        });
+    /// Waits until a writer is queued for the write connection.
+    async fn someone_queued(lite: &Lite) {
         while lite.queued.load(Ordering::Acquire) == 0 {
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Commits `first` with a replay queued behind it, so that the replay joins its batch
+    /// and runs `second`; returns `first`'s outcome.
+    async fn with_replay_after(
+        lite: &Arc<Lite>,
+        first: LiteTx,
+        second: impl FnOnce(LiteTx) + Send + 'static,
+    ) -> Result<()> {
+        let l = lite.clone();
+        let task = tokio::spawn(async move { second(l.begin_replay().await.unwrap()) });
+        someone_queued(lite).await;
         let committed = first.commit().await;
         task.await.unwrap();
         committed
@@ -456,7 +462,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replay_that_conflicts_rolls_back_its_batch_of_replays() {
-        let lite = open("replays").await;
+        let (lite, _dir) = open("replays").await;
         let first = lite.begin_replay().await.unwrap();
         assert!(!first.saved, "a replay opening a batch takes no savepoint");
         insert(&first, "a");
@@ -466,7 +472,7 @@ mod tests {
             // Its replay found a change: dropped uncommitted.
             drop(tx);
         };
-        let committed = in_one_batch(&lite, first, second, true).await;
+        let committed = with_replay_after(&lite, first, second).await;
         assert!(
             matches!(committed, Err(StoreError::Conflict)),
             "{committed:?}"
@@ -482,7 +488,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replay_after_an_ordinary_transaction_rolls_back_only_itself() {
-        let lite = open("mixed").await;
+        let (lite, _dir) = open("mixed").await;
         let first = lite.begin().await.unwrap();
         assert!(first.saved);
         insert(&first, "a");
@@ -491,13 +497,13 @@ mod tests {
             insert(&tx, "b");
             drop(tx);
         };
-        in_one_batch(&lite, first, second, true).await.unwrap();
+        with_replay_after(&lite, first, second).await.unwrap();
         assert_eq!(ids(&lite), ["a"]);
     }
 
     #[tokio::test]
     async fn replays_and_ordinary_work_that_succeed_commit_together() {
-        let lite = open("together").await;
+        let (lite, _dir) = open("together").await;
         let first = lite.begin_replay().await.unwrap();
         insert(&first, "a");
         let l = lite.clone();
@@ -507,9 +513,7 @@ mod tests {
             insert(&tx, "b");
             tx.commit().await
         });
-        while lite.queued.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
+        someone_queued(&lite).await;
         first.commit().await.unwrap();
         second.await.unwrap().unwrap();
         assert_eq!(ids(&lite), ["a", "b"]);
