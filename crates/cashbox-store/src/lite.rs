@@ -50,6 +50,8 @@ const BATCH_WAIT: Duration = Duration::from_millis(20);
 /// How a batch ended, once it has: committed, or failed with every member.
 type Outcome = Option<std::result::Result<(), Failure>>;
 
+const ROLLED_BACK_BY_SQLITE: &str = "the batch transaction was rolled back by SQLite";
+
 #[derive(Debug, Clone)]
 enum Failure {
     /// A replayed member found a change and the batch was rolled back: run the work again.
@@ -112,9 +114,7 @@ impl Writer {
     fn start(&mut self, replay: bool) -> Result<(u64, watch::Receiver<Outcome>, bool)> {
         if self.batch.is_some() && self.conn.is_autocommit() {
             // SQLite rolled the batch back by itself (an I/O error, say): its members fail.
-            self.fail_batch(Failure::Error(
-                "the batch transaction was rolled back by SQLite".into(),
-            ));
+            self.fail_batch(Failure::Error(ROLLED_BACK_BY_SQLITE.into()));
         }
         if self.batch.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -126,8 +126,7 @@ impl Writer {
                 replayable: true,
             });
         }
-        let b = self.batch.as_mut().expect("a batch was opened above");
-        let saved = !(replay && b.replayable);
+        let saved = !(replay && self.batch.as_ref().is_some_and(|b| b.replayable));
         if saved && let Err(e) = self.conn.execute_batch("SAVEPOINT tx") {
             self.close_if_unused();
             return Err(e.into());
@@ -142,9 +141,7 @@ impl Writer {
     pub(crate) fn close_batch(&mut self) {
         let Some(b) = self.batch.take() else { return };
         let outcome = if self.conn.is_autocommit() {
-            Err(Failure::Error(
-                "the batch transaction was rolled back by SQLite".to_owned(),
-            ))
+            Err(Failure::Error(ROLLED_BACK_BY_SQLITE.into()))
         } else {
             match self.conn.execute_batch("COMMIT") {
                 Ok(()) => Ok(()),
