@@ -1258,7 +1258,7 @@ impl Price {
             "metadata": self.metadata,
             "nickname": self.nickname,
             "product": self.product,
-            "recurring": self.recurring.as_ref().map(Recurring::to_json),
+            "recurring": null,
             "tax_behavior": own["tax_behavior"],
             "tiers_mode": self.tiers_mode,
             "transform_quantity": self.transform_quantity.map(|t| json!({"divide_by": t.divide_by, "round": t.round})),
@@ -1266,6 +1266,9 @@ impl Price {
             "unit_amount": own["unit_amount"],
             "unit_amount_decimal": own["unit_amount_decimal"],
         });
+        if let Some(r) = &self.recurring {
+            v["recurring"] = r.to_json();
+        }
         if tiers && tiered {
             v["tiers"] = own["tiers"].clone();
         }

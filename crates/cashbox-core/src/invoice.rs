@@ -256,7 +256,7 @@ impl InvoiceLine {
                 "subscription_item_details": null,
             }),
         };
-        json!({
+        let mut v = json!({
             "id": self.id,
             "object": "line_item",
             "amount": self.amount,
@@ -268,12 +268,12 @@ impl InvoiceLine {
             "invoice": invoice,
             "livemode": false,
             "metadata": self.metadata,
-            "parent": parent,
+            "parent": null,
             "period": {"end": self.period_end, "start": self.period_start},
             "pretax_credit_amounts": pretax_json(&self.discount_amounts, &self.pretax_credits),
             "pricing": {
                 "type": "price_details",
-                "price_details": self.price.as_ref().map(|p| json!({"price": p.id, "product": p.product})),
+                "price_details": null,
                 "unit_amount_decimal": self.price.as_ref().and_then(|p| p.unit_amount_decimal.clone()),
             },
             "proration": self.proration,
@@ -282,7 +282,13 @@ impl InvoiceLine {
             "subtotal": self.amount,
             "taxes": self.taxes.iter().map(TaxAmountDoc::to_json).collect::<Vec<_>>(),
             "tax_rates": self.tax_rates.iter().map(TaxRate::to_json).collect::<Vec<_>>(),
-        })
+        });
+        // Moved in: `json!` would copy them (see the crate documentation).
+        v["parent"] = parent;
+        if let Some(p) = &self.price {
+            v["pricing"]["price_details"] = json!({"price": p.id, "product": p.product});
+        }
+        v
     }
 }
 
@@ -576,7 +582,7 @@ impl Invoice {
             .map(|l| l.to_json(&self.id, &self.currency))
             .collect();
         let finalized = self.status != InvoiceStatus::Draft;
-        json!({
+        let mut v = json!({
             "id": self.id,
             "object": "invoice",
             "account_country": null,
@@ -613,7 +619,7 @@ impl Invoice {
             "latest_revision": null,
             "lines": {
                 "object": "list",
-                "data": lines,
+                "data": null,
                 "has_more": false,
                 "total_count": self.lines.len(),
                 "url": format!("/v1/invoices/{}/lines", self.id),
@@ -623,11 +629,7 @@ impl Invoice {
             "next_payment_attempt": self.next_payment_attempt,
             "number": self.number,
             "on_behalf_of": null,
-            "parent": self.subscription.as_ref().map(|s| json!({
-                "type": "subscription_details",
-                "quote_details": null,
-                "subscription_details": {"metadata": null, "subscription": s},
-            })),
+            "parent": null,
             "payment_intent": self.payment_intent,
             "period_end": self.period_end,
             "period_start": self.period_start,
@@ -653,7 +655,17 @@ impl Invoice {
             "webhooks_delivered_at": self.created,
             "paid": self.status == InvoiceStatus::Paid,
             "paid_out_of_band": self.paid_out_of_band,
-        })
+        });
+        // Moved in: `json!` would copy them (see the crate documentation).
+        v["lines"]["data"] = Value::Array(lines);
+        if let Some(s) = &self.subscription {
+            v["parent"] = json!({
+                "type": "subscription_details",
+                "quote_details": null,
+                "subscription_details": {"metadata": null, "subscription": s},
+            });
+        }
+        v
     }
 }
 

@@ -1,5 +1,10 @@
 //! Cashbox's pure domain. Nothing in this crate does IO or reads a clock: time arrives as a
 //! parameter (Unix seconds), randomness only through [`id`] and [`crypto`].
+//!
+//! Renderings (`to_json`) build on `serde_json::json!`, which serializes every value it is
+//! given into a new `Value`: a part already rendered as a `Value` (a price inside an item,
+//! the lines of an invoice) would be copied whole that way, so it is left `null` in the macro
+//! and moved into place after.
 
 #![recursion_limit = "256"]
 

@@ -381,18 +381,22 @@ impl PaymentMethod {
         card["networks"] = json!({"available": [self.card.brand], "preferred": null});
         card["three_d_secure_usage"] = json!({"supported": true});
         card["wallet"] = Value::Null;
-        json!({
+        let mut v = json!({
             "id": self.id,
             "object": "payment_method",
             "allow_redisplay": self.allow_redisplay,
-            "billing_details": self.billing_details.to_json(),
-            "card": card,
+            "billing_details": null,
+            "card": null,
             "created": self.created,
             "customer": self.customer,
             "livemode": false,
             "metadata": self.metadata,
             "type": "card",
-        })
+        });
+        // Moved in: `json!` would copy them (see the crate documentation).
+        v["billing_details"] = self.billing_details.to_json();
+        v["card"] = card;
+        v
     }
 }
 
@@ -993,7 +997,7 @@ impl Charge {
         let mut card = self.card.details_json();
         card["network"] = json!(self.card.brand);
         card["three_d_secure"] = Value::Null;
-        json!({
+        let mut v = json!({
             "id": self.id,
             "object": "charge",
             "amount": self.amount,
@@ -1002,7 +1006,7 @@ impl Charge {
             "application": null,
             "application_fee": null,
             "balance_transaction": null,
-            "billing_details": self.billing_details.to_json(),
+            "billing_details": null,
             "calculated_statement_descriptor": self.statement_descriptor.clone().unwrap_or_else(|| "CASHBOX".into()),
             "captured": self.captured,
             "created": self.created,
@@ -1015,11 +1019,11 @@ impl Charge {
             "fraud_details": {},
             "livemode": false,
             "metadata": self.metadata,
-            "outcome": outcome,
+            "outcome": null,
             "paid": paid,
             "payment_intent": self.payment_intent,
             "payment_method": self.payment_method,
-            "payment_method_details": {"card": card, "type": "card"},
+            "payment_method_details": {"card": null, "type": "card"},
             "receipt_email": self.receipt_email,
             "receipt_number": null,
             "receipt_url": self.receipt_url,
@@ -1029,7 +1033,12 @@ impl Charge {
             "shipping": null,
             "statement_descriptor": self.statement_descriptor,
             "status": self.status,
-        })
+        });
+        // Moved in: `json!` would copy them (see the crate documentation).
+        v["billing_details"] = self.billing_details.to_json();
+        v["outcome"] = outcome;
+        v["payment_method_details"]["card"] = card;
+        v
     }
 }
 

@@ -150,7 +150,7 @@ impl SubscriptionItem {
     pub fn to_json(&self, sub: &Subscription) -> Value {
         let price = self.price.to_json();
         let r = self.price.recurring.as_ref();
-        json!({
+        let mut v = json!({
             "id": self.id,
             "object": "subscription_item",
             "billing_thresholds": null,
@@ -180,11 +180,14 @@ impl SubscriptionItem {
                 "trial_period_days": r.and_then(|r| r.trial_period_days),
                 "usage_type": r.map(|r| r.usage_type.as_str()),
             },
-            "price": price,
+            "price": null,
             "quantity": self.quantity,
             "subscription": sub.id,
             "tax_rates": self.tax_rates.iter().map(TaxRate::to_json).collect::<Vec<_>>(),
-        })
+        });
+        // Moved in: `json!` would copy it (see the crate documentation).
+        v["price"] = price;
+        v
     }
 }
 
@@ -382,7 +385,7 @@ impl Subscription {
         let items: Vec<Value> = self.items.iter().map(|i| i.to_json(self)).collect();
         // The first item's price, as its rendering has it (not rendered a second time).
         let first_price = items.first().map(|i| i["price"].clone());
-        json!({
+        let mut v = json!({
             "id": self.id,
             "object": "subscription",
             "application": null,
@@ -417,7 +420,7 @@ impl Subscription {
             "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
             "items": {
                 "object": "list",
-                "data": items,
+                "data": null,
                 "has_more": false,
                 "total_count": self.items.len(),
                 "url": format!("/v1/subscription_items?subscription={}", self.id),
@@ -432,7 +435,7 @@ impl Subscription {
             "pending_invoice_item_interval": null,
             "pending_setup_intent": null,
             "pending_update": null,
-            "plan": first_price,
+            "plan": null,
             "quantity": (self.items.len() == 1).then(|| self.items[0].quantity),
             "schedule": null,
             "start_date": self.start_date,
@@ -442,7 +445,11 @@ impl Subscription {
             "trial_end": self.trial_end,
             "trial_settings": {"end_behavior": {"missing_payment_method": self.missing_payment_method}},
             "trial_start": self.trial_start,
-        })
+        });
+        // Moved in: `json!` would copy them (see the crate documentation).
+        v["items"]["data"] = Value::Array(items);
+        v["plan"] = first_price.unwrap_or(Value::Null);
+        v
     }
 }
 
