@@ -214,7 +214,6 @@ impl App {
             types: types.exact,
             type_prefixes: types.prefixes,
             created: params.created.unwrap_or_default(),
-            object_id: None,
         };
         let listed = self.store().list_events(&filter, &page).await?;
         let mut data: Vec<Value> = listed

@@ -26,7 +26,6 @@ pub struct EventFilter {
     /// Type prefixes from wildcards: `customer.*` is the prefix `customer.`.
     pub type_prefixes: Vec<String>,
     pub created: Range,
-    pub object_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, type, created, object_id, sealed, request_id, idempotency_key";
@@ -81,10 +80,6 @@ impl Store {
         }
         if !alternatives.is_empty() {
             s.and(format!("({})", alternatives.join(" OR ")));
-        }
-        if let Some(object_id) = &filter.object_id {
-            let p = s.arg(Val::Text(object_id.clone()));
-            s.and(format!("object_id = {p}"));
         }
         s.range("created", &filter.created);
         s.page(page);

@@ -73,6 +73,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_webhook_retention.sql"),
         postgres: include_str!("../migrations/postgres/0010_webhook_retention.sql"),
     },
+    Migration {
+        version: 11,
+        name: "events_object_index",
+        sqlite: include_str!("../migrations/sqlite/0011_events_object_index.sql"),
+        postgres: include_str!("../migrations/postgres/0011_events_object_index.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.
