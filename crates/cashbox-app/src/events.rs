@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use cashbox_core::crypto::Compressed;
 use cashbox_core::event::{API_VERSION, EventData, EventListParams, EventObject, EventRequest};
 use cashbox_core::id::{has_prefix, new_id};
 use cashbox_store::{EventFilter, EventRow, SealedColumn, Tx};
@@ -50,7 +51,7 @@ impl App {
     }
 
     /// Writes one event of each of `event_types` about the same `object` in `tx`, the
-    /// object serialized once for all of them.
+    /// object serialized and compressed once for all of them.
     pub(crate) async fn record_events(
         &self,
         tx: &mut Tx,
@@ -63,8 +64,9 @@ impl App {
             previous_attributes: None,
         };
         let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
+        let compressed = Compressed::new(&plain);
         for event_type in event_types {
-            let row = self.sealed_event(ctx, event_type, object, &plain);
+            let row = self.sealed_event(ctx, event_type, object, &compressed);
             tx.insert_event(&row).await?;
         }
         Ok(())
@@ -84,20 +86,22 @@ impl App {
             previous_attributes,
         };
         let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
-        self.sealed_event(ctx, event_type, object, &plain)
+        self.sealed_event(ctx, event_type, object, &Compressed::new(&plain))
     }
 
-    /// An event's row from its serialized data: a new id, the data sealed under it.
+    /// An event's row from its serialized data, compressed: a new id, the data sealed under it.
     fn sealed_event(
         &self,
         ctx: &RequestCtx,
         event_type: &str,
         object: &Value,
-        plain: &[u8],
+        data: &Compressed,
     ) -> EventRow {
         let id = new_id(ID_PREFIX);
         EventRow {
-            sealed: self.keys().seal(&SealedColumn::Events.aad(&id), plain),
+            sealed: self
+                .keys()
+                .seal_compressed(&SealedColumn::Events.aad(&id), data),
             id,
             event_type: event_type.to_string(),
             created: self.now(),

@@ -142,8 +142,13 @@ impl KeyRing {
 
     /// Compresses and encrypts under the primary key with a fresh random nonce.
     pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Vec<u8> {
-        let compressed = Zeroizing::new(compress(plaintext));
-        self.seal_as(SEALED_COMPRESSED, aad, &compressed)
+        self.seal_compressed(aad, &Compressed::new(plaintext))
+    }
+
+    /// [`KeyRing::seal`] of a plaintext compressed beforehand: one compression for the same
+    /// plaintext sealed under several associated data (events about one object).
+    pub fn seal_compressed(&self, aad: &str, compressed: &Compressed) -> Vec<u8> {
+        self.seal_as(SEALED_COMPRESSED, aad, &compressed.0)
     }
 
     /// Encrypts `payload` (already in `version`'s form) under the primary key.
@@ -284,6 +289,16 @@ fn bound_aad(aad: &str, version: u8) -> Vec<u8> {
     out
 }
 
+/// A plaintext compressed as [`KeyRing::seal`] would, to seal with
+/// [`KeyRing::seal_compressed`].
+pub struct Compressed(Zeroizing<Vec<u8>>);
+
+impl Compressed {
+    pub fn new(plaintext: &[u8]) -> Self {
+        Self(Zeroizing::new(compress(plaintext)))
+    }
+}
+
 /// The dictionary, prepared once for each direction.
 static ENCODER: std::sync::LazyLock<zstd::dict::EncoderDictionary<'static>> =
     std::sync::LazyLock::new(|| zstd::dict::EncoderDictionary::copy(DICTIONARY, COMPRESSION_LEVEL));
@@ -372,6 +387,24 @@ mod tests {
         assert!(!sealed.windows(5).any(|w| w == b"jenny"));
         let opened = ring.open("customers.sealed:cus_1", &sealed).unwrap();
         assert_eq!(opened.as_slice(), b"jenny@example.com");
+    }
+
+    #[test]
+    fn one_compression_seals_under_several_associated_data() {
+        let (ring, _) = ring(&["k1"]);
+        let data = Compressed::new(b"{\"object\":{\"id\":\"in_1\"}}");
+        let first = ring.seal_compressed("events.sealed:evt_1", &data);
+        let second = ring.seal_compressed("events.sealed:evt_2", &data);
+        assert_ne!(first, second, "each seal has a nonce of its own");
+        for (aad, sealed) in [
+            ("events.sealed:evt_1", &first),
+            ("events.sealed:evt_2", &second),
+        ] {
+            let opened = ring.open(aad, sealed).unwrap();
+            assert_eq!(opened.as_slice(), b"{\"object\":{\"id\":\"in_1\"}}");
+        }
+        // Each is bound to its own associated data.
+        assert!(ring.open("events.sealed:evt_2", &first).is_err());
     }
 
     #[test]
