@@ -17,7 +17,7 @@ use sqlx::postgres::PgRow;
 use crate::{Result, Store, StoreError, Tx};
 
 /// A bound argument. Nulls carry their type, which PostgreSQL needs to plan the statement.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Val {
     Int(i64),
     I32(i32),
@@ -27,7 +27,7 @@ pub(crate) enum Val {
     Null(Kind),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Kind {
     Int,
     I32,
@@ -361,6 +361,14 @@ pub(crate) enum Row {
 }
 
 impl Row {
+    /// A SQLite row's column names (none for PostgreSQL's).
+    pub(crate) fn lite_columns(&self) -> Option<Arc<[String]>> {
+        match self {
+            Row::Lite { cols, .. } => Some(cols.clone()),
+            Row::Pg(_) => None,
+        }
+    }
+
     /// A SQLite row's values, in column order (empty for PostgreSQL's).
     pub(crate) fn lite_values(&self) -> &[Value] {
         match self {

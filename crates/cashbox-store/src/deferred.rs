@@ -17,7 +17,9 @@
 //!
 //! A read that follows the transaction's own write of the same rows sees the old rows outside
 //! and the new ones in the replay, so it conflicts: safe, only slower. Reads need no common
-//! snapshot for the same reason: the replay checks them all against one state.
+//! snapshot for the same reason: the replay checks them all against one state. A read the
+//! transaction already made, with no write since to a table it names, is answered from the
+//! log: the replay would find the same rows twice, so it checks them once.
 //!
 //! [`Query::execute`]: crate::db::Query
 
@@ -26,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::types::Value;
 
-use crate::db::{Output, Val, Want, lite_run};
+use crate::db::{Output, Row, Val, Want, lite_run};
 use crate::{Lite, Result, StoreError};
 
 /// Deferred transactions written, and those whose replay found a change.
@@ -42,8 +44,11 @@ pub fn deferred_stats() -> (u64, u64) {
 }
 
 enum Recorded {
-    /// A read and the rows it returned.
-    Rows(Vec<Vec<Value>>),
+    /// A read and the rows it returned (with their column names, if there were any).
+    Rows {
+        cols: Option<Arc<[String]>>,
+        rows: Vec<Vec<Value>>,
+    },
     /// A write and the row count the code was given, if the code looks at it.
     Count(Option<u64>),
 }
@@ -67,20 +72,55 @@ impl DeferredTx {
         }
     }
 
-    /// Runs a read on a read connection and records what it returned.
+    /// Runs a read on a read connection and records what it returned, unless the log
+    /// already has its answer.
     pub(crate) fn read(&mut self, sql: &str, args: Vec<Val>) -> Result<Output> {
+        if let Some(out) = self.read_again(sql, &args) {
+            return Ok(out);
+        }
         let out = self
             .lite
             .read(|conn| lite_run(conn, sql, &args, Want::Rows))?;
         if let Output::Rows(rows) = &out {
-            let recorded = rows.iter().map(|r| r.lite_values().to_vec()).collect();
             self.log.push(Op {
                 sql: sql.to_owned(),
                 args,
-                recorded: Recorded::Rows(recorded),
+                recorded: Recorded::Rows {
+                    cols: rows.first().and_then(Row::lite_columns),
+                    rows: rows.iter().map(|r| r.lite_values().to_vec()).collect(),
+                },
             });
         }
         Ok(out)
+    }
+
+    /// The rows of the same read earlier in the log, if nothing written since could have
+    /// changed them.
+    fn read_again(&self, sql: &str, args: &[Val]) -> Option<Output> {
+        // Most reads are not repeated: look for the same read first, then at what came after.
+        let at = self.log.iter().rposition(|op| {
+            matches!(op.recorded, Recorded::Rows { .. }) && op.sql == sql && op.args == args
+        })?;
+        let written_since = self.log[at + 1..].iter().any(|op| {
+            matches!(op.recorded, Recorded::Count(_))
+                && written_table(&op.sql).is_none_or(|t| names_table(sql, t))
+        });
+        let Recorded::Rows { cols, rows } = &self.log[at].recorded else {
+            return None;
+        };
+        if written_since {
+            return None;
+        }
+        let rows = rows
+            .iter()
+            .filter_map(|vals| {
+                Some(Row::Lite {
+                    cols: cols.clone()?,
+                    vals: vals.clone(),
+                })
+            })
+            .collect();
+        Some(Output::Rows(rows))
     }
 
     /// Records a write; `count` is what the code is told it changed (checked at commit), or
@@ -100,7 +140,7 @@ impl DeferredTx {
         for op in &self.log {
             match &op.recorded {
                 Recorded::Count(_) => written.push(written_table(&op.sql)),
-                Recorded::Rows(_) => {
+                Recorded::Rows { .. } => {
                     let names = |t: &Option<&str>| t.is_none_or(|t| names_table(&op.sql, t));
                     if written.iter().any(names) {
                         return true;
@@ -123,16 +163,18 @@ impl DeferredTx {
         };
         for op in &self.log {
             let same = match &op.recorded {
-                Recorded::Rows(rows) => match lite_run(tx.conn(), &op.sql, &op.args, Want::Rows) {
-                    Ok(Output::Rows(now)) => {
-                        now.len() == rows.len()
-                            && now
-                                .iter()
-                                .zip(rows)
-                                .all(|(n, r)| n.lite_values() == r.as_slice())
+                Recorded::Rows { rows, .. } => {
+                    match lite_run(tx.conn(), &op.sql, &op.args, Want::Rows) {
+                        Ok(Output::Rows(now)) => {
+                            now.len() == rows.len()
+                                && now
+                                    .iter()
+                                    .zip(rows)
+                                    .all(|(n, r)| n.lite_values() == r.as_slice())
+                        }
+                        _ => false,
                     }
-                    _ => false,
-                },
+                }
                 Recorded::Count(count) => {
                     match lite_run(tx.conn(), &op.sql, &op.args, Want::Count) {
                         Ok(Output::Count(n)) => count.is_none_or(|c| c == n),
@@ -190,7 +232,51 @@ fn names_table(sql: &str, table: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{names_table, written_table};
+    use super::{DeferredTx, names_table, written_table};
+    use crate::StoreError;
+    use crate::db::{Output, Val};
+    use crate::lite::tests::{insert, open};
+
+    fn rows(out: Output) -> usize {
+        match out {
+            Output::Rows(rows) => rows.len(),
+            Output::Count(_) => panic!("a read answers rows"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_made_again_before_a_write_to_its_table_is_answered_from_the_log() {
+        let (lite, _dir) = open("read-again").await;
+        let tx = lite.begin().await.unwrap();
+        insert(&tx, "a");
+        tx.commit().await.unwrap();
+        let sql = "SELECT id FROM t WHERE id = $1";
+        let a = || vec![Val::Text("a".into())];
+        let mut d = DeferredTx::new(lite.clone());
+        assert_eq!(rows(d.read(sql, a()).unwrap()), 1);
+        // The row goes behind the transaction's back: the same read still answers what the
+        // transaction saw, and is not logged (or replayed) twice.
+        let tx = lite.begin().await.unwrap();
+        tx.conn()
+            .execute("DELETE FROM t WHERE id = 'a'", [])
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(rows(d.read(sql, a()).unwrap()), 1);
+        assert_eq!(d.log.len(), 1);
+        // Another read is not the same read.
+        assert_eq!(rows(d.read(sql, vec![Val::Text("b".into())]).unwrap()), 0);
+        assert_eq!(d.log.len(), 2);
+        // After a write to its table, the read runs again.
+        d.write(
+            "INSERT INTO t (id) VALUES ($1)",
+            vec![Val::Text("c".into())],
+            Some(1),
+        );
+        assert_eq!(rows(d.read(sql, a()).unwrap()), 0);
+        assert_eq!(d.log.len(), 4);
+        // The replay checks the first answer against the table as it is now.
+        assert!(matches!(d.commit().await, Err(StoreError::Conflict)));
+    }
 
     #[test]
     fn a_write_names_its_table() {

@@ -394,11 +394,11 @@ fn connection(path: &Path) -> Result<Connection> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A directory of a test's own, removed when the test ends.
-    struct TempDir(PathBuf);
+    pub(crate) struct TempDir(PathBuf);
 
     impl Drop for TempDir {
         fn drop(&mut self) {
@@ -407,7 +407,7 @@ mod tests {
     }
 
     /// A database with one table `t (id)`, in a directory of its own.
-    async fn open(name: &str) -> (Arc<Lite>, TempDir) {
+    pub(crate) async fn open(name: &str) -> (Arc<Lite>, TempDir) {
         let dir = std::env::temp_dir().join(format!("cashbox-lite-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -420,7 +420,7 @@ mod tests {
         (lite, TempDir(dir))
     }
 
-    fn insert(tx: &LiteTx, id: &str) {
+    pub(crate) fn insert(tx: &LiteTx, id: &str) {
         tx.conn()
             .execute("INSERT INTO t (id) VALUES (?1)", [id])
             .unwrap();
