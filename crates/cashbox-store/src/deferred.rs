@@ -101,16 +101,15 @@ impl DeferredTx {
         let at = self.log.iter().rposition(|op| {
             matches!(op.recorded, Recorded::Rows { .. }) && op.sql == sql && op.args == args
         })?;
-        let written_since = self.log[at + 1..].iter().any(|op| {
-            matches!(op.recorded, Recorded::Count(_))
-                && written_table(&op.sql).is_none_or(|t| names_table(sql, t))
-        });
-        let Recorded::Rows { cols, rows } = &self.log[at].recorded else {
-            return None;
-        };
+        let written_since = self.log[at + 1..]
+            .iter()
+            .any(|op| matches!(op.recorded, Recorded::Count(_)) && may_change(&op.sql, sql));
         if written_since {
             return None;
         }
+        let Recorded::Rows { cols, rows } = &self.log[at].recorded else {
+            return None;
+        };
         let rows = rows
             .iter()
             .filter_map(|vals| {
@@ -133,16 +132,14 @@ impl DeferredTx {
         });
     }
 
-    /// Whether a read in the log follows a write to a table it names (or a write whose table
-    /// is not plain to see).
+    /// Whether a read in the log follows a write that may change it (see [`may_change`]).
     fn reads_after_writing(&self) -> bool {
-        let mut written: Vec<Option<&str>> = Vec::new();
+        let mut written: Vec<&str> = Vec::new();
         for op in &self.log {
             match &op.recorded {
-                Recorded::Count(_) => written.push(written_table(&op.sql)),
+                Recorded::Count(_) => written.push(op.sql.as_str()),
                 Recorded::Rows { .. } => {
-                    let names = |t: &Option<&str>| t.is_none_or(|t| names_table(&op.sql, t));
-                    if written.iter().any(names) {
+                    if written.iter().any(|w| may_change(w, &op.sql)) {
                         return true;
                     }
                 }
@@ -202,6 +199,21 @@ impl DeferredTx {
     }
 }
 
+/// Tables a trigger writes when a statement writes the first: see the migrations.
+const TRIGGERED: &[(&str, &str)] = &[("events", "webhook_outbox")];
+
+/// Whether the write `write` may change what the read `read` returns: it writes (itself or
+/// by a trigger) a table the read names, or its table is not plain to see.
+fn may_change(write: &str, read: &str) -> bool {
+    let Some(table) = written_table(write) else {
+        return true;
+    };
+    names_table(read, table)
+        || TRIGGERED
+            .iter()
+            .any(|(t, also)| *t == table && names_table(read, also))
+}
+
 /// The table an `INSERT INTO`, `UPDATE` or `DELETE FROM` statement writes.
 fn written_table(sql: &str) -> Option<&str> {
     let mut words = sql.split_whitespace();
@@ -232,7 +244,7 @@ fn names_table(sql: &str, table: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{DeferredTx, names_table, written_table};
+    use super::{DeferredTx, may_change, names_table, written_table};
     use crate::StoreError;
     use crate::db::{Output, Val};
     use crate::lite::tests::{insert, open};
@@ -300,6 +312,21 @@ mod tests {
             written_table("WITH x AS (SELECT 1) UPDATE t SET a = 1"),
             None
         );
+    }
+
+    #[test]
+    fn a_write_changes_what_its_triggers_write_too() {
+        let insert = "INSERT INTO events (id) VALUES ($1)";
+        assert!(may_change(insert, "SELECT id FROM events WHERE id = $1"));
+        assert!(may_change(insert, "SELECT seq FROM webhook_outbox"));
+        assert!(!may_change(
+            insert,
+            "SELECT id FROM customers WHERE id = $1"
+        ));
+        assert!(may_change(
+            "WITH x AS (SELECT 1) UPDATE t SET a = 1",
+            "SELECT 1 FROM u"
+        ));
     }
 
     #[test]
