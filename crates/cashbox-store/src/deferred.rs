@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::types::Value;
 
 use crate::db::{Output, Row, Val, Want, lite_run};
+use crate::lite::Counted;
 use crate::{Lite, Result, StoreError};
 
 /// Deferred transactions written, and those whose replay found a change.
@@ -62,11 +63,15 @@ struct Op {
 pub struct DeferredTx {
     lite: Arc<Lite>,
     log: Vec<Op>,
+    /// Counts it as being worked out until it takes its place in the write queue, so that a
+    /// batch may wait a moment for it (`lite.rs`).
+    working: Counted,
 }
 
 impl DeferredTx {
     pub(crate) fn new(lite: Arc<Lite>) -> Self {
         Self {
+            working: lite.working(),
             lite,
             log: Vec::new(),
         }
@@ -153,12 +158,16 @@ impl DeferredTx {
     pub(crate) async fn commit(self) -> Result<()> {
         // A replay that reads a table it wrote is likely to conflict (see above): it takes a
         // savepoint, so that it does not take its batch down with it.
-        let tx = if self.reads_after_writing() {
-            self.lite.begin().await?
+        let saved = self.reads_after_writing();
+        let Self { lite, log, working } = self;
+        // Queued from here on, no longer being worked out.
+        drop(working);
+        let tx = if saved {
+            lite.begin().await?
         } else {
-            self.lite.begin_replay().await?
+            lite.begin_replay().await?
         };
-        for op in &self.log {
+        for op in &log {
             let same = match &op.recorded {
                 Recorded::Rows { rows, .. } => {
                     match lite_run(tx.conn(), &op.sql, &op.args, Want::Rows) {
