@@ -28,10 +28,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{OwnedMutexGuard, watch};
+// Tokio's clock, so that tests can pause it: the batch's age and its members' waits agree.
+use tokio::time::Instant;
 
 use crate::{Result, StoreError};
 
@@ -564,7 +566,9 @@ pub(crate) mod tests {
         }
     }
 
-    #[tokio::test]
+    // On a paused clock, so that the moments are exact however slowly the test runs: time
+    // moves only when every task waits on it.
+    #[tokio::test(start_paused = true)]
     async fn a_batch_waits_a_moment_for_transactions_being_worked_out() {
         let (lite, _dir) = open("linger").await;
         // A lone writer commits at once.
@@ -592,7 +596,13 @@ pub(crate) mod tests {
         let _working = lite.working();
         let tx = lite.begin_replay().await.unwrap();
         insert(&tx, "d");
+        let started = Instant::now();
         tx.commit().await.unwrap();
+        let waited = started.elapsed();
+        assert!(
+            (LINGER..BATCH_WAIT).contains(&waited),
+            "closed after {waited:?}"
+        );
         assert_eq!(ids(&lite), ["a", "b", "c", "d"]);
     }
 }
