@@ -46,7 +46,7 @@ impl App {
         previous_attributes: Option<Value>,
     ) -> AppResult<()> {
         let row = self.prepare_event(ctx, event_type, object, previous_attributes.as_ref());
-        tx.insert_event(&row).await?;
+        tx.insert_event(row);
         Ok(())
     }
 
@@ -67,7 +67,7 @@ impl App {
         let compressed = Compressed::new(&plain);
         for event_type in event_types {
             let row = self.sealed_event(ctx, event_type, object, &compressed);
-            tx.insert_event(&row).await?;
+            tx.insert_event(row);
         }
         Ok(())
     }

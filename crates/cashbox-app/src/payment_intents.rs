@@ -127,7 +127,7 @@ impl App {
                 tx.insert_doc(DocTable::PaymentMethods, row).await?;
             }
             tx.insert_doc(DocTable::PaymentIntents, &pi_row).await?;
-            tx.insert_event(&event).await?;
+            tx.insert_event(event);
             return self.finish(tx, ctx, object, expand).await;
         }
 

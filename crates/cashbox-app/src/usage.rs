@@ -287,7 +287,7 @@ impl App {
 
     /// Tells other processes (PostgreSQL) about recorded events when `tx` commits.
     async fn announce_usage(&self, tx: &mut Tx, deltas: &[Delta]) -> AppResult<()> {
-        if let cashbox_store::Tx::Postgres(_) = tx {
+        if tx.is_postgres() {
             for payload in encode(&self.usage_cache().origin, deltas) {
                 tx.notify(USAGE_CHANNEL, &payload).await?;
             }

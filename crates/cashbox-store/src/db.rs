@@ -14,7 +14,7 @@ use rusqlite::{Connection, ToSql};
 use sqlx::Postgres;
 use sqlx::postgres::PgRow;
 
-use crate::{Result, Store, StoreError, Tx};
+use crate::{Result, Store, StoreError, Tx, TxKind};
 
 /// A bound argument. Nulls carry their type, which PostgreSQL needs to plan the statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,7 +193,10 @@ impl Query {
     /// Runs a statement whose row count the code does not look at.
     pub(crate) async fn run_ignoring_count<'a>(self, on: impl Into<On<'a>>) -> Result<()> {
         match on.into() {
-            On::Tx(Tx::Deferred(d)) => {
+            On::Tx(Tx {
+                kind: TxKind::Deferred(d),
+                ..
+            }) => {
                 d.write(&self.sql, self.args, None);
                 Ok(())
             }
@@ -220,8 +223,14 @@ impl Query {
 
     async fn run(self, on: On<'_>, want: Want) -> Result<Output> {
         match on {
-            On::Tx(Tx::Sqlite(t)) => lite_run(t.conn(), &self.sql, &self.args, want),
-            On::Tx(Tx::Deferred(d)) => match want {
+            On::Tx(Tx {
+                kind: TxKind::Sqlite(t),
+                ..
+            }) => lite_run(t.conn(), &self.sql, &self.args, want),
+            On::Tx(Tx {
+                kind: TxKind::Deferred(d),
+                ..
+            }) => match want {
                 Want::Rows if is_read(&self.sql) => d.read(&self.sql, self.args),
                 // A write whose rows the code reads (`RETURNING`) cannot be deferred.
                 Want::Rows => Err(StoreError::NotDeferrable),
@@ -233,7 +242,10 @@ impl Query {
             On::Store(Store::Sqlite(lite)) => {
                 lite.read(|conn| lite_run(conn, &self.sql, &self.args, want))
             }
-            On::Tx(Tx::Postgres(t)) => {
+            On::Tx(Tx {
+                kind: TxKind::Postgres(t),
+                ..
+            }) => {
                 let q = self.pg();
                 Ok(match want {
                     Want::Rows => Output::Rows(

@@ -95,21 +95,53 @@ impl Store {
     }
 }
 
+/// Events written by one statement at most: 7 placeholders each, well within both
+/// backends' limits.
+const EVENTS_PER_INSERT: usize = 64;
+
 impl Tx {
-    pub async fn insert_event(&mut self, e: &EventRow) -> Result<()> {
-        query(
-            "INSERT INTO events (id, type, created, object_id, sealed, request_id, idempotency_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&e.id)
-        .bind(&e.event_type)
-        .bind(e.created)
-        .bind(&e.object_id)
-        .bind(&e.sealed)
-        .bind(&e.request_id)
-        .bind(&e.idempotency_key)
-        .execute(&mut *self)
-        .await?;
+    /// Records `e`, to be written when the transaction commits (with the others it records,
+    /// in one statement): nothing reads an event in the transaction that records it.
+    pub fn insert_event(&mut self, e: EventRow) {
+        self.events.push(e);
+    }
+
+    /// Writes the events recorded so far, in the order they were recorded.
+    pub(crate) async fn write_events(&mut self) -> Result<()> {
+        let mut events = std::mem::take(&mut self.events).into_iter().peekable();
+        while events.peek().is_some() {
+            let chunk: Vec<EventRow> = events.by_ref().take(EVENTS_PER_INSERT).collect();
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = |k: usize| format!("${}", i * 7 + k);
+                    format!(
+                        "({}, {}, {}, {}, {}, {}, {})",
+                        p(1),
+                        p(2),
+                        p(3),
+                        p(4),
+                        p(5),
+                        p(6),
+                        p(7)
+                    )
+                })
+                .collect();
+            let mut q = query(format!(
+                "INSERT INTO events ({COLUMNS}) VALUES {}",
+                rows.join(", ")
+            ));
+            for e in chunk {
+                q = q
+                    .bind(e.id)
+                    .bind(e.event_type)
+                    .bind(e.created)
+                    .bind(e.object_id)
+                    .bind(e.sealed)
+                    .bind(e.request_id)
+                    .bind(e.idempotency_key);
+            }
+            q.run_ignoring_count(&mut *self).await?;
+        }
         Ok(())
     }
 }

@@ -110,12 +110,28 @@ pub enum Store {
 
 /// An open transaction. Dropping it without [`Tx::commit`] rolls back. Every write goes
 /// through one: on SQLite it holds the process's write connection until it ends.
-pub enum Tx {
+pub struct Tx {
+    kind: TxKind,
+    /// The events recorded in it, written together at commit (nothing reads an event inside
+    /// the transaction that records it): one statement where a renewal would run eight.
+    events: Vec<EventRow>,
+}
+
+pub(crate) enum TxKind {
     Sqlite(LiteTx),
     Postgres(Transaction<'static, Postgres>),
     /// SQLite's work done outside the write turn, written at commit if still valid
     /// ([`Store::deferred`]).
     Deferred(Box<DeferredTx>),
+}
+
+impl From<TxKind> for Tx {
+    fn from(kind: TxKind) -> Self {
+        Self {
+            kind,
+            events: Vec::new(),
+        }
+    }
 }
 
 /// The file path in a `sqlite:PATH` or `sqlite://PATH` URL (query options are ignored).
@@ -167,9 +183,10 @@ impl Store {
     /// IMMEDIATE`), so two writers queue instead of failing when one upgrades its read lock.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Self::Sqlite(lite) => Tx::Sqlite(lite.begin().await?),
-            Self::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+            Self::Sqlite(lite) => TxKind::Sqlite(lite.begin().await?),
+            Self::Postgres(p) => TxKind::Postgres(p.begin().await?),
+        }
+        .into())
     }
 
     /// A transaction whose work runs outside SQLite's write turn and is written at
@@ -179,7 +196,9 @@ impl Store {
     /// PostgreSQL has no one write turn to spare: `None` there.
     pub fn deferred(&self) -> Option<Tx> {
         match self {
-            Self::Sqlite(lite) => Some(Tx::Deferred(Box::new(DeferredTx::new(lite.clone())))),
+            Self::Sqlite(lite) => {
+                Some(TxKind::Deferred(Box::new(DeferredTx::new(lite.clone()))).into())
+            }
             Self::Postgres(_) => None,
         }
     }
@@ -200,20 +219,28 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
-        match self {
-            Self::Sqlite(t) => t.commit().await?,
-            Self::Postgres(t) => t.commit().await?,
-            Self::Deferred(t) => t.commit().await?,
+    pub async fn commit(mut self) -> Result<()> {
+        self.write_events().await?;
+        match self.kind {
+            TxKind::Sqlite(t) => t.commit().await?,
+            TxKind::Postgres(t) => t.commit().await?,
+            TxKind::Deferred(t) => t.commit().await?,
         }
         Ok(())
     }
 
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.kind, TxKind::Postgres(_))
+    }
+
     /// `FOR UPDATE` where the backend has row locks; SQLite's write lock is already held.
     pub(crate) fn lock_clause(&self) -> &'static str {
-        match self {
-            Self::Sqlite(..) | Self::Deferred(..) => "",
-            Self::Postgres(_) => " FOR UPDATE",
-        }
+        self.lock_clause_or(" FOR UPDATE")
+    }
+
+    /// `postgres` where the backend has row locks, else nothing: SQLite's write lock is
+    /// already held.
+    pub(crate) fn lock_clause_or(&self, postgres: &'static str) -> &'static str {
+        if self.is_postgres() { postgres } else { "" }
     }
 }

@@ -174,7 +174,7 @@ impl Tx {
     /// PostgreSQL an advisory lock until the transaction ends (shared for recording,
     /// exclusive for invoicing); SQLite's single writer already serializes them.
     pub async fn lock_usage(&mut self, meter: &str, customer: &str, exclusive: bool) -> Result<()> {
-        if let Self::Postgres(_) = self {
+        if self.is_postgres() {
             let sql = if exclusive {
                 "SELECT pg_advisory_xact_lock($1)"
             } else {
@@ -308,7 +308,7 @@ impl Tx {
     /// Tells every process listening on PostgreSQL, when this transaction commits (SQLite:
     /// nothing; its processes do not share a cache).
     pub async fn notify(&mut self, channel: &str, payload: &str) -> Result<()> {
-        if let Self::Postgres(_) = self {
+        if self.is_postgres() {
             query("SELECT pg_notify($1, $2)")
                 .bind(channel)
                 .bind(payload)

@@ -61,10 +61,7 @@ impl Tx {
     /// Up to `limit` events waiting to be fanned out, oldest first; on PostgreSQL the rows
     /// are locked, and rows another process holds are skipped.
     pub async fn outbox_batch(&mut self, limit: i64) -> Result<Vec<OutboxEvent>> {
-        let lock = match self {
-            Tx::Sqlite(_) | Tx::Deferred(_) => "",
-            Tx::Postgres(_) => " FOR UPDATE OF o SKIP LOCKED",
-        };
+        let lock = self.lock_clause_or(" FOR UPDATE OF o SKIP LOCKED");
         let rows = query(format!(
             "SELECT o.seq, o.event_id, e.type FROM webhook_outbox o \
              JOIN events e ON e.id = o.event_id ORDER BY o.seq LIMIT $1{lock}"
@@ -226,10 +223,7 @@ impl Tx {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<TakenDelivery>> {
-        let lock = match self {
-            Tx::Sqlite(_) | Tx::Deferred(_) => "",
-            Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        };
+        let lock = self.lock_clause_or(" FOR UPDATE SKIP LOCKED");
         let rows = query(format!(
             "UPDATE webhook_deliveries SET next_attempt_at = $2 WHERE id IN ( \
                 SELECT id FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \

@@ -398,3 +398,43 @@ async fn conflicts_leaving_out(store: &cashbox_store::Store, tx: cashbox_store::
         .unwrap();
     assert!(doc.is_none(), "{id} was written");
 }
+
+fn event(n: usize) -> cashbox_store::EventRow {
+    cashbox_store::EventRow {
+        id: format!("evt_{n:04}"),
+        event_type: "invoice.paid".into(),
+        created: NOW,
+        object_id: format!("in_{n}"),
+        sealed: vec![n as u8],
+        request_id: None,
+        idempotency_key: n.is_multiple_of(2).then(|| format!("key-{n}")),
+    }
+}
+
+/// Events a transaction records are written when it commits, all of them (more than one
+/// statement's worth), each into the webhook outbox; a transaction dropped writes none.
+#[tokio::test]
+async fn events_are_written_at_commit_and_only_then() {
+    let store = fresh_store().await.unwrap();
+    let mut dropped = store.begin().await.unwrap();
+    dropped.insert_event(event(1000));
+    drop(dropped);
+    assert!(store.event("evt_1000").await.unwrap().is_none());
+    assert!(!store.outbox_waiting().await.unwrap());
+
+    let mut tx = store.begin().await.unwrap();
+    let recorded: Vec<_> = (0..150).map(event).collect();
+    for e in &recorded {
+        tx.insert_event(e.clone());
+    }
+    assert!(store.event("evt_0000").await.unwrap().is_none());
+    tx.commit().await.unwrap();
+    for e in &recorded {
+        assert_eq!(store.event(&e.id).await.unwrap().as_ref(), Some(e));
+    }
+    let mut outbox = store.begin().await.unwrap();
+    let queued = outbox.outbox_batch(1_000).await.unwrap();
+    let ids: Vec<&str> = queued.iter().map(|o| o.event_id.as_str()).collect();
+    let expected: Vec<&str> = recorded.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, expected, "queued once each, in the order recorded");
+}
