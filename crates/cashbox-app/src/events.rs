@@ -30,8 +30,8 @@ struct SealedData {
 
 /// [`SealedData`] as written, borrowing what it seals.
 #[derive(Serialize)]
-struct SealedDataRef<'a> {
-    object: &'a Value,
+struct SealedDataRef<'a, T: Serialize> {
+    object: &'a T,
     previous_attributes: Option<&'a Value>,
 }
 
@@ -50,23 +50,25 @@ impl App {
         Ok(())
     }
 
-    /// Writes one event of each of `event_types` about the same `object` in `tx`, the
-    /// object serialized and compressed once for all of them.
-    pub(crate) async fn record_events(
+    /// Writes one event of each of `event_types` about the same object (`object_id`, rendered
+    /// as `object`: a JSON tree, or a type that serializes as one) in `tx`, the object
+    /// serialized and compressed once for all of them.
+    pub(crate) async fn record_events<T: Serialize>(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
         event_types: &[&str],
-        object: &Value,
+        object_id: &str,
+        object: &T,
     ) -> AppResult<()> {
         let data = SealedDataRef {
             object,
             previous_attributes: None,
         };
-        let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
+        let plain = serde_json::to_vec(&data).expect("rendered objects always serialize");
         let compressed = Compressed::new(&plain);
         for event_type in event_types {
-            let row = self.sealed_event(ctx, event_type, object, &compressed);
+            let row = self.sealed_event(ctx, event_type, object_id, &compressed);
             tx.insert_event(row);
         }
         Ok(())
@@ -86,7 +88,8 @@ impl App {
             previous_attributes,
         };
         let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
-        self.sealed_event(ctx, event_type, object, &Compressed::new(&plain))
+        let object_id = object["id"].as_str().unwrap_or_default();
+        self.sealed_event(ctx, event_type, object_id, &Compressed::new(&plain))
     }
 
     /// An event's row from its serialized data, compressed: a new id, the data sealed under it.
@@ -94,7 +97,7 @@ impl App {
         &self,
         ctx: &RequestCtx,
         event_type: &str,
-        object: &Value,
+        object_id: &str,
         data: &Compressed,
     ) -> EventRow {
         let id = new_id(ID_PREFIX);
@@ -105,7 +108,7 @@ impl App {
             id,
             event_type: event_type.to_string(),
             created: self.now(),
-            object_id: object["id"].as_str().unwrap_or_default().to_string(),
+            object_id: object_id.to_string(),
             request_id: ctx.request_id.clone(),
             idempotency_key: ctx.idempotency_key(),
         }

@@ -114,6 +114,20 @@ impl App {
         inv.to_json(&self.settings().public_url)
     }
 
+    /// Records events of `event_types` about `inv` as it is now, rendered once and
+    /// serialized without a JSON tree.
+    pub(crate) async fn record_invoice_events(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        event_types: &[&str],
+        inv: &Invoice,
+    ) -> AppResult<()> {
+        let object = inv.rendered(&self.settings().public_url);
+        self.record_events(tx, ctx, event_types, &inv.id, &object)
+            .await
+    }
+
     /// The customer, locked, or Stripe's "No such customer" for `param`.
     pub(crate) async fn live_customer(
         &self,
@@ -466,7 +480,7 @@ impl App {
         let (due, clock) = (inv.work_due_at(), inv.test_clock.as_deref());
         tx.insert_due_doc(DocTable::Invoices, &row, due, clock)
             .await?;
-        self.record_event(tx, ctx, "invoice.created", &self.render_invoice(inv), None)
+        self.record_invoice_events(tx, ctx, &["invoice.created"], inv)
             .await
     }
 
@@ -520,13 +534,13 @@ impl App {
         {
             self.post(tx, posting).await?;
         }
-        let object = self.render_invoice(inv);
-        self.record_event(tx, ctx, "invoice.finalized", &object, None)
-            .await?;
         if inv.status == InvoiceStatus::Paid {
-            self.record_event(tx, ctx, "invoice.paid", &object, None)
+            self.record_invoice_events(tx, ctx, &["invoice.finalized", "invoice.paid"], inv)
                 .await?;
             self.grant_purchase(tx, inv, now).await?;
+        } else {
+            self.record_invoice_events(tx, ctx, &["invoice.finalized"], inv)
+                .await?;
         }
         Ok(())
     }
@@ -746,12 +760,11 @@ impl App {
                 inv.attempted = true;
                 inv.mark_paid(now);
                 self.save_invoice(tx, &inv).await?;
-                let object = self.render_invoice(&inv);
-                self.record_events(
+                self.record_invoice_events(
                     tx,
                     ctx,
                     &["invoice.paid", "invoice.payment_succeeded"],
-                    &object,
+                    &inv,
                 )
                 .await?;
                 self.grant_purchase(tx, &inv, now).await?;
@@ -765,14 +778,8 @@ impl App {
             PiStatus::RequiresAction => {
                 inv.attempted = true;
                 self.save_invoice(tx, &inv).await?;
-                self.record_event(
-                    tx,
-                    ctx,
-                    "invoice.payment_action_required",
-                    &self.render_invoice(&inv),
-                    None,
-                )
-                .await?;
+                self.record_invoice_events(tx, ctx, &["invoice.payment_action_required"], &inv)
+                    .await?;
             }
             _ => {}
         }
@@ -1276,8 +1283,7 @@ impl App {
         }
         inv.status = to;
         self.save_invoice(tx, inv).await?;
-        self.record_event(tx, ctx, event, &self.render_invoice(inv), None)
-            .await
+        self.record_invoice_events(tx, ctx, &[event], inv).await
     }
 
     /// Before an invoice is settled another way (voided, written off, paid out of band): a

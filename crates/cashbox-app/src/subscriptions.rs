@@ -276,7 +276,7 @@ impl App {
         match paused.map(|p| p.behavior) {
             None => {
                 // The usual case: finalized before it is written, so it is written once.
-                self.record_event(tx, ctx, "invoice.created", &self.render_invoice(&inv), None)
+                self.record_invoice_events(tx, ctx, &["invoice.created"], &inv)
                     .await?;
                 self.finalize_in(tx, ctx, &mut inv, now).await?;
                 let row = self.seal_doc(&inv);

@@ -375,6 +375,119 @@ pub struct LineDraft {
     pub metadata: Metadata,
 }
 
+/// Stripe's invoice object as [`Invoice::rendered`] gives it. Fields in key order.
+#[derive(Serialize)]
+pub struct RenderedInvoice<'a> {
+    account_country: Option<&'a str>,
+    account_name: &'static str,
+    amount_due: i64,
+    amount_overpaid: i64,
+    amount_paid: i64,
+    amount_remaining: i64,
+    amount_shipping: i64,
+    attempt_count: u32,
+    attempted: bool,
+    auto_advance: bool,
+    automatic_tax: AutomaticTax,
+    automatically_finalizes_at: Option<i64>,
+    billing_reason: &'a str,
+    collection_method: CollectionMethod,
+    created: i64,
+    currency: &'a str,
+    custom_fields: Option<()>,
+    customer: &'a str,
+    default_payment_method: Option<&'a str>,
+    default_source: Option<&'a str>,
+    default_tax_rates: Vec<Value>,
+    description: Option<&'a str>,
+    discounts: Vec<&'a str>,
+    due_date: Option<i64>,
+    effective_at: Option<i64>,
+    ending_balance: Option<i64>,
+    footer: Option<&'a str>,
+    hosted_invoice_url: Option<String>,
+    id: &'a str,
+    invoice_pdf: Option<String>,
+    issuer: Issuer,
+    last_finalization_error: Option<()>,
+    latest_revision: Option<&'a str>,
+    lines: RenderedLines,
+    livemode: bool,
+    metadata: &'a Metadata,
+    next_payment_attempt: Option<i64>,
+    number: Option<&'a str>,
+    object: &'static str,
+    on_behalf_of: Option<&'a str>,
+    paid: bool,
+    paid_out_of_band: bool,
+    parent: Option<InvoiceParent<'a>>,
+    payment_intent: Option<&'a str>,
+    period_end: i64,
+    period_start: i64,
+    post_payment_credit_notes_amount: i64,
+    pre_payment_credit_notes_amount: i64,
+    receipt_number: Option<&'a str>,
+    starting_balance: i64,
+    statement_descriptor: Option<&'a str>,
+    status: &'static str,
+    status_transitions: &'a StatusTransitions,
+    subscription: Option<&'a str>,
+    subtotal: i64,
+    subtotal_excluding_tax: i64,
+    test_clock: Option<&'a str>,
+    total: i64,
+    total_discount_amounts: Vec<Value>,
+    total_excluding_tax: i64,
+    total_pretax_credit_amounts: Vec<Value>,
+    total_taxes: Vec<Value>,
+    webhooks_delivered_at: i64,
+}
+
+impl RenderedInvoice<'_> {
+    pub fn id(&self) -> &str {
+        self.id
+    }
+}
+
+/// `automatic_tax`: Cashbox computes no tax automatically.
+#[derive(Serialize, Default)]
+struct AutomaticTax {
+    disabled_reason: Option<()>,
+    enabled: bool,
+    liability: Option<()>,
+    provider: Option<()>,
+    status: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Issuer {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct RenderedLines {
+    data: Vec<Value>,
+    has_more: bool,
+    object: &'static str,
+    total_count: usize,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct InvoiceParent<'a> {
+    quote_details: Option<()>,
+    subscription_details: SubscriptionDetails<'a>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct SubscriptionDetails<'a> {
+    metadata: Option<()>,
+    subscription: &'a str,
+}
+
 impl Invoice {
     /// A draft for `customer` in `currency`; lines are added with [`Invoice::push_line`].
     pub fn draft(
@@ -575,97 +688,118 @@ impl Invoice {
     }
 
     /// The Stripe rendering; `public_url` prefixes the hosted page and PDF links.
+    /// Stripe's invoice object.
     pub fn to_json(&self, public_url: &str) -> Value {
-        let lines: Vec<Value> = self
-            .lines
-            .iter()
-            .map(|l| l.to_json(&self.id, &self.currency))
-            .collect();
+        serde_json::to_value(self.rendered(public_url)).expect("an invoice always renders")
+    }
+
+    /// Stripe's invoice object, to be serialized as it is (an event's payload) without
+    /// building a JSON tree first. Its fields are in key order, so the bytes are those of
+    /// [`Invoice::to_json`]'s tree.
+    pub fn rendered<'a>(&'a self, public_url: &str) -> RenderedInvoice<'a> {
         let finalized = self.status != InvoiceStatus::Draft;
-        let mut v = json!({
-            "id": self.id,
-            "object": "invoice",
-            "account_country": null,
-            "account_name": "Cashbox",
-            "amount_due": self.amount_due,
-            "amount_overpaid": 0,
-            "amount_paid": self.amount_paid,
-            "amount_remaining": self.amount_remaining,
-            "amount_shipping": 0,
-            "attempt_count": self.attempt_count,
-            "attempted": self.attempted,
-            "auto_advance": self.auto_advance,
-            "automatic_tax": {"enabled": false, "liability": null, "status": null, "disabled_reason": null, "provider": null},
-            "automatically_finalizes_at": null,
-            "billing_reason": self.billing_reason,
-            "collection_method": self.collection_method,
-            "created": self.created,
-            "currency": self.currency,
-            "custom_fields": null,
-            "customer": self.customer,
-            "default_payment_method": self.default_payment_method,
-            "default_source": null,
-            "default_tax_rates": self.default_tax_rates.iter().map(TaxRate::to_json).collect::<Vec<_>>(),
-            "description": self.description,
-            "discounts": self.discounts.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
-            "due_date": self.due_date,
-            "effective_at": self.status_transitions.finalized_at,
-            "ending_balance": self.ending_balance,
-            "footer": self.footer,
-            "hosted_invoice_url": finalized.then(|| format!("{public_url}{}", self.hosted_path())),
-            "invoice_pdf": finalized.then(|| format!("{public_url}/invoices/{}/pdf?token={}", self.id, self.access_token)),
-            "issuer": {"type": "self"},
-            "last_finalization_error": null,
-            "latest_revision": null,
-            "lines": {
-                "object": "list",
-                "data": null,
-                "has_more": false,
-                "total_count": self.lines.len(),
-                "url": format!("/v1/invoices/{}/lines", self.id),
+        RenderedInvoice {
+            account_country: None,
+            account_name: "Cashbox",
+            amount_due: self.amount_due,
+            amount_overpaid: 0,
+            amount_paid: self.amount_paid,
+            amount_remaining: self.amount_remaining,
+            amount_shipping: 0,
+            attempt_count: self.attempt_count,
+            attempted: self.attempted,
+            auto_advance: self.auto_advance,
+            automatic_tax: AutomaticTax::default(),
+            automatically_finalizes_at: None,
+            billing_reason: &self.billing_reason,
+            collection_method: self.collection_method,
+            created: self.created,
+            currency: &self.currency,
+            custom_fields: None,
+            customer: &self.customer,
+            default_payment_method: self.default_payment_method.as_deref(),
+            default_source: None,
+            default_tax_rates: self
+                .default_tax_rates
+                .iter()
+                .map(TaxRate::to_json)
+                .collect(),
+            description: self.description.as_deref(),
+            discounts: self.discounts.iter().map(|d| d.id.as_str()).collect(),
+            due_date: self.due_date,
+            effective_at: self.status_transitions.finalized_at,
+            ending_balance: self.ending_balance,
+            footer: self.footer.as_deref(),
+            hosted_invoice_url: finalized.then(|| format!("{public_url}{}", self.hosted_path())),
+            id: &self.id,
+            invoice_pdf: finalized.then(|| {
+                format!(
+                    "{public_url}/invoices/{}/pdf?token={}",
+                    self.id, self.access_token
+                )
+            }),
+            issuer: Issuer { kind: "self" },
+            last_finalization_error: None,
+            latest_revision: None,
+            lines: RenderedLines {
+                data: self
+                    .lines
+                    .iter()
+                    .map(|l| l.to_json(&self.id, &self.currency))
+                    .collect(),
+                has_more: false,
+                object: "list",
+                total_count: self.lines.len(),
+                url: format!("/v1/invoices/{}/lines", self.id),
             },
-            "livemode": false,
-            "metadata": self.metadata,
-            "next_payment_attempt": self.next_payment_attempt,
-            "number": self.number,
-            "on_behalf_of": null,
-            "parent": null,
-            "payment_intent": self.payment_intent,
-            "period_end": self.period_end,
-            "period_start": self.period_start,
-            "post_payment_credit_notes_amount": self.post_payment_credit_notes_amount,
-            "pre_payment_credit_notes_amount": self.pre_payment_credit_notes_amount,
-            "receipt_number": null,
-            "starting_balance": self.starting_balance,
-            "statement_descriptor": null,
-            "status": self.status.as_str(),
-            "status_transitions": self.status_transitions,
-            "subscription": self.subscription,
-            "subtotal": self.subtotal,
-            "subtotal_excluding_tax": self.subtotal_excluding_tax,
-            "test_clock": self.test_clock,
-            "total": self.total,
-            "total_discount_amounts": self.total_discount_amounts.iter().map(|(d, a)| json!({"amount": a, "discount": d})).collect::<Vec<_>>(),
-            "total_excluding_tax": self.total_excluding_tax,
-            "total_pretax_credit_amounts": pretax_json(
+            livemode: false,
+            metadata: &self.metadata,
+            next_payment_attempt: self.next_payment_attempt,
+            number: self.number.as_deref(),
+            object: "invoice",
+            on_behalf_of: None,
+            paid: self.status == InvoiceStatus::Paid,
+            paid_out_of_band: self.paid_out_of_band,
+            parent: self.subscription.as_deref().map(|s| InvoiceParent {
+                quote_details: None,
+                subscription_details: SubscriptionDetails {
+                    metadata: None,
+                    subscription: s,
+                },
+                kind: "subscription_details",
+            }),
+            payment_intent: self.payment_intent.as_deref(),
+            period_end: self.period_end,
+            period_start: self.period_start,
+            post_payment_credit_notes_amount: self.post_payment_credit_notes_amount,
+            pre_payment_credit_notes_amount: self.pre_payment_credit_notes_amount,
+            receipt_number: None,
+            starting_balance: self.starting_balance,
+            statement_descriptor: None,
+            status: self.status.as_str(),
+            status_transitions: &self.status_transitions,
+            subscription: self.subscription.as_deref(),
+            subtotal: self.subtotal,
+            subtotal_excluding_tax: self.subtotal_excluding_tax,
+            test_clock: self.test_clock.as_deref(),
+            total: self.total,
+            total_discount_amounts: self
+                .total_discount_amounts
+                .iter()
+                .map(|(d, a)| json!({"amount": a, "discount": d}))
+                .collect(),
+            total_excluding_tax: self.total_excluding_tax,
+            total_pretax_credit_amounts: pretax_json(
                 &self.total_discount_amounts,
-                &self.lines.iter().flat_map(|l| l.pretax_credits.clone()).collect::<Vec<_>>(),
+                &self
+                    .lines
+                    .iter()
+                    .flat_map(|l| l.pretax_credits.clone())
+                    .collect::<Vec<_>>(),
             ),
-            "total_taxes": self.total_taxes.iter().map(TaxAmountDoc::to_json).collect::<Vec<_>>(),
-            "webhooks_delivered_at": self.created,
-            "paid": self.status == InvoiceStatus::Paid,
-            "paid_out_of_band": self.paid_out_of_band,
-        });
-        // Moved in: `json!` would copy them (see the crate documentation).
-        v["lines"]["data"] = Value::Array(lines);
-        if let Some(s) = &self.subscription {
-            v["parent"] = json!({
-                "type": "subscription_details",
-                "quote_details": null,
-                "subscription_details": {"metadata": null, "subscription": s},
-            });
+            total_taxes: self.total_taxes.iter().map(TaxAmountDoc::to_json).collect(),
+            webhooks_delivered_at: self.created,
         }
-        v
     }
 }
 
@@ -978,6 +1112,43 @@ mod tests {
             (inv.amount_due, balance, inv.status),
             (0, -400, InvoiceStatus::Paid)
         );
+    }
+
+    /// An invoice with a line of every kind of detail: a subscription, a discount, a tax, a
+    /// number, finalized, with metadata.
+    fn detailed() -> Invoice {
+        let mut inv = Invoice::draft(
+            "in_1".into(),
+            5,
+            "cus_1",
+            "usd",
+            "subscription_cycle",
+            "tok".into(),
+        );
+        inv.subscription = Some("sub_1".into());
+        let mut l = line(2_000);
+        l.subscription_item = Some("si_1".into());
+        inv.push_line("il_1".into(), l);
+        inv.push_line("il_2".into(), line(-300));
+        inv.recompute().unwrap();
+        inv.total_discount_amounts = vec![("di_1".into(), 200)];
+        inv.metadata.insert("order".into(), "42".into());
+        inv.finalize(6, "ABC-0001".into(), -100);
+        inv.payment_intent = Some("pi_1".into());
+        inv
+    }
+
+    #[test]
+    fn the_rendered_invoice_is_its_json_tree_byte_for_byte() {
+        for inv in [
+            detailed(),
+            Invoice::draft("in_2".into(), 5, "cus_1", "usd", "manual", "t".into()),
+        ] {
+            let url = "http://127.0.0.1:4242";
+            let direct = serde_json::to_string(&inv.rendered(url)).unwrap();
+            assert_eq!(direct, serde_json::to_string(&inv.to_json(url)).unwrap());
+            assert_eq!(inv.rendered(url).id(), inv.id);
+        }
     }
 
     #[test]
