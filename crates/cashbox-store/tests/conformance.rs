@@ -438,3 +438,39 @@ async fn events_are_written_at_commit_and_only_then() {
     let expected: Vec<&str> = recorded.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, expected, "queued once each, in the order recorded");
 }
+
+/// A transaction whose events cannot be written (an id already taken) fails at commit and
+/// writes none of them, nor anything else, on both backends and for a deferred transaction;
+/// the store goes on committing after it.
+#[tokio::test]
+async fn events_that_cannot_be_written_fail_their_whole_transaction() {
+    let store = fresh_store().await.unwrap();
+    let mut first = store.begin().await.unwrap();
+    first.insert_event(event(1));
+    first.commit().await.unwrap();
+
+    let mut txs = vec![store.begin().await.unwrap()];
+    txs.extend(store.deferred());
+    for mut tx in txs {
+        tx.insert_event(event(2));
+        tx.insert_event(event(1));
+        tx.insert_event(event(3));
+        assert!(tx.commit().await.is_err(), "evt_0001 is taken");
+        for n in [2, 3] {
+            let id = format!("evt_{n:04}");
+            assert!(
+                store.event(&id).await.unwrap().is_none(),
+                "{id} was written"
+            );
+        }
+    }
+    let mut outbox = store.begin().await.unwrap();
+    let queued = outbox.outbox_batch(100).await.unwrap();
+    assert_eq!(queued.len(), 1, "only evt_0001 is queued");
+    drop(outbox);
+
+    let mut after = store.begin().await.unwrap();
+    after.insert_event(event(4));
+    after.commit().await.unwrap();
+    assert_eq!(store.event("evt_0004").await.unwrap(), Some(event(4)));
+}
