@@ -11,11 +11,13 @@
 //! finishes one whose process died, and its outcome settles the invoice).
 
 use cashbox_core::clock::{ClockStatus, TestClock};
+use cashbox_core::crypto::Compressed;
 use cashbox_core::event::previous_attributes;
 use cashbox_core::invoice::{CollectionMethod, Invoice, InvoiceStatus};
 use cashbox_core::subscription::{Due, MissingPaymentMethod, SubStatus, Subscription};
 use cashbox_store::{DocTable, DueKind, DueWork, Tx};
 
+use crate::events::{Shown, Snapshot};
 use crate::invoices::Collection;
 use crate::{App, AppError, AppResult, RequestCtx};
 
@@ -78,7 +80,7 @@ impl App {
         ctx: &RequestCtx,
         id: &str,
     ) -> AppResult<Option<(Collection, bool)>> {
-        let mut sub: Subscription = self.load_for_update(tx, id).await?;
+        let (mut sub, stored): (Subscription, _) = self.load_for_update_keeping(tx, id).await?;
         let now = self.time_of(tx, sub.test_clock.as_deref()).await?;
         let Some(due) = sub.next_due().filter(|d| d.at() <= now) else {
             // Nothing is due after all (another worker ran it): keep the index true.
@@ -91,22 +93,24 @@ impl App {
             .await?;
             return Ok(None);
         };
-        let collection = self.step(tx, ctx, &mut sub, due).await?;
+        let collection = self.step(tx, ctx, &mut sub, &stored, due).await?;
         // Collecting changes the status at most, never when the next work falls due.
         let more = sub.next_due().is_some_and(|d| d.at() <= now);
         Ok(Some((collection, more)))
     }
 
     /// One due step of a subscription at its due time, saved; returns the collection it began
-    /// (a renewal's payment, pending, to finish once the step commits).
+    /// (a renewal's payment, pending, to finish once the step commits). `stored` is the
+    /// subscription's compressed form as loaded: its event shows what changed from it.
     async fn step(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
         sub: &mut Subscription,
+        stored: &Compressed,
         due: Due,
     ) -> AppResult<Collection> {
-        let before = self.render_subscription(sub);
+        let before = sub.clone();
         let t = due.at();
         let customer = match tx.customer_for_update(&sub.customer).await? {
             Some(row) if !row.deleted => self.open_customer(row)?,
@@ -245,14 +249,19 @@ impl App {
                 }
             }
         }
-        if let Some(e) = event {
-            let object = self.render_subscription(sub);
-            let previous = previous_attributes(&before, &object);
-            if previous.is_some() || e != "customer.subscription.updated" {
-                self.record_event(tx, ctx, e, &object, previous).await?;
-            }
+        let saved = self.save_subscription_keeping(tx, sub).await?;
+        // An update that changed nothing shows no event. A step changes what it does not
+        // render (the notices it sent) only where it records no update, so the documents
+        // differ exactly when their renderings do.
+        if let Some(e) = event
+            && (*sub != before || e != "customer.subscription.updated")
+        {
+            let shown = Shown {
+                before: Some(stored),
+                ..Shown::new(Snapshot::Subscription, &sub.id, &saved)
+            };
+            self.record_snapshot(tx, ctx, &[e], shown);
         }
-        self.save_subscription(tx, sub).await?;
         // The renewal's payment begins in the renewal's own transaction (after the
         // subscription is saved: a payment that fails at once marks it past_due).
         match collect {

@@ -1,5 +1,6 @@
 //! Payment objects are sealed documents: one generic way to read, lock, insert and save them.
 
+use cashbox_core::crypto::Compressed;
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::has_prefix;
 use cashbox_core::payments::{
@@ -153,8 +154,15 @@ impl Doc for Refund {
 
 impl App {
     pub(crate) fn seal_doc<T: Doc>(&self, d: &T) -> DocRow {
+        self.seal_doc_keeping(d).0
+    }
+
+    /// [`App::seal_doc`], with the document's compressed form kept: an event that shows the
+    /// document as it is now seals that again instead of rendering it (`events.rs`).
+    pub(crate) fn seal_doc_keeping<T: Doc>(&self, d: &T) -> (DocRow, Compressed) {
         let plain = serde_json::to_vec(d).expect("documents always serialize");
-        DocRow {
+        let compressed = Compressed::new(&plain);
+        let row = DocRow {
             id: d.id().to_string(),
             created: d.created(),
             customer: d.customer().map(str::to_string),
@@ -162,16 +170,39 @@ impl App {
             parent: d.parent().map(str::to_string),
             sealed: self
                 .keys()
-                .seal(&SealedColumn::Doc(T::TABLE).aad(d.id()), &plain),
-        }
+                .seal_compressed(&SealedColumn::Doc(T::TABLE).aad(d.id()), &compressed),
+        };
+        (row, compressed)
     }
 
     pub(crate) fn open_doc<T: Doc>(&self, row: &DocRow) -> AppResult<T> {
         let plain = self
             .keys()
             .open(&SealedColumn::Doc(T::TABLE).aad(&row.id), &row.sealed)?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| AppError::Corrupt(format!("{} {}: {e}", T::NAME, row.id)))
+        Self::parse_doc(&row.id, &plain)
+    }
+
+    fn parse_doc<T: Doc>(id: &str, plain: &[u8]) -> AppResult<T> {
+        serde_json::from_slice(plain)
+            .map_err(|e| AppError::Corrupt(format!("{} {id}: {e}", T::NAME)))
+    }
+
+    /// The document locked in `tx` and its compressed form as stored (see
+    /// [`App::seal_doc_keeping`]): what it was before a change an event will show.
+    pub(crate) async fn load_for_update_keeping<T: Doc>(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+    ) -> AppResult<(T, Compressed)> {
+        let row = match T::valid_id(id) {
+            true => tx.doc_for_update(T::TABLE, id).await?,
+            false => None,
+        }
+        .ok_or_else(|| AppError::not_found(T::NAME, id))?;
+        let (plain, compressed) = self
+            .keys()
+            .open_keeping(&SealedColumn::Doc(T::TABLE).aad(&row.id), &row.sealed)?;
+        Ok((Self::parse_doc(&row.id, &plain)?, compressed))
     }
 
     pub(crate) async fn load<T: Doc>(&self, id: &str) -> AppResult<T> {
@@ -245,6 +276,28 @@ impl App {
 
     pub(crate) async fn save_doc<T: Doc>(&self, tx: &mut Tx, d: &T) -> AppResult<()> {
         Ok(tx.update_doc(T::TABLE, &self.seal_doc(d)).await?)
+    }
+
+    /// [`App::insert_doc`], returning the document's compressed form.
+    pub(crate) async fn insert_doc_keeping<T: Doc>(
+        &self,
+        tx: &mut Tx,
+        d: &T,
+    ) -> AppResult<Compressed> {
+        let (row, compressed) = self.seal_doc_keeping(d);
+        tx.insert_doc(T::TABLE, &row).await?;
+        Ok(compressed)
+    }
+
+    /// [`App::save_doc`], returning the document's compressed form.
+    pub(crate) async fn save_doc_keeping<T: Doc>(
+        &self,
+        tx: &mut Tx,
+        d: &T,
+    ) -> AppResult<Compressed> {
+        let (row, compressed) = self.seal_doc_keeping(d);
+        tx.update_doc(T::TABLE, &row).await?;
+        Ok(compressed)
     }
 
     /// A live customer named by a parameter, or Stripe's "No such customer". A plain read:

@@ -1,11 +1,17 @@
 //! Recording events with the change they describe, and reading them back.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use cashbox_core::crypto::Compressed;
-use cashbox_core::event::{API_VERSION, EventData, EventListParams, EventObject, EventRequest};
+use cashbox_core::event::{
+    API_VERSION, EventData, EventListParams, EventObject, EventRequest, previous_attributes,
+};
 use cashbox_core::id::{has_prefix, new_id};
+use cashbox_core::invoice::Invoice;
+use cashbox_core::payments::{Charge, PaymentIntent};
+use cashbox_core::subscription::Subscription;
 use cashbox_store::{EventFilter, EventRow, SealedColumn, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,12 +27,82 @@ pub struct ListResult {
     pub has_more: bool,
 }
 
-/// The sealed part of an event: objects carry personal data.
-#[derive(Serialize, Deserialize)]
+/// The sealed part of an event (objects carry personal data), as read: the object rendered
+/// when the event was recorded (`object`, `previous_attributes`), or a document as it was
+/// sealed in the event's transaction (`doc`, and `before` the change), rendered now.
+#[derive(Deserialize)]
 struct SealedData {
-    object: Value,
+    object: Option<Value>,
     previous_attributes: Option<Value>,
+    snapshot: Option<Snapshot>,
+    doc: Option<Value>,
+    before: Option<Value>,
 }
+
+/// The documents an event may show as a snapshot: the document's compressed form, kept from
+/// sealing it in the same transaction, is sealed again for the event, so recording the event
+/// neither renders nor compresses anything. Rendered as `GET` would render them, when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Snapshot {
+    Invoice,
+    Subscription,
+    PaymentIntent,
+    Charge,
+}
+
+impl Snapshot {
+    const ALL: [Snapshot; 4] = [
+        Self::Invoice,
+        Self::Subscription,
+        Self::PaymentIntent,
+        Self::Charge,
+    ];
+}
+
+/// A document as events show it ([`App::record_snapshot`]): its kind and id, its compressed
+/// form as sealed in the transaction, and for a subscription its form before the change.
+pub(crate) struct Shown<'a> {
+    pub(crate) kind: Snapshot,
+    pub(crate) object_id: &'a str,
+    pub(crate) doc: &'a Compressed,
+    pub(crate) before: Option<&'a Compressed>,
+}
+
+impl<'a> Shown<'a> {
+    pub(crate) fn new(kind: Snapshot, object_id: &'a str, doc: &'a Compressed) -> Self {
+        Self {
+            kind,
+            object_id,
+            doc,
+            before: None,
+        }
+    }
+}
+
+/// The compressed JSON around a snapshot's documents: for each kind, the head before `doc`
+/// alone and the head before `before`; then what goes between `before` and `doc`, and the end.
+struct SnapshotFrames {
+    heads: Vec<(Snapshot, Compressed, Compressed)>,
+    doc_after_before: Compressed,
+    end: Compressed,
+}
+
+static SNAPSHOT_FRAMES: LazyLock<SnapshotFrames> = LazyLock::new(|| SnapshotFrames {
+    heads: Snapshot::ALL
+        .into_iter()
+        .map(|kind| {
+            let name = serde_json::to_string(&kind).expect("a name serializes");
+            (
+                kind,
+                Compressed::new(format!(r#"{{"snapshot":{name},"doc":"#).as_bytes()),
+                Compressed::new(format!(r#"{{"snapshot":{name},"before":"#).as_bytes()),
+            )
+        })
+        .collect(),
+    doc_after_before: Compressed::new(br#","doc":"#),
+    end: Compressed::new(b"}"),
+});
 
 /// [`SealedData`] as written, borrowing what it seals.
 #[derive(Serialize)]
@@ -72,6 +148,71 @@ impl App {
             tx.insert_event(row);
         }
         Ok(())
+    }
+
+    /// Writes one event of each of `event_types` showing a document as sealed in `tx` (its
+    /// compressed form, kept by [`App::seal_doc_keeping`]), and for a subscription as it was
+    /// before (for `previous_attributes`); rendered when read.
+    pub(crate) fn record_snapshot(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        event_types: &[&str],
+        shown: Shown<'_>,
+    ) {
+        let Shown {
+            kind,
+            object_id,
+            doc,
+            before,
+        } = shown;
+        let frames = &*SNAPSHOT_FRAMES;
+        let (_, head, before_head) = frames
+            .heads
+            .iter()
+            .find(|(k, ..)| *k == kind)
+            .expect("every kind has its frames");
+        let data = match before {
+            None => Compressed::concat(&[head, doc, &frames.end]),
+            Some(b) => {
+                Compressed::concat(&[before_head, b, &frames.doc_after_before, doc, &frames.end])
+            }
+        };
+        for event_type in event_types {
+            let row = self.sealed_event(ctx, event_type, object_id, &data);
+            tx.insert_event(row);
+        }
+    }
+
+    /// A snapshot's object and `previous_attributes`, rendered at `created` (when the event was
+    /// recorded, as the object would have been rendered then).
+    fn render_snapshot(
+        &self,
+        event_id: &str,
+        created: i64,
+        kind: Snapshot,
+        doc: Value,
+        before: Option<Value>,
+    ) -> AppResult<(Value, Option<Value>)> {
+        fn parse<T: serde::de::DeserializeOwned>(id: &str, v: Value) -> AppResult<T> {
+            serde_json::from_value(v).map_err(|e| AppError::Corrupt(format!("event {id}: {e}")))
+        }
+        Ok(match kind {
+            Snapshot::Invoice => (self.render_invoice(&parse::<Invoice>(event_id, doc)?), None),
+            Snapshot::Subscription => {
+                let after = parse::<Subscription>(event_id, doc)?.to_json(created);
+                let previous = match before {
+                    Some(b) => previous_attributes(
+                        &parse::<Subscription>(event_id, b)?.to_json(created),
+                        &after,
+                    ),
+                    None => None,
+                };
+                (after, previous)
+            }
+            Snapshot::PaymentIntent => (parse::<PaymentIntent>(event_id, doc)?.to_json(), None),
+            Snapshot::Charge => (parse::<Charge>(event_id, doc)?.to_json(), None),
+        })
     }
 
     /// An event's row, sealed and ready to insert: built before a transaction when its
@@ -120,14 +261,26 @@ impl App {
             .open(&SealedColumn::Events.aad(&row.id), &row.sealed)?;
         let data: SealedData = serde_json::from_slice(&plain)
             .map_err(|e| AppError::Corrupt(format!("event {}: {e}", row.id)))?;
+        let (object, previous_attributes) = match (data.snapshot, data.doc, data.object) {
+            (Some(kind), Some(doc), _) => {
+                self.render_snapshot(&row.id, row.created, kind, doc, data.before)?
+            }
+            (None, _, Some(object)) => (object, data.previous_attributes),
+            _ => {
+                return Err(AppError::Corrupt(format!(
+                    "event {}: neither an object nor a snapshot",
+                    row.id
+                )));
+            }
+        };
         let event = EventObject {
             id: row.id,
             object: "event",
             api_version: API_VERSION,
             created: row.created,
             data: EventData {
-                object: data.object,
-                previous_attributes: data.previous_attributes,
+                object,
+                previous_attributes,
             },
             livemode: false,
             pending_webhooks: 0,

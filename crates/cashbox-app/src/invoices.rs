@@ -6,6 +6,7 @@ use cashbox_core::ParamError;
 use cashbox_core::billing::price_amount;
 use cashbox_core::catalog::{DecimalAmount, Price};
 use cashbox_core::clock::TestClock;
+use cashbox_core::crypto::Compressed;
 use cashbox_core::currency::Currency;
 use cashbox_core::customer::Customer;
 use cashbox_core::discounts::{Coupon, PromotionCode, TaxRate};
@@ -28,7 +29,7 @@ use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::{Value, json};
 
 use crate::docs::Doc;
-use crate::events::ListResult;
+use crate::events::{ListResult, Shown, Snapshot};
 use crate::{App, AppError, AppResult, DunningFinal, RequestCtx};
 
 impl Doc for Invoice {
@@ -476,20 +477,26 @@ impl App {
         ctx: &RequestCtx,
         inv: &Invoice,
     ) -> AppResult<()> {
-        let row = self.seal_doc(inv);
+        let (row, doc) = self.seal_doc_keeping(inv);
         let (due, clock) = (inv.work_due_at(), inv.test_clock.as_deref());
         tx.insert_due_doc(DocTable::Invoices, &row, due, clock)
             .await?;
-        self.record_invoice_events(tx, ctx, &["invoice.created"], inv)
-            .await
+        let shown = Shown::new(Snapshot::Invoice, &inv.id, &doc);
+        self.record_snapshot(tx, ctx, &["invoice.created"], shown);
+        Ok(())
     }
 
     pub(crate) async fn save_invoice(&self, tx: &mut Tx, inv: &Invoice) -> AppResult<()> {
-        let row = self.seal_doc(inv);
+        self.save_invoice_keeping(tx, inv).await.map(drop)
+    }
+
+    /// [`App::save_invoice`], returning the invoice's compressed form for events that show it.
+    async fn save_invoice_keeping(&self, tx: &mut Tx, inv: &Invoice) -> AppResult<Compressed> {
+        let (row, doc) = self.seal_doc_keeping(inv);
         let (due, clock) = (inv.work_due_at(), inv.test_clock.as_deref());
         tx.update_due_doc(DocTable::Invoices, &row, due, clock)
             .await?;
-        Ok(())
+        Ok(doc)
     }
 
     /// Finalizes a draft at `now`: its number from the customer's sequence, the customer's
@@ -759,14 +766,10 @@ impl App {
                 inv.attempt_count += 1;
                 inv.attempted = true;
                 inv.mark_paid(now);
-                self.save_invoice(tx, &inv).await?;
-                self.record_invoice_events(
-                    tx,
-                    ctx,
-                    &["invoice.paid", "invoice.payment_succeeded"],
-                    &inv,
-                )
-                .await?;
+                let doc = self.save_invoice_keeping(tx, &inv).await?;
+                let shown = Shown::new(Snapshot::Invoice, &inv.id, &doc);
+                let types = ["invoice.paid", "invoice.payment_succeeded"];
+                self.record_snapshot(tx, ctx, &types, shown);
                 self.grant_purchase(tx, &inv, now).await?;
                 if let Some(sub) = &inv.subscription {
                     self.subscription_paid(tx, ctx, sub).await?;

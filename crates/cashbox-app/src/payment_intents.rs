@@ -27,7 +27,7 @@ use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::Value;
 
 use crate::error::card_error_body;
-use crate::events::ListResult;
+use crate::events::{ListResult, Shown, Snapshot};
 use crate::expand::Reader;
 use crate::{App, AppError, AppResult, ClientAuth, RequestCtx};
 
@@ -384,15 +384,27 @@ impl App {
                     }
                     self.save_doc(tx, &pm).await?;
                 }
-                self.insert_doc(tx, &charge).await?;
-                self.save_doc(tx, &pi).await?;
-                self.record_event(tx, ctx, "charge.succeeded", &charge.to_json(), None)
-                    .await?;
-                let pi_json = pi.to_json();
-                self.record_event(tx, ctx, success_event(captured), &pi_json, None)
-                    .await?;
+                let charge_doc = self.insert_doc_keeping(tx, &charge).await?;
+                let pi_doc = self.save_doc_keeping(tx, &pi).await?;
+                let events = [
+                    (
+                        "charge.succeeded",
+                        Snapshot::Charge,
+                        &charge.id,
+                        &charge_doc,
+                    ),
+                    (
+                        success_event(captured),
+                        Snapshot::PaymentIntent,
+                        &pi.id,
+                        &pi_doc,
+                    ),
+                ];
+                for (event_type, kind, id, doc) in events {
+                    self.record_snapshot(tx, ctx, &[event_type], Shown::new(kind, id, doc));
+                }
                 self.success_settles(tx, ctx, &pi).await?;
-                self.respond(tx, ctx, 200, pi_json, expand).await
+                self.respond(tx, ctx, 200, pi.to_json(), expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::RequiresAction => {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use cashbox_core::ParamError;
 use cashbox_core::billing::{self, prorate};
+use cashbox_core::crypto::Compressed;
 use cashbox_core::customer::Customer;
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::new_id;
@@ -69,7 +70,17 @@ impl App {
 
     /// Saves the subscription and when its next work falls due.
     pub(crate) async fn save_subscription(&self, tx: &mut Tx, s: &Subscription) -> AppResult<()> {
-        let row = self.seal_doc(s);
+        self.save_subscription_keeping(tx, s).await.map(drop)
+    }
+
+    /// [`App::save_subscription`], returning the subscription's compressed form for events
+    /// that show it.
+    pub(crate) async fn save_subscription_keeping(
+        &self,
+        tx: &mut Tx,
+        s: &Subscription,
+    ) -> AppResult<Compressed> {
+        let (row, doc) = self.seal_doc_keeping(s);
         tx.update_due_doc(
             DocTable::Subscriptions,
             &row,
@@ -84,7 +95,7 @@ impl App {
             let now = self.time_of(tx, s.test_clock.as_deref()).await?;
             self.announce_entitlements(tx, &s.customer, now).await?;
         }
-        Ok(())
+        Ok(doc)
     }
 
     /// Indexes the subscription's items (after they change).

@@ -178,6 +178,32 @@ impl KeyRing {
     }
 
     pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let (version, opened) = self.decrypt(aad, sealed)?;
+        match version {
+            SEALED_COMPRESSED => decompress(&opened),
+            _ => Ok(opened),
+        }
+    }
+
+    /// [`KeyRing::open`], with the plaintext's compressed form too (to seal again elsewhere
+    /// without compressing it again).
+    pub fn open_keeping(
+        &self,
+        aad: &str,
+        sealed: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, Compressed), CryptoError> {
+        let (version, opened) = self.decrypt(aad, sealed)?;
+        match version {
+            SEALED_COMPRESSED => Ok((decompress(&opened)?, Compressed(opened))),
+            _ => {
+                let compressed = Compressed::new(&opened);
+                Ok((opened, compressed))
+            }
+        }
+    }
+
+    /// The payload of a sealed value, in its version's form, and the version.
+    fn decrypt(&self, aad: &str, sealed: &[u8]) -> Result<(u8, Zeroizing<Vec<u8>>), CryptoError> {
         let (version, key_id, rest) = split_sealed(sealed)?;
         let key = self
             .keys
@@ -199,10 +225,7 @@ impl KeyRing {
             )
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::Tampered)?;
-        match version {
-            SEALED_COMPRESSED => decompress(&opened),
-            _ => Ok(opened),
-        }
+        Ok((version, opened))
     }
 
     /// Whether a sealed value is already under the primary key (rotation skips those).
@@ -297,6 +320,16 @@ impl Compressed {
     pub fn new(plaintext: &[u8]) -> Self {
         Self(Zeroizing::new(compress(plaintext)))
     }
+
+    /// The plaintexts of `parts`, one after the other, without compressing them again: their
+    /// frames in turn (zstd decompresses a sequence of frames as the concatenation).
+    pub fn concat(parts: &[&Compressed]) -> Self {
+        let mut out = Zeroizing::new(Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum()));
+        for p in parts {
+            out.extend_from_slice(&p.0);
+        }
+        Self(out)
+    }
 }
 
 /// The dictionary, prepared once for each direction.
@@ -334,16 +367,34 @@ fn compress(plaintext: &[u8]) -> Vec<u8> {
     })
 }
 
-fn decompress(frame: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let size = zstd::zstd_safe::get_frame_content_size(frame)
-        .ok()
-        .flatten()
-        .filter(|n| *n <= PLAINTEXT_MAX)
-        .ok_or(CryptoError::Malformed)?;
+/// The plaintext of a sequence of frames (one, or several joined by [`Compressed::concat`]),
+/// each of which records its size.
+fn decompress(frames: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if frames.is_empty() {
+        return Err(CryptoError::Malformed);
+    }
+    let mut size: u64 = 0;
+    let mut rest = frames;
+    while !rest.is_empty() {
+        let len = zstd::zstd_safe::find_frame_compressed_size(rest)
+            .ok()
+            .filter(|n| *n > 0 && *n <= rest.len())
+            .ok_or(CryptoError::Malformed)?;
+        let (frame, after) = rest.split_at(len);
+        let frame_size = zstd::zstd_safe::get_frame_content_size(frame)
+            .ok()
+            .flatten()
+            .ok_or(CryptoError::Malformed)?;
+        size = size
+            .checked_add(frame_size)
+            .filter(|n| *n <= PLAINTEXT_MAX)
+            .ok_or(CryptoError::Malformed)?;
+        rest = after;
+    }
     DECOMPRESSOR.with(|d| {
         let out = d
             .borrow_mut()
-            .decompress(frame, size as usize)
+            .decompress(frames, size as usize)
             .map_err(|_| CryptoError::Malformed)?;
         if out.len() as u64 != size {
             return Err(CryptoError::Malformed);
@@ -378,6 +429,43 @@ mod tests {
             .map(|id| KeyRing::generate_entry(id).to_string())
             .collect();
         (KeyRing::parse(&entries.join(",")).unwrap(), entries)
+    }
+
+    #[test]
+    fn compressed_parts_joined_open_as_their_plaintexts_joined() {
+        let (ring, _) = ring(&["k1"]);
+        let doc = br#"{"id":"in_1","total":1999}"#;
+        let sealed_doc = ring.seal("invoices.sealed:in_1", doc);
+        // The document's own compressed form, kept as it is opened, joined with other parts.
+        let (plain, kept) = ring
+            .open_keeping("invoices.sealed:in_1", &sealed_doc)
+            .unwrap();
+        assert_eq!(plain.as_slice(), doc);
+        let joined = Compressed::concat(&[
+            &Compressed::new(br#"{"doc":"#),
+            &kept,
+            &Compressed::new(b"}"),
+        ]);
+        let sealed = ring.seal_compressed("events.sealed:evt_1", &joined);
+        let opened = ring.open("events.sealed:evt_1", &sealed).unwrap();
+        assert_eq!(
+            opened.as_slice(),
+            br#"{"doc":{"id":"in_1","total":1999}}"#.as_slice()
+        );
+        // Bound to where it was sealed, like any sealed value.
+        assert!(ring.open("events.sealed:evt_2", &sealed).is_err());
+        // A payload that is no sequence of whole frames does not open.
+        let cut = &joined.0[..joined.0.len() - 1];
+        let sealed_cut = ring.seal_as(SEALED_COMPRESSED, "a", cut);
+        assert!(matches!(
+            ring.open("a", &sealed_cut),
+            Err(CryptoError::Malformed)
+        ));
+        let empty = ring.seal_as(SEALED_COMPRESSED, "a", b"");
+        assert!(matches!(
+            ring.open("a", &empty),
+            Err(CryptoError::Malformed)
+        ));
     }
 
     #[test]

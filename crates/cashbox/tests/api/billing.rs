@@ -219,6 +219,87 @@ async fn a_trial_ends_into_paid_renewals() {
     assert!(report.is_sound(), "{report:?}");
 }
 
+/// The events of a renewal show each object as it was when the event was recorded, as `GET`
+/// renders it: the invoice as a draft when created and paid when paid, the subscription with
+/// what the renewal changed in `previous_attributes`, its charge and PaymentIntent.
+#[tokio::test]
+async fn a_renewals_events_show_each_object_as_it_was() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(19_999).await;
+    let sub = b
+        .subscribe(&[("items[0][price]", &price), ("trial_period_days", "7")])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let first = b.invoices(&id).await[0]["id"].as_str().unwrap().to_string();
+    b.advance(T0 + 8 * DAY).await;
+    let renewal = b.invoices(&id).await[1].clone();
+    let renewal_id = renewal["id"].as_str().unwrap();
+    let about = |events: Vec<Value>, object: &str| -> Vec<Value> {
+        events
+            .into_iter()
+            .filter(|e| e["data"]["object"]["id"] == object)
+            .collect()
+    };
+
+    let created = about(b.t.events_of_type("invoice.created").await, renewal_id);
+    assert_eq!(created.len(), 1);
+    let draft = &created[0]["data"]["object"];
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["number"], Value::Null);
+    assert_eq!(draft["amount_paid"], 0);
+    assert_eq!(draft["total"], 19_999);
+    assert!(created[0]["data"].get("previous_attributes").is_none());
+    for event_type in ["invoice.paid", "invoice.payment_succeeded"] {
+        let paid = about(b.t.events_of_type(event_type).await, renewal_id);
+        assert_eq!(paid.len(), 1, "{event_type}");
+        assert_eq!(paid[0]["data"]["object"], renewal, "{event_type}");
+    }
+
+    let updated: Vec<Value> =
+        b.t.events_of_type("customer.subscription.updated")
+            .await
+            .into_iter()
+            .filter(|e| e["data"]["object"]["latest_invoice"] == renewal_id)
+            .collect();
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0]["data"]["object"], b.sub(&id).await);
+    let previous = &updated[0]["data"]["previous_attributes"];
+    assert_eq!(previous["status"], "trialing");
+    assert_eq!(previous["current_period_start"], T0);
+    assert_eq!(previous["current_period_end"], T0 + 7 * DAY);
+    assert_eq!(previous["latest_invoice"], first.as_str());
+    assert!(previous.get("customer").is_none(), "{previous}");
+
+    let pi_id = renewal["payment_intent"].as_str().unwrap();
+    let pi =
+        b.t.get(&format!("/v1/payment_intents/{pi_id}"))
+            .await
+            .ok()
+            .clone();
+    let succeeded = about(b.t.events_of_type("payment_intent.succeeded").await, pi_id);
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(succeeded[0]["data"]["object"], pi);
+    let charge_id = pi["latest_charge"].as_str().unwrap();
+    let charge =
+        b.t.get(&format!("/v1/charges/{charge_id}"))
+            .await
+            .ok()
+            .clone();
+    let charged = about(b.t.events_of_type("charge.succeeded").await, charge_id);
+    assert_eq!(charged.len(), 1);
+    assert_eq!(charged[0]["data"]["object"], charge);
+    assert_eq!(charge["amount"], 19_999);
+
+    // Retrieved one at a time, as listed.
+    let event_id = updated[0]["id"].as_str().unwrap();
+    let one =
+        b.t.get(&format!("/v1/events/{event_id}"))
+            .await
+            .ok()
+            .clone();
+    assert_eq!(one, updated[0]);
+}
+
 #[tokio::test]
 async fn an_upgrade_at_half_period_prorates_to_the_second() {
     let b = Billing::new(Some("pm_card_visa")).await;
