@@ -160,8 +160,7 @@ impl App {
     /// [`App::seal_doc`], with the document's compressed form kept: an event that shows the
     /// document as it is now seals that again instead of rendering it (`events.rs`).
     pub(crate) fn seal_doc_keeping<T: Doc>(&self, d: &T) -> (DocRow, Compressed) {
-        let plain = serde_json::to_vec(d).expect("documents always serialize");
-        let compressed = Compressed::new(&plain);
+        let compressed = self.snapshot_of(d);
         let row = DocRow {
             id: d.id().to_string(),
             created: d.created(),
@@ -173,6 +172,12 @@ impl App {
                 .seal_compressed(&SealedColumn::Doc(T::TABLE).aad(d.id()), &compressed),
         };
         (row, compressed)
+    }
+
+    /// A document's compressed form for an event that shows it as it is now, when it is not
+    /// sealed as it is now in the same transaction (see [`App::seal_doc_keeping`]).
+    pub(crate) fn snapshot_of<T: Doc>(&self, d: &T) -> Compressed {
+        Compressed::new(&serde_json::to_vec(d).expect("documents always serialize"))
     }
 
     pub(crate) fn open_doc<T: Doc>(&self, row: &DocRow) -> AppResult<T> {

@@ -25,7 +25,7 @@ use cashbox_core::payments::{
     PI_PREFIX, PaymentIntent, PaymentIntentCreateParams, PaymentMethod, PiStatus,
 };
 use cashbox_core::subscription::{SubStatus, Subscription, check_quantity};
-use cashbox_store::{DocFilter, DocTable, Tx};
+use cashbox_store::{DocFilter, DocRow, DocTable, Tx};
 use serde_json::{Value, json};
 
 use crate::docs::Doc;
@@ -509,6 +509,30 @@ impl App {
         inv: &mut Invoice,
         now: i64,
     ) -> AppResult<()> {
+        self.finalize_then(tx, ctx, inv, now, false).await.map(drop)
+    }
+
+    /// [`App::finalize_in`] for an invoice not written yet: returns its row, sealed as
+    /// finalized, to insert; the finalized events show that sealed form, not a rendering.
+    pub(crate) async fn finalize_sealed(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &mut Invoice,
+        now: i64,
+    ) -> AppResult<DocRow> {
+        let row = self.finalize_then(tx, ctx, inv, now, true).await?;
+        Ok(row.expect("asked to seal"))
+    }
+
+    async fn finalize_then(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &mut Invoice,
+        now: i64,
+        seal: bool,
+    ) -> AppResult<Option<DocRow>> {
         // The customer's plain columns carry the sequence and the balance: its sealed data is
         // opened only when the balance moves and an event must show it.
         let row = match tx.customer_for_update(&inv.customer).await? {
@@ -541,15 +565,24 @@ impl App {
         {
             self.post(tx, posting).await?;
         }
-        if inv.status == InvoiceStatus::Paid {
-            self.record_invoice_events(tx, ctx, &["invoice.finalized", "invoice.paid"], inv)
-                .await?;
-            self.grant_purchase(tx, inv, now).await?;
+        let paid = inv.status == InvoiceStatus::Paid;
+        let types: &[&str] = if paid {
+            &["invoice.finalized", "invoice.paid"]
         } else {
-            self.record_invoice_events(tx, ctx, &["invoice.finalized"], inv)
-                .await?;
+            &["invoice.finalized"]
+        };
+        let sealed = if seal {
+            let (row, doc) = self.seal_doc_keeping(inv);
+            self.record_snapshot(tx, ctx, types, Shown::new(Snapshot::Invoice, &inv.id, &doc));
+            Some(row)
+        } else {
+            self.record_invoice_events(tx, ctx, types, inv).await?;
+            None
+        };
+        if paid {
+            self.grant_purchase(tx, inv, now).await?;
         }
-        Ok(())
+        Ok(sealed)
     }
 
     /// The PaymentMethod that collects `inv`: the invoice's, its subscription's, or the
@@ -644,8 +677,9 @@ impl App {
             // None yet, or one canceled when the invoice was settled another way: a new one.
             _ => {
                 let pi = self.invoice_payment_intent(inv, now)?;
-                self.record_event(tx, ctx, "payment_intent.created", &pi.to_json(), None)
-                    .await?;
+                let doc = self.snapshot_of(&pi);
+                let shown = Shown::new(Snapshot::PaymentIntent, &pi.id, &doc);
+                self.record_snapshot(tx, ctx, &["payment_intent.created"], shown);
                 inv.payment_intent = Some(pi.id.clone());
                 (pi, true)
             }

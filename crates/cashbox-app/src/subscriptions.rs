@@ -29,7 +29,7 @@ use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::Value;
 
 use crate::docs::Doc;
-use crate::events::ListResult;
+use crate::events::{ListResult, Shown, Snapshot};
 use crate::invoices::{Redemption, inner_ctx, overflow};
 use crate::{App, AppError, AppResult, RequestCtx};
 
@@ -286,11 +286,12 @@ impl App {
             .filter(|_| reason == "subscription_cycle");
         match paused.map(|p| p.behavior) {
             None => {
-                // The usual case: finalized before it is written, so it is written once.
-                self.record_invoice_events(tx, ctx, &["invoice.created"], &inv)
-                    .await?;
-                self.finalize_in(tx, ctx, &mut inv, now).await?;
-                let row = self.seal_doc(&inv);
+                // The usual case: finalized before it is written, so it is written once,
+                // and its finalized events show it as written.
+                let draft = self.snapshot_of(&inv);
+                let shown = Shown::new(Snapshot::Invoice, &inv.id, &draft);
+                self.record_snapshot(tx, ctx, &["invoice.created"], shown);
+                let row = self.finalize_sealed(tx, ctx, &mut inv, now).await?;
                 let (due, clock) = (inv.work_due_at(), inv.test_clock.as_deref());
                 tx.insert_due_doc(DocTable::Invoices, &row, due, clock)
                     .await?;

@@ -249,6 +249,15 @@ async fn a_renewals_events_show_each_object_as_it_was() {
     assert_eq!(draft["amount_paid"], 0);
     assert_eq!(draft["total"], 19_999);
     assert!(created[0]["data"].get("previous_attributes").is_none());
+    let finalized = about(b.t.events_of_type("invoice.finalized").await, renewal_id);
+    assert_eq!(finalized.len(), 1);
+    let open = &finalized[0]["data"]["object"];
+    assert_eq!(open["status"], "open");
+    assert_eq!(open["number"], renewal["number"]);
+    assert_eq!(
+        (open["amount_due"].as_i64(), open["amount_paid"].as_i64()),
+        (Some(19_999), Some(0))
+    );
     for event_type in ["invoice.paid", "invoice.payment_succeeded"] {
         let paid = about(b.t.events_of_type(event_type).await, renewal_id);
         assert_eq!(paid.len(), 1, "{event_type}");
@@ -276,6 +285,14 @@ async fn a_renewals_events_show_each_object_as_it_was() {
             .await
             .ok()
             .clone();
+    let made = about(b.t.events_of_type("payment_intent.created").await, pi_id);
+    assert_eq!(made.len(), 1);
+    let made = &made[0]["data"]["object"];
+    assert_eq!(
+        (made["amount"].as_i64(), made["invoice"].as_str()),
+        (Some(19_999), Some(renewal_id))
+    );
+    assert_eq!(made["status"], "requires_payment_method", "{made}");
     let succeeded = about(b.t.events_of_type("payment_intent.succeeded").await, pi_id);
     assert_eq!(succeeded.len(), 1);
     assert_eq!(succeeded[0]["data"]["object"], pi);
