@@ -18,7 +18,7 @@ use cashbox_core::subscription::{Due, MissingPaymentMethod, SubStatus, Subscript
 use cashbox_store::{DocTable, DueKind, DueWork, Tx};
 
 use crate::events::{Shown, Snapshot};
-use crate::invoices::Collection;
+use crate::invoices::{CollectNow, Collection};
 use crate::{App, AppError, AppResult, RequestCtx};
 
 /// Steps one subscription may take in one run before the worker moves on.
@@ -135,6 +135,12 @@ impl App {
             .default_payment_method
             .clone()
             .or_else(|| customer.default_payment_method.clone());
+        // A renewal charged automatically with a card at hand begins its payment before its
+        // invoice is written (once); otherwise the invoice is collected after the step.
+        let mut collect_now = pm
+            .clone()
+            .filter(|_| sub.collection_method == CollectionMethod::ChargeAutomatically)
+            .map(|pm| CollectNow { pm, began: None });
         match due {
             Due::TrialWillEnd(_) => {
                 sub.trial_will_end_sent = true;
@@ -170,7 +176,9 @@ impl App {
                     }
                     _ => {
                         sub.status = SubStatus::Active;
-                        collect = self.renew(tx, ctx, sub, &customer, t, t).await?;
+                        collect = self
+                            .renew(tx, ctx, sub, &customer, (t, t), collect_now.as_mut())
+                            .await?;
                     }
                 }
             }
@@ -202,7 +210,9 @@ impl App {
                 // The new period starts at the boundary, also when the renewal runs later
                 // (after the usage grace window).
                 let boundary = sub.current_period_end;
-                collect = self.renew(tx, ctx, sub, &customer, boundary, t).await?;
+                collect = self
+                    .renew(tx, ctx, sub, &customer, (boundary, t), collect_now.as_mut())
+                    .await?;
             }
             Due::IncompleteExpiry(_) => {
                 sub.status = SubStatus::IncompleteExpired;
@@ -264,8 +274,11 @@ impl App {
         }
         // The renewal's payment begins in the renewal's own transaction (after the
         // subscription is saved: a payment that fails at once marks it past_due).
-        match collect {
-            Some(mut inv) if sub.collection_method == CollectionMethod::ChargeAutomatically => {
+        match (collect_now.and_then(|c| c.began), collect) {
+            (Some(began), _) => Ok(began),
+            (None, Some(mut inv))
+                if sub.collection_method == CollectionMethod::ChargeAutomatically =>
+            {
                 self.begin_collection(tx, ctx, &mut inv, pm.as_deref(), true, t)
                     .await
             }
@@ -274,15 +287,15 @@ impl App {
     }
 
     /// Starts the period that begins at `t` and invoices it at `now`; returns the invoice to
-    /// collect.
+    /// collect (its collection begun in `collect`, if given and the invoice is to be charged).
     async fn renew(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
         sub: &mut Subscription,
         customer: &cashbox_core::customer::Customer,
-        t: i64,
-        now: i64,
+        (t, now): (i64, i64),
+        collect: Option<&mut CollectNow>,
     ) -> AppResult<Option<Invoice>> {
         let end = sub.period_end_after(t).ok_or_else(|| {
             AppError::Corrupt(format!("subscription {}: no billing period", sub.id))
@@ -297,6 +310,7 @@ impl App {
                 (t, end),
                 false,
                 now,
+                collect,
             )
             .await?;
         sub.current_period_start = t;

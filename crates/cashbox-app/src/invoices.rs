@@ -100,6 +100,15 @@ pub(crate) enum Collection {
     },
 }
 
+/// A renewal invoice collected in the renewal's own transaction, with `pm`: its payment
+/// begins before the invoice is written, so the invoice is written once (naming its
+/// PaymentIntent) and its finalized events show it so, as Stripe's do.
+pub(crate) struct CollectNow {
+    pub(crate) pm: String,
+    /// The collection begun, if the invoice was open and collected automatically.
+    pub(crate) began: Option<Collection>,
+}
+
 /// A request context for work a use case does on its own behalf (paying an invoice inside a
 /// subscription request, the billing worker): events keep the request id, but nothing is
 /// saved as the request's idempotent response.
@@ -509,30 +518,55 @@ impl App {
         inv: &mut Invoice,
         now: i64,
     ) -> AppResult<()> {
-        self.finalize_then(tx, ctx, inv, now, false).await.map(drop)
+        let types = self.finalize_unrecorded(tx, ctx, inv, now).await?;
+        self.record_invoice_events(tx, ctx, types, inv).await?;
+        self.finalized_paid(tx, inv, now).await
     }
 
     /// [`App::finalize_in`] for an invoice not written yet: returns its row, sealed as
     /// finalized, to insert; the finalized events show that sealed form, not a rendering.
+    /// With `collect`, an invoice to collect has its payment begun first (see [`CollectNow`]).
     pub(crate) async fn finalize_sealed(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
         inv: &mut Invoice,
         now: i64,
+        collect: Option<&mut CollectNow>,
     ) -> AppResult<DocRow> {
-        let row = self.finalize_then(tx, ctx, inv, now, true).await?;
-        Ok(row.expect("asked to seal"))
+        let types = self.finalize_unrecorded(tx, ctx, inv, now).await?;
+        if let Some(c) = collect
+            && inv.status == InvoiceStatus::Open
+            && inv.auto_advance
+            && inv.collection_method == CollectionMethod::ChargeAutomatically
+        {
+            c.began = Some(
+                self.collection_begun(tx, ctx, inv, &c.pm, true, now, false)
+                    .await?,
+            );
+        }
+        let (row, doc) = self.seal_doc_keeping(inv);
+        self.record_snapshot(tx, ctx, types, Shown::new(Snapshot::Invoice, &inv.id, &doc));
+        self.finalized_paid(tx, inv, now).await?;
+        Ok(row)
     }
 
-    async fn finalize_then(
+    /// What an invoice paid at its finalization grants.
+    async fn finalized_paid(&self, tx: &mut Tx, inv: &Invoice, now: i64) -> AppResult<()> {
+        if inv.status == InvoiceStatus::Paid {
+            self.grant_purchase(tx, inv, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Finalizes `inv` but records none of its events: returns their types.
+    async fn finalize_unrecorded(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
         inv: &mut Invoice,
         now: i64,
-        seal: bool,
-    ) -> AppResult<Option<DocRow>> {
+    ) -> AppResult<&'static [&'static str]> {
         // The customer's plain columns carry the sequence and the balance: its sealed data is
         // opened only when the balance moves and an event must show it.
         let row = match tx.customer_for_update(&inv.customer).await? {
@@ -565,24 +599,11 @@ impl App {
         {
             self.post(tx, posting).await?;
         }
-        let paid = inv.status == InvoiceStatus::Paid;
-        let types: &[&str] = if paid {
+        Ok(if inv.status == InvoiceStatus::Paid {
             &["invoice.finalized", "invoice.paid"]
         } else {
             &["invoice.finalized"]
-        };
-        let sealed = if seal {
-            let (row, doc) = self.seal_doc_keeping(inv);
-            self.record_snapshot(tx, ctx, types, Shown::new(Snapshot::Invoice, &inv.id, &doc));
-            Some(row)
-        } else {
-            self.record_invoice_events(tx, ctx, types, inv).await?;
-            None
-        };
-        if paid {
-            self.grant_purchase(tx, inv, now).await?;
-        }
-        Ok(sealed)
+        })
     }
 
     /// The PaymentMethod that collects `inv`: the invoice's, its subscription's, or the
@@ -650,8 +671,8 @@ impl App {
         if inv.status != InvoiceStatus::Open || inv.amount_remaining <= 0 {
             return Ok(Collection::Nothing);
         }
-        inv.next_payment_attempt = None;
         let Some(pm_id) = pm_id else {
+            inv.next_payment_attempt = None;
             self.invoice_payment_failed(tx, ctx, inv, now).await?;
             return Ok(Collection::Failed(
                 ParamError::new(
@@ -662,6 +683,27 @@ impl App {
                 .into(),
             ));
         };
+        self.collection_begun(tx, ctx, inv, pm_id, off_session, now, true)
+            .await
+    }
+
+    /// [`App::begin_collection`] with a PaymentMethod to charge; the invoice is saved if
+    /// `save`, else its caller writes it (an invoice not written yet).
+    #[allow(clippy::too_many_arguments)]
+    async fn collection_begun(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        inv: &mut Invoice,
+        pm_id: &str,
+        off_session: bool,
+        now: i64,
+        save: bool,
+    ) -> AppResult<Collection> {
+        if inv.status != InvoiceStatus::Open || inv.amount_remaining <= 0 {
+            return Ok(Collection::Nothing);
+        }
+        inv.next_payment_attempt = None;
         let pm = self
             .payment_method_for_use(tx, pm_id, Some(&inv.customer), "payment_method")
             .await?;
@@ -693,7 +735,9 @@ impl App {
         } else {
             self.save_doc(tx, &pi).await?;
         }
-        self.save_invoice(tx, inv).await?;
+        if save {
+            self.save_invoice(tx, inv).await?;
+        }
         Ok(Collection::Pending {
             pi: Box::new(pi),
             pm: Box::new(pm),

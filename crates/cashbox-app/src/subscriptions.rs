@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use crate::docs::Doc;
 use crate::events::{ListResult, Shown, Snapshot};
-use crate::invoices::{Redemption, inner_ctx, overflow};
+use crate::invoices::{CollectNow, Redemption, inner_ctx, overflow};
 use crate::{App, AppError, AppResult, RequestCtx};
 
 impl Doc for Subscription {
@@ -258,6 +258,7 @@ impl App {
         period: (i64, i64),
         now: i64,
         invoice_id: Option<String>,
+        collect: Option<&mut CollectNow>,
     ) -> AppResult<Invoice> {
         let mut inv = self.new_invoice(now, customer, &sub.currency, reason);
         if let Some(id) = invoice_id {
@@ -291,7 +292,9 @@ impl App {
                 let draft = self.snapshot_of(&inv);
                 let shown = Shown::new(Snapshot::Invoice, &inv.id, &draft);
                 self.record_snapshot(tx, ctx, &["invoice.created"], shown);
-                let row = self.finalize_sealed(tx, ctx, &mut inv, now).await?;
+                let row = self
+                    .finalize_sealed(tx, ctx, &mut inv, now, collect)
+                    .await?;
                 let (due, clock) = (inv.work_due_at(), inv.test_clock.as_deref());
                 tx.insert_due_doc(DocTable::Invoices, &row, due, clock)
                     .await?;
@@ -340,6 +343,7 @@ impl App {
         (start, end): (i64, i64),
         trial: bool,
         now: i64,
+        collect: Option<&mut CollectNow>,
     ) -> AppResult<Option<Invoice>> {
         let names = self
             .product_names(tx, sub.items.iter().map(|i| &i.price))
@@ -405,6 +409,7 @@ impl App {
                 period,
                 now,
                 Some(invoice_id),
+                collect,
             )
             .await?;
         Ok(Some(inv))
@@ -444,6 +449,7 @@ impl App {
                 period,
                 now,
                 Some(invoice_id),
+                None,
             )
             .await?;
         Ok(Some(inv).filter(|i| i.status == InvoiceStatus::Open))
@@ -662,6 +668,7 @@ impl App {
                 period,
                 trial_end.is_some(),
                 now,
+                None,
             )
             .await?
             .expect("a new subscription's first period is unclaimed");
@@ -1137,6 +1144,7 @@ impl App {
                     period,
                     now,
                     None,
+                    None,
                 )
                 .await?;
             to_collect = (inv.status == InvoiceStatus::Open).then(|| inv.id.clone());
@@ -1200,7 +1208,7 @@ impl App {
         sub.current_period_start = now;
         sub.current_period_end = end;
         let inv = self
-            .period_invoice(tx, ctx, sub, customer, reason, (now, end), false, now)
+            .period_invoice(tx, ctx, sub, customer, reason, (now, end), false, now, None)
             .await?;
         Ok(inv
             .filter(|i| i.status == InvoiceStatus::Open)
@@ -1265,6 +1273,7 @@ impl App {
                         Vec::new(),
                         period,
                         now,
+                        None,
                         None,
                     )
                     .await?;

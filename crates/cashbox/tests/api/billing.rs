@@ -280,6 +280,8 @@ async fn a_renewals_events_show_each_object_as_it_was() {
     assert!(previous.get("customer").is_none(), "{previous}");
 
     let pi_id = renewal["payment_intent"].as_str().unwrap();
+    // As Stripe's, the finalized invoice names the PaymentIntent that collects it.
+    assert_eq!(open["payment_intent"], pi_id);
     let pi =
         b.t.get(&format!("/v1/payment_intents/{pi_id}"))
             .await
