@@ -61,7 +61,14 @@ async fn open(ring: &str) -> Result<App, String> {
         Ok(u) if !u.is_empty() => u,
         _ => "sqlite://bench-billing.db".to_string(),
     };
-    let store = Store::connect(&url, 16).await.map_err(|e| e.to_string())?;
+    // As `serve` and `bench` take it: CASHBOX_DB_MAX_CONNECTIONS, 16 if unset.
+    let connections = std::env::var("CASHBOX_DB_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let store = Store::connect(&url, connections)
+        .await
+        .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
     let ring = KeyRing::parse(ring).map_err(|e| e.to_string())?;
     let settings = Settings {
