@@ -272,8 +272,9 @@ impl App {
             };
             self.record_snapshot(tx, ctx, &[e], shown);
         }
-        // The renewal's payment begins in the renewal's own transaction (after the
-        // subscription is saved: a payment that fails at once marks it past_due).
+        // The renewal's payment begins in the renewal's own transaction: with a card, before
+        // its invoice was written (above); without one, here, after the subscription is saved,
+        // since that attempt fails at once and marks the subscription past_due.
         match (collect_now.and_then(|c| c.began), collect) {
             (Some(began), _) => Ok(began),
             (None, Some(mut inv))

@@ -199,11 +199,12 @@ impl App {
         tx: &mut Tx,
         id: &str,
     ) -> AppResult<(T, Compressed)> {
-        let row = match T::valid_id(id) {
-            true => tx.doc_for_update(T::TABLE, id).await?,
-            false => None,
-        }
-        .ok_or_else(|| AppError::not_found(T::NAME, id))?;
+        let row = if T::valid_id(id) {
+            tx.doc_for_update(T::TABLE, id).await?
+        } else {
+            None
+        };
+        let row = row.ok_or_else(|| AppError::not_found(T::NAME, id))?;
         let (plain, compressed) = self
             .keys()
             .open_keeping(&SealedColumn::Doc(T::TABLE).aad(&row.id), &row.sealed)?;

@@ -39,9 +39,10 @@ struct SealedData {
     before: Option<Value>,
 }
 
-/// The documents an event may show as a snapshot: the document's compressed form, kept from
-/// sealing it in the same transaction, is sealed again for the event, so recording the event
-/// neither renders nor compresses anything. Rendered as `GET` would render them, when read.
+/// The documents an event may show as a snapshot: the document's compressed form (kept from
+/// sealing it in the same transaction, so recording the event neither renders nor compresses
+/// anything) sealed again for the event, and rendered as `GET` renders it when read: an
+/// invoice's links with the `public_url` of that moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Snapshot {
