@@ -216,3 +216,43 @@ async fn rotation_re_encrypts_everything_and_lookups_keep_working() {
     let (only_old, _) = build_app(&t.db_url, &old_ring).await;
     assert!(only_old.retrieve_customer(&id, &[]).await.is_err());
 }
+
+/// Events that show a document as sealed in their transaction (a payment's charge and
+/// PaymentIntent) read the same after rotation, with only the new key.
+#[tokio::test]
+async fn rotation_keeps_snapshot_events_readable() {
+    let t = spawn_app().await;
+    let customer = t.create_customer(&[("email", SECRETS[0])]).await;
+    let pay = [
+        ("amount", "1999"),
+        ("currency", "usd"),
+        ("customer", customer["id"].as_str().unwrap()),
+        ("payment_method", "pm_card_visa"),
+        ("confirm", "true"),
+    ];
+    let pi = t.post("/v1/payment_intents", &pay).await.ok().clone();
+    assert_eq!(pi["status"], "succeeded");
+    let before = t.get("/v1/events?limit=100").await.ok().clone();
+    let types: Vec<&str> = before["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"charge.succeeded"), "{types:?}");
+    assert!(types.contains(&"payment_intent.succeeded"), "{types:?}");
+
+    let k2 = cashbox_core::crypto::KeyRing::generate_entry("k2").to_string();
+    let (both, _) = build_app(&t.db_url, &format!("{k2},{}", t.ring_entry)).await;
+    assert!(both.rotate_encryption().await.unwrap().resealed > 0);
+    let (only_new, _) = build_app(&t.db_url, &k2).await;
+    let after = only_new.list_events(&Default::default()).await.unwrap();
+    assert_eq!(after.data, before["data"].as_array().unwrap().clone());
+    let succeeded = after
+        .data
+        .iter()
+        .find(|e| e["type"] == "payment_intent.succeeded")
+        .unwrap();
+    assert_eq!(succeeded["data"]["object"]["id"], pi["id"]);
+    assert_eq!(succeeded["data"]["object"]["amount_received"], 1999);
+}
