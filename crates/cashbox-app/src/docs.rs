@@ -277,11 +277,11 @@ impl App {
     }
 
     pub(crate) async fn insert_doc<T: Doc>(&self, tx: &mut Tx, d: &T) -> AppResult<()> {
-        Ok(tx.insert_doc(T::TABLE, &self.seal_doc(d)).await?)
+        self.insert_doc_keeping(tx, d).await.map(drop)
     }
 
     pub(crate) async fn save_doc<T: Doc>(&self, tx: &mut Tx, d: &T) -> AppResult<()> {
-        Ok(tx.update_doc(T::TABLE, &self.seal_doc(d)).await?)
+        self.save_doc_keeping(tx, d).await.map(drop)
     }
 
     /// [`App::insert_doc`], returning the document's compressed form.

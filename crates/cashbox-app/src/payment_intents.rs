@@ -386,23 +386,10 @@ impl App {
                 }
                 let charge_doc = self.insert_doc_keeping(tx, &charge).await?;
                 let pi_doc = self.save_doc_keeping(tx, &pi).await?;
-                let events = [
-                    (
-                        "charge.succeeded",
-                        Snapshot::Charge,
-                        &charge.id,
-                        &charge_doc,
-                    ),
-                    (
-                        success_event(captured),
-                        Snapshot::PaymentIntent,
-                        &pi.id,
-                        &pi_doc,
-                    ),
-                ];
-                for (event_type, kind, id, doc) in events {
-                    self.record_snapshot(tx, ctx, &[event_type], Shown::new(kind, id, doc));
-                }
+                let shown = Shown::new(Snapshot::Charge, &charge.id, &charge_doc);
+                self.record_snapshot(tx, ctx, &["charge.succeeded"], shown);
+                let shown = Shown::new(Snapshot::PaymentIntent, &pi.id, &pi_doc);
+                self.record_snapshot(tx, ctx, &[success_event(captured)], shown);
                 self.success_settles(tx, ctx, &pi).await?;
                 self.respond(tx, ctx, 200, pi.to_json(), expand).await
             }

@@ -34,10 +34,7 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
             format!("sqlite://{}", path.display())
         }
     };
-    let connections = std::env::var("CASHBOX_DB_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+    let connections = crate::config::db_max_connections_from_env()?;
     let store = Store::connect(&url, connections)
         .await
         .map_err(|e| e.to_string())?;

@@ -61,11 +61,7 @@ async fn open(ring: &str) -> Result<App, String> {
         Ok(u) if !u.is_empty() => u,
         _ => "sqlite://bench-billing.db".to_string(),
     };
-    // As `serve` and `bench` take it: CASHBOX_DB_MAX_CONNECTIONS, 16 if unset.
-    let connections = std::env::var("CASHBOX_DB_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+    let connections = crate::config::db_max_connections_from_env()?;
     let store = Store::connect(&url, connections)
         .await
         .map_err(|e| e.to_string())?;

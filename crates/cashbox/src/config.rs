@@ -104,6 +104,28 @@ pub const KNOWN_VARS: &[&str] = &[
     "CASHBOX_WEBHOOK_TIMEOUT_SECS",
 ];
 
+const DB_MAX_CONNECTIONS: &str = "CASHBOX_DB_MAX_CONNECTIONS";
+
+/// The connection pool's size from `CASHBOX_DB_MAX_CONNECTIONS`: 16 if unset, at least 1.
+fn db_max_connections(value: Option<&str>) -> Result<u32, String> {
+    value.map_or(Ok(16), |v| {
+        v.parse::<u32>().map(|n| n.max(1)).map_err(|_| {
+            format!("{DB_MAX_CONNECTIONS} must be a whole number up to 4294967295, not {v:?}")
+        })
+    })
+}
+
+/// [`Config::db_max_connections`] read from the process environment alone, as the
+/// benchmarks take it.
+pub fn db_max_connections_from_env() -> Result<u32, String> {
+    db_max_connections(
+        std::env::var(DB_MAX_CONNECTIONS)
+            .ok()
+            .as_deref()
+            .filter(|v| !v.is_empty()),
+    )
+}
+
 impl Config {
     /// Reads the file named by `CASHBOX_CONFIG` (if any) and the process environment.
     pub fn load() -> Result<Self, String> {
@@ -175,9 +197,7 @@ impl Config {
             listen,
             data_dir: PathBuf::from(get("CASHBOX_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR)),
             database_url: get("DATABASE_URL").map(str::to_string),
-            db_max_connections: u32::try_from(number("CASHBOX_DB_MAX_CONNECTIONS", 16)?)
-                .map_err(|_| "CASHBOX_DB_MAX_CONNECTIONS is too large".to_string())?
-                .max(1),
+            db_max_connections: db_max_connections(get(DB_MAX_CONNECTIONS))?,
             secret_key: get("CASHBOX_SECRET_KEY").map(|s| Zeroizing::new(s.to_string())),
             encryption_keys: get("CASHBOX_ENCRYPTION_KEYS").map(|s| Zeroizing::new(s.to_string())),
             encryption_keys_file: get("CASHBOX_ENCRYPTION_KEYS_FILE").map(PathBuf::from),
@@ -285,6 +305,23 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_pool_size_defaults_to_16_is_at_least_1_and_refuses_words() {
+        let size = |v: &str| {
+            Config::from_vars(&vars(&[(DB_MAX_CONNECTIONS, v)])).map(|c| c.db_max_connections)
+        };
+        assert_eq!(
+            Config::from_vars(&HashMap::new())
+                .unwrap()
+                .db_max_connections,
+            16
+        );
+        assert_eq!(size("32"), Ok(32));
+        assert_eq!(size("0"), Ok(1));
+        assert!(size("many").unwrap_err().contains(DB_MAX_CONNECTIONS));
+        assert!(size("4294967296").is_err());
     }
 
     #[test]
