@@ -174,14 +174,20 @@ impl App {
 
     /// Runs `work` in one transaction and commits it. On SQLite the work runs first outside
     /// the write turn ([`cashbox_store::Store::deferred`]) and is written only if nothing it
-    /// read has changed; if something did (or the deferred run failed at all), it runs again
-    /// in an ordinary transaction, whose outcome is the answer. `work` must not commit, and
-    /// must have no effect outside the transaction: a deferred run may be thrown away.
+    /// read has changed; on PostgreSQL it runs first with its writes held and sent together
+    /// ([`cashbox_store::Store::buffered`]). If that first run fails at all (something it read
+    /// changed, a write was refused), the work runs again in an ordinary transaction, whose
+    /// outcome is the answer. `work` must not commit, must have no effect outside the
+    /// transaction (a first run may be thrown away), and must take its locks by reading.
     pub(crate) async fn transact<'a, T>(
         &self,
         mut work: impl FnMut(Tx) -> TxWork<'a, T>,
     ) -> AppResult<T> {
-        if let Some(tx) = self.store().deferred()
+        let first = match self.store().deferred() {
+            Some(tx) => Some(tx),
+            None => self.store().buffered().await?,
+        };
+        if let Some(tx) = first
             && let (tx, Ok(v)) = work(tx).await
         {
             match tx.commit().await {

@@ -200,6 +200,10 @@ impl Query {
                 d.write(&self.sql, self.args, None);
                 Ok(())
             }
+            On::Tx(Tx {
+                kind: TxKind::Buffered(b),
+                ..
+            }) => b.run_ignoring_count(&self.sql, self.args).await,
             on => self.run(on, Want::Count).await.map(drop),
         }
     }
@@ -239,6 +243,10 @@ impl Query {
                     Ok(Output::Count(1))
                 }
             },
+            On::Tx(Tx {
+                kind: TxKind::Buffered(b),
+                ..
+            }) => b.run(&self.sql, self.args, want).await,
             On::Store(Store::Sqlite(lite)) => {
                 lite.read(|conn| lite_run(conn, &self.sql, &self.args, want))
             }
@@ -271,23 +279,31 @@ impl Query {
     }
 
     fn pg(self) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(self.sql.into_owned()));
-        for a in self.args {
-            q = match a {
-                Val::Int(n) => q.bind(n),
-                Val::I32(n) => q.bind(n),
-                Val::Bool(b) => q.bind(b),
-                Val::Text(s) => q.bind(s),
-                Val::Bytes(b) => q.bind(b),
-                Val::Null(Kind::Int) => q.bind(None::<i64>),
-                Val::Null(Kind::I32) => q.bind(None::<i32>),
-                Val::Null(Kind::Bool) => q.bind(None::<bool>),
-                Val::Null(Kind::Text) => q.bind(None::<String>),
-                Val::Null(Kind::Bytes) => q.bind(None::<Vec<u8>>),
-            };
-        }
-        q
+        pg_query(self.sql.into_owned(), self.args)
     }
+}
+
+/// `sql` with `args` bound, for sqlx on PostgreSQL.
+pub(crate) fn pg_query(
+    sql: String,
+    args: Vec<Val>,
+) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for a in args {
+        q = match a {
+            Val::Int(n) => q.bind(n),
+            Val::I32(n) => q.bind(n),
+            Val::Bool(b) => q.bind(b),
+            Val::Text(s) => q.bind(s),
+            Val::Bytes(b) => q.bind(b),
+            Val::Null(Kind::Int) => q.bind(None::<i64>),
+            Val::Null(Kind::I32) => q.bind(None::<i32>),
+            Val::Null(Kind::Bool) => q.bind(None::<bool>),
+            Val::Null(Kind::Text) => q.bind(None::<String>),
+            Val::Null(Kind::Bytes) => q.bind(None::<Vec<u8>>),
+        };
+    }
+    q
 }
 
 thread_local! {

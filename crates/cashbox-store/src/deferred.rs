@@ -213,7 +213,7 @@ const TRIGGERED: &[(&str, &str)] = &[("events", "webhook_outbox")];
 
 /// Whether the write `write` may change what the read `read` returns: it writes (itself or
 /// by a trigger) a table the read names, or its table is not plain to see.
-fn may_change(write: &str, read: &str) -> bool {
+pub(crate) fn may_change(write: &str, read: &str) -> bool {
     let Some(table) = written_table(write) else {
         return true;
     };

@@ -16,6 +16,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 mod api_keys;
 mod billing;
+mod buffered;
 mod catalog;
 mod customers;
 mod db;
@@ -36,6 +37,7 @@ mod webhooks;
 
 pub use api_keys::ApiKeyRow;
 pub use billing::{DueKind, DueWork};
+use buffered::Buffered;
 pub use catalog::{PriceAttributes, PriceFilter};
 pub use customers::{CustomerFilter, CustomerRow};
 pub use deferred::{DeferredTx, deferred_stats};
@@ -123,6 +125,9 @@ pub(crate) enum TxKind {
     /// SQLite's work done outside the write turn, written at commit if still valid
     /// ([`Store::deferred`]).
     Deferred(Box<DeferredTx>),
+    /// PostgreSQL's transaction whose writes are held and sent together
+    /// ([`Store::buffered`]).
+    Buffered(Box<Buffered>),
 }
 
 impl From<TxKind> for Tx {
@@ -203,6 +208,20 @@ impl Store {
         }
     }
 
+    /// A PostgreSQL transaction whose writes are held and sent together, one round trip for
+    /// each run of writes between two reads (see `buffered.rs`); a write that fails when sent
+    /// fails the transaction with [`StoreError::Conflict`], and the caller runs the work
+    /// again in [`Store::begin`]'s transaction. For work that may run twice and takes its
+    /// locks by reading. SQLite's writes cost no round trip: `None` there.
+    pub async fn buffered(&self) -> Result<Option<Tx>> {
+        Ok(match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(p) => {
+                Some(TxKind::Buffered(Box::new(Buffered::new(p.begin().await?))).into())
+            }
+        })
+    }
+
     pub async fn close(&self) {
         match self {
             Self::Sqlite(lite) => lite.close_readers(),
@@ -225,12 +244,13 @@ impl Tx {
             TxKind::Sqlite(t) => t.commit().await?,
             TxKind::Postgres(t) => t.commit().await?,
             TxKind::Deferred(t) => t.commit().await?,
+            TxKind::Buffered(t) => t.commit().await?,
         }
         Ok(())
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self.kind, TxKind::Postgres(_))
+        matches!(self.kind, TxKind::Postgres(_) | TxKind::Buffered(_))
     }
 
     /// `FOR UPDATE` where the backend has row locks; SQLite's write lock is already held.

@@ -2,8 +2,8 @@
 //! processor-side idempotency key, written in its own transactions as a remote processor's
 //! would be.
 
-use crate::db::{Row, query};
-use crate::{Result, Store, StoreError, Tx};
+use crate::db::{On, Row, query};
+use crate::{Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxOp {
@@ -53,6 +53,16 @@ impl Store {
     /// Records `op` unless its idempotency key was used before; returns what is recorded
     /// under the key (the earlier operation on a retry).
     pub async fn sandbox_record(&self, op: &SandboxOp) -> Result<SandboxOp> {
+        // On PostgreSQL, one statement on its own (a round trip, where a transaction takes
+        // four): the operation inserted unless its key is taken; only then is the key read.
+        if let Self::Postgres(_) = self {
+            if insert_op(self, op, ON_KEY_TAKEN).await? == 1 {
+                return Ok(op.clone());
+            }
+            return sandbox_op_by_key(self, &op.idempotency_key)
+                .await?
+                .ok_or(StoreError::RowNotFound);
+        }
         // On SQLite, a deferred transaction: the key looked up, then the operation inserted
         // if the key is new, both checked in the write turn (no savepoint needed there).
         if let Some(mut tx) = self.deferred() {
@@ -67,7 +77,7 @@ impl Store {
             }
         }
         let mut tx = self.begin().await?;
-        insert_op(&mut tx, op, " ON CONFLICT (idempotency_key) DO NOTHING").await?;
+        insert_op(&mut tx, op, ON_KEY_TAKEN).await?;
         let stored = sandbox_op_by_key(&mut tx, &op.idempotency_key)
             .await?
             .ok_or(StoreError::RowNotFound)?;
@@ -101,30 +111,31 @@ impl Store {
     }
 }
 
-async fn sandbox_op_by_key(tx: &mut Tx, key: &str) -> Result<Option<SandboxOp>> {
+async fn sandbox_op_by_key(on: impl Into<On<'_>>, key: &str) -> Result<Option<SandboxOp>> {
     let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE idempotency_key = $1");
     query(sql)
         .bind(key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(on)
         .await?
         .as_ref()
         .map(SandboxOp::from_row)
         .transpose()
 }
 
-/// Inserts `op`, with `on_conflict` after the values.
-async fn insert_op(tx: &mut Tx, op: &SandboxOp, on_conflict: &str) -> Result<()> {
+/// What an insert does when the operation's key is already recorded.
+const ON_KEY_TAKEN: &str = " ON CONFLICT (idempotency_key) DO NOTHING";
+
+/// Inserts `op`, with `on_conflict` after the values; returns the rows inserted.
+async fn insert_op(on: impl Into<On<'_>>, op: &SandboxOp, on_conflict: &str) -> Result<u64> {
     let sql = format!(
         "INSERT INTO sandbox_operations ({COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){on_conflict}"
     );
     #[rustfmt::skip]
-    query(sql)
+    let q = query(sql)
         .bind(&op.id).bind(&op.idempotency_key).bind(&op.request_hash).bind(&op.kind)
         .bind(op.amount_minor).bind(&op.currency).bind(&op.card_token).bind(&op.reference)
         .bind(&op.outcome).bind(&op.error_code).bind(&op.decline_code).bind(&op.message)
-        .bind(op.created)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+        .bind(op.created);
+    q.execute(on).await
 }

@@ -379,6 +379,83 @@ async fn a_deferred_transaction_whose_reads_changed_writes_nothing() {
     conflicts_leaving_out(&store, tx, "in_6").await;
 }
 
+/// A buffered transaction (PostgreSQL only) holds its writes and sends them together: it
+/// reads what it wrote, a write that follows a held one to the same rows sees it, and writes
+/// to several tables (with events) land together at commit.
+#[tokio::test]
+async fn a_buffered_transaction_writes_in_order_and_reads_its_own_writes() {
+    use cashbox_store::DocTable::{Invoices, PaymentIntents};
+    let store = fresh_store().await.unwrap();
+    let Some(mut tx) = store.buffered().await.unwrap() else {
+        return;
+    };
+    insert_committed(&store, "in_1").await;
+
+    tx.doc_for_update(Invoices, "in_1").await.unwrap().unwrap();
+    tx.insert_doc(Invoices, &doc("in_2", "draft"))
+        .await
+        .unwrap();
+    // The same row written twice in a row: the update must find the insert.
+    tx.update_doc(Invoices, &doc("in_2", "open")).await.unwrap();
+    tx.update_doc(Invoices, &doc("in_1", "paid")).await.unwrap();
+    tx.insert_doc(PaymentIntents, &doc("pi_1", "succeeded"))
+        .await
+        .unwrap();
+    tx.insert_event(event(1));
+    // A read of a table with held writes sees them.
+    let read = tx.doc_for_update(Invoices, "in_2").await.unwrap().unwrap();
+    assert_eq!(read.status, "open");
+    tx.update_doc(PaymentIntents, &doc("pi_1", "canceled"))
+        .await
+        .unwrap();
+    // Nothing is visible outside before the commit.
+    assert!(store.doc(Invoices, "in_2").await.unwrap().is_none());
+    tx.commit().await.unwrap();
+
+    let status = |t, id: &'static str| {
+        let store = store.clone();
+        async move { store.doc(t, id).await.unwrap().map(|d| d.status) }
+    };
+    assert_eq!(status(Invoices, "in_1").await.as_deref(), Some("paid"));
+    assert_eq!(status(Invoices, "in_2").await.as_deref(), Some("open"));
+    assert_eq!(
+        status(PaymentIntents, "pi_1").await.as_deref(),
+        Some("canceled")
+    );
+    assert_eq!(store.event("evt_0001").await.unwrap(), Some(event(1)));
+}
+
+/// A buffered transaction whose held write fails when sent (a duplicate key) or changes
+/// another number of rows than the code was told (a row gone) is a conflict at commit, and
+/// leaves nothing of its writes, on either table.
+#[tokio::test]
+async fn a_buffered_transaction_whose_writes_fail_writes_nothing() {
+    use cashbox_store::DocTable::{Invoices, PaymentIntents};
+    let store = fresh_store().await.unwrap();
+    if store.buffered().await.unwrap().is_none() {
+        return;
+    }
+    insert_committed(&store, "in_1").await;
+
+    let mut tx = store.buffered().await.unwrap().unwrap();
+    tx.insert_doc(PaymentIntents, &doc("pi_1", "draft"))
+        .await
+        .unwrap();
+    tx.insert_doc(Invoices, &doc("in_1", "open")).await.unwrap();
+    let err = tx.commit().await.unwrap_err();
+    assert!(matches!(err, cashbox_store::StoreError::Conflict), "{err}");
+    assert!(store.doc(PaymentIntents, "pi_1").await.unwrap().is_none());
+    let kept = store.doc(Invoices, "in_1").await.unwrap().unwrap();
+    assert_eq!(kept.status, "draft");
+
+    let mut tx = store.buffered().await.unwrap().unwrap();
+    tx.insert_doc(Invoices, &doc("in_2", "draft"))
+        .await
+        .unwrap();
+    assert!(tx.delete_doc(PaymentIntents, "pi_gone").await.unwrap());
+    conflicts_leaving_out(&store, tx, "in_2").await;
+}
+
 /// Commits an invoice document `id` in an ordinary transaction.
 async fn insert_committed(store: &cashbox_store::Store, id: &str) {
     let mut tx = store.begin().await.unwrap();
@@ -451,6 +528,7 @@ async fn events_that_cannot_be_written_fail_their_whole_transaction() {
 
     let mut txs = vec![store.begin().await.unwrap()];
     txs.extend(store.deferred());
+    txs.extend(store.buffered().await.unwrap());
     for mut tx in txs {
         tx.insert_event(event(2));
         tx.insert_event(event(1));
