@@ -21,12 +21,26 @@
 //! that may run twice uses one (`App::transact`), and only work that takes its locks by
 //! reading (`FOR UPDATE`), never by writing: a held write locks its rows only when it is sent.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
 use crate::db::{Output, Row, Val, Want, pg_query};
 use crate::deferred::may_change;
 use crate::{Result, StoreError};
+
+/// Buffered transactions committed, and those whose writes failed when sent.
+static COMMITTED: AtomicU64 = AtomicU64::new(0);
+static CONFLICTS: AtomicU64 = AtomicU64::new(0);
+
+/// (committed, conflicted) buffered transactions in this process, for the benchmarks.
+pub fn buffered_stats() -> (u64, u64) {
+    (
+        COMMITTED.load(Ordering::Relaxed),
+        CONFLICTS.load(Ordering::Relaxed),
+    )
+}
 
 /// Parameters in one flushed statement, well under PostgreSQL's 65,535.
 const PARAMS_MAX: usize = 30_000;
@@ -123,19 +137,21 @@ impl Buffered {
             }
         };
         match sent {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(StoreError::Conflict),
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
             Err(e) => {
                 tracing::debug!(error = %e, "a buffered transaction's writes failed: running it again");
-                Err(StoreError::Conflict)
             }
         }
+        CONFLICTS.fetch_add(1, Ordering::Relaxed);
+        Err(StoreError::Conflict)
     }
 
     /// Sends what is held and commits.
     pub(crate) async fn commit(mut self) -> Result<()> {
         self.flush().await?;
         self.tx.commit().await?;
+        COMMITTED.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -38,6 +38,7 @@ mod webhooks;
 pub use api_keys::ApiKeyRow;
 pub use billing::{DueKind, DueWork};
 use buffered::Buffered;
+pub use buffered::buffered_stats;
 pub use catalog::{PriceAttributes, PriceFilter};
 pub use customers::{CustomerFilter, CustomerRow};
 pub use deferred::{DeferredTx, deferred_stats};

@@ -233,6 +233,10 @@ async fn run_billing(batch: i64) -> Result<(), String> {
     if written + conflicts > 0 {
         println!("  deferred:     {written} written, {conflicts} run again after a conflict");
     }
+    let (written, conflicts) = cashbox_store::buffered_stats();
+    if written + conflicts > 0 {
+        println!("  buffered:     {written} written, {conflicts} run again after a conflict");
+    }
     println!("  elapsed:      {secs:.1} s");
     println!(
         "  throughput:   {:.0} renewals/s",
