@@ -12,7 +12,8 @@
 //! are never held together if one names a table the other writes (itself, or by a trigger):
 //! each part changes rows nothing else in its statement reads or writes, and the result is
 //! the same as that of the writes one by one. Foreign keys and triggers run at the end of the
-//! statement, when every part is done.
+//! statement, when every part is done. A write that cannot be held (one that returns rows)
+//! is sent after every held write, as it would have run after them.
 //!
 //! The code is told a held write changed one row (as in a SQLite deferred transaction); the
 //! flush checks that it did. A write that fails or changes another count when sent fails the
@@ -26,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
-use crate::db::{Output, Row, Val, Want, pg_query};
+use crate::db::{Output, Row, Val, Want, is_read, pg_query};
 use crate::deferred::may_change;
 use crate::{Result, StoreError};
 
@@ -84,10 +85,13 @@ impl Buffered {
         want: Want,
         count: Option<u64>,
     ) -> Result<Output> {
-        if self.held.iter().any(|h| may_change(&h.sql, sql)) {
+        let hold = matches!(want, Want::Count) && holdable(sql);
+        // A write sent at once goes after every held one (a foreign key it names by value
+        // may be among them); a read or a held write, after those it may see.
+        if (!hold && !is_read(sql)) || self.held.iter().any(|h| may_change(&h.sql, sql)) {
             self.flush().await?;
         }
-        if matches!(want, Want::Count) && holdable(sql) {
+        if hold {
             if self.held_params() + args.len() > PARAMS_MAX {
                 self.flush().await?;
             }

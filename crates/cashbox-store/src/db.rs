@@ -341,7 +341,7 @@ fn parameter_map(stmt: &rusqlite::Statement<'_>, sql: &str, args: usize) -> Resu
 }
 
 /// Whether a statement only reads (so a deferred transaction may run it outside the turn).
-fn is_read(sql: &str) -> bool {
+pub(crate) fn is_read(sql: &str) -> bool {
     sql.trim_start()
         .get(..6)
         .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"))
