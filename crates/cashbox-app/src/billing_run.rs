@@ -14,8 +14,9 @@ use cashbox_core::clock::{ClockStatus, TestClock};
 use cashbox_core::crypto::Compressed;
 use cashbox_core::event::previous_attributes;
 use cashbox_core::invoice::{CollectionMethod, Invoice, InvoiceStatus};
+use cashbox_core::payments::{PaymentIntent, PaymentMethod};
 use cashbox_core::subscription::{Due, MissingPaymentMethod, SubStatus, Subscription};
-use cashbox_store::{DocTable, DueKind, DueWork, Tx};
+use cashbox_store::{DocTable, DueKind, DueWork, Store, Tx};
 
 use crate::events::{Shown, Snapshot};
 use crate::invoices::{CollectNow, Collection};
@@ -27,6 +28,13 @@ const STEPS_MAX: usize = 1_000;
 /// share group commits. With batches that linger for transactions being worked out, 64 at
 /// once fill bigger batches than 32: 100,000 renewals in 44.7–45.3 s against 46.7–48.1 s.
 pub const BILLING_CONCURRENCY: usize = 64;
+/// Subscriptions whose due steps run in one transaction on PostgreSQL, their rows read ahead
+/// and their writes sent together: a few statements for the batch where each subscription
+/// would make a dozen round trips of its own. 10,000 renewals, 8 connections: 32 a batch,
+/// 1,631/s; 64, 1,817/s; 128, 1,477/s (before the sandbox's charges were journaled together).
+pub const RENEWAL_BATCH: usize = 64;
+/// Batches run at once on PostgreSQL (4: 1,498/s; 8: 1,817/s; 16 on 16 connections: 1,751/s).
+const BATCHES_AT_ONCE: usize = 8;
 /// The same work coming back this many times without progress stops a clock's advance.
 const REPEATS_MAX: usize = 3;
 
@@ -67,6 +75,170 @@ impl App {
             self.finish_collection(ctx, collection).await?;
             if !more {
                 return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the next due step of each of `ids` in one transaction, then collects their
+    /// renewals' payments together; a subscription with more due, and every one of a batch
+    /// that failed, goes on alone ([`App::advance_subscription`]).
+    async fn advance_batch(&self, ids: Vec<String>) {
+        let ctx = &RequestCtx::default();
+        let ids = &ids;
+        let stepped = self
+            .transact(move |mut tx| {
+                Box::pin(async move {
+                    let r = self.batch_steps(&mut tx, ctx, ids).await;
+                    (tx, r)
+                })
+            })
+            .await;
+        let alone: Vec<&String> = match stepped {
+            Ok(stepped) => {
+                let mut collections = Vec::new();
+                let mut more = Vec::new();
+                for (id, step) in ids.iter().zip(stepped) {
+                    if let Some((collection, again)) = step {
+                        collections.push(collection);
+                        if again {
+                            more.push(id);
+                        }
+                    }
+                }
+                if let Err(e) = self.finish_collections(ctx, collections, ids).await {
+                    tracing::warn!(error = %e, "billing payments failed; the recovery sweep finishes them");
+                }
+                more
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a billing batch failed: its subscriptions run one by one");
+                ids.iter().collect()
+            }
+        };
+        for id in alone {
+            if let Err(e) = self.advance_subscription(id).await {
+                tracing::warn!(object = %id, error = %e, "billing work failed; it stays due and is retried");
+            }
+        }
+    }
+
+    /// The next due step of each of `ids` (see [`App::advance_step`]), their rows read
+    /// ahead where that saves round trips.
+    async fn batch_steps(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        ids: &[String],
+    ) -> AppResult<Vec<Option<(Collection, bool)>>> {
+        if tx.reads_ahead() {
+            tx.read_ahead_docs(DocTable::Subscriptions, ids).await?;
+            let mut customers = Vec::new();
+            for id in ids {
+                if let Some(row) = tx.doc_for_update(DocTable::Subscriptions, id).await? {
+                    customers.extend(row.customer);
+                }
+            }
+            tx.read_ahead_customers(&customers).await?;
+            let mut methods = Vec::new();
+            for id in &customers {
+                if let Some(row) = tx.customer_for_update(id).await? {
+                    methods.extend(row.default_payment_method);
+                }
+            }
+            tx.read_ahead_docs(DocTable::PaymentMethods, &methods)
+                .await?;
+            tx.read_ahead_docs_by_customer(DocTable::InvoiceItems, &customers)
+                .await?;
+        }
+        let mut stepped = Vec::with_capacity(ids.len());
+        for id in ids {
+            stepped.push(self.advance_step(tx, ctx, id).await?);
+        }
+        Ok(stepped)
+    }
+
+    /// Finishes the payments `collections` began: asks the processor for each outcome, then
+    /// applies them all in one transaction (`subscriptions`: those they may settle, read
+    /// ahead with the intents, cards and invoices); if that fails, each on its own.
+    async fn finish_collections(
+        &self,
+        ctx: &RequestCtx,
+        collections: Vec<Collection>,
+        subscriptions: &[String],
+    ) -> AppResult<()> {
+        let pending: Vec<_> = collections
+            .into_iter()
+            .filter_map(|c| match c {
+                Collection::Pending { pi, pm, attempt } => Some((pi, pm, attempt)),
+                _ => None,
+            })
+            .collect();
+        let asked: Vec<_> = pending
+            .iter()
+            .map(|(pi, pm, attempt)| (&**pi, &**pm, *attempt))
+            .collect();
+        let answers = self.authorize_attempts(&asked).await;
+        let outcomes: Vec<_> = pending
+            .into_iter()
+            .zip(answers)
+            .filter_map(|((pi, pm, attempt), outcome)| Some((pi, pm, attempt, outcome?)))
+            .collect();
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let outcomes = &outcomes;
+        let applied = self
+            .transact(move |mut tx| {
+                Box::pin(async move {
+                    let r = async {
+                        if tx.reads_ahead() {
+                            let ids =
+                                |f: &dyn Fn(&PaymentIntent, &PaymentMethod) -> Option<String>| {
+                                    outcomes
+                                        .iter()
+                                        .filter_map(|(pi, pm, ..)| f(pi, pm))
+                                        .collect::<Vec<String>>()
+                                };
+                            tx.read_ahead_docs(
+                                DocTable::PaymentIntents,
+                                &ids(&|pi, _| Some(pi.id.clone())),
+                            )
+                            .await?;
+                            tx.read_ahead_docs(
+                                DocTable::PaymentMethods,
+                                &ids(&|_, pm| Some(pm.id.clone())),
+                            )
+                            .await?;
+                            tx.read_ahead_docs(
+                                DocTable::Invoices,
+                                &ids(&|pi, _| pi.invoice.clone()),
+                            )
+                            .await?;
+                            tx.read_ahead_docs(DocTable::Subscriptions, subscriptions)
+                                .await?;
+                        }
+                        for (pi, pm, attempt, outcome) in outcomes {
+                            self.apply_outcome(&mut tx, ctx, &pi.id, pm, *attempt, outcome, &[])
+                                .await?;
+                        }
+                        Ok(())
+                    }
+                    .await;
+                    (tx, r)
+                })
+            })
+            .await;
+        if let Err(e) = applied {
+            tracing::debug!(error = %e, "a batch of payment outcomes failed: each is applied alone");
+            for (pi, pm, attempt, _) in outcomes {
+                match self
+                    .run_confirmation(ctx, (**pi).clone(), (**pm).clone(), *attempt, &[])
+                    .await
+                {
+                    Ok(_) | Err(AppError::Card { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(())
@@ -421,8 +593,28 @@ impl App {
     }
 
     /// Runs pieces of work side by side, at most [`BILLING_CONCURRENCY`] at once; a piece
-    /// that fails stays due and is logged.
-    async fn run_all(&self, work: Vec<DueWork>) {
+    /// that fails stays due and is logged. On PostgreSQL, subscriptions' steps run in
+    /// batches ([`RENEWAL_BATCH`]).
+    async fn run_all(&self, mut work: Vec<DueWork>) {
+        if matches!(self.store(), Store::Postgres(_)) {
+            let subscriptions: Vec<String>;
+            (subscriptions, work) = {
+                let (subs, rest): (Vec<DueWork>, Vec<DueWork>) = work
+                    .into_iter()
+                    .partition(|w| w.kind == DueKind::Subscription);
+                (subs.into_iter().map(|w| w.id).collect(), rest)
+            };
+            let mut running = tokio::task::JoinSet::new();
+            for batch in subscriptions.chunks(RENEWAL_BATCH) {
+                while running.len() >= BATCHES_AT_ONCE {
+                    running.join_next().await;
+                }
+                let app = self.clone();
+                let batch = batch.to_vec();
+                running.spawn(async move { app.advance_batch(batch).await });
+            }
+            while running.join_next().await.is_some() {}
+        }
         let mut running = tokio::task::JoinSet::new();
         for w in work {
             while running.len() >= BILLING_CONCURRENCY {

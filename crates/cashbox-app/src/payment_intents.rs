@@ -300,28 +300,11 @@ impl App {
     ) -> AppResult<Value> {
         let id = pi.id.clone();
         let id = id.as_str();
-        let Some(Pending::Confirm { authenticated, .. }) = pi.pending else {
+        let Some(outcome) = self.authorize_attempt(&pi, &pm, attempt).await? else {
+            // Not pending, or not final yet: the attempt stays pending and the recovery
+            // sweep asks again.
             return Ok(pi.to_json());
         };
-        let key = pi.attempt_key(attempt);
-        let outcome = self
-            .processor()
-            .authorize(AuthorizeRequest {
-                idempotency_key: &key,
-                amount_minor: pi.amount,
-                currency: &pi.currency,
-                card_token: &pm.card.token,
-                capture: pi.capture_method != CaptureMethod::Manual,
-                off_session: pi.off_session,
-                card_set_up: pm.set_up,
-                authenticated,
-            })
-            .await?;
-
-        if outcome == Outcome::Processing {
-            // Not final yet: the attempt stays pending and the recovery sweep asks again.
-            return Ok(pi.to_json());
-        }
         // The outcome is applied in one transaction; on SQLite it is worked out outside the
         // write turn and written in it if the intent and what it settles are unchanged.
         let (pm, outcome) = (&pm, &outcome);
@@ -344,10 +327,63 @@ impl App {
         Ok(body)
     }
 
+    /// Asks the processor for the outcome of `pi`'s attempt `attempt` with `pm` (the same
+    /// answer however often it is asked); `None` if `pi` is not confirming or the outcome
+    /// is not final yet.
+    pub(crate) async fn authorize_attempt(
+        &self,
+        pi: &PaymentIntent,
+        pm: &PaymentMethod,
+        attempt: u32,
+    ) -> AppResult<Option<Outcome>> {
+        let key = pi.attempt_key(attempt);
+        let Some(req) = authorize_request(pi, pm, &key) else {
+            return Ok(None);
+        };
+        let outcome = self.processor().authorize(req).await?;
+        Ok(Some(outcome).filter(|o| *o != Outcome::Processing))
+    }
+
+    /// [`App::authorize_attempt`] for each of `attempts`, asked of the processor together;
+    /// an attempt whose call failed stays pending (the recovery sweep asks again).
+    pub(crate) async fn authorize_attempts(
+        &self,
+        attempts: &[(&PaymentIntent, &PaymentMethod, u32)],
+    ) -> Vec<Option<Outcome>> {
+        let keys: Vec<String> = attempts
+            .iter()
+            .map(|(pi, _, attempt)| pi.attempt_key(*attempt))
+            .collect();
+        let reqs: Vec<Option<AuthorizeRequest<'_>>> = attempts
+            .iter()
+            .zip(&keys)
+            .map(|((pi, pm, _), key)| authorize_request(pi, pm, key))
+            .collect();
+        let mut answers = self
+            .processor()
+            .authorize_many(reqs.iter().flatten().cloned().collect())
+            .await
+            .into_iter();
+        let mut outcomes = Vec::with_capacity(reqs.len());
+        for req in &reqs {
+            // Only the attempts asked have answers, in order.
+            let outcome = match req.as_ref().map(|r| (r, answers.next())) {
+                Some((_, Some(Ok(outcome)))) => Some(outcome),
+                Some((r, Some(Err(e)))) => {
+                    tracing::warn!(key = r.idempotency_key, error = %e, "the processor call failed; the payment stays pending");
+                    None
+                }
+                _ => None,
+            };
+            outcomes.push(outcome.filter(|o| *o != Outcome::Processing));
+        }
+        outcomes
+    }
+
     /// Applies an attempt's outcome to the intent `id` (and what it settles) in `tx`; returns
     /// the response, saved for the request's Idempotency-Key.
     #[allow(clippy::too_many_arguments)]
-    async fn apply_outcome(
+    pub(crate) async fn apply_outcome(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
@@ -929,4 +965,26 @@ fn success_event(captured: bool) -> &'static str {
     } else {
         "payment_intent.amount_capturable_updated"
     }
+}
+
+/// What the processor is asked for `pi`'s attempt (`key`) with `pm`; `None` if `pi` is not
+/// confirming.
+fn authorize_request<'a>(
+    pi: &'a PaymentIntent,
+    pm: &'a PaymentMethod,
+    key: &'a str,
+) -> Option<AuthorizeRequest<'a>> {
+    let Some(Pending::Confirm { authenticated, .. }) = pi.pending else {
+        return None;
+    };
+    Some(AuthorizeRequest {
+        idempotency_key: key,
+        amount_minor: pi.amount,
+        currency: &pi.currency,
+        card_token: &pm.card.token,
+        capture: pi.capture_method != CaptureMethod::Manual,
+        off_session: pi.off_session,
+        card_set_up: pm.set_up,
+        authenticated,
+    })
 }

@@ -156,6 +156,21 @@ pub trait Processor: Send + Sync + 'static {
         req: AuthorizeRequest<'a>,
     ) -> BoxFuture<'a, Result<Outcome, ProcessorError>>;
 
+    /// Authorizes several payments, each as [`Processor::authorize`] would; the answers in
+    /// the order asked. A processor that can take them together overrides it.
+    fn authorize_many<'a>(
+        &'a self,
+        reqs: Vec<AuthorizeRequest<'a>>,
+    ) -> BoxFuture<'a, Vec<Result<Outcome, ProcessorError>>> {
+        Box::pin(async move {
+            let mut answers = Vec::with_capacity(reqs.len());
+            for req in reqs {
+                answers.push(self.authorize(req).await);
+            }
+            answers
+        })
+    }
+
     fn capture<'a>(
         &'a self,
         req: CaptureRequest<'a>,

@@ -22,13 +22,15 @@
 //! that may run twice uses one (`App::transact`), and only work that takes its locks by
 //! reading (`FOR UPDATE`), never by writing: a held write locks its rows only when it is sent.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
-use crate::db::{Output, Row, Val, Want, is_read, pg_query};
-use crate::deferred::may_change;
+use crate::db::{Output, Row, Val, Want, is_read, pg_query, placeholders_from};
+use crate::deferred::{TRIGGERED, may_change, written_table};
 use crate::{Result, StoreError};
 
 /// Buffered transactions committed, and those whose writes failed when sent.
@@ -45,17 +47,54 @@ pub fn buffered_stats() -> (u64, u64) {
 
 /// Parameters in one flushed statement, well under PostgreSQL's 65,535.
 const PARAMS_MAX: usize = 30_000;
+/// Reads whose rows are kept for the transaction's later identical reads: at most this many
+/// rows each, and this many reads in all.
+const CACHED_ROWS_MAX: usize = 64;
+const CACHED_READS_MAX: usize = 4_096;
 
 struct Held {
     sql: String,
-    args: Vec<Val>,
+    /// One argument list per write made with this text: a write made again with the same
+    /// text joins the first as another row of one part (see [`Buffered::join`]).
+    rows: Vec<Vec<Val>>,
     /// The row count the code was told, checked when sent; `None` if it does not look.
     count: Option<u64>,
+}
+
+impl Held {
+    fn params(&self) -> usize {
+        self.rows.iter().map(Vec::len).sum()
+    }
+
+    /// The statement that makes every write held here, and its arguments.
+    fn statement(&self) -> (String, Vec<Val>) {
+        let args: Vec<Val> = self.rows.iter().flatten().cloned().collect();
+        if self.rows.len() == 1 {
+            return (self.sql.clone(), args);
+        }
+        let per_row = self.rows[0].len();
+        let sql = match (insert_form(&self.sql), update_form(&self.sql)) {
+            (Some(ins), _) => ins.joined(self.rows.len(), per_row),
+            (None, Some(upd)) => upd.joined(self.rows.len(), per_row),
+            (None, None) => unreachable!("only writes of a joinable form are joined"),
+        };
+        (sql, args)
+    }
 }
 
 pub(crate) struct Buffered {
     tx: Transaction<'static, Postgres>,
     held: Vec<Held>,
+    /// Rows read in this transaction (or read ahead for it, [`Buffered::read_ahead`]), by
+    /// SQL text and then arguments: an identical read is answered from here until a write
+    /// of this transaction may change its rows.
+    cache: HashMap<String, HashMap<String, Vec<Arc<PgRow>>>>,
+    cached: usize,
+}
+
+/// The cache's key for a read's arguments.
+fn args_key(args: &[Val]) -> String {
+    format!("{args:?}")
 }
 
 impl Buffered {
@@ -63,6 +102,8 @@ impl Buffered {
         Self {
             tx,
             held: Vec::new(),
+            cache: HashMap::new(),
+            cached: 0,
         }
     }
 
@@ -77,6 +118,40 @@ impl Buffered {
         self.send(sql, args, Want::Count, None).await.map(drop)
     }
 
+    /// Reads ahead, for work that will read rows one key at a time: runs `many` (the rows
+    /// of every key in `keys`, each row's key in its column `key_column`) and keeps each
+    /// key's rows as the answer to `one` (the read of one key, its only argument) until a
+    /// write of this transaction may change them. A key without rows is kept too (none).
+    pub(crate) async fn read_ahead(
+        &mut self,
+        many: &str,
+        args: Vec<Val>,
+        one: &str,
+        key_column: &str,
+        keys: &[String],
+    ) -> Result<()> {
+        let Output::Rows(rows) = self.send(many, args, Want::Rows, None).await? else {
+            unreachable!("asked for rows")
+        };
+        let mut by_key: HashMap<String, Vec<Arc<PgRow>>> = keys
+            .iter()
+            .map(|k| (args_key(&[Val::Text(k.clone())]), Vec::new()))
+            .collect();
+        for row in rows {
+            let Row::Pg(row) = row else {
+                unreachable!("PostgreSQL answers PostgreSQL rows")
+            };
+            let key: String = sqlx::Row::try_get(&*row, key_column)?;
+            by_key
+                .entry(args_key(&[Val::Text(key)]))
+                .or_default()
+                .push(row);
+        }
+        self.cached += by_key.len();
+        self.cache.entry(one.to_owned()).or_default().extend(by_key);
+        Ok(())
+    }
+
     /// `count`: what a held write is said to change, if the code looks.
     async fn send(
         &mut self,
@@ -85,10 +160,25 @@ impl Buffered {
         want: Want,
         count: Option<u64>,
     ) -> Result<Output> {
+        let read = is_read(sql);
+        if read
+            && let Some(rows) = self
+                .cache
+                .get(sql)
+                .and_then(|by_args| by_args.get(&args_key(&args)))
+        {
+            return Ok(Output::Rows(rows.iter().cloned().map(Row::Pg).collect()));
+        }
+        if !read {
+            self.forget(sql, &args);
+        }
         let hold = matches!(want, Want::Count) && holdable(sql);
+        if hold && self.join(sql, &args, count) {
+            return Ok(Output::Count(1));
+        }
         // A write sent at once goes after every held one (a foreign key it names by value
         // may be among them); a read or a held write, after those it may see.
-        if (!hold && !is_read(sql)) || self.held.iter().any(|h| may_change(&h.sql, sql)) {
+        if (!hold && !read) || self.held.iter().any(|h| may_change(&h.sql, sql)) {
             self.flush().await?;
         }
         if hold {
@@ -97,36 +187,114 @@ impl Buffered {
             }
             self.held.push(Held {
                 sql: sql.to_owned(),
-                args,
+                rows: vec![args],
                 count,
             });
             return Ok(Output::Count(1));
         }
+        let key = (read && cacheable(sql)).then(|| args_key(&args));
         let q = pg_query(sql.to_owned(), args);
         Ok(match want {
-            Want::Rows => Output::Rows(
-                q.fetch_all(&mut *self.tx)
+            Want::Rows => {
+                let rows: Vec<Arc<PgRow>> = q
+                    .fetch_all(&mut *self.tx)
                     .await?
                     .into_iter()
-                    .map(Row::Pg)
-                    .collect(),
-            ),
+                    .map(Arc::new)
+                    .collect();
+                if let Some(key) = key
+                    && rows.len() <= CACHED_ROWS_MAX
+                    && self.cached < CACHED_READS_MAX
+                {
+                    self.cached += 1;
+                    self.cache
+                        .entry(sql.to_owned())
+                        .or_default()
+                        .insert(key, rows.clone());
+                }
+                Output::Rows(rows.into_iter().map(Row::Pg).collect())
+            }
             Want::Count => Output::Count(q.execute(&mut *self.tx).await?.rows_affected()),
         })
     }
 
+    /// Joins a write to a held one of the same text, as another row of its part, if that
+    /// gives what the two would one after the other: nothing held since may change what
+    /// the write names, and an update's row is not one the held part updates already.
+    /// (Two inserts of one key in one part fail or count short: a conflict, run again.)
+    fn join(&mut self, sql: &str, args: &[Val], count: Option<u64>) -> bool {
+        let Some(i) = self
+            .held
+            .iter()
+            .position(|h| h.sql == sql && h.count.is_some() == count.is_some())
+        else {
+            return false;
+        };
+        if self.held_params() + args.len() > PARAMS_MAX
+            || self.held[i].rows[0].len() != args.len()
+            || self.held[i + 1..].iter().any(|h| may_change(&h.sql, sql))
+        {
+            return false;
+        }
+        let joinable = if insert_form(sql).is_some() {
+            true
+        } else if let Some(upd) = update_form(sql) {
+            let key = &args[upd.key - 1];
+            !self.held[i].rows.iter().any(|r| &r[upd.key - 1] == key)
+        } else {
+            false
+        };
+        if !joinable {
+            return false;
+        }
+        let h = &mut self.held[i];
+        h.rows.push(args.to_vec());
+        h.count = h.count.zip(count).map(|(a, b)| a + b);
+        true
+    }
+
+    /// Drops the kept reads that the write `sql` may change: of an update of one row by
+    /// its id, only that row's; else every read naming a table it writes.
+    fn forget(&mut self, sql: &str, args: &[Val]) {
+        if self.cache.is_empty() {
+            return;
+        }
+        let one_row = update_form(sql)
+            .filter(|_| !triggers(sql))
+            .and_then(|u| {
+                (u.key_column == "id")
+                    .then(|| args.get(u.key - 1))
+                    .flatten()
+            })
+            .map(|id| args_key(std::slice::from_ref(id)));
+        let table = written_table(sql);
+        self.cache.retain(|read, by_args| {
+            if !may_change(sql, read) {
+                return true;
+            }
+            match &one_row {
+                Some(key) if table.is_some_and(|t| by_id_of(read, t)) => {
+                    by_args.remove(key);
+                    true
+                }
+                _ => false,
+            }
+        });
+    }
+
     fn held_params(&self) -> usize {
-        self.held.iter().map(|h| h.args.len()).sum()
+        self.held.iter().map(Held::params).sum()
     }
 
     /// Sends the held writes as one statement and checks their counts; any failure is a
     /// [`StoreError::Conflict`] (the transaction is then unusable: the caller drops it).
     async fn flush(&mut self) -> Result<()> {
-        let mut held = std::mem::take(&mut self.held);
+        let held = std::mem::take(&mut self.held);
         let sent = match held.len() {
             0 => return Ok(()),
             1 => {
-                let Held { sql, args, count } = held.remove(0);
+                let (sql, args) = held[0].statement();
+                let count = held[0].count;
                 pg_query(sql, args)
                     .execute(&mut *self.tx)
                     .await
@@ -160,6 +328,145 @@ impl Buffered {
     }
 }
 
+/// Whether a read's rows may be kept for the transaction's identical reads: a plain
+/// `SELECT … FROM`, not one that claims rows others skip or calls a server function.
+fn cacheable(sql: &str) -> bool {
+    sql.contains(" FROM ") && !sql.contains("SKIP LOCKED") && !sql.contains("pg_")
+}
+
+/// Whether `read` reads rows of `table` by their id alone (`… FROM table WHERE id = $1`).
+fn by_id_of(read: &str, table: &str) -> bool {
+    read.contains(&format!(" FROM {table} WHERE id = $1"))
+        && !read.contains(" JOIN ")
+        && !read[read.find(" WHERE id = $1").unwrap_or(0)..].contains(" OR ")
+}
+
+/// Whether a write to `sql`'s table also writes another table (by a trigger).
+fn triggers(sql: &str) -> bool {
+    written_table(sql).is_none_or(|t| TRIGGERED.iter().any(|(from, _)| *from == t))
+}
+
+/// `INSERT INTO t (…) VALUES (…)[, (…)…] tail`, the placeholders all in the rows.
+struct InsertForm<'a> {
+    head: &'a str,
+    rows: &'a str,
+    tail: &'a str,
+}
+
+fn insert_form(sql: &str) -> Option<InsertForm<'_>> {
+    let sql = sql.trim_end().trim_end_matches(';');
+    if !sql.trim_start().starts_with("INSERT INTO ") {
+        return None;
+    }
+    let at = sql.find(" VALUES ")? + " VALUES ".len();
+    let (head, rest) = sql.split_at(at);
+    // The rows end at the first closing parenthesis at depth 0 not followed by a comma.
+    let mut depth = 0usize;
+    let mut quote = false;
+    let mut end = None;
+    let bytes = rest.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => quote = !quote,
+            _ if quote => {}
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    let next = rest[i + 1..].trim_start();
+                    if !next.starts_with(',') {
+                        end = Some(i + 1);
+                        break;
+                    }
+                }
+            }
+            _ if depth == 0 && !bytes[i].is_ascii_whitespace() && bytes[i] != b',' => {
+                return None;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let (rows, tail) = rest.split_at(end?);
+    (!head.contains('$') && !tail.contains('$') && !tail.contains("RETURNING"))
+        .then_some(InsertForm { head, rows, tail })
+}
+
+impl InsertForm<'_> {
+    /// The statement inserting `n` argument lists of `per_row` each.
+    fn joined(&self, n: usize, per_row: usize) -> String {
+        let rows: Vec<String> = (0..n).map(|i| renumbered(self.rows, i * per_row)).collect();
+        format!("{}{}{}", self.head, rows.join(", "), self.tail)
+    }
+}
+
+/// `UPDATE t SET c = $i, … WHERE key_column = $key`: every assignment a placeholder.
+struct UpdateForm<'a> {
+    table: &'a str,
+    sets: Vec<(&'a str, usize)>,
+    key_column: &'a str,
+    key: usize,
+}
+
+fn update_form(sql: &str) -> Option<UpdateForm<'_>> {
+    let sql = sql.trim().trim_end_matches(';');
+    let rest = sql.strip_prefix("UPDATE ")?;
+    let (table, rest) = rest.split_once(" SET ")?;
+    let (sets, cond) = rest.split_once(" WHERE ")?;
+    let sets = sets
+        .split(',')
+        .map(assignment)
+        .collect::<Option<Vec<_>>>()?;
+    let (key_column, key) = assignment(cond)?;
+    let table = table.trim();
+    plain_name(table).then_some(())?;
+    Some(UpdateForm {
+        table,
+        sets,
+        key_column,
+        key,
+    })
+}
+
+/// `column = $N`.
+fn assignment(s: &str) -> Option<(&str, usize)> {
+    let (col, val) = s.split_once('=')?;
+    let col = col.trim();
+    let n = val.trim().strip_prefix('$')?.parse::<usize>().ok()?;
+    plain_name(col).then_some((col, n))
+}
+
+fn plain_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl UpdateForm<'_> {
+    /// `UPDATE t SET c = v.pI … FROM (VALUES (…), …) AS v (p1, …) WHERE key = v.pK`: the
+    /// statement updating `n` rows, each from its argument list of `per_row`.
+    fn joined(&self, n: usize, per_row: usize) -> String {
+        let sets: Vec<String> = self
+            .sets
+            .iter()
+            .map(|(c, i)| format!("{c} = v.p{i}"))
+            .collect();
+        let rows: Vec<String> = (0..n)
+            .map(|r| format!("({})", placeholders_from(r * per_row, per_row)))
+            .collect();
+        let names: Vec<String> = (1..=per_row).map(|i| format!("p{i}")).collect();
+        format!(
+            "UPDATE {} SET {} FROM (VALUES {}) AS v ({}) WHERE {}.{} = v.p{}",
+            self.table,
+            sets.join(", "),
+            rows.join(", "),
+            names.join(", "),
+            self.table,
+            self.key_column,
+            self.key
+        )
+    }
+}
+
 /// Whether `sql` is a write that can be a `WITH` part: `INSERT`, `UPDATE` or `DELETE`,
 /// returning no rows.
 fn holdable(sql: &str) -> bool {
@@ -175,15 +482,16 @@ fn holdable(sql: &str) -> bool {
 /// Each part's placeholders are renumbered after the parts before it.
 fn combined(held: &[Held]) -> (String, Vec<Val>) {
     let mut sql = String::from("WITH ");
-    let mut args = Vec::with_capacity(held.iter().map(|h| h.args.len()).sum());
+    let mut args = Vec::with_capacity(held.iter().map(Held::params).sum());
     let mut counts = Vec::new();
     for (i, h) in held.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
+        let (part, part_args) = h.statement();
         sql.push_str(&format!("w{i} AS ("));
         sql.push_str(&renumbered(
-            h.sql.trim_end().trim_end_matches(';'),
+            part.trim_end().trim_end_matches(';'),
             args.len(),
         ));
         if h.count.is_some() {
@@ -191,7 +499,7 @@ fn combined(held: &[Held]) -> (String, Vec<Val>) {
             counts.push(format!("(SELECT COUNT(*) FROM w{i}) AS n{i}"));
         }
         sql.push(')');
-        args.extend(h.args.iter().cloned());
+        args.extend(part_args);
     }
     sql.push_str(" SELECT ");
     if counts.is_empty() {
@@ -242,7 +550,7 @@ fn renumbered(sql: &str, offset: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Held, combined, holdable, renumbered};
+    use super::{Held, by_id_of, combined, holdable, insert_form, renumbered, update_form};
     use crate::db::Val;
 
     #[test]
@@ -282,17 +590,17 @@ mod tests {
         let held = [
             Held {
                 sql: "INSERT INTO a (x) VALUES ($1);".into(),
-                args: vec![Val::Int(1)],
+                rows: vec![vec![Val::Int(1)]],
                 count: Some(1),
             },
             Held {
                 sql: "INSERT INTO b (x, y) VALUES ($1, $2)".into(),
-                args: vec![Val::Int(2), Val::Int(3)],
+                rows: vec![vec![Val::Int(2), Val::Int(3)]],
                 count: None,
             },
             Held {
                 sql: "UPDATE c SET x = $2 WHERE id = $1".into(),
-                args: vec![Val::Int(4), Val::Int(5)],
+                rows: vec![vec![Val::Int(4), Val::Int(5)]],
                 count: Some(1),
             },
         ];
@@ -305,5 +613,67 @@ mod tests {
              SELECT (SELECT COUNT(*) FROM w0) AS n0, (SELECT COUNT(*) FROM w2) AS n2"
         );
         assert_eq!(args, (1..=5).map(Val::Int).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn writes_of_one_text_join_into_one_part() {
+        let insert = Held {
+            sql: "INSERT INTO t (a, b) VALUES ($1, 'x''s'), ($2, 1) ON CONFLICT DO NOTHING".into(),
+            rows: vec![
+                vec![Val::Int(1), Val::Int(2)],
+                vec![Val::Int(3), Val::Int(4)],
+            ],
+            count: Some(2),
+        };
+        let (sql, args) = insert.statement();
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, b) VALUES ($1, 'x''s'), ($2, 1), ($3, 'x''s'), ($4, 1) \
+             ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(args, (1..=4).map(Val::Int).collect::<Vec<_>>());
+
+        let update = Held {
+            sql: "UPDATE c SET x = $2,\n  y = $3 WHERE id = $1".into(),
+            rows: vec![
+                vec![
+                    Val::Text("a".into()),
+                    Val::Int(1),
+                    Val::Null(crate::db::Kind::Int),
+                ],
+                vec![Val::Text("b".into()), Val::Int(2), Val::Int(3)],
+            ],
+            count: Some(2),
+        };
+        assert_eq!(
+            update.statement().0,
+            "UPDATE c SET x = v.p2, y = v.p3 FROM (VALUES ($1, $2, $3), ($4, $5, $6)) \
+             AS v (p1, p2, p3) WHERE c.id = v.p1"
+        );
+    }
+
+    #[test]
+    fn only_plain_inserts_and_updates_by_placeholder_join() {
+        assert!(insert_form("INSERT INTO t (a) VALUES ($1)").is_some());
+        // Placeholders outside the rows, rows from a query, or rows returned: not joined.
+        assert!(
+            insert_form("INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO UPDATE SET b = $2")
+                .is_none()
+        );
+        assert!(insert_form("INSERT INTO t (a) SELECT a FROM u").is_none());
+        assert!(insert_form("INSERT INTO t (a) VALUES ($1) RETURNING id").is_none());
+        let u = update_form("UPDATE t SET a = $2 WHERE id = $1").unwrap();
+        assert_eq!((u.table, u.key_column, u.key), ("t", "id", 1));
+        assert!(update_form("UPDATE t SET a = a + $2 WHERE id = $1").is_none());
+        assert!(update_form("UPDATE t SET a = $2 WHERE id = $1 AND b = $3").is_none());
+        assert!(update_form("UPDATE t SET a = $2").is_none());
+    }
+
+    #[test]
+    fn a_read_by_id_is_told_apart_from_reads_by_other_columns() {
+        assert!(by_id_of("SELECT a FROM t WHERE id = $1 FOR UPDATE", "t"));
+        assert!(!by_id_of("SELECT a FROM t WHERE customer = $1", "t"));
+        assert!(!by_id_of("SELECT a FROM u WHERE id = $1", "t"));
+        assert!(!by_id_of("SELECT a FROM t WHERE id = $1 OR b = $2", "t"));
     }
 }

@@ -107,6 +107,17 @@ impl Tx {
         one(query(sql).bind(id).fetch_optional(&mut *self).await?)
     }
 
+    /// Locks the customers of `ids` (in id order) and keeps them as
+    /// [`Tx::customer_for_update`]'s answers (see [`Tx::reads_ahead`]).
+    pub async fn read_ahead_customers(&mut self, ids: &[String]) -> Result<()> {
+        let lock = self.lock_clause();
+        let one = format!("SELECT {COLUMNS} FROM customers WHERE id = $1{lock}");
+        let many = |list: &str| {
+            format!("SELECT {COLUMNS} FROM customers WHERE id IN ({list}) ORDER BY id{lock}")
+        };
+        self.read_ahead(many, &one, "id", ids).await
+    }
+
     /// Live customers on a test clock, locked, oldest first.
     pub async fn customers_on_clock(&mut self, clock: &str) -> Result<Vec<CustomerRow>> {
         let sql = format!(

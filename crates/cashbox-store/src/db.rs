@@ -133,6 +133,14 @@ pub(crate) fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
+/// `$(offset + 1), …, $(offset + n)`.
+pub(crate) fn placeholders_from(offset: usize, n: usize) -> String {
+    (offset + 1..=offset + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The rows of `sql` for every value of `values`, asked a hundred at a time: `sql` is given
 /// the placeholders of one chunk's `IN (…)` list.
 pub(crate) async fn rows_in(
@@ -260,7 +268,7 @@ impl Query {
                         q.fetch_all(&mut **t)
                             .await?
                             .into_iter()
-                            .map(Row::Pg)
+                            .map(Row::pg)
                             .collect(),
                     ),
                     Want::Count => Output::Count(q.execute(&mut **t).await?.rows_affected()),
@@ -270,7 +278,7 @@ impl Query {
                 let q = self.pg();
                 Ok(match want {
                     Want::Rows => {
-                        Output::Rows(q.fetch_all(pool).await?.into_iter().map(Row::Pg).collect())
+                        Output::Rows(q.fetch_all(pool).await?.into_iter().map(Row::pg).collect())
                     }
                     Want::Count => Output::Count(q.execute(pool).await?.rows_affected()),
                 })
@@ -381,7 +389,8 @@ pub(crate) fn lite_run(conn: &Connection, sql: &str, args: &[Val], want: Want) -
 
 /// A result row of either backend.
 pub(crate) enum Row {
-    Pg(PgRow),
+    /// Shared: a buffered transaction keeps the rows it read to answer the same read again.
+    Pg(Arc<PgRow>),
     Lite {
         cols: Arc<[String]>,
         vals: Vec<Value>,
@@ -389,6 +398,10 @@ pub(crate) enum Row {
 }
 
 impl Row {
+    pub(crate) fn pg(r: PgRow) -> Self {
+        Row::Pg(Arc::new(r))
+    }
+
     /// A SQLite row's column names (none for PostgreSQL's).
     pub(crate) fn lite_columns(&self) -> Option<Arc<[String]>> {
         match self {
@@ -410,7 +423,7 @@ impl Row {
         T: FromSql + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
     {
         match self {
-            Row::Pg(r) => Ok(sqlx::Row::try_get(r, column)?),
+            Row::Pg(r) => Ok(sqlx::Row::try_get(&**r, column)?),
             Row::Lite { cols, vals } => {
                 let i = cols
                     .iter()

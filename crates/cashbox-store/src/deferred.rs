@@ -209,7 +209,7 @@ impl DeferredTx {
 }
 
 /// Tables a trigger writes when a statement writes the first: see the migrations.
-const TRIGGERED: &[(&str, &str)] = &[("events", "webhook_outbox")];
+pub(crate) const TRIGGERED: &[(&str, &str)] = &[("events", "webhook_outbox")];
 
 /// Whether the write `write` may change what the read `read` returns: it writes (itself or
 /// by a trigger) a table the read names, or its table is not plain to see.
@@ -224,7 +224,7 @@ pub(crate) fn may_change(write: &str, read: &str) -> bool {
 }
 
 /// The table an `INSERT INTO`, `UPDATE` or `DELETE FROM` statement writes.
-fn written_table(sql: &str) -> Option<&str> {
+pub(crate) fn written_table(sql: &str) -> Option<&str> {
     let mut words = sql.split_whitespace();
     let first = words.next()?;
     let table = if first.eq_ignore_ascii_case("UPDATE") {

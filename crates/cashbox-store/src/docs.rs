@@ -249,6 +249,42 @@ impl Tx {
         one(query(sql).bind(id).fetch_optional(&mut *self).await?)
     }
 
+    /// Locks the documents of `ids` (in id order, as every reader ahead does) and keeps them
+    /// as [`Tx::doc_for_update`]'s answers: one round trip where work on many objects would
+    /// make one each (see [`Tx::reads_ahead`]).
+    pub async fn read_ahead_docs(&mut self, table: DocTable, ids: &[String]) -> Result<()> {
+        let lock = self.lock_clause();
+        let one = format!("SELECT {COLUMNS} FROM {} WHERE id = $1{lock}", table.name());
+        let many = |list: &str| {
+            format!(
+                "SELECT {COLUMNS} FROM {} WHERE id IN ({list}) ORDER BY id{lock}",
+                table.name()
+            )
+        };
+        self.read_ahead(many, &one, "id", ids).await
+    }
+
+    /// Locks every document of the `customers` and keeps them as [`Tx::docs_by_customer`]'s
+    /// answers.
+    pub async fn read_ahead_docs_by_customer(
+        &mut self,
+        table: DocTable,
+        customers: &[String],
+    ) -> Result<()> {
+        let lock = self.lock_clause();
+        let one = format!(
+            "SELECT {COLUMNS} FROM {} WHERE customer = $1 ORDER BY id{lock}",
+            table.name()
+        );
+        let many = |list: &str| {
+            format!(
+                "SELECT {COLUMNS} FROM {} WHERE customer IN ({list}) ORDER BY id{lock}",
+                table.name()
+            )
+        };
+        self.read_ahead(many, &one, "customer", customers).await
+    }
+
     /// Every document with this parent, locked, oldest first.
     pub async fn docs_by_parent(&mut self, table: DocTable, parent: &str) -> Result<Vec<DocRow>> {
         let sql = format!(

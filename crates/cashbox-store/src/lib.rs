@@ -254,6 +254,42 @@ impl Tx {
         matches!(self.kind, TxKind::Postgres(_) | TxKind::Buffered(_))
     }
 
+    /// Whether reading ahead ([`Tx::read_ahead_docs`] and the like) saves round trips here:
+    /// only a buffered PostgreSQL transaction keeps what it read.
+    pub fn reads_ahead(&self) -> bool {
+        matches!(self.kind, TxKind::Buffered(_))
+    }
+
+    /// On a buffered transaction, runs `many` for `keys` (a chunk at a time, given the
+    /// placeholders of its `IN (…)` list) and keeps each key's rows as the answer to `one`;
+    /// elsewhere does nothing (the reads run one by one as they come).
+    pub(crate) async fn read_ahead(
+        &mut self,
+        many: impl Fn(&str) -> String,
+        one: &str,
+        key_column: &str,
+        keys: &[String],
+    ) -> Result<()> {
+        let TxKind::Buffered(b) = &mut self.kind else {
+            return Ok(());
+        };
+        let mut keys: Vec<String> = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        for chunk in keys.chunks(500) {
+            let args = chunk.iter().map(|k| db::Val::Text(k.clone())).collect();
+            b.read_ahead(
+                &many(&db::placeholders(chunk.len())),
+                args,
+                one,
+                key_column,
+                chunk,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// `FOR UPDATE` where the backend has row locks; SQLite's write lock is already held.
     pub(crate) fn lock_clause(&self) -> &'static str {
         self.lock_clause_or(" FOR UPDATE")

@@ -2,7 +2,7 @@
 //! processor-side idempotency key, written in its own transactions as a remote processor's
 //! would be.
 
-use crate::db::{On, Row, query};
+use crate::db::{On, Query, Row, query};
 use crate::{Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +85,68 @@ impl Store {
         Ok(stored)
     }
 
+    /// [`Store::sandbox_record`] for each of `ops`, in order; on PostgreSQL in one insert
+    /// (and one read of the keys already taken, if any was).
+    pub async fn sandbox_record_many(&self, ops: &[SandboxOp]) -> Result<Vec<SandboxOp>> {
+        if !matches!(self, Self::Postgres(_)) || ops.len() < 2 {
+            let mut stored = Vec::with_capacity(ops.len());
+            for op in ops {
+                stored.push(self.sandbox_record(op).await?);
+            }
+            return Ok(stored);
+        }
+        let mut stored = Vec::with_capacity(ops.len());
+        for chunk in ops.chunks(1_000) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", crate::db::placeholders_from(i * 13, 13)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO sandbox_operations ({COLUMNS}) VALUES {}{ON_KEY_TAKEN} \
+                 RETURNING idempotency_key",
+                rows.join(", ")
+            );
+            let mut q = query(sql);
+            for op in chunk {
+                q = bind_op(q, op);
+            }
+            let inserted: std::collections::HashSet<String> = q
+                .fetch_all(self)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String>("idempotency_key"))
+                .collect::<Result<_>>()?;
+            let taken: Vec<String> = chunk
+                .iter()
+                .filter(|op| !inserted.contains(&op.idempotency_key))
+                .map(|op| op.idempotency_key.clone())
+                .collect();
+            let mut earlier = std::collections::HashMap::new();
+            if !taken.is_empty() {
+                let rows = crate::db::rows_in(self, &taken, |list| {
+                    format!(
+                        "SELECT {COLUMNS} FROM sandbox_operations WHERE idempotency_key IN ({list})"
+                    )
+                })
+                .await?;
+                for r in &rows {
+                    let op = SandboxOp::from_row(r)?;
+                    earlier.insert(op.idempotency_key.clone(), op);
+                }
+            }
+            // A key asked twice in one chunk is inserted by its first operation.
+            for op in chunk {
+                let key = &op.idempotency_key;
+                if inserted.contains(key) && !earlier.contains_key(key) {
+                    earlier.insert(key.clone(), op.clone());
+                    stored.push(op.clone());
+                } else {
+                    stored.push(earlier.get(key).cloned().ok_or(StoreError::RowNotFound)?);
+                }
+            }
+        }
+        Ok(stored)
+    }
+
     pub async fn sandbox_op(&self, id: &str) -> Result<Option<SandboxOp>> {
         let sql = format!("SELECT {COLUMNS} FROM sandbox_operations WHERE id = $1");
         query(sql)
@@ -131,11 +193,16 @@ async fn insert_op(on: impl Into<On<'_>>, op: &SandboxOp, on_conflict: &str) -> 
         "INSERT INTO sandbox_operations ({COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){on_conflict}"
     );
+    bind_op(query(sql), op).execute(on).await
+}
+
+/// `op`'s thirteen columns bound, in [`COLUMNS`]' order.
+fn bind_op(q: Query, op: &SandboxOp) -> Query {
     #[rustfmt::skip]
-    let q = query(sql)
+    let q = q
         .bind(&op.id).bind(&op.idempotency_key).bind(&op.request_hash).bind(&op.kind)
         .bind(op.amount_minor).bind(&op.currency).bind(&op.card_token).bind(&op.reference)
         .bind(&op.outcome).bind(&op.error_code).bind(&op.decline_code).bind(&op.message)
         .bind(op.created);
-    q.execute(on).await
+    q
 }

@@ -457,6 +457,79 @@ async fn a_buffered_transaction_whose_writes_fail_writes_nothing() {
 }
 
 /// Commits an invoice document `id` in an ordinary transaction.
+/// A buffered transaction (PostgreSQL only) that reads rows ahead answers their reads from
+/// what it read until it writes them; writes of one text to different rows go as one, and a
+/// second write to a row already written goes after the first: every write lands as made.
+#[tokio::test]
+async fn a_buffered_transaction_reads_ahead_and_sends_like_writes_together() {
+    use cashbox_store::DocTable::Invoices;
+    let store = fresh_store().await.unwrap();
+    let Some(mut tx) = store.buffered().await.unwrap() else {
+        return;
+    };
+    for id in ["in_1", "in_2", "in_3"] {
+        insert_committed(&store, id).await;
+    }
+    assert!(tx.reads_ahead());
+    let ids: Vec<String> = ["in_3", "in_1", "in_2", "in_9"].map(String::from).to_vec();
+    tx.read_ahead_docs(Invoices, &ids).await.unwrap();
+    // Changed since, outside: the read ahead holds the row locked, so the change waits.
+    let outside = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut other = store.begin().await.unwrap();
+            other
+                .update_doc(Invoices, &doc("in_3", "outside"))
+                .await
+                .unwrap();
+            other.commit().await.unwrap();
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!outside.is_finished(), "the row read ahead is locked");
+    let status = |row: Option<cashbox_store::DocRow>| row.map(|d| d.status);
+    assert_eq!(
+        status(tx.doc_for_update(Invoices, "in_1").await.unwrap()).as_deref(),
+        Some("draft")
+    );
+    assert_eq!(tx.doc_for_update(Invoices, "in_9").await.unwrap(), None);
+    tx.update_doc(Invoices, &doc("in_1", "open")).await.unwrap();
+    // The row written is read again from the server, the write before it sent first.
+    assert_eq!(
+        status(tx.doc_for_update(Invoices, "in_1").await.unwrap()).as_deref(),
+        Some("open")
+    );
+    // The other rows read ahead are still as read.
+    assert_eq!(
+        status(tx.doc_for_update(Invoices, "in_2").await.unwrap()).as_deref(),
+        Some("draft")
+    );
+    tx.update_doc(Invoices, &doc("in_2", "paid")).await.unwrap();
+    tx.update_doc(Invoices, &doc("in_3", "void")).await.unwrap();
+    tx.update_doc(Invoices, &doc("in_2", "uncollectible"))
+        .await
+        .unwrap();
+    tx.insert_doc(Invoices, &doc("in_4", "draft"))
+        .await
+        .unwrap();
+    tx.insert_doc(Invoices, &doc("in_5", "draft"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    outside.await.unwrap();
+
+    let now = |id: &'static str| {
+        let store = store.clone();
+        async move { store.doc(Invoices, id).await.unwrap().map(|d| d.status) }
+    };
+    assert_eq!(now("in_1").await.as_deref(), Some("open"));
+    assert_eq!(now("in_2").await.as_deref(), Some("uncollectible"));
+    // The change from outside waited for the commit and came after it.
+    assert_eq!(now("in_3").await.as_deref(), Some("outside"));
+    assert_eq!(now("in_4").await.as_deref(), Some("draft"));
+    assert_eq!(now("in_5").await.as_deref(), Some("draft"));
+}
+
 async fn insert_committed(store: &cashbox_store::Store, id: &str) {
     let mut tx = store.begin().await.unwrap();
     tx.insert_doc(cashbox_store::DocTable::Invoices, &doc(id, "draft"))

@@ -49,44 +49,30 @@ impl SandboxProcessor {
 
     /// Writes one journal entry, or returns the one already under this idempotency key.
     async fn journal(&self, mut op: SandboxOp) -> Result<Outcome, ProcessorError> {
-        op.request_hash = {
-            let text = format!(
-                "{}|{}|{}|{}|{:?}",
-                op.kind, op.amount_minor, op.currency, op.card_token, op.reference
-            );
-            Sha256::digest(text.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        };
+        op.request_hash = request_hash(&op);
         let stored = self
             .store
             .sandbox_record(&op)
             .await
             .map_err(|e| ProcessorError::Network(e.to_string()))?;
-        if stored.request_hash != op.request_hash {
-            return Err(ProcessorError::Rejected(format!(
-                "idempotency key {} was used for a different request",
-                op.idempotency_key
-            )));
-        }
-        Ok(match stored.outcome.as_str() {
-            "succeeded" => Outcome::Succeeded {
-                reference: stored.id,
-            },
-            "requires_action" => Outcome::RequiresAction,
-            "processing" => Outcome::Processing,
-            _ => Outcome::Declined(Decline {
-                code: stored.error_code.unwrap_or_else(|| "card_declined".into()),
-                decline_code: stored
-                    .decline_code
-                    .unwrap_or_else(|| "generic_decline".into()),
-                message: stored
-                    .message
-                    .unwrap_or_else(|| "Your card was declined.".into()),
-                reference: stored.id,
-            }),
-        })
+        outcome_of(&op, stored)
+    }
+
+    /// The authorization or charge `req` asks for, decided, as its journal entry.
+    fn authorization_op(&self, req: &AuthorizeRequest<'_>) -> Result<SandboxOp, ProcessorError> {
+        let card = Self::card_of(req.card_token)?;
+        let kind = if req.capture { "charge" } else { "authorize" };
+        let mut op = self.op(
+            kind,
+            req.idempotency_key,
+            req.amount_minor,
+            req.currency,
+            req.card_token,
+            None,
+        );
+        set_outcome(&mut op, &decide_charge(card, req));
+        op.request_hash = request_hash(&op);
+        Ok(op)
     }
 
     fn op(
@@ -185,6 +171,46 @@ fn decide_verify(card: &TestCard, req: &VerifyRequest<'_>) -> Decision {
     }
 }
 
+/// A digest of what an operation asks, so a key used again for another request is caught.
+fn request_hash(op: &SandboxOp) -> String {
+    let text = format!(
+        "{}|{}|{}|{}|{:?}",
+        op.kind, op.amount_minor, op.currency, op.card_token, op.reference
+    );
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The outcome of `op` as the journal has it under its key (`stored`: `op` itself, or the
+/// earlier operation with the key).
+fn outcome_of(op: &SandboxOp, stored: SandboxOp) -> Result<Outcome, ProcessorError> {
+    if stored.request_hash != op.request_hash {
+        return Err(ProcessorError::Rejected(format!(
+            "idempotency key {} was used for a different request",
+            op.idempotency_key
+        )));
+    }
+    Ok(match stored.outcome.as_str() {
+        "succeeded" => Outcome::Succeeded {
+            reference: stored.id,
+        },
+        "requires_action" => Outcome::RequiresAction,
+        "processing" => Outcome::Processing,
+        _ => Outcome::Declined(Decline {
+            code: stored.error_code.unwrap_or_else(|| "card_declined".into()),
+            decline_code: stored
+                .decline_code
+                .unwrap_or_else(|| "generic_decline".into()),
+            message: stored
+                .message
+                .unwrap_or_else(|| "Your card was declined.".into()),
+            reference: stored.id,
+        }),
+    })
+}
+
 impl Processor for SandboxProcessor {
     fn name(&self) -> &'static str {
         "sandbox"
@@ -233,19 +259,34 @@ impl Processor for SandboxProcessor {
         &'a self,
         req: AuthorizeRequest<'a>,
     ) -> BoxFuture<'a, Result<Outcome, ProcessorError>> {
+        Box::pin(async move { self.journal(self.authorization_op(&req)?).await })
+    }
+
+    /// The journal entries written in one statement on PostgreSQL (a billing run's charges).
+    fn authorize_many<'a>(
+        &'a self,
+        reqs: Vec<AuthorizeRequest<'a>>,
+    ) -> BoxFuture<'a, Vec<Result<Outcome, ProcessorError>>> {
         Box::pin(async move {
-            let card = Self::card_of(req.card_token)?;
-            let kind = if req.capture { "charge" } else { "authorize" };
-            let mut op = self.op(
-                kind,
-                req.idempotency_key,
-                req.amount_minor,
-                req.currency,
-                req.card_token,
-                None,
-            );
-            set_outcome(&mut op, &decide_charge(card, &req));
-            self.journal(op).await
+            let ops: Vec<Result<SandboxOp, ProcessorError>> =
+                reqs.iter().map(|r| self.authorization_op(r)).collect();
+            let valid: Vec<SandboxOp> = ops.iter().filter_map(|o| o.clone().ok()).collect();
+            let mut stored = match self.store.sandbox_record_many(&valid).await {
+                Ok(stored) => stored.into_iter(),
+                Err(e) => {
+                    let e = ProcessorError::Network(e.to_string());
+                    return ops.iter().map(|_| Err(e.clone())).collect();
+                }
+            };
+            ops.into_iter()
+                .map(|op| {
+                    let op = op?;
+                    let stored = stored.next().ok_or_else(|| {
+                        ProcessorError::Network("the journal lost an operation".into())
+                    })?;
+                    outcome_of(&op, stored)
+                })
+                .collect()
         })
     }
 
