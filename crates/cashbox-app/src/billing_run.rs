@@ -106,10 +106,15 @@ impl App {
                         }
                     }
                 }
-                if let Err(e) = self.finish_collections(ctx, collections, ids).await {
-                    tracing::warn!(error = %e, "billing payments failed; the recovery sweep finishes them");
+                match self.finish_collections(ctx, collections, ids).await {
+                    Ok(()) => more,
+                    // As alone: a subscription whose payment did not finish goes no further
+                    // now; its next step stays due.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "billing payments failed; the recovery sweep finishes them");
+                        Vec::new()
+                    }
                 }
-                more
             }
             Err(e) => {
                 tracing::debug!(error = %e, "a billing batch failed: its subscriptions run one by one");
