@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_events_object_index.sql"),
         postgres: include_str!("../migrations/postgres/0011_events_object_index.sql"),
     },
+    Migration {
+        version: 12,
+        name: "outbox_statement_trigger",
+        sqlite: include_str!("../migrations/sqlite/0012_outbox_statement_trigger.sql"),
+        postgres: include_str!("../migrations/postgres/0012_outbox_statement_trigger.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.
