@@ -23,6 +23,7 @@
 //! reading (`FOR UPDATE`), never by writing: a held write locks its rows only when it is sent.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,7 +31,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
 use crate::db::{Output, Row, Val, Want, is_read, pg_query, placeholders_from};
-use crate::deferred::{TRIGGERED, may_change, written_table};
+use crate::deferred::{TRIGGERED, Words, changes_named, written_table};
 use crate::{Result, StoreError};
 
 /// Buffered transactions committed, and those whose writes failed when sent.
@@ -54,6 +55,8 @@ const CACHED_READS_MAX: usize = 4_096;
 
 struct Held {
     sql: String,
+    /// The table it writes ([`written_table`]), found once.
+    table: Option<String>,
     /// One argument list per write made with this text: a write made again with the same
     /// text joins the first as another row of one part (see [`Buffered::join`]).
     rows: Vec<Vec<Val>>,
@@ -62,21 +65,34 @@ struct Held {
 }
 
 impl Held {
+    fn new(sql: &str, rows: Vec<Vec<Val>>, count: Option<u64>) -> Self {
+        Self {
+            sql: sql.to_owned(),
+            table: written_table(sql).map(str::to_owned),
+            rows,
+            count,
+        }
+    }
+
     fn params(&self) -> usize {
         self.rows.iter().map(Vec::len).sum()
     }
 
-    /// The statement that makes every write held here, and its arguments.
-    fn statement(&self) -> (String, Vec<Val>) {
-        let args: Vec<Val> = self.rows.iter().flatten().cloned().collect();
-        if self.rows.len() == 1 {
-            return (self.sql.clone(), args);
-        }
+    /// The statement that makes every write held here, its placeholders numbered from
+    /// `offset` + 1, and its arguments.
+    fn statement(self, offset: usize) -> (String, Vec<Val>) {
+        let n = self.rows.len();
         let per_row = self.rows[0].len();
-        let sql = match (insert_form(&self.sql), update_form(&self.sql)) {
-            (Some(ins), _) => ins.joined(self.rows.len(), per_row),
-            (None, Some(upd)) => upd.joined(self.rows.len(), per_row),
-            (None, None) => unreachable!("only writes of a joinable form are joined"),
+        let args: Vec<Val> = self.rows.into_iter().flatten().collect();
+        let sql = self.sql.trim_end().trim_end_matches(';');
+        let sql = if n == 1 {
+            renumbered(sql, offset)
+        } else {
+            match (insert_form(sql), update_form(sql)) {
+                (Some(ins), _) => ins.joined(n, per_row, offset),
+                (None, Some(upd)) => upd.joined(n, per_row, offset),
+                (None, None) => unreachable!("only writes of a joinable form are joined"),
+            }
         };
         (sql, args)
     }
@@ -88,13 +104,40 @@ pub(crate) struct Buffered {
     /// Rows read in this transaction (or read ahead for it, [`Buffered::read_ahead`]), by
     /// SQL text and then arguments: an identical read is answered from here until a write
     /// of this transaction may change its rows.
-    cache: HashMap<String, HashMap<String, Vec<Arc<PgRow>>>>,
+    cache: HashMap<String, Kept>,
     cached: usize,
 }
 
-/// The cache's key for a read's arguments.
-fn args_key(args: &[Val]) -> String {
-    format!("{args:?}")
+/// The rows kept of one read text, by arguments.
+#[derive(Default)]
+struct Kept {
+    /// The read's words ([`Words`]): which writes may change its rows.
+    words: Vec<Box<str>>,
+    /// Whether it reads rows by their id alone ([`by_id_of`] its table).
+    by_id_of: Option<String>,
+    rows: HashMap<Vec<Val>, Vec<Arc<PgRow>>>,
+}
+
+impl Kept {
+    fn of(read: &str) -> Self {
+        let words = Words::of(read);
+        let by_id_of = read
+            .split_once(" FROM ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .filter(|t| by_id_of(read, t))
+            .map(str::to_owned);
+        Self {
+            words: words.owned(),
+            by_id_of,
+            rows: HashMap::new(),
+        }
+    }
+
+    fn changed_by(&self, table: Option<&str>) -> bool {
+        changes_named(table, |t| {
+            self.words.binary_search_by(|w| (**w).cmp(t)).is_ok()
+        })
+    }
 }
 
 impl Buffered {
@@ -133,22 +176,23 @@ impl Buffered {
         let Output::Rows(rows) = self.send(many, args, Want::Rows, None).await? else {
             unreachable!("asked for rows")
         };
-        let mut by_key: HashMap<String, Vec<Arc<PgRow>>> = keys
+        let mut by_key: HashMap<Vec<Val>, Vec<Arc<PgRow>>> = keys
             .iter()
-            .map(|k| (args_key(&[Val::Text(k.clone())]), Vec::new()))
+            .map(|k| (vec![Val::Text(k.clone())], Vec::new()))
             .collect();
         for row in rows {
             let Row::Pg(row) = row else {
                 unreachable!("PostgreSQL answers PostgreSQL rows")
             };
             let key: String = sqlx::Row::try_get(&*row, key_column)?;
-            by_key
-                .entry(args_key(&[Val::Text(key)]))
-                .or_default()
-                .push(row);
+            by_key.entry(vec![Val::Text(key)]).or_default().push(row);
         }
         self.cached += by_key.len();
-        self.cache.entry(one.to_owned()).or_default().extend(by_key);
+        self.cache
+            .entry(one.to_owned())
+            .or_insert_with(|| Kept::of(one))
+            .rows
+            .extend(by_key);
         Ok(())
     }
 
@@ -161,38 +205,44 @@ impl Buffered {
         count: Option<u64>,
     ) -> Result<Output> {
         let read = is_read(sql);
-        if read
-            && let Some(rows) = self
-                .cache
-                .get(sql)
-                .and_then(|by_args| by_args.get(&args_key(&args)))
-        {
+        if read && let Some(rows) = self.cache.get(sql).and_then(|kept| kept.rows.get(&args)) {
             return Ok(Output::Rows(rows.iter().cloned().map(Row::Pg).collect()));
         }
         if !read {
             self.forget(sql, &args);
         }
         let hold = matches!(want, Want::Count) && holdable(sql);
-        if hold && self.join(sql, &args, count) {
-            return Ok(Output::Count(1));
-        }
+        let words = if self.held.is_empty() {
+            Words::default()
+        } else {
+            Words::of(sql)
+        };
+        let args = if hold {
+            match self.join(sql, args, count, &words) {
+                None => return Ok(Output::Count(1)),
+                Some(args) => args,
+            }
+        } else {
+            args
+        };
         // A write sent at once goes after every held one (a foreign key it names by value
         // may be among them); a read or a held write, after those it may see.
-        if (!hold && !read) || self.held.iter().any(|h| may_change(&h.sql, sql)) {
+        if (!hold && !read)
+            || self
+                .held
+                .iter()
+                .any(|h| words.changed_by(h.table.as_deref()))
+        {
             self.flush().await?;
         }
         if hold {
             if self.held_params() + args.len() > PARAMS_MAX {
                 self.flush().await?;
             }
-            self.held.push(Held {
-                sql: sql.to_owned(),
-                rows: vec![args],
-                count,
-            });
+            self.held.push(Held::new(sql, vec![args], count));
             return Ok(Output::Count(1));
         }
-        let key = (read && cacheable(sql)).then(|| args_key(&args));
+        let key = (read && cacheable(sql)).then(|| args.clone());
         let q = pg_query(sql.to_owned(), args);
         Ok(match want {
             Want::Rows => {
@@ -209,7 +259,8 @@ impl Buffered {
                     self.cached += 1;
                     self.cache
                         .entry(sql.to_owned())
-                        .or_default()
+                        .or_insert_with(|| Kept::of(sql))
+                        .rows
                         .insert(key, rows.clone());
                 }
                 Output::Rows(rows.into_iter().map(Row::Pg).collect())
@@ -222,19 +273,28 @@ impl Buffered {
     /// gives what the two would one after the other: nothing held since may change what
     /// the write names, and an update's row is not one the held part updates already.
     /// (Two inserts of one key in one part fail or count short: a conflict, run again.)
-    fn join(&mut self, sql: &str, args: &[Val], count: Option<u64>) -> bool {
+    /// Gives the arguments back if the write does not join.
+    fn join(
+        &mut self,
+        sql: &str,
+        args: Vec<Val>,
+        count: Option<u64>,
+        words: &Words,
+    ) -> Option<Vec<Val>> {
         let Some(i) = self
             .held
             .iter()
             .position(|h| h.sql == sql && h.count.is_some() == count.is_some())
         else {
-            return false;
+            return Some(args);
         };
         if self.held_params() + args.len() > PARAMS_MAX
             || self.held[i].rows[0].len() != args.len()
-            || self.held[i + 1..].iter().any(|h| may_change(&h.sql, sql))
+            || self.held[i + 1..]
+                .iter()
+                .any(|h| words.changed_by(h.table.as_deref()))
         {
-            return false;
+            return Some(args);
         }
         let joinable = if insert_form(sql).is_some() {
             true
@@ -245,12 +305,12 @@ impl Buffered {
             false
         };
         if !joinable {
-            return false;
+            return Some(args);
         }
         let h = &mut self.held[i];
-        h.rows.push(args.to_vec());
+        h.rows.push(args);
         h.count = h.count.zip(count).map(|(a, b)| a + b);
-        true
+        None
     }
 
     /// Drops the kept reads that the write `sql` may change: of an update of one row by
@@ -259,22 +319,19 @@ impl Buffered {
         if self.cache.is_empty() {
             return;
         }
-        let one_row = update_form(sql)
-            .filter(|_| !triggers(sql))
-            .and_then(|u| {
-                (u.key_column == "id")
-                    .then(|| args.get(u.key - 1))
-                    .flatten()
-            })
-            .map(|id| args_key(std::slice::from_ref(id)));
+        let one_row = update_form(sql).filter(|_| !triggers(sql)).and_then(|u| {
+            (u.key_column == "id")
+                .then(|| args.get(u.key - 1))
+                .flatten()
+        });
         let table = written_table(sql);
-        self.cache.retain(|read, by_args| {
-            if !may_change(sql, read) {
+        self.cache.retain(|_, kept| {
+            if !kept.changed_by(table) {
                 return true;
             }
             match &one_row {
-                Some(key) if table.is_some_and(|t| by_id_of(read, t)) => {
-                    by_args.remove(key);
+                Some(id) if table.is_some() && kept.by_id_of.as_deref() == table => {
+                    kept.rows.retain(|args, _| args.first() != Some(id));
                     true
                 }
                 _ => false,
@@ -289,23 +346,25 @@ impl Buffered {
     /// Sends the held writes as one statement and checks their counts; any failure is a
     /// [`StoreError::Conflict`] (the transaction is then unusable: the caller drops it).
     async fn flush(&mut self) -> Result<()> {
-        let held = std::mem::take(&mut self.held);
+        let mut held = std::mem::take(&mut self.held);
         let sent = match held.len() {
             0 => return Ok(()),
             1 => {
-                let (sql, args) = held[0].statement();
-                let count = held[0].count;
+                let one = held.remove(0);
+                let count = one.count;
+                let (sql, args) = one.statement(0);
                 pg_query(sql, args)
                     .execute(&mut *self.tx)
                     .await
                     .map(|done| count.is_none_or(|c| c == done.rows_affected()))
             }
             _ => {
-                let (sql, args) = combined(&held);
+                let counts: Vec<Option<u64>> = held.iter().map(|h| h.count).collect();
+                let (sql, args) = combined(held);
                 pg_query(sql, args)
                     .fetch_one(&mut *self.tx)
                     .await
-                    .map(|row| counts_hold(&held, &row))
+                    .map(|row| counts_hold(&counts, &row))
             }
         };
         match sent {
@@ -394,10 +453,19 @@ fn insert_form(sql: &str) -> Option<InsertForm<'_>> {
 }
 
 impl InsertForm<'_> {
-    /// The statement inserting `n` argument lists of `per_row` each.
-    fn joined(&self, n: usize, per_row: usize) -> String {
-        let rows: Vec<String> = (0..n).map(|i| renumbered(self.rows, i * per_row)).collect();
-        format!("{}{}{}", self.head, rows.join(", "), self.tail)
+    /// The statement inserting `n` argument lists of `per_row` each, its placeholders
+    /// numbered from `offset` + 1.
+    fn joined(&self, n: usize, per_row: usize, offset: usize) -> String {
+        let mut sql = String::with_capacity(self.head.len() + n * (self.rows.len() + 8));
+        sql.push_str(self.head);
+        for i in 0..n {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            renumber_into(&mut sql, self.rows, offset + i * per_row);
+        }
+        sql.push_str(self.tail);
+        sql
     }
 }
 
@@ -444,14 +512,14 @@ fn plain_name(s: &str) -> bool {
 impl UpdateForm<'_> {
     /// `UPDATE t SET c = v.pI … FROM (VALUES (…), …) AS v (p1, …) WHERE key = v.pK`: the
     /// statement updating `n` rows, each from its argument list of `per_row`.
-    fn joined(&self, n: usize, per_row: usize) -> String {
+    fn joined(&self, n: usize, per_row: usize, offset: usize) -> String {
         let sets: Vec<String> = self
             .sets
             .iter()
             .map(|(c, i)| format!("{c} = v.p{i}"))
             .collect();
         let rows: Vec<String> = (0..n)
-            .map(|r| format!("({})", placeholders_from(r * per_row, per_row)))
+            .map(|r| format!("({})", placeholders_from(offset + r * per_row, per_row)))
             .collect();
         let names: Vec<String> = (1..=per_row).map(|i| format!("p{i}")).collect();
         format!(
@@ -480,21 +548,18 @@ fn holdable(sql: &str) -> bool {
 /// One statement for several writes: `WITH w0 AS (…), w1 AS (…) SELECT …`, the parts whose
 /// counts matter returning a row per row changed, counted in the final `SELECT` (`n0`, …).
 /// Each part's placeholders are renumbered after the parts before it.
-fn combined(held: &[Held]) -> (String, Vec<Val>) {
+fn combined(held: Vec<Held>) -> (String, Vec<Val>) {
     let mut sql = String::from("WITH ");
     let mut args = Vec::with_capacity(held.iter().map(Held::params).sum());
     let mut counts = Vec::new();
-    for (i, h) in held.iter().enumerate() {
+    for (i, h) in held.into_iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
-        let (part, part_args) = h.statement();
-        sql.push_str(&format!("w{i} AS ("));
-        sql.push_str(&renumbered(
-            part.trim_end().trim_end_matches(';'),
-            args.len(),
-        ));
-        if h.count.is_some() {
+        let counted = h.count.is_some();
+        let (part, part_args) = h.statement(args.len());
+        let _ = write!(sql, "w{i} AS ({part}");
+        if counted {
             sql.push_str("\nRETURNING 1");
             counts.push(format!("(SELECT COUNT(*) FROM w{i}) AS n{i}"));
         }
@@ -511,9 +576,9 @@ fn combined(held: &[Held]) -> (String, Vec<Val>) {
 }
 
 /// Whether each part whose count matters changed the rows it was said to.
-fn counts_hold(held: &[Held], row: &PgRow) -> bool {
-    held.iter().enumerate().all(|(i, h)| {
-        h.count.is_none_or(|c| {
+fn counts_hold(counts: &[Option<u64>], row: &PgRow) -> bool {
+    counts.iter().enumerate().all(|(i, count)| {
+        count.is_none_or(|c| {
             sqlx::Row::try_get::<i64, _>(row, format!("n{i}").as_str())
                 .is_ok_and(|n| u64::try_from(n).is_ok_and(|n| n == c))
         })
@@ -522,10 +587,17 @@ fn counts_hold(held: &[Held], row: &PgRow) -> bool {
 
 /// `sql` with each placeholder `$N` made `$(N + offset)`; quoted text is left alone.
 fn renumbered(sql: &str, offset: usize) -> String {
-    if offset == 0 {
-        return sql.to_owned();
-    }
     let mut out = String::with_capacity(sql.len() + 16);
+    renumber_into(&mut out, sql, offset);
+    out
+}
+
+/// [`renumbered`], written at the end of `out`.
+fn renumber_into(out: &mut String, sql: &str, offset: usize) {
+    if offset == 0 {
+        out.push_str(sql);
+        return;
+    }
     let mut chars = sql.chars().peekable();
     let mut quote: Option<char> = None;
     while let Some(c) = chars.next() {
@@ -540,17 +612,16 @@ fn renumbered(sql: &str, offset: usize) -> String {
                     n = n * 10 + d as usize;
                     chars.next();
                 }
-                out.push_str(&(n + offset).to_string());
+                let _ = write!(out, "{}", n + offset);
             }
             None => {}
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Held, by_id_of, combined, holdable, insert_form, renumbered, update_form};
+    use super::{Held, Kept, by_id_of, combined, holdable, insert_form, renumbered, update_form};
     use crate::db::Val;
 
     #[test]
@@ -588,23 +659,23 @@ mod tests {
     #[test]
     fn writes_combine_into_one_statement_counting_what_matters() {
         let held = [
-            Held {
-                sql: "INSERT INTO a (x) VALUES ($1);".into(),
-                rows: vec![vec![Val::Int(1)]],
-                count: Some(1),
-            },
-            Held {
-                sql: "INSERT INTO b (x, y) VALUES ($1, $2)".into(),
-                rows: vec![vec![Val::Int(2), Val::Int(3)]],
-                count: None,
-            },
-            Held {
-                sql: "UPDATE c SET x = $2 WHERE id = $1".into(),
-                rows: vec![vec![Val::Int(4), Val::Int(5)]],
-                count: Some(1),
-            },
+            Held::new(
+                "INSERT INTO a (x) VALUES ($1);",
+                vec![vec![Val::Int(1)]],
+                Some(1),
+            ),
+            Held::new(
+                "INSERT INTO b (x, y) VALUES ($1, $2)",
+                vec![vec![Val::Int(2), Val::Int(3)]],
+                None,
+            ),
+            Held::new(
+                "UPDATE c SET x = $2 WHERE id = $1",
+                vec![vec![Val::Int(4), Val::Int(5)]],
+                Some(1),
+            ),
         ];
-        let (sql, args) = combined(&held);
+        let (sql, args) = combined(held.into());
         assert_eq!(
             sql,
             "WITH w0 AS (INSERT INTO a (x) VALUES ($1)\nRETURNING 1), \
@@ -617,15 +688,15 @@ mod tests {
 
     #[test]
     fn writes_of_one_text_join_into_one_part() {
-        let insert = Held {
-            sql: "INSERT INTO t (a, b) VALUES ($1, 'x''s'), ($2, 1) ON CONFLICT DO NOTHING".into(),
-            rows: vec![
+        let insert = Held::new(
+            "INSERT INTO t (a, b) VALUES ($1, 'x''s'), ($2, 1) ON CONFLICT DO NOTHING",
+            vec![
                 vec![Val::Int(1), Val::Int(2)],
                 vec![Val::Int(3), Val::Int(4)],
             ],
-            count: Some(2),
-        };
-        let (sql, args) = insert.statement();
+            Some(2),
+        );
+        let (sql, args) = insert.statement(0);
         assert_eq!(
             sql,
             "INSERT INTO t (a, b) VALUES ($1, 'x''s'), ($2, 1), ($3, 'x''s'), ($4, 1) \
@@ -633,9 +704,9 @@ mod tests {
         );
         assert_eq!(args, (1..=4).map(Val::Int).collect::<Vec<_>>());
 
-        let update = Held {
-            sql: "UPDATE c SET x = $2,\n  y = $3 WHERE id = $1".into(),
-            rows: vec![
+        let update = Held::new(
+            "UPDATE c SET x = $2,\n  y = $3 WHERE id = $1",
+            vec![
                 vec![
                     Val::Text("a".into()),
                     Val::Int(1),
@@ -643,13 +714,63 @@ mod tests {
                 ],
                 vec![Val::Text("b".into()), Val::Int(2), Val::Int(3)],
             ],
-            count: Some(2),
-        };
+            Some(2),
+        );
         assert_eq!(
-            update.statement().0,
+            update.statement(0).0,
             "UPDATE c SET x = v.p2, y = v.p3 FROM (VALUES ($1, $2, $3), ($4, $5, $6)) \
              AS v (p1, p2, p3) WHERE c.id = v.p1"
         );
+    }
+
+    #[test]
+    fn a_kept_read_knows_the_writes_that_may_change_it() {
+        let by_id = Kept::of("SELECT a FROM t WHERE id = $1 FOR UPDATE");
+        assert_eq!(by_id.by_id_of.as_deref(), Some("t"));
+        assert!(by_id.changed_by(Some("t")));
+        assert!(!by_id.changed_by(Some("tt")));
+        // A write whose table is not plain to see may change anything.
+        assert!(by_id.changed_by(None));
+        let outbox = Kept::of("SELECT seq FROM webhook_outbox WHERE event_id = $1");
+        assert_eq!(outbox.by_id_of, None);
+        // Events are written to the outbox by a trigger.
+        assert!(outbox.changed_by(Some("events")));
+    }
+
+    #[test]
+    fn joined_parts_are_numbered_after_the_parts_before_them() {
+        let held = vec![
+            Held::new(
+                "INSERT INTO a (x) VALUES ($1)",
+                vec![vec![Val::Int(1)]],
+                None,
+            ),
+            Held::new(
+                "INSERT INTO b (x, y) VALUES ($1, $2)",
+                vec![
+                    vec![Val::Int(2), Val::Int(3)],
+                    vec![Val::Int(4), Val::Int(5)],
+                ],
+                None,
+            ),
+            Held::new(
+                "UPDATE c SET x = $2 WHERE id = $1",
+                vec![
+                    vec![Val::Int(6), Val::Int(7)],
+                    vec![Val::Int(8), Val::Int(9)],
+                ],
+                Some(2),
+            ),
+        ];
+        let (sql, args) = combined(held);
+        assert_eq!(
+            sql,
+            "WITH w0 AS (INSERT INTO a (x) VALUES ($1)), \
+             w1 AS (INSERT INTO b (x, y) VALUES ($2, $3), ($4, $5)), \
+             w2 AS (UPDATE c SET x = v.p2 FROM (VALUES ($6, $7), ($8, $9)) AS v (p1, p2) \
+             WHERE c.id = v.p1\nRETURNING 1) SELECT (SELECT COUNT(*) FROM w2) AS n2"
+        );
+        assert_eq!(args, (1..=9).map(Val::Int).collect::<Vec<_>>());
     }
 
     #[test]

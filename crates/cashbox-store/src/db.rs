@@ -17,7 +17,7 @@ use sqlx::postgres::PgRow;
 use crate::{Result, Store, StoreError, Tx, TxKind};
 
 /// A bound argument. Nulls carry their type, which PostgreSQL needs to plan the statement.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Val {
     Int(i64),
     I32(i32),
@@ -27,7 +27,7 @@ pub(crate) enum Val {
     Null(Kind),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Int,
     I32,
@@ -127,18 +127,20 @@ pub(crate) struct Query {
 
 /// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of `n` values bound first.
 pub(crate) fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    placeholders_from(0, n)
 }
 
 /// `$(offset + 1), …, $(offset + n)`.
 pub(crate) fn placeholders_from(offset: usize, n: usize) -> String {
-    (offset + 1..=offset + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(n * 7);
+    for i in offset + 1..=offset + n {
+        if i > offset + 1 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "${i}");
+    }
+    out
 }
 
 /// The rows of `sql` for every value of `values`, asked a hundred at a time: `sql` is given

@@ -106,9 +106,13 @@ impl DeferredTx {
         let at = self.log.iter().rposition(|op| {
             matches!(op.recorded, Recorded::Rows { .. }) && op.sql == sql && op.args == args
         })?;
-        let written_since = self.log[at + 1..]
-            .iter()
-            .any(|op| matches!(op.recorded, Recorded::Count(_)) && may_change(&op.sql, sql));
+        let mut words = None;
+        let written_since = self.log[at + 1..].iter().any(|op| {
+            matches!(op.recorded, Recorded::Count(_))
+                && words
+                    .get_or_insert_with(|| Words::of(sql))
+                    .changed_by(written_table(&op.sql))
+        });
         if written_since {
             return None;
         }
@@ -139,13 +143,22 @@ impl DeferredTx {
 
     /// Whether a read in the log follows a write that may change it (see [`may_change`]).
     fn reads_after_writing(&self) -> bool {
-        let mut written: Vec<&str> = Vec::new();
+        // The tables written so far, each once (`None`: one not plain to see).
+        let mut written: Vec<Option<&str>> = Vec::new();
         for op in &self.log {
             match &op.recorded {
-                Recorded::Count(_) => written.push(op.sql.as_str()),
+                Recorded::Count(_) => {
+                    let table = written_table(&op.sql);
+                    if !written.contains(&table) {
+                        written.push(table);
+                    }
+                }
                 Recorded::Rows { .. } => {
-                    if written.iter().any(|w| may_change(w, &op.sql)) {
-                        return true;
+                    if !written.is_empty() {
+                        let words = Words::of(&op.sql);
+                        if written.iter().any(|t| words.changed_by(*t)) {
+                            return true;
+                        }
                     }
                 }
             }
@@ -213,14 +226,53 @@ pub(crate) const TRIGGERED: &[(&str, &str)] = &[("events", "webhook_outbox")];
 
 /// Whether the write `write` may change what the read `read` returns: it writes (itself or
 /// by a trigger) a table the read names, or its table is not plain to see.
+/// (The code asks [`Words::changed_by`], which finds the same without searching the read's
+/// text once per write.)
+#[cfg(test)]
 pub(crate) fn may_change(write: &str, read: &str) -> bool {
-    let Some(table) = written_table(write) else {
+    changes_named(written_table(write), |t| names_table(read, t))
+}
+
+/// [`may_change`] of a write to `table` (`None`: not plain to see), given whether the read
+/// names a table.
+pub(crate) fn changes_named(table: Option<&str>, names: impl Fn(&str) -> bool) -> bool {
+    let Some(table) = table else {
         return true;
     };
-    names_table(read, table)
-        || TRIGGERED
-            .iter()
-            .any(|(t, also)| *t == table && names_table(read, also))
+    names(table) || TRIGGERED.iter().any(|(t, also)| *t == table && names(also))
+}
+
+/// The whole words of a statement (runs of ASCII letters, digits and `_`), sorted: the
+/// tables it may name, to ask [`Words::names`] of many writes without searching the text
+/// again for each.
+#[derive(Debug, Default)]
+pub(crate) struct Words<'a>(Vec<&'a str>);
+
+impl<'a> Words<'a> {
+    pub(crate) fn of(sql: &'a str) -> Self {
+        let mut words: Vec<&str> = sql
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        Self(words)
+    }
+
+    /// Whether `table` is one of the words: [`names_table`] without the search.
+    pub(crate) fn names(&self, table: &str) -> bool {
+        self.0.binary_search(&table).is_ok()
+    }
+
+    /// Whether a write to `table` may change what this statement reads ([`may_change`]).
+    pub(crate) fn changed_by(&self, table: Option<&str>) -> bool {
+        changes_named(table, |t| self.names(t))
+    }
+
+    /// The words kept beyond the statement's text.
+    pub(crate) fn owned(&self) -> Vec<Box<str>> {
+        self.0.iter().map(|w| Box::from(*w)).collect()
+    }
 }
 
 /// The table an `INSERT INTO`, `UPDATE` or `DELETE FROM` statement writes.
@@ -242,6 +294,7 @@ pub(crate) fn written_table(sql: &str) -> Option<&str> {
 }
 
 /// Whether `table` appears in `sql` as a whole word.
+#[cfg(test)]
 fn names_table(sql: &str, table: &str) -> bool {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     sql.match_indices(table).any(|(i, _)| {
@@ -253,7 +306,7 @@ fn names_table(sql: &str, table: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{DeferredTx, may_change, names_table, written_table};
+    use super::{DeferredTx, Words, may_change, names_table, written_table};
     use crate::StoreError;
     use crate::db::{Output, Val};
     use crate::lite::tests::{insert, open};
@@ -348,5 +401,26 @@ mod tests {
             "SELECT 1 FROM a JOIN invoices ON x",
             "invoices"
         ));
+    }
+
+    #[test]
+    fn the_words_of_a_statement_name_what_a_search_finds() {
+        let sql = "SELECT a.id FROM events_x a JOIN events ON b = $1 WHERE c IN ($2)";
+        let words = Words::of(sql);
+        for table in [
+            "events",
+            "events_x",
+            "event",
+            "x",
+            "a",
+            "id",
+            "1",
+            "webhook_outbox",
+        ] {
+            assert_eq!(words.names(table), names_table(sql, table), "{table}");
+        }
+        assert!(words.changed_by(Some("events")));
+        assert!(!words.changed_by(Some("invoices")));
+        assert!(words.changed_by(None));
     }
 }
