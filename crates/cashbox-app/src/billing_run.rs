@@ -35,6 +35,11 @@ pub const BILLING_CONCURRENCY: usize = 64;
 pub const RENEWAL_BATCH: usize = 64;
 /// Batches run at once on PostgreSQL (4: 1,498/s; 8: 1,817/s; 16 on 16 connections: 1,751/s).
 const BATCHES_AT_ONCE: usize = 8;
+/// Pieces of due work the billing worker takes at a time (`cashbox serve`, and
+/// `bench-billing` unless told otherwise): two rounds of full batches on PostgreSQL, so that a
+/// round's last batches do not leave connections idle for long. (At 200 a round, PostgreSQL
+/// ran 4 batches at once, not 8.)
+pub const BILLING_ROUND: i64 = (RENEWAL_BATCH * BATCHES_AT_ONCE * 2) as i64;
 /// The same work coming back this many times without progress stops a clock's advance.
 const REPEATS_MAX: usize = 3;
 

@@ -62,7 +62,7 @@ enum Command {
         #[arg(long, default_value = "all")]
         phase: String,
         /// Pieces of due work the worker takes at a time.
-        #[arg(long, default_value_t = 1_000)]
+        #[arg(long, default_value_t = cashbox_app::billing_run::BILLING_ROUND)]
         batch: i64,
     },
     /// Benchmark meter-event ingestion (single and batch) and the usage and entitlement

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cashbox_app::billing_run::BILLING_ROUND;
 use cashbox_app::keys::SOURCE_GENERATED;
 use cashbox_app::{App, Settings};
 use cashbox_core::api_key::{self, KeyKind};
@@ -19,8 +20,6 @@ pub const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(15);
 /// How often the billing worker looks for work due on the wall clock.
 pub const BILLING_INTERVAL: Duration = Duration::from_secs(1);
-/// Pieces of billing work the worker takes at a time.
-pub const BILLING_BATCH: i64 = 200;
 pub const DEV_KEYS_FILE: &str = "encryption.keys";
 pub const SQLITE_FILE: &str = "cashbox.db";
 
@@ -313,8 +312,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
             loop {
                 tick.tick().await;
                 loop {
-                    match app.run_due_billing(BILLING_BATCH).await {
-                        Ok(n) if n as i64 == BILLING_BATCH => continue,
+                    match app.run_due_billing(BILLING_ROUND).await {
+                        Ok(n) if n as i64 == BILLING_ROUND => continue,
                         Ok(_) => break,
                         Err(e) => {
                             tracing::warn!(error = %e, "the billing worker failed");
