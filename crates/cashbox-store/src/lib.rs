@@ -218,7 +218,8 @@ impl Store {
         Ok(match self {
             Self::Sqlite(_) => None,
             Self::Postgres(p) => {
-                Some(TxKind::Buffered(Box::new(Buffered::new(p.begin().await?))).into())
+                let tx = p.begin_with(buffered::BEGIN).await?;
+                Some(TxKind::Buffered(Box::new(Buffered::new(tx))).into())
             }
         })
     }
