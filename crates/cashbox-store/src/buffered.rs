@@ -117,7 +117,6 @@ pub(crate) struct Buffered {
 }
 
 /// The rows kept of one read text, by arguments.
-#[derive(Default)]
 struct Kept {
     /// The read's words ([`Words`]): which writes may change its rows.
     words: Vec<Box<str>>,

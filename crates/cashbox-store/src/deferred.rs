@@ -141,7 +141,7 @@ impl DeferredTx {
         });
     }
 
-    /// Whether a read in the log follows a write that may change it (see [`may_change`]).
+    /// Whether a read in the log follows a write that may change it (see [`Words::changed_by`]).
     fn reads_after_writing(&self) -> bool {
         // The tables written so far, each once (`None`: one not plain to see).
         let mut written: Vec<Option<&str>> = Vec::new();
@@ -233,8 +233,8 @@ pub(crate) fn may_change(write: &str, read: &str) -> bool {
     changes_named(written_table(write), |t| names_table(read, t))
 }
 
-/// [`may_change`] of a write to `table` (`None`: not plain to see), given whether the read
-/// names a table.
+/// Whether a write to `table` (`None`: not plain to see) may change a read, given whether
+/// the read names a table.
 pub(crate) fn changes_named(table: Option<&str>, names: impl Fn(&str) -> bool) -> bool {
     let Some(table) = table else {
         return true;
@@ -259,12 +259,13 @@ impl<'a> Words<'a> {
         Self(words)
     }
 
-    /// Whether `table` is one of the words: [`names_table`] without the search.
+    /// Whether `table` is one of the words: `names_table` without the search.
     pub(crate) fn names(&self, table: &str) -> bool {
         self.0.binary_search(&table).is_ok()
     }
 
-    /// Whether a write to `table` may change what this statement reads ([`may_change`]).
+    /// Whether a write to `table` may change what this statement reads: it writes (itself or
+    /// by a trigger) a table the statement names, or its table is not plain to see.
     pub(crate) fn changed_by(&self, table: Option<&str>) -> bool {
         changes_named(table, |t| self.names(t))
     }
