@@ -23,6 +23,8 @@
 //!
 //! [`Query::execute`]: crate::db::Query
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -63,6 +65,16 @@ struct Op {
 pub struct DeferredTx {
     lite: Arc<Lite>,
     log: Vec<Op>,
+    /// Where each read's latest answer is in the log, by a hash of its statement and
+    /// arguments (a collision only makes a read run again): a batch of renewals logs
+    /// thousands of statements, and searching the log for each read made the work quadratic.
+    reads: HashMap<u64, usize>,
+    /// Each table written so far (`None`: one not plain to see) and where it was last
+    /// written in the log.
+    written: Vec<(Option<Box<str>>, usize)>,
+    /// Whether a read in the log follows a write that may change it (see
+    /// [`Words::changed_by`]).
+    reads_after_writing: bool,
     /// Counts it as being worked out until it takes its place in the write queue, so that a
     /// batch may wait a moment for it (`lite.rs`).
     working: Counted,
@@ -74,19 +86,31 @@ impl DeferredTx {
             working: lite.working(),
             lite,
             log: Vec::new(),
+            reads: HashMap::new(),
+            written: Vec::new(),
+            reads_after_writing: false,
         }
     }
 
     /// Runs a read on a read connection and records what it returned, unless the log
     /// already has its answer.
     pub(crate) fn read(&mut self, sql: &str, args: Vec<Val>) -> Result<Output> {
-        if let Some(out) = self.read_again(sql, &args) {
+        let key = read_key(sql, &args);
+        if let Some(out) = self.read_again(key, sql, &args) {
             return Ok(out);
         }
         let out = self
             .lite
             .read(|conn| lite_run(conn, sql, &args, Want::Rows))?;
         if let Output::Rows(rows) = &out {
+            if !self.reads_after_writing && !self.written.is_empty() {
+                let words = Words::of(sql);
+                self.reads_after_writing = self
+                    .written
+                    .iter()
+                    .any(|(table, _)| words.changed_by(table.as_deref()));
+            }
+            self.reads.insert(key, self.log.len());
             self.log.push(Op {
                 sql: sql.to_owned(),
                 args,
@@ -101,24 +125,25 @@ impl DeferredTx {
 
     /// The rows of the same read earlier in the log, if nothing written since could have
     /// changed them.
-    fn read_again(&self, sql: &str, args: &[Val]) -> Option<Output> {
-        // Most reads are not repeated: look for the same read first, then at what came after.
-        let at = self.log.iter().rposition(|op| {
-            matches!(op.recorded, Recorded::Rows { .. }) && op.sql == sql && op.args == args
-        })?;
+    fn read_again(&self, key: u64, sql: &str, args: &[Val]) -> Option<Output> {
+        let at = *self.reads.get(&key)?;
+        let op = &self.log[at];
+        let Recorded::Rows { cols, rows } = &op.recorded else {
+            return None;
+        };
+        if op.sql != sql || op.args != args {
+            return None;
+        }
         let mut words = None;
-        let written_since = self.log[at + 1..].iter().any(|op| {
-            matches!(op.recorded, Recorded::Count(_))
+        let written_since = self.written.iter().any(|(table, last)| {
+            *last > at
                 && words
                     .get_or_insert_with(|| Words::of(sql))
-                    .changed_by(written_table(&op.sql))
+                    .changed_by(table.as_deref())
         });
         if written_since {
             return None;
         }
-        let Recorded::Rows { cols, rows } = &self.log[at].recorded else {
-            return None;
-        };
         let rows = rows
             .iter()
             .filter_map(|vals| {
@@ -134,6 +159,12 @@ impl DeferredTx {
     /// Records a write; `count` is what the code is told it changed (checked at commit), or
     /// `None` if the code ignores it.
     pub(crate) fn write(&mut self, sql: &str, args: Vec<Val>, count: Option<u64>) {
+        let at = self.log.len();
+        let table = written_table(sql);
+        match self.written.iter_mut().find(|(t, _)| t.as_deref() == table) {
+            Some((_, last)) => *last = at,
+            None => self.written.push((table.map(Box::from), at)),
+        }
         self.log.push(Op {
             sql: sql.to_owned(),
             args,
@@ -141,38 +172,15 @@ impl DeferredTx {
         });
     }
 
-    /// Whether a read in the log follows a write that may change it (see [`Words::changed_by`]).
-    fn reads_after_writing(&self) -> bool {
-        // The tables written so far, each once (`None`: one not plain to see).
-        let mut written: Vec<Option<&str>> = Vec::new();
-        for op in &self.log {
-            match &op.recorded {
-                Recorded::Count(_) => {
-                    let table = written_table(&op.sql);
-                    if !written.contains(&table) {
-                        written.push(table);
-                    }
-                }
-                Recorded::Rows { .. } => {
-                    if !written.is_empty() {
-                        let words = Words::of(&op.sql);
-                        if written.iter().any(|t| words.changed_by(*t)) {
-                            return true;
-                        }
-                    }
-                }
-            }
-        }
-        false
-    }
-
     /// Takes the write turn and replays the log; commits if every statement still gives what
     /// it gave, else writes nothing and returns [`StoreError::Conflict`].
     pub(crate) async fn commit(self) -> Result<()> {
         // A replay that reads a table it wrote is likely to conflict (see above): it takes a
         // savepoint, so that it does not take its batch down with it.
-        let saved = self.reads_after_writing();
-        let Self { lite, log, working } = self;
+        let saved = self.reads_after_writing;
+        let Self {
+            lite, log, working, ..
+        } = self;
         // Queued from here on, no longer being worked out.
         drop(working);
         let tx = if saved {
@@ -219,6 +227,14 @@ impl DeferredTx {
         counter.fetch_add(1, Ordering::Relaxed);
         committed
     }
+}
+
+/// What a read is looked up by in the log: a hash of its statement and arguments.
+fn read_key(sql: &str, args: &[Val]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sql.hash(&mut h);
+    args.hash(&mut h);
+    h.finish()
 }
 
 /// Tables a trigger writes when a statement writes the first: see the migrations.
@@ -351,6 +367,27 @@ mod tests {
         assert_eq!(d.log.len(), 4);
         // The replay checks the first answer against the table as it is now.
         assert!(matches!(d.commit().await, Err(StoreError::Conflict)));
+    }
+
+    #[tokio::test]
+    async fn a_replay_takes_a_savepoint_only_after_a_write_its_reads_may_see() {
+        let (lite, _dir) = open("reads-after-writing").await;
+        let read = "SELECT id FROM t WHERE id = $1";
+        let a = || vec![Val::Text("a".into())];
+        let mut d = DeferredTx::new(lite.clone());
+        d.read(read, a()).unwrap();
+        assert!(!d.reads_after_writing, "nothing written yet");
+        d.write("INSERT INTO u (id) VALUES ($1)", a(), Some(1));
+        d.read(read, vec![Val::Text("b".into())]).unwrap();
+        assert!(!d.reads_after_writing, "a write to another table");
+        // The same read again is answered from the log, not made after the write.
+        d.read(read, a()).unwrap();
+        assert!(!d.reads_after_writing);
+        assert_eq!(d.log.len(), 3);
+        d.write("INSERT INTO t (id) VALUES ($1)", a(), Some(1));
+        d.read(read, a()).unwrap();
+        assert!(d.reads_after_writing, "a read of the table written");
+        assert_eq!(d.log.len(), 5);
     }
 
     #[test]
