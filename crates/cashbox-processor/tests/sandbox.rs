@@ -34,6 +34,14 @@ fn token(p: &SandboxProcessor, id: &str) -> String {
     p.test_card(id).unwrap().token
 }
 
+/// The amount the sandbox's journal holds for a succeeded operation.
+async fn journaled_amount(s: &FreshStore, outcome: &Outcome) -> i64 {
+    let Outcome::Succeeded { reference } = outcome else {
+        panic!("not succeeded: {outcome:?}")
+    };
+    s.sandbox_op(reference).await.unwrap().unwrap().amount_minor
+}
+
 #[tokio::test]
 async fn test_cards_behave_as_stripes() {
     let (_s, p) = sandbox().await;
@@ -141,22 +149,55 @@ async fn retries_with_one_key_charge_once() {
     let a = p.authorize(charge("same", &visa, 1000)).await.unwrap();
     let b = p.authorize(charge("same", &visa, 1000)).await.unwrap();
     assert_eq!(a, b);
-    let Outcome::Succeeded { reference } = a else {
-        panic!()
-    };
-    assert_eq!(
-        s.sandbox_op(&reference)
-            .await
-            .unwrap()
-            .unwrap()
-            .amount_minor,
-        1000
-    );
+    assert_eq!(journaled_amount(&s, &a).await, 1000);
     // The same key for another amount is refused, as Stripe refuses it.
     assert!(matches!(
         p.authorize(charge("same", &visa, 2000)).await,
         Err(ProcessorError::Rejected(_))
     ));
+}
+
+#[tokio::test]
+async fn charges_asked_together_answer_as_asked_one_by_one() {
+    let (s, p) = sandbox().await;
+    let visa = token(&p, "pm_card_visa");
+    let declined = token(&p, "pm_card_chargeDeclined");
+    let earlier = p.authorize(charge("k-earlier", &visa, 500)).await.unwrap();
+    let answers = p
+        .authorize_many(vec![
+            charge("k-new", &visa, 1000),
+            // Asked before: the earlier answer, not a second charge.
+            charge("k-earlier", &visa, 500),
+            charge("k-declined", &declined, 700),
+            // Asked twice in one call: charged once.
+            charge("k-new", &visa, 1000),
+            // A key reused for another amount is refused, alone.
+            charge("k-earlier", &visa, 900),
+        ])
+        .await;
+    assert_eq!(answers.len(), 5);
+    let new = answers[0].clone().unwrap();
+    assert!(matches!(&new, Outcome::Succeeded { .. }), "{new:?}");
+    assert_eq!(answers[1].clone().unwrap(), earlier);
+    assert!(
+        matches!(answers[2], Ok(Outcome::Declined(_))),
+        "{:?}",
+        answers[2]
+    );
+    assert_eq!(answers[3].clone().unwrap(), new);
+    assert!(matches!(answers[4], Err(ProcessorError::Rejected(_))));
+    // Asked again one by one, every key answers the same: each was journaled once.
+    assert_eq!(
+        p.authorize(charge("k-new", &visa, 1000)).await.unwrap(),
+        new
+    );
+    assert_eq!(
+        p.authorize(charge("k-declined", &declined, 700))
+            .await
+            .unwrap(),
+        answers[2].clone().unwrap()
+    );
+    assert_eq!(journaled_amount(&s, &new).await, 1000);
 }
 
 #[tokio::test]

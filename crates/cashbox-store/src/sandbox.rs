@@ -85,17 +85,31 @@ impl Store {
         Ok(stored)
     }
 
-    /// [`Store::sandbox_record`] for each of `ops`, in order; on PostgreSQL in one insert
-    /// (and one read of the keys already taken, if any was).
+    /// [`Store::sandbox_record`] for each of `ops`, in order: on PostgreSQL in one insert
+    /// (and one read of the keys already taken, if any was), on SQLite in one deferred
+    /// transaction (one read of the keys, the new operations inserted, both checked in the
+    /// write turn).
     pub async fn sandbox_record_many(&self, ops: &[SandboxOp]) -> Result<Vec<SandboxOp>> {
-        if !matches!(self, Self::Postgres(_)) || ops.len() < 2 {
-            let mut stored = Vec::with_capacity(ops.len());
+        let mut stored = Vec::with_capacity(ops.len());
+        if ops.len() < 2 {
             for op in ops {
                 stored.push(self.sandbox_record(op).await?);
             }
             return Ok(stored);
         }
-        let mut stored = Vec::with_capacity(ops.len());
+        if !matches!(self, Self::Postgres(_)) {
+            for chunk in ops.chunks(1_000) {
+                match self.sandbox_record_deferred(chunk).await? {
+                    Some(recorded) => stored.extend(recorded),
+                    None => {
+                        for op in chunk {
+                            stored.push(self.sandbox_record(op).await?);
+                        }
+                    }
+                }
+            }
+            return Ok(stored);
+        }
         for chunk in ops.chunks(1_000) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| format!("({})", crate::db::placeholders_from(i * 13, 13)))
@@ -145,6 +159,44 @@ impl Store {
             }
         }
         Ok(stored)
+    }
+
+    /// `ops` recorded in one deferred transaction; `None` if it is not one (PostgreSQL) or
+    /// its replay found a change (a key taken meanwhile): record them one by one then.
+    async fn sandbox_record_deferred(&self, ops: &[SandboxOp]) -> Result<Option<Vec<SandboxOp>>> {
+        let Some(mut tx) = self.deferred() else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sandbox_operations WHERE idempotency_key IN ({})",
+            crate::db::placeholders(ops.len())
+        );
+        let rows = ops
+            .iter()
+            .fold(query(sql), |q, op| q.bind(&op.idempotency_key))
+            .fetch_all(&mut tx)
+            .await?;
+        let mut recorded = std::collections::HashMap::with_capacity(ops.len());
+        for r in &rows {
+            let op = SandboxOp::from_row(r)?;
+            recorded.insert(op.idempotency_key.clone(), op);
+        }
+        let mut stored = Vec::with_capacity(ops.len());
+        for op in ops {
+            // A key asked twice is inserted by its first operation.
+            if let Some(earlier) = recorded.get(&op.idempotency_key) {
+                stored.push(earlier.clone());
+                continue;
+            }
+            insert_op(&mut tx, op, "").await?;
+            recorded.insert(op.idempotency_key.clone(), op.clone());
+            stored.push(op.clone());
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(Some(stored)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn sandbox_op(&self, id: &str) -> Result<Option<SandboxOp>> {
