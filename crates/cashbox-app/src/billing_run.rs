@@ -24,9 +24,10 @@ use crate::{App, AppError, AppResult, RequestCtx};
 
 /// Steps one subscription may take in one run before the worker moves on.
 const STEPS_MAX: usize = 1_000;
-/// Pieces of due work run at once: they touch different rows, and on SQLite their commits
-/// share group commits. With batches that linger for transactions being worked out, 64 at
-/// once fill bigger batches than 32: 100,000 renewals in 44.7–45.3 s against 46.7–48.1 s.
+/// Pieces of due work other than subscriptions' steps (invoice retries, purchases running
+/// out) run at once: they touch different rows, and on SQLite their commits share group
+/// commits. (When renewals ran this way on SQLite, 64 at once filled bigger group commits
+/// than 32: 100,000 renewals in 44.7–45.3 s against 46.7–48.1 s.)
 pub const BILLING_CONCURRENCY: usize = 64;
 /// Subscriptions whose due steps run in one transaction on PostgreSQL, their rows read ahead
 /// and their writes sent together: a few statements for the batch where each subscription
@@ -35,6 +36,15 @@ pub const BILLING_CONCURRENCY: usize = 64;
 pub const RENEWAL_BATCH: usize = 64;
 /// Batches run at once on PostgreSQL (4: 1,498/s; 8: 1,817/s; 16 on 16 connections: 1,751/s).
 const BATCHES_AT_ONCE: usize = 8;
+/// Subscriptions whose due steps run in one deferred transaction on SQLite: one place in the
+/// write queue, one replay and one commit for the batch, where each subscription took its
+/// own (and its charge's journal entry, and its outcome, one more each). 100,000 renewals
+/// on a slow day: one at a time (64 at once), 59.1 s; batches of 32, 8 at once, 36.9 s; of
+/// 64, 39.3 s; of 16, 44.9 s.
+pub const SQLITE_RENEWAL_BATCH: usize = 32;
+/// Batches run at once on SQLite (4: 39.6 s; 8: 36.9 and 42.6 s; 16: 36.3 s, within the
+/// day's noise of 8).
+const SQLITE_BATCHES_AT_ONCE: usize = 8;
 /// Pieces of due work the billing worker takes at a time (`cashbox serve`, and
 /// `bench-billing` unless told otherwise): two rounds of full batches on PostgreSQL, so that a
 /// round's last batches do not leave connections idle for long. (At 200 a round, PostgreSQL
@@ -602,31 +612,28 @@ impl App {
         }
     }
 
-    /// Runs pieces of work side by side, at most [`BILLING_CONCURRENCY`] at once; a piece
-    /// that fails stays due and is logged. On PostgreSQL, subscriptions' steps run in
-    /// batches ([`RENEWAL_BATCH`]).
-    async fn run_all(&self, mut work: Vec<DueWork>) {
-        if matches!(self.store(), Store::Postgres(_)) {
-            let subscriptions: Vec<String>;
-            (subscriptions, work) = {
-                let (subs, rest): (Vec<DueWork>, Vec<DueWork>) = work
-                    .into_iter()
-                    .partition(|w| w.kind == DueKind::Subscription);
-                (subs.into_iter().map(|w| w.id).collect(), rest)
-            };
-            let mut running = tokio::task::JoinSet::new();
-            for batch in subscriptions.chunks(RENEWAL_BATCH) {
-                while running.len() >= BATCHES_AT_ONCE {
-                    running.join_next().await;
-                }
-                let app = self.clone();
-                let batch = batch.to_vec();
-                running.spawn(async move { app.advance_batch(batch).await });
-            }
-            while running.join_next().await.is_some() {}
-        }
+    /// Runs pieces of work side by side: subscriptions' steps in batches ([`RENEWAL_BATCH`]
+    /// on PostgreSQL, [`SQLITE_RENEWAL_BATCH`] on SQLite), the rest at most
+    /// [`BILLING_CONCURRENCY`] at once; a piece that fails stays due and is logged.
+    async fn run_all(&self, work: Vec<DueWork>) {
+        let (size, at_once) = match self.store() {
+            Store::Postgres(_) => (RENEWAL_BATCH, BATCHES_AT_ONCE),
+            Store::Sqlite(_) => (SQLITE_RENEWAL_BATCH, SQLITE_BATCHES_AT_ONCE),
+        };
+        let (subscriptions, rest): (Vec<DueWork>, Vec<DueWork>) = work
+            .into_iter()
+            .partition(|w| w.kind == DueKind::Subscription);
         let mut running = tokio::task::JoinSet::new();
-        for w in work {
+        for batch in subscriptions.chunks(size) {
+            while running.len() >= at_once {
+                running.join_next().await;
+            }
+            let app = self.clone();
+            let batch = batch.iter().map(|w| w.id.clone()).collect();
+            running.spawn(async move { app.advance_batch(batch).await });
+        }
+        while running.join_next().await.is_some() {}
+        for w in rest {
             while running.len() >= BILLING_CONCURRENCY {
                 running.join_next().await;
             }
