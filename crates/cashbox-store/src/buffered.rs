@@ -31,7 +31,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
 use crate::db::{Output, Row, Val, Want, is_read, pg_query, placeholders_from};
-use crate::deferred::{TRIGGERED, Words, changes_named, written_table};
+use crate::deferred::{Kept, ReadAhead, TRIGGERED, Words, written_table};
 use crate::{Result, StoreError};
 
 /// Buffered transactions committed, and those whose writes failed when sent.
@@ -112,39 +112,8 @@ pub(crate) struct Buffered {
     /// Rows read in this transaction (or read ahead for it, [`Buffered::read_ahead`]), by
     /// SQL text and then arguments: an identical read is answered from here until a write
     /// of this transaction may change its rows.
-    cache: HashMap<String, Kept>,
+    cache: HashMap<String, Kept<Vec<Arc<PgRow>>>>,
     cached: usize,
-}
-
-/// The rows kept of one read text, by arguments.
-struct Kept {
-    /// The read's words ([`Words`]): which writes may change its rows.
-    words: Vec<Box<str>>,
-    /// Whether it reads rows by their id alone ([`by_id_of`] its table).
-    by_id_of: Option<String>,
-    rows: HashMap<Vec<Val>, Vec<Arc<PgRow>>>,
-}
-
-impl Kept {
-    fn of(read: &str) -> Self {
-        let words = Words::of(read);
-        let by_id_of = read
-            .split_once(" FROM ")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .filter(|t| by_id_of(read, t))
-            .map(str::to_owned);
-        Self {
-            words: words.owned(),
-            by_id_of,
-            rows: HashMap::new(),
-        }
-    }
-
-    fn changed_by(&self, table: Option<&str>) -> bool {
-        changes_named(table, |t| {
-            self.words.binary_search_by(|w| (**w).cmp(t)).is_ok()
-        })
-    }
 }
 
 impl Buffered {
@@ -168,36 +137,22 @@ impl Buffered {
         self.send(sql, args, Want::Count, None).await.map(drop)
     }
 
-    /// Reads ahead, for work that will read rows one key at a time: runs `many` (the rows
-    /// of every key in `keys`, each row's key in its column `key_column`) and keeps each
-    /// key's rows as the answer to `one` (the read of one key, its only argument) until a
-    /// write of this transaction may change them. A key without rows is kept too (none).
-    pub(crate) async fn read_ahead(
-        &mut self,
-        many: &str,
-        args: Vec<Val>,
-        one: &str,
-        key_column: &str,
-        keys: &[String],
-    ) -> Result<()> {
-        let Output::Rows(rows) = self.send(many, args, Want::Rows, None).await? else {
+    /// Reads ahead ([`ReadAhead`]): keeps each key's rows until a write of this
+    /// transaction may change them.
+    pub(crate) async fn read_ahead(&mut self, mut ahead: ReadAhead<'_>) -> Result<()> {
+        let args = std::mem::take(&mut ahead.args);
+        let Output::Rows(rows) = self.send(ahead.many, args, Want::Rows, None).await? else {
             unreachable!("asked for rows")
         };
-        let mut by_key: HashMap<Vec<Val>, Vec<Arc<PgRow>>> = keys
-            .iter()
-            .map(|k| (vec![Val::Text(k.clone())], Vec::new()))
-            .collect();
-        for row in rows {
-            let Row::Pg(row) = row else {
-                unreachable!("PostgreSQL answers PostgreSQL rows")
-            };
-            let key: String = sqlx::Row::try_get(&*row, key_column)?;
-            by_key.entry(vec![Val::Text(key)]).or_default().push(row);
-        }
+        let rows = rows.into_iter().map(|row| match row {
+            Row::Pg(row) => row,
+            Row::Lite { .. } => unreachable!("PostgreSQL answers PostgreSQL rows"),
+        });
+        let by_key = ahead.by_key(rows, |row, column| Ok(sqlx::Row::try_get(&**row, column)?))?;
         self.cached += by_key.len();
         self.cache
-            .entry(one.to_owned())
-            .or_insert_with(|| Kept::of(one))
+            .entry(ahead.one.to_owned())
+            .or_insert_with(|| Kept::of(ahead.one))
             .rows
             .extend(by_key);
         Ok(())
@@ -320,30 +275,14 @@ impl Buffered {
         None
     }
 
-    /// Drops the kept reads that the write `sql` may change: of an update of one row by
-    /// its id, only that row's; else every read naming a table it writes.
+    /// Drops the kept reads that the write `sql` may change (see [`Kept::forget`]).
     fn forget(&mut self, sql: &str, args: &[Val]) {
         if self.cache.is_empty() {
             return;
         }
-        let one_row = update_form(sql).filter(|_| !triggers(sql)).and_then(|u| {
-            (u.key_column == "id")
-                .then(|| args.get(u.key - 1))
-                .flatten()
-        });
+        let one_row = one_row_updated(sql, args);
         let table = written_table(sql);
-        self.cache.retain(|_, kept| {
-            if !kept.changed_by(table) {
-                return true;
-            }
-            match &one_row {
-                Some(id) if table.is_some() && kept.by_id_of.as_deref() == table => {
-                    kept.rows.retain(|args, _| args.first() != Some(id));
-                    true
-                }
-                _ => false,
-            }
-        });
+        self.cache.retain(|_, kept| kept.forget(table, one_row));
     }
 
     fn held_params(&self) -> usize {
@@ -400,11 +339,12 @@ fn cacheable(sql: &str) -> bool {
     sql.contains(" FROM ") && !sql.contains("SKIP LOCKED") && !sql.contains("pg_")
 }
 
-/// Whether `read` reads rows of `table` by their id alone (`… FROM table WHERE id = $1`).
-fn by_id_of(read: &str, table: &str) -> bool {
-    read.contains(&format!(" FROM {table} WHERE id = $1"))
-        && !read.contains(" JOIN ")
-        && !read[read.find(" WHERE id = $1").unwrap_or(0)..].contains(" OR ")
+/// The id of the one row `sql` changes, if it is `UPDATE t SET … WHERE id = $N` and no
+/// trigger writes elsewhere for it.
+pub(crate) fn one_row_updated<'a>(sql: &str, args: &'a [Val]) -> Option<&'a Val> {
+    update_form(sql)
+        .filter(|u| u.key_column == "id" && !triggers(sql))
+        .and_then(|u| args.get(u.key - 1))
 }
 
 /// Whether a write to `sql`'s table also writes another table (by a trigger).
@@ -628,8 +568,20 @@ fn renumber_into(out: &mut String, sql: &str, offset: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Held, Kept, by_id_of, combined, holdable, insert_form, renumbered, update_form};
+    use super::{Held, combined, holdable, insert_form, one_row_updated, renumbered, update_form};
     use crate::db::Val;
+    use crate::deferred::{Kept, by_id_of};
+
+    #[test]
+    fn an_update_by_id_names_its_one_row() {
+        let args = vec![Val::Text("a".into()), Val::Int(1)];
+        let one = |sql| one_row_updated(sql, &args);
+        assert_eq!(one("UPDATE t SET x = $2 WHERE id = $1"), Some(&args[0]));
+        assert_eq!(one("UPDATE t SET x = $1 WHERE customer = $2"), None);
+        assert_eq!(one("INSERT INTO t (id, x) VALUES ($1, $2)"), None);
+        // A trigger writes another table for it.
+        assert_eq!(one("UPDATE events SET x = $2 WHERE id = $1"), None);
+    }
 
     #[test]
     fn placeholders_are_renumbered_outside_quotes() {
@@ -732,13 +684,13 @@ mod tests {
 
     #[test]
     fn a_kept_read_knows_the_writes_that_may_change_it() {
-        let by_id = Kept::of("SELECT a FROM t WHERE id = $1 FOR UPDATE");
+        let by_id = Kept::<()>::of("SELECT a FROM t WHERE id = $1 FOR UPDATE");
         assert_eq!(by_id.by_id_of.as_deref(), Some("t"));
         assert!(by_id.changed_by(Some("t")));
         assert!(!by_id.changed_by(Some("tt")));
         // A write whose table is not plain to see may change anything.
         assert!(by_id.changed_by(None));
-        let outbox = Kept::of("SELECT seq FROM webhook_outbox WHERE event_id = $1");
+        let outbox = Kept::<()>::of("SELECT seq FROM webhook_outbox WHERE event_id = $1");
         assert_eq!(outbox.by_id_of, None);
         // Events are written to the outbox by a trigger.
         assert!(outbox.changed_by(Some("events")));

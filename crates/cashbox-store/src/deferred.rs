@@ -18,18 +18,21 @@
 //! A read that follows the transaction's own write of the same rows sees the old rows outside
 //! and the new ones in the replay, so it conflicts: safe, only slower. Reads need no common
 //! snapshot for the same reason: the replay checks them all against one state. A read the
-//! transaction already made, with no write since to a table it names, is answered from the
-//! log: the replay would find the same rows twice, so it checks them once.
+//! transaction already made is answered from what it returned ([`Kept`]) until a write of the
+//! transaction may change it (an update of one row by id, that row's reads by id; any other
+//! write, every read of its table): the replay would find the same rows twice, so it checks
+//! them once. A read ahead ([`DeferredTx::read_ahead`]) is one read of many keys, kept as the
+//! answer to each key's read, and checked in the replay as the one read it was.
 //!
 //! [`Query::execute`]: crate::db::Query
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::types::Value;
 
+use crate::buffered::one_row_updated;
 use crate::db::{Output, Row, Val, Want, lite_run};
 use crate::lite::Counted;
 use crate::{Lite, Result, StoreError};
@@ -46,12 +49,39 @@ pub fn deferred_stats() -> (u64, u64) {
     )
 }
 
+/// What a read returned: its rows, and their column names if there were any.
+#[derive(Clone)]
+struct Answer {
+    cols: Option<Arc<[String]>>,
+    rows: Arc<[Vec<Value>]>,
+}
+
+impl Answer {
+    fn of(rows: &[Row]) -> Self {
+        Self {
+            cols: rows.first().and_then(Row::lite_columns),
+            rows: rows.iter().map(|r| r.lite_values().to_vec()).collect(),
+        }
+    }
+
+    fn output(&self) -> Output {
+        let rows = self
+            .rows
+            .iter()
+            .filter_map(|vals| {
+                Some(Row::Lite {
+                    cols: self.cols.clone()?,
+                    vals: vals.clone(),
+                })
+            })
+            .collect();
+        Output::Rows(rows)
+    }
+}
+
 enum Recorded {
-    /// A read and the rows it returned (with their column names, if there were any).
-    Rows {
-        cols: Option<Arc<[String]>>,
-        rows: Vec<Vec<Value>>,
-    },
+    /// A read and what it returned.
+    Rows(Answer),
     /// A write and the row count the code was given, if the code looks at it.
     Count(Option<u64>),
 }
@@ -62,18 +92,22 @@ struct Op {
     recorded: Recorded,
 }
 
+/// A table the transaction wrote (`None`: one not plain to see), and the ids of the rows it
+/// updated one by one, if that is all it did to it.
+struct Written {
+    table: Option<Box<str>>,
+    ids: Option<Vec<Val>>,
+}
+
 pub struct DeferredTx {
     lite: Arc<Lite>,
     log: Vec<Op>,
-    /// Where each read's latest answer is in the log, by a hash of its statement and
-    /// arguments (a collision only makes a read run again): a batch of renewals logs
-    /// thousands of statements, and searching the log for each read made the work quadratic.
-    reads: HashMap<u64, usize>,
-    /// Each table written so far (`None`: one not plain to see) and where it was last
-    /// written in the log.
-    written: Vec<(Option<Box<str>>, usize)>,
-    /// Whether a read in the log follows a write that may change it (see
-    /// [`Words::changed_by`]).
+    /// What the transaction read, by read text and arguments, kept as the answer to the same
+    /// read until one of its writes may change it ([`Kept::forget`]); the log holds it once,
+    /// so the replay checks it once. Reads ahead are kept here too, one answer per key.
+    kept: HashMap<String, Kept<Answer>>,
+    written: Vec<Written>,
+    /// Whether a read in the log follows a write that may change it.
     reads_after_writing: bool,
     /// Counts it as being worked out until it takes its place in the write queue, so that a
     /// batch may wait a moment for it (`lite.rs`).
@@ -86,84 +120,82 @@ impl DeferredTx {
             working: lite.working(),
             lite,
             log: Vec::new(),
-            reads: HashMap::new(),
+            kept: HashMap::new(),
             written: Vec::new(),
             reads_after_writing: false,
         }
     }
 
-    /// Runs a read on a read connection and records what it returned, unless the log
-    /// already has its answer.
+    /// Runs a read on a read connection and records what it returned, unless it has its
+    /// answer already.
     pub(crate) fn read(&mut self, sql: &str, args: Vec<Val>) -> Result<Output> {
-        let key = read_key(sql, &args);
-        if let Some(out) = self.read_again(key, sql, &args) {
-            return Ok(out);
+        if let Some(answer) = self.kept.get(sql).and_then(|k| k.rows.get(&args)) {
+            return Ok(answer.output());
         }
         let out = self
             .lite
             .read(|conn| lite_run(conn, sql, &args, Want::Rows))?;
         if let Output::Rows(rows) = &out {
-            if !self.reads_after_writing && !self.written.is_empty() {
-                let words = Words::of(sql);
-                self.reads_after_writing = self
-                    .written
-                    .iter()
-                    .any(|(table, _)| words.changed_by(table.as_deref()));
+            let answer = Answer::of(rows);
+            let kept = self
+                .kept
+                .entry(sql.to_owned())
+                .or_insert_with(|| Kept::of(sql));
+            if !self.reads_after_writing {
+                self.reads_after_writing = self.written.iter().any(|w| {
+                    kept.changed_by(w.table.as_deref())
+                        && !(kept.by_id_of.as_deref() == w.table.as_deref()
+                            && w.ids.as_ref().is_some_and(|ids| {
+                                args.first().is_some_and(|id| !ids.contains(id))
+                            }))
+                });
             }
-            self.reads.insert(key, self.log.len());
+            kept.rows.insert(args.clone(), answer.clone());
             self.log.push(Op {
                 sql: sql.to_owned(),
                 args,
-                recorded: Recorded::Rows {
-                    cols: rows.first().and_then(Row::lite_columns),
-                    rows: rows.iter().map(|r| r.lite_values().to_vec()).collect(),
-                },
+                recorded: Recorded::Rows(answer),
             });
         }
         Ok(out)
     }
 
-    /// The rows of the same read earlier in the log, if nothing written since could have
-    /// changed them.
-    fn read_again(&self, key: u64, sql: &str, args: &[Val]) -> Option<Output> {
-        let at = *self.reads.get(&key)?;
-        let op = &self.log[at];
-        let Recorded::Rows { cols, rows } = &op.recorded else {
-            return None;
+    /// Reads ahead ([`ReadAhead`]): the replay checks `many` as the one read it is.
+    pub(crate) fn read_ahead(&mut self, mut ahead: ReadAhead<'_>) -> Result<()> {
+        let args = std::mem::take(&mut ahead.args);
+        let Output::Rows(rows) = self.read(ahead.many, args)? else {
+            unreachable!("a read answers rows")
         };
-        if op.sql != sql || op.args != args {
-            return None;
+        let by_key = ahead.by_key(rows, |row, column| row.try_get(column))?;
+        let kept = self
+            .kept
+            .entry(ahead.one.to_owned())
+            .or_insert_with(|| Kept::of(ahead.one));
+        for (key, rows) in by_key {
+            kept.rows.insert(key, Answer::of(&rows));
         }
-        let mut words = None;
-        let written_since = self.written.iter().any(|(table, last)| {
-            *last > at
-                && words
-                    .get_or_insert_with(|| Words::of(sql))
-                    .changed_by(table.as_deref())
-        });
-        if written_since {
-            return None;
-        }
-        let rows = rows
-            .iter()
-            .filter_map(|vals| {
-                Some(Row::Lite {
-                    cols: cols.clone()?,
-                    vals: vals.clone(),
-                })
-            })
-            .collect();
-        Some(Output::Rows(rows))
+        Ok(())
     }
 
     /// Records a write; `count` is what the code is told it changed (checked at commit), or
     /// `None` if the code ignores it.
     pub(crate) fn write(&mut self, sql: &str, args: Vec<Val>, count: Option<u64>) {
-        let at = self.log.len();
         let table = written_table(sql);
-        match self.written.iter_mut().find(|(t, _)| t.as_deref() == table) {
-            Some((_, last)) => *last = at,
-            None => self.written.push((table.map(Box::from), at)),
+        let one_row = one_row_updated(sql, &args);
+        self.kept.retain(|_, kept| kept.forget(table, one_row));
+        match self
+            .written
+            .iter_mut()
+            .find(|w| w.table.as_deref() == table)
+        {
+            Some(w) => match (&mut w.ids, one_row) {
+                (Some(ids), Some(id)) => ids.push(id.clone()),
+                (ids, _) => *ids = None,
+            },
+            None => self.written.push(Written {
+                table: table.map(Box::from),
+                ids: one_row.map(|id| vec![id.clone()]),
+            }),
         }
         self.log.push(Op {
             sql: sql.to_owned(),
@@ -190,13 +222,13 @@ impl DeferredTx {
         };
         for op in &log {
             let same = match &op.recorded {
-                Recorded::Rows { rows, .. } => {
+                Recorded::Rows(Answer { rows, .. }) => {
                     match lite_run(tx.conn(), &op.sql, &op.args, Want::Rows) {
                         Ok(Output::Rows(now)) => {
                             now.len() == rows.len()
                                 && now
                                     .iter()
-                                    .zip(rows)
+                                    .zip(rows.iter())
                                     .all(|(n, r)| n.lite_values() == r.as_slice())
                         }
                         _ => false,
@@ -229,12 +261,93 @@ impl DeferredTx {
     }
 }
 
-/// What a read is looked up by in the log: a hash of its statement and arguments.
-fn read_key(sql: &str, args: &[Val]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    sql.hash(&mut h);
-    args.hash(&mut h);
-    h.finish()
+/// The rows a transaction read with one read text, by arguments, kept as the answer to the
+/// same read until a write of the transaction may change them (buffered and deferred
+/// transactions).
+pub(crate) struct Kept<R> {
+    /// The read's words ([`Words`]): which writes may change its rows.
+    words: Vec<Box<str>>,
+    /// Whether it reads rows by their id alone ([`by_id_of`] its table).
+    pub(crate) by_id_of: Option<String>,
+    pub(crate) rows: HashMap<Vec<Val>, R>,
+}
+
+impl<R> Kept<R> {
+    pub(crate) fn of(read: &str) -> Self {
+        let words = Words::of(read);
+        let by_id_of = read
+            .split_once(" FROM ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .filter(|t| by_id_of(read, t))
+            .map(str::to_owned);
+        Self {
+            words: words.owned(),
+            by_id_of,
+            rows: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn changed_by(&self, table: Option<&str>) -> bool {
+        changes_named(table, |t| {
+            self.words.binary_search_by(|w| (**w).cmp(t)).is_ok()
+        })
+    }
+
+    /// Forgets the rows that a write to `table` may change: if it updates one row by its id
+    /// (`one_row`), only that row's, else every read naming the table. Returns whether any
+    /// are left to keep.
+    pub(crate) fn forget(&mut self, table: Option<&str>, one_row: Option<&Val>) -> bool {
+        if !self.changed_by(table) {
+            return true;
+        }
+        match one_row {
+            Some(id) if table.is_some() && self.by_id_of.as_deref() == table => {
+                self.rows.retain(|args, _| args.first() != Some(id));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A read ahead, for work that will read rows one key at a time: `many` (with `args`) reads
+/// the rows of every key in `keys`, each row's key in its column `key_column`, and each
+/// key's rows are kept as the answer to `one` (the read of one key, its only argument). A
+/// key without rows is kept too (none).
+pub(crate) struct ReadAhead<'a> {
+    pub(crate) many: &'a str,
+    pub(crate) args: Vec<Val>,
+    pub(crate) one: &'a str,
+    pub(crate) key_column: &'a str,
+    pub(crate) keys: &'a [String],
+}
+
+impl ReadAhead<'_> {
+    /// `rows` (as `many` returned them) by their key (`key_of` a row, given the key column),
+    /// as `one`'s arguments; every key of `keys`, in the order read.
+    pub(crate) fn by_key<R>(
+        &self,
+        rows: impl IntoIterator<Item = R>,
+        key_of: impl Fn(&R, &str) -> Result<String>,
+    ) -> Result<HashMap<Vec<Val>, Vec<R>>> {
+        let mut by_key: HashMap<Vec<Val>, Vec<R>> = self
+            .keys
+            .iter()
+            .map(|k| (vec![Val::Text(k.clone())], Vec::new()))
+            .collect();
+        for row in rows {
+            let key = key_of(&row, self.key_column)?;
+            by_key.entry(vec![Val::Text(key)]).or_default().push(row);
+        }
+        Ok(by_key)
+    }
+}
+
+/// Whether `read` reads rows of `table` by their id alone.
+pub(crate) fn by_id_of(read: &str, table: &str) -> bool {
+    read.contains(&format!(" FROM {table} WHERE id = $1"))
+        && !read.contains(" JOIN ")
+        && !read[read.find(" WHERE id = $1").unwrap_or(0)..].contains(" OR ")
 }
 
 /// Tables a trigger writes when a statement writes the first: see the migrations.
@@ -373,21 +486,28 @@ mod tests {
     async fn a_replay_takes_a_savepoint_only_after_a_write_its_reads_may_see() {
         let (lite, _dir) = open("reads-after-writing").await;
         let read = "SELECT id FROM t WHERE id = $1";
-        let a = || vec![Val::Text("a".into())];
+        let id = |s: &str| vec![Val::Text(s.into())];
         let mut d = DeferredTx::new(lite.clone());
-        d.read(read, a()).unwrap();
+        d.read(read, id("a")).unwrap();
         assert!(!d.reads_after_writing, "nothing written yet");
-        d.write("INSERT INTO u (id) VALUES ($1)", a(), Some(1));
-        d.read(read, vec![Val::Text("b".into())]).unwrap();
+        d.write("INSERT INTO u (id) VALUES ($1)", id("a"), Some(1));
+        d.read(read, id("b")).unwrap();
         assert!(!d.reads_after_writing, "a write to another table");
-        // The same read again is answered from the log, not made after the write.
-        d.read(read, a()).unwrap();
-        assert!(!d.reads_after_writing);
-        assert_eq!(d.log.len(), 3);
-        d.write("INSERT INTO t (id) VALUES ($1)", a(), Some(1));
-        d.read(read, a()).unwrap();
-        assert!(d.reads_after_writing, "a read of the table written");
+        let update = "UPDATE t SET x = $2 WHERE id = $1";
+        d.write(update, vec![Val::Text("b".into()), Val::Int(1)], Some(1));
+        // The same read again is answered from what it read, not made after the write.
+        d.read(read, id("a")).unwrap();
+        assert_eq!(d.log.len(), 4);
+        d.read(read, id("c")).unwrap();
+        assert!(!d.reads_after_writing, "another row of the table updated");
         assert_eq!(d.log.len(), 5);
+        d.read(read, id("b")).unwrap();
+        assert!(d.reads_after_writing, "a read of the row updated");
+        assert_eq!(d.log.len(), 6);
+        let mut d = DeferredTx::new(lite.clone());
+        d.write("INSERT INTO t (id) VALUES ($1)", id("x"), Some(1));
+        d.read(read, id("a")).unwrap();
+        assert!(d.reads_after_writing, "a read of a table inserted into");
     }
 
     #[test]

@@ -255,15 +255,16 @@ impl Tx {
         matches!(self.kind, TxKind::Postgres(_) | TxKind::Buffered(_))
     }
 
-    /// Whether reading ahead ([`Tx::read_ahead_docs`] and the like) saves round trips here:
-    /// only a buffered PostgreSQL transaction keeps what it read.
+    /// Whether reading ahead ([`Tx::read_ahead_docs`] and the like) saves statements here:
+    /// a buffered PostgreSQL transaction and a deferred SQLite one keep what they read (a
+    /// deferred one's replay then checks one read where it would check one per key).
     pub fn reads_ahead(&self) -> bool {
-        matches!(self.kind, TxKind::Buffered(_))
+        matches!(self.kind, TxKind::Buffered(_) | TxKind::Deferred(_))
     }
 
-    /// On a buffered transaction, runs `many` for `keys` (a chunk at a time, given the
-    /// placeholders of its `IN (…)` list) and keeps each key's rows as the answer to `one`;
-    /// elsewhere does nothing (the reads run one by one as they come).
+    /// On a buffered or deferred transaction, runs `many` for `keys` (a chunk at a time,
+    /// given the placeholders of its `IN (…)` list) and keeps each key's rows as the answer
+    /// to `one`; elsewhere does nothing (the reads run one by one as they come).
     pub(crate) async fn read_ahead(
         &mut self,
         many: impl Fn(&str) -> String,
@@ -271,22 +272,27 @@ impl Tx {
         key_column: &str,
         keys: &[String],
     ) -> Result<()> {
-        let TxKind::Buffered(b) = &mut self.kind else {
+        if !self.reads_ahead() {
             return Ok(());
-        };
+        }
         let mut keys: Vec<String> = keys.to_vec();
         keys.sort();
         keys.dedup();
         for chunk in keys.chunks(500) {
             let args = chunk.iter().map(|k| db::Val::Text(k.clone())).collect();
-            b.read_ahead(
-                &many(&db::placeholders(chunk.len())),
+            let many = many(&db::placeholders(chunk.len()));
+            let ahead = deferred::ReadAhead {
+                many: &many,
                 args,
                 one,
                 key_column,
-                chunk,
-            )
-            .await?;
+                keys: chunk,
+            };
+            match &mut self.kind {
+                TxKind::Buffered(b) => b.read_ahead(ahead).await?,
+                TxKind::Deferred(d) => d.read_ahead(ahead)?,
+                _ => unreachable!("reads ahead"),
+            }
         }
         Ok(())
     }

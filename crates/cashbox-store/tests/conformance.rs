@@ -456,7 +456,66 @@ async fn a_buffered_transaction_whose_writes_fail_writes_nothing() {
     conflicts_leaving_out(&store, tx, "in_2").await;
 }
 
-/// Commits an invoice document `id` in an ordinary transaction.
+/// A deferred transaction (SQLite only) that reads rows ahead answers their reads from what
+/// it read, also after writes to other rows of their table, and its replay checks the read
+/// ahead: a row changed since by someone else is a conflict.
+#[tokio::test]
+async fn a_deferred_transaction_reads_ahead_and_checks_what_it_read() {
+    use cashbox_store::DocTable::Invoices;
+    let store = fresh_store().await.unwrap();
+    let Some(mut tx) = store.deferred() else {
+        return;
+    };
+    for id in ["in_1", "in_2", "in_3"] {
+        insert_committed(&store, id).await;
+    }
+    assert!(tx.reads_ahead());
+    let ids: Vec<String> = ["in_3", "in_1", "in_2", "in_9"].map(String::from).to_vec();
+    tx.read_ahead_docs(Invoices, &ids).await.unwrap();
+    let status = |row: Option<cashbox_store::DocRow>| row.map(|d| d.status);
+    assert_eq!(
+        locked_status(&mut tx, "in_1").await.as_deref(),
+        Some("draft")
+    );
+    assert_eq!(tx.doc_for_update(Invoices, "in_9").await.unwrap(), None);
+    tx.update_doc(Invoices, &doc("in_1", "open")).await.unwrap();
+    // Another row of the table written is still answered as read ahead.
+    assert_eq!(
+        locked_status(&mut tx, "in_2").await.as_deref(),
+        Some("draft")
+    );
+    tx.update_doc(Invoices, &doc("in_2", "paid")).await.unwrap();
+    tx.commit().await.unwrap();
+    let now = |id: &'static str| {
+        let store = store.clone();
+        async move { status(store.doc(Invoices, id).await.unwrap()) }
+    };
+    assert_eq!(now("in_1").await.as_deref(), Some("open"));
+    assert_eq!(now("in_2").await.as_deref(), Some("paid"));
+
+    // A row read ahead changes outside before the replay: nothing is written.
+    let mut tx = store.deferred().unwrap();
+    tx.read_ahead_docs(Invoices, &ids).await.unwrap();
+    let mut other = store.begin().await.unwrap();
+    other
+        .update_doc(Invoices, &doc("in_3", "outside"))
+        .await
+        .unwrap();
+    other.commit().await.unwrap();
+    // The transaction still sees what it read ahead.
+    assert_eq!(
+        locked_status(&mut tx, "in_3").await.as_deref(),
+        Some("draft")
+    );
+    tx.update_doc(Invoices, &doc("in_1", "void")).await.unwrap();
+    tx.insert_doc(Invoices, &doc("in_4", "draft"))
+        .await
+        .unwrap();
+    conflicts_leaving_out(&store, tx, "in_4").await;
+    assert_eq!(now("in_1").await.as_deref(), Some("open"));
+    assert_eq!(now("in_3").await.as_deref(), Some("outside"));
+}
+
 /// A buffered transaction (PostgreSQL only) that reads rows ahead answers their reads from
 /// what it read until it writes them; writes of one text to different rows go as one, and a
 /// second write to a row already written goes after the first: every write lands as made.
@@ -487,21 +546,20 @@ async fn a_buffered_transaction_reads_ahead_and_sends_like_writes_together() {
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(!outside.is_finished(), "the row read ahead is locked");
-    let status = |row: Option<cashbox_store::DocRow>| row.map(|d| d.status);
     assert_eq!(
-        status(tx.doc_for_update(Invoices, "in_1").await.unwrap()).as_deref(),
+        locked_status(&mut tx, "in_1").await.as_deref(),
         Some("draft")
     );
     assert_eq!(tx.doc_for_update(Invoices, "in_9").await.unwrap(), None);
     tx.update_doc(Invoices, &doc("in_1", "open")).await.unwrap();
     // The row written is read again from the server, the write before it sent first.
     assert_eq!(
-        status(tx.doc_for_update(Invoices, "in_1").await.unwrap()).as_deref(),
+        locked_status(&mut tx, "in_1").await.as_deref(),
         Some("open")
     );
     // The other rows read ahead are still as read.
     assert_eq!(
-        status(tx.doc_for_update(Invoices, "in_2").await.unwrap()).as_deref(),
+        locked_status(&mut tx, "in_2").await.as_deref(),
         Some("draft")
     );
     tx.update_doc(Invoices, &doc("in_2", "paid")).await.unwrap();
@@ -530,6 +588,16 @@ async fn a_buffered_transaction_reads_ahead_and_sends_like_writes_together() {
     assert_eq!(now("in_5").await.as_deref(), Some("draft"));
 }
 
+/// The status of the invoice document `id`, read for update in `tx`.
+async fn locked_status(tx: &mut cashbox_store::Tx, id: &str) -> Option<String> {
+    let row = tx
+        .doc_for_update(cashbox_store::DocTable::Invoices, id)
+        .await
+        .unwrap();
+    row.map(|d| d.status)
+}
+
+/// Commits an invoice document `id` in an ordinary transaction.
 async fn insert_committed(store: &cashbox_store::Store, id: &str) {
     let mut tx = store.begin().await.unwrap();
     tx.insert_doc(cashbox_store::DocTable::Invoices, &doc(id, "draft"))
