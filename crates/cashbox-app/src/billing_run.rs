@@ -39,8 +39,8 @@ const BATCHES_AT_ONCE: usize = 8;
 /// Subscriptions whose due steps run in one deferred transaction on SQLite: one place in the
 /// write queue, one replay and one commit for the batch, where each subscription took its
 /// own (and its charge's journal entry, and its outcome, one more each). 100,000 renewals
-/// on a slow day: one at a time (64 at once), 59.1 s; batches of 32, 8 at once, 36.9 s; of
-/// 64, 39.3 s; of 16, 44.9 s.
+/// on a slow day, before deferred transactions read ahead: one at a time (64 at once),
+/// 59.1 s; batches of 32, 8 at once, 36.9 s; of 64, 39.3 s; of 16, 44.9 s.
 pub const SQLITE_RENEWAL_BATCH: usize = 32;
 /// Batches run at once on SQLite (4: 39.6 s; 8: 36.9 and 42.6 s; 16: 36.3 s, within the
 /// day's noise of 8).

@@ -324,7 +324,7 @@ pub(crate) struct ReadAhead<'a> {
 
 impl ReadAhead<'_> {
     /// `rows` (as `many` returned them) by their key (`key_of` a row, given the key column),
-    /// as `one`'s arguments; every key of `keys`, in the order read.
+    /// as `one`'s arguments: every key of `keys`, each with its rows in the order read.
     pub(crate) fn by_key<R>(
         &self,
         rows: impl IntoIterator<Item = R>,
