@@ -99,6 +99,17 @@ struct Written {
     ids: Option<Vec<Val>>,
 }
 
+impl Written {
+    /// Whether the read `kept` (its text) with `args` may see this write: it names the
+    /// table, and does not read by id a row other than those updated.
+    fn seen_by<R>(&self, kept: &Kept<R>, args: &[Val]) -> bool {
+        let table = self.table.as_deref();
+        let other_row = kept.by_id_of.as_deref() == table
+            && matches!((&self.ids, args.first()), (Some(ids), Some(id)) if !ids.contains(id));
+        kept.changed_by(table) && !other_row
+    }
+}
+
 pub struct DeferredTx {
     lite: Arc<Lite>,
     log: Vec<Op>,
@@ -142,13 +153,7 @@ impl DeferredTx {
                 .entry(sql.to_owned())
                 .or_insert_with(|| Kept::of(sql));
             if !self.reads_after_writing {
-                self.reads_after_writing = self.written.iter().any(|w| {
-                    kept.changed_by(w.table.as_deref())
-                        && !(kept.by_id_of.as_deref() == w.table.as_deref()
-                            && w.ids.as_ref().is_some_and(|ids| {
-                                args.first().is_some_and(|id| !ids.contains(id))
-                            }))
-                });
+                self.reads_after_writing = self.written.iter().any(|w| w.seen_by(kept, &args));
             }
             kept.rows.insert(args.clone(), answer.clone());
             self.log.push(Op {

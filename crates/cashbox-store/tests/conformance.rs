@@ -466,19 +466,9 @@ async fn a_deferred_transaction_reads_ahead_and_checks_what_it_read() {
     let Some(mut tx) = store.deferred() else {
         return;
     };
-    for id in ["in_1", "in_2", "in_3"] {
-        insert_committed(&store, id).await;
-    }
-    assert!(tx.reads_ahead());
-    let ids: Vec<String> = ["in_3", "in_1", "in_2", "in_9"].map(String::from).to_vec();
-    tx.read_ahead_docs(Invoices, &ids).await.unwrap();
+    let ids = three_invoices_read_ahead(&store, &mut tx).await;
     let status = |row: Option<cashbox_store::DocRow>| row.map(|d| d.status);
-    assert_eq!(
-        locked_status(&mut tx, "in_1").await.as_deref(),
-        Some("draft")
-    );
-    assert_eq!(tx.doc_for_update(Invoices, "in_9").await.unwrap(), None);
-    tx.update_doc(Invoices, &doc("in_1", "open")).await.unwrap();
+    in_1_as_read_ahead_then_opened(&mut tx).await;
     // Another row of the table written is still answered as read ahead.
     assert_eq!(
         locked_status(&mut tx, "in_2").await.as_deref(),
@@ -526,12 +516,7 @@ async fn a_buffered_transaction_reads_ahead_and_sends_like_writes_together() {
     let Some(mut tx) = store.buffered().await.unwrap() else {
         return;
     };
-    for id in ["in_1", "in_2", "in_3"] {
-        insert_committed(&store, id).await;
-    }
-    assert!(tx.reads_ahead());
-    let ids: Vec<String> = ["in_3", "in_1", "in_2", "in_9"].map(String::from).to_vec();
-    tx.read_ahead_docs(Invoices, &ids).await.unwrap();
+    three_invoices_read_ahead(&store, &mut tx).await;
     // Changed since, outside: the read ahead holds the row locked, so the change waits.
     let outside = {
         let store = store.clone();
@@ -546,12 +531,7 @@ async fn a_buffered_transaction_reads_ahead_and_sends_like_writes_together() {
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(!outside.is_finished(), "the row read ahead is locked");
-    assert_eq!(
-        locked_status(&mut tx, "in_1").await.as_deref(),
-        Some("draft")
-    );
-    assert_eq!(tx.doc_for_update(Invoices, "in_9").await.unwrap(), None);
-    tx.update_doc(Invoices, &doc("in_1", "open")).await.unwrap();
+    in_1_as_read_ahead_then_opened(&mut tx).await;
     // The row written is read again from the server, the write before it sent first.
     assert_eq!(
         locked_status(&mut tx, "in_1").await.as_deref(),
@@ -586,6 +566,32 @@ async fn a_buffered_transaction_reads_ahead_and_sends_like_writes_together() {
     assert_eq!(now("in_3").await.as_deref(), Some("outside"));
     assert_eq!(now("in_4").await.as_deref(), Some("draft"));
     assert_eq!(now("in_5").await.as_deref(), Some("draft"));
+}
+
+/// Commits the invoice documents `in_1` to `in_3` (drafts) and reads them ahead in `tx`,
+/// with `in_9`, which has no row; returns the keys read ahead.
+async fn three_invoices_read_ahead(
+    store: &cashbox_store::Store,
+    tx: &mut cashbox_store::Tx,
+) -> Vec<String> {
+    for id in ["in_1", "in_2", "in_3"] {
+        insert_committed(store, id).await;
+    }
+    assert!(tx.reads_ahead());
+    let ids: Vec<String> = ["in_3", "in_1", "in_2", "in_9"].map(String::from).to_vec();
+    tx.read_ahead_docs(cashbox_store::DocTable::Invoices, &ids)
+        .await
+        .unwrap();
+    ids
+}
+
+/// In `tx`, after [`three_invoices_read_ahead`]: `in_1` reads as read ahead (a draft) and
+/// `in_9` as none, then `in_1` is written open.
+async fn in_1_as_read_ahead_then_opened(tx: &mut cashbox_store::Tx) {
+    use cashbox_store::DocTable::Invoices;
+    assert_eq!(locked_status(tx, "in_1").await.as_deref(), Some("draft"));
+    assert_eq!(tx.doc_for_update(Invoices, "in_9").await.unwrap(), None);
+    tx.update_doc(Invoices, &doc("in_1", "open")).await.unwrap();
 }
 
 /// The status of the invoice document `id`, read for update in `tx`.
