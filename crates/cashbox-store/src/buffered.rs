@@ -22,7 +22,6 @@
 //! that may run twice uses one (`App::transact`), and only work that takes its locks by
 //! reading (`FOR UPDATE`), never by writing: a held write locks its rows only when it is sent.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,8 +29,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
-use crate::db::{Output, Row, Val, Want, is_read, pg_query, placeholders_from};
-use crate::deferred::{Kept, ReadAhead, TRIGGERED, Words, written_table};
+use crate::db::{Output, Row, Val, Want, pg_query, placeholders_from, push_number};
+use crate::deferred::{Kept, ReadAhead, TRIGGERED, written_table};
+use crate::shape::{FastMap, Join, Shape};
 use crate::{Result, StoreError};
 
 /// Buffered transactions committed, and those whose writes failed when sent.
@@ -63,8 +63,7 @@ const CACHED_READS_MAX: usize = 4_096;
 
 struct Held {
     sql: String,
-    /// The table it writes ([`written_table`]), found once.
-    table: Option<String>,
+    shape: Arc<Shape>,
     /// One argument list per write made with this text: a write made again with the same
     /// text joins the first as another row of one part (see [`Buffered::join`]).
     rows: Vec<Vec<Val>>,
@@ -73,10 +72,10 @@ struct Held {
 }
 
 impl Held {
-    fn new(sql: &str, rows: Vec<Vec<Val>>, count: Option<u64>) -> Self {
+    fn new(sql: &str, shape: Arc<Shape>, rows: Vec<Vec<Val>>, count: Option<u64>) -> Self {
         Self {
             sql: sql.to_owned(),
-            table: written_table(sql).map(str::to_owned),
+            shape,
             rows,
             count,
         }
@@ -84,6 +83,11 @@ impl Held {
 
     fn params(&self) -> usize {
         self.rows.iter().map(Vec::len).sum()
+    }
+
+    /// The table it writes.
+    fn table(&self) -> Option<&str> {
+        self.shape.table.as_deref()
     }
 
     /// The statement that makes every write held here, its placeholders numbered from
@@ -112,7 +116,7 @@ pub(crate) struct Buffered {
     /// Rows read in this transaction (or read ahead for it, [`Buffered::read_ahead`]), by
     /// SQL text and then arguments: an identical read is answered from here until a write
     /// of this transaction may change its rows.
-    cache: HashMap<String, Kept<Vec<Arc<PgRow>>>>,
+    cache: FastMap<String, Kept<Vec<Arc<PgRow>>>>,
     cached: usize,
 }
 
@@ -121,7 +125,7 @@ impl Buffered {
         Self {
             tx,
             held: Vec::new(),
-            cache: HashMap::new(),
+            cache: FastMap::default(),
             cached: 0,
         }
     }
@@ -153,8 +157,7 @@ impl Buffered {
         self.cache
             .entry(ahead.one.to_owned())
             .or_insert_with(|| Kept::of(ahead.one))
-            .rows
-            .extend(by_key);
+            .keep_all(by_key);
         Ok(())
     }
 
@@ -166,21 +169,17 @@ impl Buffered {
         want: Want,
         count: Option<u64>,
     ) -> Result<Output> {
-        let read = is_read(sql);
-        if read && let Some(rows) = self.cache.get(sql).and_then(|kept| kept.rows.get(&args)) {
+        let shape = Shape::of(sql);
+        let read = shape.read;
+        if read && let Some(rows) = self.cache.get(sql).and_then(|kept| kept.get(&args)) {
             return Ok(Output::Rows(rows.iter().cloned().map(Row::Pg).collect()));
         }
         if !read {
-            self.forget(sql, &args);
+            self.forget(&shape, &args);
         }
-        let hold = matches!(want, Want::Count) && holdable(sql);
-        let words = if self.held.is_empty() {
-            Words::default()
-        } else {
-            Words::of(sql)
-        };
+        let hold = matches!(want, Want::Count) && shape.holdable;
         let args = if hold {
-            match self.join(sql, args, count, &words) {
+            match self.join(sql, &shape, args, count) {
                 None => return Ok(Output::Count(1)),
                 Some(args) => args,
             }
@@ -189,22 +188,17 @@ impl Buffered {
         };
         // A write sent at once goes after every held one (a foreign key it names by value
         // may be among them); a read or a held write, after those it may see.
-        if (!hold && !read)
-            || self
-                .held
-                .iter()
-                .any(|h| words.changed_by(h.table.as_deref()))
-        {
+        if (!hold && !read) || self.held.iter().any(|h| shape.changed_by(h.table())) {
             self.flush().await?;
         }
         if hold {
             if self.held_params() + args.len() > PARAMS_MAX {
                 self.flush().await?;
             }
-            self.held.push(Held::new(sql, vec![args], count));
+            self.held.push(Held::new(sql, shape, vec![args], count));
             return Ok(Output::Count(1));
         }
-        let key = (read && cacheable(sql)).then(|| args.clone());
+        let key = (read && shape.cacheable).then(|| args.clone());
         let q = pg_query(sql.to_owned(), args);
         Ok(match want {
             Want::Rows => {
@@ -222,8 +216,7 @@ impl Buffered {
                     self.cache
                         .entry(sql.to_owned())
                         .or_insert_with(|| Kept::of(sql))
-                        .rows
-                        .insert(key, rows.clone());
+                        .keep(key, rows.clone());
                 }
                 Output::Rows(rows.into_iter().map(Row::Pg).collect())
             }
@@ -239,9 +232,9 @@ impl Buffered {
     fn join(
         &mut self,
         sql: &str,
+        shape: &Shape,
         args: Vec<Val>,
         count: Option<u64>,
-        words: &Words,
     ) -> Option<Vec<Val>> {
         let Some(i) = self
             .held
@@ -254,17 +247,14 @@ impl Buffered {
             || self.held[i].rows[0].len() != args.len()
             || self.held[i + 1..]
                 .iter()
-                .any(|h| words.changed_by(h.table.as_deref()))
+                .any(|h| shape.changed_by(h.table()))
         {
             return Some(args);
         }
-        let joinable = if insert_form(sql).is_some() {
-            true
-        } else if let Some(upd) = update_form(sql) {
-            let key = &args[upd.key - 1];
-            !self.held[i].rows.iter().any(|r| &r[upd.key - 1] == key)
-        } else {
-            false
+        let joinable = match shape.join {
+            Some(Join::Insert) => true,
+            Some(Join::Update { key }) => !self.held[i].rows.iter().any(|r| r[key] == args[key]),
+            None => false,
         };
         if !joinable {
             return Some(args);
@@ -276,12 +266,12 @@ impl Buffered {
     }
 
     /// Drops the kept reads that the write `sql` may change (see [`Kept::forget`]).
-    fn forget(&mut self, sql: &str, args: &[Val]) {
+    fn forget(&mut self, write: &Shape, args: &[Val]) {
         if self.cache.is_empty() {
             return;
         }
-        let one_row = one_row_updated(sql, args);
-        let table = written_table(sql);
+        let one_row = write.one_row(args);
+        let table = write.table.as_deref();
         self.cache.retain(|_, kept| kept.forget(table, one_row));
     }
 
@@ -335,31 +325,23 @@ impl Buffered {
 
 /// Whether a read's rows may be kept for the transaction's identical reads: a plain
 /// `SELECT … FROM`, not one that claims rows others skip or calls a server function.
-fn cacheable(sql: &str) -> bool {
+pub(crate) fn cacheable(sql: &str) -> bool {
     sql.contains(" FROM ") && !sql.contains("SKIP LOCKED") && !sql.contains("pg_")
 }
 
-/// The id of the one row `sql` changes, if it is `UPDATE t SET … WHERE id = $N` and no
-/// trigger writes elsewhere for it.
-pub(crate) fn one_row_updated<'a>(sql: &str, args: &'a [Val]) -> Option<&'a Val> {
-    update_form(sql)
-        .filter(|u| u.key_column == "id" && !triggers(sql))
-        .and_then(|u| args.get(u.key - 1))
-}
-
 /// Whether a write to `sql`'s table also writes another table (by a trigger).
-fn triggers(sql: &str) -> bool {
+pub(crate) fn triggers(sql: &str) -> bool {
     written_table(sql).is_none_or(|t| TRIGGERED.iter().any(|(from, _)| *from == t))
 }
 
 /// `INSERT INTO t (…) VALUES (…)[, (…)…] tail`, the placeholders all in the rows.
-struct InsertForm<'a> {
+pub(crate) struct InsertForm<'a> {
     head: &'a str,
     rows: &'a str,
     tail: &'a str,
 }
 
-fn insert_form(sql: &str) -> Option<InsertForm<'_>> {
+pub(crate) fn insert_form(sql: &str) -> Option<InsertForm<'_>> {
     let sql = sql.trim_end().trim_end_matches(';');
     if !sql.trim_start().starts_with("INSERT INTO ") {
         return None;
@@ -417,14 +399,14 @@ impl InsertForm<'_> {
 }
 
 /// `UPDATE t SET c = $i, … WHERE key_column = $key`: every assignment a placeholder.
-struct UpdateForm<'a> {
+pub(crate) struct UpdateForm<'a> {
     table: &'a str,
     sets: Vec<(&'a str, usize)>,
-    key_column: &'a str,
-    key: usize,
+    pub(crate) key_column: &'a str,
+    pub(crate) key: usize,
 }
 
-fn update_form(sql: &str) -> Option<UpdateForm<'_>> {
+pub(crate) fn update_form(sql: &str) -> Option<UpdateForm<'_>> {
     let sql = sql.trim().trim_end_matches(';');
     let rest = sql.strip_prefix("UPDATE ")?;
     let (table, rest) = rest.split_once(" SET ")?;
@@ -484,7 +466,7 @@ impl UpdateForm<'_> {
 
 /// Whether `sql` is a write that can be a `WITH` part: `INSERT`, `UPDATE` or `DELETE`,
 /// returning no rows.
-fn holdable(sql: &str) -> bool {
+pub(crate) fn holdable(sql: &str) -> bool {
     let first = sql.split_whitespace().next().unwrap_or_default();
     ["INSERT", "UPDATE", "DELETE"]
         .iter()
@@ -559,7 +541,7 @@ fn renumber_into(out: &mut String, sql: &str, offset: usize) {
                     n = n * 10 + d as usize;
                     chars.next();
                 }
-                let _ = write!(out, "{}", n + offset);
+                push_number(out, n + offset);
             }
             None => {}
         }
@@ -568,15 +550,23 @@ fn renumber_into(out: &mut String, sql: &str, offset: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Held, combined, holdable, insert_form, one_row_updated, renumbered, update_form};
+    use super::{Held, combined, holdable, insert_form, renumbered, update_form};
     use crate::db::Val;
     use crate::deferred::{Kept, by_id_of};
+    use crate::shape::Shape;
+
+    fn held(sql: &str, rows: Vec<Vec<Val>>, count: Option<u64>) -> Held {
+        Held::new(sql, Shape::of(sql), rows, count)
+    }
 
     #[test]
     fn an_update_by_id_names_its_one_row() {
         let args = vec![Val::Text("a".into()), Val::Int(1)];
-        let one = |sql| one_row_updated(sql, &args);
-        assert_eq!(one("UPDATE t SET x = $2 WHERE id = $1"), Some(&args[0]));
+        let one = |sql| Shape::of(sql).one_row(&args).cloned();
+        assert_eq!(
+            one("UPDATE t SET x = $2 WHERE id = $1"),
+            Some(args[0].clone())
+        );
         assert_eq!(one("UPDATE t SET x = $1 WHERE customer = $2"), None);
         assert_eq!(one("INSERT INTO t (id, x) VALUES ($1, $2)"), None);
         // A trigger writes another table for it.
@@ -618,17 +608,17 @@ mod tests {
     #[test]
     fn writes_combine_into_one_statement_counting_what_matters() {
         let held = [
-            Held::new(
+            held(
                 "INSERT INTO a (x) VALUES ($1);",
                 vec![vec![Val::Int(1)]],
                 Some(1),
             ),
-            Held::new(
+            held(
                 "INSERT INTO b (x, y) VALUES ($1, $2)",
                 vec![vec![Val::Int(2), Val::Int(3)]],
                 None,
             ),
-            Held::new(
+            held(
                 "UPDATE c SET x = $2 WHERE id = $1",
                 vec![vec![Val::Int(4), Val::Int(5)]],
                 Some(1),
@@ -647,7 +637,7 @@ mod tests {
 
     #[test]
     fn writes_of_one_text_join_into_one_part() {
-        let insert = Held::new(
+        let insert = held(
             "INSERT INTO t (a, b) VALUES ($1, 'x''s'), ($2, 1) ON CONFLICT DO NOTHING",
             vec![
                 vec![Val::Int(1), Val::Int(2)],
@@ -663,7 +653,7 @@ mod tests {
         );
         assert_eq!(args, (1..=4).map(Val::Int).collect::<Vec<_>>());
 
-        let update = Held::new(
+        let update = held(
             "UPDATE c SET x = $2,\n  y = $3 WHERE id = $1",
             vec![
                 vec![
@@ -685,13 +675,13 @@ mod tests {
     #[test]
     fn a_kept_read_knows_the_writes_that_may_change_it() {
         let by_id = Kept::<()>::of("SELECT a FROM t WHERE id = $1 FOR UPDATE");
-        assert_eq!(by_id.by_id_of.as_deref(), Some("t"));
+        assert_eq!(by_id.by_id_of(), Some("t"));
         assert!(by_id.changed_by(Some("t")));
         assert!(!by_id.changed_by(Some("tt")));
         // A write whose table is not plain to see may change anything.
         assert!(by_id.changed_by(None));
         let outbox = Kept::<()>::of("SELECT seq FROM webhook_outbox WHERE event_id = $1");
-        assert_eq!(outbox.by_id_of, None);
+        assert_eq!(outbox.by_id_of(), None);
         // Events are written to the outbox by a trigger.
         assert!(outbox.changed_by(Some("events")));
     }
@@ -699,12 +689,12 @@ mod tests {
     #[test]
     fn joined_parts_are_numbered_after_the_parts_before_them() {
         let held = vec![
-            Held::new(
+            held(
                 "INSERT INTO a (x) VALUES ($1)",
                 vec![vec![Val::Int(1)]],
                 None,
             ),
-            Held::new(
+            held(
                 "INSERT INTO b (x, y) VALUES ($1, $2)",
                 vec![
                     vec![Val::Int(2), Val::Int(3)],
@@ -712,7 +702,7 @@ mod tests {
                 ],
                 None,
             ),
-            Held::new(
+            held(
                 "UPDATE c SET x = $2 WHERE id = $1",
                 vec![
                     vec![Val::Int(6), Val::Int(7)],

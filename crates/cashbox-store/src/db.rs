@@ -132,15 +132,32 @@ pub(crate) fn placeholders(n: usize) -> String {
 
 /// `$(offset + 1), …, $(offset + n)`.
 pub(crate) fn placeholders_from(offset: usize, n: usize) -> String {
-    use std::fmt::Write as _;
     let mut out = String::with_capacity(n * 7);
     for i in offset + 1..=offset + n {
         if i > offset + 1 {
             out.push_str(", ");
         }
-        let _ = write!(out, "${i}");
+        out.push('$');
+        push_number(&mut out, i);
     }
     out
+}
+
+/// Writes `n` in decimal at the end of `out`: placeholders are numbered by the thousand
+/// for each batch of writes, and the formatting machinery costs several times this.
+pub(crate) fn push_number(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// The rows of `sql` for every value of `values`, asked a hundred at a time: `sql` is given
@@ -436,6 +453,23 @@ impl Row {
                     message: e.to_string(),
                 })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{placeholders_from, push_number};
+
+    #[test]
+    fn placeholders_are_numbered_from_the_offset() {
+        assert_eq!(placeholders_from(0, 3), "$1, $2, $3");
+        assert_eq!(placeholders_from(9, 2), "$10, $11");
+        let mut out = String::from("$");
+        for n in [0, 7, 10, 1_234_567, usize::MAX] {
+            out.truncate(1);
+            push_number(&mut out, n);
+            assert_eq!(out, format!("${n}"));
         }
     }
 }

@@ -26,15 +26,14 @@
 //!
 //! [`Query::execute`]: crate::db::Query
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::types::Value;
 
-use crate::buffered::one_row_updated;
 use crate::db::{Output, Row, Val, Want, lite_run};
 use crate::lite::Counted;
+use crate::shape::{FastMap, Shape};
 use crate::{Lite, Result, StoreError};
 
 /// Deferred transactions written, and those whose replay found a change.
@@ -104,7 +103,7 @@ impl Written {
     /// table, and does not read by id a row other than those updated.
     fn seen_by<R>(&self, kept: &Kept<R>, args: &[Val]) -> bool {
         let table = self.table.as_deref();
-        let other_row = kept.by_id_of.as_deref() == table
+        let other_row = kept.by_id_of() == table
             && matches!((&self.ids, args.first()), (Some(ids), Some(id)) if !ids.contains(id));
         kept.changed_by(table) && !other_row
     }
@@ -116,7 +115,7 @@ pub struct DeferredTx {
     /// What the transaction read, by read text and arguments, kept as the answer to the same
     /// read until one of its writes may change it ([`Kept::forget`]); the log holds it once,
     /// so the replay checks it once. Reads ahead are kept here too, one answer per key.
-    kept: HashMap<String, Kept<Answer>>,
+    kept: FastMap<String, Kept<Answer>>,
     written: Vec<Written>,
     /// Whether a read in the log follows a write that may change it.
     reads_after_writing: bool,
@@ -131,7 +130,7 @@ impl DeferredTx {
             working: lite.working(),
             lite,
             log: Vec::new(),
-            kept: HashMap::new(),
+            kept: FastMap::default(),
             written: Vec::new(),
             reads_after_writing: false,
         }
@@ -140,7 +139,7 @@ impl DeferredTx {
     /// Runs a read on a read connection and records what it returned, unless it has its
     /// answer already.
     pub(crate) fn read(&mut self, sql: &str, args: Vec<Val>) -> Result<Output> {
-        if let Some(answer) = self.kept.get(sql).and_then(|k| k.rows.get(&args)) {
+        if let Some(answer) = self.kept.get(sql).and_then(|k| k.get(&args)) {
             return Ok(answer.output());
         }
         let out = self
@@ -155,7 +154,7 @@ impl DeferredTx {
             if !self.reads_after_writing {
                 self.reads_after_writing = self.written.iter().any(|w| w.seen_by(kept, &args));
             }
-            kept.rows.insert(args.clone(), answer.clone());
+            kept.keep(args.clone(), answer.clone());
             self.log.push(Op {
                 sql: sql.to_owned(),
                 args,
@@ -176,17 +175,20 @@ impl DeferredTx {
             .kept
             .entry(ahead.one.to_owned())
             .or_insert_with(|| Kept::of(ahead.one));
-        for (key, rows) in by_key {
-            kept.rows.insert(key, Answer::of(&rows));
-        }
+        kept.keep_all(
+            by_key
+                .into_iter()
+                .map(|(key, rows)| (key, Answer::of(&rows))),
+        );
         Ok(())
     }
 
     /// Records a write; `count` is what the code is told it changed (checked at commit), or
     /// `None` if the code ignores it.
     pub(crate) fn write(&mut self, sql: &str, args: Vec<Val>, count: Option<u64>) {
-        let table = written_table(sql);
-        let one_row = one_row_updated(sql, &args);
+        let shape = Shape::of(sql);
+        let table = shape.table.as_deref();
+        let one_row = shape.one_row(&args);
         self.kept.retain(|_, kept| kept.forget(table, one_row));
         match self
             .written
@@ -270,32 +272,46 @@ impl DeferredTx {
 /// same read until a write of the transaction may change them (buffered and deferred
 /// transactions).
 pub(crate) struct Kept<R> {
-    /// The read's words ([`Words`]): which writes may change its rows.
-    words: Vec<Box<str>>,
-    /// Whether it reads rows by their id alone ([`by_id_of`] its table).
-    pub(crate) by_id_of: Option<String>,
-    pub(crate) rows: HashMap<Vec<Val>, R>,
+    /// What the read's text says ([`Shape`]): which writes may change its rows.
+    shape: Arc<Shape>,
+    rows: FastMap<Vec<Val>, R>,
+    /// Whether some read was made with more than one argument: then a row's reads by id
+    /// are not found by their key alone ([`Kept::forget`]).
+    more_args: bool,
 }
 
 impl<R> Kept<R> {
     pub(crate) fn of(read: &str) -> Self {
-        let words = Words::of(read);
-        let by_id_of = read
-            .split_once(" FROM ")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .filter(|t| by_id_of(read, t))
-            .map(str::to_owned);
         Self {
-            words: words.owned(),
-            by_id_of,
-            rows: HashMap::new(),
+            shape: Shape::of(read),
+            rows: FastMap::default(),
+            more_args: false,
+        }
+    }
+
+    /// The table whose rows it reads by their id alone, if it does.
+    pub(crate) fn by_id_of(&self) -> Option<&str> {
+        self.shape.by_id_of.as_deref()
+    }
+
+    pub(crate) fn get(&self, args: &[Val]) -> Option<&R> {
+        self.rows.get(args)
+    }
+
+    /// Keeps `rows` as the answer to the read with `args`.
+    pub(crate) fn keep(&mut self, args: Vec<Val>, rows: R) {
+        self.more_args |= args.len() != 1;
+        self.rows.insert(args, rows);
+    }
+
+    pub(crate) fn keep_all(&mut self, answers: impl IntoIterator<Item = (Vec<Val>, R)>) {
+        for (args, rows) in answers {
+            self.keep(args, rows);
         }
     }
 
     pub(crate) fn changed_by(&self, table: Option<&str>) -> bool {
-        changes_named(table, |t| {
-            self.words.binary_search_by(|w| (**w).cmp(t)).is_ok()
-        })
+        self.shape.changed_by(table)
     }
 
     /// Forgets the rows that a write to `table` may change: if it updates one row by its id
@@ -306,8 +322,12 @@ impl<R> Kept<R> {
             return true;
         }
         match one_row {
-            Some(id) if table.is_some() && self.by_id_of.as_deref() == table => {
-                self.rows.retain(|args, _| args.first() != Some(id));
+            Some(id) if table.is_some() && self.by_id_of() == table => {
+                if self.more_args {
+                    self.rows.retain(|args, _| args.first() != Some(id));
+                } else {
+                    self.rows.remove(std::slice::from_ref(id));
+                }
                 true
             }
             _ => false,
@@ -334,8 +354,8 @@ impl ReadAhead<'_> {
         &self,
         rows: impl IntoIterator<Item = R>,
         key_of: impl Fn(&R, &str) -> Result<String>,
-    ) -> Result<HashMap<Vec<Val>, Vec<R>>> {
-        let mut by_key: HashMap<Vec<Val>, Vec<R>> = self
+    ) -> Result<FastMap<Vec<Val>, Vec<R>>> {
+        let mut by_key: FastMap<Vec<Val>, Vec<R>> = self
             .keys
             .iter()
             .map(|k| (vec![Val::Text(k.clone())], Vec::new()))
@@ -360,7 +380,7 @@ pub(crate) const TRIGGERED: &[(&str, &str)] = &[("events", "webhook_outbox")];
 
 /// Whether the write `write` may change what the read `read` returns: it writes (itself or
 /// by a trigger) a table the read names, or its table is not plain to see.
-/// (The code asks [`Words::changed_by`], which finds the same without searching the read's
+/// (The code asks [`Shape::changed_by`], which finds the same without searching the read's
 /// text once per write.)
 #[cfg(test)]
 pub(crate) fn may_change(write: &str, read: &str) -> bool {
@@ -374,40 +394,6 @@ pub(crate) fn changes_named(table: Option<&str>, names: impl Fn(&str) -> bool) -
         return true;
     };
     names(table) || TRIGGERED.iter().any(|(t, also)| *t == table && names(also))
-}
-
-/// The whole words of a statement (runs of ASCII letters, digits and `_`), sorted: the
-/// tables it may name, to ask [`Words::names`] of many writes without searching the text
-/// again for each.
-#[derive(Debug, Default)]
-pub(crate) struct Words<'a>(Vec<&'a str>);
-
-impl<'a> Words<'a> {
-    pub(crate) fn of(sql: &'a str) -> Self {
-        let mut words: Vec<&str> = sql
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| !w.is_empty())
-            .collect();
-        words.sort_unstable();
-        words.dedup();
-        Self(words)
-    }
-
-    /// Whether `table` is one of the words: `names_table` without the search.
-    pub(crate) fn names(&self, table: &str) -> bool {
-        self.0.binary_search(&table).is_ok()
-    }
-
-    /// Whether a write to `table` may change what this statement reads: it writes (itself or
-    /// by a trigger) a table the statement names, or its table is not plain to see.
-    pub(crate) fn changed_by(&self, table: Option<&str>) -> bool {
-        changes_named(table, |t| self.names(t))
-    }
-
-    /// The words kept beyond the statement's text.
-    pub(crate) fn owned(&self) -> Vec<Box<str>> {
-        self.0.iter().map(|w| Box::from(*w)).collect()
-    }
 }
 
 /// The table an `INSERT INTO`, `UPDATE` or `DELETE FROM` statement writes.
@@ -430,7 +416,7 @@ pub(crate) fn written_table(sql: &str) -> Option<&str> {
 
 /// Whether `table` appears in `sql` as a whole word.
 #[cfg(test)]
-fn names_table(sql: &str, table: &str) -> bool {
+pub(crate) fn names_table(sql: &str, table: &str) -> bool {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     sql.match_indices(table).any(|(i, _)| {
         let before = sql[..i].chars().next_back();
@@ -441,7 +427,7 @@ fn names_table(sql: &str, table: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{DeferredTx, Words, may_change, names_table, written_table};
+    use super::{DeferredTx, may_change, names_table, written_table};
     use crate::StoreError;
     use crate::db::{Output, Val};
     use crate::lite::tests::{insert, open};
@@ -564,26 +550,5 @@ mod tests {
             "SELECT 1 FROM a JOIN invoices ON x",
             "invoices"
         ));
-    }
-
-    #[test]
-    fn the_words_of_a_statement_name_what_a_search_finds() {
-        let sql = "SELECT a.id FROM events_x a JOIN events ON b = $1 WHERE c IN ($2)";
-        let words = Words::of(sql);
-        for table in [
-            "events",
-            "events_x",
-            "event",
-            "x",
-            "a",
-            "id",
-            "1",
-            "webhook_outbox",
-        ] {
-            assert_eq!(words.names(table), names_table(sql, table), "{table}");
-        }
-        assert!(words.changed_by(Some("events")));
-        assert!(!words.changed_by(Some("invoices")));
-        assert!(words.changed_by(None));
     }
 }

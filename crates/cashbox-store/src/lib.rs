@@ -31,6 +31,7 @@ mod migrate;
 mod query;
 mod sandbox;
 mod sealed;
+mod shape;
 pub mod testing;
 mod usage;
 mod webhooks;
