@@ -3,7 +3,9 @@
 use cashbox_core::list::{Page, Range};
 
 use crate::db::Val;
-use crate::db::{Row, query, rows_in};
+use std::sync::LazyLock;
+
+use crate::db::{Row, placeholders_from, query, rows_in};
 use crate::query::{Listed, Select};
 use crate::{Result, Store, Tx};
 
@@ -99,6 +101,36 @@ impl Store {
 /// backends' limits.
 const EVENTS_PER_INSERT: usize = 64;
 
+/// The statement that writes `n` events (1 to [`EVENTS_PER_INSERT`]), made once for each
+/// backend and `n`: a renewal writes eight events, and making the text each time took as
+/// many instructions as sending it.
+fn insert_sql(postgres: bool, n: usize) -> &'static str {
+    static TEXTS: LazyLock<[Vec<String>; 2]> = LazyLock::new(|| {
+        [false, true].map(|postgres| {
+            // On SQLite, `OR ROLLBACK`: a statement that writes several rows (and the outbox
+            // through the trigger) and could fail halfway otherwise copies every page it
+            // touches into a statement journal first, to undo only itself: ~8% of a
+            // renewal's write turn. Nothing here can fail halfway but for a broken invariant
+            // (an id twice, a NULL): then the whole transaction rolls back instead, and on
+            // SQLite that is the group-commit batch it is in, whose members are all told so.
+            let verb = if postgres {
+                "INSERT INTO"
+            } else {
+                "INSERT OR ROLLBACK INTO"
+            };
+            (1..=EVENTS_PER_INSERT)
+                .map(|n| {
+                    let rows: Vec<String> = (0..n)
+                        .map(|i| format!("({})", placeholders_from(i * 7, 7)))
+                        .collect();
+                    format!("{verb} events ({COLUMNS}) VALUES {}", rows.join(", "))
+                })
+                .collect()
+        })
+    });
+    &TEXTS[usize::from(postgres)][n - 1]
+}
+
 impl Tx {
     /// Records `e`, to be written when the transaction commits (with the others it records,
     /// in one statement): nothing reads an event in the transaction that records it.
@@ -111,36 +143,7 @@ impl Tx {
         let mut events = std::mem::take(&mut self.events).into_iter().peekable();
         while events.peek().is_some() {
             let chunk: Vec<EventRow> = events.by_ref().take(EVENTS_PER_INSERT).collect();
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p = |k: usize| format!("${}", i * 7 + k);
-                    format!(
-                        "({}, {}, {}, {}, {}, {}, {})",
-                        p(1),
-                        p(2),
-                        p(3),
-                        p(4),
-                        p(5),
-                        p(6),
-                        p(7)
-                    )
-                })
-                .collect();
-            // On SQLite, `OR ROLLBACK`: a statement that writes several rows (and the outbox
-            // through the trigger) and could fail halfway otherwise copies every page it
-            // touches into a statement journal first, to undo only itself: ~8% of a
-            // renewal's write turn. Nothing here can fail halfway but for a broken invariant
-            // (an id twice, a NULL): then the whole transaction rolls back instead, and on
-            // SQLite that is the group-commit batch it is in, whose members are all told so.
-            let verb = if self.is_postgres() {
-                "INSERT INTO"
-            } else {
-                "INSERT OR ROLLBACK INTO"
-            };
-            let mut q = query(format!(
-                "{verb} events ({COLUMNS}) VALUES {}",
-                rows.join(", ")
-            ));
+            let mut q = query(insert_sql(self.is_postgres(), chunk.len()));
             for e in chunk {
                 q = q
                     .bind(e.id)
