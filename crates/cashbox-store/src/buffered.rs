@@ -85,11 +85,6 @@ impl Held {
         self.rows.iter().map(Vec::len).sum()
     }
 
-    /// The table it writes.
-    fn table(&self) -> Option<&str> {
-        self.shape.table.as_deref()
-    }
-
     /// The statement that makes every write held here, its placeholders numbered from
     /// `offset` + 1, and its arguments.
     fn statement(self, offset: usize) -> (String, Vec<Val>) {
@@ -188,7 +183,7 @@ impl Buffered {
         };
         // A write sent at once goes after every held one (a foreign key it names by value
         // may be among them); a read or a held write, after those it may see.
-        if (!hold && !read) || self.held.iter().any(|h| shape.changed_by(h.table())) {
+        if (!hold && !read) || self.held.iter().any(|h| shape.changed_by_write(&h.shape)) {
             self.flush().await?;
         }
         if hold {
@@ -247,7 +242,7 @@ impl Buffered {
             || self.held[i].rows[0].len() != args.len()
             || self.held[i + 1..]
                 .iter()
-                .any(|h| shape.changed_by(h.table()))
+                .any(|h| shape.changed_by_write(&h.shape))
         {
             return Some(args);
         }
@@ -271,8 +266,7 @@ impl Buffered {
             return;
         }
         let one_row = write.one_row(args);
-        let table = write.table.as_deref();
-        self.cache.retain(|_, kept| kept.forget(table, one_row));
+        self.cache.retain(|_, kept| kept.forget(write, one_row));
     }
 
     fn held_params(&self) -> usize {

@@ -189,7 +189,7 @@ impl DeferredTx {
         let shape = Shape::of(sql);
         let table = shape.table.as_deref();
         let one_row = shape.one_row(&args);
-        self.kept.retain(|_, kept| kept.forget(table, one_row));
+        self.kept.retain(|_, kept| kept.forget(&shape, one_row));
         match self
             .written
             .iter_mut()
@@ -314,13 +314,14 @@ impl<R> Kept<R> {
         self.shape.changed_by(table)
     }
 
-    /// Forgets the rows that a write to `table` may change: if it updates one row by its id
-    /// (`one_row`), only that row's, else every read naming the table. Returns whether any
+    /// Forgets the rows that `write` may change: if it updates one row by its id
+    /// (`one_row`), only that row's, else every read naming its table. Returns whether any
     /// are left to keep.
-    pub(crate) fn forget(&mut self, table: Option<&str>, one_row: Option<&Val>) -> bool {
-        if !self.changed_by(table) {
+    pub(crate) fn forget(&mut self, write: &Shape, one_row: Option<&Val>) -> bool {
+        if !self.shape.changed_by_write(write) {
             return true;
         }
+        let table = write.table.as_deref();
         match one_row {
             Some(id) if table.is_some() && self.by_id_of() == table => {
                 if self.more_args {
