@@ -515,31 +515,40 @@ fn renumbered(sql: &str, offset: usize) -> String {
     out
 }
 
-/// [`renumbered`], written at the end of `out`.
+/// [`renumbered`], written at the end of `out`: the runs between placeholders copied
+/// whole (a batch's joined statement renumbers thousands of placeholders).
 fn renumber_into(out: &mut String, sql: &str, offset: usize) {
     if offset == 0 {
         out.push_str(sql);
         return;
     }
-    let mut chars = sql.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        out.push(c);
+    let bytes = sql.as_bytes();
+    let mut quote: Option<u8> = None;
+    // `sql[copied..]` is not written yet; `$` and digits are ASCII, so every cut is at a
+    // character's boundary.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        i += 1;
         match quote {
             Some(q) if c == q => quote = None,
             Some(_) => {}
-            None if c == '\'' || c == '"' => quote = Some(c),
-            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => {
+            None if c == b'\'' || c == b'"' => quote = Some(c),
+            None if c == b'$' && bytes.get(i).is_some_and(u8::is_ascii_digit) => {
+                out.push_str(&sql[copied..i]);
                 let mut n = 0usize;
-                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                    n = n * 10 + d as usize;
-                    chars.next();
+                while let Some(d) = bytes.get(i).filter(|d| d.is_ascii_digit()) {
+                    n = n * 10 + usize::from(d - b'0');
+                    i += 1;
                 }
                 push_number(out, n + offset);
+                copied = i;
             }
             None => {}
         }
     }
+    out.push_str(&sql[copied..]);
 }
 
 #[cfg(test)]
@@ -584,6 +593,12 @@ mod tests {
         assert_eq!(
             renumbered("INSERT INTO t VALUES ('it''s $1', $1)", 1),
             "INSERT INTO t VALUES ('it''s $1', $2)"
+        );
+        // Text around the placeholders is copied as it is, other characters and a `$`
+        // without digits too.
+        assert_eq!(
+            renumbered("SELECT 'é$1' || $1, $ x, é$2$", 3),
+            "SELECT 'é$1' || $4, $ x, é$5$"
         );
     }
 

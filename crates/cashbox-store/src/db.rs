@@ -337,7 +337,7 @@ thread_local! {
     /// Per SQL text: which argument each of its parameters takes (`$N` is argument N).
     /// SQLite finds a parameter's name by a linear walk, so a statement with thousands of
     /// parameters (a multi-row insert) would spend its time there on every run.
-    static PARAMETER_MAPS: std::cell::RefCell<std::collections::HashMap<String, Arc<[usize]>>> =
+    static PARAMETER_MAPS: std::cell::RefCell<crate::shape::FastMap<String, Arc<[usize]>>> =
         Default::default();
 }
 
