@@ -260,7 +260,7 @@ impl Buffered {
         None
     }
 
-    /// Drops the kept reads that the write `sql` may change (see [`Kept::forget`]).
+    /// Drops the kept reads that `write` (with `args`) may change (see [`Kept::forget`]).
     fn forget(&mut self, write: &Shape, args: &[Val]) {
         if self.cache.is_empty() {
             return;
@@ -693,6 +693,36 @@ mod tests {
         assert_eq!(outbox.by_id_of(), None);
         // Events are written to the outbox by a trigger.
         assert!(outbox.changed_by(Some("events")));
+    }
+
+    #[test]
+    fn a_kept_read_forgets_only_the_row_an_update_by_id_changes() {
+        let text = |s: &str| vec![Val::Text(s.into())];
+        let update = Shape::of("UPDATE t SET a = $2 WHERE id = $1");
+        let (a, b) = (text("a"), text("b"));
+        let args = [a[0].clone(), Val::Int(1)];
+        // Read by id alone: the row is found by its key.
+        let mut by_id = Kept::of("SELECT a FROM t WHERE id = $1");
+        by_id.keep_all([(a.clone(), 1), (b.clone(), 2)]);
+        assert!(by_id.forget(&update, update.one_row(&args)));
+        assert_eq!((by_id.get(&a), by_id.get(&b)), (None, Some(&2)));
+        // Read by id and more: every read of the row goes.
+        let mut more = Kept::of("SELECT a FROM t WHERE id = $1 AND b = $2");
+        let (a1, a2) = ([a.clone(), text("x")].concat(), [a, text("y")].concat());
+        let b1 = [b, text("x")].concat();
+        more.keep_all([(a1.clone(), 1), (a2.clone(), 2), (b1.clone(), 3)]);
+        assert!(more.forget(&update, update.one_row(&args)));
+        assert_eq!(
+            (more.get(&a1), more.get(&a2), more.get(&b1)),
+            (None, None, Some(&3))
+        );
+        // Any other write to the table forgets the read entirely.
+        let insert = Shape::of("INSERT INTO t (id) VALUES ($1)");
+        assert!(!by_id.forget(&insert, None));
+        // A write to another table leaves it as it is.
+        let other = Shape::of("UPDATE u SET a = $2 WHERE id = $1");
+        assert!(by_id.forget(&other, other.one_row(&args)));
+        assert_eq!(by_id.get(&text("b")), Some(&2));
     }
 
     #[test]
