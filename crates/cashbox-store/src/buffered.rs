@@ -30,7 +30,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
 use crate::db::{Output, Row, Val, Want, pg_query, placeholders_from, push_number};
-use crate::deferred::{Kept, ReadAhead, TRIGGERED, written_table};
+use crate::deferred::{Kept, ReadAhead};
 use crate::shape::{FastMap, Join, Shape};
 use crate::{Result, StoreError};
 
@@ -321,11 +321,6 @@ impl Buffered {
 /// `SELECT … FROM`, not one that claims rows others skip or calls a server function.
 pub(crate) fn cacheable(sql: &str) -> bool {
     sql.contains(" FROM ") && !sql.contains("SKIP LOCKED") && !sql.contains("pg_")
-}
-
-/// Whether a write to `sql`'s table also writes another table (by a trigger).
-pub(crate) fn triggers(sql: &str) -> bool {
-    written_table(sql).is_none_or(|t| TRIGGERED.iter().any(|(from, _)| *from == t))
 }
 
 /// `INSERT INTO t (…) VALUES (…)[, (…)…] tail`, the placeholders all in the rows.

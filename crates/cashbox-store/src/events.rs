@@ -1,11 +1,10 @@
 //! The event log. An event is written in the transaction of the change it records.
 
-use cashbox_core::list::{Page, Range};
-
-use crate::db::Val;
 use std::sync::LazyLock;
 
-use crate::db::{Row, placeholders_from, query, rows_in};
+use cashbox_core::list::{Page, Range};
+
+use crate::db::{Row, Val, placeholders_from, query, rows_in};
 use crate::query::{Listed, Select};
 use crate::{Result, Store, Tx};
 

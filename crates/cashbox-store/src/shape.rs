@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
-use crate::buffered::{cacheable, holdable, insert_form, triggers, update_form};
+use crate::buffered::{cacheable, holdable, insert_form, update_form};
 use crate::db::{Val, is_read};
 use crate::deferred::{TRIGGERED, by_id_of, changes_named, written_table};
 
@@ -103,20 +103,24 @@ impl Shape {
         } else {
             update.as_ref().map(|u| Join::Update { key: u.key - 1 })
         };
+        let table = written_table(sql);
+        // The tables a trigger writes when this statement writes its table.
+        let triggered: Vec<&str> = TRIGGERED
+            .iter()
+            .filter(|(from, _)| Some(*from) == table)
+            .map(|(_, also)| *also)
+            .collect();
         let one_row = update
-            .filter(|u| u.key_column == "id" && !triggers(sql))
+            .filter(|u| u.key_column == "id" && table.is_some() && triggered.is_empty())
             .map(|u| u.key - 1);
+        let write_bits = table.map(|t| bits_of(std::iter::once(t).chain(triggered)));
+        let words = words_of(sql);
         let by_id_of = sql
             .split_once(" FROM ")
             .and_then(|(_, rest)| rest.split_whitespace().next())
             .filter(|t| by_id_of(sql, t))
             .map(Box::from);
-        let words = words_of(sql);
-        let table = written_table(sql);
-        let write_bits = table.map(|t| {
-            let triggered = TRIGGERED.iter().filter(|(from, _)| *from == t);
-            bits_of(std::iter::once(t).chain(triggered.map(|(_, also)| *also)))
-        });
+
         Self {
             read: is_read(sql),
             word_bits: bits_of(words.iter().map(|w| &**w)),
