@@ -85,6 +85,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_outbox_statement_trigger.sql"),
         postgres: include_str!("../migrations/postgres/0012_outbox_statement_trigger.sql"),
     },
+    Migration {
+        version: 13,
+        name: "outbox_only_for_endpoints",
+        sqlite: include_str!("../migrations/sqlite/0013_outbox_only_for_endpoints.sql"),
+        postgres: include_str!("../migrations/postgres/0013_outbox_only_for_endpoints.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

@@ -623,6 +623,16 @@ async fn conflicts_leaving_out(store: &cashbox_store::Store, tx: cashbox_store::
     assert!(doc.is_none(), "{id} was written");
 }
 
+/// A webhook endpoint, so that events are queued for fan-out.
+async fn add_endpoint(store: &cashbox_store::Store) {
+    let mut tx = store.begin().await.unwrap();
+    let endpoint = doc("we_1", "enabled");
+    tx.insert_doc(cashbox_store::DocTable::WebhookEndpoints, &endpoint)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 fn event(n: usize) -> cashbox_store::EventRow {
     cashbox_store::EventRow {
         id: format!("evt_{n:04}"),
@@ -636,10 +646,12 @@ fn event(n: usize) -> cashbox_store::EventRow {
 }
 
 /// Events a transaction records are written when it commits, all of them (more than one
-/// statement's worth), each into the webhook outbox; a transaction dropped writes none.
+/// statement's worth), each into the webhook outbox while an endpoint exists; a transaction
+/// dropped writes none.
 #[tokio::test]
 async fn events_are_written_at_commit_and_only_then() {
     let store = fresh_store().await.unwrap();
+    add_endpoint(&store).await;
     let mut dropped = store.begin().await.unwrap();
     dropped.insert_event(event(1000));
     drop(dropped);
@@ -663,12 +675,39 @@ async fn events_are_written_at_commit_and_only_then() {
     assert_eq!(ids, expected, "queued once each, in the order recorded");
 }
 
+/// With no webhook endpoint, nobody could want an event (an endpoint only gets events made
+/// after it), so none is queued for fan-out, on every kind of transaction; once one exists,
+/// the next events are.
+#[tokio::test]
+async fn events_are_queued_for_fan_out_only_while_an_endpoint_exists() {
+    let store = fresh_store().await.unwrap();
+    let mut txs = vec![store.begin().await.unwrap()];
+    txs.extend(store.deferred());
+    txs.extend(store.buffered().await.unwrap());
+    for (n, mut tx) in txs.into_iter().enumerate() {
+        tx.insert_event(event(n));
+        tx.commit().await.unwrap();
+        assert!(store.event(&event(n).id).await.unwrap().is_some());
+    }
+    assert!(!store.outbox_waiting().await.unwrap());
+
+    add_endpoint(&store).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_event(event(10));
+    tx.commit().await.unwrap();
+    let mut outbox = store.begin().await.unwrap();
+    let queued = outbox.outbox_batch(1_000).await.unwrap();
+    let ids: Vec<&str> = queued.iter().map(|o| o.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_0010"]);
+}
+
 /// A transaction whose events cannot be written (an id already taken) fails at commit and
 /// writes none of them, nor anything else, on both backends and for a deferred transaction;
 /// the store goes on committing after it.
 #[tokio::test]
 async fn events_that_cannot_be_written_fail_their_whole_transaction() {
     let store = fresh_store().await.unwrap();
+    add_endpoint(&store).await;
     let mut first = store.begin().await.unwrap();
     first.insert_event(event(1));
     first.commit().await.unwrap();
