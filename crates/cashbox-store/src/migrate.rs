@@ -91,6 +91,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_outbox_only_for_endpoints.sql"),
         postgres: include_str!("../migrations/postgres/0013_outbox_only_for_endpoints.sql"),
     },
+    Migration {
+        version: 14,
+        name: "no_ledger_account_index",
+        sqlite: include_str!("../migrations/sqlite/0014_no_ledger_account_index.sql"),
+        postgres: include_str!("../migrations/postgres/0014_no_ledger_account_index.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.
