@@ -40,10 +40,7 @@ const CANCELLATION_REASONS: [&str; 4] = [
 
 impl App {
     fn receipt_token(&self, charge_id: &str) -> String {
-        self.keys().blind_index("receipt", charge_id)[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(&self.keys().blind_index("receipt", charge_id)[..12])
     }
 
     pub(crate) fn receipt_url(&self, charge_id: &str) -> String {

@@ -328,10 +328,6 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, one `v1` per secret.
 pub fn stripe_signature(secrets: &[&str], t: i64, body: &[u8]) -> String {
     let ts = t.to_string();
@@ -339,7 +335,7 @@ pub fn stripe_signature(secrets: &[&str], t: i64, body: &[u8]) -> String {
     for s in secrets {
         let sig = hmac_sha256(s.as_bytes(), &[ts.as_bytes(), b".", body]);
         out.push_str(",v1=");
-        out.push_str(&hex(&sig));
+        out.push_str(&hex::encode(sig));
     }
     out
 }

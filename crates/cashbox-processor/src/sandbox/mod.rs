@@ -39,7 +39,7 @@ impl SandboxProcessor {
             .expect("HMAC takes any key");
         mac.update(number.as_bytes());
         let digest = mac.finalize().into_bytes();
-        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(&digest[..8])
     }
 
     fn card_of(token: &str) -> Result<&'static TestCard, ProcessorError> {
@@ -177,10 +177,7 @@ fn request_hash(op: &SandboxOp) -> String {
         "{}|{}|{}|{}|{:?}",
         op.kind, op.amount_minor, op.currency, op.card_token, op.reference
     );
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// The outcome of `op` as the journal has it under its key (`stored`: `op` itself, or the
