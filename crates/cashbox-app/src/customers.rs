@@ -2,6 +2,7 @@
 
 use cashbox_core::ParamError;
 use cashbox_core::clock::TestClock;
+use cashbox_core::crypto::Compressed;
 use cashbox_core::customer::{
     Customer, CustomerCreateParams, CustomerListParams, CustomerPrivate, CustomerUpdateParams,
     DeletedObject, ID_PREFIX, InvoiceSettingsParam,
@@ -21,7 +22,7 @@ const EMAIL_INDEX_DOMAIN: &str = "customers.email";
 
 impl App {
     pub(crate) fn seal_customer(&self, c: &Customer) -> CustomerRow {
-        let plain = serde_json::to_vec(&c.private).expect("customer data always serializes");
+        let plain = Compressed::of_json(&c.private).expect("customer data always serializes");
         CustomerRow {
             id: c.id.clone(),
             created: c.created,
@@ -33,7 +34,7 @@ impl App {
                 .map(|e| self.keys().blind_index(EMAIL_INDEX_DOMAIN, e)),
             sealed: Some(
                 self.keys()
-                    .seal(&SealedColumn::Customers.aad(&c.id), &plain),
+                    .seal_compressed(&SealedColumn::Customers.aad(&c.id), &plain),
             ),
             balance: c.balance,
             currency: c.currency.clone(),
@@ -51,7 +52,7 @@ impl App {
                 let plain = self
                     .keys()
                     .open(&SealedColumn::Customers.aad(&r.id), sealed)?;
-                serde_json::from_slice(&plain)
+                cashbox_core::json::from_bytes(&plain)
                     .map_err(|e| AppError::Corrupt(format!("customer {}: {e}", r.id)))?
             }
             None => CustomerPrivate::default(),

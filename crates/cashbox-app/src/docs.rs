@@ -177,7 +177,7 @@ impl App {
     /// A document's compressed form for an event that shows it as it is now, when it is not
     /// sealed as it is now in the same transaction (see [`App::seal_doc_keeping`]).
     pub(crate) fn snapshot_of<T: Doc>(&self, d: &T) -> Compressed {
-        Compressed::new(&serde_json::to_vec(d).expect("documents always serialize"))
+        Compressed::of_json(d).expect("documents always serialize")
     }
 
     pub(crate) fn open_doc<T: Doc>(&self, row: &DocRow) -> AppResult<T> {
@@ -188,7 +188,7 @@ impl App {
     }
 
     fn parse_doc<T: Doc>(id: &str, plain: &[u8]) -> AppResult<T> {
-        serde_json::from_slice(plain)
+        cashbox_core::json::from_bytes(plain)
             .map_err(|e| AppError::Corrupt(format!("{} {id}: {e}", T::NAME)))
     }
 

@@ -142,8 +142,7 @@ impl App {
             object,
             previous_attributes: None,
         };
-        let plain = serde_json::to_vec(&data).expect("rendered objects always serialize");
-        let compressed = Compressed::new(&plain);
+        let compressed = Compressed::of_json(&data).expect("rendered objects always serialize");
         for event_type in event_types {
             let row = self.sealed_event(ctx, event_type, object_id, &compressed);
             tx.insert_event(row);
@@ -229,9 +228,9 @@ impl App {
             object,
             previous_attributes,
         };
-        let plain = serde_json::to_vec(&data).expect("JSON values always serialize");
+        let compressed = Compressed::of_json(&data).expect("JSON values always serialize");
         let object_id = object["id"].as_str().unwrap_or_default();
-        self.sealed_event(ctx, event_type, object_id, &Compressed::new(&plain))
+        self.sealed_event(ctx, event_type, object_id, &compressed)
     }
 
     /// An event's row from its serialized data, compressed: a new id, the data sealed under it.
@@ -260,7 +259,7 @@ impl App {
         let plain = self
             .keys()
             .open(&SealedColumn::Events.aad(&row.id), &row.sealed)?;
-        let data: SealedData = serde_json::from_slice(&plain)
+        let data: SealedData = cashbox_core::json::from_bytes(&plain)
             .map_err(|e| AppError::Corrupt(format!("event {}: {e}", row.id)))?;
         let (object, previous_attributes) = match (data.snapshot, data.doc, data.object) {
             (Some(kind), Some(doc), _) => {

@@ -35,7 +35,7 @@ impl App {
                     let aad = col.aad(&id);
                     let plain = self.keys().open(&aad, &sealed)?;
                     let email_bidx = if col == SealedColumn::Customers {
-                        let private: CustomerPrivate = serde_json::from_slice(&plain)
+                        let private: CustomerPrivate = cashbox_core::json::from_bytes(&plain)
                             .map_err(|e| AppError::Corrupt(format!("customer {id}: {e}")))?;
                         private.email.as_deref().map(|e| self.email_index(e))
                     } else {

@@ -321,6 +321,21 @@ impl Compressed {
         Self(Zeroizing::new(compress(plaintext)))
     }
 
+    /// `value` serialized as JSON, compressed. The JSON is written into a buffer the thread
+    /// keeps (a new one, grown by doubling, copied a document about twice over), and the bytes
+    /// written are zeroed after. (A memset: the buffer lives on, so it is not a dead store;
+    /// `Zeroize`'s byte-at-a-time volatile writes cost more than the copies saved.)
+    pub fn of_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<Self> {
+        PLAINTEXT.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let written = serde_json::to_writer(&mut *buf, value);
+            let compressed = written.map(|()| Self::new(&buf));
+            buf.fill(0);
+            buf.clear();
+            compressed
+        })
+    }
+
     /// The plaintexts of `parts`, one after the other, without compressing them again: their
     /// frames in turn (zstd decompresses a sequence of frames as the concatenation).
     pub fn concat(parts: &[&Compressed]) -> Self {
@@ -339,6 +354,9 @@ static DECODER: std::sync::LazyLock<zstd::dict::DecoderDictionary<'static>> =
     std::sync::LazyLock::new(|| zstd::dict::DecoderDictionary::copy(DICTIONARY));
 
 thread_local! {
+    /// Where [`Compressed::of_json`] writes JSON before compressing it; empty and zeroed
+    /// between uses.
+    static PLAINTEXT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A compression and a decompression context per thread: making one per value would cost
     /// more than compressing a small document.
     static COMPRESSOR: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
@@ -466,6 +484,20 @@ mod tests {
             ring.open("a", &empty),
             Err(CryptoError::Malformed)
         ));
+    }
+
+    #[test]
+    fn json_compressed_in_the_thread_buffer_opens_as_serialized_each_time() {
+        let (ring, _) = ring(&["k1"]);
+        let long = serde_json::json!({"id": "in_1", "lines": vec!["a line of text"; 200]});
+        let short = serde_json::json!({"id": "in_2"});
+        // A short value after a long one: nothing of the long one is left in it.
+        for value in [&long, &short, &long] {
+            let sealed = ring.seal_compressed("a", &Compressed::of_json(value).unwrap());
+            let plain = ring.open("a", &sealed).unwrap();
+            assert_eq!(plain.as_slice(), serde_json::to_vec(value).unwrap());
+        }
+        PLAINTEXT.with(|buf| assert!(buf.borrow().is_empty(), "the buffer is emptied"));
     }
 
     #[test]

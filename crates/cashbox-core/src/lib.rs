@@ -22,6 +22,7 @@ pub mod entitlements;
 pub mod event;
 pub mod id;
 pub mod invoice;
+pub mod json;
 pub mod ledger;
 pub mod list;
 pub mod metadata;
