@@ -20,6 +20,7 @@ use cashbox_store::{DocTable, DueKind, DueWork, Store, Tx};
 
 use crate::events::{Shown, Snapshot};
 use crate::invoices::{CollectNow, Collection};
+use crate::payment_intents::Reply;
 use crate::{App, AppError, AppResult, RequestCtx};
 
 /// Steps one subscription may take in one run before the worker moves on.
@@ -239,8 +240,16 @@ impl App {
                                 .await?;
                         }
                         for (pi, pm, attempt, outcome) in outcomes {
-                            self.apply_outcome(&mut tx, ctx, &pi.id, pm, *attempt, outcome, &[])
-                                .await?;
+                            self.apply_outcome(
+                                &mut tx,
+                                ctx,
+                                &pi.id,
+                                pm,
+                                *attempt,
+                                outcome,
+                                Reply::Unread,
+                            )
+                            .await?;
                         }
                         Ok(())
                     }

@@ -38,6 +38,15 @@ const CANCELLATION_REASONS: [&str; 4] = [
     "abandoned",
 ];
 
+/// Who reads the response of an applied outcome ([`App::apply_outcome`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Reply<'a> {
+    /// A request: its 200 is expanded as it asked.
+    Rendered(&'a [Vec<String>]),
+    /// The billing worker: nobody, unless the request has an Idempotency-Key to save it under.
+    Unread,
+}
+
 impl App {
     fn receipt_token(&self, charge_id: &str) -> String {
         hex::encode(&self.keys().blind_index("receipt", charge_id)[..12])
@@ -309,7 +318,15 @@ impl App {
             .transact(move |mut tx| {
                 Box::pin(async move {
                     let r = self
-                        .apply_outcome(&mut tx, ctx, id, pm, attempt, outcome, expand)
+                        .apply_outcome(
+                            &mut tx,
+                            ctx,
+                            id,
+                            pm,
+                            attempt,
+                            outcome,
+                            Reply::Rendered(expand),
+                        )
                         .await;
                     (tx, r)
                 })
@@ -378,7 +395,7 @@ impl App {
     }
 
     /// Applies an attempt's outcome to the intent `id` (and what it settles) in `tx`; returns
-    /// the response, saved for the request's Idempotency-Key.
+    /// the response as `reply` asks (saved for the request's Idempotency-Key).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn apply_outcome(
         &self,
@@ -388,12 +405,12 @@ impl App {
         pm: &PaymentMethod,
         attempt: u32,
         outcome: &Outcome,
-        expand: &[Vec<String>],
+        reply: Reply<'_>,
     ) -> AppResult<(u16, Value)> {
         let mut pi: PaymentIntent = self.load_for_update(tx, id).await?;
         if !matches!(pi.pending, Some(Pending::Confirm { attempt: a, .. }) if a == attempt) {
             // Another request already applied this attempt's outcome.
-            return self.respond(tx, ctx, 200, pi.to_json(), expand).await;
+            return self.reply(tx, ctx, 200, || pi.to_json(), reply).await;
         }
         let mut pm = pm.clone();
         pi.pending = None;
@@ -424,7 +441,7 @@ impl App {
                 let shown = Shown::new(Snapshot::PaymentIntent, &pi.id, &pi_doc);
                 self.record_snapshot(tx, ctx, &[success_event(captured)], shown);
                 self.success_settles(tx, ctx, &pi).await?;
-                self.respond(tx, ctx, 200, pi.to_json(), expand).await
+                self.reply(tx, ctx, 200, || pi.to_json(), reply).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::RequiresAction => {
@@ -444,7 +461,7 @@ impl App {
                 )
                 .await?;
                 self.invoice_payment_settled(tx, ctx, &pi).await?;
-                self.respond(tx, ctx, 200, pi.to_json(), expand).await
+                self.reply(tx, ctx, 200, || pi.to_json(), reply).await
             }
             Outcome::Declined(d) => {
                 let failure = (d.code.clone(), d.message.clone(), d.decline_code.clone());
@@ -476,19 +493,38 @@ impl App {
                 self.record_event(tx, ctx, "payment_intent.payment_failed", &pi_json, None)
                     .await?;
                 self.invoice_payment_settled(tx, ctx, &pi).await?;
-                let body = card_error_body(
-                    &d.code,
-                    Some(&d.decline_code),
-                    &d.message,
-                    None,
-                    &[
-                        ("payment_intent", pi_json),
-                        ("charge", Value::String(charge.id.clone())),
-                        ("payment_method", pm.to_json()),
-                    ],
-                );
-                self.respond(tx, ctx, 402, body, &[]).await
+                let body = || {
+                    card_error_body(
+                        &d.code,
+                        Some(&d.decline_code),
+                        &d.message,
+                        None,
+                        &[
+                            ("payment_intent", pi_json),
+                            ("charge", Value::String(charge.id.clone())),
+                            ("payment_method", pm.to_json()),
+                        ],
+                    )
+                };
+                self.reply(tx, ctx, 402, body, reply).await
             }
+        }
+    }
+
+    /// The response `reply` asks for: rendered (a 200 expanded as asked) and saved for the
+    /// request's Idempotency-Key, or nothing when no one will read it.
+    async fn reply(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        status: u16,
+        body: impl FnOnce() -> Value,
+        reply: Reply<'_>,
+    ) -> AppResult<(u16, Value)> {
+        match reply {
+            Reply::Unread if ctx.idempotency.is_none() => Ok((status, Value::Null)),
+            Reply::Unread => self.respond(tx, ctx, status, body(), &[]).await,
+            Reply::Rendered(expand) => self.respond(tx, ctx, status, body(), expand).await,
         }
     }
 
