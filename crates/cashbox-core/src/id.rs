@@ -16,18 +16,31 @@ pub fn new_id(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1 + ID_BODY_LEN);
     out.push_str(prefix);
     out.push('_');
-    out.push_str(&encode_base62(Uuid::now_v7().as_u128()));
+    let body = encode_base62(Uuid::now_v7().as_u128());
+    out.push_str(std::str::from_utf8(&body).expect("base62 is ASCII"));
     out
 }
 
-fn encode_base62(mut n: u128) -> String {
+/// 62^10, under 2^64: ten base62 digits in a `u64`.
+const TEN_DIGITS: u128 = 62u128.pow(10);
+
+/// `n` in 22 base62 digits, most significant first. Split into two ten-digit chunks and a
+/// two-digit top (62^20 · 62^2 > 2^128) so that two 128-bit divisions do what one per digit
+/// did (a 128-bit division is a library call; 64-bit ones by 62 are multiplications).
+fn encode_base62(n: u128) -> [u8; ID_BODY_LEN] {
     let mut buf = [b'0'; ID_BODY_LEN];
-    for slot in buf.iter_mut().rev() {
-        *slot = ALPHABET[(n % 62) as usize];
-        n /= 62;
+    let (rest, low) = (n / TEN_DIGITS, n % TEN_DIGITS);
+    let (top, middle) = (rest / TEN_DIGITS, rest % TEN_DIGITS);
+    let (top_slots, rest_slots) = buf.split_at_mut(2);
+    let (middle_slots, low_slots) = rest_slots.split_at_mut(10);
+    for (slots, chunk) in [(top_slots, top), (middle_slots, middle), (low_slots, low)] {
+        let mut chunk = u64::try_from(chunk).expect("a chunk is under 62^10");
+        for slot in slots.iter_mut().rev() {
+            *slot = ALPHABET[(chunk % 62) as usize];
+            chunk /= 62;
+        }
     }
-    // The alphabet is ASCII, so this cannot fail.
-    String::from_utf8(buf.to_vec()).expect("base62 is ASCII")
+    buf
 }
 
 /// Whether `id` looks like an id with `prefix`: the prefix, `_`, then 1..=64 ASCII alphanumerics.
@@ -122,10 +135,27 @@ mod tests {
 
     #[test]
     fn base62_extremes_are_fixed_width() {
-        assert_eq!(encode_base62(0), "0".repeat(ID_BODY_LEN));
+        assert_eq!(encode_base62(0), [b'0'; ID_BODY_LEN]);
         let max = encode_base62(u128::MAX);
-        assert_eq!(max.len(), ID_BODY_LEN);
-        assert!(max.as_str() > encode_base62(u128::MAX - 1).as_str());
+        assert_eq!(&max, b"7n42DGM5Tflk9n8mt7Fhc7");
+        assert!(max > encode_base62(u128::MAX - 1));
+    }
+
+    /// One digit at a time, by 128-bit division: the definition the chunked encoding keeps.
+    fn base62_digit_by_digit(mut n: u128) -> [u8; ID_BODY_LEN] {
+        let mut buf = [b'0'; ID_BODY_LEN];
+        for slot in buf.iter_mut().rev() {
+            *slot = ALPHABET[(n % 62) as usize];
+            n /= 62;
+        }
+        buf
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn base62_in_chunks_is_base62_digit_by_digit(n: u128) {
+            proptest::prop_assert_eq!(encode_base62(n), base62_digit_by_digit(n));
+        }
     }
 
     #[test]
