@@ -159,20 +159,10 @@ pub(crate) fn placeholders_from(offset: usize, n: usize) -> String {
 }
 
 /// Writes `n` in decimal at the end of `out`: placeholders are numbered by the thousand
-/// for each batch of writes, and the formatting machinery costs several times this.
+/// for each batch of writes, and the formatting machinery costs several times this (as did
+/// pushing digits one `char` at a time).
 pub(crate) fn push_number(out: &mut String, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// The rows of `sql` for every value of `values`, asked a hundred at a time: `sql` is given
