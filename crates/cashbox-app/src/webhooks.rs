@@ -1,6 +1,7 @@
 //! Webhooks out: endpoints, and the worker that delivers events to them.
 //!
-//! Every event lands in `webhook_outbox` in its own transaction (a trigger on `events`).
+//! Every event lands in `webhook_outbox` in its own transaction (a trigger on `events`), as
+//! long as some endpoint exists: an endpoint only wants events made after it.
 //! The worker fans each one out to the endpoints that want it (one `webhook_deliveries` row
 //! per endpoint and event, exactly once: the fan-out and the outbox delete commit together),
 //! then takes due deliveries, leasing each past the attempt's timeout, and posts them signed

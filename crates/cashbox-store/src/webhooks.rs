@@ -1,5 +1,6 @@
 //! The webhook queue: events waiting to be fanned out (`webhook_outbox`, filled by a trigger
-//! on `events`), one delivery per endpoint and event, and the log of attempts.
+//! on `events` while some endpoint exists), one delivery per endpoint and event, and the log
+//! of attempts.
 
 use std::collections::{HashMap, HashSet};
 
