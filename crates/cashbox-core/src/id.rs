@@ -25,8 +25,9 @@ pub fn new_id(prefix: &str) -> String {
 const TEN_DIGITS: u128 = 62u128.pow(10);
 
 /// `n` in 22 base62 digits, most significant first. Split into two ten-digit chunks and a
-/// two-digit top (62^20 · 62^2 > 2^128) so that two 128-bit divisions do what one per digit
-/// did (a 128-bit division is a library call; 64-bit ones by 62 are multiplications).
+/// two-digit top (62^20 · 62^2 > 2^128) by two 128-bit divisions and remainders, where one
+/// per digit did the whole job (a 128-bit division is a library call; 64-bit ones by 62
+/// are multiplications).
 fn encode_base62(n: u128) -> [u8; ID_BODY_LEN] {
     let mut buf = [b'0'; ID_BODY_LEN];
     let (rest, low) = (n / TEN_DIGITS, n % TEN_DIGITS);
