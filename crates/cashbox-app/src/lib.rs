@@ -33,7 +33,7 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use cashbox_core::crypto::KeyRing;
+use cashbox_core::crypto::{Compressed, KeyRing};
 use cashbox_processor::Processor;
 use cashbox_processor::sandbox::SandboxProcessor;
 use cashbox_store::{SealedColumn, Store, Tx};
@@ -244,10 +244,10 @@ impl App {
         body: &Value,
     ) -> AppResult<()> {
         if let Some(claim) = &ctx.idempotency {
-            let bytes = serde_json::to_vec(body).expect("JSON values always serialize");
-            let sealed = self.keys().seal(
+            let compressed = Compressed::of_json(body).expect("JSON values always serialize");
+            let sealed = self.keys().seal_compressed(
                 &SealedColumn::IdempotencyResponses.aad(&claim.row_id),
-                &bytes,
+                &compressed,
             );
             let saved = if claim.is_completed() {
                 // A later phase of the same request: the final response replaces the provisional.
