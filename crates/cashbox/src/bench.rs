@@ -26,7 +26,9 @@ struct Sample {
     confirm: Duration,
 }
 
-pub(crate) async fn start_server() -> Result<(String, String, String), String> {
+/// The store a benchmark runs on, migrated: `DATABASE_URL`, or else a fresh SQLite file in the
+/// temporary directory; its pool as `CASHBOX_DB_MAX_CONNECTIONS` says.
+pub(crate) async fn bench_store() -> Result<Store, String> {
     let url = match std::env::var("DATABASE_URL") {
         Ok(u) if !u.is_empty() => u,
         _ => {
@@ -39,6 +41,12 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         .await
         .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+pub(crate) async fn start_server() -> Result<(String, String, String), String> {
+    let store = bench_store().await?;
+    let backend = store.backend();
     let key = format!("sk_test_{}", random_token(24));
     let ring = KeyRing::parse(&KeyRing::generate_entry("bench")).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -63,11 +71,6 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
     Ok((format!("http://{addr}"), key, backend.to_string()))
 }
 

@@ -105,8 +105,34 @@ async fn setup(n: usize) -> Result<(), String> {
     write_state(&state)?;
     let app = open(&state.ring).await?;
     NOW.store(START, Ordering::Relaxed);
+    let price = monthly_price(&app, 1_999).await?;
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for i in 0..n {
+        while running.len() >= SETUP_CONCURRENCY {
+            if let Some(r) = running.join_next().await {
+                r.map_err(|e| e.to_string())??;
+            }
+        }
+        let (app, price) = (app.clone(), price.clone());
+        running.spawn(async move { subscribe(&app, &price, i, None, TRIAL_DAYS).await });
+    }
+    while let Some(r) = running.join_next().await {
+        r.map_err(|e| e.to_string())??;
+    }
+    println!(
+        "setup: {n} subscriptions in a {TRIAL_DAYS}-day trial in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    app.store().close().await;
+    Ok(())
+}
+
+/// A product with a monthly price of `unit_amount` (USD cents); the price's id.
+pub(crate) async fn monthly_price(app: &App, unit_amount: i64) -> Result<String, String> {
     let ctx = RequestCtx::default();
     let err = |e: cashbox_app::AppError| e.to_string();
+    let id = |v: serde_json::Value| v["id"].as_str().map(str::to_string);
     let product = app
         .create_product(
             &ctx,
@@ -122,9 +148,9 @@ async fn setup(n: usize) -> Result<(), String> {
         .create_price(
             &ctx,
             PriceCreateParams {
-                product: product["id"].as_str().map(str::to_string),
+                product: id(product),
                 currency: Some("usd".into()),
-                unit_amount: Some(1_999),
+                unit_amount: Some(unit_amount),
                 recurring: Some(RecurringParams {
                     interval: Some(cashbox_core::catalog::Interval::Month),
                     ..Default::default()
@@ -135,60 +161,51 @@ async fn setup(n: usize) -> Result<(), String> {
         )
         .await
         .map_err(err)?;
-    let price = price["id"].as_str().unwrap_or_default().to_string();
-    let started = Instant::now();
-    let mut running = tokio::task::JoinSet::new();
-    for i in 0..n {
-        while running.len() >= SETUP_CONCURRENCY {
-            if let Some(r) = running.join_next().await {
-                r.map_err(|e| e.to_string())??;
-            }
-        }
-        let (app, price) = (app.clone(), price.clone());
-        running.spawn(async move { subscribe(&app, &price, i).await });
-    }
-    while let Some(r) = running.join_next().await {
-        r.map_err(|e| e.to_string())??;
-    }
-    println!(
-        "setup: {n} subscriptions in a {TRIAL_DAYS}-day trial in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    app.store().close().await;
-    Ok(())
+    Ok(id(price).unwrap_or_default())
 }
 
-async fn subscribe(app: &App, price: &str, i: usize) -> Result<(), String> {
+/// Customer `i`, with a Visa card (on the test clock `clock`, if given), subscribed to `price`
+/// in a trial of `trial_days`; the subscription's id.
+pub(crate) async fn subscribe(
+    app: &App,
+    price: &str,
+    i: usize,
+    clock: Option<&str>,
+    trial_days: i64,
+) -> Result<String, String> {
     let ctx = RequestCtx::default();
     let err = |e: cashbox_app::AppError| e.to_string();
+    let id = |v: serde_json::Value| v["id"].as_str().map(str::to_string);
     let customer = app
         .create_customer(
             &ctx,
             CustomerCreateParams {
                 email: Some(format!("bench{i}@example.com")),
                 payment_method: Some("pm_card_visa".into()),
+                test_clock: clock.map(str::to_string),
                 ..Default::default()
             },
             &[],
         )
         .await
         .map_err(err)?;
-    app.create_subscription(
-        &ctx,
-        SubscriptionCreateParams {
-            customer: customer["id"].as_str().map(str::to_string),
-            items: Some(vec![ItemParams {
-                price: Some(price.to_string()),
+    let sub = app
+        .create_subscription(
+            &ctx,
+            SubscriptionCreateParams {
+                customer: id(customer),
+                items: Some(vec![ItemParams {
+                    price: Some(price.to_string()),
+                    ..Default::default()
+                }]),
+                trial_period_days: Some(trial_days),
                 ..Default::default()
-            }]),
-            trial_period_days: Some(TRIAL_DAYS),
-            ..Default::default()
-        },
-        &[],
-    )
-    .await
-    .map_err(err)?;
-    Ok(())
+            },
+            &[],
+        )
+        .await
+        .map_err(err)?;
+    Ok(id(sub).unwrap_or_default())
 }
 
 async fn run_billing(batch: i64) -> Result<(), String> {

@@ -12,9 +12,7 @@ use cashbox_app::webhooks::{WebhookWorker, webhook_client};
 use cashbox_app::{App, RequestCtx, Settings};
 use cashbox_core::crypto::KeyRing;
 use cashbox_core::customer::CustomerCreateParams;
-use cashbox_core::id::random_token;
 use cashbox_core::webhooks::EndpointCreateParams;
-use cashbox_store::Store;
 
 use crate::bench::{ms, percentile};
 
@@ -51,15 +49,7 @@ async fn receiver() -> Result<(String, Arc<AtomicUsize>), String> {
 }
 
 pub async fn run(opts: WebhookBenchOptions) -> Result<(), String> {
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            let path = std::env::temp_dir().join(format!("cashbox-bench-{}.db", random_token(8)));
-            format!("sqlite://{}", path.display())
-        }
-    };
-    let store = Store::connect(&url, 16).await.map_err(|e| e.to_string())?;
-    store.migrate().await.map_err(|e| e.to_string())?;
+    let store = crate::bench::bench_store().await?;
     let backend = store.backend();
     let ring = KeyRing::parse(&KeyRing::generate_entry("bench")).map_err(|e| e.to_string())?;
     let app = App::new(store, ring, Settings::default());

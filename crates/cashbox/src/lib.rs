@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_billing;
+pub mod bench_clock;
 pub mod bench_usage;
 pub mod bench_webhooks;
 pub mod config;

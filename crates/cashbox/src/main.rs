@@ -65,6 +65,15 @@ enum Command {
         #[arg(long, default_value_t = cashbox_app::billing_run::BILLING_ROUND)]
         batch: i64,
     },
+    /// Benchmark a test clock: N customers with a monthly subscription in a 7-day trial on one
+    /// clock, advanced by D days in one call; prints the time the advance took and checks that
+    /// every subscription is active with all its invoices paid.
+    BenchClock {
+        #[arg(long, default_value_t = 1_000)]
+        subscriptions: usize,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
     /// Benchmark meter-event ingestion (single and batch) and the usage and entitlement
     /// checks over HTTP, printing throughput and p50 / p99 latency.
     BenchUsage {
@@ -206,6 +215,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         })
         .await;
     }
+    if let Command::BenchClock {
+        subscriptions,
+        days,
+    } = &cli.command
+    {
+        return cashbox::bench_clock::run(cashbox::bench_clock::ClockBenchOptions {
+            subscriptions: *subscriptions,
+            days: *days,
+        })
+        .await;
+    }
     if let Command::BenchUsage {
         clients,
         seconds,
@@ -275,6 +295,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys { command } => keys(&config, command).await,
         Command::Bench { .. }
         | Command::BenchBilling { .. }
+        | Command::BenchClock { .. }
         | Command::BenchUsage { .. }
         | Command::BenchWebhooks { .. } => {
             unreachable!("handled before configuration")

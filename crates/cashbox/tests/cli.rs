@@ -516,6 +516,23 @@ async fn a_billing_run_killed_halfway_ends_as_an_uninterrupted_one() {
     assert_eq!(after, expected);
 }
 
+/// `bench-clock` advances one clock over its subscriptions and checks what the advance made:
+/// 100 days from April 1 are the $0 trial invoice and four renewals (April 8 to July 8) each.
+#[tokio::test]
+async fn the_clock_benchmark_renews_every_subscription_it_advances() {
+    let instance = Instance::new().await;
+    let (ok, out, err) = instance.run(
+        &["bench-clock", "--subscriptions", "30", "--days", "100"],
+        &[],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("invoices:      150 (150 paid)\n"), "{out}");
+    assert!(
+        out.contains(&format!("amount paid:   {}\n", 30 * 4 * 19_999)),
+        "{out}"
+    );
+}
+
 /// A test clock's advance cut short by SIGKILL is finished when `serve` starts again: every
 /// subscription ends with exactly one invoice per period, all paid.
 #[tokio::test]
