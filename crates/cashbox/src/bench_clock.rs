@@ -77,13 +77,14 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
 
+    let until = START + opts.days * 86_400;
     let started = Instant::now();
     let advanced = app
         .advance_test_clock(
             &ctx,
             &clock,
             TestClockAdvanceParams {
-                frozen_time: Some(START + opts.days * 86_400),
+                frozen_time: Some(until),
             },
         )
         .await
@@ -93,7 +94,13 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
         return Err(format!("the clock ended {}, not ready", advanced["status"]));
     }
 
-    let made = tally(&app, &subscriptions).await?;
+    let trial_end = START + TRIAL_DAYS * 86_400;
+    let want_status = if until >= trial_end {
+        "active"
+    } else {
+        "trialing"
+    };
+    let made = tally(&app, &subscriptions, want_status).await?;
     println!("cashbox bench-clock: one advance of a test clock");
     println!("  backend:       {backend}");
     println!(
@@ -109,7 +116,7 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
         made.invoices as f64 / secs.max(1e-9)
     );
     app.store().close().await;
-    made.check(subscriptions.len())
+    made.check(subscriptions.len(), until, want_status)
 }
 
 /// What the advance left: every subscription's invoices, counted, and its status.
@@ -118,42 +125,57 @@ struct Made {
     invoices: usize,
     paid: usize,
     amount_paid: i64,
-    /// Invoices per subscription, from the first one tallied; `uneven` if another differs.
+    /// Invoices of the first subscription tallied; `uneven` counts those with another number.
     per_subscription: Option<usize>,
     uneven: usize,
-    not_active: usize,
+    /// Subscriptions not in the status the clock's time gives them.
+    other_status: usize,
 }
 
 impl Made {
-    /// Every subscription active with the same number of invoices, more than its trial's one,
-    /// and every invoice paid: otherwise the advance skipped or failed work.
-    fn check(&self, subscriptions: usize) -> Result<(), String> {
-        let per = self.per_subscription.unwrap_or(0);
-        if subscriptions > 0 && per < 2 {
+    /// Each subscription with its $0 trial invoice and one paid renewal for every monthly
+    /// boundary from the trial's end up to `until` (counted here by the calendar, not by the
+    /// billing code), and in `want_status`: otherwise the advance skipped, repeated or failed
+    /// work.
+    fn check(&self, subscriptions: usize, until: i64, want_status: &str) -> Result<(), String> {
+        let renewals = monthly_boundaries(START + TRIAL_DAYS * 86_400, until);
+        let per = 1 + renewals;
+        let want_paid = renewals as i64 * UNIT_AMOUNT * subscriptions as i64;
+        let wrong = self.invoices != per * subscriptions
+            || self.uneven > 0
+            || self.paid != self.invoices
+            || self.amount_paid != want_paid
+            || self.other_status > 0;
+        if wrong {
             return Err(format!(
-                "{per} invoices per subscription: nothing was renewed"
-            ));
-        }
-        if self.uneven > 0 || self.not_active > 0 || self.paid != self.invoices {
-            return Err(format!(
-                "{} subscriptions with another number of invoices than {per}, {} not active, \
-                 {} of {} invoices unpaid",
-                self.uneven,
-                self.not_active,
-                self.invoices - self.paid,
-                self.invoices
+                "expected {per} paid invoices per subscription and {want_paid} paid in all; \
+                 found {} invoices ({} paid, {} subscriptions with a count unlike the first's), \
+                 {} paid, {} subscriptions not {want_status}",
+                self.invoices, self.paid, self.uneven, self.amount_paid, self.other_status
             ));
         }
         Ok(())
     }
 }
 
-async fn tally(app: &App, subscriptions: &[String]) -> Result<Made, String> {
+/// How many of `first`, `first` + 1 month, `first` + 2 months, … are at or before `until`.
+fn monthly_boundaries(first: i64, until: i64) -> usize {
+    let Some(first) = chrono::DateTime::from_timestamp(first, 0) else {
+        return 0;
+    };
+    (0u32..)
+        .map_while(|k| first.checked_add_months(chrono::Months::new(k)))
+        .take_while(|t| t.timestamp() <= until)
+        .count()
+}
+
+/// `subscriptions`' invoices and statuses after the advance; `want_status` is theirs.
+async fn tally(app: &App, subscriptions: &[String], want_status: &str) -> Result<Made, String> {
     let mut made = Made::default();
     for sub in subscriptions {
         let s = app.retrieve_subscription(sub, &[]).await.map_err(err)?;
-        if s["status"] != "active" {
-            made.not_active += 1;
+        if s["status"] != want_status {
+            made.other_status += 1;
         }
         let mut count = 0;
         let mut after = None;
@@ -190,4 +212,56 @@ async fn tally(app: &App, subscriptions: &[String]) -> Result<Made, String> {
         }
     }
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn monthly_boundaries_follow_the_calendar() {
+        let trial_end = START + TRIAL_DAYS * DAY; // 2027-04-08
+        assert_eq!(monthly_boundaries(trial_end, trial_end - 1), 0);
+        assert_eq!(monthly_boundaries(trial_end, trial_end), 1);
+        // April has 30 days: May 8 is 30 days after April 8, not 31.
+        assert_eq!(monthly_boundaries(trial_end, trial_end + 30 * DAY - 1), 1);
+        assert_eq!(monthly_boundaries(trial_end, trial_end + 30 * DAY), 2);
+        // A year from April 1, 2027 ends on March 31, 2028: April 8 to March 8.
+        assert_eq!(monthly_boundaries(trial_end, START + 365 * DAY), 12);
+    }
+
+    #[test]
+    fn the_check_refuses_a_missing_or_unpaid_invoice() {
+        let until = START + 100 * DAY; // the trial invoice and four renewals each
+        let whole = Made {
+            invoices: 10,
+            paid: 10,
+            amount_paid: 2 * 4 * UNIT_AMOUNT,
+            per_subscription: Some(5),
+            uneven: 0,
+            other_status: 0,
+        };
+        assert!(whole.check(2, until, "active").is_ok());
+        let missing = Made {
+            invoices: 9,
+            paid: 9,
+            amount_paid: 7 * UNIT_AMOUNT,
+            uneven: 1,
+            ..whole
+        };
+        assert!(missing.check(2, until, "active").is_err());
+        let unpaid = Made {
+            paid: 9,
+            amount_paid: 7 * UNIT_AMOUNT,
+            ..whole
+        };
+        assert!(unpaid.check(2, until, "active").is_err());
+        let past_due = Made {
+            other_status: 1,
+            ..whole
+        };
+        assert!(past_due.check(2, until, "active").is_err());
+    }
 }
