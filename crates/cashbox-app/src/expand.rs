@@ -12,7 +12,7 @@ use serde_json::Value;
 use cashbox_core::catalog::{Price, Product};
 use cashbox_core::clock::TestClock;
 use cashbox_core::discounts::Coupon;
-use cashbox_core::invoice::{Invoice, InvoiceItem};
+use cashbox_core::invoice::{Discount, Invoice, InvoiceItem};
 use cashbox_core::payments::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
 use cashbox_core::subscription::Subscription;
 
@@ -29,6 +29,9 @@ pub enum Reader<'a> {
     Store(&'a Store),
     Tx(&'a mut Tx),
 }
+
+/// A list of discount ids on subscriptions and invoices, expanded from the object itself.
+const DISCOUNTS: &str = "discounts";
 
 /// The fields of an object type that hold expandable links.
 fn expandable_fields(object_type: &str) -> &'static [&'static str] {
@@ -55,6 +58,7 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
             "customer",
             "latest_invoice",
             "default_payment_method",
+            "discounts",
             "test_clock",
         ],
         "invoice" => &[
@@ -62,6 +66,7 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
             "subscription",
             "payment_intent",
             "default_payment_method",
+            "discounts",
             "test_clock",
         ],
         "invoiceitem" => &["customer", "invoice", "subscription", "test_clock"],
@@ -162,6 +167,9 @@ impl App {
         }) else {
             return Err(cannot_expand(full).into());
         };
+        if *field == DISCOUNTS {
+            return self.expand_discounts(reader, value, path, full).await;
+        }
         let field_len = field.split('.').count();
         let mut slot = &mut *value;
         for part in field.split('.') {
@@ -175,6 +183,42 @@ impl App {
         }
         if slot.is_object() {
             Box::pin(self.expand_path(reader, slot, &path[field_len..], depth + 1, full)).await?;
+        }
+        Ok(())
+    }
+
+    /// `discounts`, a list of ids: the discounts live in their subscription or invoice (there is
+    /// no `GET` for a discount), so they are read from it. Nothing below a discount expands:
+    /// its coupon is already whole.
+    async fn expand_discounts(
+        &self,
+        reader: &mut Reader<'_>,
+        value: &mut Value,
+        path: &[String],
+        full: &str,
+    ) -> AppResult<()> {
+        if path.len() > 1 {
+            return Err(cannot_expand(full).into());
+        }
+        let owner = value["id"].as_str().unwrap_or_default().to_string();
+        let now = self.now();
+        let render = |discounts: &[Discount]| {
+            Value::Array(discounts.iter().map(|d| d.to_json(now)).collect())
+        };
+        let objects = match value["object"].as_str() {
+            Some("subscription") => {
+                self.load_doc_json(reader, &owner, |s: &Subscription| render(&s.discounts))
+                    .await?
+            }
+            Some("invoice") => {
+                self.load_doc_json(reader, &owner, |i: &Invoice| render(&i.discounts))
+                    .await?
+            }
+            _ => None,
+        };
+        // An object not stored (an upcoming invoice) keeps its ids.
+        if let Some(objects) = objects {
+            value[DISCOUNTS] = objects;
         }
         Ok(())
     }

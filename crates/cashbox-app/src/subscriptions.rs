@@ -316,7 +316,8 @@ impl App {
                 }
             }
         }
-        // A `once` coupon is spent by the first invoice it takes something off.
+        // A `once` coupon is spent by the first invoice it takes something off; a `repeating`
+        // one whose months are over leaves the subscription, as Stripe removes it.
         let used: Vec<&String> = inv
             .total_discount_amounts
             .iter()
@@ -324,7 +325,9 @@ impl App {
             .map(|(d, _)| d)
             .collect();
         sub.discounts.retain(|d| {
-            !(d.coupon.duration == cashbox_core::discounts::Duration::Once && used.contains(&&d.id))
+            let spent = d.coupon.duration == cashbox_core::discounts::Duration::Once
+                && used.contains(&&d.id);
+            d.applies_at(now) && !spent
         });
         sub.latest_invoice = Some(inv.id.clone());
         Ok(inv)

@@ -577,6 +577,63 @@ async fn a_coupon_and_an_exclusive_tax_give_stripes_totals() {
     assert!(report.is_sound(), "{report:?}");
 }
 
+/// A `repeating` coupon takes its share off the invoices of its months, then leaves the
+/// subscription: the renewal after its end is billed in full and `discounts` no longer lists it.
+#[tokio::test]
+async fn a_repeating_coupon_discounts_its_months_then_leaves_the_subscription() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(1_000).await;
+    let coupon =
+        b.t.post(
+            "/v1/coupons",
+            &[
+                ("percent_off", "25"),
+                ("duration", "repeating"),
+                ("duration_in_months", "2"),
+            ],
+        )
+        .await;
+    let coupon = coupon.ok()["id"].as_str().unwrap().to_string();
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("discounts[0][coupon]", &coupon),
+        ])
+        .await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let discount = sub["discounts"][0].as_str().unwrap().to_string();
+    // April 1 to June 1: the coupon's two months.
+    const JUNE_1: i64 = T0 + 61 * DAY;
+    let d =
+        b.t.get(&format!("/v1/subscriptions/{id}?expand[]=discounts"))
+            .await;
+    assert_eq!(d.ok()["discounts"][0]["end"], JUNE_1);
+
+    b.advance(T0 + 30 * DAY + 60).await; // May 1: the second month, still discounted
+    assert_eq!(b.sub(&id).await["discounts"][0], discount.as_str());
+    b.advance(JUNE_1 + 60).await; // June 1: the coupon's months are over
+    b.advance(T0 + 91 * DAY + 60).await; // July 1
+    let paid: Vec<i64> = b
+        .invoices(&id)
+        .await
+        .iter()
+        .map(|i| i["amount_paid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(paid, [750, 750, 1_000, 1_000]);
+    assert_eq!(b.sub(&id).await["discounts"], serde_json::json!([]));
+    // Each invoice keeps the discounts it was made with, expandable as on the subscription.
+    let first = b.invoices(&id).await[0]["id"].as_str().unwrap().to_string();
+    let inv =
+        b.t.get(&format!("/v1/invoices/{first}?expand[]=discounts"))
+            .await;
+    assert_eq!(inv.ok()["discounts"][0]["id"], discount.as_str());
+    assert_eq!(inv.ok()["discounts"][0]["coupon"]["id"], coupon.as_str());
+    let deeper =
+        b.t.get(&format!("/v1/invoices/{first}?expand[]=discounts.coupon"))
+            .await;
+    assert_eq!(deeper.status, 400);
+}
+
 #[tokio::test]
 async fn subscriptions_refuse_bad_input_and_write_nothing() {
     let b = Billing::new(None).await;
