@@ -395,7 +395,8 @@ impl Subscription {
             "billing_cycle_anchor_config": null,
             "billing_mode": {"type": "classic"},
             "billing_thresholds": null,
-            "cancel_at": self.cancel_at,
+            // Stripe shows a cancellation at the period's end as a `cancel_at` then too.
+            "cancel_at": self.cancel_at.or(self.cancel_at_period_end.then_some(self.current_period_end)),
             "cancel_at_period_end": self.cancel_at_period_end,
             "canceled_at": self.canceled_at,
             "cancellation_details": {

@@ -430,6 +430,8 @@ async fn cancel_at_period_end_ends_it_then_and_not_before() {
         )
         .await;
     assert_eq!(r.ok()["cancel_at_period_end"], true);
+    assert_eq!(r.ok()["cancel_at"], r.ok()["current_period_end"]);
+    assert_eq!(r.ok()["cancel_at"], 1_809_129_600);
     assert_eq!(r.ok()["status"], "active");
     b.advance(1_809_129_600 - 60).await;
     assert_eq!(b.sub(&id).await["status"], "active");
@@ -464,6 +466,7 @@ async fn cancel_at_period_end_ends_it_then_and_not_before() {
         )
         .await;
     assert_eq!(undone.ok()["cancel_at_period_end"], false);
+    assert_eq!(undone.ok()["cancel_at"], Value::Null);
     assert_eq!(undone.ok()["canceled_at"], Value::Null);
 
     // A canceled subscription cannot be changed or canceled again.
