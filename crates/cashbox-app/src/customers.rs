@@ -9,6 +9,7 @@ use cashbox_core::customer::{
 };
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{has_prefix, new_id};
+use cashbox_core::invoice::{Invoice, InvoiceCustomer, InvoiceStatus};
 use cashbox_core::payments::PaymentMethod;
 use cashbox_store::{CustomerFilter, CustomerRow, DocTable, SealedColumn, Tx};
 use serde_json::Value;
@@ -247,6 +248,7 @@ impl App {
             let previous = previous_attributes(&before.to_json(), &object);
             self.record_event(&mut tx, ctx, "customer.updated", &object, previous)
                 .await?;
+            self.drafts_follow(&mut tx, &after).await?;
         }
         let response = self.finish(tx, ctx, object, expand).await?;
         // A payment method added while invoices are failing is tried on them at once.
@@ -255,6 +257,23 @@ impl App {
             tracing::warn!(customer = %id, error = %e, "could not retry failed invoices with the new payment method");
         }
         Ok(response)
+    }
+
+    /// The customer's draft invoices show its details as they are now (Stripe's `customer_email`
+    /// and the rest follow the customer until an invoice is finalized).
+    async fn drafts_follow(&self, tx: &mut Tx, c: &Customer) -> AppResult<()> {
+        let details = InvoiceCustomer::of(&c.private);
+        for row in tx
+            .docs_of_customer(DocTable::Invoices, &c.id, &["draft"])
+            .await?
+        {
+            let mut inv: Invoice = self.load_for_update(tx, &row.id).await?;
+            if inv.status == InvoiceStatus::Draft && inv.customer_details != details {
+                inv.customer_details = details.clone();
+                self.save_invoice(tx, &inv).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes a customer: the row stays as a tombstone (`deleted: true`) and its personal data

@@ -14,10 +14,10 @@ use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{new_id, random_token};
 use cashbox_core::invoice::{
     CollectionMethod, DISCOUNT_PREFIX, Discount, DiscountParams, INVOICE_ITEM_PREFIX,
-    INVOICE_PREFIX, Invoice, InvoiceCreateParams, InvoiceFinalizeParams, InvoiceItem,
-    InvoiceItemCreateParams, InvoiceItemListParams, InvoiceItemUpdateParams, InvoiceListParams,
-    InvoicePayParams, InvoiceStatus, InvoiceUpdateParams, LINE_PREFIX, LineDraft,
-    check_days_until_due, check_description, require_status,
+    INVOICE_PREFIX, Invoice, InvoiceCreateParams, InvoiceCustomer, InvoiceFinalizeParams,
+    InvoiceItem, InvoiceItemCreateParams, InvoiceItemListParams, InvoiceItemUpdateParams,
+    InvoiceListParams, InvoicePayParams, InvoiceStatus, InvoiceUpdateParams, LINE_PREFIX,
+    LineDraft, check_days_until_due, check_description, require_status,
 };
 use cashbox_core::ledger::Posting;
 use cashbox_core::metadata::Metadata;
@@ -433,6 +433,7 @@ impl App {
         );
         inv.test_clock = customer.test_clock.clone();
         inv.footer = customer.private.invoice_footer.clone();
+        inv.customer_details = InvoiceCustomer::of(&customer.private);
         inv
     }
 
@@ -518,6 +519,14 @@ impl App {
         inv: &mut Invoice,
         now: i64,
     ) -> AppResult<()> {
+        // The details it keeps from now on. Drafts follow their customer already
+        // (`drafts_follow`); this also fills a draft written before invoices kept them. A
+        // renewal's invoice is made and finalized at once (`finalize_sealed`).
+        if let Some(row) = tx.customer_for_update(&inv.customer).await?
+            && !row.deleted
+        {
+            inv.customer_details = InvoiceCustomer::of(&self.open_customer(row)?.private);
+        }
         let types = self.finalize_unrecorded(tx, ctx, inv, now).await?;
         self.record_invoice_events(tx, ctx, types, inv).await?;
         self.finalized_paid(tx, inv, now).await

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use crate::ParamError;
 use crate::billing::{self, DiscountInput, LineInput, TaxAmount, TotalsOverflow};
 use crate::catalog::{Price, Text};
+use crate::customer::{Address, CustomerPrivate, Shipping, TaxExempt};
 use crate::discounts::{Coupon, Duration, TaxRate};
 use crate::metadata::{Metadata, MetadataParam, present};
 use crate::payments::check_text;
@@ -357,6 +358,42 @@ pub struct Invoice {
     pub test_clock: Option<String>,
     /// The secret part of `hosted_invoice_url` and `invoice_pdf`.
     pub access_token: String,
+    /// The customer's details as the invoice shows them (`customer_email`, …).
+    #[serde(default)]
+    pub customer_details: InvoiceCustomer,
+}
+
+/// The customer's details on an invoice: taken when it is made and again when a draft is
+/// finalized, then kept, as Stripe freezes `customer_email` and the rest at finalization.
+/// Personal data: sealed with the invoice, never printed.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceCustomer {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<Address>,
+    pub shipping: Option<Shipping>,
+    #[serde(default)]
+    pub tax_exempt: TaxExempt,
+}
+
+impl InvoiceCustomer {
+    pub fn of(c: &CustomerPrivate) -> Self {
+        Self {
+            name: c.name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            address: c.address.clone(),
+            shipping: c.shipping.clone(),
+            tax_exempt: c.tax_exempt,
+        }
+    }
+}
+
+impl std::fmt::Debug for InvoiceCustomer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InvoiceCustomer([redacted])")
+    }
 }
 
 /// What an invoice's lines are made from, before ids.
@@ -380,11 +417,13 @@ pub struct LineDraft {
 pub struct RenderedInvoice<'a> {
     account_country: Option<&'a str>,
     account_name: &'static str,
+    account_tax_ids: Option<()>,
     amount_due: i64,
     amount_overpaid: i64,
     amount_paid: i64,
     amount_remaining: i64,
     amount_shipping: i64,
+    application: Option<()>,
     attempt_count: u32,
     attempted: bool,
     auto_advance: bool,
@@ -396,6 +435,13 @@ pub struct RenderedInvoice<'a> {
     currency: &'a str,
     custom_fields: Option<()>,
     customer: &'a str,
+    customer_address: Option<&'a Address>,
+    customer_email: Option<&'a str>,
+    customer_name: Option<&'a str>,
+    customer_phone: Option<&'a str>,
+    customer_shipping: Option<&'a Shipping>,
+    customer_tax_exempt: TaxExempt,
+    customer_tax_ids: [(); 0],
     default_payment_method: Option<&'a str>,
     default_source: Option<&'a str>,
     default_tax_rates: Vec<Value>,
@@ -405,6 +451,7 @@ pub struct RenderedInvoice<'a> {
     effective_at: Option<i64>,
     ending_balance: Option<i64>,
     footer: Option<&'a str>,
+    from_invoice: Option<()>,
     hosted_invoice_url: Option<String>,
     id: &'a str,
     invoice_pdf: Option<String>,
@@ -422,11 +469,15 @@ pub struct RenderedInvoice<'a> {
     paid_out_of_band: bool,
     parent: Option<InvoiceParent<'a>>,
     payment_intent: Option<&'a str>,
+    payment_settings: PaymentSettings,
     period_end: i64,
     period_start: i64,
     post_payment_credit_notes_amount: i64,
     pre_payment_credit_notes_amount: i64,
     receipt_number: Option<&'a str>,
+    rendering: Option<()>,
+    shipping_cost: Option<()>,
+    shipping_details: Option<()>,
     starting_balance: i64,
     statement_descriptor: Option<&'a str>,
     status: &'static str,
@@ -447,6 +498,14 @@ impl RenderedInvoice<'_> {
     pub fn id(&self) -> &str {
         self.id
     }
+}
+
+/// `payment_settings`: an invoice is paid as its collection method and payment method say.
+#[derive(Serialize, Default)]
+struct PaymentSettings {
+    default_mandate: Option<()>,
+    payment_method_options: Option<()>,
+    payment_method_types: Option<()>,
 }
 
 /// `automatic_tax`: Cashbox computes no tax automatically.
@@ -544,6 +603,7 @@ impl Invoice {
             metadata: Metadata::new(),
             test_clock: None,
             access_token,
+            customer_details: InvoiceCustomer::default(),
         }
     }
 
@@ -701,11 +761,13 @@ impl Invoice {
         RenderedInvoice {
             account_country: None,
             account_name: "Cashbox",
+            account_tax_ids: None,
             amount_due: self.amount_due,
             amount_overpaid: 0,
             amount_paid: self.amount_paid,
             amount_remaining: self.amount_remaining,
             amount_shipping: 0,
+            application: None,
             attempt_count: self.attempt_count,
             attempted: self.attempted,
             auto_advance: self.auto_advance,
@@ -717,6 +779,13 @@ impl Invoice {
             currency: &self.currency,
             custom_fields: None,
             customer: &self.customer,
+            customer_address: self.customer_details.address.as_ref(),
+            customer_email: self.customer_details.email.as_deref(),
+            customer_name: self.customer_details.name.as_deref(),
+            customer_phone: self.customer_details.phone.as_deref(),
+            customer_shipping: self.customer_details.shipping.as_ref(),
+            customer_tax_exempt: self.customer_details.tax_exempt,
+            customer_tax_ids: [],
             default_payment_method: self.default_payment_method.as_deref(),
             default_source: None,
             default_tax_rates: self
@@ -730,6 +799,7 @@ impl Invoice {
             effective_at: self.status_transitions.finalized_at,
             ending_balance: self.ending_balance,
             footer: self.footer.as_deref(),
+            from_invoice: None,
             hosted_invoice_url: finalized.then(|| format!("{public_url}{}", self.hosted_path())),
             id: &self.id,
             invoice_pdf: finalized.then(|| {
@@ -769,11 +839,15 @@ impl Invoice {
                 kind: "subscription_details",
             }),
             payment_intent: self.payment_intent.as_deref(),
+            payment_settings: PaymentSettings::default(),
             period_end: self.period_end,
             period_start: self.period_start,
             post_payment_credit_notes_amount: self.post_payment_credit_notes_amount,
             pre_payment_credit_notes_amount: self.pre_payment_credit_notes_amount,
             receipt_number: None,
+            rendering: None,
+            shipping_cost: None,
+            shipping_details: None,
             starting_balance: self.starting_balance,
             statement_descriptor: None,
             status: self.status.as_str(),

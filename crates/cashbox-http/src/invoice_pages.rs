@@ -150,9 +150,10 @@ fn invoice_body(inv: &Invoice, token: &str, message: Option<&str>) -> String {
         .map(|m| format!("<p><strong>{}</strong></p>", escape(m)))
         .unwrap_or_default();
     format!(
-        "<div class=\"box\"><h1>{title}</h1>{due}{message}<table>{table}</table>{action}\
-<p><a href=\"/invoices/{id}/pdf?token={token}\">Download PDF</a></p></div>",
+        "<div class=\"box\"><h1>{title}</h1><p class=\"muted\">Billed to {billed}</p>{due}{message}\
+<table>{table}</table>{action}<p><a href=\"/invoices/{id}/pdf?token={token}\">Download PDF</a></p></div>",
         title = escape(&title(inv)),
+        billed = escape(&billed_to(inv)),
         id = escape(&inv.id),
         token = escape(token),
     )
@@ -240,6 +241,17 @@ async fn invoice_pdf(
         .into_response()
 }
 
+/// Who the invoice is for: the customer's name and email as the invoice keeps them, else the
+/// customer's id.
+fn billed_to(inv: &Invoice) -> String {
+    let d = &inv.customer_details;
+    match (d.name.as_deref(), d.email.as_deref()) {
+        (Some(name), Some(email)) => format!("{name} ({email})"),
+        (Some(one), None) | (None, Some(one)) => one.to_string(),
+        (None, None) => inv.customer.clone(),
+    }
+}
+
 /// The invoice laid out on one A4 page (lines beyond what fits are summarized).
 pub fn invoice_pdf_bytes(inv: &Invoice) -> Vec<u8> {
     let text = |x, y, size, bold, t: &str| Text {
@@ -268,7 +280,13 @@ pub fn invoice_pdf_bytes(inv: &Invoice) -> Vec<u8> {
             false,
             &format!("Status: {}", inv.status.as_str()),
         ),
-        text(50, 737, 10, false, &format!("Customer: {}", inv.customer)),
+        text(
+            50,
+            737,
+            10,
+            false,
+            &format!("Billed to: {}", billed_to(inv)),
+        ),
     ];
     if let Some(d) = inv.due_date {
         out.push(text(50, 723, 10, false, &format!("Due {}", short_date(d))));

@@ -814,6 +814,46 @@ async fn one_off_invoices_from_invoice_items() {
     assert!(report.is_sound(), "{report:?}");
 }
 
+/// An invoice shows its customer's details as they were when it was finalized: a draft
+/// follows a change, a finalized invoice keeps what it was issued with.
+#[tokio::test]
+async fn an_invoice_keeps_the_customers_details_it_was_finalized_with() {
+    let b = Billing::new(None).await;
+    let customer = format!("/v1/customers/{}", b.customer);
+    b.t.post(
+        &customer,
+        &[("name", "Ada Lovelace"), ("address[city]", "London")],
+    )
+    .await
+    .ok();
+    let id = b.draft(2_000).await;
+    let draft = b.t.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(draft.ok()["customer_email"], "sub@example.com");
+    assert_eq!(draft.ok()["customer_name"], "Ada Lovelace");
+    assert_eq!(draft.ok()["customer_address"]["city"], "London");
+    assert_eq!(draft.ok()["customer_tax_exempt"], "none");
+    assert_eq!(draft.ok()["customer_tax_ids"], serde_json::json!([]));
+    assert_eq!(draft.ok()["customer_phone"], Value::Null);
+    assert!(draft.ok()["payment_settings"].is_object());
+
+    b.t.post(&customer, &[("email", "ada@example.com")])
+        .await
+        .ok();
+    let followed = b.t.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(followed.ok()["customer_email"], "ada@example.com");
+    let finalized = b.t.post(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    assert_eq!(finalized.ok()["customer_email"], "ada@example.com");
+    b.t.post(
+        &customer,
+        &[("email", "later@example.com"), ("name", "A. L.")],
+    )
+    .await
+    .ok();
+    let kept = b.t.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(kept.ok()["customer_email"], "ada@example.com");
+    assert_eq!(kept.ok()["customer_name"], "Ada Lovelace");
+}
+
 #[tokio::test]
 async fn customer_credit_pays_what_it_can() {
     let b = Billing::new(Some("pm_card_visa")).await;
@@ -863,6 +903,7 @@ async fn the_hosted_page_pays_and_the_pdf_opens_with_the_token_only() {
     let html = page.text().await.unwrap();
     assert!(html.contains(open["number"].as_str().unwrap()));
     assert!(html.contains("42.00 USD"));
+    assert!(html.contains("Billed to sub@example.com"), "{html}");
     assert!(
         html.contains("Session &lt;b&gt;"),
         "descriptions are escaped"
@@ -882,6 +923,8 @@ async fn the_hosted_page_pays_and_the_pdf_opens_with_the_token_only() {
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
     let bytes = pdf.bytes().await.unwrap();
     assert!(bytes.starts_with(b"%PDF-1.4") && bytes.ends_with(b"%%EOF\n"));
+    let needle = b"Billed to: sub@example.com";
+    assert!(bytes.windows(needle.len()).any(|w| w == needle));
 
     let pay = |card: &'static str| {
         let http = http.clone();
