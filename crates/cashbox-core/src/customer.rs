@@ -91,6 +91,12 @@ pub enum TaxExempt {
     Reverse,
 }
 
+impl TaxExempt {
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceSettingsParam {

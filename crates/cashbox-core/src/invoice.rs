@@ -366,14 +366,20 @@ pub struct Invoice {
 /// The customer's details on an invoice: taken when it is made and again when a draft is
 /// finalized, then kept, as Stripe freezes `customer_email` and the rest at finalization.
 /// Personal data: sealed with the invoice, never printed.
+/// Stored without its empty fields: every invoice carries it.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceCustomer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping: Option<Shipping>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "TaxExempt::is_none")]
     pub tax_exempt: TaxExempt,
 }
 
@@ -1148,6 +1154,29 @@ pub fn require_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customer_details_are_stored_without_empty_fields_and_read_back_whole() {
+        let none = InvoiceCustomer::default();
+        assert_eq!(serde_json::to_string(&none).unwrap(), "{}");
+        let whole = InvoiceCustomer {
+            name: Some("Ada".into()),
+            email: Some("ada@example.com".into()),
+            phone: Some("+44 20".into()),
+            address: Some(Address {
+                city: Some("London".into()),
+                ..Address::default()
+            }),
+            shipping: None,
+            tax_exempt: TaxExempt::Reverse,
+        };
+        let text = serde_json::to_string(&whole).unwrap();
+        assert!(!text.contains("shipping"), "{text}");
+        let back: InvoiceCustomer = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, whole);
+        // Personal data never reaches a log through Debug.
+        assert!(!format!("{whole:?}").contains("Ada"));
+    }
 
     fn line(amount: i64) -> LineDraft {
         LineDraft {
