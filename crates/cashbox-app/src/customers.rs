@@ -248,7 +248,7 @@ impl App {
             let previous = previous_attributes(&before.to_json(), &object);
             self.record_event(&mut tx, ctx, "customer.updated", &object, previous)
                 .await?;
-            self.drafts_follow(&mut tx, &after).await?;
+            self.drafts_follow(&mut tx, &before, &after).await?;
         }
         let response = self.finish(tx, ctx, object, expand).await?;
         // A payment method added while invoices are failing is tried on them at once.
@@ -260,9 +260,13 @@ impl App {
     }
 
     /// The customer's draft invoices show its details as they are now (Stripe's `customer_email`
-    /// and the rest follow the customer until an invoice is finalized).
-    async fn drafts_follow(&self, tx: &mut Tx, c: &Customer) -> AppResult<()> {
+    /// and the rest follow the customer until an invoice is finalized). Nothing is read when
+    /// the change leaves them as they were (a new default card, metadata).
+    async fn drafts_follow(&self, tx: &mut Tx, before: &Customer, c: &Customer) -> AppResult<()> {
         let details = InvoiceCustomer::of(&c.private);
+        if details == InvoiceCustomer::of(&before.private) {
+            return Ok(());
+        }
         for row in tx
             .docs_of_customer(DocTable::Invoices, &c.id, &["draft"])
             .await?

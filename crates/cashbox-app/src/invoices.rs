@@ -519,10 +519,11 @@ impl App {
         inv: &mut Invoice,
         now: i64,
     ) -> AppResult<()> {
-        // The details it keeps from now on. Drafts follow their customer already
-        // (`drafts_follow`); this also fills a draft written before invoices kept them. A
-        // renewal's invoice is made and finalized at once (`finalize_sealed`).
-        if let Some(row) = tx.customer_for_update(&inv.customer).await?
+        // Drafts take their customer's details when made and follow them (`drafts_follow`);
+        // one written before invoices kept them takes them now, the customer's sealed data
+        // opened for it alone.
+        if inv.customer_details == InvoiceCustomer::default()
+            && let Some(row) = tx.customer_for_update(&inv.customer).await?
             && !row.deleted
         {
             inv.customer_details = InvoiceCustomer::of(&self.open_customer(row)?.private);

@@ -107,19 +107,7 @@ async fn setup(n: usize) -> Result<(), String> {
     NOW.store(START, Ordering::Relaxed);
     let price = monthly_price(&app, 1_999).await?;
     let started = Instant::now();
-    let mut running = tokio::task::JoinSet::new();
-    for i in 0..n {
-        while running.len() >= SETUP_CONCURRENCY {
-            if let Some(r) = running.join_next().await {
-                r.map_err(|e| e.to_string())??;
-            }
-        }
-        let (app, price) = (app.clone(), price.clone());
-        running.spawn(async move { subscribe(&app, &price, i, None, TRIAL_DAYS).await });
-    }
-    while let Some(r) = running.join_next().await {
-        r.map_err(|e| e.to_string())??;
-    }
+    subscribe_many(&app, &price, n, None, TRIAL_DAYS).await?;
     println!(
         "setup: {n} subscriptions in a {TRIAL_DAYS}-day trial in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -132,7 +120,6 @@ async fn setup(n: usize) -> Result<(), String> {
 pub(crate) async fn monthly_price(app: &App, unit_amount: i64) -> Result<String, String> {
     let ctx = RequestCtx::default();
     let err = |e: cashbox_app::AppError| e.to_string();
-    let id = |v: serde_json::Value| v["id"].as_str().map(str::to_string);
     let product = app
         .create_product(
             &ctx,
@@ -148,7 +135,7 @@ pub(crate) async fn monthly_price(app: &App, unit_amount: i64) -> Result<String,
         .create_price(
             &ctx,
             PriceCreateParams {
-                product: id(product),
+                product: Some(id_of(&product)),
                 currency: Some("usd".into()),
                 unit_amount: Some(unit_amount),
                 recurring: Some(RecurringParams {
@@ -161,12 +148,45 @@ pub(crate) async fn monthly_price(app: &App, unit_amount: i64) -> Result<String,
         )
         .await
         .map_err(err)?;
-    Ok(id(price).unwrap_or_default())
+    Ok(id_of(&price))
+}
+
+/// `n` customers subscribed by [`subscribe`], `SETUP_CONCURRENCY` at a time; the
+/// subscriptions' ids.
+pub(crate) async fn subscribe_many(
+    app: &App,
+    price: &str,
+    n: usize,
+    clock: Option<&str>,
+    trial_days: i64,
+) -> Result<Vec<String>, String> {
+    let mut running = tokio::task::JoinSet::new();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        while running.len() >= SETUP_CONCURRENCY {
+            if let Some(r) = running.join_next().await {
+                ids.push(r.map_err(|e| e.to_string())??);
+            }
+        }
+        let (app, price) = (app.clone(), price.to_string());
+        let clock = clock.map(str::to_string);
+        running
+            .spawn(async move { subscribe(&app, &price, i, clock.as_deref(), trial_days).await });
+    }
+    while let Some(r) = running.join_next().await {
+        ids.push(r.map_err(|e| e.to_string())??);
+    }
+    Ok(ids)
+}
+
+/// An object's id, as the API renders it.
+pub(crate) fn id_of(v: &serde_json::Value) -> String {
+    v["id"].as_str().unwrap_or_default().to_string()
 }
 
 /// Customer `i`, with a Visa card (on the test clock `clock`, if given), subscribed to `price`
 /// in a trial of `trial_days`; the subscription's id.
-pub(crate) async fn subscribe(
+async fn subscribe(
     app: &App,
     price: &str,
     i: usize,
@@ -175,7 +195,6 @@ pub(crate) async fn subscribe(
 ) -> Result<String, String> {
     let ctx = RequestCtx::default();
     let err = |e: cashbox_app::AppError| e.to_string();
-    let id = |v: serde_json::Value| v["id"].as_str().map(str::to_string);
     let customer = app
         .create_customer(
             &ctx,
@@ -193,7 +212,7 @@ pub(crate) async fn subscribe(
         .create_subscription(
             &ctx,
             SubscriptionCreateParams {
-                customer: id(customer),
+                customer: Some(id_of(&customer)),
                 items: Some(vec![ItemParams {
                     price: Some(price.to_string()),
                     ..Default::default()
@@ -205,7 +224,7 @@ pub(crate) async fn subscribe(
         )
         .await
         .map_err(err)?;
-    Ok(id(sub).unwrap_or_default())
+    Ok(id_of(&sub))
 }
 
 async fn run_billing(batch: i64) -> Result<(), String> {

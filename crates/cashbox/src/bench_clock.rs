@@ -11,15 +11,13 @@ use cashbox_app::{App, AppError, RequestCtx, Settings};
 use cashbox_core::clock::{TestClockAdvanceParams, TestClockCreateParams};
 use cashbox_core::crypto::KeyRing;
 use cashbox_core::invoice::InvoiceListParams;
-use serde_json::Value;
 
-use crate::bench_billing::{monthly_price, subscribe};
+use crate::bench_billing::{id_of, monthly_price, subscribe_many};
 
 /// 2027-04-01T00:00:00Z: the clock's time when the customers subscribe.
 const START: i64 = 1_806_537_600;
 const TRIAL_DAYS: i64 = 7;
 const UNIT_AMOUNT: i64 = 19_999;
-const SETUP_CONCURRENCY: usize = 32;
 
 pub struct ClockBenchOptions {
     pub subscriptions: usize,
@@ -28,10 +26,6 @@ pub struct ClockBenchOptions {
 
 fn err(e: AppError) -> String {
     e.to_string()
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_default().to_string()
 }
 
 pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
@@ -57,20 +51,8 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
     let clock = id_of(&clock);
     let price = monthly_price(&app, UNIT_AMOUNT).await?;
     let started = Instant::now();
-    let mut running = tokio::task::JoinSet::new();
-    let mut subscriptions = Vec::with_capacity(opts.subscriptions);
-    for i in 0..opts.subscriptions {
-        while running.len() >= SETUP_CONCURRENCY {
-            if let Some(r) = running.join_next().await {
-                subscriptions.push(r.map_err(|e| e.to_string())??);
-            }
-        }
-        let (app, price, clock) = (app.clone(), price.clone(), clock.clone());
-        running.spawn(async move { subscribe(&app, &price, i, Some(&clock), TRIAL_DAYS).await });
-    }
-    while let Some(r) = running.join_next().await {
-        subscriptions.push(r.map_err(|e| e.to_string())??);
-    }
+    let subscriptions =
+        subscribe_many(&app, &price, opts.subscriptions, Some(&clock), TRIAL_DAYS).await?;
     println!(
         "setup: {} subscriptions in a {TRIAL_DAYS}-day trial on {clock} in {:.1} s",
         subscriptions.len(),
