@@ -2,7 +2,7 @@
 //! are cached briefly so the hot path does not touch the database on every request.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use cashbox_core::api_key::{Grants, KeyKind, Permission, redact};
@@ -34,9 +34,41 @@ pub enum AuthFailure {
 /// A key's hash → what it authenticated as (`None`: nothing) and when that was looked up.
 type CachedLookups = HashMap<Vec<u8>, (Option<Principal>, Instant)>;
 
+/// Keys looked up lately. Its lock guards a plain map that no panic can leave half-changed
+/// (an insert either happened or not), so a lock poisoned by a panicking thread is taken as it
+/// is: otherwise every later request would fail until a restart.
 #[derive(Default)]
 pub(crate) struct AuthCache {
     entries: RwLock<CachedLookups>,
+}
+
+impl AuthCache {
+    fn read(&self) -> RwLockReadGuard<'_, CachedLookups> {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, CachedLookups> {
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What `hash` authenticated as, if looked up within [`AUTH_CACHE_TTL`].
+    fn get(&self, hash: &[u8]) -> Option<Option<Principal>> {
+        let entries = self.read();
+        let (found, at) = entries.get(hash)?;
+        (at.elapsed() < AUTH_CACHE_TTL).then(|| found.clone())
+    }
+
+    fn put(&self, hash: Vec<u8>, found: Option<Principal>) {
+        let mut entries = self.write();
+        if entries.len() >= AUTH_CACHE_ENTRIES_MAX {
+            entries.clear();
+        }
+        entries.insert(hash, (found, Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.write().clear();
+    }
 }
 
 impl App {
@@ -60,10 +92,8 @@ impl App {
             }));
         }
         let cache = &self.inner.auth_cache;
-        if let Some((found, at)) = cache.entries.read().expect("auth cache lock").get(&hash)
-            && at.elapsed() < AUTH_CACHE_TTL
-        {
-            return Ok(found.clone().ok_or_else(invalid));
+        if let Some(found) = cache.get(&hash) {
+            return Ok(found.ok_or_else(invalid));
         }
         let found = match self.store().api_key_by_hash(&hash).await? {
             Some(row) if row.revoked_at.is_none() && constant_time_eq(&row.secret_hash, &hash) => {
@@ -84,21 +114,43 @@ impl App {
             }
             _ => None,
         };
-        let mut entries = cache.entries.write().expect("auth cache lock");
-        if entries.len() >= AUTH_CACHE_ENTRIES_MAX {
-            entries.clear();
-        }
-        entries.insert(hash, (found.clone(), Instant::now()));
+        cache.put(hash, found.clone());
         Ok(found.ok_or_else(invalid))
     }
 
     /// Forgets cached keys, after this process revoked one.
     pub fn clear_auth_cache(&self) {
-        self.inner
-            .auth_cache
-            .entries
-            .write()
-            .expect("auth cache lock")
-            .clear();
+        self.inner.auth_cache.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_poisoned_by_a_panic_still_serves_the_cache() {
+        let cache = std::sync::Arc::new(AuthCache::default());
+        let principal = Principal {
+            key_id: "key_1".into(),
+            grants: Grants {
+                kind: KeyKind::Secret,
+                permissions: vec![],
+            },
+        };
+        cache.put(b"a".to_vec(), Some(principal.clone()));
+        let poisoner = cache.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = poisoner.entries.write().unwrap();
+            panic!("a panic while the lock is held");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(cache.entries.is_poisoned());
+        assert_eq!(cache.get(b"a"), Some(Some(principal)));
+        cache.put(b"b".to_vec(), None);
+        assert_eq!(cache.get(b"b"), Some(None));
+        cache.clear();
+        assert_eq!(cache.get(b"a"), None);
     }
 }

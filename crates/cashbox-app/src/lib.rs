@@ -175,10 +175,12 @@ impl App {
     /// Runs `work` in one transaction and commits it. On SQLite the work runs first outside
     /// the write turn ([`cashbox_store::Store::deferred`]) and is written only if nothing it
     /// read has changed; on PostgreSQL it runs first with its writes held and sent together
-    /// ([`cashbox_store::Store::buffered`]). If that first run fails at all (something it read
-    /// changed, a write was refused), the work runs again in an ordinary transaction, whose
-    /// outcome is the answer. `work` must not commit, must have no effect outside the
-    /// transaction (a first run may be thrown away), and must take its locks by reading.
+    /// ([`cashbox_store::Store::buffered`]). The work runs again in an ordinary transaction,
+    /// whose outcome is the answer, only if that first run conflicted: its commit found a
+    /// change, or it failed having seen what an ordinary transaction would not have
+    /// ([`Tx::failure_stands`]). A failure that stands is the answer at once. `work` must not
+    /// commit, must have no effect outside the transaction (a first run may be thrown away),
+    /// and must take its locks by reading.
     pub(crate) async fn transact<'a, T>(
         &self,
         mut work: impl FnMut(Tx) -> TxWork<'a, T>,
@@ -187,13 +189,30 @@ impl App {
             Some(tx) => Some(tx),
             None => self.store().buffered().await?,
         };
-        if let Some(tx) = first
-            && let (tx, Ok(v)) = work(tx).await
-        {
-            match tx.commit().await {
-                Ok(()) => return Ok(v),
-                Err(cashbox_store::StoreError::Conflict) => {}
-                Err(e) => return Err(e.into()),
+        if let Some(tx) = first {
+            match work(tx).await {
+                (tx, Ok(v)) => match tx.commit().await {
+                    Ok(()) => return Ok(v),
+                    Err(cashbox_store::StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                },
+                // What only a deferred or buffered transaction refuses.
+                (
+                    _,
+                    Err(AppError::Store(
+                        cashbox_store::StoreError::Conflict
+                        | cashbox_store::StoreError::NotDeferrable,
+                    )),
+                ) => {}
+                (tx, Err(e)) => {
+                    if tx.failure_stands().await? {
+                        return Err(e);
+                    }
+                    tracing::info!(
+                        error = %e,
+                        "work in a deferred or buffered transaction failed on what it saw there: running it again in an ordinary one"
+                    );
+                }
             }
         }
         let (tx, v) = work(self.store().begin().await?).await;
@@ -293,4 +312,75 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cashbox_core::crypto::KeyRing;
+    use cashbox_store::StoreError;
+
+    use super::*;
+
+    async fn app() -> (App, cashbox_store::testing::FreshStore) {
+        let fresh = cashbox_store::testing::fresh_store().await.unwrap();
+        let keys = KeyRing::parse(&KeyRing::generate_entry("k1")).unwrap();
+        (
+            App::new(fresh.store.clone(), keys, Settings::default()),
+            fresh,
+        )
+    }
+
+    #[tokio::test]
+    async fn work_that_fails_on_what_it_saw_runs_once() {
+        let (app, _db) = app().await;
+        let runs = AtomicUsize::new(0);
+        let failed = app
+            .transact(|mut tx| {
+                let runs = &runs;
+                Box::pin(async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    let result = match tx.customer("cus_x").await {
+                        Ok(None) => Err(AppError::not_found("customer", "cus_x")),
+                        Ok(Some(c)) => Ok(c.id),
+                        Err(e) => Err(e.into()),
+                    };
+                    (tx, result)
+                })
+            })
+            .await;
+        assert!(
+            matches!(failed, Err(AppError::NotFound { .. })),
+            "{failed:?}"
+        );
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "a failure that stands is not rerun"
+        );
+    }
+
+    #[tokio::test]
+    async fn work_that_conflicts_runs_again_in_an_ordinary_transaction() {
+        let (app, _db) = app().await;
+        let runs = AtomicUsize::new(0);
+        let done = app
+            .transact(|tx| {
+                let runs = &runs;
+                Box::pin(async move {
+                    let run = runs.fetch_add(1, Ordering::SeqCst);
+                    let result = if run == 0 {
+                        Err(AppError::Store(StoreError::Conflict))
+                    } else {
+                        Ok(run)
+                    };
+                    (tx, result)
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(done, 1);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
 }

@@ -308,6 +308,13 @@ impl Buffered {
         Err(StoreError::Conflict)
     }
 
+    /// After the work failed: whether it saw what an ordinary transaction would have (its
+    /// reads ran at once), and every write it was told changed a row did (sent now, rolled
+    /// back with the transaction), so that its failure is the answer.
+    pub(crate) async fn saw_what_is_so(mut self) -> bool {
+        self.flush().await.is_ok()
+    }
+
     /// Sends what is held and commits.
     pub(crate) async fn commit(mut self) -> Result<()> {
         self.flush().await?;

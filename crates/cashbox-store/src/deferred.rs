@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::types::Value;
 
 use crate::db::{Output, Row, Val, Want, lite_run};
-use crate::lite::Counted;
+use crate::lite::{Counted, LiteTx};
 use crate::shape::{FastMap, Shape};
 use crate::{Lite, Result, StoreError};
 
@@ -217,6 +217,38 @@ impl DeferredTx {
         // A replay that reads a table it wrote is likely to conflict (see above): it takes a
         // savepoint, so that it does not take its batch down with it.
         let saved = self.reads_after_writing;
+        let Some(tx) = self.replay(saved).await? else {
+            CONFLICTS.fetch_add(1, Ordering::Relaxed);
+            return Err(StoreError::Conflict);
+        };
+        // Without a savepoint, another replay's conflict in the same batch rolls this one
+        // back too: a conflict of its own for the caller.
+        let committed = tx.commit().await;
+        let counter = match &committed {
+            Ok(()) => &COMMITTED,
+            Err(StoreError::Conflict) => &CONFLICTS,
+            Err(_) => return committed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        committed
+    }
+
+    /// After the work failed: whether it saw what it would have seen in the write turn, so
+    /// that its failure is the answer an ordinary transaction would give. It read nothing
+    /// after a write of its own (such a read saw the rows before the write), and the log
+    /// replays with every read and count as recorded (in a savepoint, rolled back).
+    pub(crate) async fn saw_what_the_turn_sees(self) -> Result<bool> {
+        if self.reads_after_writing {
+            return Ok(false);
+        }
+        // Rolled back whatever it finds: in a savepoint of its own, never its batch.
+        Ok(self.replay(true).await?.is_some())
+    }
+
+    /// Takes the write turn and replays the log (in a savepoint if `saved`): the open
+    /// transaction if every statement gave what it gave, else `None` (nothing written: its
+    /// savepoint, or its batch, is rolled back).
+    async fn replay(self, saved: bool) -> Result<Option<LiteTx>> {
         let Self {
             lite, log, working, ..
         } = self;
@@ -250,21 +282,10 @@ impl DeferredTx {
             };
             if !same {
                 // Dropping the transaction rolls back its savepoint, or its whole batch.
-                drop(tx);
-                CONFLICTS.fetch_add(1, Ordering::Relaxed);
-                return Err(StoreError::Conflict);
+                return Ok(None);
             }
         }
-        // Without a savepoint, another replay's conflict in the same batch rolls this one
-        // back too: a conflict of its own for the caller.
-        let committed = tx.commit().await;
-        let counter = match &committed {
-            Ok(()) => &COMMITTED,
-            Err(StoreError::Conflict) => &CONFLICTS,
-            Err(_) => return committed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        committed
+        Ok(Some(tx))
     }
 }
 
@@ -500,6 +521,41 @@ mod tests {
         d.write("INSERT INTO t (id) VALUES ($1)", id("x"), Some(1));
         d.read(read, id("a")).unwrap();
         assert!(d.reads_after_writing, "a read of a table inserted into");
+    }
+
+    #[tokio::test]
+    async fn a_failure_stands_only_if_the_turn_would_have_seen_what_the_work_saw() {
+        let (lite, _dir) = open("failure-stands").await;
+        let read = "SELECT id FROM t WHERE id = $1";
+        let id = |s: &str| vec![Val::Text(s.into())];
+        // Nothing changed since: the work saw what the turn sees.
+        let mut d = DeferredTx::new(lite.clone());
+        d.read(read, id("a")).unwrap();
+        d.write("INSERT INTO t (id) VALUES ($1)", id("c"), Some(1));
+        assert!(d.saw_what_the_turn_sees().await.unwrap());
+        // A row it read changed behind its back.
+        let mut d = DeferredTx::new(lite.clone());
+        d.read(read, id("a")).unwrap();
+        let tx = lite.begin().await.unwrap();
+        insert(&tx, "a");
+        tx.commit().await.unwrap();
+        assert!(!d.saw_what_the_turn_sees().await.unwrap());
+        // It read a table after writing it: it saw the rows before its own write.
+        let mut d = DeferredTx::new(lite.clone());
+        d.write("INSERT INTO t (id) VALUES ($1)", id("b"), Some(1));
+        d.read(read, id("b")).unwrap();
+        assert!(!d.saw_what_the_turn_sees().await.unwrap());
+        // A write it was told changed a row would change none.
+        let mut d = DeferredTx::new(lite.clone());
+        d.write("UPDATE t SET id = id WHERE id = $1", id("zz"), Some(1));
+        assert!(!d.saw_what_the_turn_sees().await.unwrap());
+        // Nothing was written by the checks.
+        let tx = lite.begin().await.unwrap();
+        let n: i64 = tx
+            .conn()
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]

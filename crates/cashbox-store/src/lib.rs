@@ -252,6 +252,18 @@ impl Tx {
         Ok(())
     }
 
+    /// After the work given this transaction failed, whether the failure is the answer an
+    /// ordinary transaction would give (its reads and counts held), or an artifact of a
+    /// deferred or buffered transaction, which should run the work again in an ordinary one.
+    /// Rolls the transaction back either way.
+    pub async fn failure_stands(self) -> Result<bool> {
+        match self.kind {
+            TxKind::Sqlite(_) | TxKind::Postgres(_) => Ok(true),
+            TxKind::Deferred(d) => d.saw_what_the_turn_sees().await,
+            TxKind::Buffered(b) => Ok(b.saw_what_is_so().await),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.kind, TxKind::Postgres(_) | TxKind::Buffered(_))
     }
