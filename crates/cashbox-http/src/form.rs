@@ -16,22 +16,80 @@ pub const FORM_DEPTH_MAX: usize = 8;
 
 pub fn decode(input: &[u8]) -> Result<Value, ParamError> {
     let mut root = Map::new();
-    for (n, (key, value)) in form_urlencoded::parse(input).enumerate() {
+    let pairs = input.split(|b| *b == b'&').filter(|pair| !pair.is_empty());
+    for (n, pair) in pairs.enumerate() {
         if n >= FORM_PAIRS_MAX {
             return Err(ParamError::invalid(
                 "",
                 format!("Too many parameters: at most {FORM_PAIRS_MAX}"),
             ));
         }
+        let (key, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let key = text(key, None)?;
+        let value = text(value, Some(&key))?;
         let path = split_key(&key)?;
         let value = if value.is_empty() {
             Value::Null
         } else {
-            Value::String(value.into_owned())
+            Value::String(value)
         };
         insert(&mut root, &key, &path, value)?;
     }
     Ok(Value::Object(root))
+}
+
+/// One percent-encoded key or value (`+` for a space) as text: UTF-8, without NUL, which no
+/// parameter takes (PostgreSQL refuses it in text, and nothing should be stored with the
+/// replacement characters of invalid UTF-8). `key`: the parameter a value belongs to.
+fn text(encoded: &[u8], key: Option<&str>) -> Result<String, ParamError> {
+    let plus_as_space: Vec<u8> = encoded
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    let param = key.unwrap_or_default();
+    let what = || match key {
+        Some(k) => format!("Invalid value for {k}"),
+        None => "Invalid parameter name".to_string(),
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ParamError::invalid(param, format!("{}: not valid UTF-8.", what())))?;
+    refuse_nul(param, &text)?;
+    Ok(text)
+}
+
+/// Refuses text holding a NUL character (`param`: the parameter it was given for).
+pub fn refuse_nul(param: &str, text: &str) -> Result<(), ParamError> {
+    if text.contains('\0') {
+        let what = if param.is_empty() {
+            "A parameter name".to_string()
+        } else {
+            format!("The value of {param}")
+        };
+        return Err(ParamError::invalid(
+            param,
+            format!("{what} contains a NUL character, which is not allowed."),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a JSON body holding a NUL character in any key or string (JSON can carry one as
+/// `\u0000`), naming the top-level parameter.
+pub fn refuse_nul_in(value: &Value, param: &str) -> Result<(), ParamError> {
+    match value {
+        Value::String(s) => refuse_nul(param, s),
+        Value::Array(items) => items.iter().try_for_each(|v| refuse_nul_in(v, param)),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let param = if param.is_empty() { k.as_str() } else { param };
+            refuse_nul(param, k)?;
+            refuse_nul_in(v, param)
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// `a[b][]` → `["a", "b", ""]`.
@@ -127,6 +185,29 @@ mod tests {
             json!({"expand": {"0": "customer", "1": "latest_invoice"}, "description": null})
         );
         assert_eq!(d("metadata[k]="), json!({"metadata": {"k": null}}));
+    }
+
+    #[test]
+    fn text_is_utf8_without_nul() {
+        assert_eq!(d("name=J%C3%A9r%C3%B4me+R"), json!({"name": "Jérôme R"}));
+        assert_eq!(d("a=1&&b=%3D&c"), json!({"a": "1", "b": "=", "c": null}));
+        for bad in [
+            "name=a%00b",
+            "email=a%00b%40example.com",
+            "a%00=1",
+            "metadata[k%00]=v",
+        ] {
+            let e = decode(bad.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("NUL"), "{bad}: {e}");
+        }
+        let e = decode(b"name=%FF%FE").unwrap_err();
+        assert!(e.to_string().contains("UTF-8"), "{e}");
+        assert_eq!(e.param, "name");
+        assert!(decode(b"name=\xff").is_err(), "raw bytes are checked too");
+        let body: Value = serde_json::from_str(r#"{"metadata": {"k": "a\u0000"}}"#).unwrap();
+        let e = refuse_nul_in(&body, "").unwrap_err();
+        assert_eq!(e.param, "metadata");
+        assert!(refuse_nul_in(&json!({"a": ["x", {"b": "y"}]}), "").is_ok());
     }
 
     #[test]

@@ -76,17 +76,32 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     resp
 }
 
-/// Route-level layer: records which route template matched (ids stay out of metric labels).
+/// Route-level layer: records which route template matched (ids stay out of metric labels),
+/// and refuses a path that does not decode to text without NUL (an id in it would reach the
+/// database) with Stripe's error envelope, before a handler's extractor answers in plain text.
 pub async fn mark_route(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
-    let mut resp = next.run(req).await;
+    let mut resp = match path_is_text(req.uri().path()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    };
     if let Some(route) = route {
         resp.extensions_mut().insert(Route(route));
     }
     resp
+}
+
+fn path_is_text(path: &str) -> Result<(), ApiError> {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8();
+    match decoded {
+        Ok(text) if !text.contains('\0') => Ok(()),
+        _ => Err(ApiError::invalid_request(
+            "The request URL must be percent-encoded UTF-8 without NUL characters.",
+        )),
+    }
 }
 
 /// The key from `Authorization: Bearer KEY` or HTTP basic auth with the key as user name.
@@ -182,10 +197,12 @@ fn decode_params(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
         if is_json && !body.is_empty() {
-            serde_json::from_slice(body).map_err(|e| {
+            let value = serde_json::from_slice(body).map_err(|e| {
                 ApiError::invalid_request(format!("Invalid JSON body: {e}"))
                     .code("parameter_invalid")
-            })?
+            })?;
+            form::refuse_nul_in(&value, "")?;
+            value
         } else {
             form::decode(body)?
         }

@@ -319,3 +319,85 @@ async fn health_ready_metrics_openapi() {
         }
     }
 }
+
+/// Text reaches the store only as UTF-8 without NUL: PostgreSQL refuses NUL in text (a 500
+/// before), and invalid UTF-8 was stored with replacement characters.
+#[tokio::test]
+async fn nul_and_invalid_utf8_are_refused_as_parameter_errors() {
+    let t = spawn_app().await;
+    let lists = [
+        "/v1/charges?customer=a%00",
+        "/v1/payment_intents?starting_after=pi_a%00",
+        "/v1/products?starting_after=prod_%00",
+        "/v1/coupons?ending_before=%00",
+        "/v1/events?type=a%00",
+        "/v1/customers?email=a%00b%40example.com",
+        "/v1/invoices?subscription=sub_%00",
+    ];
+    for path in lists {
+        let r = t.get(path).await;
+        let e = r.error(400, "invalid_request_error");
+        assert!(
+            e["message"].as_str().unwrap().contains("NUL"),
+            "{path}: {e}"
+        );
+    }
+    let creates: [(&str, &[(&str, &str)], &str); 4] = [
+        ("/v1/customers", &[("email", "a\0b@example.com")], "email"),
+        (
+            "/v1/prices",
+            &[
+                ("currency", "usd"),
+                ("unit_amount", "100"),
+                ("product_data[name]", "P"),
+                ("lookup_key", "k\0"),
+            ],
+            "lookup_key",
+        ),
+        (
+            "/v1/billing/meters",
+            &[
+                ("display_name", "M"),
+                ("event_name", "e\0"),
+                ("default_aggregation[formula]", "sum"),
+            ],
+            "event_name",
+        ),
+        ("/v1/customers", &[("metadata[k\0]", "v")], ""),
+    ];
+    for (path, pairs, param) in creates {
+        let r = t.post(path, pairs).await;
+        let e = r.error(400, "invalid_request_error");
+        assert_eq!(e["param"].as_str().unwrap_or(""), param, "{path}: {e}");
+    }
+    let r = t
+        .post_json("/v1/customers", json!({"name": "a\u{0}b"}))
+        .await;
+    assert_eq!(r.error(400, "invalid_request_error")["param"], "name");
+    let bad_utf8 = t
+        .send(
+            Method::POST,
+            "/v1/customers",
+            Some((
+                "application/x-www-form-urlencoded",
+                "name=%FF%FEJenny".into(),
+            )),
+            &[],
+        )
+        .await;
+    let e = bad_utf8.error(400, "invalid_request_error");
+    assert_eq!(e["param"], "name");
+    // In the path, before any extractor: the envelope, not axum's plain text.
+    for path in [
+        "/v1/customers/cus_%FF",
+        "/v1/customers/cus_%00",
+        "/v1/products/%C3",
+    ] {
+        t.get(path).await.error(400, "invalid_request_error");
+    }
+    // Nothing was written.
+    let listed = t.get("/v1/customers").await;
+    assert_eq!(listed.ok()["data"].as_array().unwrap().len(), 0);
+    let prices = t.get("/v1/prices").await;
+    assert_eq!(prices.ok()["data"].as_array().unwrap().len(), 0);
+}
