@@ -342,7 +342,8 @@ async fn nul_and_invalid_utf8_are_refused_as_parameter_errors() {
             "{path}: {e}"
         );
     }
-    let creates: [(&str, &[(&str, &str)], &str); 4] = [
+    type Create<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let creates: [Create; 4] = [
         ("/v1/customers", &[("email", "a\0b@example.com")], "email"),
         (
             "/v1/prices",
