@@ -647,21 +647,17 @@ impl App {
     /// hour or day window in it, newest first as Stripe lists them.
     pub async fn meter_summaries(&self, id: &str, p: &SummaryParams) -> AppResult<ListResult> {
         let meter: Meter = self.load(id).await?;
-        let (customer, start, end, window) = p.checked()?;
+        let range = p.checked()?;
         let events = self
             .store()
-            .usage_events(&meter.id, &customer, start, end)
+            .usage_events(&meter.id, &range.customer, range.start, range.end)
             .await?;
-        let width = window.unwrap_or(end - start);
-        let mut buckets: Vec<(i64, cashbox_core::usage::Aggregate)> = Vec::new();
-        let mut t = start;
-        while t < end {
-            buckets.push((t, Default::default()));
-            t += width;
-        }
+        let mut buckets: Vec<((i64, i64), cashbox_core::usage::Aggregate)> = range
+            .windows()
+            .map(|window| (window, Default::default()))
+            .collect();
         for (ts, value) in events {
-            let i = usize::try_from((ts - start) / width).unwrap_or(0);
-            if let Some(b) = buckets.get_mut(i) {
+            if let Some(b) = range.window_of(ts).and_then(|i| buckets.get_mut(i)) {
                 b.1.add(ts, value);
             }
         }
@@ -672,9 +668,7 @@ impl App {
         )?;
         let mut data: Vec<Value> = buckets
             .iter()
-            .map(|(s, a)| {
-                summary_json(&meter.id, *s, (*s + width).min(end), a.value(meter.formula))
-            })
+            .map(|((s, e), a)| summary_json(&meter.id, *s, *e, a.value(meter.formula)))
             .collect();
         data.reverse();
         Ok(page_values(data, &page))

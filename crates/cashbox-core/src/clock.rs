@@ -9,6 +9,23 @@ use crate::ParamError;
 use crate::payments::check_text;
 
 pub const TEST_CLOCK_PREFIX: &str = "clock";
+
+/// The latest time Cashbox takes (9999-12-31T23:59:59Z): every timestamp a request gives is
+/// at most this, so that sums and differences of two of them, and a period or two added to
+/// one, stay far inside `i64` and inside the calendar.
+pub const TIME_MAX: i64 = 253_402_300_799;
+
+/// Checks a timestamp parameter: a Unix time from 1970 to [`TIME_MAX`].
+pub fn check_time(param: &str, t: i64) -> Result<i64, ParamError> {
+    if (0..=TIME_MAX).contains(&t) {
+        Ok(t)
+    } else {
+        Err(ParamError::invalid(
+            param,
+            format!("Invalid {param}: must be a Unix timestamp from 0 to {TIME_MAX} (9999-12-31)."),
+        ))
+    }
+}
 /// Stripe deletes a test clock 30 days after it was created.
 pub const TEST_CLOCK_LIFETIME_SECS: i64 = 30 * 24 * 60 * 60;
 

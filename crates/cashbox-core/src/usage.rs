@@ -435,10 +435,41 @@ pub struct SummaryParams {
     pub ending_before: Option<String>,
 }
 
+/// At most this many windows are summarized by one request.
+pub const SUMMARY_WINDOWS_MAX: i64 = 10_000;
+
+/// What a summary request asks for: the customer's usage over `[start, end)`, in windows of
+/// `width` seconds (the last one cut at `end`), at most [`SUMMARY_WINDOWS_MAX`] of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRange {
+    pub customer: String,
+    pub start: i64,
+    pub end: i64,
+    width: i64,
+}
+
+impl SummaryRange {
+    /// The windows' `[start, end)`, oldest first.
+    pub fn windows(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        (self.start..self.end)
+            .step_by(self.width as usize)
+            .map(|s| (s, (s + self.width).min(self.end)))
+    }
+
+    /// The index of the window holding `timestamp`, if one does.
+    pub fn window_of(&self, timestamp: i64) -> Option<usize> {
+        if !(self.start..self.end).contains(&timestamp) {
+            return None;
+        }
+        usize::try_from((timestamp - self.start) / self.width).ok()
+    }
+}
+
 impl SummaryParams {
-    /// The customer, the range and the window length (`None`: one summary for the range).
-    /// Times must be whole minutes, and whole windows when a window is asked for.
-    pub fn checked(&self) -> Result<(String, i64, i64, Option<i64>), ParamError> {
+    /// The customer, the range and its windows. Times are timestamps up to
+    /// [`crate::clock::TIME_MAX`] on whole minutes, and on whole windows when a window is asked
+    /// for.
+    pub fn checked(&self) -> Result<SummaryRange, ParamError> {
         let customer = self
             .customer
             .clone()
@@ -449,6 +480,8 @@ impl SummaryParams {
         let end = self
             .end_time
             .ok_or_else(|| ParamError::missing("end_time"))?;
+        let start = crate::clock::check_time("start_time", start)?;
+        let end = crate::clock::check_time("end_time", end)?;
         if end <= start {
             return Err(ParamError::invalid(
                 "end_time",
@@ -480,15 +513,20 @@ impl SummaryParams {
                 ));
             }
         }
-        if let Some(w) = window
-            && (end - start) / w > 10_000
-        {
+        // Both are in [0, TIME_MAX]: the difference cannot overflow.
+        let width = window.unwrap_or(end - start);
+        if (end - start + width - 1) / width > SUMMARY_WINDOWS_MAX {
             return Err(ParamError::invalid(
                 "end_time",
                 "At most 10,000 windows may be summarized at once.",
             ));
         }
-        Ok((customer, start, end, window))
+        Ok(SummaryRange {
+            customer,
+            start,
+            end,
+            width,
+        })
     }
 }
 
@@ -748,7 +786,14 @@ mod tests {
             value_grouping_window: w.map(str::to_string),
             ..Default::default()
         };
-        assert_eq!(p(0, 7_200, Some("hour")).checked().unwrap().3, Some(3_600));
+        let range = p(0, 7_200, Some("hour")).checked().unwrap();
+        assert_eq!(
+            range.windows().collect::<Vec<_>>(),
+            [(0, 3_600), (3_600, 7_200)]
+        );
+        assert_eq!(range.window_of(3_600), Some(1));
+        assert_eq!(range.window_of(7_200), None);
+        assert_eq!(range.window_of(-1), None);
         assert_eq!(
             p(60, 7_200, Some("hour")).checked().unwrap_err().param,
             "start_time"
@@ -756,5 +801,39 @@ mod tests {
         assert!(p(60, 120, None).checked().is_ok());
         assert_eq!(p(61, 120, None).checked().unwrap_err().param, "start_time");
         assert_eq!(p(120, 60, None).checked().unwrap_err().param, "end_time");
+        let whole = p(0, 180, None).checked().unwrap();
+        assert_eq!(whole.windows().collect::<Vec<_>>(), [(0, 180)]);
+    }
+
+    /// Found by a probe: `end - start` overflowed and the window loop then allocated without
+    /// bound.
+    #[test]
+    fn summary_ranges_are_bounded() {
+        let p = |start, end, w: Option<&str>| SummaryParams {
+            customer: Some("cus_1".into()),
+            start_time: Some(start),
+            end_time: Some(end),
+            value_grouping_window: w.map(str::to_string),
+            ..Default::default()
+        };
+        let far = i64::MAX - i64::MAX.rem_euclid(86_400);
+        let near_min = -far;
+        for w in [None, Some("hour"), Some("day")] {
+            assert_eq!(
+                p(near_min, far, w).checked().unwrap_err().param,
+                "start_time"
+            );
+            assert_eq!(p(0, far, w).checked().unwrap_err().param, "end_time");
+        }
+        let time_max = crate::clock::TIME_MAX - crate::clock::TIME_MAX.rem_euclid(86_400);
+        let all = p(0, time_max, None).checked().unwrap();
+        assert_eq!(all.windows().count(), 1);
+        assert_eq!(
+            p(0, time_max, Some("day")).checked().unwrap_err().param,
+            "end_time"
+        );
+        let most = p(0, 10_000 * 86_400, Some("day")).checked().unwrap();
+        assert_eq!(most.windows().count(), 10_000);
+        assert!(p(0, 10_001 * 86_400, Some("day")).checked().is_err());
     }
 }

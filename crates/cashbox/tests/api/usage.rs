@@ -279,6 +279,25 @@ async fn meter_events_are_checked_counted_once_and_summarized() {
         misaligned.error(400, "invalid_request_error")["param"],
         "start_time"
     );
+    // Found by a probe: times near i64's ends overflowed `end - start`, and the windows
+    // were then allocated without bound (one request could exhaust memory).
+    let far = i64::MAX - i64::MAX.rem_euclid(86_400);
+    for (start, end, param) in [(-far, far, "start_time"), (0, far, "end_time")] {
+        for window in [
+            "",
+            "&value_grouping_window=hour",
+            "&value_grouping_window=day",
+        ] {
+            let r = b
+                .t
+                .get(&format!(
+                    "/v1/billing/meters/{id}/event_summaries?customer={}&start_time={start}&end_time={end}{window}",
+                    b.customer,
+                ))
+                .await;
+            assert_eq!(r.error(400, "invalid_request_error")["param"], param);
+        }
+    }
 }
 
 #[tokio::test]
