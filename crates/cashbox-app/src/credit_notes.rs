@@ -10,7 +10,7 @@ use cashbox_core::ParamError;
 use cashbox_core::billing::mul_div_round;
 use cashbox_core::credit_note::{
     CREDIT_NOTE_LINE_PREFIX, CREDIT_NOTE_PREFIX, CreditNote, CreditNoteCreateParams,
-    CreditNoteListParams, REASONS, creditable, lines_from,
+    CreditNoteListParams, REASONS, creditable, lines_from, split_checked,
 };
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::new_id;
@@ -84,15 +84,8 @@ fn plan(inv: &Invoice, p: &CreditNoteCreateParams, now: i64) -> AppResult<Credit
         }
         (0, 0, 0)
     } else if split.iter().any(Option::is_some) {
-        let [c, r, o] = split.map(|x| x.unwrap_or(0));
-        if c < 0 || r < 0 || o < 0 || c + r + o != amount {
-            return Err(ParamError::invalid(
-                "amount",
-                format!("credit_amount, refund_amount and out_of_band_amount must add up to the credit note's amount ({amount})."),
-            )
-            .into());
-        }
-        (c, r, o)
+        let [c, r, o] = split;
+        split_checked(amount, c, r, o)?
     } else if inv.payment_intent.is_some() && !inv.paid_out_of_band {
         (0, amount, 0)
     } else {
@@ -105,7 +98,11 @@ fn plan(inv: &Invoice, p: &CreditNoteCreateParams, now: i64) -> AppResult<Credit
         )
         .into());
     }
-    let taxes: i64 = inv.total_taxes.iter().map(|t| t.amount).sum();
+    let taxes = inv
+        .total_taxes
+        .iter()
+        .try_fold(0i64, |sum, t| sum.checked_add(t.amount))
+        .ok_or_else(|| AppError::Corrupt(format!("invoice {}: its taxes overflow", inv.id)))?;
     let tax_amount = if inv.total > 0 {
         mul_div_round(amount, taxes, inv.total).unwrap_or(0)
     } else {

@@ -90,6 +90,25 @@ pub struct CreditNoteListParams {
 }
 crate::impl_page!(CreditNoteListParams);
 
+/// How a paid invoice's credit note is settled: `(credit, refund, out_of_band)`, each at
+/// least 0, adding up to `amount`.
+pub fn split_checked(
+    amount: i64,
+    credit: Option<i64>,
+    refund: Option<i64>,
+    out_of_band: Option<i64>,
+) -> Result<(i64, i64, i64), ParamError> {
+    let [c, r, o] = [credit, refund, out_of_band].map(|x| x.unwrap_or(0));
+    let sum = c.checked_add(r).and_then(|s| s.checked_add(o));
+    if c < 0 || r < 0 || o < 0 || sum != Some(amount) {
+        return Err(ParamError::invalid(
+            "amount",
+            format!("credit_amount, refund_amount and out_of_band_amount must add up to the credit note's amount ({amount})."),
+        ));
+    }
+    Ok((c, r, o))
+}
+
 /// How much of the invoice a credit note may still credit.
 pub fn creditable(inv: &Invoice) -> Result<(bool, i64), ParamError> {
     match inv.status {
@@ -162,6 +181,12 @@ pub fn lines_from(
                     ));
                 }
             };
+            if amount < 0 {
+                return Err(ParamError::invalid(
+                    param("amount"),
+                    "A credit note line cannot credit less than 0.",
+                ));
+            }
             lines.push(CreditNoteLine {
                 id: new_line_id(),
                 amount,
@@ -171,7 +196,10 @@ pub fn lines_from(
             });
         }
     }
-    let from_lines: i64 = lines.iter().map(|l| l.amount).sum();
+    let from_lines = lines
+        .iter()
+        .try_fold(0i64, |sum, l| sum.checked_add(l.amount))
+        .ok_or_else(|| ParamError::invalid("lines", "The lines' amounts are too large."))?;
     let amount = match (p.amount, lines.is_empty()) {
         (Some(a), true) => {
             lines.push(CreditNoteLine {
@@ -254,5 +282,19 @@ impl CreditNote {
             "type": if self.pre_payment { "pre_payment" } else { "post_payment" },
             "voided_at": self.voided_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_adds_up_without_wrapping() {
+        assert_eq!(split_checked(10, Some(4), Some(6), None), Ok((4, 6, 0)));
+        assert!(split_checked(10, Some(-1), Some(11), None).is_err());
+        // i64::MAX + i64::MAX + 12 wraps to 10 in a release build.
+        assert!(split_checked(10, Some(i64::MAX), Some(i64::MAX), Some(12)).is_err());
+        assert!(split_checked(10, Some(5), None, None).is_err());
     }
 }

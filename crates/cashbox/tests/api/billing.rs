@@ -1054,8 +1054,61 @@ async fn credit_notes_lower_what_is_due_or_refund_and_credit_what_was_paid() {
         )
         .await;
     assert_eq!(rest.error(400, "invalid_request_error")["param"], "amount");
+    // Found by a probe: a split that wraps to the amount in a release build would have
+    // credited the balance with i64::MAX; negative and unbounded lines were taken.
+    let max = i64::MAX.to_string();
+    let wrapping =
+        b.t.post(
+            "/v1/credit_notes",
+            &[
+                ("invoice", &paid),
+                ("amount", "10"),
+                ("credit_amount", &max),
+                ("refund_amount", &max),
+                ("out_of_band_amount", "12"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        wrapping.error(400, "invalid_request_error")["param"],
+        "amount"
+    );
+    let negative_line =
+        b.t.post(
+            "/v1/credit_notes",
+            &[
+                ("invoice", &paid),
+                ("lines[0][type]", "custom_line_item"),
+                ("lines[0][unit_amount]", "-500"),
+                ("lines[1][type]", "custom_line_item"),
+                ("lines[1][unit_amount]", "600"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        negative_line.error(400, "invalid_request_error")["param"],
+        "lines[0][amount]"
+    );
+    let huge_lines =
+        b.t.post(
+            "/v1/credit_notes",
+            &[
+                ("invoice", &paid),
+                ("lines[0][type]", "custom_line_item"),
+                ("lines[0][unit_amount]", &max),
+                ("lines[1][type]", "custom_line_item"),
+                ("lines[1][unit_amount]", &max),
+            ],
+        )
+        .await;
+    assert_eq!(
+        huge_lines.error(400, "invalid_request_error")["param"],
+        "lines"
+    );
     let listed = b.t.get(&format!("/v1/credit_notes?invoice={paid}")).await;
     assert_eq!(listed.ok()["data"].as_array().unwrap().len(), 1);
+    let cus = b.t.get(&format!("/v1/customers/{}", b.customer)).await;
+    assert_eq!(cus.ok()["balance"], -2_000);
 
     let report = b.t.app.check_ledger().await.unwrap();
     assert!(report.is_sound(), "{report:?}");
