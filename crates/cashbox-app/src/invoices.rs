@@ -17,7 +17,7 @@ use cashbox_core::invoice::{
     INVOICE_PREFIX, Invoice, InvoiceCreateParams, InvoiceCustomer, InvoiceFinalizeParams,
     InvoiceItem, InvoiceItemCreateParams, InvoiceItemListParams, InvoiceItemUpdateParams,
     InvoiceListParams, InvoicePayParams, InvoiceStatus, InvoiceUpdateParams, LINE_PREFIX,
-    LineDraft, check_days_until_due, check_description, require_status,
+    LineDraft, check_days_until_due, check_description, check_item_amount, require_status,
 };
 use cashbox_core::ledger::Posting;
 use cashbox_core::metadata::Metadata;
@@ -1568,7 +1568,12 @@ impl App {
                     .currency
                     .as_deref()
                     .ok_or_else(|| ParamError::missing("currency"))?;
-                (amount, Currency::parse("currency", c)?.code(), None, None)
+                (
+                    check_item_amount("amount", amount)?,
+                    Currency::parse("currency", c)?.code(),
+                    None,
+                    None,
+                )
             }
             (None, None, Some(d)) => {
                 let c = p
@@ -1580,6 +1585,7 @@ impl App {
                     .ok_or_else(|| {
                         ParamError::invalid("unit_amount_decimal", "The amount is too large.")
                     })?;
+                let amount = check_item_amount("unit_amount_decimal", amount)?;
                 (
                     amount,
                     Currency::parse("currency", c)?.code(),
@@ -1756,7 +1762,7 @@ impl App {
                 )
                 .into());
             }
-            item.amount = a;
+            item.amount = check_item_amount("amount", a)?;
         }
         if let Some(d) = p.discountable {
             item.discountable = d;
@@ -1826,6 +1832,6 @@ impl App {
     }
 }
 
-pub(crate) fn overflow(_: cashbox_core::billing::TotalsOverflow) -> AppError {
-    ParamError::invalid("", "The invoice's amounts are too large.").into()
+pub(crate) fn overflow(e: cashbox_core::billing::TotalsOverflow) -> AppError {
+    ParamError::new("", "amount_too_large", format!("The {e}.")).into()
 }

@@ -118,8 +118,17 @@ pub enum RatingError {
     NoCurrency(String, String),
     #[error("the price {0} has no fixed amount (its amount is chosen by the customer)")]
     CustomAmount(String),
-    #[error("the amount for price {0} is too large")]
+    #[error("the amount for price {0} is too large: at most {max} in minor units", max = INVOICE_AMOUNT_MAX_MINOR)]
     Overflow(String),
+}
+
+/// The most an invoice line, and an invoice's total, may be (either sign), in minor units:
+/// the most a PaymentIntent may charge (Stripe's eight digits), so that every invoice can be
+/// paid, and every sum of an invoice's amounts is far inside `i64`.
+pub const INVOICE_AMOUNT_MAX_MINOR: i64 = crate::money::CHARGE_AMOUNT_MAX_MINOR;
+
+fn within_invoice_max(amount: i64) -> Option<i64> {
+    (amount.checked_abs()? <= INVOICE_AMOUNT_MAX_MINOR).then_some(amount)
 }
 
 /// The amounts of `price` in `currency`: its own, or one of its `currency_options`.
@@ -160,7 +169,9 @@ pub fn price_amount(price: &Price, currency: &str, quantity: u64) -> Result<i64,
         }
         Some(mode) => tiered_amount(amounts, mode, quantity).ok_or_else(overflow)?,
     };
-    to_minor(exact).ok_or_else(overflow)
+    to_minor(exact)
+        .and_then(within_invoice_max)
+        .ok_or_else(overflow)
 }
 
 fn tiered_amount(amounts: &Amounts, mode: TiersMode, quantity: u64) -> Option<Decimal> {
@@ -260,8 +271,9 @@ pub struct Totals {
     pub total_excluding_tax: i64,
 }
 
+/// An invoice whose line, credit or total is beyond [`INVOICE_AMOUNT_MAX_MINOR`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the invoice's amounts are too large")]
+#[error("the invoice's amounts are too large: each line and the total must be at most {max} in minor units", max = INVOICE_AMOUNT_MAX_MINOR)]
 pub struct TotalsOverflow;
 
 fn percent_of(amount: i64, pct: Decimal) -> Option<i64> {
@@ -306,6 +318,10 @@ pub fn totals(
     default_tax_rates: &[TaxRate],
     currency: &str,
 ) -> Result<Totals, TotalsOverflow> {
+    for line in lines {
+        within_invoice_max(line.amount).ok_or(TotalsOverflow)?;
+        within_invoice_max(line.credits).ok_or(TotalsOverflow)?;
+    }
     let mut out = Totals {
         lines: vec![LineTotals::default(); lines.len()],
         ..Totals::default()
@@ -344,14 +360,17 @@ pub fn totals(
                 .zip(&eligible)
                 .map(|(r, e)| if *e { (*r).max(0) } else { 0 })
                 .collect();
-            let cap: i64 = weights.iter().sum();
+            let cap = weights
+                .iter()
+                .try_fold(0i64, |s, w| s.checked_add(*w))
+                .ok_or(TotalsOverflow)?;
             spread(off.min(cap), &weights).ok_or(TotalsOverflow)?
         };
         let mut sum = 0i64;
         for (i, part) in parts.iter().enumerate() {
             if eligible[i] {
                 out.lines[i].discounts.push((d.id.to_string(), *part));
-                remaining[i] -= part;
+                remaining[i] = remaining[i].checked_sub(*part).ok_or(TotalsOverflow)?;
                 sum = sum.checked_add(*part).ok_or(TotalsOverflow)?;
             }
         }
@@ -393,7 +412,7 @@ pub fn totals(
             )
             .ok_or(TotalsOverflow)?
         };
-        let mut inclusive_left = taxable - base;
+        let mut inclusive_left = taxable.checked_sub(base).ok_or(TotalsOverflow)?;
         let inclusive_count = rates.iter().filter(|r| r.inclusive).count();
         let mut seen_inclusive = 0;
         for rate in rates {
@@ -404,8 +423,8 @@ pub fn totals(
                 } else {
                     percent_of(base, rate.percentage).ok_or(TotalsOverflow)?
                 };
-                inclusive_left -= a;
-                inclusive_tax += a;
+                inclusive_left = inclusive_left.checked_sub(a).ok_or(TotalsOverflow)?;
+                inclusive_tax = inclusive_tax.checked_add(a).ok_or(TotalsOverflow)?;
                 a
             } else {
                 let a = percent_of(taxable, rate.percentage).ok_or(TotalsOverflow)?;
@@ -420,8 +439,11 @@ pub fn totals(
             };
             match out.total_taxes.iter_mut().find(|x| x.tax_rate == rate.id) {
                 Some(x) => {
-                    x.amount += amount;
-                    x.taxable_amount += t.taxable_amount;
+                    x.amount = x.amount.checked_add(amount).ok_or(TotalsOverflow)?;
+                    x.taxable_amount = x
+                        .taxable_amount
+                        .checked_add(t.taxable_amount)
+                        .ok_or(TotalsOverflow)?;
                 }
                 None => out.total_taxes.push(t.clone()),
             }
@@ -432,15 +454,24 @@ pub fn totals(
         .iter()
         .try_fold(0i64, |s, l| s.checked_add(l.amount))
         .ok_or(TotalsOverflow)?;
-    let discounted: i64 = out.total_discounts.iter().map(|(_, a)| a).sum();
-    out.subtotal = subtotal;
-    out.subtotal_excluding_tax = subtotal - inclusive_tax;
+    let discounted = out
+        .total_discounts
+        .iter()
+        .try_fold(0i64, |s, (_, a)| s.checked_add(*a))
+        .ok_or(TotalsOverflow)?;
+    out.subtotal = within_invoice_max(subtotal).ok_or(TotalsOverflow)?;
+    out.subtotal_excluding_tax = subtotal.checked_sub(inclusive_tax).ok_or(TotalsOverflow)?;
     out.total = subtotal
         .checked_sub(discounted)
         .and_then(|v| v.checked_sub(out.total_credits))
         .and_then(|v| v.checked_add(exclusive_tax))
+        .and_then(within_invoice_max)
         .ok_or(TotalsOverflow)?;
-    out.total_excluding_tax = out.total - exclusive_tax - inclusive_tax;
+    out.total_excluding_tax = out
+        .total
+        .checked_sub(exclusive_tax)
+        .and_then(|v| v.checked_sub(inclusive_tax))
+        .ok_or(TotalsOverflow)?;
     Ok(out)
 }
 

@@ -103,7 +103,9 @@ pub fn split_checked(
     if c < 0 || r < 0 || o < 0 || sum != Some(amount) {
         return Err(ParamError::invalid(
             "amount",
-            format!("credit_amount, refund_amount and out_of_band_amount must add up to the credit note's amount ({amount})."),
+            format!(
+                "credit_amount, refund_amount and out_of_band_amount must add up to the credit note's amount ({amount})."
+            ),
         ));
     }
     Ok((c, r, o))

@@ -1703,3 +1703,75 @@ async fn promotion_code_restrictions_are_enforced() {
     let unused = b.t.get(&format!("/v1/promotion_codes/{first}")).await;
     assert_eq!(unused.ok()["times_redeemed"], 0);
 }
+
+/// Found by a probe: a subscription quantity of 92233720368 on a 99999999 price made an
+/// invoice *paid* for 9,223,371,944,566,279,632 cents (a PaymentIntent that large is refused),
+/// and a second one overflowed `cashbox ledger check`. Invoices obey a PaymentIntent's limit.
+#[tokio::test]
+async fn invoice_amounts_are_bounded_as_a_payment_intent_is() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(99_999_999).await;
+    let huge =
+        b.t.post(
+            "/v1/subscriptions",
+            &[
+                ("customer", &b.customer),
+                ("items[0][price]", &price),
+                ("items[0][quantity]", "92233720368"),
+            ],
+        )
+        .await;
+    huge.error(400, "invalid_request_error");
+    let two =
+        b.t.post(
+            "/v1/subscriptions",
+            &[
+                ("customer", &b.customer),
+                ("items[0][price]", &price),
+                ("items[0][quantity]", "2"),
+            ],
+        )
+        .await;
+    two.error(400, "invalid_request_error");
+    // Nothing was left behind.
+    let subs = b.t.get("/v1/subscriptions?status=all").await;
+    assert_eq!(subs.ok()["data"].as_array().unwrap().len(), 0);
+    let invoices = b.t.get("/v1/invoices").await;
+    assert_eq!(invoices.ok()["data"].as_array().unwrap().len(), 0);
+
+    // One item at the limit is an invoice that can be paid; a second one is refused.
+    let id = b.draft(99_999_999).await;
+    let more =
+        b.t.post(
+            "/v1/invoiceitems",
+            &[
+                ("customer", &b.customer),
+                ("invoice", &id),
+                ("amount", "1"),
+                ("currency", "usd"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        more.error(400, "invalid_request_error")["code"],
+        "amount_too_large"
+    );
+    let beyond =
+        b.t.post(
+            "/v1/invoiceitems",
+            &[
+                ("customer", &b.customer),
+                ("amount", &i64::MAX.to_string()),
+                ("currency", "usd"),
+            ],
+        )
+        .await;
+    beyond.error(400, "invalid_request_error");
+    let inv = b.t.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(inv.ok()["total"], 99_999_999);
+    assert_eq!(inv.ok()["lines"]["data"].as_array().unwrap().len(), 1);
+    let paid = b.t.post(&format!("/v1/invoices/{id}/pay"), &[]).await;
+    assert_eq!(paid.ok()["status"], "paid");
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
