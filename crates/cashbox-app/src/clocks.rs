@@ -1,6 +1,9 @@
 //! Test clocks: create, retrieve, list, delete (with the customers that live in them) and
 //! advance. An advance marks the clock advancing, runs what falls due up to the new time (see
-//! `billing_run`), and leaves it ready; it is answered once the clock is ready again.
+//! `billing_run`), and leaves it ready; it is answered once the clock is ready again, or
+//! after [`ADVANCE_ANSWER_WITHIN`] with the clock still advancing.
+
+use std::time::Duration;
 
 use cashbox_core::clock::{
     TEST_CLOCK_PREFIX, TestClock, TestClockAdvanceParams, TestClockCreateParams,
@@ -12,7 +15,11 @@ use serde_json::{Value, json};
 
 use crate::docs::Doc;
 use crate::events::ListResult;
-use crate::{App, AppResult, RequestCtx};
+use crate::{App, AppError, AppResult, RequestCtx};
+
+/// How long an advance request waits for its advance before it answers with the clock still
+/// `advancing` (the advance goes on; poll the clock until it is `ready`, as with Stripe).
+pub const ADVANCE_ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 impl Doc for TestClock {
     const TABLE: DocTable = DocTable::TestClocks;
@@ -112,21 +119,59 @@ impl App {
         .await?;
         tx.commit().await?;
         // Everything that falls due between the two times runs, in time order, each piece
-        // in its own transactions and in the clock's time.
+        // in its own transactions and in the clock's time: in a task of its own, which the
+        // request waits for only so long. A long advance goes on after the answer (the
+        // clock shows `advancing` until it is `ready`, as Stripe's does); deleting the clock
+        // stops it, and a stopped process finishes it when it starts again.
+        let app = self.clone();
+        let clock_id = id.to_string();
+        let mut advance = tokio::spawn(async move {
+            let done = app.complete_advance(&clock_id, until).await;
+            if let Err(e) = &done {
+                tracing::error!(clock = %clock_id, error = %e, "a test clock's advance failed");
+            }
+            done
+        });
+        let wait = self
+            .settings()
+            .advance_answer_within
+            .unwrap_or(ADVANCE_ANSWER_WITHIN);
+        match tokio::time::timeout(wait, &mut advance).await {
+            Ok(Ok(done)) => done?,
+            Ok(Err(e)) => {
+                return Err(AppError::Corrupt(format!(
+                    "test clock {id}: its advance stopped: {e}"
+                )));
+            }
+            // Still advancing: it goes on without the request.
+            Err(_) => {}
+        }
+        let mut tx = self.store().begin().await?;
+        let clock: TestClock = self.load_for_update(&mut tx, id).await?;
+        self.finish(tx, ctx, clock.to_json(), &[]).await
+    }
+
+    /// Runs what falls due on the clock up to `until`, then marks it `ready` at `until`.
+    async fn complete_advance(&self, id: &str, until: i64) -> AppResult<()> {
         self.run_clock(id, until).await?;
         let mut tx = self.store().begin().await?;
         let mut clock: TestClock = self.load_for_update(&mut tx, id).await?;
+        if clock.advancing_to != Some(until) {
+            // Another advance's, or none: not this one's to finish.
+            return Ok(());
+        }
         clock.finish_advance();
         self.save_doc(&mut tx, &clock).await?;
         self.record_event(
             &mut tx,
-            ctx,
+            &RequestCtx::default(),
             "test_helpers.test_clock.ready",
             &clock.to_json(),
             None,
         )
         .await?;
-        self.finish(tx, ctx, clock.to_json(), &[]).await
+        tx.commit().await?;
+        Ok(())
     }
 }
 
@@ -144,26 +189,12 @@ impl App {
             .list_docs(DocTable::TestClocks, &filter, &page)
             .await?
             .data;
-        let ctx = RequestCtx::default();
         for row in &rows {
             let clock: TestClock = self.open_doc(row)?;
             let Some(until) = clock.advancing_to else {
                 continue;
             };
-            self.run_clock(&clock.id, until).await?;
-            let mut tx = self.store().begin().await?;
-            let mut clock: TestClock = self.load_for_update(&mut tx, &clock.id).await?;
-            clock.finish_advance();
-            self.save_doc(&mut tx, &clock).await?;
-            self.record_event(
-                &mut tx,
-                &ctx,
-                "test_helpers.test_clock.ready",
-                &clock.to_json(),
-                None,
-            )
-            .await?;
-            tx.commit().await?;
+            self.complete_advance(&clock.id, until).await?;
         }
         Ok(rows.len())
     }

@@ -61,6 +61,9 @@ pub struct Settings {
     pub past_due_revokes_entitlements: bool,
     /// Where webhook deliveries may go and how long each may take.
     pub webhooks: WebhookSettings,
+    /// How long a test clock's advance request waits for the advance to finish before it
+    /// answers with the clock `advancing` (`None`: [`clocks::ADVANCE_ANSWER_WITHIN`]).
+    pub advance_answer_within: Option<std::time::Duration>,
 }
 
 /// What happens to a subscription when the last retry of its invoice fails.

@@ -15,6 +15,10 @@ pub const TEST_CLOCK_PREFIX: &str = "clock";
 /// one, stay far inside `i64` and inside the calendar.
 pub const TIME_MAX: i64 = 253_402_300_799;
 
+/// How far one advance may move a test clock: ten years (3,660 days). The work an advance
+/// does grows with it (a daily subscription renews 3,650 times in ten years).
+pub const ADVANCE_SPAN_MAX_SECS: i64 = 3_660 * 86_400;
+
 /// Checks a timestamp parameter: a Unix time from 1970 to [`TIME_MAX`].
 pub fn check_time(param: &str, t: i64) -> Result<i64, ParamError> {
     if (0..=TIME_MAX).contains(&t) {
@@ -75,12 +79,7 @@ impl TestClock {
         let frozen_time = p
             .frozen_time
             .ok_or_else(|| ParamError::missing("frozen_time"))?;
-        if frozen_time < 0 {
-            return Err(ParamError::invalid(
-                "frozen_time",
-                "Invalid frozen_time: must be a Unix timestamp",
-            ));
-        }
+        check_time("frozen_time", frozen_time)?;
         check_text("name", &p.name, 300)?;
         Ok(Self {
             id,
@@ -92,12 +91,14 @@ impl TestClock {
         })
     }
 
-    /// Checks an advance and marks the clock advancing. Unlike Stripe, there is no cap on how
-    /// far one advance may go.
+    /// Checks an advance and marks the clock advancing. One advance goes at most
+    /// [`ADVANCE_SPAN_MAX_SECS`] (Stripe's goes two billing intervals of the clock's
+    /// subscriptions), and never past [`TIME_MAX`].
     pub fn start_advance(&mut self, p: &TestClockAdvanceParams) -> Result<i64, ParamError> {
         let to = p
             .frozen_time
             .ok_or_else(|| ParamError::missing("frozen_time"))?;
+        check_time("frozen_time", to)?;
         if self.status != ClockStatus::Ready {
             return Err(ParamError::new(
                 "",
@@ -111,6 +112,15 @@ impl TestClock {
                 format!(
                     "The frozen_time must be after the test clock's current frozen_time ({}).",
                     self.frozen_time
+                ),
+            ));
+        }
+        if to - self.frozen_time > ADVANCE_SPAN_MAX_SECS {
+            return Err(ParamError::invalid(
+                "frozen_time",
+                format!(
+                    "A test clock advances at most {} days at a time; advance it again to go further.",
+                    ADVANCE_SPAN_MAX_SECS / 86_400
                 ),
             ));
         }
@@ -178,5 +188,39 @@ mod tests {
         assert_eq!(c.frozen_time, 1_000 + 10 * 365 * 86_400);
         assert_eq!(c.to_json()["status"], "ready");
         assert_eq!(c.to_json()["deletes_after"], 10 + TEST_CLOCK_LIFETIME_SECS);
+    }
+
+    /// Found by a probe: an advance to year 9999 ran for ever, and one from a frozen_time of
+    /// 9999999999999 failed the clock for good.
+    #[test]
+    fn clocks_stay_within_the_calendar_and_advance_a_bounded_span() {
+        let create = |t| TestClockCreateParams {
+            frozen_time: Some(t),
+            name: None,
+        };
+        let to = |t| TestClockAdvanceParams {
+            frozen_time: Some(t),
+        };
+        assert!(TestClock::new("c".into(), 0, &create(9_999_999_999_999)).is_err());
+        assert!(TestClock::new("c".into(), 0, &create(-1)).is_err());
+        let mut c = TestClock::new("c".into(), 0, &create(1_000)).unwrap();
+        let year_9999 = 253_370_764_800;
+        assert_eq!(
+            c.start_advance(&to(year_9999)).unwrap_err().param,
+            "frozen_time"
+        );
+        assert!(c.start_advance(&to(i64::MAX)).is_err());
+        assert_eq!(
+            c.status,
+            ClockStatus::Ready,
+            "a refused advance changes nothing"
+        );
+        assert_eq!(
+            c.start_advance(&to(1_000 + ADVANCE_SPAN_MAX_SECS)),
+            Ok(1_000 + ADVANCE_SPAN_MAX_SECS)
+        );
+        let mut late = TestClock::new("c".into(), 0, &create(TIME_MAX - 10)).unwrap();
+        assert!(late.start_advance(&to(TIME_MAX + 1)).is_err());
+        assert_eq!(late.start_advance(&to(TIME_MAX)), Ok(TIME_MAX));
     }
 }

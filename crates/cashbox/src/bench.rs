@@ -61,6 +61,7 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         dunning: Default::default(),
         past_due_revokes_entitlements: false,
         webhooks: Default::default(),
+        advance_answer_within: None,
     };
     let app = App::new(store, ring, settings);
     let http = HttpConfig {

@@ -167,6 +167,7 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
         dunning: config.dunning.clone(),
         past_due_revokes_entitlements: config.past_due_revokes_entitlements,
         webhooks: config.webhooks.clone(),
+        advance_answer_within: None,
     };
     let app = App::new(store, ring, settings);
     Ok(Opened { app, notes })

@@ -63,6 +63,7 @@ pub struct AppOptions {
     pub dunning: cashbox_app::Dunning,
     pub past_due_revokes_entitlements: bool,
     pub webhooks: cashbox_app::WebhookSettings,
+    pub advance_answer_within: Option<std::time::Duration>,
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -112,6 +113,7 @@ pub async fn build_app_with(
         dunning: options.dunning,
         past_due_revokes_entitlements: options.past_due_revokes_entitlements,
         webhooks: options.webhooks,
+        advance_answer_within: options.advance_answer_within,
     };
     (
         App::new(store, KeyRing::parse(ring).unwrap(), settings),
