@@ -257,6 +257,25 @@ impl App {
         Ok(())
     }
 
+    /// Commits phase 1 of a use case that goes on to a processor call: `body` (the object
+    /// pending) is saved as the request's provisional response, which a retry with its key is
+    /// never shown: it is told the request is in flight until the outcome replaces it
+    /// ([`App::save_response`] in a later phase), or, if the request stopped, the object is
+    /// finished and its final rendering saved ([`App::claim_idempotency`]).
+    pub(crate) async fn commit_provisional(
+        &self,
+        mut tx: Tx,
+        ctx: &RequestCtx,
+        body: &Value,
+    ) -> AppResult<()> {
+        self.save_response_as(&mut tx, ctx, 200, body, true).await?;
+        tx.commit().await?;
+        if let Some(claim) = &ctx.idempotency {
+            claim.mark_completed();
+        }
+        Ok(())
+    }
+
     /// Saves `body` as the request's idempotent response in `tx`, if it has a key.
     pub(crate) async fn save_response(
         &self,
@@ -265,18 +284,25 @@ impl App {
         status: u16,
         body: &Value,
     ) -> AppResult<()> {
+        self.save_response_as(tx, ctx, status, body, false).await
+    }
+
+    async fn save_response_as(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        status: u16,
+        body: &Value,
+        provisional: bool,
+    ) -> AppResult<()> {
         if let Some(claim) = &ctx.idempotency {
-            let compressed = Compressed::of_json(body).expect("JSON values always serialize");
-            let sealed = self.keys().seal_compressed(
-                &SealedColumn::IdempotencyResponses.aad(&claim.row_id),
-                &compressed,
-            );
+            let sealed = self.seal_response(&claim.row_id, body);
             let saved = if claim.is_completed() {
                 // A later phase of the same request: the final response replaces the provisional.
                 tx.replace_idempotent_response(&claim.row_id, &claim.token, status, &sealed)
                     .await?
             } else {
-                tx.complete_idempotency(&claim.row_id, &claim.token, status, &sealed)
+                tx.complete_idempotency(&claim.row_id, &claim.token, status, &sealed, provisional)
                     .await?
             };
             if !saved {
@@ -284,6 +310,12 @@ impl App {
             }
         }
         Ok(())
+    }
+
+    pub(crate) fn seal_response(&self, row_id: &str, body: &Value) -> Vec<u8> {
+        let compressed = Compressed::of_json(body).expect("JSON values always serialize");
+        self.keys()
+            .seal_compressed(&SealedColumn::IdempotencyResponses.aad(row_id), &compressed)
     }
 
     /// The end of a use case run through [`App::transact`]: a 200 response expanded through

@@ -162,7 +162,7 @@ impl App {
         pi.off_session = params.off_session.is_some_and(|o| o.0);
         let attempt = self.begin_attempt(&mut pi, false);
         self.save_doc(&mut tx, &pi).await?;
-        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
         self.run_confirmation(ctx, pi, pm, attempt, expand).await
     }
 
@@ -290,7 +290,7 @@ impl App {
             .ok_or_else(missing_payment_method)?;
         let pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
         self.save_doc(&mut tx, &pi).await?;
-        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
         self.run_confirmation(ctx, pi, pm, attempt, expand).await
     }
 
@@ -684,7 +684,7 @@ impl App {
             .ok_or_else(missing_payment_method)?;
         let pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
         self.save_doc(&mut tx, &pi).await?;
-        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
         match self.run_confirmation(ctx, pi, pm, attempt, &[]).await {
             // A decline after authentication is a result, not an error, for the page.
             Err(AppError::Card { .. }) => Ok(self.load::<PaymentIntent>(id).await?.to_json()),
@@ -721,7 +721,7 @@ impl App {
             }
         };
         self.save_doc(&mut tx, &pi).await?;
-        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
         self.complete_capture(ctx, pi, amount, expand).await
     }
 
@@ -818,7 +818,7 @@ impl App {
             }
         }
         self.save_doc(&mut tx, &pi).await?;
-        self.commit_response(tx, ctx, 200, &pi.to_json()).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
         self.complete_cancel(ctx, pi, expand).await
     }
 

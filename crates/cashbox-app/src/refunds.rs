@@ -143,8 +143,7 @@ impl App {
         self.save_doc(&mut tx, &charge).await?;
         self.record_event(&mut tx, ctx, "refund.created", &refund.to_json(), None)
             .await?;
-        self.commit_response(tx, ctx, 200, &refund.to_json())
-            .await?;
+        self.commit_provisional(tx, ctx, &refund.to_json()).await?;
 
         self.settle_refund(ctx, &refund.id, expand).await
     }

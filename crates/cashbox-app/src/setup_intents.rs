@@ -63,7 +63,7 @@ impl App {
         }
         self.begin_setup_attempt(&mut seti, false);
         self.save_doc(&mut tx, &seti).await?;
-        self.commit_response(tx, ctx, 200, &seti.to_json()).await?;
+        self.commit_provisional(tx, ctx, &seti.to_json()).await?;
         self.run_setup(ctx, &seti.id, expand).await
     }
 
@@ -155,7 +155,7 @@ impl App {
             }
         }
         self.save_doc(&mut tx, &seti).await?;
-        self.commit_response(tx, ctx, 200, &seti.to_json()).await?;
+        self.commit_provisional(tx, ctx, &seti.to_json()).await?;
         self.run_setup(ctx, id, expand).await
     }
 
@@ -296,7 +296,7 @@ impl App {
         }
         self.begin_setup_attempt(&mut seti, true);
         self.save_doc(&mut tx, &seti).await?;
-        self.commit_response(tx, ctx, 200, &seti.to_json()).await?;
+        self.commit_provisional(tx, ctx, &seti.to_json()).await?;
         match self.run_setup(ctx, id, &[]).await {
             Err(AppError::Card { .. }) => Ok(self.load::<SetupIntent>(id).await?.to_json()),
             other => other,

@@ -703,8 +703,12 @@ impl App {
             None,
         )
         .await?;
-        self.commit_response(tx, ctx, 200, &self.render_subscription(&sub))
-            .await?;
+        let object = self.render_subscription(&sub);
+        if collect {
+            self.commit_provisional(tx, ctx, &object).await?;
+        } else {
+            self.commit_response(tx, ctx, 200, &object).await?;
+        }
 
         if collect {
             let failed = self
@@ -1176,10 +1180,14 @@ impl App {
             )
             .await?;
         }
-        self.commit_response(tx, ctx, 200, &respond(&sub)).await?;
-        if let Some(inv) = to_collect
-            && sub.collection_method == CollectionMethod::ChargeAutomatically
-        {
+        let to_collect =
+            to_collect.filter(|_| sub.collection_method == CollectionMethod::ChargeAutomatically);
+        if to_collect.is_some() {
+            self.commit_provisional(tx, ctx, &respond(&sub)).await?;
+        } else {
+            self.commit_response(tx, ctx, 200, &respond(&sub)).await?;
+        }
+        if let Some(inv) = to_collect {
             let failed = self
                 .collect_invoice(ctx, &inv, None, p.off_session.unwrap_or(true))
                 .await?;

@@ -26,6 +26,13 @@ pub enum Claim {
     Mismatch,
     /// The first request with this key is still running.
     InFlight,
+    /// The first request saved a provisional response (its object pending on a processor
+    /// call) and stopped before its outcome: finish the object, then
+    /// [`Store::settle_interrupted`] with the final response.
+    Interrupted {
+        row_id: String,
+        sealed_body: Vec<u8>,
+    },
 }
 
 impl Store {
@@ -85,7 +92,13 @@ impl Store {
                 sealed_body: sealed.unwrap_or_default(),
             }
         } else if !expired && until > now {
+            // Running, or between its phases (its provisional response is never replayed).
             Claim::InFlight
+        } else if !expired && state == "provisional" {
+            Claim::Interrupted {
+                row_id: existing_id,
+                sealed_body: sealed.unwrap_or_default(),
+            }
         } else {
             // Expired or abandoned: start afresh under a new row id and token.
             query(
@@ -118,6 +131,28 @@ impl Store {
         tx.commit().await
     }
 
+    /// Saves the final response of a request that was interrupted after its provisional one;
+    /// false if it was no longer provisional (the request, or another retry, finished it).
+    pub async fn settle_interrupted(
+        &self,
+        row_id: &str,
+        status: u16,
+        sealed_body: &[u8],
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = query(
+            "UPDATE idempotency_keys SET state = 'done', response_status = $2, response_sealed = $3
+             WHERE id = $1 AND state = 'provisional'",
+        )
+        .bind(row_id)
+        .bind(i32::from(status))
+        .bind(sealed_body)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     /// Deletes keys older than the replay window; returns how many.
     pub async fn prune_idempotency(&self, now: i64) -> Result<u64> {
         let cutoff = now - IDEMPOTENCY_TTL_SECS;
@@ -132,7 +167,7 @@ impl Store {
 
 impl Tx {
     /// Replaces the response saved by an earlier phase of the same request (a confirmation
-    /// saves the pending PaymentIntent first, then its outcome).
+    /// saves the pending PaymentIntent first, then its outcome): the key is done.
     pub async fn replace_idempotent_response(
         &mut self,
         row_id: &str,
@@ -141,8 +176,8 @@ impl Tx {
         sealed_body: &[u8],
     ) -> Result<bool> {
         let n = query(
-            "UPDATE idempotency_keys SET response_status = $3, response_sealed = $4
-             WHERE id = $1 AND lock_token = $2 AND state = 'done'",
+            "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_sealed = $4
+             WHERE id = $1 AND lock_token = $2 AND state IN ('provisional', 'done')",
         )
         .bind(row_id)
         .bind(token)
@@ -153,25 +188,34 @@ impl Tx {
         Ok(n == 1)
     }
 
-    /// Saves the response of a claimed request. False means the claim was lost (its lease ran
-    /// out and another request took it over): the caller must roll back.
+    /// Saves the response of a claimed request: final, or `provisional` (the request goes on
+    /// to a processor call and replaces it with its outcome; until then a retry with the key
+    /// is told the request is in flight, never shown the provisional object). False means
+    /// the claim was lost (its lease ran out and another request took it over): the caller
+    /// must roll back.
     pub async fn complete_idempotency(
         &mut self,
         row_id: &str,
         token: &str,
         status: u16,
         sealed_body: &[u8],
+        provisional: bool,
     ) -> Result<bool> {
-        let n = query(
+        let sql = if provisional {
+            "UPDATE idempotency_keys SET state = 'provisional', response_status = $3,
+                response_sealed = $4
+             WHERE id = $1 AND lock_token = $2 AND state = 'in_flight'"
+        } else {
             "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_sealed = $4
-             WHERE id = $1 AND lock_token = $2 AND state = 'in_flight'",
-        )
-        .bind(row_id)
-        .bind(token)
-        .bind(i32::from(status))
-        .bind(sealed_body)
-        .execute(&mut *self)
-        .await?;
+             WHERE id = $1 AND lock_token = $2 AND state = 'in_flight'"
+        };
+        let n = query(sql)
+            .bind(row_id)
+            .bind(token)
+            .bind(i32::from(status))
+            .bind(sealed_body)
+            .execute(&mut *self)
+            .await?;
         Ok(n == 1)
     }
 }

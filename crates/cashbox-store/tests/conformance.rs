@@ -58,7 +58,7 @@ async fn idempotency_claim_complete_replay() {
 
     let mut tx = store.begin().await.unwrap();
     assert!(
-        tx.complete_idempotency(&row, &token, 200, b"sealed")
+        tx.complete_idempotency(&row, &token, 200, b"sealed", false)
             .await
             .unwrap()
     );
@@ -122,12 +122,12 @@ async fn released_and_abandoned_claims_can_be_retaken() {
     );
     let mut tx = store.begin().await.unwrap();
     assert!(
-        !tx.complete_idempotency(&row2, &token2, 200, b"late")
+        !tx.complete_idempotency(&row2, &token2, 200, b"late", false)
             .await
             .unwrap()
     );
     assert!(
-        tx.complete_idempotency(&row3, &token3, 201, b"won")
+        tx.complete_idempotency(&row3, &token3, 201, b"won", false)
             .await
             .unwrap()
     );
@@ -146,7 +146,7 @@ async fn completion_rolls_back_with_its_transaction() {
     {
         let mut tx = store.begin().await.unwrap();
         assert!(
-            tx.complete_idempotency(&row, &token, 200, b"x")
+            tx.complete_idempotency(&row, &token, 200, b"x", false)
                 .await
                 .unwrap()
         );

@@ -208,3 +208,87 @@ async fn interrupted_payments_and_refunds_finish_once() {
     store.close().await;
     remove_test_database(&url);
 }
+
+static REPLAY_OFFSET: AtomicI64 = AtomicI64::new(0);
+fn replay_clock() -> i64 {
+    cashbox_app::unix_now() + REPLAY_OFFSET.load(Ordering::SeqCst)
+}
+
+/// Found by a probe: a request in flight when the process was killed, retried with its key,
+/// replayed the provisional object (`processing`) for good while the object itself was
+/// `succeeded`; same-key requests sent while the first was at the processor were given that
+/// provisional object too. A retry is told the request is in flight (409) until the object
+/// is finished, then gets the final object.
+#[tokio::test]
+async fn a_retry_never_replays_a_provisional_object() {
+    use cashbox_app::idempotency::IdempotencyOutcome;
+    let url = fresh_database_url().await.unwrap();
+    let store = Store::connect(&url, 8).await.unwrap();
+    store.migrate().await.unwrap();
+    let ring = KeyRing::parse(&KeyRing::generate_entry("r1")).unwrap();
+    let lose = Arc::new(AtomicBool::new(true));
+    let processor = LossyProcessor {
+        inner: SandboxProcessor::new(
+            store.clone(),
+            ring.derive_key("card-fingerprint"),
+            replay_clock,
+        ),
+        lose_answers: lose.clone(),
+        still_processing: Arc::new(AtomicBool::new(false)),
+        calls: Arc::new(AtomicUsize::new(0)),
+    };
+    let settings = Settings {
+        public_url: "http://127.0.0.1:9".into(),
+        clock: Some(replay_clock),
+        ..Settings::default()
+    };
+    let app = App::with_processor(store.clone(), ring, settings, Box::new(processor));
+    let claim = || app.claim_idempotency("key_test", "retry-me", b"same request");
+    let IdempotencyOutcome::Proceed(first) = claim().await.unwrap() else {
+        panic!("the first request claims its key");
+    };
+    let ctx = RequestCtx {
+        request_id: None,
+        idempotency: Some(first),
+    };
+    let params = PaymentIntentCreateParams {
+        amount: Some(2500),
+        currency: Some("usd".into()),
+        payment_method: Some("pm_card_visa".into()),
+        confirm: Some(true),
+        ..Default::default()
+    };
+    // The processor charges, but the answer is lost: the intent stays `processing`.
+    let err = app
+        .create_payment_intent(&ctx, params, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, cashbox_app::AppError::Processor(_)), "{err}");
+
+    // Within the lease a retry is told the first request is in flight.
+    assert!(matches!(
+        claim().await.unwrap(),
+        IdempotencyOutcome::InFlight
+    ));
+    // After it, the retry finishes the payment (once) and gets the final object.
+    lose.store(false, Ordering::SeqCst);
+    REPLAY_OFFSET.store(PENDING_LEASE_SECS + 2, Ordering::SeqCst);
+    for _ in 0..2 {
+        let IdempotencyOutcome::Replay { status, body } = claim().await.unwrap() else {
+            panic!("a retry after the lease gets the request's answer");
+        };
+        assert_eq!(status, 200);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["object"], "payment_intent");
+        assert_eq!(body["status"], "succeeded", "{body}");
+    }
+    let charged = store
+        .count_where("sandbox_operations", "kind = 'charge'")
+        .await
+        .unwrap();
+    assert_eq!(charged, 1);
+    let report = app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+    store.close().await;
+    remove_test_database(&url);
+}
