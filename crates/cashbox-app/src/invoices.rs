@@ -714,13 +714,15 @@ impl App {
             return Ok(Collection::Nothing);
         }
         inv.next_payment_attempt = None;
-        let pm = self
-            .payment_method_for_use(tx, pm_id, Some(&inv.customer), "payment_method")
-            .await?;
+        // A PaymentIntent is locked before its PaymentMethod, as everywhere (an outcome
+        // applied by the recovery sweep takes them in that order): two orders deadlock.
         let existing: Option<PaymentIntent> = match &inv.payment_intent {
             Some(pi_id) => Some(self.load_for_update(tx, pi_id).await?),
             None => None,
         };
+        let pm = self
+            .payment_method_for_use(tx, pm_id, Some(&inv.customer), "payment_method")
+            .await?;
         let (mut pi, new) = match existing {
             Some(pi) if pi.pending.is_some() || pi.status == PiStatus::Succeeded => {
                 return Ok(Collection::Nothing);

@@ -218,10 +218,23 @@ impl App {
                 }
             }
         }
-        let (tx, v) = work(self.store().begin().await?).await;
-        let v = v?;
-        tx.commit().await?;
-        Ok(v)
+        // A deadlock or serialization failure wrote nothing: the work runs again (a few
+        // times) rather than failing over a lock.
+        let mut lock_conflicts = 0;
+        loop {
+            let (tx, v) = work(self.store().begin().await?).await;
+            let done = match v {
+                Ok(v) => tx.commit().await.map(|()| v).map_err(AppError::from),
+                Err(e) => Err(e),
+            };
+            match done {
+                Err(AppError::Store(e)) if e.is_lock_conflict() && lock_conflicts < 3 => {
+                    lock_conflicts += 1;
+                    tracing::info!(error = %e, "a transaction gave up over a lock: running it again");
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Ends a mutating use case: expands the response through the transaction (so objects

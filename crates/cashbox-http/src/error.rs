@@ -156,6 +156,15 @@ impl From<AppError> for ApiError {
                     "The payment processor did not answer. Nothing was charged twice: the operation stays processing and completes when retried.",
                 )
             }
+            AppError::Store(ref s) if s.is_lock_conflict() => {
+                tracing::warn!(error = %e, "request gave up over a lock; the client may retry");
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorType::InvalidRequestError,
+                    "This object cannot be accessed right now because another API request or Cashbox process is currently accessing it. Nothing was changed; retry the request.",
+                )
+                .code("lock_timeout")
+            }
             AppError::Store(_) | AppError::Crypto(_) | AppError::Corrupt(_) => {
                 // The detail goes to the log with the request id, never to the client.
                 tracing::error!(error = %e, "request failed");

@@ -91,6 +91,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether PostgreSQL gave the transaction up over a lock (a deadlock, a serialization
+    /// failure, a lock it could not take): nothing was written, and running it again may
+    /// succeed.
+    pub fn is_lock_conflict(&self) -> bool {
+        match self {
+            Self::Db(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01" | "40001" | "55P03"))
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a unique constraint refused the write (two requests raced for one key).
     pub fn is_unique_violation(&self) -> bool {
         match self {

@@ -738,3 +738,42 @@ async fn events_that_cannot_be_written_fail_their_whole_transaction() {
     after.commit().await.unwrap();
     assert_eq!(store.event("evt_0004").await.unwrap(), Some(event(4)));
 }
+
+/// Two transactions locking two rows in opposite orders deadlock on PostgreSQL: the one it
+/// gives up says so ([`StoreError::is_lock_conflict`]), so that it is run again or answered
+/// as Stripe's `lock_timeout`, not as a 500. (SQLite's one writer cannot deadlock.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_is_told_apart_as_a_lock_conflict() {
+    let store = fresh_store().await.unwrap();
+    if !matches!(&*store, cashbox_store::Store::Postgres(_)) {
+        return;
+    }
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_customer(&customer("cus_a", NOW, None))
+        .await
+        .unwrap();
+    tx.insert_customer(&customer("cus_b", NOW, None))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (mut one, mut two) = (store.begin().await.unwrap(), store.begin().await.unwrap());
+    one.customer_for_update("cus_a").await.unwrap();
+    two.customer_for_update("cus_b").await.unwrap();
+    let (a, b) = tokio::join!(
+        async {
+            let r = one.customer_for_update("cus_b").await;
+            (r, one)
+        },
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let r = two.customer_for_update("cus_a").await;
+            (r, two)
+        }
+    );
+    let errors: Vec<_> = [&a.0, &b.0]
+        .into_iter()
+        .filter_map(|r| r.as_ref().err())
+        .collect();
+    assert_eq!(errors.len(), 1, "one of the two is given up");
+    assert!(errors[0].is_lock_conflict(), "{}", errors[0]);
+}
