@@ -45,14 +45,47 @@ pub struct ApiCall {
     pub expand: Arc<Vec<Vec<String>>>,
 }
 
-/// Outermost layer: request id, panic-proof logging and metrics for every request.
+/// The longest request URL answered (longer: 414), and the most header bytes (more: 431),
+/// each with Stripe's error envelope. Below the HTTP server's own limits (a 64 KB URL, 100
+/// headers or 400 KB of them), which it answers itself, without a body.
+pub const URI_BYTES_MAX: usize = 16 * 1024;
+pub const HEADER_BYTES_MAX: usize = 32 * 1024;
+
+fn within_limits(req: &Request) -> Result<(), ApiError> {
+    if req.uri().to_string().len() > URI_BYTES_MAX {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            ErrorType::InvalidRequestError,
+            format!("The request URL is longer than {URI_BYTES_MAX} bytes."),
+        ));
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > HEADER_BYTES_MAX {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorType::InvalidRequestError,
+            format!("The request's headers are larger than {HEADER_BYTES_MAX} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+/// Outermost layer: request id, panic-proof logging and metrics for every request, and the
+/// size limits of [`within_limits`].
 pub async fn observe(mut req: Request, next: Next) -> Response {
     let request_id = format!("req_{}", random_token(14));
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %request_id, method = %method);
     let started = Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let mut resp = match within_limits(&req) {
+        Ok(()) => next.run(req).instrument(span.clone()).await,
+        Err(e) => e.into_response(),
+    };
     let route = resp
         .extensions()
         .get::<Route>()

@@ -402,3 +402,30 @@ async fn nul_and_invalid_utf8_are_refused_as_parameter_errors() {
     let prices = t.get("/v1/prices").await;
     assert_eq!(prices.ok()["data"].as_array().unwrap().len(), 0);
 }
+
+/// Found by a probe: a URL or headers too large were answered without Stripe's envelope.
+#[tokio::test]
+async fn oversized_urls_and_headers_get_the_error_envelope() {
+    let t = spawn_app().await;
+    let long = format!("/v1/customers?email={}", "a".repeat(20 * 1024));
+    let r = t.get(&long).await;
+    assert_eq!(
+        r.error(414, "invalid_request_error")["type"],
+        "invalid_request_error"
+    );
+    let big = "b".repeat(40 * 1024);
+    let r = t
+        .send(Method::GET, "/v1/customers", None, &[("x-padding", &big)])
+        .await;
+    r.error(431, "invalid_request_error");
+    // Under the limits, the same request is answered.
+    let r = t
+        .send(
+            Method::GET,
+            "/v1/customers",
+            None,
+            &[("x-padding", "small")],
+        )
+        .await;
+    r.ok();
+}
