@@ -48,7 +48,7 @@ pub use entitlements::Grant;
 pub use events::{EventFilter, EventRow};
 pub use idempotency::{Claim, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS};
 pub use ledger::{Imbalance, LedgerLine};
-pub use lite::{Lite, LiteTx, SQLITE_BUSY_TIMEOUT};
+pub use lite::{Lite, LiteTx, SQLITE_BUSY_TIMEOUT, Synchronous};
 pub use query::Listed;
 pub use sandbox::SandboxOp;
 pub use sealed::SealedColumn;
@@ -66,6 +66,8 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("an in-memory SQLite database is not supported: give a file path")]
     InMemory,
+    #[error("unsupported SQLite synchronous={0}: use full (the default) or normal")]
+    Synchronous(String),
     #[error(
         "the database schema is at version {found}, newer than this binary knows ({known}); upgrade cashbox"
     )]
@@ -153,17 +155,31 @@ impl From<TxKind> for Tx {
     }
 }
 
-/// The file path in a `sqlite:PATH` or `sqlite://PATH` URL (query options are ignored).
-fn sqlite_path(url: &str) -> Result<PathBuf> {
+/// The file path in a `sqlite:PATH` or `sqlite://PATH` URL and its `synchronous` option
+/// (`full`, the default, or `normal`); other query options are ignored.
+fn sqlite_path(url: &str) -> Result<(PathBuf, Synchronous)> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .ok_or(StoreError::UnsupportedUrl)?;
-    let path = rest.split('?').next().unwrap_or_default();
+    let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
         return Err(StoreError::InMemory);
     }
-    Ok(PathBuf::from(path))
+    let mut synchronous = Synchronous::default();
+    for option in options.split('&') {
+        match option.split_once('=') {
+            Some(("synchronous", v)) if v.eq_ignore_ascii_case("full") => {
+                synchronous = Synchronous::Full;
+            }
+            Some(("synchronous", v)) if v.eq_ignore_ascii_case("normal") => {
+                synchronous = Synchronous::Normal;
+            }
+            Some(("synchronous", v)) => return Err(StoreError::Synchronous(v.to_string())),
+            _ => {}
+        }
+    }
+    Ok((PathBuf::from(path), synchronous))
 }
 
 impl Store {
@@ -171,7 +187,8 @@ impl Store {
     /// `max_connections` pooled connections.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         if url.starts_with("sqlite:") {
-            let lite = Lite::open(sqlite_path(url)?, max_connections as usize)?;
+            let (path, synchronous) = sqlite_path(url)?;
+            let lite = Lite::open(path, max_connections as usize, synchronous)?;
             Ok(Self::Sqlite(Arc::new(lite)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
@@ -331,5 +348,56 @@ impl Tx {
     /// already held.
     pub(crate) fn lock_clause_or(&self, postgres: &'static str) -> &'static str {
         if self.is_postgres() { postgres } else { "" }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sqlite_url_says_its_path_and_durability() {
+        let full = (PathBuf::from("cashbox.db"), Synchronous::Full);
+        assert_eq!(sqlite_path("sqlite:cashbox.db").unwrap(), full);
+        assert_eq!(sqlite_path("sqlite://cashbox.db?mode=rwc").unwrap(), full);
+        assert_eq!(
+            sqlite_path("sqlite:cashbox.db?synchronous=normal").unwrap(),
+            (PathBuf::from("cashbox.db"), Synchronous::Normal)
+        );
+        assert_eq!(
+            sqlite_path("sqlite:cashbox.db?synchronous=FULL").unwrap(),
+            full
+        );
+        assert!(matches!(
+            sqlite_path("sqlite:cashbox.db?synchronous=off"),
+            Err(StoreError::Synchronous(_))
+        ));
+        assert!(matches!(
+            sqlite_path("sqlite::memory:"),
+            Err(StoreError::InMemory)
+        ));
+    }
+
+    #[tokio::test]
+    async fn sqlite_commits_are_fsynced_unless_told_otherwise() {
+        let dir = std::env::temp_dir().join(format!("cashbox-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (option, level) in [("", 2), ("?synchronous=normal", 1)] {
+            let url = format!("sqlite://{}/s{level}.db{option}", dir.display());
+            let Store::Sqlite(lite) = Store::connect(&url, 2).await.unwrap() else {
+                unreachable!("a SQLite URL");
+            };
+            let tx = lite.begin().await.unwrap();
+            let got: i64 = tx
+                .conn()
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(got, level, "{url}");
+            let read: i64 = lite
+                .read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+                .unwrap();
+            assert_eq!(read, level, "{url}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

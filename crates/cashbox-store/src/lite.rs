@@ -85,6 +85,7 @@ impl From<Failure> for StoreError {
 
 pub struct Lite {
     path: PathBuf,
+    synchronous: Synchronous,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     /// Who will want the write connection soon: a finished member leaves its batch open only
     /// if someone does.
@@ -311,14 +312,18 @@ impl Drop for LiteTx {
 }
 
 impl Lite {
-    pub(crate) fn open(path: PathBuf, max_idle_readers: usize) -> Result<Self> {
-        let conn = connection(&path)?;
+    pub(crate) fn open(
+        path: PathBuf,
+        max_idle_readers: usize,
+        synchronous: Synchronous,
+    ) -> Result<Self> {
+        let conn = connection(&path, synchronous)?;
         // Checkpoints (copying the WAL back into the database, with an fsync) run on a
         // thread of their own, so a commit never pays for one while it holds the write lock.
         // The writer checkpoints only if the WAL outgrows what that thread keeps up with.
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let checkpointer = connection(&path)?;
+        let checkpointer = connection(&path, synchronous)?;
         let flag = stop.clone();
         std::thread::Builder::new()
             .name("cashbox-sqlite-checkpoint".into())
@@ -333,6 +338,7 @@ impl Lite {
             .map_err(|e| StoreError::Thread(e.to_string()))?;
         Ok(Self {
             path,
+            synchronous,
             writer: Arc::new(tokio::sync::Mutex::new(Writer { conn, batch: None })),
             coming: Arc::default(),
             readers: Mutex::new(Vec::new()),
@@ -393,7 +399,7 @@ impl Lite {
         let conn = match idle {
             Some(c) => c,
             None => {
-                let conn = connection(&self.path)?;
+                let conn = connection(&self.path, self.synchronous)?;
                 // Writes belong on the write connection, in a batch; a write sent to a
                 // reader would wait on SQLite's lock behind that batch. Readers refuse them.
                 conn.pragma_update(None, "query_only", true)?;
@@ -416,7 +422,29 @@ impl Lite {
     }
 }
 
-fn connection(path: &Path) -> Result<Connection> {
+/// How SQLite makes a commit durable (`PRAGMA synchronous`), from the URL's `synchronous`
+/// option: `sqlite:cashbox.db?synchronous=normal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Every commit (every group-commit batch) is fsynced before it is acknowledged: a power
+    /// loss loses nothing acknowledged. The default.
+    #[default]
+    Full,
+    /// The WAL is fsynced only at checkpoints: a crash of the process loses nothing, but a
+    /// power loss or an OS crash may lose the last commits acknowledged before it.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
+}
+
+fn connection(path: &Path, synchronous: Synchronous) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -425,7 +453,7 @@ fn connection(path: &Path) -> Result<Connection> {
     )?;
     conn.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Savepoints keep their undo pages in a sub-journal; in memory, not in a temporary file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -451,7 +479,7 @@ pub(crate) mod tests {
         let dir = std::env::temp_dir().join(format!("cashbox-lite-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let lite = Arc::new(Lite::open(dir.join("t.db"), 2).unwrap());
+        let lite = Arc::new(Lite::open(dir.join("t.db"), 2, Synchronous::Full).unwrap());
         let w = lite.exclusive().await;
         w.conn
             .execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY)")
