@@ -566,6 +566,7 @@ mod tests {
 
     #[test]
     fn an_update_by_id_names_its_one_row() {
+        crate::side_effects::know_the_outbox_trigger();
         let args = vec![Val::Text("a".into()), Val::Int(1)];
         let one = |sql| Shape::of(sql).one_row(&args).cloned();
         assert_eq!(
@@ -685,6 +686,7 @@ mod tests {
 
     #[test]
     fn a_kept_read_knows_the_writes_that_may_change_it() {
+        crate::side_effects::know_the_outbox_trigger();
         let by_id = Kept::<()>::of("SELECT a FROM t WHERE id = $1 FOR UPDATE");
         assert_eq!(by_id.by_id_of(), Some("t"));
         assert!(by_id.changed_by(Some("t")));

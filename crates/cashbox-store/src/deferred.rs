@@ -136,6 +136,11 @@ impl DeferredTx {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn log_len(&self) -> usize {
+        self.log.len()
+    }
+
     /// Runs a read on a read connection and records what it returned, unless it has its
     /// answer already.
     pub(crate) fn read(&mut self, sql: &str, args: Vec<Val>) -> Result<Output> {
@@ -397,9 +402,6 @@ pub(crate) fn by_id_of(read: &str, table: &str) -> bool {
         && !read[read.find(" WHERE id = $1").unwrap_or(0)..].contains(" OR ")
 }
 
-/// Tables a trigger writes when a statement writes the first: see the migrations.
-pub(crate) const TRIGGERED: &[(&str, &str)] = &[("events", "webhook_outbox")];
-
 /// Whether the write `write` may change what the read `read` returns: it writes (itself or
 /// by a trigger) a table the read names, or its table is not plain to see.
 /// (The code asks [`Shape::changed_by`], which finds the same without searching the read's
@@ -415,7 +417,10 @@ pub(crate) fn changes_named(table: Option<&str>, names: impl Fn(&str) -> bool) -
     let Some(table) = table else {
         return true;
     };
-    names(table) || TRIGGERED.iter().any(|(t, also)| *t == table && names(also))
+    names(table)
+        || crate::side_effects::known()
+            .iter()
+            .any(|(t, also)| &**t == table && names(also))
 }
 
 /// The table an `INSERT INTO`, `UPDATE` or `DELETE FROM` statement writes.
@@ -584,6 +589,7 @@ mod tests {
 
     #[test]
     fn a_write_changes_what_its_triggers_write_too() {
+        crate::side_effects::know_the_outbox_trigger();
         let insert = "INSERT INTO events (id) VALUES ($1)";
         assert!(may_change(insert, "SELECT id FROM events WHERE id = $1"));
         assert!(may_change(insert, "SELECT seq FROM webhook_outbox"));

@@ -32,6 +32,7 @@ mod query;
 mod sandbox;
 mod sealed;
 mod shape;
+mod side_effects;
 pub mod testing;
 mod usage;
 mod webhooks;
@@ -232,6 +233,7 @@ impl Store {
     /// PostgreSQL has no one write turn to spare: `None` there.
     pub fn deferred(&self) -> Option<Tx> {
         match self {
+            Self::Sqlite(_) if !side_effects::learned() => None,
             Self::Sqlite(lite) => {
                 Some(TxKind::Deferred(Box::new(DeferredTx::new(lite.clone()))).into())
             }
@@ -247,6 +249,7 @@ impl Store {
     pub async fn buffered(&self) -> Result<Option<Tx>> {
         Ok(match self {
             Self::Sqlite(_) => None,
+            Self::Postgres(_) if !side_effects::learned() => None,
             Self::Postgres(p) => {
                 let tx = p.begin_with(buffered::BEGIN).await?;
                 Some(TxKind::Buffered(Box::new(Buffered::new(tx))).into())

@@ -184,6 +184,8 @@ impl Store {
                 }
             }
         }
+        // What a write also writes, from the schema as it now is.
+        self.learn_side_effects().await?;
         Ok(applied)
     }
 }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use crate::buffered::{cacheable, holdable, insert_form, update_form};
 use crate::db::{Val, is_read};
-use crate::deferred::{TRIGGERED, by_id_of, changes_named, written_table};
+use crate::deferred::{by_id_of, changes_named, written_table};
+use crate::side_effects;
 
 /// How a held write joins a later one of the same text, as another row of one statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,19 +76,35 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// placeholders as keys) should not grow the map without bound.
 const KEPT_MAX: usize = 4_096;
 
+/// A thread's shapes, and the generation of the side effects they were found with.
+#[derive(Default)]
+struct Shapes {
+    generation: u64,
+    by_text: FastMap<Box<str>, Arc<Shape>>,
+}
+
 thread_local! {
-    static SHAPES: RefCell<FastMap<Box<str>, Arc<Shape>>> = RefCell::new(FastMap::default());
+    static SHAPES: RefCell<Shapes> = RefCell::new(Shapes::default());
 }
 
 impl Shape {
-    /// The shape of `sql`, found once per thread.
+    /// The shape of `sql`, found once per thread (and again once the side effects known
+    /// change).
     pub(crate) fn of(sql: &str) -> Arc<Self> {
         SHAPES.with(|shapes| {
-            if let Some(shape) = shapes.borrow().get(sql) {
+            let generation = side_effects::generation();
+            if let Some(shape) = shapes.borrow().by_text.get(sql)
+                && shapes.borrow().generation == generation
+            {
                 return shape.clone();
             }
             let shape = Arc::new(Self::find(sql));
             let mut shapes = shapes.borrow_mut();
+            if shapes.generation != generation {
+                shapes.by_text.clear();
+                shapes.generation = generation;
+            }
+            let shapes = &mut shapes.by_text;
             if shapes.len() >= KEPT_MAX {
                 shapes.clear();
             }
@@ -104,16 +121,14 @@ impl Shape {
             update.as_ref().map(|u| Join::Update { key: u.key - 1 })
         };
         let table = written_table(sql);
-        // The tables a trigger writes when this statement writes its table.
-        let triggered: Vec<&str> = TRIGGERED
-            .iter()
-            .filter(|(from, _)| Some(*from) == table)
-            .map(|(_, also)| *also)
-            .collect();
+        // The tables a trigger or a cascade writes when this statement writes its table, as
+        // the database's catalog says (`side_effects`).
+        let triggered: Vec<Box<str>> = table.map(side_effects::also_written).unwrap_or_default();
         let one_row = update
             .filter(|u| u.key_column == "id" && table.is_some() && triggered.is_empty())
             .map(|u| u.key - 1);
-        let write_bits = table.map(|t| bits_of(std::iter::once(t).chain(triggered)));
+        let write_bits =
+            table.map(|t| bits_of(std::iter::once(t).chain(triggered.iter().map(|t| &**t))));
         let words = words_of(sql);
         let by_id_of = sql
             .split_once(" FROM ")
@@ -179,8 +194,12 @@ mod tests {
     #[test]
     fn a_shape_says_what_the_text_says_and_is_found_once() {
         let sql = "UPDATE invoices SET sealed = $2, status = $3 WHERE id = $1";
+        let generation = crate::side_effects::generation();
         let shape = Shape::of(sql);
-        assert!(std::sync::Arc::ptr_eq(&shape, &Shape::of(sql)));
+        // Found again only if another test taught the process a side effect meanwhile.
+        if generation == crate::side_effects::generation() {
+            assert!(std::sync::Arc::ptr_eq(&shape, &Shape::of(sql)));
+        }
         assert!(!shape.read && shape.holdable);
         assert_eq!(shape.table.as_deref(), written_table(sql));
         assert_eq!(shape.join, Some(Join::Update { key: 0 }));
@@ -221,6 +240,7 @@ mod tests {
 
     #[test]
     fn the_bits_of_a_write_answer_as_its_table_does() {
+        crate::side_effects::know_the_outbox_trigger();
         let reads = [
             "SELECT a.id FROM events_x a JOIN events ON b = $1 WHERE c IN ($2)",
             "SELECT seq FROM webhook_outbox WHERE event_id = $1",
