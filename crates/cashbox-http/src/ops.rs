@@ -80,6 +80,20 @@ async fn ready(State(s): State<HttpState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "Operations", security(()),
     responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics() -> Response {
+    // How the fast transactions ended, read as they are now: a rise in fall-backs shows a
+    // fast path that stopped applying.
+    let fast = cashbox_store::fast_path_stats();
+    for (kind, outcome, n) in [
+        ("deferred", "committed", fast.deferred_committed),
+        ("deferred", "conflict", fast.deferred_conflicts),
+        ("buffered", "committed", fast.buffered_committed),
+        ("buffered", "conflict", fast.buffered_conflicts),
+        ("any", "failure_rerun", fast.failures_rerun),
+        ("deferred", "not_deferrable", fast.not_deferrable),
+    ] {
+        metrics::counter!("cashbox_fast_transactions_total", "kind" => kind, "outcome" => outcome)
+            .absolute(n);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics_handle().render(),

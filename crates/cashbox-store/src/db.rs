@@ -269,7 +269,10 @@ impl Query {
             }) => match want {
                 Want::Rows if is_read(&self.sql) => d.read(&self.sql, self.args),
                 // A write whose rows the code reads (`RETURNING`) cannot be deferred.
-                Want::Rows => Err(StoreError::NotDeferrable),
+                Want::Rows => {
+                    crate::NOT_DEFERRABLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Err(StoreError::NotDeferrable)
+                }
                 Want::Count => {
                     d.write(&self.sql, self.args, Some(1));
                     Ok(Output::Count(1))

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -56,6 +57,71 @@ pub use sealed::SealedColumn;
 pub use webhooks::{AttemptRow, OutboxEvent, TakenDelivery};
 
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Fast transactions whose work failed on what it saw there and ran again.
+static FAILURES_RERUN: AtomicU64 = AtomicU64::new(0);
+/// Statements a deferred transaction could not record (a write whose rows the code reads).
+pub(crate) static NOT_DEFERRABLE: AtomicU64 = AtomicU64::new(0);
+
+/// How this process's fast transactions (deferred on SQLite, buffered on PostgreSQL) ended.
+/// Each fall-back runs its work again in an ordinary transaction: correct, only slower. The
+/// benchmarks print these and fail when too many fell back; `/metrics` exports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FastPathStats {
+    pub deferred_committed: u64,
+    pub deferred_conflicts: u64,
+    pub buffered_committed: u64,
+    pub buffered_conflicts: u64,
+    /// Work that failed on what it saw in a fast transaction ([`Tx::failure_stands`]).
+    pub failures_rerun: u64,
+    /// Work given a statement a deferred transaction cannot record.
+    pub not_deferrable: u64,
+}
+
+impl FastPathStats {
+    pub fn committed(&self) -> u64 {
+        self.deferred_committed + self.buffered_committed
+    }
+
+    /// Fast transactions whose work ran again in an ordinary one.
+    pub fn fallbacks(&self) -> u64 {
+        self.deferred_conflicts
+            + self.buffered_conflicts
+            + self.failures_rerun
+            + self.not_deferrable
+    }
+
+    /// What happened since `before`.
+    pub fn since(&self, before: &FastPathStats) -> FastPathStats {
+        FastPathStats {
+            deferred_committed: self.deferred_committed - before.deferred_committed,
+            deferred_conflicts: self.deferred_conflicts - before.deferred_conflicts,
+            buffered_committed: self.buffered_committed - before.buffered_committed,
+            buffered_conflicts: self.buffered_conflicts - before.buffered_conflicts,
+            failures_rerun: self.failures_rerun - before.failures_rerun,
+            not_deferrable: self.not_deferrable - before.not_deferrable,
+        }
+    }
+
+    /// Whether at most `percent` of the fast transactions fell back, or at most `few`.
+    pub fn fallbacks_within(&self, percent: u64, few: u64) -> bool {
+        self.fallbacks() <= few
+            || self.fallbacks() * 100 <= (self.committed() + self.fallbacks()) * percent
+    }
+}
+
+pub fn fast_path_stats() -> FastPathStats {
+    let (deferred_committed, deferred_conflicts) = deferred_stats();
+    let (buffered_committed, buffered_conflicts) = buffered_stats();
+    FastPathStats {
+        deferred_committed,
+        deferred_conflicts,
+        buffered_committed,
+        buffered_conflicts,
+        failures_rerun: FAILURES_RERUN.load(Ordering::Relaxed),
+        not_deferrable: NOT_DEFERRABLE.load(Ordering::Relaxed),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -289,11 +355,15 @@ impl Tx {
     /// deferred or buffered transaction, which should run the work again in an ordinary one.
     /// Rolls the transaction back either way.
     pub async fn failure_stands(self) -> Result<bool> {
-        match self.kind {
-            TxKind::Sqlite(_) | TxKind::Postgres(_) => Ok(true),
-            TxKind::Deferred(d) => d.saw_what_the_turn_sees().await,
-            TxKind::Buffered(b) => Ok(b.saw_what_is_so().await),
+        let stands = match self.kind {
+            TxKind::Sqlite(_) | TxKind::Postgres(_) => true,
+            TxKind::Deferred(d) => d.saw_what_the_turn_sees().await?,
+            TxKind::Buffered(b) => b.saw_what_is_so().await,
+        };
+        if !stands {
+            FAILURES_RERUN.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(stands)
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -357,6 +427,28 @@ impl Tx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fall_backs_are_judged_by_their_share() {
+        let stats = |committed, conflicts| FastPathStats {
+            deferred_committed: committed,
+            deferred_conflicts: conflicts,
+            ..FastPathStats::default()
+        };
+        assert!(stats(98, 2).fallbacks_within(2, 0));
+        assert!(!stats(97, 3).fallbacks_within(2, 0));
+        assert!(stats(10, 3).fallbacks_within(2, 3), "a few are allowed");
+        assert!(!stats(10, 4).fallbacks_within(2, 3));
+        let before = stats(10, 1);
+        assert_eq!(stats(15, 1).since(&before), stats(5, 0));
+        let mixed = FastPathStats {
+            buffered_committed: 1,
+            failures_rerun: 1,
+            not_deferrable: 1,
+            ..stats(1, 1)
+        };
+        assert_eq!((mixed.committed(), mixed.fallbacks()), (2, 3));
+    }
 
     #[test]
     fn a_sqlite_url_says_its_path_and_durability() {

@@ -203,5 +203,44 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
         ms(percentile(&requests, 50.0)),
         ms(percentile(&requests, 99.0))
     );
-    Ok(())
+    if opts.target.is_some() {
+        // The server is another process: its fast paths are in its /metrics.
+        return Ok(());
+    }
+    let fast = cashbox_store::fast_path_stats();
+    print_fast_paths(&fast);
+    check_fast_paths(&fast)
+}
+
+/// At most this share of a benchmark's fast transactions (deferred on SQLite, buffered on
+/// PostgreSQL) may fall back to an ordinary transaction (or [`FALLBACKS_FEW`], for small
+/// runs): more means a fast path broke, and the figures measure the slow one.
+pub(crate) const FALLBACKS_MAX_PERCENT: u64 = 2;
+pub(crate) const FALLBACKS_FEW: u64 = 5;
+
+pub(crate) fn print_fast_paths(fast: &cashbox_store::FastPathStats) {
+    if fast.committed() + fast.fallbacks() > 0 {
+        println!(
+            "  fast paths:         {} committed, {} fell back ({} conflicts, {} failures rerun, {} not deferrable)",
+            fast.committed(),
+            fast.fallbacks(),
+            fast.deferred_conflicts + fast.buffered_conflicts,
+            fast.failures_rerun,
+            fast.not_deferrable
+        );
+    }
+}
+
+/// Fails the benchmark if more than [`FALLBACKS_MAX_PERCENT`] of its fast transactions fell
+/// back.
+pub(crate) fn check_fast_paths(fast: &cashbox_store::FastPathStats) -> Result<(), String> {
+    if fast.fallbacks_within(FALLBACKS_MAX_PERCENT, FALLBACKS_FEW) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} fast transactions fell back to ordinary ones (at most {FALLBACKS_MAX_PERCENT}% may): a fast path is broken",
+            fast.fallbacks(),
+            fast.committed() + fast.fallbacks()
+        ))
+    }
 }

@@ -265,21 +265,15 @@ async fn run_billing(batch: i64) -> Result<(), String> {
     println!("  backend:      {}", app.store().backend());
     println!("  recovered:    {recovered} interrupted payments");
     println!("  work run:     {done}");
-    let (written, conflicts) = cashbox_store::deferred_stats();
-    if written + conflicts > 0 {
-        println!("  deferred:     {written} written, {conflicts} run again after a conflict");
-    }
-    let (written, conflicts) = cashbox_store::buffered_stats();
-    if written + conflicts > 0 {
-        println!("  buffered:     {written} written, {conflicts} run again after a conflict");
-    }
+    let fast = cashbox_store::fast_path_stats();
+    crate::bench::print_fast_paths(&fast);
     println!("  elapsed:      {secs:.1} s");
     println!(
         "  throughput:   {:.0} renewals/s",
         done as f64 / secs.max(1e-9)
     );
     app.store().close().await;
-    Ok(())
+    crate::bench::check_fast_paths(&fast)
 }
 
 async fn report() -> Result<(), String> {

@@ -102,8 +102,11 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
         "  throughput:    {:.0} invoices/s",
         made.invoices as f64 / secs.max(1e-9)
     );
+    let fast = cashbox_store::fast_path_stats();
+    crate::bench::print_fast_paths(&fast);
     app.store().close().await;
-    made.check(subscriptions.len(), until, want_status)
+    made.check(subscriptions.len(), until, want_status)?;
+    crate::bench::check_fast_paths(&fast)
 }
 
 /// What the advance left: every subscription's invoices, counted, and its status.

@@ -278,6 +278,19 @@ async fn health_ready_metrics_openapi() {
 
     t.create_customer(&[]).await;
     t.get("/v1/customers/cus_missing").await;
+    // A payment's outcome is applied in a fast transaction (deferred or buffered).
+    let pi = t
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1000"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(pi.ok()["status"], "succeeded");
     let m = t.send(Method::GET, "/metrics", None, &unauth).await;
     let text = m.body.as_str().unwrap();
     assert!(
@@ -292,6 +305,14 @@ async fn health_ready_metrics_openapi() {
         "ids must not become labels"
     );
     assert!(text.contains("cashbox_http_request_duration_seconds_bucket"));
+    let committed = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("cashbox_fast_transactions_total") && l.contains("outcome=\"committed\"")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum::<u64>();
+    assert!(committed >= 1, "fast transactions are counted: {text}");
 
     let doc = t.send(Method::GET, "/v1/openapi.json", None, &unauth).await;
     let paths = doc.ok()["paths"].as_object().unwrap().clone();
