@@ -61,6 +61,9 @@ pub struct Settings {
     pub past_due_revokes_entitlements: bool,
     /// Where webhook deliveries may go and how long each may take.
     pub webhooks: WebhookSettings,
+    /// Runs every use case in ordinary transactions, never deferred (SQLite) or buffered
+    /// (PostgreSQL) ones: slower, and the same rows written (the differential test checks).
+    pub ordinary_transactions_only: bool,
     /// How long a test clock's advance request waits for the advance to finish before it
     /// answers with the clock `advancing` (`None`: [`clocks::ADVANCE_ANSWER_WITHIN`]).
     pub advance_answer_within: Option<std::time::Duration>,
@@ -109,6 +112,8 @@ struct Inner {
     processor: Box<dyn Processor>,
     auth_cache: auth::AuthCache,
     usage_cache: usage_cache::UsageCache,
+    #[cfg(feature = "fault-injection")]
+    lose_writes: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -137,8 +142,19 @@ impl App {
                 processor,
                 auth_cache: auth::AuthCache::default(),
                 usage_cache: usage_cache::UsageCache::default(),
+                #[cfg(feature = "fault-injection")]
+                lose_writes: Default::default(),
             }),
         }
+    }
+
+    /// Makes every deferred or buffered transaction of this application lose a write
+    /// ([`Tx::lose_a_write`]), for the differential test to show that it notices.
+    #[cfg(feature = "fault-injection")]
+    pub fn lose_writes_in_fast_transactions(&self) {
+        self.inner
+            .lose_writes
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(crate) fn processor(&self) -> &dyn Processor {
@@ -188,10 +204,25 @@ impl App {
         &self,
         mut work: impl FnMut(Tx) -> TxWork<'a, T>,
     ) -> AppResult<T> {
-        let first = match self.store().deferred() {
-            Some(tx) => Some(tx),
-            None => self.store().buffered().await?,
+        let first = if self.settings().ordinary_transactions_only {
+            None
+        } else {
+            match self.store().deferred() {
+                Some(tx) => Some(tx),
+                None => self.store().buffered().await?,
+            }
         };
+        #[cfg(feature = "fault-injection")]
+        let first = first.map(|mut tx| {
+            if self
+                .inner
+                .lose_writes
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                tx.lose_a_write();
+            }
+            tx
+        });
         if let Some(tx) = first {
             match work(tx).await {
                 (tx, Ok(v)) => match tx.commit().await {

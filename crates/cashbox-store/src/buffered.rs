@@ -113,6 +113,8 @@ pub(crate) struct Buffered {
     /// of this transaction may change its rows.
     cache: FastMap<String, Kept<Vec<Arc<PgRow>>>>,
     cached: usize,
+    #[cfg(feature = "fault-injection")]
+    pub(crate) lose_a_write: bool,
 }
 
 impl Buffered {
@@ -122,6 +124,8 @@ impl Buffered {
             held: Vec::new(),
             cache: FastMap::default(),
             cached: 0,
+            #[cfg(feature = "fault-injection")]
+            lose_a_write: false,
         }
     }
 
@@ -277,6 +281,10 @@ impl Buffered {
     /// [`StoreError::Conflict`] (the transaction is then unusable: the caller drops it).
     async fn flush(&mut self) -> Result<()> {
         let mut held = std::mem::take(&mut self.held);
+        #[cfg(feature = "fault-injection")]
+        if self.lose_a_write {
+            held.pop();
+        }
         let sent = match held.len() {
             0 => return Ok(()),
             1 => {

@@ -122,6 +122,8 @@ pub struct DeferredTx {
     /// Counts it as being worked out until it takes its place in the write queue, so that a
     /// batch may wait a moment for it (`lite.rs`).
     working: Counted,
+    #[cfg(feature = "fault-injection")]
+    pub(crate) lose_a_write: bool,
 }
 
 impl DeferredTx {
@@ -133,6 +135,8 @@ impl DeferredTx {
             kept: FastMap::default(),
             written: Vec::new(),
             reads_after_writing: false,
+            #[cfg(feature = "fault-injection")]
+            lose_a_write: false,
         }
     }
 
@@ -219,10 +223,14 @@ impl DeferredTx {
     /// Takes the write turn and replays the log; commits if every statement still gives what
     /// it gave, else writes nothing and returns [`StoreError::Conflict`].
     pub(crate) async fn commit(self) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        let this = self.with_a_write_lost();
+        #[cfg(not(feature = "fault-injection"))]
+        let this = self;
         // A replay that reads a table it wrote is likely to conflict (see above): it takes a
         // savepoint, so that it does not take its batch down with it.
-        let saved = self.reads_after_writing;
-        let Some(tx) = self.replay(saved).await? else {
+        let saved = this.reads_after_writing;
+        let Some(tx) = this.replay(saved).await? else {
             CONFLICTS.fetch_add(1, Ordering::Relaxed);
             return Err(StoreError::Conflict);
         };
@@ -236,6 +244,20 @@ impl DeferredTx {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         committed
+    }
+
+    /// Without its last write, if told to lose one ([`crate::Tx::lose_a_write`]).
+    #[cfg(feature = "fault-injection")]
+    fn with_a_write_lost(mut self) -> Self {
+        if self.lose_a_write
+            && let Some(i) = self
+                .log
+                .iter()
+                .rposition(|op| matches!(op.recorded, Recorded::Count(_)))
+        {
+            self.log.remove(i);
+        }
+        self
     }
 
     /// After the work failed: whether it saw what it would have seen in the write turn, so

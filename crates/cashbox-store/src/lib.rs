@@ -366,6 +366,18 @@ impl Tx {
         Ok(stands)
     }
 
+    /// Makes a deferred or buffered transaction lose a write on purpose (a deferred one its
+    /// last write at commit; a buffered one the last write of each statement it sends), as a
+    /// broken fast path would: the differential test shows it notices.
+    #[cfg(feature = "fault-injection")]
+    pub fn lose_a_write(&mut self) {
+        match &mut self.kind {
+            TxKind::Deferred(d) => d.lose_a_write = true,
+            TxKind::Buffered(b) => b.lose_a_write = true,
+            TxKind::Sqlite(_) | TxKind::Postgres(_) => {}
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.kind, TxKind::Postgres(_) | TxKind::Buffered(_))
     }

@@ -65,3 +65,54 @@ pub async fn fresh_store() -> Result<FreshStore> {
     store.migrate().await?;
     Ok(FreshStore { store, url })
 }
+
+/// Every row of every table (but the migrations' log), each as a JSON array of its plain
+/// columns (text and numbers; sealed and hashed bytes left out), by table: what the
+/// differential test compares between a run with fast transactions and one without.
+pub async fn plain_rows(store: &Store) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    use crate::db::query;
+    let (tables_sql, columns_sql, blob) = match store {
+        Store::Sqlite(_) => (
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            "SELECT name, type FROM pragma_table_info($1)",
+            "BLOB",
+        ),
+        Store::Postgres(_) => (
+            "SELECT tablename::text AS name FROM pg_tables WHERE schemaname = current_schema()",
+            "SELECT column_name::text AS name, data_type::text AS type
+             FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1",
+            "bytea",
+        ),
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for table in query(tables_sql).fetch_all(store).await? {
+        let table: String = table.try_get("name")?;
+        if table == "schema_migrations" {
+            continue;
+        }
+        let mut columns = Vec::new();
+        for c in query(columns_sql)
+            .bind(table.as_str())
+            .fetch_all(store)
+            .await?
+        {
+            let (name, kind): (String, String) = (c.try_get("name")?, c.try_get("type")?);
+            if !kind.eq_ignore_ascii_case(blob) {
+                columns.push(format!("\"{name}\""));
+            }
+        }
+        let array = match store {
+            Store::Sqlite(_) => format!("json_array({})", columns.join(", ")),
+            Store::Postgres(_) => format!("json_build_array({})::text", columns.join(", ")),
+        };
+        let rows = query(format!("SELECT {array} AS r FROM {table}"))
+            .fetch_all(store)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String>("r"))
+            .collect::<Result<Vec<_>>>()?;
+        out.insert(table, rows);
+    }
+    Ok(out)
+}

@@ -62,6 +62,7 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         past_due_revokes_entitlements: false,
         webhooks: Default::default(),
         advance_answer_within: None,
+        ordinary_transactions_only: false,
     };
     let app = App::new(store, ring, settings);
     let http = HttpConfig {

@@ -168,6 +168,7 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
         past_due_revokes_entitlements: config.past_due_revokes_entitlements,
         webhooks: config.webhooks.clone(),
         advance_answer_within: None,
+        ordinary_transactions_only: false,
     };
     let app = App::new(store, ring, settings);
     Ok(Opened { app, notes })

@@ -6,6 +6,7 @@ mod catalog;
 mod clocks;
 mod conventions;
 mod customers;
+mod differential;
 mod discounts;
 mod encryption;
 mod entitlements;

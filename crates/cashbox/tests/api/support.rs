@@ -64,6 +64,9 @@ pub struct AppOptions {
     pub past_due_revokes_entitlements: bool,
     pub webhooks: cashbox_app::WebhookSettings,
     pub advance_answer_within: Option<std::time::Duration>,
+    /// The key ring (`None`: a new one).
+    pub ring_entry: Option<String>,
+    pub ordinary_transactions_only: bool,
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -73,7 +76,10 @@ pub async fn spawn_with(config: HttpConfig) -> TestApp {
 pub async fn spawn_full(config: HttpConfig, options: AppOptions) -> TestApp {
     cashbox_app::webhooks::install_tls_provider();
     let db_url = fresh_database_url().await.expect("test database");
-    let ring_entry = KeyRing::generate_entry("t1").to_string();
+    let ring_entry = options
+        .ring_entry
+        .clone()
+        .unwrap_or_else(|| KeyRing::generate_entry("t1").to_string());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (app, key) = build_app_with(&db_url, &ring_entry, &format!("http://{addr}"), options).await;
@@ -114,6 +120,7 @@ pub async fn build_app_with(
         past_due_revokes_entitlements: options.past_due_revokes_entitlements,
         webhooks: options.webhooks,
         advance_answer_within: options.advance_answer_within,
+        ordinary_transactions_only: options.ordinary_transactions_only,
     };
     (
         App::new(store, KeyRing::parse(ring).unwrap(), settings),
