@@ -5,6 +5,125 @@
 //! (row locks, `BEGIN IMMEDIATE`, DDL types) the difference is spelled out next to the query or
 //! in the two migration folders. A use case opens a [`Tx`], calls the statements it needs, and
 //! commits: one use case, one transaction. SQL lives in this crate only.
+//!
+//! # Adding a query
+//!
+//! A query is a method on [`Store`] (a read outside any transaction) or on [`Tx`] (inside
+//! one), in the module of its tables. Say invoices need a `memo` column, written by a use case
+//! and read back by id:
+//!
+//! ```ignore
+//! impl Tx {
+//!     /// Sets an invoice's memo; false if there is no such invoice.
+//!     pub async fn set_invoice_memo(&mut self, id: &str, memo: &str) -> Result<bool> {
+//!         let n = query("UPDATE invoices SET memo = $2 WHERE id = $1")
+//!             .bind(id)
+//!             .bind(memo)
+//!             .execute(&mut *self)
+//!             .await?;
+//!         Ok(n == 1)
+//!     }
+//!
+//!     pub async fn invoice_memo(&mut self, id: &str) -> Result<Option<String>> {
+//!         query("SELECT memo FROM invoices WHERE id = $1")
+//!             .bind(id)
+//!             .fetch_optional(&mut *self)
+//!             .await?
+//!             .map(|r| r.try_get("memo"))
+//!             .transpose()
+//!     }
+//! }
+//! ```
+//!
+//! with the column added by a migration in both `migrations/sqlite` and `migrations/postgres`
+//! (same number, same name). That is all: nothing else needs to know about the new statement.
+//!
+//! What a newcomer may meet, and why it is still right:
+//!
+//! - Work run through `App::transact` (a payment's outcome, the billing run) runs first in a
+//!   *fast* transaction: deferred on SQLite, buffered on PostgreSQL (below). There, a write is
+//!   not made at once: `execute` tells the code it changed **one row**, and the commit checks
+//!   that it did; any other count makes the commit a conflict, and the work runs again in an
+//!   ordinary transaction, where `execute` returns the true count. So `n == 1` above is
+//!   exact on both paths. A write that usually changes another number of rows, and whose
+//!   count the code does not need, uses `Query::run_ignoring_count`; a write whose rows
+//!   the code reads (`RETURNING`) cannot be deferred and makes the work fall back.
+//! - A fast transaction keeps what it read and answers the same read again from it until one
+//!   of its own writes may change it. Which tables a write changes is read from the statement
+//!   (`shape.rs`: the table after `INSERT INTO`, `UPDATE` or `DELETE FROM`) and from the
+//!   database's catalog (`side_effects.rs`: the tables its triggers and cascading foreign keys
+//!   write), learned at every migrate. A new trigger needs no code.
+//! - Nothing here is silent: each fall-back is counted ([`fast_path_stats`], exported in
+//!   `/metrics`; the benchmarks fail when more than 2% fell back), and the differential test
+//!   (`crates/cashbox/tests/api/differential.rs`) runs the use cases that take fast
+//!   transactions both ways on both backends and compares every row written. A new use case
+//!   run through `App::transact` belongs in its scenario.
+//!
+//! # Why the fast transactions exist, and how they work
+//!
+//! - SQLite runs through rusqlite, synchronously, on the calling thread, with one write connection
+//!   taken in turns and a pool of readers. sqlx's SQLite driver moved every statement to a worker
+//!   thread and back; with ~20 statements per payment under SQLite's single write lock, those hops
+//!   and the scheduler turns behind them were most of the time the lock was held (358 payments/s
+//!   before, 1,300 after). A statement takes microseconds, so blocking the async worker is cheaper
+//!   than hopping.
+//! - SQLite group commit (`lite.rs`): each transaction is a savepoint in a batch transaction; a
+//!   writer that finishes while others are queued hands the connection on and the batch commits
+//!   for all (at most 32 transactions or 5 ms). `Tx::commit` returns only after the batch's
+//!   `COMMIT`; a failed batch fails every member. A deferred transaction's replay takes no
+//!   savepoint while its batch holds only replays (a savepoint copies every page it changes, in
+//!   the turn): a replay that finds a change rolls back the whole batch and every replay in it
+//!   runs again; an ordinary transaction, whose work cannot run again, always takes one.
+//!   With nobody queued but deferred transactions still being worked out, a batch stays open
+//!   up to 2 ms (under 16 members) for them: concurrent transactions change the same pages, so
+//!   bigger batches write fewer.
+//!   Checkpoints run on a thread of their own, every 20 ms, so each one's fsync is short.
+//!   Savepoint undo pages stay in memory (`temp_store=MEMORY`). An in-memory SQLite database is
+//!   refused: readers and the writer are separate connections.
+//! - The write turn only writes where it can. A PaymentIntent create builds and seals its rows
+//!   and events before its transaction. A renewal step and a payment's outcome run in a
+//!   *deferred* transaction on SQLite (`cashbox-store/src/deferred.rs`, `App::transact`): the
+//!   use-case code runs outside the turn, its reads on a read connection, recorded with their
+//!   rows, its writes recorded; in the turn the log is replayed, and it commits only if every
+//!   read returns the same rows and every write changes the count the code was told. Otherwise
+//!   nothing is written and the work runs again in an ordinary transaction. A read of the
+//!   transaction's own write therefore always conflicts (correct, only slower; such a replay
+//!   takes a savepoint, so that it does not take its batch down); `bench-billing` prints how
+//!   many conflicted. It keeps what it read (`Kept`, shared with buffered transactions) and
+//!   answers the same read again from it until one of its writes may change it (an update of
+//!   one row by id forgets that row's reads by id, any other write every read of its table);
+//!   `read_ahead_*` reads many rows in one statement and keeps each key's rows, and the replay
+//!   checks that one statement. The sandbox's journal entry is one too. On PostgreSQL the same work runs
+//!   in a *buffered* transaction (`buffered.rs`): reads and `FOR UPDATE` locks at once, writes
+//!   held until a statement names a table they write (or the commit) and then sent as one
+//!   statement of data-modifying `WITH` parts, none reading or writing another's table; a held
+//!   write that fails or changes another count than the code was told is a conflict, and the
+//!   work runs again in an ordinary transaction. A held write of the same text as one held
+//!   before joins it as another row of its part (multi-row `VALUES`, `UPDATE … FROM (VALUES …)`),
+//!   unless a write held since names its table or it updates a row the part updates already.
+//!   The transaction keeps the rows it read and answers the same read again from them until one
+//!   of its writes may change them (an update of one row by id forgets that row; any other
+//!   write, every read of its table). What a statement's text says (its words, the table it
+//!   writes, whether it may be held or joined, the one row it updates) is found once per text
+//!   and thread (`shape::Shape`), not for every statement; whether a write may change a kept
+//!   read is first asked of 256 bits of the read's words.
+//!   `read_ahead_*` locks many rows in id order in one read and
+//!   keeps each as the answer to its one-row read. Work that takes a lock by writing must not
+//!   run buffered: a held write locks nothing until it is sent. It begins with
+//!   `SET LOCAL enable_seqscan = off` (same round trip): its prepared, key-joined statements
+//!   otherwise kept plans made while a table was small.
+//! - Billing runs renew in batches (`billing_run.rs`): on PostgreSQL `RENEWAL_BATCH` = 64, 8
+//!   at once, on SQLite `SQLITE_RENEWAL_BATCH` = 32, 8 at once. One buffered (deferred)
+//!   transaction takes the next step of the batch's subscriptions, their subscriptions,
+//!   customers, cards and invoice items read ahead; their charges go to the processor together
+//!   (`Processor::authorize_many`: the sandbox journals them in one insert on PostgreSQL, one
+//!   deferred transaction on SQLite); one more transaction applies the outcomes, intents,
+//!   cards, invoices and subscriptions read ahead. On PostgreSQL ~17 round trips for 64
+//!   renewals, where one renewal alone makes 18; on SQLite three places in the write queue for
+//!   32, where one renewal alone takes three. A batch that
+//!   fails runs its subscriptions one by one; subscriptions with more due go on alone. Batches
+//!   hold disjoint subscriptions and lock in id order, so two batches do not deadlock over them.
+//!   The worker takes `BILLING_ROUND` (1,024) pieces of work a round, enough for 8 batches twice.
 
 use std::path::PathBuf;
 use std::str::FromStr;
