@@ -6,17 +6,17 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use cashbox_app::{AppError, RequestCtx};
 use cashbox_core::billing::short_date;
 use cashbox_core::invoice::{Invoice, InvoicePayParams, InvoiceStatus};
 
-use crate::pages::{amount_text, escape, not_found, page, query_param};
+use crate::pages::{amount_text, not_found, query_param};
 use crate::pdf::{self, Text};
-use crate::{HttpState, form};
+use crate::{HttpState, form, templates};
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
@@ -101,61 +101,29 @@ async fn invoice_page(
     let Ok(inv) = s.app.invoice_for_page(&id, &token).await else {
         return not_found();
     };
-    Html(page(&title(&inv), &invoice_body(&inv, &token, None))).into_response()
+    invoice_page_of(&inv, &token, None)
 }
 
-fn invoice_body(inv: &Invoice, token: &str, message: Option<&str>) -> String {
+/// The invoice's page: its lines and totals, and a form to pay it while it is open.
+fn invoice_page_of(inv: &Invoice, token: &str, message: Option<&str>) -> Response {
     let (lines, totals) = rows(inv);
-    let mut table = String::new();
-    for (label, amount) in lines {
-        table.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td></tr>",
-            escape(&label),
-            escape(&amount)
-        ));
-    }
-    table.push_str("<tr><td colspan=\"2\"><hr></td></tr>");
-    for (label, amount) in totals {
-        table.push_str(&format!(
-            "<tr><td>{}</td><td><strong>{}</strong></td></tr>",
-            escape(&label),
-            escape(&amount)
-        ));
-    }
-    let due = inv
-        .due_date
-        .map(|d| format!("<p class=\"muted\">Due {}</p>", escape(&short_date(d))))
-        .unwrap_or_default();
-    let action = if inv.status == InvoiceStatus::Open {
-        let options: String = TEST_CARDS
-            .iter()
-            .map(|(id, label)| format!("<option value=\"{id}\">{}</option>", escape(label)))
-            .collect();
-        format!(
-            "<form method=\"post\" action=\"/invoices/{id}/pay\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
-<p><label>Card <select name=\"payment_method\">{options}</select></label></p>\
-<button class=\"approve\">Pay {amount}</button></form>\
-<p class=\"muted\">Cashbox sandbox: test cards only.</p>",
-            id = escape(&inv.id),
-            token = escape(token),
-            amount = escape(&amount_text(inv.amount_remaining, &inv.currency)),
-        )
-    } else {
-        format!(
-            "<p>This invoice is <strong>{}</strong>.</p>",
-            inv.status.as_str()
-        )
-    };
-    let message = message
-        .map(|m| format!("<p><strong>{}</strong></p>", escape(m)))
-        .unwrap_or_default();
-    format!(
-        "<div class=\"box\"><h1>{title}</h1><p class=\"muted\">Billed to {billed}</p>{due}{message}\
-<table>{table}</table>{action}<p><a href=\"/invoices/{id}/pdf?token={token}\">Download PDF</a></p></div>",
-        title = escape(&title(inv)),
-        billed = escape(&billed_to(inv)),
-        id = escape(&inv.id),
-        token = escape(token),
+    templates::page(
+        StatusCode::OK,
+        "invoice.html",
+        json!({
+            "title": title(inv),
+            "billed_to": billed_to(inv),
+            "due": inv.due_date.map(short_date),
+            "message": message,
+            "lines": lines,
+            "totals": totals,
+            "open": inv.status == InvoiceStatus::Open,
+            "status": inv.status.as_str(),
+            "cards": TEST_CARDS,
+            "amount_remaining": amount_text(inv.amount_remaining, &inv.currency),
+            "id": inv.id,
+            "token": token,
+        }),
     )
 }
 
@@ -176,14 +144,7 @@ async fn invoice_pay(State(s): State<HttpState>, Path(id): Path<String>, body: B
     }
     let card = field("payment_method");
     if !TEST_CARDS.iter().any(|(c, _)| *c == card) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html(page(
-                "Invoice",
-                "<div class=\"box\"><h1>Choose a card</h1></div>",
-            )),
-        )
-            .into_response();
+        return templates::message(StatusCode::BAD_REQUEST, "Invoice", "Choose a card", "");
     }
     let params = InvoicePayParams {
         payment_method: Some(card),
@@ -208,11 +169,7 @@ async fn invoice_pay(State(s): State<HttpState>, Path(id): Path<String>, body: B
     let Ok(inv) = s.app.invoice_for_page(&id, &token).await else {
         return not_found();
     };
-    Html(page(
-        &title(&inv),
-        &invoice_body(&inv, &token, Some(&message)),
-    ))
-    .into_response()
+    invoice_page_of(&inv, &token, Some(&message))
 }
 
 async fn invoice_pdf(

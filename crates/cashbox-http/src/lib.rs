@@ -21,6 +21,7 @@ pub mod pages;
 pub mod params;
 pub mod payments;
 mod pdf;
+mod templates;
 mod usage;
 mod webhooks;
 

@@ -1,20 +1,20 @@
 //! Hosted pages: the sandbox's 3-D Secure authentication page and charge receipts.
-//! Plain server-rendered HTML; no JavaScript needed.
+//! Server-rendered through templates (`templates.rs`); no JavaScript needed.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use cashbox_app::{AppError, ClientAuth, RequestCtx};
 use cashbox_core::currency::Currency;
 use cashbox_core::money::Money;
 
 use crate::HttpState;
-use crate::form;
+use crate::{form, templates};
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
@@ -26,42 +26,13 @@ pub fn routes() -> Router<HttpState> {
         .merge(crate::invoice_pages::routes())
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-pub(crate) fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-<title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}}\
-.box{{border:1px solid #ddd;border-radius:8px;padding:1.5rem}}button{{font-size:1rem;padding:.6rem 1.2rem;margin-right:.5rem;border-radius:6px;border:1px solid #888;cursor:pointer}}\
-.approve{{background:#0a7d32;color:#fff;border-color:#0a7d32}}.muted{{color:#666;font-size:.9rem}}table{{width:100%;border-collapse:collapse}}td{{padding:.3rem 0}}td:last-child{{text-align:right}}</style>\
-</head><body>{body}</body></html>",
-        title = escape(title)
-    )
-}
-
 pub(crate) fn not_found() -> Response {
-    (
+    templates::message(
         StatusCode::NOT_FOUND,
-        Html(page(
-            "Not found",
-            "<h1>Not found</h1><p>This link is not valid.</p>",
-        )),
+        "Not found",
+        "Not found",
+        "This link is not valid.",
     )
-        .into_response()
 }
 
 pub(crate) fn amount_text(amount: i64, currency: &str) -> String {
@@ -98,16 +69,11 @@ async fn authenticate_page(
     let Ok(what) = describe(&s, &id, &secret).await else {
         return not_found();
     };
-    let body = format!(
-        "<div class=\"box\"><h1>Authenticate this payment</h1><p>{what}</p>\
-<p class=\"muted\">Cashbox sandbox: this page stands in for the card issuer's 3-D Secure check.</p>\
-<form method=\"post\"><input type=\"hidden\" name=\"client_secret\" value=\"{secret}\">\
-<button class=\"approve\" name=\"result\" value=\"approve\">Complete authentication</button>\
-<button name=\"result\" value=\"fail\">Fail authentication</button></form></div>",
-        what = escape(&what),
-        secret = escape(&secret),
-    );
-    Html(page("Authenticate", &body)).into_response()
+    templates::page(
+        StatusCode::OK,
+        "authenticate.html",
+        json!({"what": what, "client_secret": secret}),
+    )
 }
 
 async fn authenticate_submit(
@@ -143,8 +109,12 @@ async fn authenticate_submit(
         Err(AppError::NotFound { .. }) => return not_found(),
         Err(e) => {
             tracing::warn!(error = %e, "authentication page could not complete");
-            let body = "<div class=\"box\"><h1>This payment cannot be authenticated now</h1><p>It may already be complete. Return to the merchant's site.</p></div>";
-            return (StatusCode::CONFLICT, Html(page("Authentication", body))).into_response();
+            return templates::message(
+                StatusCode::CONFLICT,
+                "Authentication",
+                "This payment cannot be authenticated now",
+                "It may already be complete. Return to the merchant's site.",
+            );
         }
     };
     let status = object["status"].as_str().unwrap_or_default();
@@ -172,11 +142,7 @@ async fn authenticate_submit(
     } else {
         "Authentication failed. Return to the merchant's site to try another card."
     };
-    Html(page(
-        "Authentication",
-        &format!("<div class=\"box\"><h1>{}</h1></div>", escape(message)),
-    ))
-    .into_response()
+    templates::message(StatusCode::OK, "Authentication", message, "")
 }
 
 async fn receipt(
@@ -188,46 +154,24 @@ async fn receipt(
     let Ok(charge) = s.app.charge_for_receipt(&id, &token).await else {
         return not_found();
     };
-    let refunded = if charge.amount_refunded > 0 {
-        format!(
-            "<tr><td>Refunded</td><td>−{}</td></tr>",
-            escape(&amount_text(charge.amount_refunded, &charge.currency))
-        )
+    let refunded =
+        (charge.amount_refunded > 0).then(|| amount_text(charge.amount_refunded, &charge.currency));
+    let status = if charge.amount_refunded == charge.amount_captured && charge.amount_captured > 0 {
+        "Refunded"
     } else {
-        String::new()
+        "Paid"
     };
-    let body = format!(
-        "<div class=\"box\"><h1>Receipt</h1><p class=\"muted\">Receipt for charge {id}</p><table>\
-<tr><td>Amount paid</td><td><strong>{paid}</strong></td></tr>{refunded}\
-<tr><td>Payment method</td><td>{brand} •••• {last4}</td></tr>\
-<tr><td>Status</td><td>{status}</td></tr></table>{description}</div>",
-        id = escape(&charge.id),
-        paid = escape(&amount_text(charge.amount_captured, &charge.currency)),
-        brand = escape(&charge.card.brand),
-        last4 = escape(&charge.card.last4),
-        status = if charge.amount_refunded == charge.amount_captured && charge.amount_captured > 0 {
-            "Refunded"
-        } else {
-            "Paid"
-        },
-        description = charge
-            .description
-            .as_deref()
-            .map(|d| format!("<p>{}</p>", escape(d)))
-            .unwrap_or_default(),
-    );
-    Html(page("Receipt", &body)).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
-    }
+    templates::page(
+        StatusCode::OK,
+        "receipt.html",
+        json!({
+            "charge_id": charge.id,
+            "paid": amount_text(charge.amount_captured, &charge.currency),
+            "refunded": refunded,
+            "brand": charge.card.brand,
+            "last4": charge.card.last4,
+            "status": status,
+            "description": charge.description,
+        }),
+    )
 }
