@@ -176,9 +176,11 @@ impl App {
     ) -> AppResult<()> {
         let before = self.live_customer(tx, customer, "customer").await?;
         let mut after = before.clone();
-        after.balance = after.balance.checked_add(delta).ok_or_else(|| {
-            ParamError::invalid("amount", "The customer's balance would overflow.")
-        })?;
+        after.balance = after
+            .balance
+            .checked_add(delta)
+            .ok_or_else(|| ParamError::invalid("amount", "The customer's balance would overflow."))
+            .and_then(|b| cashbox_core::customer::check_balance("amount", b))?;
         tx.set_customer_billing(&after.id, after.balance, after.next_invoice_sequence)
             .await?;
         let object = after.to_json();
@@ -584,7 +586,7 @@ impl App {
             _ => return Err(AppError::not_found("customer", &inv.customer)),
         };
         let number = format!("{}-{:04}", row.invoice_prefix, row.next_invoice_sequence);
-        let balance = inv.finalize(now, number, row.balance);
+        let balance = inv.finalize(now, number, row.balance).map_err(overflow)?;
         tx.set_customer_billing(&row.id, balance, row.next_invoice_sequence + 1)
             .await?;
         if balance != row.balance {

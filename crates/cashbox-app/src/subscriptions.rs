@@ -1507,7 +1507,8 @@ impl App {
             inv.push_line(new_id("il_tmp"), l);
         }
         inv.recompute().map_err(overflow)?;
-        let (due, _) = billing::apply_balance(inv.total, customer.balance);
+        let (due, _) = billing::apply_balance(inv.total, customer.balance)
+            .ok_or_else(|| overflow(billing::TotalsOverflow))?;
         inv.starting_balance = customer.balance;
         inv.amount_due = due;
         inv.amount_remaining = due;

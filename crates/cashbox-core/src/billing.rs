@@ -478,14 +478,15 @@ pub fn totals(
 /// How a finalized invoice's total meets the customer's balance (negative is credit the
 /// customer holds, positive is what they already owe): `(amount_due, ending_balance)`.
 /// A negative total becomes credit; credit pays what it can; an amount owed is added.
-pub fn apply_balance(total: i64, balance: i64) -> (i64, i64) {
+/// `None` if a sum overflows (neither is bounded here; the API bounds both far inside).
+pub fn apply_balance(total: i64, balance: i64) -> Option<(i64, i64)> {
     if total < 0 {
-        (0, balance + total)
+        Some((0, balance.checked_add(total)?))
     } else if balance > 0 {
-        (total + balance, 0)
+        Some((total.checked_add(balance)?, 0))
     } else {
-        let applied = total.min(-balance);
-        (total - applied, balance + applied)
+        let applied = total.min(balance.checked_neg()?);
+        Some((total - applied, balance + applied))
     }
 }
 
@@ -692,9 +693,222 @@ mod tests {
 
     #[test]
     fn balances() {
-        assert_eq!(apply_balance(1_000, -300), (700, 0));
-        assert_eq!(apply_balance(1_000, -3_000), (0, -2_000));
-        assert_eq!(apply_balance(-400, -100), (0, -500));
-        assert_eq!(apply_balance(1_000, 250), (1_250, 0));
+        assert_eq!(apply_balance(1_000, -300), Some((700, 0)));
+        assert_eq!(apply_balance(1_000, -3_000), Some((0, -2_000)));
+        assert_eq!(apply_balance(-400, -100), Some((0, -500)));
+        assert_eq!(apply_balance(1_000, 250), Some((1_250, 0)));
+        assert_eq!(apply_balance(1_000, i64::MAX), None);
+        assert_eq!(apply_balance(1_000, i64::MIN), None);
+        assert_eq!(apply_balance(-1, i64::MIN), None);
+    }
+}
+
+/// Properties of the arithmetic over random invoices: discounts (percent and amount off,
+/// limited to products), inclusive and exclusive taxes, credits and the customer's balance,
+/// and proration over random periods.
+#[cfg(test)]
+mod properties {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::customer::CUSTOMER_BALANCE_MAX_MINOR;
+    use crate::discounts::{Coupon, Duration, TaxRate};
+
+    fn tax(i: usize, tenths_of_percent: u32, inclusive: bool) -> TaxRate {
+        TaxRate {
+            id: format!("txr_{i}"),
+            created: 0,
+            display_name: "Tax".into(),
+            description: None,
+            percentage: Decimal::new(i64::from(tenths_of_percent), 1),
+            inclusive,
+            active: true,
+            country: None,
+            state: None,
+            jurisdiction: None,
+            tax_type: None,
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    fn coupon(i: usize, off: (bool, u32), product: Option<&str>) -> Coupon {
+        let (percent, n) = off;
+        Coupon {
+            id: format!("co_{i}"),
+            created: 0,
+            name: None,
+            percent_off: percent.then(|| Decimal::new(i64::from(n % 10_001), 2)),
+            amount_off: (!percent).then_some(i64::from(n)),
+            currency: (!percent).then(|| "usd".to_string()),
+            currency_options: BTreeMap::new(),
+            duration: Duration::Forever,
+            duration_in_months: None,
+            max_redemptions: None,
+            redeem_by: None,
+            times_redeemed: 0,
+            applies_to_products: product.map(|p| vec![p.to_string()]),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// A line: amount, discountable, product a or b, its own taxes (or the defaults), and
+    /// the share of the amount credited (percent).
+    type LineSpec = (i64, bool, bool, Vec<(u32, bool)>, u8);
+
+    fn line_spec() -> impl Strategy<Value = LineSpec> {
+        (
+            0i64..=2_000_000,
+            any::<bool>(),
+            any::<bool>(),
+            prop::collection::vec((0u32..=300, any::<bool>()), 0..3),
+            0u8..=50,
+        )
+    }
+
+    fn lines_of(specs: &[LineSpec]) -> Vec<LineInput> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, (amount, discountable, a, taxes, credit))| LineInput {
+                amount: *amount,
+                discountable: *discountable,
+                product: Some(if *a { "prod_a" } else { "prod_b" }.to_string()),
+                tax_rates: taxes
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (pct, inc))| tax(100 * (i + 1) + j, *pct, *inc))
+                    .collect(),
+                credits: amount * i64::from(*credit) / 100,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn totals_add_up(
+            specs in prop::collection::vec(line_spec(), 1..8),
+            offs in prop::collection::vec((any::<bool>(), 0u32..=3_000_000, any::<bool>()), 0..3),
+            defaults in prop::collection::vec((0u32..=300, any::<bool>()), 0..3),
+        ) {
+            let lines = lines_of(&specs);
+            let coupons: Vec<Coupon> = offs
+                .iter()
+                .enumerate()
+                .map(|(i, (percent, n, only_a))| coupon(i, (*percent, *n), only_a.then_some("prod_a")))
+                .collect();
+            let discounts: Vec<DiscountInput> = coupons
+                .iter()
+                .map(|c| DiscountInput { id: &c.id, coupon: c })
+                .collect();
+            let default_rates: Vec<TaxRate> = defaults
+                .iter()
+                .enumerate()
+                .map(|(j, (pct, inc))| tax(j, *pct, *inc))
+                .collect();
+            // Credits pay for what the discounts leave of a line (`Invoice::credit_room`): the
+            // share asked for, of what the same invoice without credits leaves.
+            let uncredited: Vec<LineInput> = lines
+                .iter()
+                .map(|l| LineInput { credits: 0, ..l.clone() })
+                .collect();
+            let before = totals(&uncredited, &discounts, &default_rates, "usd").unwrap();
+            let lines: Vec<LineInput> = lines
+                .into_iter()
+                .zip(&before.lines)
+                .zip(&specs)
+                .map(|((l, lt), spec)| {
+                    let off: i64 = lt.discounts.iter().map(|(_, a)| a).sum();
+                    LineInput { credits: (l.amount - off) * i64::from(spec.4) / 100, ..l }
+                })
+                .collect();
+            // Eight lines of at most 20,000.00 stay under the invoice limit with any taxes.
+            let t = totals(&lines, &discounts, &default_rates, "usd").unwrap();
+
+            let subtotal: i64 = lines.iter().map(|l| l.amount).sum();
+            prop_assert_eq!(t.subtotal, subtotal);
+            let mut all_discounts = 0;
+            for (id, amount) in &t.total_discounts {
+                let per_line: i64 = t
+                    .lines
+                    .iter()
+                    .flat_map(|l| &l.discounts)
+                    .filter(|(d, _)| d == id)
+                    .map(|(_, a)| a)
+                    .sum();
+                prop_assert_eq!(per_line, *amount, "discount {}", id);
+                all_discounts += amount;
+            }
+            for (line, lt) in lines.iter().zip(&t.lines) {
+                let off: i64 = lt.discounts.iter().map(|(_, a)| a).sum();
+                prop_assert!(lt.discounts.iter().all(|(_, a)| *a >= 0));
+                prop_assert!(off <= line.amount, "a line is discounted at most to zero");
+                prop_assert!(line.discountable || off == 0);
+                prop_assert!(lt.taxes.iter().all(|x| x.amount >= 0));
+            }
+            let credits: i64 = lines.iter().map(|l| l.credits).sum();
+            prop_assert_eq!(t.total_credits, credits);
+            let (inclusive, exclusive): (Vec<&TaxAmount>, Vec<&TaxAmount>) =
+                t.total_taxes.iter().partition(|x| x.inclusive);
+            let inclusive: i64 = inclusive.iter().map(|x| x.amount).sum();
+            let exclusive: i64 = exclusive.iter().map(|x| x.amount).sum();
+            let per_line_taxes: i64 = t.lines.iter().flat_map(|l| &l.taxes).map(|x| x.amount).sum();
+            prop_assert_eq!(per_line_taxes, inclusive + exclusive);
+            prop_assert_eq!(t.total, subtotal - all_discounts - credits + exclusive);
+            prop_assert_eq!(t.subtotal_excluding_tax, subtotal - inclusive);
+            prop_assert_eq!(t.total_excluding_tax, t.total - exclusive - inclusive);
+            prop_assert!(t.total >= 0 || credits > subtotal - all_discounts);
+        }
+
+        #[test]
+        fn amounts_beyond_the_invoice_limit_are_refused(
+            specs in prop::collection::vec(line_spec(), 0..4),
+            excess in 1i64..=1_000_000,
+            negative in any::<bool>(),
+        ) {
+            let mut lines = lines_of(&specs);
+            let big = INVOICE_AMOUNT_MAX_MINOR + excess;
+            lines.push(LineInput {
+                amount: if negative { -big } else { big },
+                discountable: true,
+                product: None,
+                tax_rates: vec![],
+                credits: 0,
+            });
+            prop_assert_eq!(totals(&lines, &[], &[], "usd"), Err(TotalsOverflow));
+        }
+
+        #[test]
+        fn a_balance_moves_what_is_due_and_nothing_is_lost(
+            total in -INVOICE_AMOUNT_MAX_MINOR..=INVOICE_AMOUNT_MAX_MINOR,
+            balance in -CUSTOMER_BALANCE_MAX_MINOR..=CUSTOMER_BALANCE_MAX_MINOR,
+        ) {
+            let (due, ending) = apply_balance(total, balance).unwrap();
+            prop_assert!(due >= 0);
+            prop_assert_eq!(due + ending, total + balance);
+            // Credit is used only to pay, and a debt is collected with the invoice.
+            prop_assert!(ending <= 0 || ending == balance + total.min(0));
+            prop_assert!(due <= total.max(0) + balance.max(0));
+        }
+
+        #[test]
+        fn proration_splits_a_period_without_losing_a_cent(
+            amount in -INVOICE_AMOUNT_MAX_MINOR..=INVOICE_AMOUNT_MAX_MINOR,
+            start in 0i64..=2_000_000_000,
+            length in 1i64..=400 * 86_400,
+            cut in 0.0f64..=1.0,
+        ) {
+            let end = start + length;
+            let middle = start + (length as f64 * cut) as i64;
+            prop_assert_eq!(prorate(amount, (start, end), start, end), Some(amount));
+            let first = prorate(amount, (start, end), start, middle).unwrap();
+            let rest = prorate(amount, (start, end), middle, end).unwrap();
+            prop_assert!(first.abs() <= amount.abs() && rest.abs() <= amount.abs());
+            prop_assert!((first + rest - amount).abs() <= 1, "{} + {} vs {}", first, rest, amount);
+            // Outside the period nothing is charged.
+            prop_assert_eq!(prorate(amount, (start, end), end, end + 86_400), Some(0));
+        }
     }
 }

@@ -335,7 +335,7 @@ impl Customer {
         Ok(Self {
             id,
             created: now,
-            balance: p.balance.unwrap_or(0),
+            balance: check_balance("balance", p.balance.unwrap_or(0))?,
             currency: None,
             default_payment_method: settings
                 .default_payment_method
@@ -393,7 +393,7 @@ impl Customer {
             next.invoice_prefix = prefix;
         }
         if let Some(balance) = p.balance {
-            next.balance = balance;
+            next.balance = check_balance("balance", balance)?;
         }
         check_private(&next.private)?;
         Ok(next)
@@ -518,6 +518,27 @@ pub struct CustomerListParams {
 }
 
 crate::impl_page!(CustomerListParams);
+
+/// The most a customer's balance may be, owed or in credit, in minor units: a thousand
+/// invoices at their limit, so that an invoice's total and the balance sum far inside `i64`.
+pub const CUSTOMER_BALANCE_MAX_MINOR: i64 = 1_000 * crate::billing::INVOICE_AMOUNT_MAX_MINOR;
+
+/// Checks a customer balance (`param`: the parameter that would set it).
+pub fn check_balance(param: &str, balance: i64) -> Result<i64, ParamError> {
+    if balance
+        .checked_abs()
+        .is_some_and(|b| b <= CUSTOMER_BALANCE_MAX_MINOR)
+    {
+        Ok(balance)
+    } else {
+        Err(ParamError::invalid(
+            param,
+            format!(
+                "Invalid {param}: a customer's balance must be between -{CUSTOMER_BALANCE_MAX_MINOR} and {CUSTOMER_BALANCE_MAX_MINOR}."
+            ),
+        ))
+    }
+}
 
 #[cfg(test)]
 mod tests {

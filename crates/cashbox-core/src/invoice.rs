@@ -696,12 +696,18 @@ impl Invoice {
 
     /// Finalizes a draft at `now`: numbers it, meets the customer's balance, and marks it paid
     /// at once when nothing is due. Returns the customer's new balance.
-    pub fn finalize(&mut self, now: i64, number: String, balance: i64) -> i64 {
+    pub fn finalize(
+        &mut self,
+        now: i64,
+        number: String,
+        balance: i64,
+    ) -> Result<i64, billing::TotalsOverflow> {
+        let (due, ending) =
+            billing::apply_balance(self.total, balance).ok_or(billing::TotalsOverflow)?;
         self.status = InvoiceStatus::Open;
         self.number = Some(number);
         self.status_transitions.finalized_at = Some(now);
         self.starting_balance = balance;
-        let (due, ending) = billing::apply_balance(self.total, balance);
         self.amount_due = due;
         self.ending_balance = Some(ending);
         self.amount_remaining = due - self.amount_paid;
@@ -711,7 +717,7 @@ impl Invoice {
         if due == 0 {
             self.mark_paid(now);
         }
-        ending
+        Ok(ending)
     }
 
     /// When its next work falls due: a payment attempt, or the due date of an open
@@ -1220,7 +1226,7 @@ mod tests {
         inv.push_line("il_1".into(), line(1_000));
         inv.recompute().unwrap();
         assert_eq!((inv.total, inv.amount_due), (1_000, 1_000));
-        let balance = inv.finalize(6, "ABC-0001".into(), -300);
+        let balance = inv.finalize(6, "ABC-0001".into(), -300).unwrap();
         assert_eq!(
             (inv.amount_due, balance, inv.status),
             (700, 0, InvoiceStatus::Open)
@@ -1230,7 +1236,7 @@ mod tests {
         let mut inv = Invoice::draft("in_2".into(), 5, "cus_1", "usd", "manual", "t".into());
         inv.push_line("il_2".into(), line(-400));
         inv.recompute().unwrap();
-        let balance = inv.finalize(6, "ABC-0002".into(), 0);
+        let balance = inv.finalize(6, "ABC-0002".into(), 0).unwrap();
         assert_eq!(
             (inv.amount_due, balance, inv.status),
             (0, -400, InvoiceStatus::Paid)
@@ -1256,7 +1262,7 @@ mod tests {
         inv.recompute().unwrap();
         inv.total_discount_amounts = vec![("di_1".into(), 200)];
         inv.metadata.insert("order".into(), "42".into());
-        inv.finalize(6, "ABC-0001".into(), -100);
+        inv.finalize(6, "ABC-0001".into(), -100).unwrap();
         inv.payment_intent = Some("pi_1".into());
         inv
     }

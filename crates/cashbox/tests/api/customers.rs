@@ -331,3 +331,22 @@ async fn deleting_erases_personal_data() {
     let found = t.get("/v1/customers?email=erase%40example.com").await;
     assert_eq!(found.ok()["data"], json!([]));
 }
+
+/// A balance near i64's ends made `total + balance` overflow when an invoice was finalized
+/// (a wrap in a release build: a negative amount due). Balances are bounded.
+#[tokio::test]
+async fn a_customer_balance_is_bounded() {
+    let t = spawn_app().await;
+    let max = i64::MAX.to_string();
+    let r = t.post("/v1/customers", &[("balance", &max)]).await;
+    assert_eq!(r.error(400, "invalid_request_error")["param"], "balance");
+    let ok = t.create_customer(&[("balance", "-99999999000")]).await;
+    let id = ok["id"].as_str().unwrap();
+    let min = i64::MIN.to_string();
+    let r = t
+        .post(&format!("/v1/customers/{id}"), &[("balance", &min)])
+        .await;
+    assert_eq!(r.error(400, "invalid_request_error")["param"], "balance");
+    let got = t.get(&format!("/v1/customers/{id}")).await;
+    assert_eq!(got.ok()["balance"], -99_999_999_000i64);
+}
