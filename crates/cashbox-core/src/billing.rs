@@ -596,12 +596,17 @@ mod tests {
     }
 
     fn rate(id: &str, pct: i64, inclusive: bool) -> TaxRate {
+        rate_of(id, Decimal::from(pct), inclusive)
+    }
+
+    /// A tax rate of `percentage`, for the tests here and the properties below.
+    pub(super) fn rate_of(id: &str, percentage: Decimal, inclusive: bool) -> TaxRate {
         TaxRate {
             id: id.into(),
             created: 0,
             display_name: "Tax".into(),
             description: None,
-            percentage: Decimal::from(pct),
+            percentage,
             inclusive,
             active: true,
             country: None,
@@ -718,20 +723,8 @@ mod properties {
     use crate::discounts::{Coupon, Duration, TaxRate};
 
     fn tax(i: usize, tenths_of_percent: u32, inclusive: bool) -> TaxRate {
-        TaxRate {
-            id: format!("txr_{i}"),
-            created: 0,
-            display_name: "Tax".into(),
-            description: None,
-            percentage: Decimal::new(i64::from(tenths_of_percent), 1),
-            inclusive,
-            active: true,
-            country: None,
-            state: None,
-            jurisdiction: None,
-            tax_type: None,
-            metadata: BTreeMap::new(),
-        }
+        let percentage = Decimal::new(i64::from(tenths_of_percent), 1);
+        super::tests::rate_of(&format!("txr_{i}"), percentage, inclusive)
     }
 
     fn coupon(i: usize, off: (bool, u32), product: Option<&str>) -> Coupon {

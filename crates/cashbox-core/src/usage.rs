@@ -777,15 +777,19 @@ mod tests {
         assert_eq!(a.quantity(Formula::Sum), 109);
     }
 
-    #[test]
-    fn summary_ranges_fall_on_their_windows() {
-        let p = |start, end, w: Option<&str>| SummaryParams {
+    fn summary_params(start: i64, end: i64, window: Option<&str>) -> SummaryParams {
+        SummaryParams {
             customer: Some("cus_1".into()),
             start_time: Some(start),
             end_time: Some(end),
-            value_grouping_window: w.map(str::to_string),
+            value_grouping_window: window.map(str::to_string),
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn summary_ranges_fall_on_their_windows() {
+        let p = summary_params;
         let range = p(0, 7_200, Some("hour")).checked().unwrap();
         assert_eq!(
             range.windows().collect::<Vec<_>>(),
@@ -809,13 +813,7 @@ mod tests {
     /// bound.
     #[test]
     fn summary_ranges_are_bounded() {
-        let p = |start, end, w: Option<&str>| SummaryParams {
-            customer: Some("cus_1".into()),
-            start_time: Some(start),
-            end_time: Some(end),
-            value_grouping_window: w.map(str::to_string),
-            ..Default::default()
-        };
+        let p = summary_params;
         let far = i64::MAX - i64::MAX.rem_euclid(86_400);
         let near_min = -far;
         for w in [None, Some("hour"), Some("day")] {

@@ -38,70 +38,6 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Benchmark PaymentIntent create + confirm over HTTP and print throughput and latency.
-    /// Starts its own server on a fresh SQLite file (or DATABASE_URL) unless --url is given.
-    Bench {
-        #[arg(long, default_value_t = 32)]
-        clients: usize,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        #[arg(long, default_value_t = 2)]
-        warmup_seconds: u64,
-        /// A running server to measure instead (with --key).
-        #[arg(long, requires = "key")]
-        url: Option<String>,
-        #[arg(long)]
-        key: Option<String>,
-    },
-    /// Benchmark a billing run: renew N subscriptions (invoice, sandbox charge, events) and
-    /// print the time taken; `--phase report` prints a digest of the invoices made.
-    BenchBilling {
-        #[arg(long, default_value_t = 100_000)]
-        subscriptions: usize,
-        /// setup, run, report, or all of them in turn.
-        #[arg(long, default_value = "all")]
-        phase: String,
-        /// Pieces of due work the worker takes at a time.
-        #[arg(long, default_value_t = cashbox_app::billing_run::BILLING_ROUND)]
-        batch: i64,
-    },
-    /// Benchmark a test clock: N customers with a monthly subscription in a 7-day trial on one
-    /// clock, advanced by D days in one call; prints the time the advance took and checks that
-    /// every subscription is active with all its invoices paid.
-    BenchClock {
-        #[arg(long, default_value_t = 1_000)]
-        subscriptions: usize,
-        #[arg(long, default_value_t = 365)]
-        days: i64,
-    },
-    /// Benchmark meter-event ingestion (single and batch) and the usage and entitlement
-    /// checks over HTTP, printing throughput and p50 / p99 latency.
-    BenchUsage {
-        #[arg(long, default_value_t = 32)]
-        clients: usize,
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        #[arg(long, default_value_t = 1)]
-        warmup_seconds: u64,
-        /// Customers the events and checks are spread over.
-        #[arg(long, default_value_t = 50)]
-        customers: usize,
-        /// Run only these measurements (single, batch, usage, entitlements), comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        only: Vec<String>,
-        /// A running server to measure instead (with --key).
-        #[arg(long, requires = "key")]
-        url: Option<String>,
-        #[arg(long)]
-        key: Option<String>,
-    },
-    /// Benchmark webhook deliveries per second to a local receiver.
-    BenchWebhooks {
-        #[arg(long, default_value_t = 20_000)]
-        events: usize,
-        #[arg(long, default_value_t = 16)]
-        writers: usize,
-    },
     /// The double-entry ledger.
     Ledger {
         #[command(subcommand)]
@@ -186,73 +122,6 @@ async fn run(cli: Cli) -> Result<(), String> {
         println!("{}", KeyRing::generate_entry(id).as_str());
         return Ok(());
     }
-    if let Command::Bench {
-        clients,
-        seconds,
-        warmup_seconds,
-        url,
-        key,
-    } = &cli.command
-    {
-        return cashbox::bench::run(cashbox::bench::BenchOptions {
-            clients: *clients,
-            duration: std::time::Duration::from_secs(*seconds),
-            warmup: std::time::Duration::from_secs(*warmup_seconds),
-            target: url.clone().zip(key.clone()),
-        })
-        .await;
-    }
-    if let Command::BenchBilling {
-        subscriptions,
-        phase,
-        batch,
-    } = &cli.command
-    {
-        return cashbox::bench_billing::run(cashbox::bench_billing::BillingBenchOptions {
-            subscriptions: *subscriptions,
-            phase: phase.clone(),
-            batch: *batch,
-        })
-        .await;
-    }
-    if let Command::BenchClock {
-        subscriptions,
-        days,
-    } = &cli.command
-    {
-        return cashbox::bench_clock::run(cashbox::bench_clock::ClockBenchOptions {
-            subscriptions: *subscriptions,
-            days: *days,
-        })
-        .await;
-    }
-    if let Command::BenchUsage {
-        clients,
-        seconds,
-        warmup_seconds,
-        customers,
-        only,
-        url,
-        key,
-    } = &cli.command
-    {
-        return cashbox::bench_usage::run(cashbox::bench_usage::UsageBenchOptions {
-            clients: *clients,
-            duration: std::time::Duration::from_secs(*seconds),
-            warmup: std::time::Duration::from_secs(*warmup_seconds),
-            customers: *customers,
-            only: only.clone(),
-            target: url.clone().zip(key.clone()),
-        })
-        .await;
-    }
-    if let Command::BenchWebhooks { events, writers } = &cli.command {
-        return cashbox::bench_webhooks::run(cashbox::bench_webhooks::WebhookBenchOptions {
-            events: *events,
-            writers: *writers,
-        })
-        .await;
-    }
     let config = Config::load()?;
     init_logs(config.log_format);
     match cli.command {
@@ -293,13 +162,6 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => keys(&config, command).await,
-        Command::Bench { .. }
-        | Command::BenchBilling { .. }
-        | Command::BenchClock { .. }
-        | Command::BenchUsage { .. }
-        | Command::BenchWebhooks { .. } => {
-            unreachable!("handled before configuration")
-        }
     }
 }
 

@@ -85,8 +85,18 @@ fn clock() -> i64 {
     cashbox_app::unix_now() + NOW_OFFSET.load(Ordering::SeqCst)
 }
 
-#[tokio::test]
-async fn interrupted_payments_and_refunds_finish_once() {
+/// An application on a fresh database whose processor is a [`LossyProcessor`] that loses
+/// answers from the start, on `clock`; with the processor's switches and call count.
+struct Lossy {
+    app: App,
+    store: Store,
+    url: String,
+    lose: Arc<AtomicBool>,
+    processing: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
+}
+
+async fn lossy_app(clock: fn() -> i64) -> Lossy {
     let url = fresh_database_url().await.unwrap();
     let store = Store::connect(&url, 8).await.unwrap();
     store.migrate().await.unwrap();
@@ -106,9 +116,18 @@ async fn interrupted_payments_and_refunds_finish_once() {
         ..Settings::default()
     };
     let app = App::with_processor(store.clone(), ring, settings, Box::new(processor));
-    let ctx = RequestCtx::default();
+    Lossy {
+        app,
+        store,
+        url,
+        lose,
+        processing,
+        calls,
+    }
+}
 
-    // The processor charges, but Cashbox never hears back.
+/// Creates and confirms a 25.00 USD payment whose processor answer is lost.
+async fn pay_and_lose_the_answer(app: &App, ctx: &RequestCtx) {
     let params = PaymentIntentCreateParams {
         amount: Some(2500),
         currency: Some("usd".into()),
@@ -117,10 +136,26 @@ async fn interrupted_payments_and_refunds_finish_once() {
         ..Default::default()
     };
     let err = app
-        .create_payment_intent(&ctx, params, &[])
+        .create_payment_intent(ctx, params, &[])
         .await
         .unwrap_err();
     assert!(matches!(err, cashbox_app::AppError::Processor(_)), "{err}");
+}
+
+#[tokio::test]
+async fn interrupted_payments_and_refunds_finish_once() {
+    let Lossy {
+        app,
+        store,
+        url,
+        lose,
+        processing,
+        calls,
+    } = lossy_app(clock).await;
+    let ctx = RequestCtx::default();
+
+    // The processor charges, but Cashbox never hears back.
+    pay_and_lose_the_answer(&app, &ctx).await;
     let listed = app
         .list_payment_intents(&Default::default(), &[])
         .await
@@ -222,27 +257,13 @@ fn replay_clock() -> i64 {
 #[tokio::test]
 async fn a_retry_never_replays_a_provisional_object() {
     use cashbox_app::idempotency::IdempotencyOutcome;
-    let url = fresh_database_url().await.unwrap();
-    let store = Store::connect(&url, 8).await.unwrap();
-    store.migrate().await.unwrap();
-    let ring = KeyRing::parse(&KeyRing::generate_entry("r1")).unwrap();
-    let lose = Arc::new(AtomicBool::new(true));
-    let processor = LossyProcessor {
-        inner: SandboxProcessor::new(
-            store.clone(),
-            ring.derive_key("card-fingerprint"),
-            replay_clock,
-        ),
-        lose_answers: lose.clone(),
-        still_processing: Arc::new(AtomicBool::new(false)),
-        calls: Arc::new(AtomicUsize::new(0)),
-    };
-    let settings = Settings {
-        public_url: "http://127.0.0.1:9".into(),
-        clock: Some(replay_clock),
-        ..Settings::default()
-    };
-    let app = App::with_processor(store.clone(), ring, settings, Box::new(processor));
+    let Lossy {
+        app,
+        store,
+        url,
+        lose,
+        ..
+    } = lossy_app(replay_clock).await;
     let claim = || app.claim_idempotency("key_test", "retry-me", b"same request");
     let IdempotencyOutcome::Proceed(first) = claim().await.unwrap() else {
         panic!("the first request claims its key");
@@ -251,19 +272,8 @@ async fn a_retry_never_replays_a_provisional_object() {
         request_id: None,
         idempotency: Some(first),
     };
-    let params = PaymentIntentCreateParams {
-        amount: Some(2500),
-        currency: Some("usd".into()),
-        payment_method: Some("pm_card_visa".into()),
-        confirm: Some(true),
-        ..Default::default()
-    };
     // The processor charges, but the answer is lost: the intent stays `processing`.
-    let err = app
-        .create_payment_intent(&ctx, params, &[])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, cashbox_app::AppError::Processor(_)), "{err}");
+    pay_and_lose_the_answer(&app, &ctx).await;
 
     // Within the lease a retry is told the first request is in flight.
     assert!(matches!(

@@ -14,7 +14,7 @@ use cashbox_core::crypto::KeyRing;
 use cashbox_core::customer::CustomerCreateParams;
 use cashbox_core::webhooks::EndpointCreateParams;
 
-use crate::bench::{ms, percentile};
+use crate::payments::{ms, percentile};
 
 pub struct WebhookBenchOptions {
     pub events: usize,
@@ -49,7 +49,7 @@ async fn receiver() -> Result<(String, Arc<AtomicUsize>), String> {
 }
 
 pub async fn run(opts: WebhookBenchOptions) -> Result<(), String> {
-    let store = crate::bench::bench_store().await?;
+    let store = crate::payments::bench_store().await?;
     let backend = store.backend();
     let ring = KeyRing::parse(&KeyRing::generate_entry("bench")).map_err(|e| e.to_string())?;
     let app = App::new(store, ring, Settings::default());

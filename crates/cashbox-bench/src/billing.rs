@@ -61,7 +61,7 @@ async fn open(ring: &str) -> Result<App, String> {
         Ok(u) if !u.is_empty() => u,
         _ => "sqlite://bench-billing.db".to_string(),
     };
-    let connections = crate::config::db_max_connections_from_env()?;
+    let connections = cashbox::config::db_max_connections_from_env()?;
     let store = Store::connect(&url, connections)
         .await
         .map_err(|e| e.to_string())?;
@@ -266,14 +266,14 @@ async fn run_billing(batch: i64) -> Result<(), String> {
     println!("  recovered:    {recovered} interrupted payments");
     println!("  work run:     {done}");
     let fast = cashbox_store::fast_path_stats();
-    crate::bench::print_fast_paths(&fast);
+    crate::payments::print_fast_paths(&fast);
     println!("  elapsed:      {secs:.1} s");
     println!(
         "  throughput:   {:.0} renewals/s",
         done as f64 / secs.max(1e-9)
     );
     app.store().close().await;
-    crate::bench::check_fast_paths(&fast)
+    crate::payments::check_fast_paths(&fast)
 }
 
 async fn report() -> Result<(), String> {

@@ -36,7 +36,7 @@ pub(crate) async fn bench_store() -> Result<Store, String> {
             format!("sqlite://{}", path.display())
         }
     };
-    let connections = crate::config::db_max_connections_from_env()?;
+    let connections = cashbox::config::db_max_connections_from_env()?;
     let store = Store::connect(&url, connections)
         .await
         .map_err(|e| e.to_string())?;

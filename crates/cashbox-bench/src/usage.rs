@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use cashbox_core::id::random_token;
 use serde_json::{Value, json};
 
-use crate::bench::{ms, percentile, start_server};
+use crate::payments::{ms, percentile, start_server};
 
 pub struct UsageBenchOptions {
     pub clients: usize,

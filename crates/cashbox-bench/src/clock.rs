@@ -12,7 +12,7 @@ use cashbox_core::clock::{TestClockAdvanceParams, TestClockCreateParams};
 use cashbox_core::crypto::KeyRing;
 use cashbox_core::invoice::InvoiceListParams;
 
-use crate::bench_billing::{id_of, monthly_price, subscribe_many};
+use crate::billing::{id_of, monthly_price, subscribe_many};
 
 /// 2027-04-01T00:00:00Z: the clock's time when the customers subscribe.
 const START: i64 = 1_806_537_600;
@@ -32,7 +32,7 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
     if opts.days < 1 {
         return Err("--days must be at least 1".into());
     }
-    let store = crate::bench::bench_store().await?;
+    let store = crate::payments::bench_store().await?;
     let backend = store.backend();
     let ring = KeyRing::parse(&KeyRing::generate_entry("bench")).map_err(|e| e.to_string())?;
     let settings = Settings {
@@ -103,10 +103,10 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
         made.invoices as f64 / secs.max(1e-9)
     );
     let fast = cashbox_store::fast_path_stats();
-    crate::bench::print_fast_paths(&fast);
+    crate::payments::print_fast_paths(&fast);
     app.store().close().await;
     made.check(subscriptions.len(), until, want_status)?;
-    crate::bench::check_fast_paths(&fast)
+    crate::payments::check_fast_paths(&fast)
 }
 
 /// What the advance left: every subscription's invoices, counted, and its status.
