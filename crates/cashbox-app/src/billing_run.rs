@@ -317,7 +317,7 @@ impl App {
             Some(row) if !row.deleted => self.open_customer(row)?,
             _ => {
                 // Its customer is gone: so is the subscription.
-                sub.cancel(t, "cancellation_requested");
+                sub.cancel(t, "cancellation_requested")?;
                 self.record_event(
                     tx,
                     ctx,
@@ -361,11 +361,11 @@ impl App {
                 let automatic = sub.collection_method == CollectionMethod::ChargeAutomatically;
                 match sub.missing_payment_method {
                     MissingPaymentMethod::Cancel if !has_pm && automatic => {
-                        sub.cancel(t, "cancellation_requested");
+                        sub.cancel(t, "cancellation_requested")?;
                         event = Some("customer.subscription.deleted");
                     }
                     MissingPaymentMethod::Pause if !has_pm && automatic => {
-                        sub.status = SubStatus::Paused;
+                        sub.transition(SubStatus::Paused)?;
                         self.record_event(
                             tx,
                             ctx,
@@ -376,7 +376,7 @@ impl App {
                         .await?;
                     }
                     _ => {
-                        sub.status = SubStatus::Active;
+                        sub.transition(SubStatus::Active)?;
                         collect = self
                             .renew(tx, ctx, sub, &customer, (t, t), collect_now.as_mut())
                             .await?;
@@ -396,7 +396,7 @@ impl App {
                 collect = self
                     .final_usage_invoice(tx, ctx, sub, &customer, t, t)
                     .await?;
-                sub.cancel(t, "cancellation_requested");
+                sub.cancel(t, "cancellation_requested")?;
                 event = Some("customer.subscription.deleted");
             }
             Due::PeriodEnd(_) if sub.cancel_at_period_end => {
@@ -404,7 +404,7 @@ impl App {
                 collect = self
                     .final_usage_invoice(tx, ctx, sub, &customer, end, t)
                     .await?;
-                sub.cancel(end, "cancellation_requested");
+                sub.cancel(end, "cancellation_requested")?;
                 event = Some("customer.subscription.deleted");
             }
             Due::PeriodEnd(_) => {
@@ -416,7 +416,7 @@ impl App {
                     .await?;
             }
             Due::IncompleteExpiry(_) => {
-                sub.status = SubStatus::IncompleteExpired;
+                sub.transition(SubStatus::IncompleteExpired)?;
                 sub.ended_at = Some(t);
                 if let Some(inv_id) = sub.latest_invoice.clone() {
                     let mut inv: Invoice = self.load_for_update(tx, &inv_id).await?;
@@ -441,7 +441,7 @@ impl App {
             Due::Resume(_) => {
                 sub.pause_collection = None;
                 if sub.status == SubStatus::Paused {
-                    sub.status = SubStatus::Active;
+                    sub.transition(SubStatus::Active)?;
                     sub.billing_cycle_anchor = t;
                     if let Some(id) = self
                         .start_period(tx, ctx, sub, &customer, t, "subscription_update")
@@ -549,7 +549,7 @@ impl App {
                 let mut sub: Subscription = self.load_for_update(&mut tx, sub_id).await?;
                 if sub.status == SubStatus::Active {
                     let before = self.render_subscription(&sub);
-                    sub.status = SubStatus::PastDue;
+                    sub.transition(SubStatus::PastDue)?;
                     self.save_subscription(&mut tx, &sub).await?;
                     let object = self.render_subscription(&sub);
                     let previous = previous_attributes(&before, &object);

@@ -327,7 +327,7 @@ impl App {
                 Some(_) => self.time_of(tx, sub.test_clock.as_deref()).await?,
                 None => now,
             };
-            sub.cancel(at, "cancellation_requested");
+            sub.cancel(at, "cancellation_requested")?;
             self.save_subscription(tx, &sub).await?;
             self.record_event(
                 tx,

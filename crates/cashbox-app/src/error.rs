@@ -35,6 +35,10 @@ pub enum AppError {
     Crypto(#[from] CryptoError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The billing code tried a status change Stripe does not make (a bug, never the
+    /// client's doing): nothing is written, and it is logged.
+    #[error("{0}")]
+    Transition(#[from] cashbox_core::subscription::InvalidTransition),
 }
 
 pub type AppResult<T> = Result<T, AppError>;

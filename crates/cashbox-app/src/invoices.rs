@@ -920,17 +920,17 @@ impl App {
         let before = sub.to_json(self.now());
         let exhausted = inv.next_payment_attempt.is_none() && inv.auto_advance;
         match sub.status {
-            SubStatus::Active | SubStatus::Trialing => sub.status = SubStatus::PastDue,
+            SubStatus::Active | SubStatus::Trialing => sub.transition(SubStatus::PastDue)?,
             _ => {}
         }
         let mut event = "customer.subscription.updated";
         if exhausted && matches!(sub.status, SubStatus::PastDue) {
             match self.settings().dunning.after_last_retry {
                 DunningFinal::Cancel => {
-                    sub.cancel(now, "payment_failed");
+                    sub.cancel(now, "payment_failed")?;
                     event = "customer.subscription.deleted";
                 }
-                DunningFinal::Unpaid => sub.status = SubStatus::Unpaid,
+                DunningFinal::Unpaid => sub.transition(SubStatus::Unpaid)?,
                 DunningFinal::PastDue => {}
             }
         }

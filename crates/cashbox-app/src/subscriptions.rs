@@ -678,7 +678,7 @@ impl App {
         let mut collect = false;
         if sub.status == SubStatus::Incomplete {
             if inv.status == InvoiceStatus::Paid || collection == CollectionMethod::SendInvoice {
-                sub.status = SubStatus::Active;
+                sub.transition(SubStatus::Active)?;
             } else if behavior == PaymentBehavior::DefaultIncomplete {
                 // The customer pays through the invoice's PaymentIntent (its client_secret).
                 let mut inv = inv.clone();
@@ -723,7 +723,7 @@ impl App {
                 let mut sub: Subscription = self.load_for_update(&mut tx, &sub.id).await?;
                 let mut inv: Invoice = self.load_for_update(&mut tx, &inv.id).await?;
                 if sub.status == SubStatus::Incomplete {
-                    sub.status = SubStatus::IncompleteExpired;
+                    sub.transition(SubStatus::IncompleteExpired)?;
                     sub.ended_at = Some(now);
                     self.save_subscription(&mut tx, &sub).await?;
                     if inv.status == InvoiceStatus::Open {
@@ -1115,7 +1115,7 @@ impl App {
         if end_trial_now {
             sub.trial_end = Some(now);
             sub.billing_cycle_anchor = now;
-            sub.status = SubStatus::Active;
+            sub.transition(SubStatus::Active)?;
             to_collect = self
                 .start_period(
                     &mut tx,
@@ -1291,7 +1291,7 @@ impl App {
                 to_collect = (inv.status == InvoiceStatus::Open).then(|| inv.id.clone());
             }
         }
-        sub.cancel(now, "cancellation_requested");
+        sub.cancel(now, "cancellation_requested")?;
         if let Some(d) = &p.cancellation_details {
             sub.cancellation_comment = d.comment.clone();
             sub.cancellation_feedback = d.feedback.clone();
@@ -1335,7 +1335,7 @@ impl App {
             .live_customer(&mut tx, &sub.customer, "customer")
             .await?;
         let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
-        sub.status = SubStatus::Active;
+        sub.transition(SubStatus::Active)?;
         sub.billing_cycle_anchor = now;
         let ictx = inner_ctx(ctx);
         let to_collect = self
@@ -1387,7 +1387,7 @@ impl App {
         }
         let mut sub: Subscription = self.open_doc(&row)?;
         let before = self.render_subscription(&sub);
-        sub.status = SubStatus::Active;
+        sub.transition(SubStatus::Active)?;
         self.save_subscription(tx, &sub).await?;
         let object = self.render_subscription(&sub);
         let previous = previous_attributes(&before, &object);

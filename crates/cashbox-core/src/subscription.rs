@@ -55,6 +55,34 @@ impl SubStatus {
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Canceled | Self::IncompleteExpired)
     }
+
+    /// Whether a subscription in this status may move to `to`, as Stripe's do: an incomplete
+    /// one is paid, expires or is canceled; a trial ends (paid, unpaid, or paused without a
+    /// payment method); a payment fails (past due, then unpaid) and is made good; collection
+    /// pauses and resumes; any subscription not yet ended may be canceled. Staying is always
+    /// allowed.
+    pub fn may_become(self, to: SubStatus) -> bool {
+        use SubStatus::*;
+        self == to
+            || matches!(
+                (self, to),
+                (Incomplete, Active | IncompleteExpired | Canceled)
+                    | (Trialing, Active | PastDue | Unpaid | Paused | Canceled)
+                    | (Active, PastDue | Unpaid | Paused | Canceled)
+                    | (PastDue, Active | Unpaid | Canceled)
+                    | (Unpaid, Active | Canceled)
+                    | (Paused, Active | Canceled)
+            )
+    }
+}
+
+/// A status change Stripe does not make: an invariant of the billing code broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("subscription {id} cannot go from {from} to {to}", from = from.as_str(), to = to.as_str())]
+pub struct InvalidTransition {
+    pub id: String,
+    pub from: SubStatus,
+    pub to: SubStatus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -329,9 +357,23 @@ impl Subscription {
         self.items.iter().any(SubscriptionItem::is_metered)
     }
 
+    /// Moves the subscription to `to`, if a subscription in its status may
+    /// ([`SubStatus::may_become`]): the one way the billing code changes a status.
+    pub fn transition(&mut self, to: SubStatus) -> Result<(), InvalidTransition> {
+        if !self.status.may_become(to) {
+            return Err(InvalidTransition {
+                id: self.id.clone(),
+                from: self.status,
+                to,
+            });
+        }
+        self.status = to;
+        Ok(())
+    }
+
     /// Ends the subscription at `t`.
-    pub fn cancel(&mut self, t: i64, reason: &str) {
-        self.status = SubStatus::Canceled;
+    pub fn cancel(&mut self, t: i64, reason: &str) -> Result<(), InvalidTransition> {
+        self.transition(SubStatus::Canceled)?;
         self.ended_at = Some(t);
         if self.canceled_at.is_none() {
             self.canceled_at = Some(t);
@@ -340,6 +382,7 @@ impl Subscription {
             self.cancellation_reason = Some(reason.to_string());
         }
         self.cancel_at_period_end = false;
+        Ok(())
     }
 
     /// Lines for one full period `[start, end)` of every item.
@@ -852,5 +895,43 @@ mod tests {
         assert_eq!(parse_trial_end("trial_end", &Text("60".into()), 50), Ok(60));
         assert!(parse_trial_end("trial_end", &Text("40".into()), 50).is_err());
         assert!(parse_trial_end("trial_end", &Text("soon".into()), 50).is_err());
+    }
+}
+
+#[cfg(test)]
+mod transitions {
+    use super::SubStatus::{self, *};
+
+    const ALL: [SubStatus; 8] = [
+        Incomplete,
+        IncompleteExpired,
+        Trialing,
+        Active,
+        PastDue,
+        Canceled,
+        Unpaid,
+        Paused,
+    ];
+
+    #[test]
+    fn ended_subscriptions_stay_ended_and_nothing_goes_back_to_a_start() {
+        for from in ALL {
+            assert!(from.may_become(from), "{from:?} stays");
+            for to in ALL {
+                if from.is_terminal() && from != to {
+                    assert!(!from.may_become(to), "{from:?} -> {to:?}");
+                }
+                if matches!(to, Incomplete | Trialing) && from != to {
+                    assert!(!from.may_become(to), "{from:?} -> {to:?}");
+                }
+            }
+            assert_eq!(
+                from.may_become(Canceled),
+                from != IncompleteExpired,
+                "{from:?} may be canceled unless it expired"
+            );
+        }
+        assert!(PastDue.may_become(Active) && !Active.may_become(Incomplete));
+        assert!(!PastDue.may_become(Paused) && Trialing.may_become(Paused));
     }
 }

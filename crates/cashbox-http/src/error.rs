@@ -165,7 +165,10 @@ impl From<AppError> for ApiError {
                 )
                 .code("lock_timeout")
             }
-            AppError::Store(_) | AppError::Crypto(_) | AppError::Corrupt(_) => {
+            AppError::Store(_)
+            | AppError::Crypto(_)
+            | AppError::Corrupt(_)
+            | AppError::Transition(_) => {
                 // The detail goes to the log with the request id, never to the client.
                 tracing::error!(error = %e, "request failed");
                 Self::internal()
