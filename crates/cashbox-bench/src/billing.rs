@@ -1,4 +1,4 @@
-//! `cashbox bench-billing`: a billing run that renews N subscriptions (an invoice, a charge on
+//! `cashbox-bench bench-billing`: a billing run that renews N subscriptions (an invoice, a charge on
 //! the sandbox and their events each), timed; and a digest of the invoices it made, so a run
 //! killed halfway and run again can be compared with one that was not.
 //!
@@ -261,7 +261,7 @@ async fn run_billing(batch: i64) -> Result<(), String> {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("cashbox bench-billing: renewals (invoice + sandbox charge + events)");
+    println!("cashbox-bench bench-billing: renewals (invoice + sandbox charge + events)");
     println!("  backend:      {}", app.store().backend());
     println!("  recovered:    {recovered} interrupted payments");
     println!("  work run:     {done}");

@@ -1,4 +1,4 @@
-//! `cashbox bench-clock`: one test clock with N customers, each with a card and a monthly
+//! `cashbox-bench bench-clock`: one test clock with N customers, each with a card and a monthly
 //! subscription in a 7-day trial, advanced by D days in one call; prints how long the advance
 //! took and checks what it made. The claim: a year over 1,000 subscriptions in seconds.
 //!
@@ -88,7 +88,7 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
         "trialing"
     };
     let made = tally(&app, &subscriptions, want_status).await?;
-    println!("cashbox bench-clock: one advance of a test clock");
+    println!("cashbox-bench bench-clock: one advance of a test clock");
     println!("  backend:       {backend}");
     println!(
         "  advanced:      {} days over {} subscriptions",

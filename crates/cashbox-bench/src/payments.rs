@@ -1,4 +1,4 @@
-//! `cashbox bench`: PaymentIntent create + confirm over HTTP with concurrent clients, printing
+//! `cashbox-bench bench`: PaymentIntent create + confirm over HTTP with concurrent clients, printing
 //! throughput and latency percentiles. With no `--url` it starts an in-process server on a
 //! fresh SQLite file (or on `DATABASE_URL`), with the rate limit off.
 
@@ -181,7 +181,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), String> {
     payments.sort();
     requests.sort();
     let per_second = samples.len() as f64 / elapsed.as_secs_f64();
-    println!("cashbox bench: PaymentIntent create + confirm over HTTP");
+    println!("cashbox-bench bench: PaymentIntent create + confirm over HTTP");
     println!("  backend:            {backend}");
     println!("  clients:            {}", opts.clients);
     println!(

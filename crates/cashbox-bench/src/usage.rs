@@ -1,4 +1,4 @@
-//! `cashbox bench-usage`: meter-event ingestion (one event a request, and batches of 1,000)
+//! `cashbox-bench bench-usage`: meter-event ingestion (one event a request, and batches of 1,000)
 //! and the check calls (usage check, entitlement check) over HTTP with concurrent clients,
 //! printing throughput and p50 / p99 latency for each. With no `--url` it starts an
 //! in-process server on a fresh SQLite file (or `DATABASE_URL`), with the rate limit off.
@@ -285,7 +285,7 @@ pub async fn run(opts: UsageBenchOptions) -> Result<(), String> {
     let event_name = format!("tokens-{}", t.run);
     let feature = format!("sessions-{}", t.run);
     let t = Arc::new(t);
-    println!("cashbox bench-usage: meter events and checks over HTTP");
+    println!("cashbox-bench bench-usage: meter events and checks over HTTP");
     println!("  backend:      {backend}");
     println!(
         "  clients:      {} over {} customers; {:.0} s measured after {:.0} s warm-up each",

@@ -1,4 +1,4 @@
-//! `cashbox bench-webhooks`: deliveries per second to a local receiver. Records `--events`
+//! `cashbox-bench bench-webhooks`: deliveries per second to a local receiver. Records `--events`
 //! events (customers created through the application) with one endpoint registered, then
 //! runs the webhook worker as `serve` runs it until the receiver has every event, and prints
 //! the rate and the p50 / p99 of the attempts' round trips (signing and sending to the
