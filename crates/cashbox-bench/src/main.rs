@@ -91,6 +91,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // The HTTP clients (the load generators, the webhook worker) use rustls with ring.
+    cashbox_app::webhooks::install_tls_provider();
     match run(Cli::parse().command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

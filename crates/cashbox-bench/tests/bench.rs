@@ -134,3 +134,22 @@ async fn the_clock_benchmark_renews_every_subscription_it_advances() {
         "{out}"
     );
 }
+
+/// The payments benchmark starts its own server and drives it over HTTP: a short run
+/// confirms payments and takes no slow path.
+#[tokio::test]
+async fn the_payments_benchmark_confirms_payments() {
+    let instance = Instance::new().await;
+    let (ok, out, err) = instance.run(&[
+        "bench",
+        "--seconds",
+        "1",
+        "--warmup-seconds",
+        "0",
+        "--clients",
+        "4",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(" (0 errors)"), "{out}");
+    assert!(out.contains("fast paths:"), "{out}");
+}
