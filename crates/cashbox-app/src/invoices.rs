@@ -4,7 +4,7 @@
 
 use cashbox_core::ParamError;
 use cashbox_core::billing::price_amount;
-use cashbox_core::catalog::{DecimalAmount, Price};
+use cashbox_core::catalog::Price;
 use cashbox_core::clock::TestClock;
 use cashbox_core::crypto::Compressed;
 use cashbox_core::currency::Currency;
@@ -16,8 +16,9 @@ use cashbox_core::invoice::{
     CollectionMethod, DISCOUNT_PREFIX, Discount, DiscountParams, INVOICE_ITEM_PREFIX,
     INVOICE_PREFIX, Invoice, InvoiceCreateParams, InvoiceCustomer, InvoiceFinalizeParams,
     InvoiceItem, InvoiceItemCreateParams, InvoiceItemListParams, InvoiceItemUpdateParams,
-    InvoiceListParams, InvoicePayParams, InvoiceStatus, InvoiceUpdateParams, LINE_PREFIX,
-    LineDraft, check_days_until_due, check_description, check_item_amount, require_status,
+    InvoiceListParams, InvoicePayParams, InvoiceStatus, InvoiceUpdateParams, ItemPricing,
+    LINE_PREFIX, LineDraft, check_days_until_due, check_description, check_item_amount,
+    require_status,
 };
 use cashbox_core::ledger::Posting;
 use cashbox_core::metadata::Metadata;
@@ -1535,98 +1536,37 @@ impl App {
         p: InvoiceItemCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
-        let customer_id = p
-            .customer
-            .clone()
-            .ok_or_else(|| ParamError::missing("customer"))?;
-        check_description(&p.description)?;
-        let quantity = check_quantity("quantity", p.quantity)?;
-        let price_id = p
-            .price
-            .clone()
-            .or_else(|| p.pricing.as_ref().and_then(|x| x.price.clone()));
+        // Everything the parameters alone decide, before the transaction begins.
+        let checked = p.checked()?;
+        let metadata = cashbox_core::payments::apply_metadata(&Metadata::new(), &p.metadata)?;
+        let quantity = checked.quantity;
         let mut tx = self.store().begin().await?;
         let customer = self
-            .live_customer(&mut tx, &customer_id, "customer")
+            .live_customer(&mut tx, &checked.customer, "customer")
             .await?;
         let now = self
             .time_of(&mut tx, customer.test_clock.as_deref())
             .await?;
-        let (amount, currency, price, unit_decimal) = match (
-            &price_id,
-            p.amount,
-            &p.unit_amount_decimal,
-        ) {
-            (Some(price_id), None, None) => {
-                let price = self.price_named(&mut tx, price_id, "price").await?;
-                let currency = match &p.currency {
-                    Some(c) => Currency::parse("currency", c)?.code(),
-                    None => price.currency.clone(),
-                };
+        let (amount, currency, price, unit_decimal) = match checked.pricing {
+            ItemPricing::Price { price, currency } => {
+                let price = self.price_named(&mut tx, &price, "price").await?;
+                let currency = currency.unwrap_or_else(|| price.currency.clone());
                 let amount = price_amount(&price, &currency, quantity)
                     .map_err(|e| ParamError::invalid("price", e.to_string()))?;
                 (amount, currency, Some(price), None)
             }
-            (None, Some(amount), None) => {
-                let c = p
-                    .currency
-                    .as_deref()
-                    .ok_or_else(|| ParamError::missing("currency"))?;
-                (
-                    check_item_amount("amount", amount)?,
-                    Currency::parse("currency", c)?.code(),
-                    None,
-                    None,
-                )
-            }
-            (None, None, Some(d)) => {
-                let c = p
-                    .currency
-                    .as_deref()
-                    .ok_or_else(|| ParamError::missing("currency"))?;
-                let unit = DecimalAmount::parse("unit_amount_decimal", &d.0)?;
-                let amount = cashbox_core::billing::units_times(unit.value(), quantity)
-                    .ok_or_else(|| {
-                        ParamError::invalid("unit_amount_decimal", "The amount is too large.")
-                    })?;
-                let amount = check_item_amount("unit_amount_decimal", amount)?;
-                (
-                    amount,
-                    Currency::parse("currency", c)?.code(),
-                    None,
-                    Some(unit.0),
-                )
-            }
-            (None, None, None) => {
-                return Err(ParamError::missing("amount").into());
-            }
-            _ => {
-                return Err(ParamError::invalid(
-                    "amount",
-                    "You may only specify one of these parameters: amount, price, unit_amount_decimal.",
-                )
-                .into());
-            }
+            ItemPricing::Amount { amount, currency } => (amount, currency, None, None),
+            ItemPricing::UnitDecimal {
+                amount,
+                currency,
+                unit,
+            } => (amount, currency, None, Some(unit)),
         };
         let tax_rates = match &p.tax_rates {
             Some(ids) => self.tax_rates_named(&mut tx, ids, "tax_rates").await?,
             None => Vec::new(),
         };
-        let (period_start, period_end) = match &p.period {
-            Some(pp) => (
-                pp.start
-                    .ok_or_else(|| ParamError::missing("period[start]"))?,
-                pp.end.ok_or_else(|| ParamError::missing("period[end]"))?,
-            ),
-            None => (now, now),
-        };
-        if period_end < period_start {
-            return Err(ParamError::invalid(
-                "period[end]",
-                "period[end] must be on or after period[start].",
-            )
-            .into());
-        }
+        let (period_start, period_end) = checked.period.unwrap_or((now, now));
         let mut item = InvoiceItem {
             id: new_id(INVOICE_ITEM_PREFIX),
             created: now,
@@ -1645,7 +1585,7 @@ impl App {
             subscription_item: None,
             discountable: p.discountable.unwrap_or(true),
             tax_rates,
-            metadata: cashbox_core::payments::apply_metadata(&Metadata::new(), &p.metadata)?,
+            metadata,
             test_clock: customer.test_clock.clone(),
         };
         if let Some(sub_id) = &p.subscription {

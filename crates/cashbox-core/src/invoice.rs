@@ -928,6 +928,112 @@ pub struct PricingParams {
     pub price: Option<String>,
 }
 
+/// How a new invoice item is priced, from its parameters alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemPricing {
+    /// By a price (its id); the currency, if given, one of the price's.
+    Price {
+        price: String,
+        currency: Option<String>,
+    },
+    /// A fixed amount in a currency.
+    Amount { amount: i64, currency: String },
+    /// A decimal unit amount times the quantity, rounded once.
+    UnitDecimal {
+        amount: i64,
+        currency: String,
+        unit: String,
+    },
+}
+
+/// A new invoice item's parameters, checked before any transaction begins: everything that
+/// needs no stored object (the customer, price, invoice and tax rates are looked up after).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedItem {
+    pub customer: String,
+    pub quantity: u64,
+    pub pricing: ItemPricing,
+    /// `None`: the customer's time, when the item is made.
+    pub period: Option<(i64, i64)>,
+}
+
+impl InvoiceItemCreateParams {
+    pub fn checked(&self) -> Result<CheckedItem, ParamError> {
+        let customer = self
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        check_description(&self.description)?;
+        let quantity = crate::subscription::check_quantity("quantity", self.quantity)?;
+        let price = self
+            .price
+            .clone()
+            .or_else(|| self.pricing.as_ref().and_then(|x| x.price.clone()));
+        let currency = |required: bool| -> Result<Option<String>, ParamError> {
+            match &self.currency {
+                Some(c) => Ok(Some(
+                    crate::currency::Currency::parse("currency", c)?.code(),
+                )),
+                None if required => Err(ParamError::missing("currency")),
+                None => Ok(None),
+            }
+        };
+        let pricing = match (price, self.amount, &self.unit_amount_decimal) {
+            (Some(price), None, None) => ItemPricing::Price {
+                price,
+                currency: currency(false)?,
+            },
+            (None, Some(amount), None) => ItemPricing::Amount {
+                amount: check_item_amount("amount", amount)?,
+                currency: currency(true)?.unwrap_or_default(),
+            },
+            (None, None, Some(d)) => {
+                let currency = currency(true)?.unwrap_or_default();
+                let unit = crate::catalog::DecimalAmount::parse("unit_amount_decimal", &d.0)?;
+                let amount = billing::units_times(unit.value(), quantity).ok_or_else(|| {
+                    ParamError::invalid("unit_amount_decimal", "The amount is too large.")
+                })?;
+                ItemPricing::UnitDecimal {
+                    amount: check_item_amount("unit_amount_decimal", amount)?,
+                    currency,
+                    unit: unit.0,
+                }
+            }
+            (None, None, None) => return Err(ParamError::missing("amount")),
+            _ => {
+                return Err(ParamError::invalid(
+                    "amount",
+                    "You may only specify one of these parameters: amount, price, unit_amount_decimal.",
+                ));
+            }
+        };
+        let period = match &self.period {
+            Some(pp) => {
+                let start = pp
+                    .start
+                    .ok_or_else(|| ParamError::missing("period[start]"))?;
+                let end = pp.end.ok_or_else(|| ParamError::missing("period[end]"))?;
+                let start = crate::clock::check_time("period[start]", start)?;
+                let end = crate::clock::check_time("period[end]", end)?;
+                if end < start {
+                    return Err(ParamError::invalid(
+                        "period[end]",
+                        "period[end] must be on or after period[start].",
+                    ));
+                }
+                Some((start, end))
+            }
+            None => None,
+        };
+        Ok(CheckedItem {
+            customer,
+            quantity,
+            pricing,
+            period,
+        })
+    }
+}
+
 /// Checks an invoice item's amount (either sign): at most
 /// [`billing::INVOICE_AMOUNT_MAX_MINOR`], what one invoice may total.
 pub fn check_item_amount(param: &str, amount: i64) -> Result<i64, ParamError> {
@@ -1286,5 +1392,86 @@ mod tests {
         assert!(require_status(&inv, &[InvoiceStatus::Draft], "finalize").is_ok());
         let e = require_status(&inv, &[InvoiceStatus::Open], "pay").unwrap_err();
         assert!(e.message.contains("this invoice is draft"), "{}", e.message);
+    }
+}
+
+#[cfg(test)]
+mod item_params {
+    use super::*;
+
+    fn params(v: serde_json::Value) -> InvoiceItemCreateParams {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn an_item_is_checked_from_its_parameters_alone() {
+        let ok = params(json!({"customer": "cus_1", "amount": 500, "currency": "USD"}))
+            .checked()
+            .unwrap();
+        assert_eq!(
+            ok.pricing,
+            ItemPricing::Amount {
+                amount: 500,
+                currency: "usd".into()
+            }
+        );
+        assert_eq!((ok.quantity, ok.period), (1, None));
+        let unit = params(json!({"customer": "cus_1", "unit_amount_decimal": "0.5",
+            "quantity": 3, "currency": "eur", "period": {"start": 10, "end": 20}}))
+        .checked()
+        .unwrap();
+        assert_eq!(
+            unit.pricing,
+            ItemPricing::UnitDecimal {
+                amount: 2,
+                currency: "eur".into(),
+                unit: "0.5".into()
+            }
+        );
+        assert_eq!(unit.period, Some((10, 20)));
+        let by_price = params(json!({"customer": "cus_1", "price": "price_1"}))
+            .checked()
+            .unwrap();
+        assert_eq!(
+            by_price.pricing,
+            ItemPricing::Price {
+                price: "price_1".into(),
+                currency: None
+            }
+        );
+        for (bad, param) in [
+            (json!({"amount": 1, "currency": "usd"}), "customer"),
+            (json!({"customer": "c", "amount": 1}), "currency"),
+            (json!({"customer": "c"}), "amount"),
+            (
+                json!({"customer": "c", "amount": 1, "price": "p", "currency": "usd"}),
+                "amount",
+            ),
+            (
+                json!({"customer": "c", "amount": i64::MAX, "currency": "usd"}),
+                "amount",
+            ),
+            (
+                json!({"customer": "c", "amount": 1, "currency": "xxx"}),
+                "currency",
+            ),
+            (
+                json!({"customer": "c", "amount": 1, "currency": "usd", "quantity": -1}),
+                "quantity",
+            ),
+            (
+                json!({"customer": "c", "amount": 1, "currency": "usd",
+                    "period": {"start": 20, "end": 10}}),
+                "period[end]",
+            ),
+            (
+                json!({"customer": "c", "amount": 1, "currency": "usd",
+                    "period": {"start": 0, "end": i64::MAX}}),
+                "period[end]",
+            ),
+        ] {
+            let e = params(bad.clone()).checked().unwrap_err();
+            assert_eq!(e.param, param, "{bad}");
+        }
     }
 }
