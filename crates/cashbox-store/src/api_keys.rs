@@ -47,7 +47,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&k.id).bind(&k.kind).bind(&k.secret_hash).bind(&k.redacted)
             .bind(&k.permissions).bind(&k.source).bind(&k.note).bind(k.created).bind(k.revoked_at)
-            .execute(&mut tx).await?;
+            .execute(&mut tx, 1).await?;
         tx.commit().await
     }
 
@@ -79,7 +79,7 @@ impl Store {
             query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(id)
-                .execute(&mut tx)
+                .execute(&mut tx, 1)
                 .await?;
         tx.commit().await?;
         Ok(done == 1)

@@ -107,7 +107,7 @@ impl Tx {
             .bind(id)
             .bind(due_at)
             .bind(clock)
-            .execute(&mut *self)
+            .execute(&mut *self, 1)
             .await?;
         Ok(())
     }
@@ -173,14 +173,14 @@ impl Tx {
     ) -> Result<()> {
         query("DELETE FROM subscription_items WHERE subscription_id = $1")
             .bind(subscription)
-            .execute(&mut *self)
+            .run_ignoring_count(&mut *self)
             .await?;
         for (item, price) in items {
             query("INSERT INTO subscription_items (id, subscription_id, price_id) VALUES ($1, $2, $3)")
                 .bind(item)
                 .bind(subscription)
                 .bind(price)
-                .execute(&mut *self)
+                .execute(&mut *self, 1)
                 .await?;
         }
         Ok(())
@@ -201,7 +201,7 @@ impl Tx {
         .bind(subscription)
         .bind(period_start)
         .bind(invoice)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(n == 1)
     }

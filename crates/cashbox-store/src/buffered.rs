@@ -129,10 +129,33 @@ impl Buffered {
         }
     }
 
-    /// Runs `sql`: held if it is a write whose rows the code does not read (the code is told
-    /// it changed one row), else at once, after sending any held write it may see.
+    /// Runs a read at once, after sending any held write it may see.
     pub(crate) async fn run(&mut self, sql: &str, args: Vec<Val>, want: Want) -> Result<Output> {
-        self.send(sql, args, want, Some(1)).await
+        self.send(sql, args, want, None).await
+    }
+
+    /// Runs a write expected to change `rows` rows: held (the code is told `rows`, checked
+    /// when it is sent), or at once if it cannot be held. `None`: the code needs the true
+    /// count now, so it is sent at once, after every held write.
+    pub(crate) async fn write(
+        &mut self,
+        sql: &str,
+        args: Vec<Val>,
+        rows: Option<u64>,
+    ) -> Result<u64> {
+        let Some(rows) = rows else {
+            let shape = Shape::of(sql);
+            self.forget(&shape, &args);
+            self.flush().await?;
+            return Ok(pg_query(sql.to_owned(), args)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected());
+        };
+        match self.send(sql, args, Want::Count, Some(rows)).await? {
+            Output::Count(n) => Ok(n),
+            Output::Rows(_) => unreachable!("asked for a count"),
+        }
     }
 
     /// Runs a write whose row count the code ignores: held, as [`Buffered::run`] would.
@@ -179,7 +202,7 @@ impl Buffered {
         let hold = matches!(want, Want::Count) && shape.holdable;
         let args = if hold {
             match self.join(sql, &shape, args, count) {
-                None => return Ok(Output::Count(1)),
+                None => return Ok(Output::Count(count.unwrap_or_default())),
                 Some(args) => args,
             }
         } else {
@@ -195,7 +218,7 @@ impl Buffered {
                 self.flush().await?;
             }
             self.held.push(Held::new(sql, shape, vec![args], count));
-            return Ok(Output::Count(1));
+            return Ok(Output::Count(count.unwrap_or_default()));
         }
         let key = (read && shape.cacheable).then(|| args.clone());
         let q = pg_query(sql.to_owned(), args);

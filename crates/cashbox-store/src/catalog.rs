@@ -47,7 +47,7 @@ impl Tx {
         .bind(&a.usage_type)
         .bind(&a.meter)
         .bind(&a.lookup_key)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(())
     }
@@ -69,7 +69,7 @@ impl Tx {
     pub async fn release_lookup_key(&mut self, lookup_key: &str) -> Result<()> {
         query("UPDATE price_attributes SET lookup_key = NULL WHERE lookup_key = $1")
             .bind(lookup_key)
-            .execute(&mut *self)
+            .run_ignoring_count(&mut *self)
             .await?;
         Ok(())
     }
@@ -112,7 +112,7 @@ impl Tx {
         .bind(promotion_code_id)
         .bind(code_key)
         .bind(active)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(true)
     }

@@ -136,7 +136,7 @@ impl Tx {
             .bind(&r.id).bind(r.created).bind(r.deleted).bind(&r.email_bidx).bind(&r.sealed)
             .bind(r.balance).bind(&r.currency).bind(&r.default_payment_method).bind(r.delinquent)
             .bind(&r.invoice_prefix).bind(r.next_invoice_sequence).bind(&r.test_clock)
-            .execute(&mut *self).await?;
+            .execute(&mut *self, 1).await?;
         Ok(())
     }
 
@@ -152,7 +152,7 @@ impl Tx {
             .bind(id)
             .bind(balance)
             .bind(next_invoice_sequence)
-            .execute(&mut *self)
+            .execute(&mut *self, 1)
             .await?;
         Ok(())
     }
@@ -175,7 +175,7 @@ impl Tx {
         .bind(&r.invoice_prefix)
         .bind(r.next_invoice_sequence)
         .bind(&r.test_clock)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(())
     }

@@ -211,14 +211,48 @@ impl Query {
         self
     }
 
-    /// Runs the statement; returns how many rows it changed. In a deferred transaction the
-    /// statement runs at commit and the code is told 1 now; the commit checks that it was 1
-    /// (a statement that usually changes another number of rows and whose count the code
-    /// ignores should use [`Query::run_ignoring_count`]).
-    pub(crate) async fn execute<'a>(self, on: impl Into<On<'a>>) -> Result<u64> {
-        match self.run(on.into(), Want::Count).await? {
-            Output::Count(n) => Ok(n),
-            Output::Rows(_) => unreachable!("asked for a count"),
+    /// Runs a write expected to change `rows` rows; returns how many it changed. In a fast
+    /// transaction (deferred or buffered) the write is made later: the code is told `rows`
+    /// now, and the commit checks it; another count is a conflict, and the work runs again in
+    /// an ordinary transaction, where this returns the true count. So `n == rows` is exact
+    /// on both paths. A write whose count the code ignores uses
+    /// [`Query::run_ignoring_count`]; one whose true count it needs at once,
+    /// [`Query::execute_counted`].
+    pub(crate) async fn execute<'a>(self, on: impl Into<On<'a>>, rows: u64) -> Result<u64> {
+        self.write(on.into(), Some(rows)).await
+    }
+
+    /// Runs a write and returns how many rows it changed, for code that needs the true count
+    /// at once (a purge that reports it): a deferred transaction cannot know it before its
+    /// commit, so its work falls back to an ordinary transaction (counted in
+    /// [`crate::fast_path_stats`]); a buffered one sends the write at once.
+    pub(crate) async fn execute_counted<'a>(self, on: impl Into<On<'a>>) -> Result<u64> {
+        self.write(on.into(), None).await
+    }
+
+    async fn write(self, on: On<'_>, rows: Option<u64>) -> Result<u64> {
+        match on {
+            On::Tx(Tx {
+                kind: TxKind::Deferred(d),
+                ..
+            }) => match rows {
+                Some(n) => {
+                    d.write(&self.sql, self.args, Some(n));
+                    Ok(n)
+                }
+                None => {
+                    crate::NOT_DEFERRABLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Err(StoreError::NotDeferrable)
+                }
+            },
+            On::Tx(Tx {
+                kind: TxKind::Buffered(b),
+                ..
+            }) => b.write(&self.sql, self.args, rows).await,
+            on => match self.run(on, Want::Count).await? {
+                Output::Count(n) => Ok(n),
+                Output::Rows(_) => unreachable!("asked for a count"),
+            },
         }
     }
 
@@ -273,10 +307,7 @@ impl Query {
                     crate::NOT_DEFERRABLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     Err(StoreError::NotDeferrable)
                 }
-                Want::Count => {
-                    d.write(&self.sql, self.args, Some(1));
-                    Ok(Output::Count(1))
-                }
+                Want::Count => unreachable!("writes go through Query::write"),
             },
             On::Tx(Tx {
                 kind: TxKind::Buffered(b),

@@ -381,12 +381,12 @@ impl Tx {
         if let Some((due_at, clock)) = due {
             q = q.bind(due_at).bind(clock);
         }
-        q.execute(&mut *self).await?;
+        q.execute(&mut *self, 1).await?;
         Ok(())
     }
 
     pub async fn delete_doc(&mut self, table: DocTable, id: &str) -> Result<bool> {
         let sql = format!("DELETE FROM {} WHERE id = $1", table.name());
-        Ok(query(sql).bind(id).execute(&mut *self).await? == 1)
+        Ok(query(sql).bind(id).execute(&mut *self, 1).await? == 1)
     }
 }

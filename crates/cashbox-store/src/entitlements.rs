@@ -36,7 +36,7 @@ impl Tx {
         )
         .bind(lookup_key)
         .bind(feature)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(n == 1)
     }
@@ -69,7 +69,7 @@ impl Tx {
         .bind(invoice)
         .bind(g.starts_at)
         .bind(g.ends_at)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(n == 1)
     }
@@ -81,7 +81,7 @@ impl Tx {
         )
         .bind(invoice)
         .bind(at)
-        .execute(&mut *self)
+        .execute_counted(&mut *self)
         .await
     }
 
@@ -145,7 +145,7 @@ impl Tx {
         .bind(period_start)
         .bind(quantity)
         .bind(created)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(n == 1)
     }
@@ -173,7 +173,7 @@ impl Tx {
         .bind(period_start)
         .bind(quantity)
         .bind(quota)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(n == 1)
     }
@@ -199,7 +199,7 @@ impl Tx {
         )
         .bind(customer)
         .bind(features)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(old)
     }
@@ -216,7 +216,7 @@ impl Tx {
             .bind(customer)
             .bind(due_at)
             .bind(clock)
-            .execute(&mut *self)
+            .execute(&mut *self, 1)
             .await?;
         Ok(())
     }

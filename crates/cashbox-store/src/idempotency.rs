@@ -54,7 +54,7 @@ impl Store {
              ON CONFLICT (api_key_id, idem_key) DO NOTHING")
             .bind(&row_id).bind(api_key_id).bind(key).bind(request_hash).bind(&token)
             .bind(locked_until).bind(now)
-            .execute(&mut tx).await?;
+            .execute(&mut tx, 1).await?;
         if inserted == 1 {
             tx.commit().await?;
             return Ok(Claim::Claimed { row_id, token });
@@ -113,7 +113,7 @@ impl Store {
             .bind(locked_until)
             .bind(now)
             .bind(&existing_id)
-            .execute(&mut tx)
+            .execute(&mut tx, 1)
             .await?;
             Claim::Claimed { row_id, token }
         };
@@ -127,7 +127,7 @@ impl Store {
         let mut tx = self.begin().await?;
         query(
             "DELETE FROM idempotency_keys WHERE id = $1 AND lock_token = $2 AND state = 'in_flight'")
-            .bind(row_id).bind(token).execute(&mut tx).await?;
+            .bind(row_id).bind(token).execute(&mut tx, 1).await?;
         tx.commit().await
     }
 
@@ -147,7 +147,7 @@ impl Store {
         .bind(row_id)
         .bind(i32::from(status))
         .bind(sealed_body)
-        .execute(&mut tx)
+        .execute(&mut tx, 1)
         .await?;
         tx.commit().await?;
         Ok(n == 1)
@@ -159,7 +159,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let n = query(
             "DELETE FROM idempotency_keys WHERE created < $1 AND (state = 'done' OR locked_until < $2)")
-            .bind(cutoff).bind(now).execute(&mut tx).await?;
+            .bind(cutoff).bind(now).execute_counted(&mut tx).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -183,7 +183,7 @@ impl Tx {
         .bind(token)
         .bind(i32::from(status))
         .bind(sealed_body)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(n == 1)
     }
@@ -214,7 +214,7 @@ impl Tx {
             .bind(token)
             .bind(i32::from(status))
             .bind(sealed_body)
-            .execute(&mut *self)
+            .execute(&mut *self, 1)
             .await?;
         Ok(n == 1)
     }

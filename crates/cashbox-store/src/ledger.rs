@@ -38,7 +38,7 @@ impl Tx {
         .bind(created)
         .bind(kind)
         .bind(object_id)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         if inserted == 0 {
             return Ok(false);

@@ -19,7 +19,7 @@
 //!         let n = query("UPDATE invoices SET memo = $2 WHERE id = $1")
 //!             .bind(id)
 //!             .bind(memo)
-//!             .execute(&mut *self)
+//!             .execute(&mut *self, 1) // the rows it is expected to change
 //!             .await?;
 //!         Ok(n == 1)
 //!     }
@@ -40,14 +40,16 @@
 //!
 //! What a newcomer may meet, and why it is still right:
 //!
-//! - Work run through `App::transact` (a payment's outcome, the billing run) runs first in a
-//!   *fast* transaction: deferred on SQLite, buffered on PostgreSQL (below). There, a write is
-//!   not made at once: `execute` tells the code it changed **one row**, and the commit checks
-//!   that it did; any other count makes the commit a conflict, and the work runs again in an
-//!   ordinary transaction, where `execute` returns the true count. So `n == 1` above is
-//!   exact on both paths. A write that usually changes another number of rows, and whose
-//!   count the code does not need, uses `Query::run_ignoring_count`; a write whose rows
-//!   the code reads (`RETURNING`) cannot be deferred and makes the work fall back.
+//! - Every write says how many rows it expects to change. Work run through `App::transact`
+//!   (a payment's outcome, the billing run) runs first in a *fast* transaction: deferred on
+//!   SQLite, buffered on PostgreSQL (below). There, a write is not made at once: `execute`
+//!   tells the code the count it expects, and the commit checks that it was so; any other
+//!   count makes the commit a conflict, and the work runs again in an ordinary transaction,
+//!   where `execute` returns the true count. So `n == 1` above is exact on both paths. A
+//!   write whose count the code does not need uses `Query::run_ignoring_count`; one whose
+//!   true count it needs at once (a purge that reports it), `Query::execute_counted`, and a
+//!   write whose rows the code reads (`RETURNING`): both make a deferred transaction fall
+//!   back.
 //! - A fast transaction keeps what it read and answers the same read again from it until one
 //!   of its own writes may change it. Which tables a write changes is read from the statement
 //!   (`shape.rs`: the table after `INSERT INTO`, `UPDATE` or `DELETE FROM`) and from the
@@ -558,6 +560,74 @@ impl Tx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fast transaction (deferred here, buffered on PostgreSQL) takes the count a write
+    /// expects, many rows included, and its commit checks it; a count the code needs at once
+    /// is the true one, or a fall-back where it cannot be known.
+    #[tokio::test]
+    async fn a_write_says_how_many_rows_it_expects() {
+        let store = testing::fresh_store().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        for id in ["cus_a", "cus_b"] {
+            tx.insert_customer(&CustomerRow {
+                id: id.into(),
+                created: 1,
+                deleted: false,
+                email_bidx: None,
+                sealed: None,
+                balance: 0,
+                currency: None,
+                default_payment_method: None,
+                delinquent: false,
+                invoice_prefix: "ABCDEFGH".into(),
+                next_invoice_sequence: 1,
+                test_clock: None,
+            })
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let fast = || async {
+            match store.deferred() {
+                Some(tx) => tx,
+                None => store.buffered().await.unwrap().unwrap(),
+            }
+        };
+        let balance = |b: i64| {
+            let store = &store;
+            async move {
+                store
+                    .count_where("customers", &format!("balance = {b}"))
+                    .await
+                    .unwrap()
+            }
+        };
+        let mut tx = fast().await;
+        let set = |from: i64, to: i64| {
+            db::query("UPDATE customers SET balance = $2 WHERE balance = $1")
+                .bind(from)
+                .bind(to)
+        };
+        assert_eq!(set(0, 1).execute(&mut tx, 2).await.unwrap(), 2);
+        tx.commit().await.unwrap();
+        assert_eq!(balance(1).await, 2);
+        // Expected one, changes two: nothing is written.
+        let mut tx = fast().await;
+        assert_eq!(set(1, 2).execute(&mut tx, 1).await.unwrap(), 1);
+        assert!(matches!(tx.commit().await, Err(StoreError::Conflict)));
+        assert_eq!(balance(1).await, 2);
+        // The true count, now.
+        let mut tx = fast().await;
+        let counted = set(1, 3).execute_counted(&mut tx).await;
+        match &*store {
+            Store::Sqlite(_) => assert!(matches!(counted, Err(StoreError::NotDeferrable))),
+            Store::Postgres(_) => {
+                assert_eq!(counted.unwrap(), 2);
+                tx.commit().await.unwrap();
+                assert_eq!(balance(3).await, 2);
+            }
+        }
+    }
 
     #[test]
     fn fall_backs_are_judged_by_their_share() {

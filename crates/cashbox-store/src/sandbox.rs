@@ -245,7 +245,7 @@ async fn insert_op(on: impl Into<On<'_>>, op: &SandboxOp, on_conflict: &str) -> 
         "INSERT INTO sandbox_operations ({COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){on_conflict}"
     );
-    bind_op(query(sql), op).execute(on).await
+    bind_op(query(sql), op).execute(on, 1).await
 }
 
 /// `op`'s thirteen columns bound, in [`COLUMNS`]' order.

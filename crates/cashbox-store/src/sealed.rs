@@ -102,7 +102,7 @@ impl Store {
             if col == SealedColumn::Customers {
                 query(
                 "UPDATE customers SET sealed = $1, email_bidx = $2 WHERE id = $3 AND sealed = $4")
-                .bind(new).bind(email_bidx).bind(id).bind(old).execute(&mut tx).await?
+                .bind(new).bind(email_bidx).bind(id).bind(old).execute(&mut tx, 1).await?
             } else {
                 let sql =
                     format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3");
@@ -110,7 +110,7 @@ impl Store {
                     .bind(new)
                     .bind(id)
                     .bind(old)
-                    .execute(&mut tx)
+                    .execute(&mut tx, 1)
                     .await?
             };
         tx.commit().await?;

@@ -165,7 +165,7 @@ impl Tx {
         )
         .bind(event_name)
         .bind(meter)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(n == 1)
     }
@@ -220,7 +220,7 @@ impl Tx {
         .bind(meter)
         .bind(customer)
         .bind(through)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(())
     }
@@ -300,7 +300,7 @@ impl Tx {
              ON CONFLICT (customer_id) DO UPDATE SET version = customer_versions.version + 1",
         )
         .bind(customer)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(())
     }
@@ -336,7 +336,7 @@ impl Tx {
         let Some(r) = row else { return Ok(None) };
         query("UPDATE meter_events SET canceled = 1 WHERE identifier = $1")
             .bind(identifier)
-            .execute(&mut *self)
+            .execute(&mut *self, 1)
             .await?;
         Ok(Some((
             r.try_get("customer_id")?,
@@ -379,7 +379,7 @@ impl Tx {
         .bind(customer)
         .bind(value)
         .bind(created)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(n == 1)
     }

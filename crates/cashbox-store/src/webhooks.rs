@@ -91,7 +91,7 @@ impl Tx {
             for seq in chunk {
                 q = q.bind(*seq);
             }
-            q.execute(&mut *self).await?;
+            q.execute(&mut *self, chunk.len() as u64).await?;
         }
         Ok(())
     }
@@ -112,7 +112,7 @@ impl Tx {
         .bind(endpoint)
         .bind(event)
         .bind(due_at)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(())
     }
@@ -138,7 +138,7 @@ impl Tx {
         .bind(a.latency_ms)
         .bind(a.error.clone())
         .bind(a.response_excerpt.clone())
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         query(
             "UPDATE webhook_deliveries SET status = $2, attempts = $3, next_attempt_at = $4 WHERE id = $1",
@@ -147,7 +147,7 @@ impl Tx {
         .bind(status)
         .bind(attempts)
         .bind(next_attempt_at)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         Ok(())
     }
@@ -160,7 +160,7 @@ impl Tx {
              WHERE endpoint_id = $1 AND status = 'pending'",
         )
         .bind(endpoint)
-        .execute(&mut *self)
+        .run_ignoring_count(&mut *self)
         .await?;
         Ok(())
     }
@@ -174,7 +174,7 @@ impl Tx {
         )
         .bind(before)
         .bind(limit)
-        .execute(&mut *self)
+        .execute_counted(&mut *self)
         .await?;
         let deliveries = query(
             "DELETE FROM webhook_deliveries WHERE id IN ( \
@@ -182,7 +182,7 @@ impl Tx {
         )
         .bind(before)
         .bind(limit)
-        .execute(&mut *self)
+        .execute_counted(&mut *self)
         .await?;
         Ok(attempts + deliveries)
     }
@@ -205,7 +205,7 @@ impl Tx {
         .bind(endpoint)
         .bind(event)
         .bind(now)
-        .execute(&mut *self)
+        .execute(&mut *self, 1)
         .await?;
         let row =
             query("SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND event_id = $2")
