@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::billing::{Billing, T0};
 use crate::support::{AppOptions, TestApp, spawn_full};
+use crate::usage;
 
 fn fixed_clock() -> i64 {
     T0
@@ -54,6 +55,16 @@ async fn run(options: AppOptions, lose_writes: bool) -> (TestApp, Outcome) {
         t.app.lose_writes_in_fast_transactions();
     }
     let b = Billing::with(t, Some("pm_card_visa")).await;
+    // Every event goes to the webhook outbox (by trigger) while an endpoint exists.
+    b.t.post(
+        "/v1/webhook_endpoints",
+        &[
+            ("url", "http://127.0.0.1:9/hook"),
+            ("enabled_events[]", "*"),
+        ],
+    )
+    .await
+    .ok();
     // Payments: one paid, one declined, one refunded in part.
     let paid =
         b.t.post(
@@ -90,7 +101,20 @@ async fn run(options: AppOptions, lose_writes: bool) -> (TestApp, Outcome) {
     // Subscriptions renewed by the billing run: three months of one, a declined renewal and
     // its retries for another customer.
     let price = b.price(1_500).await;
-    b.subscribe(&[("items[0][price]", &price)]).await;
+    // A licensed and a metered item: the renewals bill the usage recorded in between.
+    let meter = usage::meter(&b, "api_calls", "sum").await;
+    let metered = usage::metered_price(&b, &meter, &[("unit_amount", "3")]).await;
+    b.subscribe(&[("items[0][price]", &price), ("items[1][price]", &metered)])
+        .await;
+    let record_usage = |(i, (value, day)): (usize, (i64, i64))| {
+        let b = &b;
+        async move {
+            b.advance(T0 + day * 86_400).await;
+            usage::usage(b, "api_calls", value, T0 + day * 86_400, &format!("u{i}"))
+                .await
+                .ok();
+        }
+    };
     let card =
         b.t.create_customer(&[
             ("email", "failing@example.com"),
@@ -119,6 +143,9 @@ async fn run(options: AppOptions, lose_writes: bool) -> (TestApp, Outcome) {
     )
     .await
     .ok();
+    for usage in [(40, 3), (7, 20), (12, 45)].into_iter().enumerate() {
+        record_usage(usage).await;
+    }
     b.advance(T0 + 95 * 86_400).await;
 
     let mut outcome = Outcome::new();

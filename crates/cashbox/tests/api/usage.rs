@@ -8,7 +8,7 @@ use crate::billing::{Billing, DAY, T0, amounts};
 const MAY1: i64 = T0 + 30 * DAY;
 const GRACE: i64 = 3_600;
 
-async fn meter(b: &Billing, event_name: &str, formula: &str) -> String {
+pub(crate) async fn meter(b: &Billing, event_name: &str, formula: &str) -> String {
     let r =
         b.t.post(
             "/v1/billing/meters",
@@ -23,7 +23,7 @@ async fn meter(b: &Billing, event_name: &str, formula: &str) -> String {
 }
 
 /// A monthly metered price on `meter`, with extra price parameters.
-async fn metered_price(b: &Billing, meter: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn metered_price(b: &Billing, meter: &str, extra: &[(&str, &str)]) -> String {
     let product = b.t.post("/v1/products", &[("name", "Usage")]).await;
     let product = product.ok()["id"].as_str().unwrap().to_string();
     let mut pairs = vec![
@@ -38,7 +38,13 @@ async fn metered_price(b: &Billing, meter: &str, extra: &[(&str, &str)]) -> Stri
     price.ok()["id"].as_str().unwrap().to_string()
 }
 
-async fn usage(b: &Billing, event: &str, value: i64, ts: i64, id: &str) -> crate::support::Resp {
+pub(crate) async fn usage(
+    b: &Billing,
+    event: &str,
+    value: i64,
+    ts: i64,
+    id: &str,
+) -> crate::support::Resp {
     b.t.post(
         "/v1/billing/meter_events",
         &[
