@@ -236,9 +236,17 @@ async fn advances_are_bounded_answer_and_can_be_stopped() {
             .await
             .unwrap()
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let settled = count().await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // A renewal batch under way when the clock went finishes; then nothing more is made.
+    let mut settled = count().await;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let now = count().await;
+        if now == settled {
+            break;
+        }
+        settled = now;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
     assert_eq!(count().await, settled, "no more invoices after the delete");
     assert!(
         settled < 3_000,
