@@ -127,7 +127,8 @@ pub enum RatingError {
 /// paid, and every sum of an invoice's amounts is far inside `i64`.
 pub const INVOICE_AMOUNT_MAX_MINOR: i64 = crate::money::CHARGE_AMOUNT_MAX_MINOR;
 
-fn within_invoice_max(amount: i64) -> Option<i64> {
+/// `amount`, if an invoice may carry it (either sign) ([`INVOICE_AMOUNT_MAX_MINOR`]).
+pub fn within_invoice_max(amount: i64) -> Option<i64> {
     (amount.checked_abs()? <= INVOICE_AMOUNT_MAX_MINOR).then_some(amount)
 }
 
@@ -310,6 +311,109 @@ fn spread(total: i64, weights: &[i64]) -> Option<Vec<i64>> {
     Some(parts)
 }
 
+/// What discount `d` takes off each line, given what earlier discounts left of each
+/// (`remaining`): `None` for a line it does not apply to. A percentage comes off each line; an
+/// amount off (in the invoice's currency) is spread over the lines in proportion to what
+/// remains of them, and never takes more than that.
+fn discount_parts(
+    d: &DiscountInput<'_>,
+    lines: &[LineInput],
+    remaining: &[i64],
+    currency: &str,
+) -> Result<Vec<Option<i64>>, TotalsOverflow> {
+    let eligible: Vec<bool> = lines
+        .iter()
+        .map(|l| {
+            l.discountable
+                && match &d.coupon.applies_to_products {
+                    Some(products) => l.product.as_ref().is_some_and(|p| products.contains(p)),
+                    None => true,
+                }
+        })
+        .collect();
+    let parts: Vec<i64> = if let Some(pct) = d.coupon.percent_off {
+        remaining
+            .iter()
+            .zip(&eligible)
+            .map(|(r, e)| if *e { percent_of(*r, pct) } else { Some(0) })
+            .collect::<Option<_>>()
+            .ok_or(TotalsOverflow)?
+    } else {
+        let off = if d.coupon.currency.as_deref() == Some(currency) {
+            d.coupon.amount_off.unwrap_or(0)
+        } else {
+            d.coupon
+                .currency_options
+                .get(currency)
+                .copied()
+                .unwrap_or(0)
+        };
+        let weights: Vec<i64> = remaining
+            .iter()
+            .zip(&eligible)
+            .map(|(r, e)| if *e { (*r).max(0) } else { 0 })
+            .collect();
+        let cap = weights
+            .iter()
+            .try_fold(0i64, |s, w| s.checked_add(*w))
+            .ok_or(TotalsOverflow)?;
+        spread(off.min(cap), &weights).ok_or(TotalsOverflow)?
+    };
+    Ok(parts
+        .into_iter()
+        .zip(eligible)
+        .map(|(part, e)| e.then_some(part))
+        .collect())
+}
+
+/// The taxes of one line on `taxable` (what discounts and credits left of it) at `rates`.
+/// Exclusive taxes are added to it; inclusive ones are inside it: they are taken out of a
+/// base found by dividing by their combined percentage, the last inclusive rate taking the
+/// rounding remainder, so that base plus inclusive taxes is exactly `taxable`.
+fn line_taxes(taxable: i64, rates: &[TaxRate]) -> Result<Vec<TaxAmount>, TotalsOverflow> {
+    let inclusive_pct: Decimal = rates
+        .iter()
+        .filter(|r| r.inclusive)
+        .map(|r| r.percentage)
+        .sum();
+    let base = if inclusive_pct.is_zero() {
+        taxable
+    } else {
+        to_minor(
+            Decimal::from(taxable)
+                .checked_mul(Decimal::from(100))
+                .and_then(|v| v.checked_div(Decimal::from(100) + inclusive_pct))
+                .ok_or(TotalsOverflow)?,
+        )
+        .ok_or(TotalsOverflow)?
+    };
+    let mut inclusive_left = taxable.checked_sub(base).ok_or(TotalsOverflow)?;
+    let inclusive_count = rates.iter().filter(|r| r.inclusive).count();
+    let mut seen_inclusive = 0;
+    let mut taxes = Vec::with_capacity(rates.len());
+    for rate in rates {
+        let amount = if rate.inclusive {
+            seen_inclusive += 1;
+            let a = if seen_inclusive == inclusive_count {
+                inclusive_left
+            } else {
+                percent_of(base, rate.percentage).ok_or(TotalsOverflow)?
+            };
+            inclusive_left = inclusive_left.checked_sub(a).ok_or(TotalsOverflow)?;
+            a
+        } else {
+            percent_of(taxable, rate.percentage).ok_or(TotalsOverflow)?
+        };
+        taxes.push(TaxAmount {
+            tax_rate: rate.id.clone(),
+            inclusive: rate.inclusive,
+            amount,
+            taxable_amount: if rate.inclusive { base } else { taxable },
+        });
+    }
+    Ok(taxes)
+}
+
 /// An invoice's discounts, taxes and totals, in the order Stripe applies them: discounts on
 /// line amounts (each in turn on what the previous left), then taxes on what remains.
 pub fn totals(
@@ -328,50 +432,13 @@ pub fn totals(
     };
     let mut remaining: Vec<i64> = lines.iter().map(|l| l.amount).collect();
     for d in discounts {
-        let eligible: Vec<bool> = lines
-            .iter()
-            .map(|l| {
-                l.discountable
-                    && match &d.coupon.applies_to_products {
-                        Some(products) => l.product.as_ref().is_some_and(|p| products.contains(p)),
-                        None => true,
-                    }
-            })
-            .collect();
-        let parts: Vec<i64> = if let Some(pct) = d.coupon.percent_off {
-            remaining
-                .iter()
-                .zip(&eligible)
-                .map(|(r, e)| if *e { percent_of(*r, pct) } else { Some(0) })
-                .collect::<Option<_>>()
-                .ok_or(TotalsOverflow)?
-        } else {
-            let off = if d.coupon.currency.as_deref() == Some(currency) {
-                d.coupon.amount_off.unwrap_or(0)
-            } else {
-                d.coupon
-                    .currency_options
-                    .get(currency)
-                    .copied()
-                    .unwrap_or(0)
-            };
-            let weights: Vec<i64> = remaining
-                .iter()
-                .zip(&eligible)
-                .map(|(r, e)| if *e { (*r).max(0) } else { 0 })
-                .collect();
-            let cap = weights
-                .iter()
-                .try_fold(0i64, |s, w| s.checked_add(*w))
-                .ok_or(TotalsOverflow)?;
-            spread(off.min(cap), &weights).ok_or(TotalsOverflow)?
-        };
+        let parts = discount_parts(d, lines, &remaining, currency)?;
         let mut sum = 0i64;
-        for (i, part) in parts.iter().enumerate() {
-            if eligible[i] {
-                out.lines[i].discounts.push((d.id.to_string(), *part));
-                remaining[i] = remaining[i].checked_sub(*part).ok_or(TotalsOverflow)?;
-                sum = sum.checked_add(*part).ok_or(TotalsOverflow)?;
+        for (i, part) in parts.into_iter().enumerate() {
+            if let Some(part) = part {
+                out.lines[i].discounts.push((d.id.to_string(), part));
+                remaining[i] = remaining[i].checked_sub(part).ok_or(TotalsOverflow)?;
+                sum = sum.checked_add(part).ok_or(TotalsOverflow)?;
             }
         }
         out.total_discounts.push((d.id.to_string(), sum));
@@ -394,52 +461,20 @@ pub fn totals(
         } else {
             &line.tax_rates
         };
-        let taxable = remaining[i];
-        let inclusive_pct: Decimal = rates
-            .iter()
-            .filter(|r| r.inclusive)
-            .map(|r| r.percentage)
-            .sum();
-        // The base that inclusive taxes were added to: what remains once they are taken out.
-        let base = if inclusive_pct.is_zero() {
-            taxable
-        } else {
-            to_minor(
-                Decimal::from(taxable)
-                    .checked_mul(Decimal::from(100))
-                    .and_then(|v| v.checked_div(Decimal::from(100) + inclusive_pct))
-                    .ok_or(TotalsOverflow)?,
-            )
-            .ok_or(TotalsOverflow)?
-        };
-        let mut inclusive_left = taxable.checked_sub(base).ok_or(TotalsOverflow)?;
-        let inclusive_count = rates.iter().filter(|r| r.inclusive).count();
-        let mut seen_inclusive = 0;
-        for rate in rates {
-            let amount = if rate.inclusive {
-                seen_inclusive += 1;
-                let a = if seen_inclusive == inclusive_count {
-                    inclusive_left
-                } else {
-                    percent_of(base, rate.percentage).ok_or(TotalsOverflow)?
-                };
-                inclusive_left = inclusive_left.checked_sub(a).ok_or(TotalsOverflow)?;
-                inclusive_tax = inclusive_tax.checked_add(a).ok_or(TotalsOverflow)?;
-                a
+        for t in line_taxes(remaining[i], rates)? {
+            let sum = if t.inclusive {
+                &mut inclusive_tax
             } else {
-                let a = percent_of(taxable, rate.percentage).ok_or(TotalsOverflow)?;
-                exclusive_tax = exclusive_tax.checked_add(a).ok_or(TotalsOverflow)?;
-                a
+                &mut exclusive_tax
             };
-            let t = TaxAmount {
-                tax_rate: rate.id.clone(),
-                inclusive: rate.inclusive,
-                amount,
-                taxable_amount: if rate.inclusive { base } else { taxable },
-            };
-            match out.total_taxes.iter_mut().find(|x| x.tax_rate == rate.id) {
+            *sum = sum.checked_add(t.amount).ok_or(TotalsOverflow)?;
+            match out
+                .total_taxes
+                .iter_mut()
+                .find(|x| x.tax_rate == t.tax_rate)
+            {
                 Some(x) => {
-                    x.amount = x.amount.checked_add(amount).ok_or(TotalsOverflow)?;
+                    x.amount = x.amount.checked_add(t.amount).ok_or(TotalsOverflow)?;
                     x.taxable_amount = x
                         .taxable_amount
                         .checked_add(t.taxable_amount)
@@ -891,10 +926,10 @@ mod properties {
             amount in -INVOICE_AMOUNT_MAX_MINOR..=INVOICE_AMOUNT_MAX_MINOR,
             start in 0i64..=2_000_000_000,
             length in 1i64..=400 * 86_400,
-            cut in 0.0f64..=1.0,
+            per_mille in 0i64..=1_000,
         ) {
             let end = start + length;
-            let middle = start + (length as f64 * cut) as i64;
+            let middle = start + length * per_mille / 1_000;
             prop_assert_eq!(prorate(amount, (start, end), start, end), Some(amount));
             let first = prorate(amount, (start, end), start, middle).unwrap();
             let rest = prorate(amount, (start, end), middle, end).unwrap();

@@ -1037,21 +1037,16 @@ impl InvoiceItemCreateParams {
 /// Checks an invoice item's amount (either sign): at most
 /// [`billing::INVOICE_AMOUNT_MAX_MINOR`], what one invoice may total.
 pub fn check_item_amount(param: &str, amount: i64) -> Result<i64, ParamError> {
-    if amount
-        .checked_abs()
-        .is_some_and(|a| a <= billing::INVOICE_AMOUNT_MAX_MINOR)
-    {
-        Ok(amount)
-    } else {
-        Err(ParamError::new(
+    billing::within_invoice_max(amount).ok_or_else(|| {
+        ParamError::new(
             param,
             "amount_too_large",
             format!(
                 "Invalid {param}: an invoice item's amount must be between -{max} and {max}.",
                 max = billing::INVOICE_AMOUNT_MAX_MINOR
             ),
-        ))
-    }
+        )
+    })
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
