@@ -368,8 +368,9 @@ fn discount_parts(
 
 /// The taxes of one line on `taxable` (what discounts and credits left of it) at `rates`.
 /// Exclusive taxes are added to it; inclusive ones are inside it: they are taken out of a
-/// base found by dividing by their combined percentage, the last inclusive rate taking the
-/// rounding remainder, so that base plus inclusive taxes is exactly `taxable`.
+/// base found by dividing by their combined percentage, the largest inclusive rate taking the
+/// rounding remainder (a 0% rate never takes a cent), so that base plus inclusive taxes is
+/// exactly `taxable`.
 fn line_taxes(taxable: i64, rates: &[TaxRate]) -> Result<Vec<TaxAmount>, TotalsOverflow> {
     let inclusive_pct: Decimal = rates
         .iter()
@@ -387,23 +388,35 @@ fn line_taxes(taxable: i64, rates: &[TaxRate]) -> Result<Vec<TaxAmount>, TotalsO
         )
         .ok_or(TotalsOverflow)?
     };
+    // The inclusive rate that takes the remainder: the largest (the first of equals).
+    let remainder_at = rates
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.inclusive)
+        .fold(None, |best: Option<(usize, Decimal)>, (i, r)| match best {
+            Some((_, p)) if p >= r.percentage => best,
+            _ => Some((i, r.percentage)),
+        })
+        .map(|(i, _)| i);
+    let mut amounts = Vec::with_capacity(rates.len());
     let mut inclusive_left = taxable.checked_sub(base).ok_or(TotalsOverflow)?;
-    let inclusive_count = rates.iter().filter(|r| r.inclusive).count();
-    let mut seen_inclusive = 0;
-    let mut taxes = Vec::with_capacity(rates.len());
-    for rate in rates {
-        let amount = if rate.inclusive {
-            seen_inclusive += 1;
-            let a = if seen_inclusive == inclusive_count {
-                inclusive_left
-            } else {
-                percent_of(base, rate.percentage).ok_or(TotalsOverflow)?
-            };
-            inclusive_left = inclusive_left.checked_sub(a).ok_or(TotalsOverflow)?;
-            a
-        } else {
-            percent_of(taxable, rate.percentage).ok_or(TotalsOverflow)?
+    for (i, rate) in rates.iter().enumerate() {
+        let amount = match (rate.inclusive, Some(i) == remainder_at) {
+            (true, true) => 0, // set below, once the others are known
+            (true, false) => {
+                let a = percent_of(base, rate.percentage).ok_or(TotalsOverflow)?;
+                inclusive_left = inclusive_left.checked_sub(a).ok_or(TotalsOverflow)?;
+                a
+            }
+            (false, _) => percent_of(taxable, rate.percentage).ok_or(TotalsOverflow)?,
         };
+        amounts.push(amount);
+    }
+    if let Some(i) = remainder_at {
+        amounts[i] = inclusive_left;
+    }
+    let mut taxes = Vec::with_capacity(rates.len());
+    for (rate, amount) in rates.iter().zip(amounts) {
         taxes.push(TaxAmount {
             tax_rate: rate.id.clone(),
             inclusive: rate.inclusive,
@@ -649,6 +662,24 @@ mod tests {
             jurisdiction: None,
             tax_type: None,
             metadata: Default::default(),
+        }
+    }
+
+    /// Found by the totals property: with 21.5% and 0% inclusive, the 0% rate took the
+    /// rounding remainder, -1 cent. The largest rate takes it, and no tax is negative.
+    #[test]
+    fn the_largest_inclusive_rate_takes_the_rounding_remainder() {
+        let rates = [
+            rate_of("txr_a", Decimal::new(215, 1), true),
+            rate_of("txr_b", Decimal::new(55, 1), true),
+            rate_of("txr_zero", Decimal::ZERO, true),
+        ];
+        for taxable in 0..20_000 {
+            let taxes = line_taxes(taxable, &rates).unwrap();
+            assert!(taxes.iter().all(|t| t.amount >= 0), "{taxable}: {taxes:?}");
+            assert_eq!(taxes[2].amount, 0, "{taxable}");
+            let base = taxes[0].taxable_amount;
+            assert_eq!(taxes.iter().map(|t| t.amount).sum::<i64>(), taxable - base);
         }
     }
 
