@@ -1,6 +1,7 @@
 //! Customers: create, retrieve, update, delete, list.
 
 use cashbox_core::ParamError;
+use cashbox_core::billing::invoice::{Invoice, InvoiceCustomer, InvoiceStatus};
 use cashbox_core::clock::TestClock;
 use cashbox_core::crypto::Compressed;
 use cashbox_core::customer::{
@@ -9,7 +10,6 @@ use cashbox_core::customer::{
 };
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{has_prefix, new_id};
-use cashbox_core::invoice::{Invoice, InvoiceCustomer, InvoiceStatus};
 use cashbox_core::payments::PaymentMethod;
 use cashbox_store::{CustomerFilter, CustomerRow, DocTable, SealedColumn, Tx};
 use serde_json::Value;
@@ -319,7 +319,7 @@ impl App {
         tx.update_customer(&tombstone).await?;
         let now = self.now();
         for row in tx.docs_by_customer(DocTable::Subscriptions, &id).await? {
-            let mut sub: cashbox_core::subscription::Subscription = self.open_doc(&row)?;
+            let mut sub: cashbox_core::billing::subscription::Subscription = self.open_doc(&row)?;
             if sub.status.is_terminal() {
                 continue;
             }

@@ -38,7 +38,7 @@ pub enum AppError {
     /// The billing code tried a status change Stripe does not make (a bug, never the
     /// client's doing): nothing is written, and it is logged.
     #[error("{0}")]
-    Transition(#[from] cashbox_core::subscription::InvalidTransition),
+    Transition(#[from] cashbox_core::billing::subscription::InvalidTransition),
 }
 
 pub type AppResult<T> = Result<T, AppError>;

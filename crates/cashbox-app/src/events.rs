@@ -4,14 +4,14 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
+use cashbox_core::billing::invoice::Invoice;
+use cashbox_core::billing::subscription::Subscription;
 use cashbox_core::crypto::Compressed;
 use cashbox_core::event::{
     API_VERSION, EventData, EventListParams, EventObject, EventRequest, previous_attributes,
 };
 use cashbox_core::id::{has_prefix, new_id};
-use cashbox_core::invoice::Invoice;
 use cashbox_core::payments::{Charge, PaymentIntent};
-use cashbox_core::subscription::Subscription;
 use cashbox_store::{EventFilter, EventRow, SealedColumn, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

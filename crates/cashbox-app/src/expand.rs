@@ -9,12 +9,12 @@ use cashbox_core::ParamError;
 use cashbox_store::{Store, Tx};
 use serde_json::Value;
 
-use cashbox_core::catalog::{Price, Product};
+use cashbox_core::billing::catalog::{Price, Product};
+use cashbox_core::billing::discounts::Coupon;
+use cashbox_core::billing::invoice::{Discount, Invoice, InvoiceItem};
+use cashbox_core::billing::subscription::Subscription;
 use cashbox_core::clock::TestClock;
-use cashbox_core::discounts::Coupon;
-use cashbox_core::invoice::{Discount, Invoice, InvoiceItem};
 use cashbox_core::payments::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
-use cashbox_core::subscription::Subscription;
 
 use crate::docs::Doc;
 use crate::{App, AppResult};

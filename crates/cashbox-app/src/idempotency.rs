@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use cashbox_core::invoice::Invoice;
+use cashbox_core::billing::invoice::Invoice;
+use cashbox_core::billing::subscription::Subscription;
 use cashbox_core::payments::{PaymentIntent, Refund, RefundStatus, SetupIntent};
-use cashbox_core::subscription::Subscription;
 use cashbox_store::{Claim, SealedColumn};
 use serde_json::Value;
 use zeroize::Zeroizing;

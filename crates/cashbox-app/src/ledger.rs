@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use cashbox_core::credit_note::CreditNote;
+use cashbox_core::billing::credit_note::CreditNote;
+use cashbox_core::billing::invoice::{Invoice, InvoiceStatus};
 use cashbox_core::id::new_id;
-use cashbox_core::invoice::{Invoice, InvoiceStatus};
 use cashbox_core::ledger::{self, Posting};
 use cashbox_core::payments::{Charge, Refund, RefundStatus};
 use cashbox_store::{DocTable, Imbalance, LedgerLine, Tx};
@@ -137,7 +137,7 @@ impl App {
             after = last.id.clone();
             for row in &rows {
                 let note: CreditNote = self.open_doc(row)?;
-                for (account, amount) in crate::credit_notes::expected_lines(&note) {
+                for (account, amount) in crate::billing::credit_notes::expected_lines(&note) {
                     add(account, &note.currency, amount);
                 }
             }

@@ -3,32 +3,19 @@
 //! request carried an `Idempotency-Key`, the response to replay.
 
 pub mod auth;
-pub mod billing_run;
-pub mod catalog;
-pub mod clocks;
+pub mod billing;
 pub mod context;
-pub mod credit_notes;
-pub mod credits;
 pub mod customers;
-pub mod discounts;
 mod docs;
-pub mod entitlements;
 pub mod error;
 pub mod events;
 pub mod expand;
 pub mod idempotency;
-pub mod invoices;
 pub mod keys;
 pub mod ledger;
-pub mod payment_intents;
-pub mod payment_methods;
-pub mod recovery;
-pub mod refunds;
+pub mod payments;
 pub mod rotation;
-pub mod setup_intents;
-pub mod subscriptions;
 pub mod usage;
-mod usage_cache;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -111,7 +98,7 @@ struct Inner {
     settings: Settings,
     processor: Box<dyn Processor>,
     auth_cache: auth::AuthCache,
-    usage_cache: usage_cache::UsageCache,
+    usage_cache: usage::usage_cache::UsageCache,
     #[cfg(feature = "fault-injection")]
     lose_writes: std::sync::atomic::AtomicBool,
 }
@@ -141,7 +128,7 @@ impl App {
                 settings,
                 processor,
                 auth_cache: auth::AuthCache::default(),
-                usage_cache: usage_cache::UsageCache::default(),
+                usage_cache: usage::usage_cache::UsageCache::default(),
                 #[cfg(feature = "fault-injection")]
                 lose_writes: Default::default(),
             }),
@@ -161,7 +148,7 @@ impl App {
         self.inner.processor.as_ref()
     }
 
-    pub(crate) fn usage_cache(&self) -> &usage_cache::UsageCache {
+    pub(crate) fn usage_cache(&self) -> &usage::usage_cache::UsageCache {
         &self.inner.usage_cache
     }
 

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use cashbox_app::{App, RequestCtx, Settings};
-use cashbox_core::catalog::{PriceCreateParams, ProductCreateParams, RecurringParams};
+use cashbox_core::billing::catalog::{PriceCreateParams, ProductCreateParams, RecurringParams};
+use cashbox_core::billing::subscription::{ItemParams, SubscriptionCreateParams};
 use cashbox_core::crypto::KeyRing;
 use cashbox_core::customer::CustomerCreateParams;
-use cashbox_core::subscription::{ItemParams, SubscriptionCreateParams};
 use cashbox_store::Store;
 
 /// The application's clock during the bench: fixed, so every run bills the same periods.
@@ -139,7 +139,7 @@ pub(crate) async fn monthly_price(app: &App, unit_amount: i64) -> Result<String,
                 currency: Some("usd".into()),
                 unit_amount: Some(unit_amount),
                 recurring: Some(RecurringParams {
-                    interval: Some(cashbox_core::catalog::Interval::Month),
+                    interval: Some(cashbox_core::billing::catalog::Interval::Month),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -245,7 +245,7 @@ async fn run_billing(batch: i64) -> Result<(), String> {
     loop {
         let r = app.recover_interrupted().await.map_err(err)?;
         recovered += r.examined;
-        if r.examined < cashbox_app::recovery::RECOVERY_BATCH as usize {
+        if r.examined < cashbox_app::payments::recovery::RECOVERY_BATCH as usize {
             break;
         }
     }

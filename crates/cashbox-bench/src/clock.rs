@@ -8,9 +8,9 @@
 use std::time::Instant;
 
 use cashbox_app::{App, AppError, RequestCtx, Settings};
+use cashbox_core::billing::invoice::InvoiceListParams;
 use cashbox_core::clock::{TestClockAdvanceParams, TestClockCreateParams};
 use cashbox_core::crypto::KeyRing;
-use cashbox_core::invoice::InvoiceListParams;
 
 use crate::billing::{id_of, monthly_price, subscribe_many};
 

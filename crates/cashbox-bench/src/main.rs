@@ -47,7 +47,7 @@ enum Command {
         #[arg(long, default_value = "all")]
         phase: String,
         /// Pieces of due work the worker takes at a time.
-        #[arg(long, default_value_t = cashbox_app::billing_run::BILLING_ROUND)]
+        #[arg(long, default_value_t = cashbox_app::billing::billing_run::BILLING_ROUND)]
         batch: i64,
     },
     /// Benchmark a test clock: N customers with a monthly subscription in a 7-day trial on one

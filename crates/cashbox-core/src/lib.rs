@@ -10,18 +10,12 @@
 
 pub mod api_key;
 pub mod billing;
-pub mod catalog;
 pub mod clock;
-pub mod credit_note;
-pub mod credits;
 pub mod crypto;
 pub mod currency;
 pub mod customer;
-pub mod discounts;
-pub mod entitlements;
 pub mod event;
 pub mod id;
-pub mod invoice;
 pub mod json;
 pub mod ledger;
 pub mod list;
@@ -29,7 +23,6 @@ pub mod metadata;
 pub mod money;
 pub mod param;
 pub mod payments;
-pub mod subscription;
 pub mod usage;
 pub mod webhooks;
 

@@ -8,13 +8,13 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use cashbox_core::credit_note::{CreditNoteCreateParams, CreditNoteListParams};
-use cashbox_core::invoice::{
+use cashbox_core::billing::credit_note::{CreditNoteCreateParams, CreditNoteListParams};
+use cashbox_core::billing::invoice::{
     InvoiceCreateParams, InvoiceFinalizeParams, InvoiceItemCreateParams, InvoiceItemListParams,
     InvoiceItemUpdateParams, InvoiceLinesParams, InvoiceListParams, InvoicePayParams,
     InvoiceUpdateParams,
 };
-use cashbox_core::subscription::{
+use cashbox_core::billing::subscription::{
     PreviewParams, SubscriptionCancelParams, SubscriptionCreateParams,
     SubscriptionItemCreateParams, SubscriptionItemListParams, SubscriptionItemUpdateParams,
     SubscriptionListParams, SubscriptionResumeParams, SubscriptionUpdateParams,

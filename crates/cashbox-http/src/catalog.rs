@@ -6,7 +6,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use cashbox_core::catalog::{
+use cashbox_core::billing::catalog::{
     PriceCreateParams, PriceListParams, PriceUpdateParams, ProductCreateParams, ProductListParams,
     ProductUpdateParams,
 };

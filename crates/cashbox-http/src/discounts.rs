@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use cashbox_core::discounts::{
+use cashbox_core::billing::discounts::{
     CouponCreateParams, CouponListParams, CouponUpdateParams, PromotionCodeCreateParams,
     PromotionCodeListParams, PromotionCodeUpdateParams, TaxRateCreateParams, TaxRateListParams,
     TaxRateUpdateParams,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use cashbox_core::entitlements::{
+use cashbox_core::usage::entitlements::{
     ActiveEntitlementListParams, EntitlementCheckParams, FeatureCreateParams, FeatureListParams,
     FeatureUpdateParams, ProductFeatureCreateParams, ProductFeatureListParams,
 };

@@ -11,8 +11,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use cashbox_app::{AppError, RequestCtx};
+use cashbox_core::billing::invoice::{Invoice, InvoicePayParams, InvoiceStatus};
 use cashbox_core::billing::short_date;
-use cashbox_core::invoice::{Invoice, InvoicePayParams, InvoiceStatus};
 
 use crate::pages::{amount_text, not_found, query_param};
 use crate::pdf::{self, Text};

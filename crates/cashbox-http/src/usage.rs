@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use cashbox_core::credits::{
+use cashbox_core::usage::credits::{
     CreditGrantCreateParams, CreditGrantListParams, CreditGrantUpdateParams,
     SpendLimitCreateParams, SpendLimitListParams, SpendLimitUpdateParams, UsageCheckParams,
 };

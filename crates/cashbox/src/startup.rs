@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cashbox_app::billing_run::BILLING_ROUND;
+use cashbox_app::billing::billing_run::BILLING_ROUND;
 use cashbox_app::keys::SOURCE_GENERATED;
 use cashbox_app::{App, Settings};
 use cashbox_core::api_key::{self, KeyKind};

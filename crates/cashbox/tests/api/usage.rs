@@ -847,7 +847,7 @@ async fn a_second_process_sees_usage_within_100_ms_on_postgres() {
         let second = second.clone();
         async move { second.follow_usage().await }
     });
-    let params = |q| cashbox_core::credits::UsageCheckParams {
+    let params = |q| cashbox_core::usage::credits::UsageCheckParams {
         customer: Some(b.customer.clone()),
         event_name: Some("minutes".into()),
         quantity: Some(q),

@@ -10,17 +10,17 @@
 //! payment is a PaymentIntent attempt whose pending state is its lease (the recovery sweep
 //! finishes one whose process died, and its outcome settles the invoice).
 
+use cashbox_core::billing::invoice::{CollectionMethod, Invoice, InvoiceStatus};
+use cashbox_core::billing::subscription::{Due, MissingPaymentMethod, SubStatus, Subscription};
 use cashbox_core::clock::{ClockStatus, TestClock};
 use cashbox_core::crypto::Compressed;
 use cashbox_core::event::previous_attributes;
-use cashbox_core::invoice::{CollectionMethod, Invoice, InvoiceStatus};
 use cashbox_core::payments::{PaymentIntent, PaymentMethod};
-use cashbox_core::subscription::{Due, MissingPaymentMethod, SubStatus, Subscription};
 use cashbox_store::{DocTable, DueKind, DueWork, Store, Tx};
 
+use crate::billing::invoices::{CollectNow, Collection};
 use crate::events::{Shown, Snapshot};
-use crate::invoices::{CollectNow, Collection};
-use crate::payment_intents::Reply;
+use crate::payments::payment_intents::Reply;
 use crate::{App, AppError, AppResult, RequestCtx};
 
 /// Steps one subscription may take in one run before the worker moves on.

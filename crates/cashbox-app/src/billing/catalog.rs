@@ -2,7 +2,7 @@
 //! lookup keys (unique, moved with `transfer_lookup_key`).
 
 use cashbox_core::ParamError;
-use cashbox_core::catalog::{
+use cashbox_core::billing::catalog::{
     PRICE_PREFIX, PRODUCT_PREFIX, Price, PriceCreateParams, PriceListParams, PriceUpdateParams,
     Product, ProductCreateParams, ProductDataParams, ProductListParams, ProductUpdateParams,
 };

@@ -6,13 +6,17 @@
 //! meter to the period's end (under an exclusive per-(meter, customer) lock on PostgreSQL,
 //! which recording takes shared), and an event timestamped before the watermark is refused.
 
+pub mod credits;
+pub mod entitlements;
+pub(crate) mod usage_cache;
+
 use std::collections::HashMap;
 
 use cashbox_core::ParamError;
+use cashbox_core::billing::invoice::LineDraft;
+use cashbox_core::billing::subscription::Subscription;
 use cashbox_core::customer::ID_PREFIX as CUSTOMER_PREFIX;
 use cashbox_core::id::{has_prefix, new_id};
-use cashbox_core::invoice::LineDraft;
-use cashbox_core::subscription::Subscription;
 use cashbox_core::usage::{
     ALERT_PREFIX, Alert, AlertCreateParams, AlertListParams, BATCH_EVENTS_MAX,
     METER_ADJUSTMENT_PREFIX, METER_PREFIX, Meter, MeterAdjustmentParams, MeterCreateParams,
@@ -23,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::docs::{Doc, active_status};
 use crate::events::ListResult;
-use crate::usage_cache::{Delta, USAGE_CHANNEL, decode, encode};
+use crate::usage::usage_cache::{Delta, USAGE_CHANNEL, decode, encode};
 use crate::{App, AppError, AppResult, RequestCtx};
 
 impl Doc for Alert {

@@ -21,8 +21,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use cashbox_core::credits::{CreditGrant, SpendLimit};
-use cashbox_core::subscription::Subscription;
+use cashbox_core::billing::subscription::Subscription;
+use cashbox_core::usage::credits::{CreditGrant, SpendLimit};
 use cashbox_core::usage::{Aggregate, Formula};
 
 pub(crate) const USAGE_CHANNEL: &str = "cashbox_usage";
@@ -65,7 +65,8 @@ pub(crate) struct Entitlements {
     pub versions: (i64, i64),
     pub test_clock: Option<String>,
     pub valid_until: i64,
-    pub by_feature: std::collections::BTreeMap<String, cashbox_core::entitlements::Entitlement>,
+    pub by_feature:
+        std::collections::BTreeMap<String, cashbox_core::usage::entitlements::Entitlement>,
 }
 
 #[derive(Default)]

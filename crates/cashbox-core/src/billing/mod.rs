@@ -1,4 +1,6 @@
-//! The arithmetic of billing: billing periods, what a price charges for a quantity, proration,
+//! Billing: what is sold ([`catalog`]), to whom and how often ([`subscription`]), what is
+//! owed ([`invoice`], [`credit_note`]) and what is taken off ([`discounts`]). This module holds
+//! the arithmetic they share: billing periods, what a price charges for a quantity, proration,
 //! and an invoice's discounts, taxes and totals. Amounts are integer minor units; fractional
 //! intermediate values (sub-cent prices, percentages, fractions of a period) are exact
 //! decimals or integer ratios, rounded once per line by the rules written here.
@@ -14,11 +16,17 @@
 //! - an exclusive tax is `taxable × percentage`, rounded per line and rate; an inclusive tax is
 //!   the part of the line above `taxable / (1 + percentage)`, rounded per line.
 
+pub mod catalog;
+pub mod credit_note;
+pub mod discounts;
+pub mod invoice;
+pub mod subscription;
+
 use chrono::{DateTime, Datelike, Months, TimeDelta, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::catalog::{Amounts, Interval, Price, Round, TiersMode};
-use crate::discounts::{Coupon, TaxRate};
+use crate::billing::catalog::{Amounts, Interval, Price, Round, TiersMode};
+use crate::billing::discounts::{Coupon, TaxRate};
 
 /// Rounds to the nearest integer, halves away from zero.
 fn round_half_away(d: Decimal) -> Decimal {
@@ -176,8 +184,9 @@ pub fn price_amount(price: &Price, currency: &str, quantity: u64) -> Result<i64,
 }
 
 fn tiered_amount(amounts: &Amounts, mode: TiersMode, quantity: u64) -> Option<Decimal> {
-    let value =
-        |d: &Option<crate::catalog::DecimalAmount>| d.as_ref().map_or(Decimal::ZERO, |d| d.value());
+    let value = |d: &Option<crate::billing::catalog::DecimalAmount>| {
+        d.as_ref().map_or(Decimal::ZERO, |d| d.value())
+    };
     let q = i64::try_from(quantity).ok()?;
     match mode {
         TiersMode::Volume => {
@@ -541,8 +550,8 @@ pub fn apply_balance(total: i64, balance: i64) -> Option<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::PriceCreateParams;
-    use crate::discounts::CouponCreateParams;
+    use crate::billing::catalog::PriceCreateParams;
+    use crate::billing::discounts::CouponCreateParams;
     use serde_json::json;
 
     fn price(v: serde_json::Value) -> Price {
@@ -785,8 +794,8 @@ mod properties {
     use rust_decimal::Decimal;
 
     use super::*;
+    use crate::billing::discounts::{Coupon, Duration, TaxRate};
     use crate::customer::CUSTOMER_BALANCE_MAX_MINOR;
-    use crate::discounts::{Coupon, Duration, TaxRate};
 
     fn tax(i: usize, tenths_of_percent: u32, inclusive: bool) -> TaxRate {
         let percentage = Decimal::new(i64::from(tenths_of_percent), 1);

@@ -1,7 +1,12 @@
-//! Billing meters and meter events, as Stripe has them: a meter names the events it counts
-//! (`event_name`), which payload key names the customer and which the value, and how a
-//! period's events aggregate (sum, count or the last value). Meter events are checked here
+//! Usage: what customers consume and may consume. Prepaid [`credits`] and spend limits,
+//! [`entitlements`] to features and purchases, and (here) billing meters and meter events as
+//! Stripe has them: a meter names the events it counts (`event_name`), which payload key
+//! names the customer and which the value, and how a period's events aggregate (sum, count
+//! or the last value). Meter events are checked here
 //! (timestamp window, value, customer key) before the store records them.
+
+pub mod credits;
+pub mod entitlements;
 
 use std::collections::BTreeMap;
 
@@ -10,7 +15,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::ParamError;
-use crate::catalog::Text;
+use crate::billing::catalog::Text;
 use crate::payments::check_text;
 
 pub const METER_PREFIX: &str = "mtr";

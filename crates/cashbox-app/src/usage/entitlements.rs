@@ -12,21 +12,21 @@
 use std::collections::BTreeMap;
 
 use cashbox_core::ParamError;
+use cashbox_core::billing::invoice::Invoice;
+use cashbox_core::billing::subscription::Subscription;
 use cashbox_core::customer::ID_PREFIX as CUSTOMER_PREFIX;
-use cashbox_core::entitlements::{
+use cashbox_core::id::{has_prefix, new_id};
+use cashbox_core::usage::entitlements::{
     ActiveEntitlementListParams, Entitlement, EntitlementCheckParams, FEATURE_PREFIX, Feature,
     FeatureCreateParams, FeatureListParams, FeatureUpdateParams, PRODUCT_FEATURE_PREFIX,
     ProductFeature, ProductFeatureCreateParams, ProductFeatureListParams, check_json,
 };
-use cashbox_core::id::{has_prefix, new_id};
-use cashbox_core::invoice::Invoice;
-use cashbox_core::subscription::Subscription;
 use cashbox_store::{DocFilter, DocTable, Grant, Tx};
 use serde_json::{Value, json};
 
 use crate::docs::{Doc, active_status};
 use crate::events::ListResult;
-use crate::usage_cache::Entitlements;
+use crate::usage::usage_cache::Entitlements;
 use crate::{App, AppError, AppResult, RequestCtx};
 use cashbox_core::clock::TestClock;
 use std::sync::Arc;
@@ -163,7 +163,7 @@ impl App {
         product: &str,
         p: ProductFeatureCreateParams,
     ) -> AppResult<Value> {
-        let _: cashbox_core::catalog::Product = self.load(product).await?;
+        let _: cashbox_core::billing::catalog::Product = self.load(product).await?;
         let pf = ProductFeature::new(new_id(PRODUCT_FEATURE_PREFIX), self.now(), product, &p)?;
         let feature = self
             .feature_named(&pf.feature, "entitlement_feature")

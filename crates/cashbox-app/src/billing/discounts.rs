@@ -2,7 +2,7 @@
 //! coupons). Redemption counts move when subscriptions and invoices apply them.
 
 use cashbox_core::ParamError;
-use cashbox_core::discounts::{
+use cashbox_core::billing::discounts::{
     Coupon, CouponCreateParams, CouponListParams, CouponUpdateParams, PROMOTION_CODE_PREFIX,
     PromotionCode, PromotionCodeCreateParams, PromotionCodeListParams, PromotionCodeUpdateParams,
     TAX_RATE_PREFIX, TaxRate, TaxRateCreateParams, TaxRateListParams, TaxRateUpdateParams,
@@ -142,7 +142,7 @@ impl App {
         }
         if let Some(products) = &coupon.applies_to_products {
             for (i, p) in products.iter().enumerate() {
-                let found: Option<cashbox_core::catalog::Product> =
+                let found: Option<cashbox_core::billing::catalog::Product> =
                     self.find_for_update(&mut tx, p).await?;
                 if found.is_none() {
                     return Err(AppError::MissingReference {

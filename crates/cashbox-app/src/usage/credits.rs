@@ -10,24 +10,24 @@
 //! credit is the room.
 
 use cashbox_core::ParamError;
+use cashbox_core::billing::invoice::{CREDIT_BALANCE_TRANSACTION_PREFIX, Invoice, PretaxCredit};
+use cashbox_core::billing::subscription::Subscription;
 use cashbox_core::clock::TestClock;
-use cashbox_core::credits::{
+use cashbox_core::customer::ID_PREFIX as CUSTOMER_PREFIX;
+use cashbox_core::id::{has_prefix, new_id};
+use cashbox_core::metadata::Metadata;
+use cashbox_core::payments::PaymentIntent;
+use cashbox_core::usage::credits::{
     CREDIT_GRANT_PREFIX, CreditGrant, CreditGrantCreateParams, CreditGrantListParams,
     CreditGrantUpdateParams, GrantCategory, SPEND_LIMIT_PREFIX, SpendLimit, SpendLimitCreateParams,
     SpendLimitListParams, SpendLimitUpdateParams, TOP_UP_METADATA_KEY, UsageCheckParams, allocate,
     draw, verdict,
 };
-use cashbox_core::customer::ID_PREFIX as CUSTOMER_PREFIX;
-use cashbox_core::id::{has_prefix, new_id};
-use cashbox_core::invoice::{CREDIT_BALANCE_TRANSACTION_PREFIX, Invoice, PretaxCredit};
-use cashbox_core::metadata::Metadata;
-use cashbox_core::payments::PaymentIntent;
-use cashbox_core::subscription::Subscription;
 use cashbox_core::usage::{Aggregate, Meter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::usage_cache::Profile;
+use crate::usage::usage_cache::Profile;
 use cashbox_store::{CustomerRow, DocFilter, DocRow, DocTable, Tx};
 use serde_json::{Value, json};
 
@@ -281,7 +281,7 @@ impl App {
             amount: pi.amount,
             remaining: pi.amount,
             category: GrantCategory::Paid,
-            priority: cashbox_core::credits::PRIORITY_DEFAULT,
+            priority: cashbox_core::usage::credits::PRIORITY_DEFAULT,
             effective_at: now,
             expires_at: None,
             voided_at: None,
@@ -331,7 +331,7 @@ impl App {
                 });
             }
         }
-        inv.recompute().map_err(crate::invoices::overflow)
+        inv.recompute().map_err(crate::billing::invoices::overflow)
     }
 
     /// A voided invoice gives back the credit it drew (Stripe's

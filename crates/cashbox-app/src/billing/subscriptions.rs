@@ -1,23 +1,16 @@
 //! Subscriptions: create (trials, anchors, discounts, payment behaviors), update (items with
 //! proration, cancellation at period end, pauses, trials ended early), cancel, resume, list,
 //! and the upcoming-invoice preview. What falls due later (renewals, trial ends, dunning) is
-//! run by [`crate::billing_run`].
+//! run by [`crate::billing::billing_run`].
 
 use std::collections::HashMap;
 
 use cashbox_core::ParamError;
-use cashbox_core::billing::{self, prorate};
-use cashbox_core::crypto::Compressed;
-use cashbox_core::customer::Customer;
-use cashbox_core::event::previous_attributes;
-use cashbox_core::id::new_id;
-use cashbox_core::invoice::{
+use cashbox_core::billing::invoice::{
     CollectionMethod, INVOICE_ITEM_PREFIX, INVOICE_PREFIX, Invoice, InvoiceItem, InvoiceStatus,
     LineDraft, check_days_until_due, check_description,
 };
-use cashbox_core::metadata::Metadata;
-use cashbox_core::payments::apply_metadata;
-use cashbox_core::subscription::{
+use cashbox_core::billing::subscription::{
     ITEM_PREFIX, ITEMS_MAX, ItemParams, MissingPaymentMethod, PauseCollection, PaymentBehavior,
     PreviewParams, ProrationBehavior, SUBSCRIPTION_PREFIX, SubStatus, Subscription,
     SubscriptionCancelParams, SubscriptionCreateParams, SubscriptionItem,
@@ -25,12 +18,19 @@ use cashbox_core::subscription::{
     SubscriptionResumeParams, SubscriptionUpdateParams, check_quantity, parse_trial_end,
     proration_lines, valid_status_filter,
 };
+use cashbox_core::billing::{self, prorate};
+use cashbox_core::crypto::Compressed;
+use cashbox_core::customer::Customer;
+use cashbox_core::event::previous_attributes;
+use cashbox_core::id::new_id;
+use cashbox_core::metadata::Metadata;
+use cashbox_core::payments::apply_metadata;
 use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::Value;
 
+use crate::billing::invoices::{CollectNow, Redemption, inner_ctx, overflow};
 use crate::docs::Doc;
 use crate::events::{ListResult, Shown, Snapshot};
-use crate::invoices::{CollectNow, Redemption, inner_ctx, overflow};
 use crate::{App, AppError, AppResult, RequestCtx};
 
 impl Doc for Subscription {
@@ -299,7 +299,7 @@ impl App {
                 tx.insert_due_doc(DocTable::Invoices, &row, due, clock)
                     .await?;
             }
-            Some(cashbox_core::subscription::PauseBehavior::KeepAsDraft) => {
+            Some(cashbox_core::billing::subscription::PauseBehavior::KeepAsDraft) => {
                 inv.auto_advance = false;
                 self.insert_invoice(tx, ctx, &inv).await?;
             }
@@ -309,7 +309,9 @@ impl App {
                 self.save_invoice(tx, &inv).await?;
                 if inv.status == InvoiceStatus::Open {
                     let to = match behavior {
-                        cashbox_core::subscription::PauseBehavior::Void => InvoiceStatus::Void,
+                        cashbox_core::billing::subscription::PauseBehavior::Void => {
+                            InvoiceStatus::Void
+                        }
                         _ => InvoiceStatus::Uncollectible,
                     };
                     self.close_in(tx, ctx, &mut inv, to, now).await?;
@@ -325,7 +327,7 @@ impl App {
             .map(|(d, _)| d)
             .collect();
         sub.discounts.retain(|d| {
-            let spent = d.coupon.duration == cashbox_core::discounts::Duration::Once
+            let spent = d.coupon.duration == cashbox_core::billing::discounts::Duration::Once
                 && used.contains(&&d.id);
             d.applies_at(now) && !spent
         });
@@ -1624,7 +1626,7 @@ impl App {
 
     pub async fn list_subscription_items(
         &self,
-        p: &cashbox_core::subscription::SubscriptionItemListParams,
+        p: &cashbox_core::billing::subscription::SubscriptionItemListParams,
         _expand: &[Vec<String>],
     ) -> AppResult<ListResult> {
         let sub_id = p

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::ParamError;
-use crate::catalog::Text;
+use crate::billing::catalog::Text;
 use crate::currency::Currency;
 use crate::metadata::{Metadata, MetadataParam, present};
 use crate::param::check_len;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::ParamError;
-use crate::invoice::{Invoice, InvoiceStatus};
+use crate::billing::invoice::{Invoice, InvoiceStatus};
 use crate::metadata::{Metadata, MetadataParam, present};
 
 pub const CREDIT_NOTE_PREFIX: &str = "cn";

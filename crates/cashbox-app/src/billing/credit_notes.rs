@@ -7,22 +7,22 @@
 //! the note needs is checked before the refund is asked for.
 
 use cashbox_core::ParamError;
-use cashbox_core::billing::mul_div_round;
-use cashbox_core::credit_note::{
+use cashbox_core::billing::credit_note::{
     CREDIT_NOTE_LINE_PREFIX, CREDIT_NOTE_PREFIX, CreditNote, CreditNoteCreateParams,
     CreditNoteListParams, REASONS, creditable, lines_from, split_checked,
 };
+use cashbox_core::billing::invoice::{Invoice, InvoiceStatus};
+use cashbox_core::billing::mul_div_round;
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::new_id;
-use cashbox_core::invoice::{Invoice, InvoiceStatus};
 use cashbox_core::ledger::{CreditNoteAmounts, Posting};
 use cashbox_core::payments::{RefundCreateParams, RefundReason, apply_metadata};
 use cashbox_store::{DocFilter, DocTable};
 use serde_json::Value;
 
+use crate::billing::invoices::inner_ctx;
 use crate::docs::Doc;
 use crate::events::ListResult;
-use crate::invoices::inner_ctx;
 use crate::{App, AppError, AppResult, RequestCtx};
 
 impl Doc for CreditNote {
@@ -146,7 +146,7 @@ impl App {
         {
             return Err(ParamError::invalid("reason", format!("Invalid reason: {r}")).into());
         }
-        cashbox_core::invoice::check_description(&p.memo)
+        cashbox_core::billing::invoice::check_description(&p.memo)
             .map_err(|e| ParamError::invalid("memo", e.message))?;
         let missing = || AppError::MissingReference {
             object: "invoice",

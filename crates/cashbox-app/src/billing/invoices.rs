@@ -3,16 +3,9 @@
 //! what its payment's outcome does to it and its subscription (dunning included).
 
 use cashbox_core::ParamError;
-use cashbox_core::billing::price_amount;
-use cashbox_core::catalog::Price;
-use cashbox_core::clock::TestClock;
-use cashbox_core::crypto::Compressed;
-use cashbox_core::currency::Currency;
-use cashbox_core::customer::Customer;
-use cashbox_core::discounts::{Coupon, PromotionCode, TaxRate};
-use cashbox_core::event::previous_attributes;
-use cashbox_core::id::{new_id, random_token};
-use cashbox_core::invoice::{
+use cashbox_core::billing::catalog::Price;
+use cashbox_core::billing::discounts::{Coupon, PromotionCode, TaxRate};
+use cashbox_core::billing::invoice::{
     CollectionMethod, DISCOUNT_PREFIX, Discount, DiscountParams, INVOICE_ITEM_PREFIX,
     INVOICE_PREFIX, Invoice, InvoiceCreateParams, InvoiceCustomer, InvoiceFinalizeParams,
     InvoiceItem, InvoiceItemCreateParams, InvoiceItemListParams, InvoiceItemUpdateParams,
@@ -20,12 +13,19 @@ use cashbox_core::invoice::{
     LINE_PREFIX, LineDraft, check_days_until_due, check_description, check_item_amount,
     require_status,
 };
+use cashbox_core::billing::price_amount;
+use cashbox_core::billing::subscription::{SubStatus, Subscription, check_quantity};
+use cashbox_core::clock::TestClock;
+use cashbox_core::crypto::Compressed;
+use cashbox_core::currency::Currency;
+use cashbox_core::customer::Customer;
+use cashbox_core::event::previous_attributes;
+use cashbox_core::id::{new_id, random_token};
 use cashbox_core::ledger::Posting;
 use cashbox_core::metadata::Metadata;
 use cashbox_core::payments::{
     PI_PREFIX, PaymentIntent, PaymentIntentCreateParams, PaymentMethod, PiStatus,
 };
-use cashbox_core::subscription::{SubStatus, Subscription, check_quantity};
 use cashbox_store::{DocFilter, DocRow, DocTable, Tx};
 use serde_json::{Value, json};
 
@@ -256,7 +256,10 @@ impl App {
                 continue;
             }
             let name = match tx.doc(DocTable::Products, &p.product).await? {
-                Some(row) => self.open_doc::<cashbox_core::catalog::Product>(&row)?.name,
+                Some(row) => {
+                    self.open_doc::<cashbox_core::billing::catalog::Product>(&row)?
+                        .name
+                }
                 None => p.product.clone(),
             };
             names.insert(p.product.clone(), name);
@@ -1482,7 +1485,7 @@ impl App {
     pub async fn invoice_lines(
         &self,
         id: &str,
-        p: &cashbox_core::invoice::InvoiceLinesParams,
+        p: &cashbox_core::billing::invoice::InvoiceLinesParams,
     ) -> AppResult<ListResult> {
         let inv: Invoice = self.load(id).await?;
         let lines = self.render_invoice(&inv)["lines"]["data"]

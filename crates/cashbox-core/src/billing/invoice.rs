@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::ParamError;
+use crate::billing::catalog::{Price, Text};
+use crate::billing::discounts::{Coupon, Duration, TaxRate};
 use crate::billing::{self, DiscountInput, LineInput, TaxAmount, TotalsOverflow};
-use crate::catalog::{Price, Text};
 use crate::customer::{Address, CustomerPrivate, Shipping, TaxExempt};
-use crate::discounts::{Coupon, Duration, TaxRate};
 use crate::metadata::{Metadata, MetadataParam, present};
 use crate::payments::check_text;
 
@@ -77,7 +77,7 @@ impl Discount {
     ) -> Self {
         let end = match (coupon.duration, coupon.duration_in_months) {
             (Duration::Repeating, Some(months)) => {
-                billing::boundary(start, crate::catalog::Interval::Month, months, 1)
+                billing::boundary(start, crate::billing::catalog::Interval::Month, months, 1)
             }
             _ => None,
         };
@@ -964,7 +964,7 @@ impl InvoiceItemCreateParams {
             .clone()
             .ok_or_else(|| ParamError::missing("customer"))?;
         check_description(&self.description)?;
-        let quantity = crate::subscription::check_quantity("quantity", self.quantity)?;
+        let quantity = crate::billing::subscription::check_quantity("quantity", self.quantity)?;
         let price = self
             .price
             .clone()
@@ -989,7 +989,8 @@ impl InvoiceItemCreateParams {
             },
             (None, None, Some(d)) => {
                 let currency = currency(true)?.unwrap_or_default();
-                let unit = crate::catalog::DecimalAmount::parse("unit_amount_decimal", &d.0)?;
+                let unit =
+                    crate::billing::catalog::DecimalAmount::parse("unit_amount_decimal", &d.0)?;
                 let amount = billing::units_times(unit.value(), quantity).ok_or_else(|| {
                     ParamError::invalid("unit_amount_decimal", "The amount is too large.")
                 })?;

@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::ParamError;
+use crate::billing::catalog::{Price, Text};
+use crate::billing::discounts::TaxRate;
+use crate::billing::invoice::{CollectionMethod, Discount, DiscountParams, LineDraft};
 use crate::billing::{self, price_amount, prorate, short_date};
-use crate::catalog::{Price, Text};
-use crate::discounts::TaxRate;
-use crate::invoice::{CollectionMethod, Discount, DiscountParams, LineDraft};
 use crate::metadata::{Metadata, MetadataParam, present};
 
 pub const SUBSCRIPTION_PREFIX: &str = "sub";
@@ -125,7 +125,7 @@ impl SubscriptionItem {
             .price
             .recurring
             .as_ref()
-            .is_some_and(|r| r.usage_type == crate::catalog::UsageType::Metered);
+            .is_some_and(|r| r.usage_type == crate::billing::catalog::UsageType::Metered);
         if metered {
             return Ok(0);
         }
@@ -284,7 +284,7 @@ impl Due {
 }
 
 impl Subscription {
-    pub fn interval(&self) -> Option<(crate::catalog::Interval, u32)> {
+    pub fn interval(&self) -> Option<(crate::billing::catalog::Interval, u32)> {
         self.items
             .first()
             .and_then(|i| i.price.recurring.as_ref())
@@ -831,7 +831,7 @@ pub fn valid_status_filter(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::PriceCreateParams;
+    use crate::billing::catalog::PriceCreateParams;
 
     fn price(id: &str, amount: i64) -> Price {
         let p: PriceCreateParams = serde_json::from_value(json!({
