@@ -1,6 +1,7 @@
 //! Every way a use case can fail. The HTTP layer maps each variant to one Stripe error.
 
 use cashbox_core::ParamError;
+use cashbox_core::billing::subscription::change::ChangeError;
 use cashbox_core::crypto::CryptoError;
 use cashbox_store::StoreError;
 
@@ -42,6 +43,20 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+impl From<ChangeError> for AppError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Param(p) => AppError::Param(p),
+            ChangeError::NoSuchItem { id, param } => AppError::MissingReference {
+                object: "subscription_item",
+                id,
+                param,
+            },
+            ChangeError::Transition(t) => AppError::Transition(t),
+        }
+    }
+}
 
 impl AppError {
     pub(crate) fn not_found(object: &'static str, id: &str) -> Self {

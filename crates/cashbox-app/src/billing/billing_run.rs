@@ -11,7 +11,8 @@
 //! finishes one whose process died, and its outcome settles the invoice).
 
 use cashbox_core::billing::invoice::{CollectionMethod, Invoice, InvoiceStatus};
-use cashbox_core::billing::subscription::{Due, MissingPaymentMethod, SubStatus, Subscription};
+use cashbox_core::billing::subscription::step::StepEffect;
+use cashbox_core::billing::subscription::{Due, SubStatus, Subscription};
 use cashbox_core::clock::{ClockStatus, TestClock};
 use cashbox_core::crypto::Compressed;
 use cashbox_core::event::previous_attributes;
@@ -330,8 +331,6 @@ impl App {
                 return Ok(Collection::Nothing);
             }
         };
-        let mut event = Some("customer.subscription.updated");
-        let mut collect: Option<Invoice> = None;
         let pm = sub
             .default_payment_method
             .clone()
@@ -342,121 +341,55 @@ impl App {
             .clone()
             .filter(|_| sub.collection_method == CollectionMethod::ChargeAutomatically)
             .map(|pm| CollectNow { pm, began: None });
-        match due {
-            Due::TrialWillEnd(_) => {
-                sub.trial_will_end_sent = true;
+        let effect = sub.take_step(due, pm.is_some())?;
+        let mut collect: Option<Invoice> = None;
+        match effect {
+            StepEffect::TrialWillEnd => {
+                let object = self.render_subscription(sub);
                 self.record_event(
                     tx,
                     ctx,
                     "customer.subscription.trial_will_end",
-                    &self.render_subscription(sub),
+                    &object,
                     None,
                 )
                 .await?;
-                event = None;
             }
-            Due::TrialEnd(_) => {
-                let has_pm = sub.default_payment_method.is_some()
-                    || customer.default_payment_method.is_some();
-                let automatic = sub.collection_method == CollectionMethod::ChargeAutomatically;
-                match sub.missing_payment_method {
-                    MissingPaymentMethod::Cancel if !has_pm && automatic => {
-                        sub.cancel(t, "cancellation_requested")?;
-                        event = Some("customer.subscription.deleted");
-                    }
-                    MissingPaymentMethod::Pause if !has_pm && automatic => {
-                        sub.transition(SubStatus::Paused)?;
-                        self.record_event(
-                            tx,
-                            ctx,
-                            "customer.subscription.paused",
-                            &self.render_subscription(sub),
-                            None,
-                        )
-                        .await?;
-                    }
-                    _ => {
-                        sub.transition(SubStatus::Active)?;
-                        collect = self
-                            .renew(tx, ctx, sub, &customer, (t, t), collect_now.as_mut())
-                            .await?;
-                    }
-                }
+            StepEffect::CanceledAtTrialEnd => {}
+            StepEffect::PausedAtTrialEnd => {
+                let object = self.render_subscription(sub);
+                self.record_event(tx, ctx, "customer.subscription.paused", &object, None)
+                    .await?;
             }
-            Due::Upcoming(_) => {
-                sub.upcoming_sent_for = Some(sub.current_period_end);
+            StepEffect::Renew { start } => {
+                collect = self
+                    .renew(tx, ctx, sub, &customer, (start, t), collect_now.as_mut())
+                    .await?;
+            }
+            StepEffect::Upcoming => {
                 let preview = self.build_preview(tx, sub, &customer, Vec::new()).await?;
                 let mut object = self.render_invoice(&preview);
                 object["id"] = serde_json::Value::Null;
                 self.record_event(tx, ctx, "invoice.upcoming", &object, None)
                     .await?;
-                event = None;
             }
-            Due::CancelAt(_) => {
-                collect = self
-                    .final_usage_invoice(tx, ctx, sub, &customer, t, t)
-                    .await?;
-                sub.cancel(t, "cancellation_requested")?;
-                event = Some("customer.subscription.deleted");
-            }
-            Due::PeriodEnd(_) if sub.cancel_at_period_end => {
-                let end = sub.current_period_end;
+            StepEffect::Ended { end } => {
                 collect = self
                     .final_usage_invoice(tx, ctx, sub, &customer, end, t)
                     .await?;
-                sub.cancel(end, "cancellation_requested")?;
-                event = Some("customer.subscription.deleted");
             }
-            Due::PeriodEnd(_) => {
-                // The new period starts at the boundary, also when the renewal runs later
-                // (after the usage grace window).
-                let boundary = sub.current_period_end;
-                collect = self
-                    .renew(tx, ctx, sub, &customer, (boundary, t), collect_now.as_mut())
-                    .await?;
-            }
-            Due::IncompleteExpiry(_) => {
-                sub.transition(SubStatus::IncompleteExpired)?;
-                sub.ended_at = Some(t);
-                if let Some(inv_id) = sub.latest_invoice.clone() {
-                    let mut inv: Invoice = self.load_for_update(tx, &inv_id).await?;
-                    if inv.status == InvoiceStatus::Open {
-                        match self
-                            .close_in(tx, ctx, &mut inv, InvoiceStatus::Void, t)
-                            .await
-                        {
-                            Ok(()) => {}
-                            // A payment in flight: the expiry waits for it.
-                            Err(AppError::Param(_)) => {
-                                return Err(AppError::Corrupt(format!(
-                                    "subscription {}: its first payment is still in flight",
-                                    sub.id
-                                )));
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-            }
-            Due::Resume(_) => {
-                sub.pause_collection = None;
-                if sub.status == SubStatus::Paused {
-                    sub.transition(SubStatus::Active)?;
-                    sub.billing_cycle_anchor = t;
+            StepEffect::Expired => self.void_first_invoice(tx, ctx, sub, t).await?,
+            StepEffect::Resumed { restarted } => {
+                if restarted {
                     if let Some(id) = self
                         .start_period(tx, ctx, sub, &customer, t, "subscription_update")
                         .await?
                     {
                         collect = Some(self.load_for_update(tx, &id).await?);
                     }
-                    self.record_event(
-                        tx,
-                        ctx,
-                        "customer.subscription.resumed",
-                        &self.render_subscription(sub),
-                        None,
-                    )
-                    .await?;
+                    let object = self.render_subscription(sub);
+                    self.record_event(tx, ctx, "customer.subscription.resumed", &object, None)
+                        .await?;
                 }
             }
         }
@@ -464,7 +397,7 @@ impl App {
         // An update that changed nothing shows no event. A step changes what it does not
         // render (the notices it sent) only where it records no update, so the documents
         // differ exactly when their renderings do.
-        if let Some(e) = event
+        if let Some(e) = effect.event()
             && (*sub != before || e != "customer.subscription.updated")
         {
             let shown = Shown {
@@ -485,6 +418,34 @@ impl App {
                     .await
             }
             _ => Ok(Collection::Nothing),
+        }
+    }
+
+    /// An expired subscription's first invoice is voided, unless its payment is in flight
+    /// (then the expiry waits for it).
+    async fn void_first_invoice(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        sub: &Subscription,
+        t: i64,
+    ) -> AppResult<()> {
+        let Some(inv_id) = &sub.latest_invoice else {
+            return Ok(());
+        };
+        let mut inv: Invoice = self.load_for_update(tx, inv_id).await?;
+        if inv.status != InvoiceStatus::Open {
+            return Ok(());
+        }
+        match self
+            .close_in(tx, ctx, &mut inv, InvoiceStatus::Void, t)
+            .await
+        {
+            Err(AppError::Param(_)) => Err(AppError::Corrupt(format!(
+                "subscription {}: its first payment is still in flight",
+                sub.id
+            ))),
+            r => r,
         }
     }
 

@@ -7,24 +7,23 @@ use std::collections::HashMap;
 
 use cashbox_core::ParamError;
 use cashbox_core::billing::invoice::{
-    CollectionMethod, INVOICE_ITEM_PREFIX, INVOICE_PREFIX, Invoice, InvoiceItem, InvoiceStatus,
-    LineDraft, check_days_until_due, check_description,
+    CollectionMethod, INVOICE_PREFIX, Invoice, InvoiceItem, InvoiceStatus, LineDraft,
+};
+use cashbox_core::billing::subscription::change::{
+    FirstPayment, ItemRefs, NewSubscription, UpdateRefs, apply_item_params, check_item_params,
+    check_items,
 };
 use cashbox_core::billing::subscription::{
-    ITEM_PREFIX, ITEMS_MAX, ItemParams, MissingPaymentMethod, PauseCollection, PaymentBehavior,
-    PreviewParams, ProrationBehavior, SUBSCRIPTION_PREFIX, SubStatus, Subscription,
-    SubscriptionCancelParams, SubscriptionCreateParams, SubscriptionItem,
+    ItemParams, PaymentBehavior, PreviewParams, ProrationBehavior, SUBSCRIPTION_PREFIX, SubStatus,
+    Subscription, SubscriptionCancelParams, SubscriptionCreateParams, SubscriptionItem,
     SubscriptionItemCreateParams, SubscriptionItemUpdateParams, SubscriptionListParams,
-    SubscriptionResumeParams, SubscriptionUpdateParams, check_quantity, parse_trial_end,
-    proration_lines, valid_status_filter,
+    SubscriptionResumeParams, SubscriptionUpdateParams, valid_status_filter,
 };
 use cashbox_core::billing::{self, prorate};
 use cashbox_core::crypto::Compressed;
 use cashbox_core::customer::Customer;
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::new_id;
-use cashbox_core::metadata::Metadata;
-use cashbox_core::payments::apply_metadata;
 use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::Value;
 
@@ -109,139 +108,44 @@ impl App {
         Ok(())
     }
 
-    /// Checks that a set of items can be billed together: recurring, licensed or metered,
-    /// one currency, one billing interval.
-    fn check_items(items: &[SubscriptionItem], currency: &str) -> AppResult<()> {
-        if items.is_empty() {
-            return Err(ParamError::missing("items").into());
-        }
-        if items.len() > ITEMS_MAX {
-            return Err(ParamError::invalid(
-                "items",
-                format!("A subscription can have at most {ITEMS_MAX} items."),
-            )
-            .into());
-        }
-        let first = items[0].price.recurring.as_ref();
-        for (i, item) in items.iter().enumerate() {
-            let param = format!("items[{i}][price]");
-            let Some(r) = &item.price.recurring else {
-                return Err(ParamError::invalid(
-                    param,
-                    format!(
-                        "The price {} is a one-time price; subscriptions take recurring prices. Use an invoice item for one-time charges.",
-                        item.price.id
-                    ),
-                )
-                .into());
-            };
-            if first
-                .is_some_and(|f| f.interval != r.interval || f.interval_count != r.interval_count)
-            {
-                return Err(ParamError::invalid(
-                    param,
-                    "All prices on a subscription must have the same recurring interval and interval_count.",
-                )
-                .into());
-            }
-            if billing::amounts_in(&item.price, currency).is_none() {
-                return Err(ParamError::invalid(
-                    param,
-                    format!("The price {} has no amount in {currency}.", item.price.id),
-                )
-                .into());
-            }
-            if items[..i].iter().any(|o| o.price.id == item.price.id) {
-                return Err(ParamError::invalid(
-                    param,
-                    format!(
-                        "The price {} appears twice; change the item's quantity instead.",
-                        item.price.id
-                    ),
-                )
-                .into());
-            }
-        }
-        Ok(())
-    }
-
-    /// What a full period of `items` costs before discounts: the order a promotion code's
-    /// minimum is measured against.
-    fn order_amount(items: &[SubscriptionItem], currency: &str) -> AppResult<i64> {
-        items.iter().try_fold(0i64, |sum, i| {
-            let amount = i.period_amount(currency).map_err(rating)?;
-            sum.checked_add(amount)
-                .ok_or_else(|| ParamError::invalid("items", "The amounts are too large.").into())
-        })
-    }
-
-    /// Applies `items[]` parameters to `items`: changes by `id`, removals with `deleted`,
-    /// new items without an id.
-    async fn apply_item_params(
-        &self,
-        tx: &mut Tx,
-        items: &mut Vec<SubscriptionItem>,
-        params: &[ItemParams],
-        now: i64,
-    ) -> AppResult<()> {
+    /// Loads what `items[]` entries name: each entry's price and tax rates.
+    async fn item_refs(&self, tx: &mut Tx, params: &[ItemParams]) -> AppResult<Vec<ItemRefs>> {
+        let mut refs = Vec::with_capacity(params.len());
         for (i, ip) in params.iter().enumerate() {
-            let prefix = format!("items[{i}]");
-            let idx = match &ip.id {
-                Some(id) => Some(items.iter().position(|it| &it.id == id).ok_or_else(|| {
-                    AppError::MissingReference {
-                        object: "subscription_item",
-                        id: id.clone(),
-                        param: format!("{prefix}[id]"),
-                    }
-                })?),
-                None => None,
-            };
             if ip.deleted == Some(true) {
-                let idx = idx.ok_or_else(|| ParamError::missing(format!("{prefix}[id]")))?;
-                items.remove(idx);
+                refs.push(ItemRefs::default());
                 continue;
             }
             let price = match ip.price_id() {
-                Some(p) => Some(self.price_named(tx, p, &format!("{prefix}[price]")).await?),
-                None => None,
-            };
-            let tax_rates = match &ip.tax_rates {
-                Some(ids) => Some(
-                    self.tax_rates_named(tx, ids, &format!("{prefix}[tax_rates]"))
+                Some(p) => Some(
+                    self.price_named(tx, p, &format!("items[{i}][price]"))
                         .await?,
                 ),
                 None => None,
             };
-            match idx {
-                Some(idx) => {
-                    let item = &mut items[idx];
-                    if let Some(p) = price {
-                        item.price = p;
-                    }
-                    if ip.quantity.is_some() {
-                        item.quantity =
-                            check_quantity(&format!("{prefix}[quantity]"), ip.quantity)?;
-                    }
-                    if let Some(t) = tax_rates {
-                        item.tax_rates = t;
-                    }
-                    item.metadata = apply_metadata(&item.metadata, &ip.metadata)?;
-                }
-                None => {
-                    let price =
-                        price.ok_or_else(|| ParamError::missing(format!("{prefix}[price]")))?;
-                    items.push(SubscriptionItem {
-                        id: new_id(ITEM_PREFIX),
-                        created: now,
-                        price,
-                        quantity: check_quantity(&format!("{prefix}[quantity]"), ip.quantity)?,
-                        metadata: apply_metadata(&Metadata::new(), &ip.metadata)?,
-                        tax_rates: tax_rates.unwrap_or_default(),
-                    });
-                }
-            }
+            let tax_rates = match &ip.tax_rates {
+                Some(ids) => Some(
+                    self.tax_rates_named(tx, ids, &format!("items[{i}][tax_rates]"))
+                        .await?,
+                ),
+                None => None,
+            };
+            refs.push(ItemRefs { price, tax_rates });
         }
-        Ok(())
+        Ok(refs)
+    }
+
+    /// The default payment method a subscription's parameters name, checked for the customer.
+    async fn default_payment_method(
+        &self,
+        tx: &mut Tx,
+        pm: &str,
+        customer: &str,
+    ) -> AppResult<String> {
+        Ok(self
+            .payment_method_for_use(tx, pm, Some(customer), "default_payment_method")
+            .await?
+            .id)
     }
 
     /// Makes, saves and finalizes an invoice for `sub`: pending items of the subscription
@@ -466,95 +370,25 @@ impl App {
         p: SubscriptionCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
-        let customer_id = p
-            .customer
-            .clone()
-            .ok_or_else(|| ParamError::missing("customer"))?;
+        p.check()?;
+        let customer_id = p.customer.as_deref().unwrap_or_default();
         let item_params = p.items.as_deref().unwrap_or_default();
-        if item_params.is_empty() {
-            return Err(ParamError::missing("items").into());
-        }
-        check_description(&p.description)?;
-        check_days_until_due(p.days_until_due)?;
-        let collection = p
-            .collection_method
-            .unwrap_or(CollectionMethod::ChargeAutomatically);
-        if p.days_until_due.is_some() && collection != CollectionMethod::SendInvoice {
-            return Err(ParamError::invalid(
-                "days_until_due",
-                "days_until_due can only be set when collection_method is send_invoice.",
-            )
-            .into());
-        }
-        if p.trial_end.is_some() && p.trial_period_days.is_some() {
-            return Err(ParamError::invalid(
-                "trial_end",
-                "You may only specify one of these parameters: trial_end, trial_period_days.",
-            )
-            .into());
-        }
-        if item_params
-            .iter()
-            .any(|i| i.id.is_some() || i.deleted.is_some())
-        {
-            return Err(ParamError::invalid(
-                "items",
-                "New subscription items take no id or deleted.",
-            )
-            .into());
-        }
         let behavior = p
             .payment_behavior
             .unwrap_or(PaymentBehavior::AllowIncomplete);
 
         let mut tx = self.store().begin().await?;
-        let customer = self
-            .live_customer(&mut tx, &customer_id, "customer")
-            .await?;
+        let customer = self.live_customer(&mut tx, customer_id, "customer").await?;
         let now = self
             .time_of(&mut tx, customer.test_clock.as_deref())
             .await?;
+        let refs = self.item_refs(&mut tx, item_params).await?;
         let mut items = Vec::new();
-        self.apply_item_params(&mut tx, &mut items, item_params, now)
-            .await?;
-        let currency = match &p.currency {
-            Some(c) => cashbox_core::currency::Currency::parse("currency", c)?.code(),
-            None => items
-                .first()
-                .map(|i| i.price.currency.clone())
-                .unwrap_or_default(),
-        };
-        Self::check_items(&items, &currency)?;
-        let trial_end = if let Some(te) = &p.trial_end {
-            Some(parse_trial_end("trial_end", te, now)?).filter(|t| *t > now)
-        } else if let Some(days) = p.trial_period_days {
-            if !(0..=730).contains(&days) {
-                return Err(ParamError::invalid(
-                    "trial_period_days",
-                    "Invalid trial_period_days: must be between 0 and 730",
-                )
-                .into());
-            }
-            Some(now + days * 86_400).filter(|t| *t > now)
-        } else if p.trial_from_plan == Some(true) {
-            items
-                .iter()
-                .filter_map(|i| i.price.recurring.as_ref()?.trial_period_days)
-                .max()
-                .map(|d| now + i64::from(d) * 86_400)
-        } else {
-            None
-        };
-        let default_pm = match &p.default_payment_method {
+        apply_item_params(&mut items, item_params, refs, now)?;
+        let default_payment_method = match &p.default_payment_method {
             Some(pm) => Some(
-                self.payment_method_for_use(
-                    &mut tx,
-                    pm,
-                    Some(&customer.id),
-                    "default_payment_method",
-                )
-                .await?
-                .id,
+                self.default_payment_method(&mut tx, pm, &customer.id)
+                    .await?,
             ),
             None => None,
         };
@@ -565,102 +399,32 @@ impl App {
             }
             None => Vec::new(),
         };
-        let id = new_id(SUBSCRIPTION_PREFIX);
-        let order = Self::order_amount(&items, &currency)?;
-        let mut discounts = self
+        let new = NewSubscription {
+            id: new_id(SUBSCRIPTION_PREFIX),
+            customer: customer.id.clone(),
+            test_clock: customer.test_clock.clone(),
+            items,
+            default_payment_method,
+            default_tax_rates,
+        };
+        let mut sub = Subscription::create(&p, new, now)?;
+        let order = sub.order_amount()?;
+        let discounts = self
             .redeem_discounts(
                 &mut tx,
                 &Redemption {
                     customer: &customer.id,
                     now,
-                    order: Some((order, &currency)),
+                    order: Some((order, &sub.currency)),
                 },
                 p.coupon.as_deref(),
                 p.promotion_code.as_deref(),
                 p.discounts.as_deref(),
             )
             .await?;
-        for d in &mut discounts {
-            d.subscription = Some(id.clone());
-        }
-        let anchor = match p.billing_cycle_anchor {
-            Some(a) if trial_end.is_some() => {
-                return Err(ParamError::invalid(
-                    "billing_cycle_anchor",
-                    format!("billing_cycle_anchor cannot be combined with a trial ({a})."),
-                )
-                .into());
-            }
-            Some(a) if a <= now => {
-                return Err(ParamError::invalid(
-                    "billing_cycle_anchor",
-                    "billing_cycle_anchor must be in the future.",
-                )
-                .into());
-            }
-            Some(a) => a,
-            None => trial_end.unwrap_or(now),
-        };
-        let mut sub = Subscription {
-            id,
-            created: now,
-            customer: customer.id.clone(),
-            currency,
-            status: if trial_end.is_some() {
-                SubStatus::Trialing
-            } else {
-                SubStatus::Incomplete
-            },
-            items,
-            billing_cycle_anchor: anchor,
-            current_period_start: now,
-            current_period_end: now,
-            start_date: now,
-            trial_start: trial_end.map(|_| now),
-            trial_end,
-            missing_payment_method: p
-                .trial_settings
-                .as_ref()
-                .and_then(|t| t.end_behavior.as_ref())
-                .and_then(|e| e.missing_payment_method)
-                .unwrap_or(MissingPaymentMethod::CreateInvoice),
-            cancel_at_period_end: p.cancel_at_period_end.unwrap_or(false),
-            cancel_at: p.cancel_at,
-            canceled_at: None,
-            ended_at: None,
-            cancellation_reason: None,
-            cancellation_comment: None,
-            cancellation_feedback: None,
-            collection_method: collection,
-            days_until_due: match collection {
-                CollectionMethod::SendInvoice => Some(p.days_until_due.unwrap_or(30)),
-                CollectionMethod::ChargeAutomatically => None,
-            },
-            default_payment_method: default_pm,
-            default_tax_rates,
-            discounts,
-            latest_invoice: None,
-            description: p.description.clone(),
-            metadata: apply_metadata(&Metadata::new(), &p.metadata)?,
-            test_clock: customer.test_clock.clone(),
-            pause_collection: None,
-            trial_will_end_sent: false,
-            upcoming_sent_for: None,
-        };
-        if let Some(c) = sub.cancel_at
-            && c <= now
-        {
-            return Err(
-                ParamError::invalid("cancel_at", "cancel_at must be in the future.").into(),
-            );
-        }
-        sub.current_period_end = match trial_end {
-            Some(t) => t,
-            None => sub.period_end_after(now).ok_or_else(|| {
-                ParamError::invalid("items", "The billing period cannot be computed.")
-            })?,
-        };
+        sub.set_discounts(discounts);
         let period = (sub.current_period_start, sub.current_period_end);
+        let trial = sub.status == SubStatus::Trialing;
         // The subscription row must exist before its invoice names it.
         self.insert_doc(&mut tx, &sub).await?;
         let inv = self
@@ -671,80 +435,80 @@ impl App {
                 &customer,
                 "subscription_create",
                 period,
-                trial_end.is_some(),
+                trial,
                 now,
                 None,
             )
             .await?
-            .expect("a new subscription's first period is unclaimed");
-        let mut collect = false;
-        if sub.status == SubStatus::Incomplete {
-            if inv.status == InvoiceStatus::Paid || collection == CollectionMethod::SendInvoice {
-                sub.transition(SubStatus::Active)?;
-            } else if behavior == PaymentBehavior::DefaultIncomplete {
-                // The customer pays through the invoice's PaymentIntent (its client_secret).
-                let mut inv = inv.clone();
-                let pi = self.invoice_payment_intent(&inv, now)?;
-                self.insert_doc(&mut tx, &pi).await?;
-                self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
-                    .await?;
-                inv.payment_intent = Some(pi.id.clone());
-                inv.next_payment_attempt = None;
-                self.save_invoice(&mut tx, &inv).await?;
-            } else {
-                collect = true;
-            }
+            .ok_or_else(|| {
+                AppError::Corrupt(format!("{}: its first period was already invoiced", sub.id))
+            })?;
+        let first = sub.first_invoice_made(inv.status == InvoiceStatus::Paid, behavior)?;
+        if first == FirstPayment::ByCustomer {
+            // The customer pays through the invoice's PaymentIntent (its client_secret).
+            let mut inv = inv.clone();
+            let pi = self.invoice_payment_intent(&inv, now)?;
+            self.insert_doc(&mut tx, &pi).await?;
+            self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
+                .await?;
+            inv.payment_intent = Some(pi.id.clone());
+            inv.next_payment_attempt = None;
+            self.save_invoice(&mut tx, &inv).await?;
         }
         self.save_subscription(&mut tx, &sub).await?;
         self.index_items(&mut tx, &sub).await?;
-        self.record_event(
-            &mut tx,
-            ctx,
-            "customer.subscription.created",
-            &self.render_subscription(&sub),
-            None,
-        )
-        .await?;
         let object = self.render_subscription(&sub);
-        if collect {
-            self.commit_provisional(tx, ctx, &object).await?;
-        } else {
+        self.record_event(&mut tx, ctx, "customer.subscription.created", &object, None)
+            .await?;
+        if first != FirstPayment::Collect {
             self.commit_response(tx, ctx, 200, &object).await?;
-        }
-
-        if collect {
+        } else {
+            self.commit_provisional(tx, ctx, &object).await?;
             let failed = self
                 .collect_invoice(ctx, &inv.id, None, p.off_session.unwrap_or(false))
                 .await?;
             if let Some(e) = failed
                 && behavior == PaymentBehavior::ErrorIfIncomplete
             {
-                // Nothing is left behind: the subscription ends and its invoice is void.
-                let ictx = inner_ctx(ctx);
-                let mut tx = self.store().begin().await?;
-                let mut sub: Subscription = self.load_for_update(&mut tx, &sub.id).await?;
-                let mut inv: Invoice = self.load_for_update(&mut tx, &inv.id).await?;
-                if sub.status == SubStatus::Incomplete {
-                    sub.transition(SubStatus::IncompleteExpired)?;
-                    sub.ended_at = Some(now);
-                    self.save_subscription(&mut tx, &sub).await?;
-                    if inv.status == InvoiceStatus::Open {
-                        self.close_in(&mut tx, &ictx, &mut inv, InvoiceStatus::Void, now)
-                            .await?;
-                    }
-                    let body = match &e {
-                        AppError::Card { body } => body.clone(),
-                        _ => Value::Null,
-                    };
-                    self.commit_response(tx, ctx, 402, &body).await?;
-                    return Err(e);
-                }
+                self.expire_unpaid(ctx, &sub.id, &inv.id, now, e).await?;
             }
         }
         let sub: Subscription = self.load(&sub.id).await?;
         let tx = self.store().begin().await?;
         self.finish(tx, ctx, self.render_subscription(&sub), expand)
             .await
+    }
+
+    /// `error_if_incomplete` and the first payment failed with `e`: nothing is left behind,
+    /// the subscription ends, its invoice is void and the answer is `e`; unless something
+    /// settled it since (`Ok`).
+    async fn expire_unpaid(
+        &self,
+        ctx: &RequestCtx,
+        sub_id: &str,
+        inv_id: &str,
+        now: i64,
+        e: AppError,
+    ) -> AppResult<()> {
+        let ictx = inner_ctx(ctx);
+        let mut tx = self.store().begin().await?;
+        let mut sub: Subscription = self.load_for_update(&mut tx, sub_id).await?;
+        if sub.status != SubStatus::Incomplete {
+            return Ok(());
+        }
+        let mut inv: Invoice = self.load_for_update(&mut tx, inv_id).await?;
+        sub.expire(now)?;
+        self.save_subscription(&mut tx, &sub).await?;
+        if inv.status == InvoiceStatus::Open {
+            self.close_in(&mut tx, &ictx, &mut inv, InvoiceStatus::Void, now)
+                .await?;
+        }
+        let body = match &e {
+            AppError::Card { body } => body.clone(),
+            _ => Value::Null,
+        };
+        self.commit_response(tx, ctx, 402, &body).await?;
+        Err(e)
     }
 
     pub async fn retrieve_subscription(
@@ -807,66 +571,53 @@ impl App {
         Ok(page)
     }
 
-    /// Pending proration items for changing `old` items to `new` at `t`.
-    #[allow(clippy::too_many_arguments)]
+    /// Pending proration items for changing `old` items to `new` at `at`.
     async fn prorations(
         &self,
         tx: &mut Tx,
         sub: &Subscription,
         old: &[SubscriptionItem],
         new: &[SubscriptionItem],
-        t: i64,
+        at: i64,
         credit_only: bool,
     ) -> AppResult<Vec<InvoiceItem>> {
         let names = self
             .product_names(tx, old.iter().chain(new).map(|i| &i.price))
             .await?;
-        let period = (sub.current_period_start, sub.current_period_end);
-        let mut drafts = Vec::new();
-        for o in old {
-            let n = new.iter().find(|n| n.id == o.id);
-            let changed = n.is_none_or(|n| n.price.id != o.price.id || n.quantity != o.quantity);
-            if !changed {
-                continue;
-            }
-            let n = if credit_only { None } else { n };
-            drafts.extend(
-                proration_lines(&sub.currency, Some(o), n, period, t, &name_of(&names))
-                    .map_err(rating)?,
-            );
-        }
-        if !credit_only {
-            for n in new.iter().filter(|n| !old.iter().any(|o| o.id == n.id)) {
-                drafts.extend(
-                    proration_lines(&sub.currency, None, Some(n), period, t, &name_of(&names))
-                        .map_err(rating)?,
-                );
-            }
-        }
+        let drafts = sub.proration_drafts(old, new, at, credit_only, &name_of(&names))?;
         Ok(drafts
             .into_iter()
-            .map(|d| InvoiceItem {
-                id: new_id(INVOICE_ITEM_PREFIX),
-                created: t,
-                customer: sub.customer.clone(),
-                amount: d.amount,
-                currency: sub.currency.clone(),
-                description: Some(d.description),
-                period_start: d.period.0,
-                period_end: d.period.1,
-                proration: true,
-                quantity: d.quantity.unwrap_or(1),
-                price: d.price,
-                unit_amount_decimal: None,
-                invoice: None,
-                subscription: Some(sub.id.clone()),
-                subscription_item: d.subscription_item,
-                discountable: true,
-                tax_rates: d.tax_rates,
-                metadata: Metadata::new(),
-                test_clock: sub.test_clock.clone(),
-            })
+            .map(|d| sub.pending_item(d, at))
             .collect())
+    }
+
+    /// Loads what an update's parameters name.
+    async fn update_refs(
+        &self,
+        tx: &mut Tx,
+        sub: &Subscription,
+        p: &SubscriptionUpdateParams,
+    ) -> AppResult<UpdateRefs> {
+        let items = match &p.items {
+            Some(ips) => self.item_refs(tx, ips).await?,
+            None => Vec::new(),
+        };
+        let default_payment_method = match &p.default_payment_method {
+            Some(Some(pm)) => Some(Some(
+                self.default_payment_method(tx, pm, &sub.customer).await?,
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let default_tax_rates = match &p.default_tax_rates {
+            Some(ids) => Some(self.tax_rates_named(tx, ids, "default_tax_rates").await?),
+            None => None,
+        };
+        Ok(UpdateRefs {
+            items,
+            default_payment_method,
+            default_tax_rates,
+        })
     }
 
     pub async fn update_subscription(
@@ -890,150 +641,20 @@ impl App {
         expand: &[Vec<String>],
         respond: &(dyn Fn(&Subscription) -> Value + Sync),
     ) -> AppResult<Value> {
-        check_days_until_due(p.days_until_due)?;
-        if let Some(Some(d)) = &p.description {
-            check_description(&Some(d.clone()))?;
-        }
+        p.check()?;
         let mut tx = self.store().begin().await?;
         let mut sub: Subscription = self.load_for_update(&mut tx, id).await?;
+        sub.check_update(&p)?;
         let before = self.render_subscription(&sub);
-        let ended = sub.status.is_terminal();
-        let touches_billing = p.items.is_some()
-            || p.trial_end.is_some()
-            || p.cancel_at_period_end.is_some()
-            || p.cancel_at.is_some()
-            || p.pause_collection.is_some()
-            || p.coupon.is_some()
-            || p.discounts.is_some()
-            || p.promotion_code.is_some();
-        if ended && touches_billing {
-            return Err(ParamError::invalid(
-                "",
-                format!(
-                    "A {} subscription can only update its metadata and cancellation_details.",
-                    sub.status.as_str()
-                ),
-            )
-            .into());
-        }
         let customer = self
             .live_customer(&mut tx, &sub.customer, "customer")
             .await?;
         let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
-        let behavior = p
-            .proration_behavior
-            .unwrap_or(ProrationBehavior::CreateProrations);
-        let mut new_items_pending: Vec<InvoiceItem> = Vec::new();
-        let mut reset_anchor = false;
-        if let Some(ips) = &p.items {
-            let old = sub.items.clone();
-            let mut items = sub.items.clone();
-            self.apply_item_params(&mut tx, &mut items, ips, now)
-                .await?;
-            Self::check_items(&items, &sub.currency)?;
-            let interval_of = |i: &[SubscriptionItem]| {
-                i.first()
-                    .and_then(|x| x.price.recurring.as_ref())
-                    .map(|r| (r.interval, r.interval_count))
-            };
-            reset_anchor = interval_of(&old) != interval_of(&items)
-                && matches!(sub.status, SubStatus::Active | SubStatus::PastDue);
-            let t = p.proration_date.unwrap_or(now);
-            if p.proration_date.is_some()
-                && !(sub.current_period_start..=sub.current_period_end).contains(&t)
-            {
-                return Err(ParamError::invalid(
-                    "proration_date",
-                    "proration_date must be within the current billing period.",
-                )
-                .into());
-            }
-            if matches!(sub.status, SubStatus::Active | SubStatus::PastDue)
-                && behavior != ProrationBehavior::None
-            {
-                new_items_pending = self
-                    .prorations(&mut tx, &sub, &old, &items, t, reset_anchor)
-                    .await?;
-            }
-            sub.items = items;
-        }
-        if let Some(v) = p.cancel_at_period_end {
-            sub.cancel_at_period_end = v;
-            if v {
-                sub.canceled_at = Some(now);
-                sub.cancellation_reason = Some("cancellation_requested".into());
-            } else {
-                sub.canceled_at = None;
-                sub.cancellation_reason = None;
-            }
-        }
-        if let Some(c) = p.cancel_at {
-            if let Some(t) = c
-                && t <= now
-            {
-                return Err(
-                    ParamError::invalid("cancel_at", "cancel_at must be in the future.").into(),
-                );
-            }
-            sub.cancel_at = c;
-        }
-        if let Some(d) = &p.cancellation_details {
-            sub.cancellation_comment = d.comment.clone().or(sub.cancellation_comment.take());
-            sub.cancellation_feedback = d.feedback.clone().or(sub.cancellation_feedback.take());
-        }
-        if let Some(c) = p.collection_method {
-            sub.collection_method = c;
-            sub.days_until_due = match c {
-                CollectionMethod::SendInvoice => {
-                    Some(p.days_until_due.or(sub.days_until_due).unwrap_or(30))
-                }
-                CollectionMethod::ChargeAutomatically => None,
-            };
-        } else if let Some(d) = p.days_until_due {
-            if sub.collection_method != CollectionMethod::SendInvoice {
-                return Err(ParamError::invalid(
-                    "days_until_due",
-                    "days_until_due can only be set when collection_method is send_invoice.",
-                )
-                .into());
-            }
-            sub.days_until_due = Some(d);
-        }
-        let mut new_payment_method = false;
-        if let Some(pm) = &p.default_payment_method {
-            sub.default_payment_method = match pm {
-                Some(pm) => {
-                    new_payment_method = true;
-                    Some(
-                        self.payment_method_for_use(
-                            &mut tx,
-                            pm,
-                            Some(&sub.customer),
-                            "default_payment_method",
-                        )
-                        .await?
-                        .id,
-                    )
-                }
-                None => None,
-            };
-        }
-        if let Some(ids) = &p.default_tax_rates {
-            sub.default_tax_rates = self
-                .tax_rates_named(&mut tx, ids, "default_tax_rates")
-                .await?;
-        }
-        let coupon = match &p.coupon {
-            Some(None) => {
-                sub.discounts.clear();
-                None
-            }
-            Some(Some(c)) => Some(c.as_str()),
-            None => None,
-        };
-        if coupon.is_some() || p.promotion_code.is_some() || p.discounts.is_some() {
-            let order = Self::order_amount(&sub.items, &sub.currency)?;
-            let mut discounts = self
+        let refs = self.update_refs(&mut tx, &sub, &p).await?;
+        let update = sub.apply_update(&p, refs, now)?;
+        if p.redeems_discounts() {
+            let order = sub.order_amount()?;
+            let discounts = self
                 .redeem_discounts(
                     &mut tx,
                     &Redemption {
@@ -1041,106 +662,31 @@ impl App {
                         now,
                         order: Some((order, &sub.currency)),
                     },
-                    coupon,
+                    p.coupon.as_ref().and_then(|c| c.as_deref()),
                     p.promotion_code.as_deref(),
                     p.discounts.as_deref(),
                 )
                 .await?;
-            for d in &mut discounts {
-                d.subscription = Some(sub.id.clone());
+            sub.set_discounts(discounts);
+        }
+        let pending = match &update.proration {
+            Some(pr) => {
+                self.prorations(&mut tx, &sub, &pr.old, &sub.items, pr.at, pr.credit_only)
+                    .await?
             }
-            sub.discounts = discounts;
-        }
-        if let Some(pc) = &p.pause_collection {
-            sub.pause_collection = match pc {
-                Some(pp) => Some(PauseCollection {
-                    behavior: pp
-                        .behavior
-                        .ok_or_else(|| ParamError::missing("pause_collection[behavior]"))?,
-                    resumes_at: pp.resumes_at,
-                }),
-                None => None,
-            };
-        }
-        if let Some(ts) = &p.trial_settings
-            && let Some(m) = ts
-                .end_behavior
-                .as_ref()
-                .and_then(|e| e.missing_payment_method)
-        {
-            sub.missing_payment_method = m;
-        }
-        let mut end_trial_now = false;
-        if let Some(te) = &p.trial_end {
-            if sub.status != SubStatus::Trialing {
-                return Err(ParamError::invalid(
-                    "trial_end",
-                    "Only a trialing subscription's trial_end can be changed.",
-                )
-                .into());
-            }
-            let t = parse_trial_end("trial_end", te, now)?;
-            if t == now {
-                end_trial_now = true;
-            } else {
-                sub.trial_end = Some(t);
-                sub.current_period_end = t;
-                sub.billing_cycle_anchor = t;
-                sub.trial_will_end_sent = false;
-            }
-        }
-        match p.billing_cycle_anchor.as_deref() {
-            None | Some("unchanged") => {}
-            Some("now") => {
-                reset_anchor = matches!(sub.status, SubStatus::Active | SubStatus::PastDue)
-            }
-            Some(other) => {
-                return Err(ParamError::invalid(
-                    "billing_cycle_anchor",
-                    format!("Invalid billing_cycle_anchor: {other}; use now or unchanged"),
-                )
-                .into());
-            }
-        }
-        if let Some(d) = &p.description {
-            sub.description = d.clone();
-        }
-        sub.metadata = apply_metadata(&sub.metadata, &p.metadata)?;
-
-        for item in &new_items_pending {
+            None => Vec::new(),
+        };
+        for item in &pending {
             self.insert_doc(&mut tx, item).await?;
             self.record_event(&mut tx, ctx, "invoiceitem.created", &item.to_json(), None)
                 .await?;
         }
         let ictx = inner_ctx(ctx);
-        let mut to_collect: Option<String> = None;
-        if end_trial_now {
-            sub.trial_end = Some(now);
-            sub.billing_cycle_anchor = now;
-            sub.transition(SubStatus::Active)?;
-            to_collect = self
-                .start_period(
-                    &mut tx,
-                    &ictx,
-                    &mut sub,
-                    &customer,
-                    now,
-                    "subscription_update",
-                )
-                .await?;
-        } else if reset_anchor {
-            sub.billing_cycle_anchor = now;
-            to_collect = self
-                .start_period(
-                    &mut tx,
-                    &ictx,
-                    &mut sub,
-                    &customer,
-                    now,
-                    "subscription_update",
-                )
-                .await?;
-        } else if behavior == ProrationBehavior::AlwaysInvoice && !new_items_pending.is_empty() {
+        let reason = "subscription_update";
+        let mut to_collect = if update.restart.is_some() {
+            self.start_period(&mut tx, &ictx, &mut sub, &customer, now, reason)
+                .await?
+        } else if update.invoice_prorations && !pending.is_empty() {
             let period = (sub.current_period_start, sub.current_period_end);
             let inv = self
                 .subscription_invoice(
@@ -1148,7 +694,7 @@ impl App {
                     &ictx,
                     &mut sub,
                     &customer,
-                    "subscription_update",
+                    reason,
                     Vec::new(),
                     period,
                     now,
@@ -1156,15 +702,11 @@ impl App {
                     None,
                 )
                 .await?;
-            to_collect = (inv.status == InvoiceStatus::Open).then(|| inv.id.clone());
-        }
-        if new_payment_method
-            && matches!(
-                sub.status,
-                SubStatus::PastDue | SubStatus::Unpaid | SubStatus::Incomplete
-            )
-            && to_collect.is_none()
-        {
+            (inv.status == InvoiceStatus::Open).then(|| inv.id.clone())
+        } else {
+            None
+        };
+        if update.new_payment_method && sub.awaits_payment() && to_collect.is_none() {
             // A payment method added while payments are failing is tried at once.
             to_collect = sub.latest_invoice.clone();
         }
@@ -1215,13 +757,9 @@ impl App {
         now: i64,
         reason: &str,
     ) -> AppResult<Option<String>> {
-        let end = sub.period_end_after(now).ok_or_else(|| {
-            ParamError::invalid("items", "The billing period cannot be computed.")
-        })?;
-        sub.current_period_start = now;
-        sub.current_period_end = end;
+        let period = sub.restart_period(now)?;
         let inv = self
-            .period_invoice(tx, ctx, sub, customer, reason, (now, end), false, now, None)
+            .period_invoice(tx, ctx, sub, customer, reason, period, false, now, None)
             .await?;
         Ok(inv
             .filter(|i| i.status == InvoiceStatus::Open)
@@ -1322,23 +860,12 @@ impl App {
     ) -> AppResult<Value> {
         let mut tx = self.store().begin().await?;
         let mut sub: Subscription = self.load_for_update(&mut tx, id).await?;
-        if sub.status != SubStatus::Paused {
-            return Err(ParamError::invalid(
-                "",
-                format!(
-                    "Only a paused subscription can be resumed; this one is {}.",
-                    sub.status.as_str()
-                ),
-            )
-            .into());
-        }
         let before = self.render_subscription(&sub);
         let customer = self
             .live_customer(&mut tx, &sub.customer, "customer")
             .await?;
         let now = self.time_of(&mut tx, sub.test_clock.as_deref()).await?;
-        sub.transition(SubStatus::Active)?;
-        sub.billing_cycle_anchor = now;
+        sub.resume(now)?;
         let ictx = inner_ctx(ctx);
         let to_collect = self
             .start_period(
@@ -1411,6 +938,9 @@ impl App {
             .proration_behavior
             .or(p.subscription_proration_behavior)
             .unwrap_or(ProrationBehavior::CreateProrations);
+        if let Some(ips) = &items_params {
+            check_item_params(ips, false)?;
+        }
         let mut tx = self.store().begin().await?;
         let mut sub: Subscription =
             self.find_for_update(&mut tx, &sub_id)
@@ -1443,12 +973,10 @@ impl App {
         if let Some(ips) = &items_params {
             let old = sub.items.clone();
             let mut items = sub.items.clone();
-            self.apply_item_params(&mut tx, &mut items, ips, now)
-                .await?;
-            Self::check_items(&items, &sub.currency)?;
-            if matches!(sub.status, SubStatus::Active | SubStatus::PastDue)
-                && behavior != ProrationBehavior::None
-            {
+            let refs = self.item_refs(&mut tx, ips).await?;
+            apply_item_params(&mut items, ips, refs, now)?;
+            check_items(&items, &sub.currency)?;
+            if sub.bills_current_period() && behavior != ProrationBehavior::None {
                 extra = self
                     .prorations(
                         &mut tx,

@@ -1,6 +1,10 @@
 //! Subscriptions and their items: the object, its parameters, Stripe's statuses, and when its
-//! next piece of work falls due. What happens at each moment is orchestrated by the
-//! application; this module decides what is due and how a change is prorated.
+//! next piece of work falls due. The rules of creating and updating one are in [`change`],
+//! those of its due work in [`step`]; the application loads what they need, calls them,
+//! stores the result and carries out what they set off.
+
+pub mod change;
+pub mod step;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
