@@ -4,6 +4,7 @@ use cashbox_core::ParamError;
 use cashbox_core::billing::invoice::{Invoice, InvoiceCustomer, InvoiceStatus};
 use cashbox_core::clock::TestClock;
 use cashbox_core::crypto::Compressed;
+use cashbox_core::currency::Currency;
 use cashbox_core::customer::{
     Customer, CustomerCreateParams, CustomerListParams, CustomerPrivate, CustomerUpdateParams,
     DeletedObject, ID_PREFIX, InvoiceSettingsParam,
@@ -38,7 +39,7 @@ impl App {
                     .seal_compressed(&SealedColumn::Customers.aad(&c.id), &plain),
             ),
             balance: c.balance,
-            currency: c.currency.clone(),
+            currency: c.currency.map(Currency::code),
             default_payment_method: c.default_payment_method.clone(),
             delinquent: c.delinquent,
             invoice_prefix: c.invoice_prefix.clone(),
@@ -58,11 +59,17 @@ impl App {
             }
             None => CustomerPrivate::default(),
         };
+        let currency = r
+            .currency
+            .as_deref()
+            .map(|c| Currency::parse("currency", c))
+            .transpose()
+            .map_err(|e| AppError::Corrupt(format!("customer {}: {}", r.id, e.message)))?;
         Ok(Customer {
             id: r.id,
             created: r.created,
             balance: r.balance,
-            currency: r.currency,
+            currency,
             default_payment_method: r.default_payment_method,
             delinquent: r.delinquent,
             invoice_prefix: r.invoice_prefix,

@@ -39,7 +39,7 @@ impl App {
             .iter()
             .map(|l| LedgerLine {
                 account: l.account.to_string(),
-                currency: l.currency.clone(),
+                currency: l.currency.code(),
                 amount_minor: l.amount_minor,
             })
             .collect();
@@ -74,14 +74,18 @@ impl App {
             for row in &rows {
                 let c: Charge = self.open_doc(row)?;
                 if c.amount_captured > 0 {
-                    add(ledger::PROCESSOR_CLEARING, &c.currency, c.amount_captured);
+                    add(
+                        ledger::PROCESSOR_CLEARING,
+                        c.currency.as_str(),
+                        c.amount_captured,
+                    );
                     // An invoice's sale was posted when it was finalized; its charge settles
                     // the receivable.
                     let against = match c.invoice {
                         Some(_) => ledger::CUSTOMER_RECEIVABLE,
                         None => ledger::REVENUE,
                     };
-                    add(against, &c.currency, -c.amount_captured);
+                    add(against, c.currency.as_str(), -c.amount_captured);
                 }
             }
         }
@@ -93,8 +97,8 @@ impl App {
             for row in &rows {
                 let r: Refund = self.open_doc(row)?;
                 if r.status == RefundStatus::Succeeded {
-                    add(ledger::REFUNDS, &r.currency, r.amount);
-                    add(ledger::PROCESSOR_CLEARING, &r.currency, -r.amount);
+                    add(ledger::REFUNDS, r.currency.as_str(), r.amount);
+                    add(ledger::PROCESSOR_CLEARING, r.currency.as_str(), -r.amount);
                 }
             }
         }
@@ -112,18 +116,30 @@ impl App {
                 let voided = inv.status == InvoiceStatus::Void;
                 for (account, amount) in sale.lines() {
                     if !voided {
-                        add(account, &inv.currency, amount);
+                        add(account, inv.currency.as_str(), amount);
                     }
                 }
                 if inv.written_off != 0 && inv.status != InvoiceStatus::Uncollectible {
                     // Written off, then brought back: the two cancel.
                 } else if inv.written_off != 0 {
-                    add(ledger::BAD_DEBT, &inv.currency, inv.written_off);
-                    add(ledger::CUSTOMER_RECEIVABLE, &inv.currency, -inv.written_off);
+                    add(ledger::BAD_DEBT, inv.currency.as_str(), inv.written_off);
+                    add(
+                        ledger::CUSTOMER_RECEIVABLE,
+                        inv.currency.as_str(),
+                        -inv.written_off,
+                    );
                 }
                 if inv.paid_out_of_band {
-                    add(ledger::PAID_OUT_OF_BAND, &inv.currency, inv.amount_paid);
-                    add(ledger::CUSTOMER_RECEIVABLE, &inv.currency, -inv.amount_paid);
+                    add(
+                        ledger::PAID_OUT_OF_BAND,
+                        inv.currency.as_str(),
+                        inv.amount_paid,
+                    );
+                    add(
+                        ledger::CUSTOMER_RECEIVABLE,
+                        inv.currency.as_str(),
+                        -inv.amount_paid,
+                    );
                 }
             }
         }
@@ -138,7 +154,7 @@ impl App {
             for row in &rows {
                 let note: CreditNote = self.open_doc(row)?;
                 for (account, amount) in crate::billing::credit_notes::expected_lines(&note) {
-                    add(account, &note.currency, amount);
+                    add(account, note.currency.as_str(), amount);
                 }
             }
         }

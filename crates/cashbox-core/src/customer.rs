@@ -10,6 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::ParamError;
+use crate::currency::Currency;
 use crate::id::random_token;
 use crate::metadata::{Metadata, MetadataParam};
 use crate::param::check_len;
@@ -206,7 +207,7 @@ pub struct Customer {
     pub id: String,
     pub created: i64,
     pub balance: i64,
-    pub currency: Option<String>,
+    pub currency: Option<Currency>,
     pub default_payment_method: Option<String>,
     pub delinquent: bool,
     pub invoice_prefix: String,
@@ -407,7 +408,7 @@ impl Customer {
             address: p.address.clone(),
             balance: self.balance,
             created: self.created,
-            currency: self.currency.clone(),
+            currency: self.currency.map(Currency::code),
             default_source: None,
             delinquent: self.delinquent,
             description: p.description.clone(),

@@ -15,6 +15,7 @@
 //! - `paid_out_of_band`: invoice payments received outside Cashbox.
 //! - `bad_debt`: invoices written off as uncollectible.
 
+use crate::currency::Currency;
 use std::collections::BTreeMap;
 
 pub const PROCESSOR_CLEARING: &str = "processor_clearing";
@@ -58,7 +59,7 @@ impl InvoiceAmounts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub account: &'static str,
-    pub currency: String,
+    pub currency: Currency,
     pub amount_minor: i64,
 }
 
@@ -110,9 +111,9 @@ impl Posting {
 
     /// Whether the lines sum to zero in every currency (with overflow counted as unbalanced).
     pub fn is_balanced(&self) -> bool {
-        let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut sums: BTreeMap<Currency, i64> = BTreeMap::new();
         for l in &self.lines {
-            let s = sums.entry(&l.currency).or_insert(0);
+            let s = sums.entry(l.currency).or_insert(0);
             match s.checked_add(l.amount_minor) {
                 Some(v) => *s = v,
                 None => return false,
@@ -123,10 +124,10 @@ impl Posting {
 
     /// A captured payment: the sale (receivable against revenue) and its settlement (clearing
     /// against receivable), so the receivable nets to zero for a paid one-time payment.
-    pub fn payment_captured(charge_id: &str, amount_minor: i64, currency: &str) -> Self {
+    pub fn payment_captured(charge_id: &str, amount_minor: i64, currency: Currency) -> Self {
         let line = |account, amount_minor| Line {
             account,
-            currency: currency.to_string(),
+            currency,
             amount_minor,
         };
         Self::new(
@@ -144,7 +145,7 @@ impl Posting {
     fn of(
         kind: &'static str,
         id: &str,
-        currency: &str,
+        currency: Currency,
         lines: &[(&'static str, i64)],
     ) -> Option<Self> {
         let lines: Vec<Line> = lines
@@ -152,7 +153,7 @@ impl Posting {
             .filter(|(_, amount)| *amount != 0)
             .map(|(account, amount_minor)| Line {
                 account,
-                currency: currency.to_string(),
+                currency,
                 amount_minor: *amount_minor,
             })
             .collect();
@@ -160,18 +161,22 @@ impl Posting {
     }
 
     /// A finalized invoice's sale; `None` when it moves nothing (a trial's zero invoice).
-    pub fn invoice_finalized(id: &str, a: &InvoiceAmounts, currency: &str) -> Option<Self> {
+    pub fn invoice_finalized(id: &str, a: &InvoiceAmounts, currency: Currency) -> Option<Self> {
         Self::of("invoice_finalized", id, currency, &a.lines())
     }
 
     /// A voided invoice: its sale reversed.
-    pub fn invoice_voided(id: &str, a: &InvoiceAmounts, currency: &str) -> Option<Self> {
+    pub fn invoice_voided(id: &str, a: &InvoiceAmounts, currency: Currency) -> Option<Self> {
         let lines = a.lines().map(|(account, amount)| (account, -amount));
         Self::of("invoice_voided", id, currency, &lines)
     }
 
     /// A card payment of an invoice: settlement only, the sale was posted at finalization.
-    pub fn invoice_payment_captured(charge_id: &str, amount_minor: i64, currency: &str) -> Self {
+    pub fn invoice_payment_captured(
+        charge_id: &str,
+        amount_minor: i64,
+        currency: Currency,
+    ) -> Self {
         Self::of(
             "payment_captured",
             charge_id,
@@ -184,7 +189,11 @@ impl Posting {
         .unwrap_or_else(|| Self::new("payment_captured", charge_id, Vec::new()))
     }
 
-    pub fn invoice_paid_out_of_band(id: &str, amount_minor: i64, currency: &str) -> Option<Self> {
+    pub fn invoice_paid_out_of_band(
+        id: &str,
+        amount_minor: i64,
+        currency: Currency,
+    ) -> Option<Self> {
         Self::of(
             "invoice_paid_out_of_band",
             id,
@@ -196,7 +205,7 @@ impl Posting {
         )
     }
 
-    pub fn invoice_written_off(id: &str, amount_minor: i64, currency: &str) -> Option<Self> {
+    pub fn invoice_written_off(id: &str, amount_minor: i64, currency: Currency) -> Option<Self> {
         Self::of(
             "invoice_written_off",
             id,
@@ -209,7 +218,7 @@ impl Posting {
     }
 
     /// An uncollectible invoice brought back (to be paid or voided).
-    pub fn invoice_recovered(id: &str, amount_minor: i64, currency: &str) -> Option<Self> {
+    pub fn invoice_recovered(id: &str, amount_minor: i64, currency: Currency) -> Option<Self> {
         Self::of(
             "invoice_recovered",
             id,
@@ -221,20 +230,20 @@ impl Posting {
         )
     }
 
-    pub fn credit_note_issued(id: &str, a: &CreditNoteAmounts, currency: &str) -> Option<Self> {
+    pub fn credit_note_issued(id: &str, a: &CreditNoteAmounts, currency: Currency) -> Option<Self> {
         Self::of("credit_note_issued", id, currency, &a.lines())
     }
 
-    pub fn credit_note_voided(id: &str, a: &CreditNoteAmounts, currency: &str) -> Option<Self> {
+    pub fn credit_note_voided(id: &str, a: &CreditNoteAmounts, currency: Currency) -> Option<Self> {
         let lines: Vec<_> = a.lines().into_iter().map(|(k, v)| (k, -v)).collect();
         Self::of("credit_note_voided", id, currency, &lines)
     }
 
     /// A refund paid out of the processor's balance.
-    pub fn refund_succeeded(refund_id: &str, amount_minor: i64, currency: &str) -> Self {
+    pub fn refund_succeeded(refund_id: &str, amount_minor: i64, currency: Currency) -> Self {
         let line = |account, amount_minor| Line {
             account,
-            currency: currency.to_string(),
+            currency,
             amount_minor,
         };
         Self::new(
@@ -251,11 +260,12 @@ impl Posting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::currency::USD;
 
     #[test]
     fn postings_balance() {
-        assert!(Posting::payment_captured("ch_1", 1000, "usd").is_balanced());
-        assert!(Posting::refund_succeeded("re_1", 400, "usd").is_balanced());
+        assert!(Posting::payment_captured("ch_1", 1000, USD).is_balanced());
+        assert!(Posting::refund_succeeded("re_1", 400, USD).is_balanced());
         // 1000 with 200 off, 10% tax, 300 of credit used: 780 due.
         let a = InvoiceAmounts {
             amount_due: 580,
@@ -274,22 +284,22 @@ mod tests {
             ..InvoiceAmounts::default()
         };
         assert!(
-            Posting::invoice_finalized("in_3", &credited, "usd")
+            Posting::invoice_finalized("in_3", &credited, USD)
                 .unwrap()
                 .is_balanced()
         );
         assert!(
-            Posting::invoice_finalized("in_1", &a, "usd")
+            Posting::invoice_finalized("in_1", &a, USD)
                 .unwrap()
                 .is_balanced()
         );
         assert!(
-            Posting::invoice_voided("in_1", &a, "usd")
+            Posting::invoice_voided("in_1", &a, USD)
                 .unwrap()
                 .is_balanced()
         );
         assert_eq!(
-            Posting::invoice_finalized("in_2", &InvoiceAmounts::default(), "usd"),
+            Posting::invoice_finalized("in_2", &InvoiceAmounts::default(), USD),
             None
         );
         let broken = Posting {
@@ -297,7 +307,7 @@ mod tests {
             object_id: "y".into(),
             lines: vec![Line {
                 account: REVENUE,
-                currency: "usd".into(),
+                currency: USD,
                 amount_minor: 1,
             }],
         };
@@ -308,12 +318,12 @@ mod tests {
             lines: vec![
                 Line {
                     account: REVENUE,
-                    currency: "usd".into(),
+                    currency: USD,
                     amount_minor: 1,
                 },
                 Line {
                     account: REFUNDS,
-                    currency: "eur".into(),
+                    currency: Currency::parse("c", "eur").unwrap(),
                     amount_minor: -1,
                 },
             ],

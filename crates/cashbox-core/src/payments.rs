@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::ParamError;
+use crate::currency::Currency;
 use crate::customer::{Address, patch};
 use crate::metadata::{Metadata, MetadataParam, present};
 
@@ -609,7 +610,7 @@ pub struct PaymentIntent {
     pub amount: i64,
     pub amount_capturable: i64,
     pub amount_received: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub customer: Option<String>,
     pub payment_method: Option<String>,
     pub status: PiStatus,
@@ -678,7 +679,7 @@ impl PaymentIntent {
         id: String,
         now: i64,
         amount: i64,
-        currency: String,
+        currency: Currency,
         client_secret: String,
         p: &PaymentIntentCreateParams,
     ) -> Result<Self, ParamError> {
@@ -766,7 +767,7 @@ impl PaymentIntent {
             next.amount = a;
         }
         if let Some(c) = p.currency {
-            next.currency = c;
+            next.currency = Currency::parse("currency", &c)?;
         }
         if let Some(c) = p.customer {
             next.customer = Some(c);
@@ -925,7 +926,7 @@ pub struct Charge {
     pub amount_refunded: i64,
     /// Refunds reserved while their processor call runs; never more than is refundable.
     pub refunds_pending: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub customer: Option<String>,
     pub payment_intent: String,
     pub payment_method: String,
@@ -958,11 +959,9 @@ impl Charge {
             Some(_) => crate::ledger::Posting::invoice_payment_captured(
                 &self.id,
                 amount_minor,
-                &self.currency,
+                self.currency,
             ),
-            None => {
-                crate::ledger::Posting::payment_captured(&self.id, amount_minor, &self.currency)
-            }
+            None => crate::ledger::Posting::payment_captured(&self.id, amount_minor, self.currency),
         }
     }
 
@@ -1129,7 +1128,7 @@ pub struct Refund {
     pub id: String,
     pub created: i64,
     pub amount: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub charge: String,
     pub payment_intent: String,
     pub reason: Option<RefundReason>,
@@ -1367,18 +1366,12 @@ impl SetupIntent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::currency::USD;
 
     fn pi(status: PiStatus) -> PaymentIntent {
         let p = PaymentIntentCreateParams::default();
-        let mut pi = PaymentIntent::new(
-            "pi_1".into(),
-            0,
-            1000,
-            "usd".into(),
-            "pi_1_secret_x".into(),
-            &p,
-        )
-        .unwrap();
+        let mut pi =
+            PaymentIntent::new("pi_1".into(), 0, 1000, USD, "pi_1_secret_x".into(), &p).unwrap();
         pi.status = status;
         pi
     }

@@ -46,43 +46,40 @@ fn rows(inv: &Invoice) -> (Rows, Rows) {
         .map(|l| {
             (
                 l.description.clone().unwrap_or_default(),
-                amount_text(l.amount, &inv.currency),
+                amount_text(l.amount, inv.currency),
             )
         })
         .collect();
     let mut totals = vec![(
         "Subtotal".to_string(),
-        amount_text(inv.subtotal, &inv.currency),
+        amount_text(inv.subtotal, inv.currency),
     )];
     for (_, amount) in &inv.total_discount_amounts {
-        totals.push(("Discount".into(), amount_text(-amount, &inv.currency)));
+        totals.push(("Discount".into(), amount_text(-amount, inv.currency)));
     }
     if inv.total_pretax_credits != 0 {
         totals.push((
             "Credits applied".into(),
-            amount_text(-inv.total_pretax_credits, &inv.currency),
+            amount_text(-inv.total_pretax_credits, inv.currency),
         ));
     }
     for t in &inv.total_taxes {
         let label = if t.inclusive { "Tax (included)" } else { "Tax" };
-        totals.push((label.into(), amount_text(t.amount, &inv.currency)));
+        totals.push((label.into(), amount_text(t.amount, inv.currency)));
     }
-    totals.push(("Total".into(), amount_text(inv.total, &inv.currency)));
+    totals.push(("Total".into(), amount_text(inv.total, inv.currency)));
     if inv.starting_balance != 0 || inv.ending_balance.unwrap_or(0) != inv.starting_balance {
         let applied = inv.amount_due - inv.total;
-        totals.push((
-            "Applied balance".into(),
-            amount_text(applied, &inv.currency),
-        ));
+        totals.push(("Applied balance".into(), amount_text(applied, inv.currency)));
     }
     totals.push((
         "Amount due".into(),
-        amount_text(inv.amount_due, &inv.currency),
+        amount_text(inv.amount_due, inv.currency),
     ));
     if inv.amount_paid > 0 {
         totals.push((
             "Amount paid".into(),
-            amount_text(inv.amount_paid, &inv.currency),
+            amount_text(inv.amount_paid, inv.currency),
         ));
     }
     (lines, totals)
@@ -120,7 +117,7 @@ fn invoice_page_of(inv: &Invoice, token: &str, message: Option<&str>) -> Respons
             "open": inv.status == InvoiceStatus::Open,
             "status": inv.status.as_str(),
             "cards": TEST_CARDS,
-            "amount_remaining": amount_text(inv.amount_remaining, &inv.currency),
+            "amount_remaining": amount_text(inv.amount_remaining, inv.currency),
             "id": inv.id,
             "token": token,
         }),

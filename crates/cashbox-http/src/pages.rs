@@ -35,11 +35,8 @@ pub(crate) fn not_found() -> Response {
     )
 }
 
-pub(crate) fn amount_text(amount: i64, currency: &str) -> String {
-    match Currency::parse("currency", currency) {
-        Ok(c) => Money::new(amount, c).to_string().to_uppercase(),
-        Err(_) => format!("{amount} {currency}"),
-    }
+pub(crate) fn amount_text(amount: i64, currency: Currency) -> String {
+    Money::new(amount, currency).to_string().to_uppercase()
 }
 
 pub(crate) fn query_param(query: &Option<String>, name: &str) -> Option<String> {
@@ -54,7 +51,7 @@ async fn describe(s: &HttpState, id: &str, secret: &str) -> Result<String, AppEr
         Ok("Save this card for future payments".to_string())
     } else {
         let pi = s.app.payment_intent_for_page(id, secret).await?;
-        Ok(format!("Pay {}", amount_text(pi.amount, &pi.currency)))
+        Ok(format!("Pay {}", amount_text(pi.amount, pi.currency)))
     }
 }
 
@@ -155,7 +152,7 @@ async fn receipt(
         return not_found();
     };
     let refunded =
-        (charge.amount_refunded > 0).then(|| amount_text(charge.amount_refunded, &charge.currency));
+        (charge.amount_refunded > 0).then(|| amount_text(charge.amount_refunded, charge.currency));
     let status = if charge.amount_refunded == charge.amount_captured && charge.amount_captured > 0 {
         "Refunded"
     } else {
@@ -166,7 +163,7 @@ async fn receipt(
         "receipt.html",
         json!({
             "charge_id": charge.id,
-            "paid": amount_text(charge.amount_captured, &charge.currency),
+            "paid": amount_text(charge.amount_captured, charge.currency),
             "refunded": refunded,
             "brand": charge.card.brand,
             "last4": charge.card.last4,

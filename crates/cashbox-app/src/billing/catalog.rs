@@ -84,7 +84,7 @@ fn price_attributes(p: &Price) -> PriceAttributes {
     PriceAttributes {
         price_id: p.id.clone(),
         kind: p.kind().to_string(),
-        currency: p.currency.clone(),
+        currency: p.currency.code(),
         interval: p
             .recurring
             .as_ref()

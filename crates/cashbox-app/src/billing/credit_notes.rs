@@ -113,7 +113,7 @@ fn plan(inv: &Invoice, p: &CreditNoteCreateParams, now: i64) -> AppResult<Credit
         created: now,
         customer: inv.customer.clone(),
         invoice: inv.id.clone(),
-        currency: inv.currency.clone(),
+        currency: inv.currency,
         number: String::new(),
         amount,
         tax_amount,
@@ -217,7 +217,7 @@ impl App {
                 .await?;
         }
         if let Some(posting) =
-            Posting::credit_note_issued(&note.id, &ledger_amounts(&note), &note.currency)
+            Posting::credit_note_issued(&note.id, &ledger_amounts(&note), note.currency)
         {
             self.post(&mut tx, posting).await?;
         }
@@ -286,7 +286,7 @@ impl App {
         inv.pre_payment_credit_notes_amount -= note.amount;
         note.voided_at = Some(now);
         if let Some(posting) =
-            Posting::credit_note_voided(&note.id, &ledger_amounts(&note), &note.currency)
+            Posting::credit_note_voided(&note.id, &ledger_amounts(&note), note.currency)
         {
             self.post(&mut tx, posting).await?;
         }

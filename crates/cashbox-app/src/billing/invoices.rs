@@ -17,7 +17,7 @@ use cashbox_core::billing::price_amount;
 use cashbox_core::billing::subscription::{SubStatus, Subscription, check_quantity};
 use cashbox_core::clock::TestClock;
 use cashbox_core::crypto::Compressed;
-use cashbox_core::currency::Currency;
+use cashbox_core::currency::{Currency, USD};
 use cashbox_core::customer::Customer;
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{new_id, random_token};
@@ -426,7 +426,7 @@ impl App {
         &self,
         now: i64,
         customer: &Customer,
-        currency: &str,
+        currency: Currency,
         reason: &str,
     ) -> Invoice {
         let mut inv = Invoice::draft(
@@ -611,7 +611,7 @@ impl App {
             inv.next_payment_attempt = Some(now);
         }
         if let Some(posting) =
-            Posting::invoice_finalized(&inv.id, &inv.ledger_amounts(), &inv.currency)
+            Posting::invoice_finalized(&inv.id, &inv.ledger_amounts(), inv.currency)
         {
             self.post(tx, posting).await?;
         }
@@ -833,7 +833,7 @@ impl App {
             id,
             now,
             inv.amount_remaining,
-            inv.currency.clone(),
+            inv.currency,
             secret,
             &params,
         )?;
@@ -998,10 +998,10 @@ impl App {
             .time_of(&mut tx, customer.test_clock.as_deref())
             .await?;
         let currency = match &p.currency {
-            Some(c) => Currency::parse("currency", c)?.code(),
-            None => customer.currency.clone().unwrap_or_else(|| "usd".into()),
+            Some(c) => Currency::parse("currency", c)?,
+            None => customer.currency.unwrap_or(USD),
         };
-        let mut inv = self.new_invoice(now, &customer, &currency, "manual");
+        let mut inv = self.new_invoice(now, &customer, currency, "manual");
         inv.collection_method = collection;
         inv.days_until_due = match collection {
             CollectionMethod::SendInvoice => Some(p.days_until_due.unwrap_or(30)),
@@ -1226,7 +1226,7 @@ impl App {
             inv.paid_out_of_band = true;
             let amount = inv.amount_remaining;
             inv.mark_paid(now);
-            if let Some(p) = Posting::invoice_paid_out_of_band(&inv.id, amount, &inv.currency) {
+            if let Some(p) = Posting::invoice_paid_out_of_band(&inv.id, amount, inv.currency) {
                 self.post(&mut tx, p).await?;
             }
             let object = self.render_invoice(&inv);
@@ -1359,7 +1359,7 @@ impl App {
             InvoiceStatus::Void => {
                 inv.status_transitions.voided_at = Some(now);
                 if let Some(p) =
-                    Posting::invoice_voided(&inv.id, &inv.ledger_amounts(), &inv.currency)
+                    Posting::invoice_voided(&inv.id, &inv.ledger_amounts(), inv.currency)
                 {
                     self.post(tx, p).await?;
                 }
@@ -1374,7 +1374,7 @@ impl App {
                 inv.status_transitions.marked_uncollectible_at = Some(now);
                 inv.written_off = inv.amount_remaining;
                 if let Some(p) =
-                    Posting::invoice_written_off(&inv.id, inv.written_off, &inv.currency)
+                    Posting::invoice_written_off(&inv.id, inv.written_off, inv.currency)
                 {
                     self.post(tx, p).await?;
                 }
@@ -1426,7 +1426,7 @@ impl App {
     /// Brings an uncollectible invoice back to open, reversing its write-off.
     async fn recover_in(&self, tx: &mut Tx, inv: &mut Invoice) -> AppResult<()> {
         inv.status = InvoiceStatus::Open;
-        if let Some(p) = Posting::invoice_recovered(&inv.id, inv.written_off, &inv.currency) {
+        if let Some(p) = Posting::invoice_recovered(&inv.id, inv.written_off, inv.currency) {
             self.post(tx, p).await?;
         }
         Ok(())
@@ -1553,8 +1553,8 @@ impl App {
         let (amount, currency, price, unit_decimal) = match checked.pricing {
             ItemPricing::Price { price, currency } => {
                 let price = self.price_named(&mut tx, &price, "price").await?;
-                let currency = currency.unwrap_or_else(|| price.currency.clone());
-                let amount = price_amount(&price, &currency, quantity)
+                let currency = currency.unwrap_or(price.currency);
+                let amount = price_amount(&price, currency, quantity)
                     .map_err(|e| ParamError::invalid("price", e.to_string()))?;
                 (amount, currency, Some(price), None)
             }
@@ -1697,7 +1697,7 @@ impl App {
         if let Some(q) = p.quantity {
             item.quantity = check_quantity("quantity", Some(q))?;
             if let Some(price) = &item.price {
-                item.amount = price_amount(price, &item.currency, item.quantity)
+                item.amount = price_amount(price, item.currency, item.quantity)
                     .map_err(|e| ParamError::invalid("quantity", e.to_string()))?;
             }
         }

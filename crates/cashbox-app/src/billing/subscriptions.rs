@@ -164,7 +164,7 @@ impl App {
         invoice_id: Option<String>,
         collect: Option<&mut CollectNow>,
     ) -> AppResult<Invoice> {
-        let mut inv = self.new_invoice(now, customer, &sub.currency, reason);
+        let mut inv = self.new_invoice(now, customer, sub.currency, reason);
         if let Some(id) = invoice_id {
             inv.id = id;
         }
@@ -415,7 +415,7 @@ impl App {
                 &Redemption {
                     customer: &customer.id,
                     now,
-                    order: Some((order, &sub.currency)),
+                    order: Some((order, sub.currency.as_str())),
                 },
                 p.coupon.as_deref(),
                 p.promotion_code.as_deref(),
@@ -660,7 +660,7 @@ impl App {
                     &Redemption {
                         customer: &sub.customer,
                         now,
-                        order: Some((order, &sub.currency)),
+                        order: Some((order, sub.currency.as_str())),
                     },
                     p.coupon.as_ref().and_then(|c| c.as_deref()),
                     p.promotion_code.as_deref(),
@@ -975,7 +975,7 @@ impl App {
             let mut items = sub.items.clone();
             let refs = self.item_refs(&mut tx, ips).await?;
             apply_item_params(&mut items, ips, refs, now)?;
-            check_items(&items, &sub.currency)?;
+            check_items(&items, sub.currency)?;
             if sub.bills_current_period() && behavior != ProrationBehavior::None {
                 extra = self
                     .prorations(
@@ -1015,7 +1015,7 @@ impl App {
         let lines = sub
             .period_lines(start, end, &name_of(&names), false)
             .map_err(rating)?;
-        let mut inv = self.new_invoice(at, customer, &sub.currency, "upcoming");
+        let mut inv = self.new_invoice(at, customer, sub.currency, "upcoming");
         inv.id = format!("upcoming_{}", sub.id);
         inv.subscription = Some(sub.id.clone());
         inv.collection_method = sub.collection_method;

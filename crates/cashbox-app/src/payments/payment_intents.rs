@@ -105,7 +105,7 @@ impl App {
         let cur = self.check_amount(amount, &currency)?;
         let id = new_id(PI_PREFIX);
         let secret = format!("{id}_secret_{}", random_token(24));
-        let mut pi = PaymentIntent::new(id, self.now(), amount, cur.code(), secret, &params)?;
+        let mut pi = PaymentIntent::new(id, self.now(), amount, cur, secret, &params)?;
         let mut from_data = self.payment_method_from_data(
             params.payment_method_data.as_ref(),
             params.payment_method.as_deref(),
@@ -209,8 +209,7 @@ impl App {
         let new_customer = params.customer.clone();
         let new_pm = params.payment_method.clone();
         let mut after = before.updated(params)?;
-        self.check_amount(after.amount, &after.currency)?;
-        after.currency = Currency::parse("currency", &after.currency)?.code();
+        check_charge_amount("amount", after.amount, after.currency)?;
         if let Some(customer) = &new_customer {
             self.check_customer(&mut tx, customer, "customer").await?;
         }
@@ -616,7 +615,7 @@ impl App {
             amount_captured: if captured { pi.amount } else { 0 },
             amount_refunded: 0,
             refunds_pending: 0,
-            currency: pi.currency.clone(),
+            currency: pi.currency,
             customer: pi.customer.clone(),
             payment_intent: pi.id.clone(),
             payment_method: pm.id.clone(),
@@ -742,7 +741,7 @@ impl App {
                 idempotency_key: &key,
                 authorization: &authorization,
                 amount_minor: amount,
-                currency: &pi.currency,
+                currency: pi.currency.as_str(),
             })
             .await?;
         if outcome == Outcome::Processing {
@@ -1013,7 +1012,7 @@ fn authorize_request<'a>(
     Some(AuthorizeRequest {
         idempotency_key: key,
         amount_minor: pi.amount,
-        currency: &pi.currency,
+        currency: pi.currency.as_str(),
         card_token: &pm.card.token,
         capture: pi.capture_method != CaptureMethod::Manual,
         off_session: pi.off_session,

@@ -129,7 +129,7 @@ impl App {
             id: new_id(REFUND_PREFIX),
             created: now,
             amount,
-            currency: charge.currency.clone(),
+            currency: charge.currency,
             charge: charge.id.clone(),
             payment_intent: charge.payment_intent.clone(),
             reason: params.reason,
@@ -163,7 +163,7 @@ impl App {
                 idempotency_key: &refund.id,
                 charge_reference: &charge.processor_ref,
                 amount_minor: refund.amount,
-                currency: &refund.currency,
+                currency: refund.currency.as_str(),
             })
             .await?;
 
@@ -192,7 +192,7 @@ impl App {
                 }
                 self.post(
                     &mut tx,
-                    Posting::refund_succeeded(&refund.id, refund.amount, &refund.currency),
+                    Posting::refund_succeeded(&refund.id, refund.amount, refund.currency),
                 )
                 .await?;
                 self.save_doc(&mut tx, &charge).await?;

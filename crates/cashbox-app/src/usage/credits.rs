@@ -13,6 +13,7 @@ use cashbox_core::ParamError;
 use cashbox_core::billing::invoice::{CREDIT_BALANCE_TRANSACTION_PREFIX, Invoice, PretaxCredit};
 use cashbox_core::billing::subscription::Subscription;
 use cashbox_core::clock::TestClock;
+use cashbox_core::currency::{Currency, USD};
 use cashbox_core::customer::ID_PREFIX as CUSTOMER_PREFIX;
 use cashbox_core::id::{has_prefix, new_id};
 use cashbox_core::metadata::Metadata;
@@ -228,13 +229,13 @@ impl App {
             .store()
             .docs_of_customer(DocTable::CreditGrants, customer, &["available"])
             .await?;
-        let mut by_currency: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        let mut by_currency: std::collections::BTreeMap<Currency, (i64, i64)> = Default::default();
         for row in &rows {
             let g: CreditGrant = self.open_doc(row)?;
             if g.voided_at.is_some() || g.expires_at.is_some_and(|e| e <= now) {
                 continue;
             }
-            let e = by_currency.entry(g.currency.clone()).or_default();
+            let e = by_currency.entry(g.currency).or_default();
             e.1 += g.remaining;
             if g.effective_at <= now {
                 e.0 += g.remaining;
@@ -277,7 +278,7 @@ impl App {
             created: now,
             updated: now,
             customer: customer.clone(),
-            currency: pi.currency.clone(),
+            currency: pi.currency,
             amount: pi.amount,
             remaining: pi.amount,
             category: GrantCategory::Paid,
@@ -309,7 +310,9 @@ impl App {
         let rows = tx
             .docs_by_customer(DocTable::CreditGrants, &inv.customer)
             .await?;
-        let mut grants = self.available_grants(rows, &inv.currency, now).await?;
+        let mut grants = self
+            .available_grants(rows, inv.currency.as_str(), now)
+            .await?;
         let drawn = draw(&mut grants, due);
         if drawn.is_empty() {
             return Ok(());
@@ -568,9 +571,9 @@ impl App {
             .filter(|s| p.subscription.as_ref().is_none_or(|id| *id == s.id))
             .collect();
         let currency = limit
-            .map(|l| l.currency.clone())
-            .or_else(|| subs.first().map(|s| s.currency.clone()))
-            .unwrap_or_else(|| "usd".into());
+            .map(|l| l.currency)
+            .or_else(|| subs.first().map(|s| s.currency))
+            .unwrap_or(USD);
         let (mut used, mut cost) = (0i64, 0i64);
         let mut period: Option<(i64, i64)> = None;
         for sub in subs.iter().filter(|s| s.currency == currency) {
@@ -587,7 +590,7 @@ impl App {
                     .await?
                     .quantity(*formula);
                 let rate = |q: u64| {
-                    cashbox_core::billing::price_amount(&item.price, &currency, q)
+                    cashbox_core::billing::price_amount(&item.price, currency, q)
                         .map_err(|e| AppError::Corrupt(format!("{}: {e}", sub.id)))
                 };
                 let now_cost = rate(so_far)?;

@@ -706,7 +706,7 @@ impl App {
             };
             let line = item
                 .usage_line(
-                    &sub.currency,
+                    sub.currency,
                     quantity,
                     (from, to),
                     &name(&item.price.product),

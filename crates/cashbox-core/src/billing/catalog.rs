@@ -797,7 +797,7 @@ pub struct Price {
     pub created: i64,
     pub product: String,
     pub active: bool,
-    pub currency: String,
+    pub currency: Currency,
     pub tiers_mode: Option<TiersMode>,
     pub amounts: Amounts,
     pub currency_options: BTreeMap<String, Amounts>,
@@ -1036,14 +1036,14 @@ fn amounts(
 }
 
 fn currency_options(
-    own: &str,
+    own: Currency,
     tiered: bool,
     params: &BTreeMap<String, CurrencyOptionParams>,
 ) -> Result<BTreeMap<String, Amounts>, ParamError> {
     let mut out = BTreeMap::new();
     for (code, o) in params {
         let prefix = format!("currency_options[{code}]");
-        let cur = Currency::parse(&prefix, code)?.code();
+        let cur = Currency::parse(&prefix, code)?;
         if cur == own {
             return Err(ParamError::invalid(
                 &prefix,
@@ -1051,7 +1051,7 @@ fn currency_options(
             ));
         }
         out.insert(
-            cur,
+            cur.code(),
             amounts(
                 &prefix,
                 tiered,
@@ -1097,8 +1097,7 @@ impl Price {
             p.currency
                 .as_deref()
                 .ok_or_else(|| ParamError::missing("currency"))?,
-        )?
-        .code();
+        )?;
         let tiered = match p.billing_scheme.as_deref() {
             None | Some("per_unit") => false,
             Some("tiered") => true,
@@ -1178,7 +1177,7 @@ impl Price {
         }
         check_text("nickname", &p.nickname, 5000)?;
         let currency_options = match &p.currency_options {
-            Some(o) => currency_options(&currency, tiered, o)?,
+            Some(o) => currency_options(currency, tiered, o)?,
             None => BTreeMap::new(),
         };
         Ok(Self {
@@ -1223,7 +1222,7 @@ impl Price {
             self.amounts.tax_behavior = Some(t.clone());
         }
         if let Some(o) = &p.currency_options {
-            self.currency_options = currency_options(&self.currency, self.tiers_mode.is_some(), o)?;
+            self.currency_options = currency_options(self.currency, self.tiers_mode.is_some(), o)?;
         }
         if let Some(Some(k)) = &p.lookup_key {
             check_lookup_key("lookup_key", k)?;
@@ -1274,7 +1273,7 @@ impl Price {
         }
         if currency_options {
             let mut opts = serde_json::Map::new();
-            opts.insert(self.currency.clone(), own.clone());
+            opts.insert(self.currency.code(), own.clone());
             for (code, a) in &self.currency_options {
                 opts.insert(code.clone(), a.to_json(tiered));
             }

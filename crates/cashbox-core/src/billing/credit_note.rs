@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::ParamError;
 use crate::billing::invoice::{Invoice, InvoiceStatus};
+use crate::currency::Currency;
 use crate::metadata::{Metadata, MetadataParam, present};
 
 pub const CREDIT_NOTE_PREFIX: &str = "cn";
@@ -33,7 +34,7 @@ pub struct CreditNote {
     pub created: i64,
     pub customer: String,
     pub invoice: String,
-    pub currency: String,
+    pub currency: Currency,
     pub number: String,
     pub amount: i64,
     /// The part of `amount` that is tax, in proportion to the invoice's.

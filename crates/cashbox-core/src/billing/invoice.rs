@@ -10,6 +10,7 @@ use crate::ParamError;
 use crate::billing::catalog::{Price, Text};
 use crate::billing::discounts::{Coupon, Duration, TaxRate};
 use crate::billing::{self, DiscountInput, LineInput, TaxAmount, TotalsOverflow};
+use crate::currency::Currency;
 use crate::customer::{Address, CustomerPrivate, Shipping, TaxExempt};
 use crate::metadata::{Metadata, MetadataParam, present};
 use crate::payments::check_text;
@@ -233,7 +234,7 @@ impl InvoiceLine {
         self.price.as_ref().map(|p| p.product.clone())
     }
 
-    pub fn to_json(&self, invoice: &str, currency: &str) -> Value {
+    pub fn to_json(&self, invoice: &str, currency: Currency) -> Value {
         let parent = match (&self.subscription_item, &self.invoice_item) {
             (Some(si), None) => json!({
                 "type": "subscription_item_details",
@@ -306,7 +307,7 @@ pub struct Invoice {
     pub id: String,
     pub created: i64,
     pub customer: String,
-    pub currency: String,
+    pub currency: Currency,
     pub status: InvoiceStatus,
     pub number: Option<String>,
     pub billing_reason: String,
@@ -438,7 +439,7 @@ pub struct RenderedInvoice<'a> {
     billing_reason: &'a str,
     collection_method: CollectionMethod,
     created: i64,
-    currency: &'a str,
+    currency: Currency,
     custom_fields: Option<()>,
     customer: &'a str,
     customer_address: Option<&'a Address>,
@@ -559,7 +560,7 @@ impl Invoice {
         id: String,
         now: i64,
         customer: &str,
-        currency: &str,
+        currency: Currency,
         billing_reason: &str,
         access_token: String,
     ) -> Self {
@@ -567,7 +568,7 @@ impl Invoice {
             id,
             created: now,
             customer: customer.to_string(),
-            currency: currency.to_string(),
+            currency,
             status: InvoiceStatus::Draft,
             number: None,
             billing_reason: billing_reason.to_string(),
@@ -661,7 +662,7 @@ impl Invoice {
                 coupon: &d.coupon,
             })
             .collect();
-        let t = billing::totals(&inputs, &discounts, &self.default_tax_rates, &self.currency)?;
+        let t = billing::totals(&inputs, &discounts, &self.default_tax_rates, self.currency)?;
         for (line, lt) in self.lines.iter_mut().zip(t.lines) {
             line.discount_amounts = lt.discounts;
             line.taxes = lt.taxes.into_iter().map(Into::into).collect();
@@ -788,7 +789,7 @@ impl Invoice {
             billing_reason: &self.billing_reason,
             collection_method: self.collection_method,
             created: self.created,
-            currency: &self.currency,
+            currency: self.currency,
             custom_fields: None,
             customer: &self.customer,
             customer_address: self.customer_details.address.as_ref(),
@@ -827,7 +828,7 @@ impl Invoice {
                 data: self
                     .lines
                     .iter()
-                    .map(|l| l.to_json(&self.id, &self.currency))
+                    .map(|l| l.to_json(&self.id, self.currency))
                     .collect(),
                 has_more: false,
                 object: "list",
@@ -898,7 +899,7 @@ pub struct InvoiceItem {
     pub created: i64,
     pub customer: String,
     pub amount: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub description: Option<String>,
     pub period_start: i64,
     pub period_end: i64,
@@ -934,14 +935,14 @@ pub enum ItemPricing {
     /// By a price (its id); the currency, if given, one of the price's.
     Price {
         price: String,
-        currency: Option<String>,
+        currency: Option<Currency>,
     },
     /// A fixed amount in a currency.
-    Amount { amount: i64, currency: String },
+    Amount { amount: i64, currency: Currency },
     /// A decimal unit amount times the quantity, rounded once.
     UnitDecimal {
         amount: i64,
-        currency: String,
+        currency: Currency,
         unit: String,
     },
 }
@@ -969,26 +970,24 @@ impl InvoiceItemCreateParams {
             .price
             .clone()
             .or_else(|| self.pricing.as_ref().and_then(|x| x.price.clone()));
-        let currency = |required: bool| -> Result<Option<String>, ParamError> {
-            match &self.currency {
-                Some(c) => Ok(Some(
-                    crate::currency::Currency::parse("currency", c)?.code(),
-                )),
-                None if required => Err(ParamError::missing("currency")),
-                None => Ok(None),
-            }
+        let currency = || -> Result<Option<Currency>, ParamError> {
+            self.currency
+                .as_deref()
+                .map(|c| Currency::parse("currency", c))
+                .transpose()
         };
+        let required = || currency()?.ok_or_else(|| ParamError::missing("currency"));
         let pricing = match (price, self.amount, &self.unit_amount_decimal) {
             (Some(price), None, None) => ItemPricing::Price {
                 price,
-                currency: currency(false)?,
+                currency: currency()?,
             },
             (None, Some(amount), None) => ItemPricing::Amount {
                 amount: check_item_amount("amount", amount)?,
-                currency: currency(true)?.unwrap_or_default(),
+                currency: required()?,
             },
             (None, None, Some(d)) => {
-                let currency = currency(true)?.unwrap_or_default();
+                let currency = required()?;
                 let unit =
                     crate::billing::catalog::DecimalAmount::parse("unit_amount_decimal", &d.0)?;
                 let amount = billing::units_times(unit.value(), quantity).ok_or_else(|| {
@@ -1282,6 +1281,7 @@ pub fn require_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::currency::USD;
 
     #[test]
     fn customer_details_are_stored_without_empty_fields_and_read_back_whole() {
@@ -1324,7 +1324,7 @@ mod tests {
 
     #[test]
     fn finalizing_meets_the_balance_and_pays_what_is_covered() {
-        let mut inv = Invoice::draft("in_1".into(), 5, "cus_1", "usd", "manual", "t".into());
+        let mut inv = Invoice::draft("in_1".into(), 5, "cus_1", USD, "manual", "t".into());
         inv.push_line("il_1".into(), line(1_000));
         inv.recompute().unwrap();
         assert_eq!((inv.total, inv.amount_due), (1_000, 1_000));
@@ -1335,7 +1335,7 @@ mod tests {
         );
         assert_eq!(inv.starting_balance, -300);
 
-        let mut inv = Invoice::draft("in_2".into(), 5, "cus_1", "usd", "manual", "t".into());
+        let mut inv = Invoice::draft("in_2".into(), 5, "cus_1", USD, "manual", "t".into());
         inv.push_line("il_2".into(), line(-400));
         inv.recompute().unwrap();
         let balance = inv.finalize(6, "ABC-0002".into(), 0).unwrap();
@@ -1352,7 +1352,7 @@ mod tests {
             "in_1".into(),
             5,
             "cus_1",
-            "usd",
+            USD,
             "subscription_cycle",
             "tok".into(),
         );
@@ -1373,7 +1373,7 @@ mod tests {
     fn the_rendered_invoice_is_its_json_tree_byte_for_byte() {
         for inv in [
             detailed(),
-            Invoice::draft("in_2".into(), 5, "cus_1", "usd", "manual", "t".into()),
+            Invoice::draft("in_2".into(), 5, "cus_1", USD, "manual", "t".into()),
         ] {
             let url = "http://127.0.0.1:4242";
             let direct = serde_json::to_string(&inv.rendered(url)).unwrap();
@@ -1384,7 +1384,7 @@ mod tests {
 
     #[test]
     fn actions_check_the_status() {
-        let inv = Invoice::draft("in_1".into(), 5, "cus_1", "usd", "manual", "t".into());
+        let inv = Invoice::draft("in_1".into(), 5, "cus_1", USD, "manual", "t".into());
         assert!(require_status(&inv, &[InvoiceStatus::Draft], "finalize").is_ok());
         let e = require_status(&inv, &[InvoiceStatus::Open], "pay").unwrap_err();
         assert!(e.message.contains("this invoice is draft"), "{}", e.message);
@@ -1394,6 +1394,7 @@ mod tests {
 #[cfg(test)]
 mod item_params {
     use super::*;
+    use crate::currency::USD;
 
     fn params(v: serde_json::Value) -> InvoiceItemCreateParams {
         serde_json::from_value(v).unwrap()
@@ -1408,7 +1409,7 @@ mod item_params {
             ok.pricing,
             ItemPricing::Amount {
                 amount: 500,
-                currency: "usd".into()
+                currency: USD
             }
         );
         assert_eq!((ok.quantity, ok.period), (1, None));
@@ -1420,7 +1421,7 @@ mod item_params {
             unit.pricing,
             ItemPricing::UnitDecimal {
                 amount: 2,
-                currency: "eur".into(),
+                currency: Currency::parse("c", "eur").unwrap(),
                 unit: "0.5".into()
             }
         );

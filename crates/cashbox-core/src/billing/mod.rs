@@ -27,6 +27,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::billing::catalog::{Amounts, Interval, Price, Round, TiersMode};
 use crate::billing::discounts::{Coupon, TaxRate};
+use crate::currency::Currency;
 
 /// Rounds to the nearest integer, halves away from zero.
 fn round_half_away(d: Decimal) -> Decimal {
@@ -123,7 +124,7 @@ pub fn short_date(t: i64) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RatingError {
     #[error("the price {0} has no amount in {1}")]
-    NoCurrency(String, String),
+    NoCurrency(String, Currency),
     #[error("the price {0} has no fixed amount (its amount is chosen by the customer)")]
     CustomAmount(String),
     #[error("the amount for price {0} is too large: at most {max} in minor units", max = INVOICE_AMOUNT_MAX_MINOR)]
@@ -141,19 +142,19 @@ pub fn within_invoice_max(amount: i64) -> Option<i64> {
 }
 
 /// The amounts of `price` in `currency`: its own, or one of its `currency_options`.
-pub fn amounts_in<'a>(price: &'a Price, currency: &str) -> Option<&'a Amounts> {
+pub fn amounts_in(price: &Price, currency: Currency) -> Option<&Amounts> {
     if price.currency == currency {
         Some(&price.amounts)
     } else {
-        price.currency_options.get(currency)
+        price.currency_options.get(currency.as_str())
     }
 }
 
 /// What `quantity` units of `price` cost in `currency`, in minor units, rounded once.
-pub fn price_amount(price: &Price, currency: &str, quantity: u64) -> Result<i64, RatingError> {
+pub fn price_amount(price: &Price, currency: Currency, quantity: u64) -> Result<i64, RatingError> {
     let overflow = || RatingError::Overflow(price.id.clone());
     let amounts = amounts_in(price, currency)
-        .ok_or_else(|| RatingError::NoCurrency(price.id.clone(), currency.to_string()))?;
+        .ok_or_else(|| RatingError::NoCurrency(price.id.clone(), currency))?;
     let exact = match price.tiers_mode {
         None => {
             let unit = amounts
@@ -328,7 +329,7 @@ fn discount_parts(
     d: &DiscountInput<'_>,
     lines: &[LineInput],
     remaining: &[i64],
-    currency: &str,
+    currency: Currency,
 ) -> Result<Vec<Option<i64>>, TotalsOverflow> {
     let eligible: Vec<bool> = lines
         .iter()
@@ -348,12 +349,12 @@ fn discount_parts(
             .collect::<Option<_>>()
             .ok_or(TotalsOverflow)?
     } else {
-        let off = if d.coupon.currency.as_deref() == Some(currency) {
+        let off = if d.coupon.currency.as_deref() == Some(currency.as_str()) {
             d.coupon.amount_off.unwrap_or(0)
         } else {
             d.coupon
                 .currency_options
-                .get(currency)
+                .get(currency.as_str())
                 .copied()
                 .unwrap_or(0)
         };
@@ -442,7 +443,7 @@ pub fn totals(
     lines: &[LineInput],
     discounts: &[DiscountInput<'_>],
     default_tax_rates: &[TaxRate],
-    currency: &str,
+    currency: Currency,
 ) -> Result<Totals, TotalsOverflow> {
     for line in lines {
         within_invoice_max(line.amount).ok_or(TotalsOverflow)?;
@@ -552,6 +553,7 @@ mod tests {
     use super::*;
     use crate::billing::catalog::PriceCreateParams;
     use crate::billing::discounts::CouponCreateParams;
+    use crate::currency::USD;
     use serde_json::json;
 
     fn price(v: serde_json::Value) -> Price {
@@ -601,18 +603,18 @@ mod tests {
     #[test]
     fn per_unit_prices_round_once_per_line() {
         let p = price(json!({"currency": "usd", "unit_amount_decimal": "0.05"}));
-        assert_eq!(price_amount(&p, "usd", 1_234).unwrap(), 62); // 61.7
-        assert_eq!(price_amount(&p, "usd", 10).unwrap(), 1); // 0.5 rounds away from zero
+        assert_eq!(price_amount(&p, USD, 1_234).unwrap(), 62); // 61.7
+        assert_eq!(price_amount(&p, USD, 10).unwrap(), 1); // 0.5 rounds away from zero
         let p = price(json!({"currency": "usd", "unit_amount": 19999}));
-        assert_eq!(price_amount(&p, "usd", 3).unwrap(), 59_997);
+        assert_eq!(price_amount(&p, USD, 3).unwrap(), 59_997);
         assert!(matches!(
-            price_amount(&p, "eur", 1),
+            price_amount(&p, Currency::parse("c", "eur").unwrap(), 1),
             Err(RatingError::NoCurrency(..))
         ));
         let p = price(json!({"currency": "usd", "unit_amount": 500,
             "transform_quantity": {"divide_by": 10, "round": "up"}}));
-        assert_eq!(price_amount(&p, "usd", 11).unwrap(), 1_000);
-        assert_eq!(price_amount(&p, "usd", 10).unwrap(), 500);
+        assert_eq!(price_amount(&p, USD, 11).unwrap(), 1_000);
+        assert_eq!(price_amount(&p, USD, 10).unwrap(), 500);
     }
 
     #[test]
@@ -625,12 +627,12 @@ mod tests {
         let g = price(json!({"currency": "usd", "billing_scheme": "tiered",
             "tiers_mode": "graduated", "tiers": tiers}));
         // 5×1000 + 100 flat, 5×800, 2×500.5
-        assert_eq!(price_amount(&g, "usd", 12).unwrap(), 5_100 + 4_000 + 1_001);
-        assert_eq!(price_amount(&g, "usd", 0).unwrap(), 0);
+        assert_eq!(price_amount(&g, USD, 12).unwrap(), 5_100 + 4_000 + 1_001);
+        assert_eq!(price_amount(&g, USD, 0).unwrap(), 0);
         let v = price(json!({"currency": "usd", "billing_scheme": "tiered",
             "tiers_mode": "volume", "tiers": tiers}));
-        assert_eq!(price_amount(&v, "usd", 7).unwrap(), 5_600);
-        assert_eq!(price_amount(&v, "usd", 5).unwrap(), 5_100);
+        assert_eq!(price_amount(&v, USD, 7).unwrap(), 5_600);
+        assert_eq!(price_amount(&v, USD, 5).unwrap(), 5_100);
     }
 
     #[test]
@@ -716,7 +718,7 @@ mod tests {
                 coupon: &c,
             }],
             &[rate("txr_1", 10, false)],
-            "usd",
+            USD,
         )
         .unwrap();
         assert_eq!(t.subtotal, 1_500);
@@ -739,7 +741,7 @@ mod tests {
                 coupon: &c,
             }],
             &[rate("txr_1", 10, false)],
-            "usd",
+            USD,
         )
         .unwrap();
         assert_eq!(t.subtotal, 19_999);
@@ -760,7 +762,7 @@ mod tests {
                 coupon: &c,
             }],
             &[rate("txr_in", 20, true)],
-            "usd",
+            USD,
         )
         .unwrap();
         let parts: Vec<i64> = t.lines.iter().map(|l| l.discounts[0].1).collect();
@@ -795,6 +797,7 @@ mod properties {
 
     use super::*;
     use crate::billing::discounts::{Coupon, Duration, TaxRate};
+    use crate::currency::USD;
     use crate::customer::CUSTOMER_BALANCE_MAX_MINOR;
 
     fn tax(i: usize, tenths_of_percent: u32, inclusive: bool) -> TaxRate {
@@ -882,7 +885,7 @@ mod properties {
                 .iter()
                 .map(|l| LineInput { credits: 0, ..l.clone() })
                 .collect();
-            let before = totals(&uncredited, &discounts, &default_rates, "usd").unwrap();
+            let before = totals(&uncredited, &discounts, &default_rates, USD).unwrap();
             let lines: Vec<LineInput> = lines
                 .into_iter()
                 .zip(&before.lines)
@@ -893,7 +896,7 @@ mod properties {
                 })
                 .collect();
             // Eight lines of at most 20,000.00 stay under the invoice limit with any taxes.
-            let t = totals(&lines, &discounts, &default_rates, "usd").unwrap();
+            let t = totals(&lines, &discounts, &default_rates, USD).unwrap();
 
             let subtotal: i64 = lines.iter().map(|l| l.amount).sum();
             prop_assert_eq!(t.subtotal, subtotal);
@@ -945,7 +948,7 @@ mod properties {
                 tax_rates: vec![],
                 credits: 0,
             });
-            prop_assert_eq!(totals(&lines, &[], &[], "usd"), Err(TotalsOverflow));
+            prop_assert_eq!(totals(&lines, &[], &[], USD), Err(TotalsOverflow));
         }
 
         #[test]

@@ -33,7 +33,7 @@ pub struct CreditGrant {
     pub created: i64,
     pub updated: i64,
     pub customer: String,
-    pub currency: String,
+    pub currency: Currency,
     /// What was granted, in minor units.
     pub amount: i64,
     /// What is left of it.
@@ -145,8 +145,7 @@ impl CreditGrant {
                 .currency
                 .as_deref()
                 .ok_or_else(|| ParamError::missing("amount[monetary][currency]"))?,
-        )?
-        .code();
+        )?;
         let value = monetary
             .value
             .ok_or_else(|| ParamError::missing("amount[monetary][value]"))?;
@@ -319,7 +318,7 @@ pub struct SpendLimit {
     pub created: i64,
     pub customer: String,
     pub subscription: Option<String>,
-    pub currency: String,
+    pub currency: Currency,
     pub amount: i64,
     pub behavior: LimitBehavior,
     pub metadata: Metadata,
@@ -380,8 +379,7 @@ impl SpendLimit {
             p.currency
                 .as_deref()
                 .ok_or_else(|| ParamError::missing("currency"))?,
-        )?
-        .code();
+        )?;
         let metadata = match &p.metadata {
             Some(m) => m.apply(&Metadata::new())?,
             None => Metadata::new(),
@@ -493,6 +491,7 @@ pub fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::currency::USD;
 
     #[test]
     fn allocation_fills_lines_in_order_and_never_past_their_room() {
@@ -516,7 +515,7 @@ mod tests {
             created: 0,
             updated: 0,
             customer: "cus_1".into(),
-            currency: "usd".into(),
+            currency: USD,
             amount: remaining,
             remaining,
             category: GrantCategory::Paid,
@@ -554,7 +553,7 @@ mod tests {
             created: 0,
             customer: "cus_1".into(),
             subscription: None,
-            currency: "usd".into(),
+            currency: USD,
             amount: 1_000,
             behavior: LimitBehavior::Block,
             metadata: Metadata::new(),

@@ -151,7 +151,7 @@ pub fn apply_item_params(
 
 /// Checks that a set of items can be billed together: recurring, one currency, one billing
 /// interval, each price once, at most [`ITEMS_MAX`].
-pub fn check_items(items: &[SubscriptionItem], currency: &str) -> Result<(), ParamError> {
+pub fn check_items(items: &[SubscriptionItem], currency: Currency) -> Result<(), ParamError> {
     if items.is_empty() {
         return Err(ParamError::missing("items"));
     }
@@ -200,7 +200,7 @@ pub fn check_items(items: &[SubscriptionItem], currency: &str) -> Result<(), Par
 
 /// What a full period of `items` costs before discounts: the order a promotion code's minimum
 /// is measured against.
-pub fn order_amount(items: &[SubscriptionItem], currency: &str) -> Result<i64, ParamError> {
+pub fn order_amount(items: &[SubscriptionItem], currency: Currency) -> Result<i64, ParamError> {
     items.iter().try_fold(0i64, |sum, i| {
         let amount = i.period_amount(currency).map_err(rating)?;
         sum.checked_add(amount)
@@ -327,14 +327,14 @@ impl Subscription {
     ) -> Result<Subscription, ParamError> {
         p.check()?;
         let currency = match &p.currency {
-            Some(c) => Currency::parse("currency", c)?.code(),
+            Some(c) => Currency::parse("currency", c)?,
             None => new
                 .items
                 .first()
-                .map(|i| i.price.currency.clone())
-                .unwrap_or_default(),
+                .map(|i| i.price.currency)
+                .ok_or_else(|| ParamError::missing("items"))?,
         };
-        check_items(&new.items, &currency)?;
+        check_items(&new.items, currency)?;
         let trial_end = p.trial_end_at(&new.items, now)?;
         let anchor = match p.billing_cycle_anchor {
             Some(a) if trial_end.is_some() => {
@@ -413,7 +413,7 @@ impl Subscription {
 
     /// What a full period of the items costs before discounts.
     pub fn order_amount(&self) -> Result<i64, ParamError> {
-        order_amount(&self.items, &self.currency)
+        order_amount(&self.items, self.currency)
     }
 
     /// The subscription's discounts, now redeemed for it.
@@ -620,7 +620,7 @@ impl Subscription {
             let old = self.items.clone();
             let mut items = self.items.clone();
             apply_item_params(&mut items, ips, refs.items, now)?;
-            check_items(&items, &self.currency)?;
+            check_items(&items, self.currency)?;
             reset_anchor = interval_of(&old) != interval_of(&items) && self.bills_current_period();
             let at = p.proration_date.unwrap_or(now);
             if p.proration_date.is_some()
@@ -765,14 +765,14 @@ impl Subscription {
             }
             let n = if credit_only { None } else { n };
             drafts.extend(
-                proration_lines(&self.currency, Some(o), n, period, at, product_name)
+                proration_lines(self.currency, Some(o), n, period, at, product_name)
                     .map_err(rating)?,
             );
         }
         if !credit_only {
             for n in new.iter().filter(|n| !old.iter().any(|o| o.id == n.id)) {
                 drafts.extend(
-                    proration_lines(&self.currency, None, Some(n), period, at, product_name)
+                    proration_lines(self.currency, None, Some(n), period, at, product_name)
                         .map_err(rating)?,
                 );
             }
@@ -787,7 +787,7 @@ impl Subscription {
             created: at,
             customer: self.customer.clone(),
             amount: d.amount,
-            currency: self.currency.clone(),
+            currency: self.currency,
             description: Some(d.description),
             period_start: d.period.0,
             period_end: d.period.1,

@@ -15,6 +15,7 @@ use crate::billing::catalog::{Price, Text};
 use crate::billing::discounts::TaxRate;
 use crate::billing::invoice::{CollectionMethod, Discount, DiscountParams, LineDraft};
 use crate::billing::{self, price_amount, prorate, short_date};
+use crate::currency::Currency;
 use crate::metadata::{Metadata, MetadataParam, present};
 
 pub const SUBSCRIPTION_PREFIX: &str = "sub";
@@ -124,7 +125,7 @@ pub struct SubscriptionItem {
 impl SubscriptionItem {
     /// What one full period of this item costs in advance. A metered price is billed in
     /// arrears from its usage, which its period's invoice does not know in advance: nothing.
-    pub fn period_amount(&self, currency: &str) -> Result<i64, billing::RatingError> {
+    pub fn period_amount(&self, currency: Currency) -> Result<i64, billing::RatingError> {
         let metered = self
             .price
             .recurring
@@ -151,7 +152,7 @@ impl SubscriptionItem {
     /// The invoice line for `quantity` units of metered usage over `period`.
     pub fn usage_line(
         &self,
-        currency: &str,
+        currency: Currency,
         quantity: u64,
         period: (i64, i64),
         product_name: &str,
@@ -228,7 +229,7 @@ pub struct Subscription {
     pub id: String,
     pub created: i64,
     pub customer: String,
-    pub currency: String,
+    pub currency: Currency,
     pub status: SubStatus,
     pub items: Vec<SubscriptionItem>,
     pub billing_cycle_anchor: i64,
@@ -404,7 +405,7 @@ impl Subscription {
                 let amount = if trial {
                     0
                 } else {
-                    item.period_amount(&self.currency)?
+                    item.period_amount(self.currency)?
                 };
                 let description = if trial {
                     format!("Trial period for {name}")
@@ -505,7 +506,7 @@ impl Subscription {
 /// unused time on what was, a debit for the remaining time on what will be. Either side may be
 /// absent (an item added or removed). Lines of zero are left out.
 pub fn proration_lines(
-    currency: &str,
+    currency: Currency,
     old: Option<&SubscriptionItem>,
     new: Option<&SubscriptionItem>,
     period: (i64, i64),
@@ -836,6 +837,7 @@ pub fn valid_status_filter(s: &str) -> bool {
 mod tests {
     use super::*;
     use crate::billing::catalog::PriceCreateParams;
+    use crate::currency::USD;
 
     fn price(id: &str, amount: i64) -> Price {
         let p: PriceCreateParams = serde_json::from_value(json!({
@@ -860,7 +862,7 @@ mod tests {
     fn upgrade_at_half_period_credits_500_and_charges_1000() {
         let old = item("si_1", "price_10", 1_000);
         let new = item("si_1", "price_20", 2_000);
-        let lines = proration_lines("usd", Some(&old), Some(&new), (0, 2_000), 1_000, &|_| {
+        let lines = proration_lines(USD, Some(&old), Some(&new), (0, 2_000), 1_000, &|_| {
             "Pro".to_string()
         })
         .unwrap();
@@ -886,8 +888,8 @@ mod tests {
         let mut it = item("si_m", "price_m", 5);
         it.price = Price::new("price_m".into(), 0, "prod_x".into(), &p).unwrap();
         it.quantity = 1_000;
-        assert_eq!(it.period_amount("usd"), Ok(0));
-        assert_eq!(item("si_l", "price_l", 5).period_amount("usd"), Ok(5));
+        assert_eq!(it.period_amount(USD), Ok(0));
+        assert_eq!(item("si_l", "price_l", 5).period_amount(USD), Ok(5));
     }
 
     #[test]
