@@ -39,8 +39,8 @@ impl App {
             .iter()
             .map(|l| LedgerLine {
                 account: l.account.to_string(),
-                currency: l.currency.code(),
-                amount_minor: l.amount_minor,
+                currency: l.amount.currency().code(),
+                amount_minor: l.amount.amount_minor(),
             })
             .collect();
         tx.post_ledger(

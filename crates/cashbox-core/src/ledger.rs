@@ -16,6 +16,7 @@
 //! - `bad_debt`: invoices written off as uncollectible.
 
 use crate::currency::Currency;
+use crate::money::Money;
 use std::collections::BTreeMap;
 
 pub const PROCESSOR_CLEARING: &str = "processor_clearing";
@@ -59,8 +60,7 @@ impl InvoiceAmounts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub account: &'static str,
-    pub currency: Currency,
-    pub amount_minor: i64,
+    pub amount: Money,
 }
 
 /// A balanced transaction, posted once per (`kind`, `object_id`).
@@ -111,37 +111,20 @@ impl Posting {
 
     /// Whether the lines sum to zero in every currency (with overflow counted as unbalanced).
     pub fn is_balanced(&self) -> bool {
-        let mut sums: BTreeMap<Currency, i64> = BTreeMap::new();
+        let mut sums: BTreeMap<Currency, Money> = BTreeMap::new();
         for l in &self.lines {
-            let s = sums.entry(l.currency).or_insert(0);
-            match s.checked_add(l.amount_minor) {
-                Some(v) => *s = v,
-                None => return false,
+            let c = l.amount.currency();
+            let s = sums.entry(c).or_insert(Money::zero(c));
+            match s.checked_add(l.amount) {
+                Ok(v) => *s = v,
+                Err(_) => return false,
             }
         }
-        sums.values().all(|v| *v == 0)
+        sums.values().all(|v| v.is_zero())
     }
 
-    /// A captured payment: the sale (receivable against revenue) and its settlement (clearing
-    /// against receivable), so the receivable nets to zero for a paid one-time payment.
-    pub fn payment_captured(charge_id: &str, amount_minor: i64, currency: Currency) -> Self {
-        let line = |account, amount_minor| Line {
-            account,
-            currency,
-            amount_minor,
-        };
-        Self::new(
-            "payment_captured",
-            charge_id,
-            vec![
-                line(CUSTOMER_RECEIVABLE, amount_minor),
-                line(REVENUE, -amount_minor),
-                line(PROCESSOR_CLEARING, amount_minor),
-                line(CUSTOMER_RECEIVABLE, -amount_minor),
-            ],
-        )
-    }
-
+    /// A posting of `lines` (account, amount in `currency`), leaving out lines of zero;
+    /// `None` when nothing moves.
     fn of(
         kind: &'static str,
         id: &str,
@@ -153,11 +136,51 @@ impl Posting {
             .filter(|(_, amount)| *amount != 0)
             .map(|(account, amount_minor)| Line {
                 account,
-                currency,
-                amount_minor: *amount_minor,
+                amount: Money::new(*amount_minor, currency),
             })
             .collect();
         (!lines.is_empty()).then(|| Self::new(kind, id, lines))
+    }
+
+    /// `amount` moved from `from` to `to` (lines of `amount` and its opposite); `None` when
+    /// it is zero.
+    fn transfer(
+        kind: &'static str,
+        id: &str,
+        amount: Money,
+        to: &'static str,
+        from: &'static str,
+    ) -> Option<Self> {
+        let minor = amount.amount_minor();
+        Self::of(
+            kind,
+            id,
+            amount.currency(),
+            &[(to, minor), (from, minor.checked_neg()?)],
+        )
+    }
+
+    /// A captured payment: the sale (receivable against revenue) and its settlement (clearing
+    /// against receivable), so the receivable nets to zero for a paid one-time payment.
+    pub fn payment_captured(charge_id: &str, amount: Money) -> Self {
+        let kind = "payment_captured";
+        let minor = amount.amount_minor();
+        minor
+            .checked_neg()
+            .and_then(|neg| {
+                Self::of(
+                    kind,
+                    charge_id,
+                    amount.currency(),
+                    &[
+                        (CUSTOMER_RECEIVABLE, minor),
+                        (REVENUE, neg),
+                        (PROCESSOR_CLEARING, minor),
+                        (CUSTOMER_RECEIVABLE, neg),
+                    ],
+                )
+            })
+            .unwrap_or_else(|| Self::new(kind, charge_id, Vec::new()))
     }
 
     /// A finalized invoice's sale; `None` when it moves nothing (a trial's zero invoice).
@@ -172,61 +195,46 @@ impl Posting {
     }
 
     /// A card payment of an invoice: settlement only, the sale was posted at finalization.
-    pub fn invoice_payment_captured(
-        charge_id: &str,
-        amount_minor: i64,
-        currency: Currency,
-    ) -> Self {
-        Self::of(
-            "payment_captured",
+    pub fn invoice_payment_captured(charge_id: &str, amount: Money) -> Self {
+        let kind = "payment_captured";
+        Self::transfer(
+            kind,
             charge_id,
-            currency,
-            &[
-                (PROCESSOR_CLEARING, amount_minor),
-                (CUSTOMER_RECEIVABLE, -amount_minor),
-            ],
+            amount,
+            PROCESSOR_CLEARING,
+            CUSTOMER_RECEIVABLE,
         )
-        .unwrap_or_else(|| Self::new("payment_captured", charge_id, Vec::new()))
+        .unwrap_or_else(|| Self::new(kind, charge_id, Vec::new()))
     }
 
-    pub fn invoice_paid_out_of_band(
-        id: &str,
-        amount_minor: i64,
-        currency: Currency,
-    ) -> Option<Self> {
-        Self::of(
+    pub fn invoice_paid_out_of_band(id: &str, amount: Money) -> Option<Self> {
+        Self::transfer(
             "invoice_paid_out_of_band",
             id,
-            currency,
-            &[
-                (PAID_OUT_OF_BAND, amount_minor),
-                (CUSTOMER_RECEIVABLE, -amount_minor),
-            ],
+            amount,
+            PAID_OUT_OF_BAND,
+            CUSTOMER_RECEIVABLE,
         )
     }
 
-    pub fn invoice_written_off(id: &str, amount_minor: i64, currency: Currency) -> Option<Self> {
-        Self::of(
+    pub fn invoice_written_off(id: &str, amount: Money) -> Option<Self> {
+        Self::transfer(
             "invoice_written_off",
             id,
-            currency,
-            &[
-                (BAD_DEBT, amount_minor),
-                (CUSTOMER_RECEIVABLE, -amount_minor),
-            ],
+            amount,
+            BAD_DEBT,
+            CUSTOMER_RECEIVABLE,
         )
     }
 
     /// An uncollectible invoice brought back (to be paid or voided).
-    pub fn invoice_recovered(id: &str, amount_minor: i64, currency: Currency) -> Option<Self> {
-        Self::of(
+    pub fn invoice_recovered(id: &str, amount: Money) -> Option<Self> {
+        Self::transfer(
             "invoice_recovered",
             id,
-            currency,
-            &[
-                (CUSTOMER_RECEIVABLE, amount_minor),
-                (BAD_DEBT, -amount_minor),
-            ],
+            amount,
+            CUSTOMER_RECEIVABLE,
+            BAD_DEBT,
         )
     }
 
@@ -240,20 +248,10 @@ impl Posting {
     }
 
     /// A refund paid out of the processor's balance.
-    pub fn refund_succeeded(refund_id: &str, amount_minor: i64, currency: Currency) -> Self {
-        let line = |account, amount_minor| Line {
-            account,
-            currency,
-            amount_minor,
-        };
-        Self::new(
-            "refund_succeeded",
-            refund_id,
-            vec![
-                line(REFUNDS, amount_minor),
-                line(PROCESSOR_CLEARING, -amount_minor),
-            ],
-        )
+    pub fn refund_succeeded(refund_id: &str, amount: Money) -> Self {
+        let kind = "refund_succeeded";
+        Self::transfer(kind, refund_id, amount, REFUNDS, PROCESSOR_CLEARING)
+            .unwrap_or_else(|| Self::new(kind, refund_id, Vec::new()))
     }
 }
 
@@ -264,8 +262,8 @@ mod tests {
 
     #[test]
     fn postings_balance() {
-        assert!(Posting::payment_captured("ch_1", 1000, USD).is_balanced());
-        assert!(Posting::refund_succeeded("re_1", 400, USD).is_balanced());
+        assert!(Posting::payment_captured("ch_1", Money::new(1000, USD)).is_balanced());
+        assert!(Posting::refund_succeeded("re_1", Money::new(400, USD)).is_balanced());
         // 1000 with 200 off, 10% tax, 300 of credit used: 780 due.
         let a = InvoiceAmounts {
             amount_due: 580,
@@ -307,8 +305,7 @@ mod tests {
             object_id: "y".into(),
             lines: vec![Line {
                 account: REVENUE,
-                currency: USD,
-                amount_minor: 1,
+                amount: Money::new(1, USD),
             }],
         };
         assert!(!broken.is_balanced());
@@ -318,13 +315,11 @@ mod tests {
             lines: vec![
                 Line {
                     account: REVENUE,
-                    currency: USD,
-                    amount_minor: 1,
+                    amount: Money::new(1, USD),
                 },
                 Line {
                     account: REFUNDS,
-                    currency: Currency::parse("c", "eur").unwrap(),
-                    amount_minor: -1,
+                    amount: Money::new(-1, Currency::parse("c", "eur").unwrap()),
                 },
             ],
         };

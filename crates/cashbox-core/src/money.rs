@@ -14,6 +14,10 @@ pub enum MoneyError {
     CurrencyMismatch(Currency, Currency),
     #[error("amount overflows")]
     Overflow,
+    /// An amount outside what the rule it meets allows (a negative refund, more than was
+    /// reserved): a bug in the caller, never the client's doing.
+    #[error("amount out of range")]
+    OutOfRange,
 }
 
 /// An amount in a currency's minor unit. There is no `Default` and no adding two currencies.
@@ -45,6 +49,41 @@ impl Money {
             .checked_add(other.amount_minor)
             .map(|a| Money::new(a, self.currency))
             .ok_or(MoneyError::Overflow)
+    }
+
+    /// Nothing, in `currency`.
+    pub fn zero(currency: Currency) -> Self {
+        Self::new(0, currency)
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.amount_minor == 0
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.amount_minor > 0
+    }
+
+    pub fn checked_neg(self) -> Result<Money, MoneyError> {
+        self.amount_minor
+            .checked_neg()
+            .map(|a| Money::new(a, self.currency))
+            .ok_or(MoneyError::Overflow)
+    }
+
+    /// The smaller of two amounts in one currency.
+    pub fn checked_min(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        Ok(Money::new(
+            self.amount_minor.min(other.amount_minor),
+            self.currency,
+        ))
+    }
+
+    /// Compares two amounts in one currency.
+    pub fn checked_cmp(self, other: Money) -> Result<std::cmp::Ordering, MoneyError> {
+        self.same_currency(other)?;
+        Ok(self.amount_minor.cmp(&other.amount_minor))
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {

@@ -12,6 +12,7 @@ use crate::ParamError;
 use crate::currency::Currency;
 use crate::customer::{Address, patch};
 use crate::metadata::{Metadata, MetadataParam, present};
+use crate::money::{Money, MoneyError};
 
 pub const PM_PREFIX: &str = "pm";
 pub const SETI_PREFIX: &str = "seti";
@@ -950,24 +951,127 @@ pub struct Charge {
     pub invoice: Option<String>,
 }
 
+/// Why a charge cannot be refunded as asked: each one of Stripe's errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRefused {
+    #[error("Charge {0} has not been captured, so it cannot be refunded.")]
+    NotCaptured(String),
+    #[error(
+        "Charge {id} is more than {days} days old; refunds are allowed within {days} days of the payment."
+    )]
+    WindowExpired { id: String, days: u32 },
+    #[error("Charge {0} has already been refunded.")]
+    AlreadyRefunded(String),
+    #[error(
+        "Refund amount ({asked}) is greater than the unrefunded amount on charge {id} ({left})."
+    )]
+    TooLarge { id: String, asked: i64, left: i64 },
+    #[error("Invalid amount: must be a positive integer.")]
+    NotPositive,
+    #[error("the charge's amounts overflow: {0}")]
+    Money(#[from] MoneyError),
+}
+
+impl From<RefundRefused> for ParamError {
+    fn from(e: RefundRefused) -> Self {
+        let message = e.to_string();
+        match e {
+            RefundRefused::NotCaptured(_) => {
+                ParamError::new("charge", "charge_not_refundable", message)
+            }
+            RefundRefused::WindowExpired { .. } => {
+                ParamError::new("charge", "charge_refund_window_expired", message)
+            }
+            RefundRefused::AlreadyRefunded(_) => {
+                ParamError::new("charge", "charge_already_refunded", message)
+            }
+            RefundRefused::TooLarge { .. } => {
+                ParamError::new("amount", "amount_too_large", message)
+            }
+            RefundRefused::NotPositive => ParamError::invalid("amount", message),
+            RefundRefused::Money(_) => ParamError::invalid("amount", message),
+        }
+    }
+}
+
 impl Charge {
-    /// The ledger posting for capturing `amount_minor` of this charge: a sale and its
-    /// settlement, or for an invoice (whose sale was posted when it was finalized) the
-    /// settlement alone.
-    pub fn capture_posting(&self, amount_minor: i64) -> crate::ledger::Posting {
+    pub fn captured_amount(&self) -> Money {
+        Money::new(self.amount_captured, self.currency)
+    }
+
+    /// The ledger posting for capturing `amount` of this charge: a sale and its settlement,
+    /// or for an invoice (whose sale was posted when it was finalized) the settlement alone.
+    pub fn capture_posting(&self, amount: Money) -> crate::ledger::Posting {
         match self.invoice {
-            Some(_) => crate::ledger::Posting::invoice_payment_captured(
-                &self.id,
-                amount_minor,
-                self.currency,
-            ),
-            None => crate::ledger::Posting::payment_captured(&self.id, amount_minor, self.currency),
+            Some(_) => crate::ledger::Posting::invoice_payment_captured(&self.id, amount),
+            None => crate::ledger::Posting::payment_captured(&self.id, amount),
         }
     }
 
     /// What can still be refunded, net of refunds in flight.
-    pub fn refundable(&self) -> i64 {
-        self.amount_captured - self.amount_refunded - self.refunds_pending
+    pub fn refundable(&self) -> Result<Money, MoneyError> {
+        self.captured_amount()
+            .checked_sub(Money::new(self.amount_refunded, self.currency))?
+            .checked_sub(Money::new(self.refunds_pending, self.currency))
+    }
+
+    /// Reserves a refund of `asked` (all that is left if `None`) at `now`, while its
+    /// processor call runs; refunds may be limited to `window_days` after the charge.
+    pub fn reserve_refund(
+        &mut self,
+        asked: Option<i64>,
+        now: i64,
+        window_days: Option<u32>,
+    ) -> Result<Money, RefundRefused> {
+        if asked.is_some_and(|a| a <= 0) {
+            return Err(RefundRefused::NotPositive);
+        }
+        if self.status != ChargeStatus::Succeeded || !self.captured {
+            return Err(RefundRefused::NotCaptured(self.id.clone()));
+        }
+        if let Some(days) = window_days
+            && now.saturating_sub(self.created) > i64::from(days) * 86_400
+        {
+            return Err(RefundRefused::WindowExpired {
+                id: self.id.clone(),
+                days,
+            });
+        }
+        let left = self.refundable()?;
+        if !left.is_positive() {
+            return Err(RefundRefused::AlreadyRefunded(self.id.clone()));
+        }
+        let amount = asked.map_or(left, |a| Money::new(a, self.currency));
+        if amount.checked_cmp(left)? == std::cmp::Ordering::Greater {
+            return Err(RefundRefused::TooLarge {
+                id: self.id.clone(),
+                asked: amount.amount_minor(),
+                left: left.amount_minor(),
+            });
+        }
+        self.refunds_pending = Money::new(self.refunds_pending, self.currency)
+            .checked_add(amount)?
+            .amount_minor();
+        Ok(amount)
+    }
+
+    /// A reserved refund of `amount` is over: paid (`succeeded`) or not. Returns whether the
+    /// charge is now refunded in full.
+    /// An amount that was never reserved is refused, and nothing changes.
+    pub fn refund_settled(&mut self, amount: Money, succeeded: bool) -> Result<bool, MoneyError> {
+        let pending = Money::new(self.refunds_pending, self.currency).checked_sub(amount)?;
+        let refunded = Money::new(self.amount_refunded, self.currency).checked_add(amount)?;
+        if !amount.is_positive()
+            || pending.amount_minor() < 0
+            || refunded.checked_cmp(self.captured_amount())? == std::cmp::Ordering::Greater
+        {
+            return Err(MoneyError::OutOfRange);
+        }
+        self.refunds_pending = pending.amount_minor();
+        if succeeded {
+            self.amount_refunded = refunded.amount_minor();
+        }
+        Ok(self.amount_captured > 0 && self.amount_refunded == self.amount_captured)
     }
 
     pub fn to_json(&self) -> Value {
@@ -1367,6 +1471,84 @@ impl SetupIntent {
 mod tests {
     use super::*;
     use crate::currency::USD;
+
+    fn charge(captured: i64) -> Charge {
+        let card = Card {
+            brand: "visa".into(),
+            last4: "4242".into(),
+            exp_month: 12,
+            exp_year: 2030,
+            funding: "credit".into(),
+            country: "US".into(),
+            fingerprint: "fp".into(),
+            token: "tok".into(),
+        };
+        serde_json::from_value(json!({
+            "id": "ch_1", "created": 0, "amount": captured, "amount_captured": captured,
+            "amount_refunded": 0, "refunds_pending": 0, "currency": "usd", "customer": null,
+            "payment_intent": "pi_1", "payment_method": "pm_1", "card": card,
+            "billing_details": BillingDetails::default(), "status": "succeeded",
+            "captured": true, "failure_code": null, "failure_message": null,
+            "decline_code": null, "description": null, "receipt_email": null,
+            "receipt_url": "", "statement_descriptor": null, "metadata": {},
+            "processor_ref": "ref", "released": false,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn refunds_reserve_what_is_left_and_settle_once() {
+        let usd = |x| Money::new(x, USD);
+        let mut c = charge(1_000);
+        assert_eq!(c.reserve_refund(Some(400), 10, None), Ok(usd(400)));
+        assert_eq!(c.refundable(), Ok(usd(600)));
+        // What is reserved cannot be reserved twice.
+        assert_eq!(
+            c.reserve_refund(Some(700), 10, None),
+            Err(RefundRefused::TooLarge {
+                id: "ch_1".into(),
+                asked: 700,
+                left: 600
+            })
+        );
+        assert_eq!(c.refund_settled(usd(400), false), Ok(false));
+        assert_eq!((c.refunds_pending, c.amount_refunded), (0, 0));
+        let all = c.reserve_refund(None, 10, None).unwrap();
+        assert_eq!(all, usd(1_000));
+        assert_eq!(c.refund_settled(all, true), Ok(true));
+        assert_eq!(
+            c.reserve_refund(None, 10, None),
+            Err(RefundRefused::AlreadyRefunded("ch_1".into()))
+        );
+        // Settling what was never reserved is refused, and changes nothing.
+        let mut c = charge(1_000);
+        assert_eq!(c.refund_settled(usd(-1), true), Err(MoneyError::OutOfRange));
+        assert_eq!(c.refund_settled(usd(10), true), Err(MoneyError::OutOfRange));
+        c.reserve_refund(Some(10), 0, None).unwrap();
+        assert_eq!(c.refund_settled(usd(11), true), Err(MoneyError::OutOfRange));
+        assert_eq!((c.refunds_pending, c.amount_refunded), (10, 0));
+    }
+
+    #[test]
+    fn refunds_are_refused_by_stripes_rules_with_its_codes() {
+        let mut c = charge(1_000);
+        let code = |e: RefundRefused| ParamError::from(e).code;
+        let e = c.reserve_refund(Some(0), 0, None).unwrap_err();
+        assert_eq!(e, RefundRefused::NotPositive);
+        assert_eq!(ParamError::from(e).param, "amount");
+        let e = c.reserve_refund(None, 31 * 86_400, Some(30)).unwrap_err();
+        assert_eq!(code(e), "charge_refund_window_expired");
+        assert!(c.reserve_refund(None, 30 * 86_400, Some(30)).is_ok());
+        let mut c = charge(1_000);
+        c.captured = false;
+        assert_eq!(
+            code(c.reserve_refund(None, 0, None).unwrap_err()),
+            "charge_not_refundable"
+        );
+        let mut c = charge(1_000);
+        let e = c.reserve_refund(Some(1_001), 0, None).unwrap_err();
+        assert_eq!(ParamError::from(e).param, "amount");
+    }
 
     fn pi(status: PiStatus) -> PaymentIntent {
         let p = PaymentIntentCreateParams::default();

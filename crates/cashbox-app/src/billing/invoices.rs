@@ -23,6 +23,7 @@ use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{new_id, random_token};
 use cashbox_core::ledger::Posting;
 use cashbox_core::metadata::Metadata;
+use cashbox_core::money::{Money, MoneyError};
 use cashbox_core::payments::{
     PI_PREFIX, PaymentIntent, PaymentIntentCreateParams, PaymentMethod, PiStatus,
 };
@@ -590,7 +591,15 @@ impl App {
             _ => return Err(AppError::not_found("customer", &inv.customer)),
         };
         let number = format!("{}-{:04}", row.invoice_prefix, row.next_invoice_sequence);
-        let balance = inv.finalize(now, number, row.balance).map_err(overflow)?;
+        let currency = match row.currency.as_deref() {
+            Some(c) => Currency::parse("currency", c)
+                .map_err(|e| AppError::Corrupt(format!("customer {}: {}", row.id, e.message)))?,
+            None => inv.currency,
+        };
+        let balance = inv
+            .finalize(now, number, Money::new(row.balance, currency))
+            .map_err(balance_error)?
+            .amount_minor();
         tx.set_customer_billing(&row.id, balance, row.next_invoice_sequence + 1)
             .await?;
         if balance != row.balance {
@@ -829,14 +838,8 @@ impl App {
             }),
             ..PaymentIntentCreateParams::default()
         };
-        let mut pi = PaymentIntent::new(
-            id,
-            now,
-            inv.amount_remaining,
-            inv.currency,
-            secret,
-            &params,
-        )?;
+        let mut pi =
+            PaymentIntent::new(id, now, inv.amount_remaining, inv.currency, secret, &params)?;
         pi.invoice = Some(inv.id.clone());
         Ok(pi)
     }
@@ -1226,7 +1229,9 @@ impl App {
             inv.paid_out_of_band = true;
             let amount = inv.amount_remaining;
             inv.mark_paid(now);
-            if let Some(p) = Posting::invoice_paid_out_of_band(&inv.id, amount, inv.currency) {
+            if let Some(p) =
+                Posting::invoice_paid_out_of_band(&inv.id, Money::new(amount, inv.currency))
+            {
                 self.post(&mut tx, p).await?;
             }
             let object = self.render_invoice(&inv);
@@ -1374,7 +1379,7 @@ impl App {
                 inv.status_transitions.marked_uncollectible_at = Some(now);
                 inv.written_off = inv.amount_remaining;
                 if let Some(p) =
-                    Posting::invoice_written_off(&inv.id, inv.written_off, inv.currency)
+                    Posting::invoice_written_off(&inv.id, Money::new(inv.written_off, inv.currency))
                 {
                     self.post(tx, p).await?;
                 }
@@ -1426,7 +1431,9 @@ impl App {
     /// Brings an uncollectible invoice back to open, reversing its write-off.
     async fn recover_in(&self, tx: &mut Tx, inv: &mut Invoice) -> AppResult<()> {
         inv.status = InvoiceStatus::Open;
-        if let Some(p) = Posting::invoice_recovered(&inv.id, inv.written_off, inv.currency) {
+        if let Some(p) =
+            Posting::invoice_recovered(&inv.id, Money::new(inv.written_off, inv.currency))
+        {
             self.post(tx, p).await?;
         }
         Ok(())
@@ -1776,6 +1783,22 @@ impl App {
         };
         self.list_docs::<InvoiceItem>(&filter, &p.page()?, expand, InvoiceItem::to_json)
             .await
+    }
+}
+
+/// Why a customer's balance could not meet an invoice.
+pub(crate) fn balance_error(e: MoneyError) -> AppError {
+    match e {
+        MoneyError::Overflow | MoneyError::OutOfRange => {
+            overflow(cashbox_core::billing::TotalsOverflow)
+        }
+        MoneyError::CurrencyMismatch(invoice, balance) => ParamError::invalid(
+            "currency",
+            format!(
+                "You cannot combine currencies on a single customer: its balance is in {balance}, this invoice is in {invoice}."
+            ),
+        )
+        .into(),
     }
 }
 

@@ -24,10 +24,11 @@ use cashbox_core::crypto::Compressed;
 use cashbox_core::customer::Customer;
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::new_id;
+use cashbox_core::money::Money;
 use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::Value;
 
-use crate::billing::invoices::{CollectNow, Redemption, inner_ctx, overflow};
+use crate::billing::invoices::{CollectNow, Redemption, balance_error, inner_ctx, overflow};
 use crate::docs::Doc;
 use crate::events::{ListResult, Shown, Snapshot};
 use crate::{App, AppError, AppResult, RequestCtx};
@@ -1037,8 +1038,10 @@ impl App {
             inv.push_line(new_id("il_tmp"), l);
         }
         inv.recompute().map_err(overflow)?;
-        let (due, _) = billing::apply_balance(inv.total, customer.balance)
-            .ok_or_else(|| overflow(billing::TotalsOverflow))?;
+        let balance = Money::new(customer.balance, customer.currency.unwrap_or(inv.currency));
+        let (due, _) =
+            billing::apply_balance(inv.total_amount(), balance).map_err(balance_error)?;
+        let due = due.amount_minor();
         inv.starting_balance = customer.balance;
         inv.amount_due = due;
         inv.amount_remaining = due;

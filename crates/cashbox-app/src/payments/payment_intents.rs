@@ -14,7 +14,7 @@
 use cashbox_core::ParamError;
 use cashbox_core::currency::Currency;
 use cashbox_core::id::{new_id, random_token};
-use cashbox_core::money::check_charge_amount;
+use cashbox_core::money::{Money, check_charge_amount};
 use cashbox_core::payments::{
     CHARGE_PREFIX, CaptureMethod, Charge, ChargeListParams, ChargeStatus, LastError,
     PENDING_LEASE_SECS, PI_PREFIX, PaymentIntent, PaymentIntentCancelParams,
@@ -419,7 +419,7 @@ impl App {
                 let captured = pi.capture_method != CaptureMethod::Manual;
                 let charge = self.apply_success(&mut pi, &pm, reference, now);
                 if captured {
-                    self.post(tx, charge.capture_posting(charge.amount_captured))
+                    self.post(tx, charge.capture_posting(charge.captured_amount()))
                         .await?;
                 }
                 if self.success_changes_pm(&pi, &pm) {
@@ -767,7 +767,11 @@ impl App {
         pi.status = PiStatus::Succeeded;
         pi.amount_received = amount;
         pi.amount_capturable = 0;
-        self.post(&mut tx, charge.capture_posting(amount)).await?;
+        self.post(
+            &mut tx,
+            charge.capture_posting(Money::new(amount, charge.currency)),
+        )
+        .await?;
         self.save_doc(&mut tx, &charge).await?;
         self.save_doc(&mut tx, &pi).await?;
         self.record_event(&mut tx, ctx, "charge.captured", &charge.to_json(), None)

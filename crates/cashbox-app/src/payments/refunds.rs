@@ -7,9 +7,10 @@ use cashbox_core::event::previous_attributes;
 use cashbox_core::id::new_id;
 use cashbox_core::ledger::Posting;
 use cashbox_core::metadata::Metadata;
+use cashbox_core::money::Money;
 use cashbox_core::payments::{
-    Charge, ChargeStatus, PaymentIntent, REFUND_PREFIX, Refund, RefundCreateParams,
-    RefundListParams, RefundStatus, RefundUpdateParams,
+    Charge, PaymentIntent, REFUND_PREFIX, Refund, RefundCreateParams, RefundListParams,
+    RefundRefused, RefundStatus, RefundUpdateParams,
 };
 use cashbox_processor::{Outcome, RefundRequest};
 use cashbox_store::DocFilter;
@@ -18,8 +19,6 @@ use serde_json::Value;
 use crate::events::ListResult;
 use crate::expand::Reader;
 use crate::{App, AppError, AppResult, RequestCtx};
-
-const SECONDS_PER_DAY: i64 = 86_400;
 
 impl App {
     async fn charge_to_refund(&self, params: &RefundCreateParams) -> AppResult<String> {
@@ -63,14 +62,8 @@ impl App {
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
         let charge_id = self.charge_to_refund(&params).await?;
-        if let Some(a) = params.amount
-            && a <= 0
-        {
-            return Err(ParamError::invalid(
-                "amount",
-                "Invalid amount: must be a positive integer.",
-            )
-            .into());
+        if params.amount.is_some_and(|a| a <= 0) {
+            return Err(ParamError::from(RefundRefused::NotPositive).into());
         }
         let metadata = match &params.metadata {
             Some(m) => m.apply(&Metadata::new())?,
@@ -87,49 +80,14 @@ impl App {
                 id: charge_id.clone(),
                 param: "charge".into(),
             })?;
-        if charge.status != ChargeStatus::Succeeded || !charge.captured {
-            return Err(ParamError::new(
-                "charge",
-                "charge_not_refundable",
-                format!("Charge {charge_id} has not been captured, so it cannot be refunded."),
-            )
-            .into());
-        }
-        if let Some(days) = self.settings().refund_window_days
-            && now - charge.created > i64::from(days) * SECONDS_PER_DAY
-        {
-            return Err(ParamError::new(
-                "charge",
-                "charge_refund_window_expired",
-                format!("Charge {charge_id} is more than {days} days old; refunds are allowed within {days} days of the payment."),
-            )
-            .into());
-        }
-        let refundable = charge.refundable();
-        if refundable <= 0 {
-            return Err(ParamError::new(
-                "charge",
-                "charge_already_refunded",
-                format!("Charge {charge_id} has already been refunded."),
-            )
-            .into());
-        }
-        let amount = params.amount.unwrap_or(refundable);
-        if amount > refundable {
-            return Err(ParamError::new(
-                "amount",
-                "amount_too_large",
-                format!(
-                    "Refund amount ({amount}) is greater than the unrefunded amount on charge {charge_id} ({refundable})."
-                ),
-            )
-            .into());
-        }
+        let amount = charge
+            .reserve_refund(params.amount, now, self.settings().refund_window_days)
+            .map_err(ParamError::from)?;
         let refund = Refund {
             id: new_id(REFUND_PREFIX),
             created: now,
-            amount,
-            currency: charge.currency,
+            amount: amount.amount_minor(),
+            currency: amount.currency(),
             charge: charge.id.clone(),
             payment_intent: charge.payment_intent.clone(),
             reason: params.reason,
@@ -138,7 +96,6 @@ impl App {
             metadata,
             processor_ref: None,
         };
-        charge.refunds_pending += amount;
         self.insert_doc(&mut tx, &refund).await?;
         self.save_doc(&mut tx, &charge).await?;
         self.record_event(&mut tx, ctx, "refund.created", &refund.to_json(), None)
@@ -176,25 +133,24 @@ impl App {
         if refund.status != RefundStatus::Pending {
             return self.finish(tx, ctx, refund.to_json(), expand).await;
         }
-        charge.refunds_pending -= refund.amount;
+        let amount = Money::new(refund.amount, refund.currency);
+        let succeeded = matches!(outcome, Outcome::Succeeded { .. });
+        let refunded_in_full = charge
+            .refund_settled(amount, succeeded)
+            .map_err(|e| AppError::Corrupt(format!("charge {}: {e}", charge.id)))?;
         match outcome {
             Outcome::Succeeded { reference } => {
                 refund.status = RefundStatus::Succeeded;
                 refund.processor_ref = Some(reference);
-                charge.amount_refunded += refund.amount;
-                debug_assert!(charge.amount_refunded <= charge.amount_captured);
                 // A full refund of a purchase takes back what it granted.
-                if charge.amount_refunded >= charge.amount_captured
+                if refunded_in_full
                     && let (Some(inv), Some(customer)) = (&charge.invoice, &charge.customer)
                 {
                     let now = self.now();
                     self.revoke_purchase(&mut tx, customer, inv, now).await?;
                 }
-                self.post(
-                    &mut tx,
-                    Posting::refund_succeeded(&refund.id, refund.amount, refund.currency),
-                )
-                .await?;
+                self.post(&mut tx, Posting::refund_succeeded(&refund.id, amount))
+                    .await?;
                 self.save_doc(&mut tx, &charge).await?;
                 self.save_doc(&mut tx, &refund).await?;
                 self.record_event(&mut tx, ctx, "charge.refunded", &charge.to_json(), None)

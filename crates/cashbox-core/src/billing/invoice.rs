@@ -13,6 +13,7 @@ use crate::billing::{self, DiscountInput, LineInput, TaxAmount, TotalsOverflow};
 use crate::currency::Currency;
 use crate::customer::{Address, CustomerPrivate, Shipping, TaxExempt};
 use crate::metadata::{Metadata, MetadataParam, present};
+use crate::money::{Money, MoneyError};
 use crate::payments::check_text;
 
 pub const INVOICE_PREFIX: &str = "in";
@@ -701,16 +702,16 @@ impl Invoice {
         &mut self,
         now: i64,
         number: String,
-        balance: i64,
-    ) -> Result<i64, billing::TotalsOverflow> {
-        let (due, ending) =
-            billing::apply_balance(self.total, balance).ok_or(billing::TotalsOverflow)?;
+        balance: Money,
+    ) -> Result<Money, MoneyError> {
+        let (due, ending) = billing::apply_balance(self.total_amount(), balance)?;
+        let due = due.amount_minor();
         self.status = InvoiceStatus::Open;
         self.number = Some(number);
         self.status_transitions.finalized_at = Some(now);
-        self.starting_balance = balance;
+        self.starting_balance = balance.amount_minor();
         self.amount_due = due;
-        self.ending_balance = Some(ending);
+        self.ending_balance = Some(ending.amount_minor());
         self.amount_remaining = due - self.amount_paid;
         if self.collection_method == CollectionMethod::SendInvoice {
             self.due_date = Some(now + self.days_until_due.unwrap_or(30) * 86_400);
@@ -719,6 +720,11 @@ impl Invoice {
             self.mark_paid(now);
         }
         Ok(ending)
+    }
+
+    /// What the invoice totals, in its currency.
+    pub fn total_amount(&self) -> Money {
+        Money::new(self.total, self.currency)
     }
 
     /// When its next work falls due: a payment attempt, or the due date of an open
@@ -1328,20 +1334,24 @@ mod tests {
         inv.push_line("il_1".into(), line(1_000));
         inv.recompute().unwrap();
         assert_eq!((inv.total, inv.amount_due), (1_000, 1_000));
-        let balance = inv.finalize(6, "ABC-0001".into(), -300).unwrap();
+        let balance = inv
+            .finalize(6, "ABC-0001".into(), Money::new(-300, USD))
+            .unwrap();
         assert_eq!(
             (inv.amount_due, balance, inv.status),
-            (700, 0, InvoiceStatus::Open)
+            (700, Money::zero(USD), InvoiceStatus::Open)
         );
         assert_eq!(inv.starting_balance, -300);
 
         let mut inv = Invoice::draft("in_2".into(), 5, "cus_1", USD, "manual", "t".into());
         inv.push_line("il_2".into(), line(-400));
         inv.recompute().unwrap();
-        let balance = inv.finalize(6, "ABC-0002".into(), 0).unwrap();
+        let balance = inv
+            .finalize(6, "ABC-0002".into(), Money::zero(USD))
+            .unwrap();
         assert_eq!(
             (inv.amount_due, balance, inv.status),
-            (0, -400, InvoiceStatus::Paid)
+            (0, Money::new(-400, USD), InvoiceStatus::Paid)
         );
     }
 
@@ -1364,7 +1374,8 @@ mod tests {
         inv.recompute().unwrap();
         inv.total_discount_amounts = vec![("di_1".into(), 200)];
         inv.metadata.insert("order".into(), "42".into());
-        inv.finalize(6, "ABC-0001".into(), -100).unwrap();
+        inv.finalize(6, "ABC-0001".into(), Money::new(-100, USD))
+            .unwrap();
         inv.payment_intent = Some("pi_1".into());
         inv
     }

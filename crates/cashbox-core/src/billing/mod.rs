@@ -28,6 +28,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use crate::billing::catalog::{Amounts, Interval, Price, Round, TiersMode};
 use crate::billing::discounts::{Coupon, TaxRate};
 use crate::currency::Currency;
+use crate::money::{Money, MoneyError};
 
 /// Rounds to the nearest integer, halves away from zero.
 fn round_half_away(d: Decimal) -> Decimal {
@@ -536,15 +537,17 @@ pub fn totals(
 /// How a finalized invoice's total meets the customer's balance (negative is credit the
 /// customer holds, positive is what they already owe): `(amount_due, ending_balance)`.
 /// A negative total becomes credit; credit pays what it can; an amount owed is added.
-/// `None` if a sum overflows (neither is bounded here; the API bounds both far inside).
-pub fn apply_balance(total: i64, balance: i64) -> Option<(i64, i64)> {
-    if total < 0 {
-        Some((0, balance.checked_add(total)?))
-    } else if balance > 0 {
-        Some((total.checked_add(balance)?, 0))
+/// An error if a sum overflows (neither is bounded here; the API bounds both far inside) or
+/// the balance is in another currency than the invoice: it can pay nothing there.
+pub fn apply_balance(total: Money, balance: Money) -> Result<(Money, Money), MoneyError> {
+    let zero = Money::zero(total.currency());
+    if total.amount_minor() < 0 {
+        Ok((zero, balance.checked_add(total)?))
+    } else if balance.is_positive() {
+        Ok((total.checked_add(balance)?, balance.checked_sub(balance)?))
     } else {
-        let applied = total.min(balance.checked_neg()?);
-        Some((total - applied, balance + applied))
+        let applied = total.checked_min(balance.checked_neg()?)?;
+        Ok((total.checked_sub(applied)?, balance.checked_add(applied)?))
     }
 }
 
@@ -775,13 +778,22 @@ mod tests {
 
     #[test]
     fn balances() {
-        assert_eq!(apply_balance(1_000, -300), Some((700, 0)));
-        assert_eq!(apply_balance(1_000, -3_000), Some((0, -2_000)));
-        assert_eq!(apply_balance(-400, -100), Some((0, -500)));
-        assert_eq!(apply_balance(1_000, 250), Some((1_250, 0)));
-        assert_eq!(apply_balance(1_000, i64::MAX), None);
-        assert_eq!(apply_balance(1_000, i64::MIN), None);
-        assert_eq!(apply_balance(-1, i64::MIN), None);
+        let m = |x| Money::new(x, USD);
+        let ok =
+            |t, b| apply_balance(m(t), m(b)).map(|(d, e)| (d.amount_minor(), e.amount_minor()));
+        assert_eq!(ok(1_000, -300), Ok((700, 0)));
+        assert_eq!(ok(1_000, -3_000), Ok((0, -2_000)));
+        assert_eq!(ok(-400, -100), Ok((0, -500)));
+        assert_eq!(ok(1_000, 250), Ok((1_250, 0)));
+        assert_eq!(ok(1_000, i64::MAX), Err(MoneyError::Overflow));
+        assert_eq!(ok(1_000, i64::MIN), Err(MoneyError::Overflow));
+        assert_eq!(ok(-1, i64::MIN), Err(MoneyError::Overflow));
+        // Credit in euros pays no dollars.
+        let eur = Currency::parse("c", "eur").unwrap();
+        assert!(matches!(
+            apply_balance(m(1_000), Money::new(-300, eur)),
+            Err(MoneyError::CurrencyMismatch(..))
+        ));
     }
 }
 
@@ -956,7 +968,8 @@ mod properties {
             total in -INVOICE_AMOUNT_MAX_MINOR..=INVOICE_AMOUNT_MAX_MINOR,
             balance in -CUSTOMER_BALANCE_MAX_MINOR..=CUSTOMER_BALANCE_MAX_MINOR,
         ) {
-            let (due, ending) = apply_balance(total, balance).unwrap();
+            let (due, ending) = apply_balance(Money::new(total, USD), Money::new(balance, USD)).unwrap();
+            let (due, ending) = (due.amount_minor(), ending.amount_minor());
             prop_assert!(due >= 0);
             prop_assert_eq!(due + ending, total + balance);
             // Credit is used only to pay, and a debt is collected with the invoice.
