@@ -122,7 +122,103 @@ impl App {
             .await
     }
 
-    pub async fn create_customer(
+    async fn customer_row(&self, id: &str) -> AppResult<CustomerRow> {
+        if !has_prefix(id, ID_PREFIX) {
+            return Err(AppError::not_found("customer", id));
+        }
+        self.store()
+            .customer(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("customer", id))
+    }
+
+    /// The customer's draft invoices show its details as they are now (Stripe's `customer_email`
+    /// and the rest follow the customer until an invoice is finalized). Nothing is read when
+    /// the change leaves them as they were (a new default card, metadata).
+    async fn drafts_follow(&self, tx: &mut Tx, before: &Customer, c: &Customer) -> AppResult<()> {
+        let details = InvoiceCustomer::of(&c.private);
+        if details == InvoiceCustomer::of(&before.private) {
+            return Ok(());
+        }
+        for row in tx
+            .docs_of_customer(DocTable::Invoices, &c.id, &["draft"])
+            .await?
+        {
+            let mut inv: Invoice = self.load_for_update(tx, &row.id).await?;
+            if inv.status == InvoiceStatus::Draft && inv.customer_details != details {
+                inv.customer_details = details.clone();
+                self.save_invoice(tx, &inv).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a locked, live customer in `tx`: its personal data goes, its subscriptions are
+    /// canceled at once and its payment methods detached (as in Stripe), and
+    /// `customer.deleted` is recorded.
+    pub(crate) async fn delete_customer_in(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        row: CustomerRow,
+    ) -> AppResult<()> {
+        let id = row.id.clone();
+        // What checks keep in memory about the customer is stale from here.
+        tx.bump_customer_version(&id).await?;
+        let customer = self.open_customer(row.clone())?;
+        let tombstone = CustomerRow {
+            deleted: true,
+            sealed: None,
+            email_bidx: None,
+            ..row
+        };
+        tx.update_customer(&tombstone).await?;
+        let now = self.now();
+        for row in tx.docs_by_customer(DocTable::Subscriptions, &id).await? {
+            let mut sub: cashbox_core::billing::subscription::Subscription = self.open_doc(&row)?;
+            if sub.status.is_terminal() {
+                continue;
+            }
+            let at = match &sub.test_clock {
+                Some(_) => self.time_of(tx, sub.test_clock.as_deref()).await?,
+                None => now,
+            };
+            sub.cancel(at, "cancellation_requested")?;
+            self.save_subscription(tx, &sub).await?;
+            self.record_event(
+                tx,
+                ctx,
+                "customer.subscription.deleted",
+                &self.render_subscription(&sub),
+                None,
+            )
+            .await?;
+        }
+        for row in tx.docs_by_customer(DocTable::PaymentMethods, &id).await? {
+            let mut pm: PaymentMethod = self.open_doc(&row)?;
+            pm.customer = None;
+            self.save_doc(tx, &pm).await?;
+            self.record_event(tx, ctx, "payment_method.detached", &pm.to_json(), None)
+                .await?;
+        }
+        self.record_event(tx, ctx, "customer.deleted", &customer.to_json(), None)
+            .await
+    }
+
+    /// The blind index of an email under the primary key, for re-indexing during rotation.
+    pub(crate) fn email_index(&self, email: &str) -> Vec<u8> {
+        self.keys().blind_index(EMAIL_INDEX_DOMAIN, email)
+    }
+}
+
+crate::service!(
+    Customers,
+    customers,
+    "Customers: create, retrieve, update, delete, list."
+);
+
+impl Customers<'_> {
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         params: CustomerCreateParams,
@@ -132,7 +228,7 @@ impl App {
         if let Some(default) = InvoiceSettingsParam::requested_default(&params.invoice_settings)
             && attach.as_deref() != Some(default)
         {
-            return Err(Self::default_not_attached(default));
+            return Err(App::default_not_attached(default));
         }
         let mut customer = Customer::create(new_id(ID_PREFIX), self.now(), params)?;
         // A test id (`pm_card_visa`) makes a new PaymentMethod, as in Stripe's test mode.
@@ -198,7 +294,7 @@ impl App {
         self.finish(tx, ctx, object, expand).await
     }
 
-    pub async fn retrieve_customer(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         let row = self.customer_row(id).await?;
         let deleted = row.deleted;
         let mut object = self.render_customer_row(row)?;
@@ -209,17 +305,7 @@ impl App {
         Ok(object)
     }
 
-    async fn customer_row(&self, id: &str) -> AppResult<CustomerRow> {
-        if !has_prefix(id, ID_PREFIX) {
-            return Err(AppError::not_found("customer", id));
-        }
-        self.store()
-            .customer(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("customer", id))
-    }
-
-    pub async fn update_customer(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -237,7 +323,7 @@ impl App {
                 .find_for_update::<PaymentMethod>(&mut tx, pm_id)
                 .await?;
             if pm.and_then(|pm| pm.customer).as_deref() != Some(id) {
-                return Err(Self::default_not_attached(pm_id));
+                return Err(App::default_not_attached(pm_id));
             }
         }
         let row = tx
@@ -266,30 +352,9 @@ impl App {
         Ok(response)
     }
 
-    /// The customer's draft invoices show its details as they are now (Stripe's `customer_email`
-    /// and the rest follow the customer until an invoice is finalized). Nothing is read when
-    /// the change leaves them as they were (a new default card, metadata).
-    async fn drafts_follow(&self, tx: &mut Tx, before: &Customer, c: &Customer) -> AppResult<()> {
-        let details = InvoiceCustomer::of(&c.private);
-        if details == InvoiceCustomer::of(&before.private) {
-            return Ok(());
-        }
-        for row in tx
-            .docs_of_customer(DocTable::Invoices, &c.id, &["draft"])
-            .await?
-        {
-            let mut inv: Invoice = self.load_for_update(tx, &row.id).await?;
-            if inv.status == InvoiceStatus::Draft && inv.customer_details != details {
-                inv.customer_details = details.clone();
-                self.save_invoice(tx, &inv).await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Deletes a customer: the row stays as a tombstone (`deleted: true`) and its personal data
     /// is erased.
-    pub async fn delete_customer(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+    pub async fn delete(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
         if !has_prefix(id, ID_PREFIX) {
             return Err(AppError::not_found("customer", id));
         }
@@ -304,59 +369,7 @@ impl App {
         self.finish(tx, ctx, response, &[]).await
     }
 
-    /// Deletes a locked, live customer in `tx`: its personal data goes, its subscriptions are
-    /// canceled at once and its payment methods detached (as in Stripe), and
-    /// `customer.deleted` is recorded.
-    pub(crate) async fn delete_customer_in(
-        &self,
-        tx: &mut Tx,
-        ctx: &RequestCtx,
-        row: CustomerRow,
-    ) -> AppResult<()> {
-        let id = row.id.clone();
-        // What checks keep in memory about the customer is stale from here.
-        tx.bump_customer_version(&id).await?;
-        let customer = self.open_customer(row.clone())?;
-        let tombstone = CustomerRow {
-            deleted: true,
-            sealed: None,
-            email_bidx: None,
-            ..row
-        };
-        tx.update_customer(&tombstone).await?;
-        let now = self.now();
-        for row in tx.docs_by_customer(DocTable::Subscriptions, &id).await? {
-            let mut sub: cashbox_core::billing::subscription::Subscription = self.open_doc(&row)?;
-            if sub.status.is_terminal() {
-                continue;
-            }
-            let at = match &sub.test_clock {
-                Some(_) => self.time_of(tx, sub.test_clock.as_deref()).await?,
-                None => now,
-            };
-            sub.cancel(at, "cancellation_requested")?;
-            self.save_subscription(tx, &sub).await?;
-            self.record_event(
-                tx,
-                ctx,
-                "customer.subscription.deleted",
-                &self.render_subscription(&sub),
-                None,
-            )
-            .await?;
-        }
-        for row in tx.docs_by_customer(DocTable::PaymentMethods, &id).await? {
-            let mut pm: PaymentMethod = self.open_doc(&row)?;
-            pm.customer = None;
-            self.save_doc(tx, &pm).await?;
-            self.record_event(tx, ctx, "payment_method.detached", &pm.to_json(), None)
-                .await?;
-        }
-        self.record_event(tx, ctx, "customer.deleted", &customer.to_json(), None)
-            .await
-    }
-
-    pub async fn list_customers(
+    pub async fn list(
         &self,
         params: &CustomerListParams,
         expand: &[Vec<String>],
@@ -391,10 +404,5 @@ impl App {
             data,
             has_more: listed.has_more,
         })
-    }
-
-    /// The blind index of an email under the primary key, for re-indexing during rotation.
-    pub(crate) fn email_index(&self, email: &str) -> Vec<u8> {
-        self.keys().blind_index(EMAIL_INDEX_DOMAIN, email)
     }
 }

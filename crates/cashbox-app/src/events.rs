@@ -293,20 +293,6 @@ impl App {
         Ok(serde_json::to_value(event).expect("events always serialize"))
     }
 
-    pub async fn retrieve_event(&self, id: &str) -> AppResult<Value> {
-        if !has_prefix(id, ID_PREFIX) {
-            return Err(AppError::not_found("event", id));
-        }
-        let row = self
-            .store()
-            .event(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("event", id))?;
-        let mut events = vec![self.render_event(row)?];
-        self.count_pending_webhooks(&mut events).await?;
-        Ok(events.remove(0))
-    }
-
     /// The bodies webhook deliveries send: each event as `GET /v1/events/{id}` renders it,
     /// read and counted together for a batch of deliveries. An event that is gone is left
     /// out.
@@ -357,8 +343,30 @@ impl App {
         }
         Ok(())
     }
+}
 
-    pub async fn list_events(&self, params: &EventListParams) -> AppResult<ListResult> {
+crate::service!(
+    Events,
+    events,
+    "Events: retrieve and list; resending one is a webhook's."
+);
+
+impl Events<'_> {
+    pub async fn retrieve(&self, id: &str) -> AppResult<Value> {
+        if !has_prefix(id, ID_PREFIX) {
+            return Err(AppError::not_found("event", id));
+        }
+        let row = self
+            .store()
+            .event(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("event", id))?;
+        let mut events = vec![self.render_event(row)?];
+        self.count_pending_webhooks(&mut events).await?;
+        Ok(events.remove(0))
+    }
+
+    pub async fn list(&self, params: &EventListParams) -> AppResult<ListResult> {
         let page = params.page()?;
         let types = params.type_filter()?;
         if let Some((param, id)) = page.cursor_id()

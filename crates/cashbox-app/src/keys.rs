@@ -20,7 +20,16 @@ pub struct CreatedKey {
 }
 
 impl App {
-    pub async fn create_api_key(
+    /// Active keys that `serve` generated as development defaults.
+    pub async fn generated_keys_active(&self) -> AppResult<i64> {
+        Ok(self.store().count_active_api_keys(SOURCE_GENERATED).await?)
+    }
+}
+
+crate::service!(ApiKeys, api_keys, "API keys: create, list, revoke.");
+
+impl ApiKeys<'_> {
+    pub async fn create(
         &self,
         kind: KeyKind,
         permissions: &[Permission],
@@ -48,18 +57,13 @@ impl App {
         Ok(CreatedKey { row, secret })
     }
 
-    pub async fn list_api_keys(&self) -> AppResult<Vec<ApiKeyRow>> {
+    pub async fn list(&self) -> AppResult<Vec<ApiKeyRow>> {
         Ok(self.store().list_api_keys().await?)
     }
 
-    pub async fn revoke_api_key(&self, id: &str) -> AppResult<bool> {
+    pub async fn revoke(&self, id: &str) -> AppResult<bool> {
         let done = self.store().revoke_api_key(id, self.now()).await?;
         self.clear_auth_cache();
         Ok(done)
-    }
-
-    /// Active keys that `serve` generated as development defaults.
-    pub async fn generated_keys_active(&self) -> AppResult<i64> {
-        Ok(self.store().count_active_api_keys(SOURCE_GENERATED).await?)
     }
 }

@@ -2,6 +2,33 @@
 //! key ring. A mutating use case is one transaction that also writes its events and, when the
 //! request carried an `Idempotency-Key`, the response to replay.
 
+/// A resource's use cases, found by name: `app.subscriptions().create(…)`. A service borrows
+/// the [`App`] and reaches the shared machinery (store, keys, events) through it.
+macro_rules! service {
+    ($name:ident, $accessor:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy)]
+        pub struct $name<'a> {
+            app: &'a $crate::App,
+        }
+
+        impl std::ops::Deref for $name<'_> {
+            type Target = $crate::App;
+            fn deref(&self) -> &$crate::App {
+                self.app
+            }
+        }
+
+        impl $crate::App {
+            #[doc = $doc]
+            pub fn $accessor(&self) -> $name<'_> {
+                $name { app: self }
+            }
+        }
+    };
+}
+pub(crate) use service;
+
 pub mod auth;
 pub mod billing;
 pub mod context;

@@ -262,139 +262,6 @@ impl App {
         }
     }
 
-    pub async fn create_webhook_endpoint(
-        &self,
-        ctx: &RequestCtx,
-        p: EndpointCreateParams,
-    ) -> AppResult<Value> {
-        let e = WebhookEndpoint::new(new_id(ENDPOINT_PREFIX), self.now(), &p)?;
-        self.check_webhook_url(&e.url).await?;
-        let mut tx = self.store().begin().await?;
-        self.insert_doc(&mut tx, &e).await?;
-        self.finish(tx, ctx, e.to_json(true), &[]).await
-    }
-
-    pub async fn retrieve_webhook_endpoint(&self, id: &str) -> AppResult<Value> {
-        self.retrieve_doc(id, &[], |e: &WebhookEndpoint| e.to_json(false))
-            .await
-    }
-
-    pub async fn update_webhook_endpoint(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: EndpointUpdateParams,
-    ) -> AppResult<Value> {
-        if let Some(url) = &p.url {
-            self.check_webhook_url(url).await?;
-        }
-        let mut tx = self.store().begin().await?;
-        let mut e: WebhookEndpoint = self.load_for_update(&mut tx, id).await?;
-        e.update(&p)?;
-        self.save_doc(&mut tx, &e).await?;
-        self.finish(tx, ctx, e.to_json(false), &[]).await
-    }
-
-    /// Ours: a new secret, returned once; the old one keeps signing for the overlap.
-    pub async fn rotate_webhook_secret(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: RotateSecretParams,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut e: WebhookEndpoint = self.load_for_update(&mut tx, id).await?;
-        e.rotate(self.now(), p.overlap_seconds)?;
-        self.save_doc(&mut tx, &e).await?;
-        self.finish(tx, ctx, e.to_json(true), &[]).await
-    }
-
-    pub async fn delete_webhook_endpoint(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let _: WebhookEndpoint = self.load_for_update(&mut tx, id).await?;
-        tx.delete_doc(DocTable::WebhookEndpoints, id).await?;
-        tx.close_deliveries(id).await?;
-        let response = json!({"id": id, "object": "webhook_endpoint", "deleted": true});
-        self.commit_response(tx, ctx, 200, &response).await?;
-        Ok(response)
-    }
-
-    pub async fn list_webhook_endpoints(&self, p: &EndpointListParams) -> AppResult<ListResult> {
-        self.list_docs::<WebhookEndpoint>(&DocFilter::default(), &p.page()?, &[], |e| {
-            e.to_json(false)
-        })
-        .await
-    }
-
-    /// Ours: the attempts to deliver to an endpoint, or to deliver an event, newest first.
-    pub async fn list_webhook_attempts(
-        &self,
-        endpoint: Option<&str>,
-        event: Option<&str>,
-        p: &AttemptListParams,
-    ) -> AppResult<ListResult> {
-        if let Some(id) = endpoint {
-            let _: WebhookEndpoint = self.load(id).await?;
-        }
-        if let Some(id) = event {
-            self.retrieve_event(id).await?;
-        }
-        if let Some(after) = &p.starting_after
-            && !has_prefix(after, ATTEMPT_PREFIX)
-        {
-            return Err(ParamError::invalid("starting_after", "Not a webhook attempt id.").into());
-        }
-        let limit = p.limit.unwrap_or(10).clamp(1, 100);
-        let rows = self
-            .store()
-            .webhook_attempts(endpoint, event, p.starting_after.as_deref(), limit + 1)
-            .await?;
-        Ok(ListResult {
-            has_more: rows.len() as i64 > limit,
-            data: rows.iter().take(limit as usize).map(attempt_json).collect(),
-        })
-    }
-
-    /// Ours: sends an event to an endpoint again now, whatever became of its delivery.
-    pub async fn resend_event(
-        &self,
-        ctx: &RequestCtx,
-        event_id: &str,
-        p: ResendParams,
-    ) -> AppResult<Value> {
-        self.retrieve_event(event_id).await?;
-        let endpoint_id = p
-            .webhook_endpoint
-            .ok_or_else(|| ParamError::missing("webhook_endpoint"))?;
-        let endpoint: WebhookEndpoint =
-            self.load(&endpoint_id)
-                .await
-                .map_err(|_| AppError::MissingReference {
-                    object: "webhook_endpoint",
-                    id: endpoint_id.clone(),
-                    param: "webhook_endpoint".into(),
-                })?;
-        if !endpoint.enabled {
-            return Err(ParamError::invalid(
-                "webhook_endpoint",
-                "The endpoint is disabled; enable it before sending to it.",
-            )
-            .into());
-        }
-        let mut tx = self.store().begin().await?;
-        let delivery = tx
-            .redeliver(&new_id(DELIVERY_PREFIX), &endpoint.id, event_id, self.now())
-            .await?;
-        let response = json!({
-            "id": delivery,
-            "object": "webhook_delivery",
-            "event": event_id,
-            "webhook_endpoint": endpoint.id,
-            "status": "pending",
-        });
-        self.finish(tx, ctx, response, &[]).await
-    }
-
     pub(crate) async fn endpoints(&self) -> AppResult<Vec<WebhookEndpoint>> {
         let mut out = Vec::new();
         let mut after = String::new();
@@ -794,5 +661,142 @@ fn describe(e: reqwest::Error) -> String {
         msg
     } else {
         format!("the request failed: {e}")
+    }
+}
+
+crate::service!(
+    WebhookEndpoints,
+    webhook_endpoints,
+    "Webhook endpoints, their attempts, and resending events to them."
+);
+
+impl WebhookEndpoints<'_> {
+    pub async fn create(&self, ctx: &RequestCtx, p: EndpointCreateParams) -> AppResult<Value> {
+        let e = WebhookEndpoint::new(new_id(ENDPOINT_PREFIX), self.now(), &p)?;
+        self.check_webhook_url(&e.url).await?;
+        let mut tx = self.store().begin().await?;
+        self.insert_doc(&mut tx, &e).await?;
+        self.finish(tx, ctx, e.to_json(true), &[]).await
+    }
+
+    pub async fn retrieve(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], |e: &WebhookEndpoint| e.to_json(false))
+            .await
+    }
+
+    pub async fn update(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: EndpointUpdateParams,
+    ) -> AppResult<Value> {
+        if let Some(url) = &p.url {
+            self.check_webhook_url(url).await?;
+        }
+        let mut tx = self.store().begin().await?;
+        let mut e: WebhookEndpoint = self.load_for_update(&mut tx, id).await?;
+        e.update(&p)?;
+        self.save_doc(&mut tx, &e).await?;
+        self.finish(tx, ctx, e.to_json(false), &[]).await
+    }
+
+    /// Ours: a new secret, returned once; the old one keeps signing for the overlap.
+    pub async fn rotate_secret(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: RotateSecretParams,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut e: WebhookEndpoint = self.load_for_update(&mut tx, id).await?;
+        e.rotate(self.now(), p.overlap_seconds)?;
+        self.save_doc(&mut tx, &e).await?;
+        self.finish(tx, ctx, e.to_json(true), &[]).await
+    }
+
+    pub async fn delete(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let _: WebhookEndpoint = self.load_for_update(&mut tx, id).await?;
+        tx.delete_doc(DocTable::WebhookEndpoints, id).await?;
+        tx.close_deliveries(id).await?;
+        let response = json!({"id": id, "object": "webhook_endpoint", "deleted": true});
+        self.commit_response(tx, ctx, 200, &response).await?;
+        Ok(response)
+    }
+
+    pub async fn list(&self, p: &EndpointListParams) -> AppResult<ListResult> {
+        self.list_docs::<WebhookEndpoint>(&DocFilter::default(), &p.page()?, &[], |e| {
+            e.to_json(false)
+        })
+        .await
+    }
+
+    /// Ours: the attempts to deliver to an endpoint, or to deliver an event, newest first.
+    pub async fn list_attempts(
+        &self,
+        endpoint: Option<&str>,
+        event: Option<&str>,
+        p: &AttemptListParams,
+    ) -> AppResult<ListResult> {
+        if let Some(id) = endpoint {
+            let _: WebhookEndpoint = self.load(id).await?;
+        }
+        if let Some(id) = event {
+            self.events().retrieve(id).await?;
+        }
+        if let Some(after) = &p.starting_after
+            && !has_prefix(after, ATTEMPT_PREFIX)
+        {
+            return Err(ParamError::invalid("starting_after", "Not a webhook attempt id.").into());
+        }
+        let limit = p.limit.unwrap_or(10).clamp(1, 100);
+        let rows = self
+            .store()
+            .webhook_attempts(endpoint, event, p.starting_after.as_deref(), limit + 1)
+            .await?;
+        Ok(ListResult {
+            has_more: rows.len() as i64 > limit,
+            data: rows.iter().take(limit as usize).map(attempt_json).collect(),
+        })
+    }
+
+    /// Ours: sends an event to an endpoint again now, whatever became of its delivery.
+    pub async fn resend_event(
+        &self,
+        ctx: &RequestCtx,
+        event_id: &str,
+        p: ResendParams,
+    ) -> AppResult<Value> {
+        self.events().retrieve(event_id).await?;
+        let endpoint_id = p
+            .webhook_endpoint
+            .ok_or_else(|| ParamError::missing("webhook_endpoint"))?;
+        let endpoint: WebhookEndpoint =
+            self.load(&endpoint_id)
+                .await
+                .map_err(|_| AppError::MissingReference {
+                    object: "webhook_endpoint",
+                    id: endpoint_id.clone(),
+                    param: "webhook_endpoint".into(),
+                })?;
+        if !endpoint.enabled {
+            return Err(ParamError::invalid(
+                "webhook_endpoint",
+                "The endpoint is disabled; enable it before sending to it.",
+            )
+            .into());
+        }
+        let mut tx = self.store().begin().await?;
+        let delivery = tx
+            .redeliver(&new_id(DELIVERY_PREFIX), &endpoint.id, event_id, self.now())
+            .await?;
+        let response = json!({
+            "id": delivery,
+            "object": "webhook_delivery",
+            "event": event_id,
+            "webhook_endpoint": endpoint.id,
+            "status": "pending",
+        });
+        self.finish(tx, ctx, response, &[]).await
     }
 }

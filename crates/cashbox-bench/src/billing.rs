@@ -121,7 +121,8 @@ pub(crate) async fn monthly_price(app: &App, unit_amount: i64) -> Result<String,
     let ctx = RequestCtx::default();
     let err = |e: cashbox_app::AppError| e.to_string();
     let product = app
-        .create_product(
+        .products()
+        .create(
             &ctx,
             ProductCreateParams {
                 name: Some("Monthly plan".into()),
@@ -132,7 +133,8 @@ pub(crate) async fn monthly_price(app: &App, unit_amount: i64) -> Result<String,
         .await
         .map_err(err)?;
     let price = app
-        .create_price(
+        .prices()
+        .create(
             &ctx,
             PriceCreateParams {
                 product: Some(id_of(&product)),
@@ -196,7 +198,8 @@ async fn subscribe(
     let ctx = RequestCtx::default();
     let err = |e: cashbox_app::AppError| e.to_string();
     let customer = app
-        .create_customer(
+        .customers()
+        .create(
             &ctx,
             CustomerCreateParams {
                 email: Some(format!("bench{i}@example.com")),
@@ -209,7 +212,8 @@ async fn subscribe(
         .await
         .map_err(err)?;
     let sub = app
-        .create_subscription(
+        .subscriptions()
+        .create(
             &ctx,
             SubscriptionCreateParams {
                 customer: Some(id_of(&customer)),

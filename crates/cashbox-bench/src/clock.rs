@@ -44,7 +44,8 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
     let ctx = RequestCtx::default();
 
     let clock = app
-        .create_test_clock(
+        .test_clocks()
+        .create(
             &ctx,
             TestClockCreateParams {
                 frozen_time: Some(START),
@@ -67,7 +68,8 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
     let until = START + opts.days * 86_400;
     let started = Instant::now();
     let advanced = app
-        .advance_test_clock(
+        .test_clocks()
+        .advance(
             &ctx,
             &clock,
             TestClockAdvanceParams {
@@ -163,7 +165,7 @@ fn monthly_boundaries(first: i64, until: i64) -> usize {
 async fn tally(app: &App, subscriptions: &[String], want_status: &str) -> Result<Made, String> {
     let mut made = Made::default();
     for sub in subscriptions {
-        let s = app.retrieve_subscription(sub, &[]).await.map_err(err)?;
+        let s = app.subscriptions().retrieve(sub, &[]).await.map_err(err)?;
         if s["status"] != want_status {
             made.other_status += 1;
         }
@@ -171,7 +173,8 @@ async fn tally(app: &App, subscriptions: &[String], want_status: &str) -> Result
         let mut after = None;
         loop {
             let page = app
-                .list_invoices(
+                .invoices()
+                .list(
                     &InvoiceListParams {
                         subscription: Some(sub.clone()),
                         limit: Some(100),

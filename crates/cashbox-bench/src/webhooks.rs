@@ -55,16 +55,17 @@ pub async fn run(opts: WebhookBenchOptions) -> Result<(), String> {
     let app = App::new(store, ring, Settings::default());
     let (hook, received) = receiver().await?;
     let ctx = RequestCtx::default();
-    app.create_webhook_endpoint(
-        &ctx,
-        EndpointCreateParams {
-            url: Some(hook),
-            enabled_events: Some(vec!["customer.created".into()]),
-            ..EndpointCreateParams::default()
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    app.webhook_endpoints()
+        .create(
+            &ctx,
+            EndpointCreateParams {
+                url: Some(hook),
+                enabled_events: Some(vec!["customer.created".into()]),
+                ..EndpointCreateParams::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
 
     println!(
         "recording {} events ({backend}, {} writers)…",
@@ -77,7 +78,8 @@ pub async fn run(opts: WebhookBenchOptions) -> Result<(), String> {
         let (app, next, total) = (app.clone(), Arc::clone(&next), opts.events);
         writers.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total {
-                app.create_customer(&RequestCtx::default(), CustomerCreateParams::default(), &[])
+                app.customers()
+                    .create(&RequestCtx::default(), CustomerCreateParams::default(), &[])
                     .await
                     .map_err(|e| e.to_string())?;
             }

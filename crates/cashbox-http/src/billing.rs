@@ -73,7 +73,8 @@ async fn subscription_create(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .create_subscription(&api.call.ctx, api.params, &api.call.expand)
+            .subscriptions()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -87,7 +88,8 @@ async fn subscription_list(
 ) -> ApiResult<Json<ListObject<Value>>> {
     let page = s
         .app
-        .list_subscriptions(&api.params, &api.call.expand)
+        .subscriptions()
+        .list(&api.params, &api.call.expand)
         .await?;
     Ok(Json(ListObject::new(
         "/v1/subscriptions",
@@ -106,7 +108,10 @@ async fn subscription_retrieve(
     api: Api<NoParams>,
 ) -> JsonResult {
     Ok(Json(
-        s.app.retrieve_subscription(&id, &api.call.expand).await?,
+        s.app
+            .subscriptions()
+            .retrieve(&id, &api.call.expand)
+            .await?,
     ))
 }
 
@@ -122,7 +127,8 @@ async fn subscription_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_subscription(&api.call.ctx, &id, api.params, &api.call.expand)
+            .subscriptions()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -139,7 +145,8 @@ async fn subscription_cancel(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .cancel_subscription(&api.call.ctx, &id, api.params, &api.call.expand)
+            .subscriptions()
+            .cancel(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -156,7 +163,8 @@ async fn subscription_resume(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .resume_subscription(&api.call.ctx, &id, api.params, &api.call.expand)
+            .subscriptions()
+            .resume(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -170,7 +178,8 @@ async fn subscription_item_list(
 ) -> ApiResult<Json<ListObject<Value>>> {
     let page = s
         .app
-        .list_subscription_items(&api.params, &api.call.expand)
+        .subscription_items()
+        .list(&api.params, &api.call.expand)
         .await?;
     Ok(Json(ListObject::new(
         "/v1/subscription_items",
@@ -190,7 +199,8 @@ async fn subscription_item_retrieve(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .retrieve_subscription_item(&id, &api.call.expand)
+            .subscription_items()
+            .retrieve(&id, &api.call.expand)
             .await?,
     ))
 }
@@ -202,7 +212,8 @@ async fn subscription_item_retrieve(
 async fn invoice_create(State(s): State<HttpState>, api: Api<InvoiceCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
-            .create_invoice(&api.call.ctx, api.params, &api.call.expand)
+            .invoices()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -214,7 +225,7 @@ async fn invoice_list(
     State(s): State<HttpState>,
     api: Api<InvoiceListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_invoices(&api.params, &api.call.expand).await?;
+    let page = s.app.invoices().list(&api.params, &api.call.expand).await?;
     Ok(Json(ListObject::new(
         "/v1/invoices",
         page.data,
@@ -226,7 +237,9 @@ async fn invoice_list(
 #[utoipa::path(get, path = "/v1/invoices/upcoming", tag = "Invoices",
     responses((status = 200, body = Object)))]
 async fn invoice_upcoming(State(s): State<HttpState>, api: Api<PreviewParams>) -> JsonResult {
-    Ok(Json(s.app.preview_invoice(api.params).await?))
+    Ok(Json(
+        s.app.subscriptions().preview_invoice(api.params).await?,
+    ))
 }
 
 /// The next invoice of a subscription, optionally with proposed `subscription_details[items]`.
@@ -234,7 +247,9 @@ async fn invoice_upcoming(State(s): State<HttpState>, api: Api<PreviewParams>) -
     request_body(content = PreviewParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object)))]
 async fn invoice_create_preview(State(s): State<HttpState>, api: Api<PreviewParams>) -> JsonResult {
-    Ok(Json(s.app.preview_invoice(api.params).await?))
+    Ok(Json(
+        s.app.subscriptions().preview_invoice(api.params).await?,
+    ))
 }
 
 /// Retrieve an invoice.
@@ -246,7 +261,9 @@ async fn invoice_retrieve(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.retrieve_invoice(&id, &api.call.expand).await?))
+    Ok(Json(
+        s.app.invoices().retrieve(&id, &api.call.expand).await?,
+    ))
 }
 
 /// Update an invoice (amount-changing fields only while draft).
@@ -261,7 +278,8 @@ async fn invoice_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_invoice(&api.call.ctx, &id, api.params, &api.call.expand)
+            .invoices()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -275,7 +293,7 @@ async fn invoice_delete(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.delete_invoice(&api.call.ctx, &id).await?))
+    Ok(Json(s.app.invoices().delete(&api.call.ctx, &id).await?))
 }
 
 /// Finalize a draft: numbered, the customer's balance applied, open for payment.
@@ -290,7 +308,8 @@ async fn invoice_finalize(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .finalize_invoice(&api.call.ctx, &id, api.params, &api.call.expand)
+            .invoices()
+            .finalize(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -307,7 +326,8 @@ async fn invoice_pay(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .pay_invoice(&api.call.ctx, &id, api.params, &api.call.expand)
+            .invoices()
+            .pay(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -323,7 +343,8 @@ async fn invoice_void(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .void_invoice(&api.call.ctx, &id, &api.call.expand)
+            .invoices()
+            .void(&api.call.ctx, &id, &api.call.expand)
             .await?,
     ))
 }
@@ -339,7 +360,8 @@ async fn invoice_mark_uncollectible(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .mark_invoice_uncollectible(&api.call.ctx, &id, &api.call.expand)
+            .invoices()
+            .mark_uncollectible(&api.call.ctx, &id, &api.call.expand)
             .await?,
     ))
 }
@@ -355,7 +377,8 @@ async fn invoice_send(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .send_invoice(&api.call.ctx, &id, &api.call.expand)
+            .invoices()
+            .send(&api.call.ctx, &id, &api.call.expand)
             .await?,
     ))
 }
@@ -370,7 +393,8 @@ async fn invoiceitem_create(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .create_invoice_item(&api.call.ctx, api.params, &api.call.expand)
+            .invoice_items()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -384,7 +408,8 @@ async fn invoiceitem_list(
 ) -> ApiResult<Json<ListObject<Value>>> {
     let page = s
         .app
-        .list_invoice_items(&api.params, &api.call.expand)
+        .invoice_items()
+        .list(&api.params, &api.call.expand)
         .await?;
     Ok(Json(ListObject::new(
         "/v1/invoiceitems",
@@ -403,7 +428,10 @@ async fn invoiceitem_retrieve(
     api: Api<NoParams>,
 ) -> JsonResult {
     Ok(Json(
-        s.app.retrieve_invoice_item(&id, &api.call.expand).await?,
+        s.app
+            .invoice_items()
+            .retrieve(&id, &api.call.expand)
+            .await?,
     ))
 }
 
@@ -419,7 +447,8 @@ async fn invoiceitem_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_invoice_item(&api.call.ctx, &id, api.params, &api.call.expand)
+            .invoice_items()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -433,7 +462,9 @@ async fn invoiceitem_delete(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.delete_invoice_item(&api.call.ctx, &id).await?))
+    Ok(Json(
+        s.app.invoice_items().delete(&api.call.ctx, &id).await?,
+    ))
 }
 
 /// Issue a credit note for an open invoice (lowers what is due) or a paid one (refund, credit
@@ -447,7 +478,8 @@ async fn credit_note_create(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .create_credit_note(&api.call.ctx, api.params, &api.call.expand)
+            .credit_notes()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -461,7 +493,8 @@ async fn credit_note_list(
 ) -> ApiResult<Json<ListObject<Value>>> {
     let page = s
         .app
-        .list_credit_notes(&api.params, &api.call.expand)
+        .credit_notes()
+        .list(&api.params, &api.call.expand)
         .await?;
     Ok(Json(ListObject::new(
         "/v1/credit_notes",
@@ -479,7 +512,7 @@ async fn credit_note_retrieve(
     api: Api<NoParams>,
 ) -> JsonResult {
     Ok(Json(
-        s.app.retrieve_credit_note(&id, &api.call.expand).await?,
+        s.app.credit_notes().retrieve(&id, &api.call.expand).await?,
     ))
 }
 
@@ -493,7 +526,8 @@ async fn credit_note_void(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .void_credit_note(&api.call.ctx, &id, &api.call.expand)
+            .credit_notes()
+            .void(&api.call.ctx, &id, &api.call.expand)
             .await?,
     ))
 }
@@ -508,7 +542,8 @@ async fn subscription_item_create(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .create_subscription_item(&api.call.ctx, api.params, &api.call.expand)
+            .subscription_items()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -525,7 +560,8 @@ async fn subscription_item_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_subscription_item(&api.call.ctx, &id, api.params, false, &api.call.expand)
+            .subscription_items()
+            .update(&api.call.ctx, &id, api.params, false, &api.call.expand)
             .await?,
     ))
 }
@@ -540,7 +576,8 @@ async fn subscription_item_delete(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_subscription_item(&api.call.ctx, &id, api.params, true, &api.call.expand)
+            .subscription_items()
+            .update(&api.call.ctx, &id, api.params, true, &api.call.expand)
             .await?,
     ))
 }
@@ -553,7 +590,7 @@ async fn invoice_lines(
     Path(id): Path<String>,
     api: Api<InvoiceLinesParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.invoice_lines(&id, &api.params).await?;
+    let page = s.app.invoices().lines(&id, &api.params).await?;
     Ok(Json(ListObject::new(
         &format!("/v1/invoices/{id}/lines"),
         page.data,

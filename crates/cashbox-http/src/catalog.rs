@@ -34,7 +34,8 @@ type ListResult = ApiResult<Json<ListObject<Value>>>;
 async fn product_create(State(s): State<HttpState>, api: Api<ProductCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
-            .create_product(&api.call.ctx, api.params, &api.call.expand)
+            .products()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -47,7 +48,9 @@ async fn product_retrieve(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.retrieve_product(&id, &api.call.expand).await?))
+    Ok(Json(
+        s.app.products().retrieve(&id, &api.call.expand).await?,
+    ))
 }
 
 /// Update a product; `default_price` must be an active price of the product.
@@ -62,7 +65,8 @@ async fn product_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_product(&api.call.ctx, &id, api.params, &api.call.expand)
+            .products()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -75,7 +79,7 @@ async fn product_delete(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.delete_product(&api.call.ctx, &id).await?))
+    Ok(Json(s.app.products().delete(&api.call.ctx, &id).await?))
 }
 
 /// List products, newest first (`active`, `ids[]`, `created` filters).
@@ -83,7 +87,7 @@ async fn product_delete(
     params(("active" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = ListObject<Object>)))]
 async fn product_list(State(s): State<HttpState>, api: Api<ProductListParams>) -> ListResult {
-    let page = s.app.list_products(&api.params, &api.call.expand).await?;
+    let page = s.app.products().list(&api.params, &api.call.expand).await?;
     Ok(Json(ListObject::new(
         "/v1/products",
         page.data,
@@ -100,7 +104,8 @@ async fn product_list(State(s): State<HttpState>, api: Api<ProductListParams>) -
 async fn price_create(State(s): State<HttpState>, api: Api<PriceCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
-            .create_price(&api.call.ctx, api.params, &api.call.expand)
+            .prices()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -113,7 +118,7 @@ async fn price_retrieve(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.retrieve_price(&id, &api.call.expand).await?))
+    Ok(Json(s.app.prices().retrieve(&id, &api.call.expand).await?))
 }
 
 /// Update a price. Amounts never change; `lookup_key` moves with `transfer_lookup_key`.
@@ -128,7 +133,8 @@ async fn price_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_price(&api.call.ctx, &id, api.params, &api.call.expand)
+            .prices()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -139,7 +145,7 @@ async fn price_update(
     params(("product" = Option<String>, Query), ("active" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = ListObject<Object>)))]
 async fn price_list(State(s): State<HttpState>, api: Api<PriceListParams>) -> ListResult {
-    let page = s.app.list_prices(&api.params, &api.call.expand).await?;
+    let page = s.app.prices().list(&api.params, &api.call.expand).await?;
     Ok(Json(ListObject::new(
         "/v1/prices",
         page.data,

@@ -29,7 +29,10 @@ async fn clock_create(
     api: Api<TestClockCreateParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.create_test_clock(&api.call.ctx, api.params).await?,
+        s.app
+            .test_clocks()
+            .create(&api.call.ctx, api.params)
+            .await?,
     ))
 }
 
@@ -41,7 +44,7 @@ async fn clock_retrieve(
     Path(id): Path<String>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_test_clock(&id).await?))
+    Ok(Json(s.app.test_clocks().retrieve(&id).await?))
 }
 
 /// Delete a test clock and the customers that live in it.
@@ -52,7 +55,7 @@ async fn clock_delete(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.delete_test_clock(&api.call.ctx, &id).await?))
+    Ok(Json(s.app.test_clocks().delete(&api.call.ctx, &id).await?))
 }
 
 /// Advance a test clock to `frozen_time` (any distance forward).
@@ -67,7 +70,8 @@ async fn clock_advance(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .advance_test_clock(&api.call.ctx, &id, api.params)
+            .test_clocks()
+            .advance(&api.call.ctx, &id, api.params)
             .await?,
     ))
 }
@@ -79,7 +83,7 @@ async fn clock_list(
     State(s): State<HttpState>,
     api: Api<TestClockListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_test_clocks(&api.params).await?;
+    let page = s.app.test_clocks().list(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/test_helpers/test_clocks",
         page.data,

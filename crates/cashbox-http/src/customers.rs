@@ -31,7 +31,8 @@ async fn create(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .create_customer(&api.call.ctx, api.params, &api.call.expand)
+            .customers()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -45,7 +46,9 @@ async fn retrieve(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_customer(&id, &api.call.expand).await?))
+    Ok(Json(
+        s.app.customers().retrieve(&id, &api.call.expand).await?,
+    ))
 }
 
 /// Update a customer. An empty value (`description=`) clears a field; `metadata[key]=` deletes
@@ -61,7 +64,8 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .update_customer(&api.call.ctx, &id, api.params, &api.call.expand)
+            .customers()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -75,7 +79,7 @@ async fn delete(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.delete_customer(&api.call.ctx, &id).await?))
+    Ok(Json(s.app.customers().delete(&api.call.ctx, &id).await?))
 }
 
 /// List customers, newest first.
@@ -93,7 +97,11 @@ async fn list(
     State(s): State<HttpState>,
     api: Api<CustomerListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_customers(&api.params, &api.call.expand).await?;
+    let page = s
+        .app
+        .customers()
+        .list(&api.params, &api.call.expand)
+        .await?;
     Ok(Json(ListObject::new(
         "/v1/customers",
         page.data,

@@ -39,7 +39,8 @@ type ListResult = ApiResult<Json<ListObject<Value>>>;
 async fn coupon_create(State(s): State<HttpState>, api: Api<CouponCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
-            .create_coupon(&api.call.ctx, api.params, &api.call.expand)
+            .coupons()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -52,7 +53,7 @@ async fn coupon_retrieve(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.retrieve_coupon(&id, &api.call.expand).await?))
+    Ok(Json(s.app.coupons().retrieve(&id, &api.call.expand).await?))
 }
 
 /// Update a coupon's name, metadata or currency options; its terms never change.
@@ -67,7 +68,8 @@ async fn coupon_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_coupon(&api.call.ctx, &id, api.params, &api.call.expand)
+            .coupons()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -80,14 +82,14 @@ async fn coupon_delete(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.delete_coupon(&api.call.ctx, &id).await?))
+    Ok(Json(s.app.coupons().delete(&api.call.ctx, &id).await?))
 }
 
 /// List coupons, newest first.
 #[utoipa::path(get, path = "/v1/coupons", tag = "Coupons",
     params(("limit" = Option<i64>, Query)), responses((status = 200, body = ListObject<Object>)))]
 async fn coupon_list(State(s): State<HttpState>, api: Api<CouponListParams>) -> ListResult {
-    let page = s.app.list_coupons(&api.params, &api.call.expand).await?;
+    let page = s.app.coupons().list(&api.params, &api.call.expand).await?;
     Ok(Json(ListObject::new(
         "/v1/coupons",
         page.data,
@@ -106,7 +108,8 @@ async fn promo_create(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .create_promotion_code(&api.call.ctx, api.params, &api.call.expand)
+            .promotion_codes()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -120,7 +123,10 @@ async fn promo_retrieve(
     api: Api<NoParams>,
 ) -> JsonResult {
     Ok(Json(
-        s.app.retrieve_promotion_code(&id, &api.call.expand).await?,
+        s.app
+            .promotion_codes()
+            .retrieve(&id, &api.call.expand)
+            .await?,
     ))
 }
 
@@ -136,7 +142,8 @@ async fn promo_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_promotion_code(&api.call.ctx, &id, api.params, &api.call.expand)
+            .promotion_codes()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -148,7 +155,8 @@ async fn promo_update(
 async fn promo_list(State(s): State<HttpState>, api: Api<PromotionCodeListParams>) -> ListResult {
     let page = s
         .app
-        .list_promotion_codes(&api.params, &api.call.expand)
+        .promotion_codes()
+        .list(&api.params, &api.call.expand)
         .await?;
     Ok(Json(ListObject::new(
         "/v1/promotion_codes",
@@ -164,7 +172,8 @@ async fn promo_list(State(s): State<HttpState>, api: Api<PromotionCodeListParams
 async fn tax_rate_create(State(s): State<HttpState>, api: Api<TaxRateCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
-            .create_tax_rate(&api.call.ctx, api.params, &api.call.expand)
+            .tax_rates()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -177,7 +186,9 @@ async fn tax_rate_retrieve(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.retrieve_tax_rate(&id, &api.call.expand).await?))
+    Ok(Json(
+        s.app.tax_rates().retrieve(&id, &api.call.expand).await?,
+    ))
 }
 
 /// Update a tax rate; its percentage and inclusiveness never change.
@@ -192,7 +203,8 @@ async fn tax_rate_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_tax_rate(&api.call.ctx, &id, api.params, &api.call.expand)
+            .tax_rates()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -202,7 +214,11 @@ async fn tax_rate_update(
     params(("active" = Option<bool>, Query), ("inclusive" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = ListObject<Object>)))]
 async fn tax_rate_list(State(s): State<HttpState>, api: Api<TaxRateListParams>) -> ListResult {
-    let page = s.app.list_tax_rates(&api.params, &api.call.expand).await?;
+    let page = s
+        .app
+        .tax_rates()
+        .list(&api.params, &api.call.expand)
+        .await?;
     Ok(Json(ListObject::new(
         "/v1/tax_rates",
         page.data,

@@ -37,7 +37,9 @@ async fn feature_create(
     State(s): State<HttpState>,
     api: Api<FeatureCreateParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.create_feature(&api.call.ctx, api.params).await?))
+    Ok(Json(
+        s.app.features().create(&api.call.ctx, api.params).await?,
+    ))
 }
 
 /// Retrieve a feature.
@@ -48,7 +50,7 @@ async fn feature_retrieve(
     Path(id): Path<String>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_feature(&id).await?))
+    Ok(Json(s.app.features().retrieve(&id).await?))
 }
 
 /// Update a feature's name, metadata or whether it is active.
@@ -62,7 +64,10 @@ async fn feature_update(
     api: Api<FeatureUpdateParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.update_feature(&api.call.ctx, &id, api.params).await?,
+        s.app
+            .features()
+            .update(&api.call.ctx, &id, api.params)
+            .await?,
     ))
 }
 
@@ -74,7 +79,7 @@ async fn feature_list(
     State(s): State<HttpState>,
     api: Api<FeatureListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_features(&api.params).await?;
+    let page = s.app.features().list(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/entitlements/features",
         page.data,
@@ -94,6 +99,7 @@ async fn product_feature_create(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
+            .features()
             .create_product_feature(&api.call.ctx, &id, api.params)
             .await?,
     ))
@@ -107,7 +113,11 @@ async fn product_feature_list(
     Path(id): Path<String>,
     api: Api<ProductFeatureListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_product_features(&id, &api.params).await?;
+    let page = s
+        .app
+        .features()
+        .list_product_features(&id, &api.params)
+        .await?;
     Ok(Json(ListObject::new(
         &format!("/v1/products/{id}/features"),
         page.data,
@@ -124,7 +134,12 @@ async fn product_feature_retrieve(
     Path((product, id)): Path<(String, String)>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_product_feature(&product, &id).await?))
+    Ok(Json(
+        s.app
+            .features()
+            .retrieve_product_feature(&product, &id)
+            .await?,
+    ))
 }
 
 /// Detach a feature from a product.
@@ -138,6 +153,7 @@ async fn product_feature_delete(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
+            .features()
             .delete_product_feature(&api.call.ctx, &product, &id)
             .await?,
     ))
@@ -150,7 +166,7 @@ async fn active_entitlement_list(
     State(s): State<HttpState>,
     api: Api<ActiveEntitlementListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_active_entitlements(&api.params).await?;
+    let page = s.app.entitlements().list_active(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/entitlements/active_entitlements",
         page.data,
@@ -167,7 +183,7 @@ async fn entitlement_check(
     State(s): State<HttpState>,
     api: Api<EntitlementCheckParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.check_entitlement(&api.params).await?))
+    Ok(Json(s.app.entitlements().check(&api.params).await?))
 }
 
 /// Ours: use `quantity` of a feature's quota, all or nothing; a repeated `key` counts once.
@@ -180,7 +196,8 @@ async fn entitlement_consume(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .consume_entitlement(&api.call.ctx, &api.params)
+            .entitlements()
+            .consume(&api.call.ctx, &api.params)
             .await?,
     ))
 }

@@ -28,7 +28,7 @@ async fn retrieve(
     Path(id): Path<String>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_event(&id).await?))
+    Ok(Json(s.app.events().retrieve(&id).await?))
 }
 
 /// List events, newest first.
@@ -46,7 +46,7 @@ async fn list(
     State(s): State<HttpState>,
     api: Api<EventListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_events(&api.params).await?;
+    let page = s.app.events().list(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/events",
         page.data,

@@ -150,7 +150,8 @@ async fn invoice_pay(State(s): State<HttpState>, Path(id): Path<String>, body: B
     };
     let message = match s
         .app
-        .pay_invoice(&RequestCtx::default(), &id, params, &[])
+        .invoices()
+        .pay(&RequestCtx::default(), &id, params, &[])
         .await
     {
         Ok(_) => "Thank you: the invoice is paid.".to_string(),

@@ -94,11 +94,13 @@ async fn authenticate_submit(
     let ctx = RequestCtx::default();
     let result = if id.starts_with("seti_") {
         s.app
-            .authenticate_setup_intent(&ctx, &id, auth, success)
+            .setup_intents()
+            .authenticate(&ctx, &id, auth, success)
             .await
     } else {
         s.app
-            .authenticate_payment_intent(&ctx, &id, auth, success)
+            .payment_intents()
+            .authenticate(&ctx, &id, auth, success)
             .await
     };
     let object = match result {

@@ -74,7 +74,8 @@ async fn pm_create(State(s): State<HttpState>, api: Api<PaymentMethodCreateParam
     }
     Ok(Json(
         s.app
-            .create_payment_method(&api.call.ctx, api.params, &api.call.expand)
+            .payment_methods()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -88,7 +89,10 @@ async fn pm_retrieve(
     api: Api<NoParams>,
 ) -> JsonResult {
     Ok(Json(
-        s.app.retrieve_payment_method(&id, &api.call.expand).await?,
+        s.app
+            .payment_methods()
+            .retrieve(&id, &api.call.expand)
+            .await?,
     ))
 }
 
@@ -103,7 +107,8 @@ async fn pm_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_payment_method(&api.call.ctx, &id, api.params, &api.call.expand)
+            .payment_methods()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -119,7 +124,8 @@ async fn pm_attach(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .attach_payment_method(&api.call.ctx, &id, api.params, &api.call.expand)
+            .payment_methods()
+            .attach(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -134,7 +140,8 @@ async fn pm_detach(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .detach_payment_method(&api.call.ctx, &id, &api.call.expand)
+            .payment_methods()
+            .detach(&api.call.ctx, &id, &api.call.expand)
             .await?,
     ))
 }
@@ -148,7 +155,8 @@ async fn pm_list(State(s): State<HttpState>, api: Api<PaymentMethodListParams>) 
     Ok(list(
         "/v1/payment_methods",
         s.app
-            .list_payment_methods(&api.params, &api.call.expand)
+            .payment_methods()
+            .list(&api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -162,11 +170,12 @@ async fn customer_pm_list(
     Path(id): Path<String>,
     mut api: Api<PaymentMethodListParams>,
 ) -> ListResult {
-    s.app.retrieve_customer(&id, &[]).await?;
+    s.app.customers().retrieve(&id, &[]).await?;
     api.params.customer = Some(id.clone());
     let page = s
         .app
-        .list_payment_methods(&api.params, &api.call.expand)
+        .payment_methods()
+        .list(&api.params, &api.call.expand)
         .await?;
     Ok(list(&format!("/v1/customers/{id}/payment_methods"), page))
 }
@@ -180,7 +189,8 @@ async fn customer_pm_list(
 async fn seti_create(State(s): State<HttpState>, api: Api<SetupIntentCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
-            .create_setup_intent(&api.call.ctx, api.params, &api.call.expand)
+            .setup_intents()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -196,7 +206,8 @@ async fn seti_retrieve(
     let auth = api.client_auth(api.params.client_secret.as_deref());
     Ok(Json(
         s.app
-            .retrieve_setup_intent(&id, auth, &api.call.expand)
+            .setup_intents()
+            .retrieve(&id, auth, &api.call.expand)
             .await?,
     ))
 }
@@ -214,7 +225,8 @@ async fn seti_confirm(
     let auth = api.client_auth(secret.as_deref());
     Ok(Json(
         s.app
-            .confirm_setup_intent(&api.call.ctx, &id, api.params, auth, &api.call.expand)
+            .setup_intents()
+            .confirm(&api.call.ctx, &id, api.params, auth, &api.call.expand)
             .await?,
     ))
 }
@@ -230,7 +242,8 @@ async fn seti_cancel(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .cancel_setup_intent(&api.call.ctx, &id, api.params, &api.call.expand)
+            .setup_intents()
+            .cancel(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -249,7 +262,8 @@ async fn seti_authenticate(
     let success = api.params.success.unwrap_or(true);
     Ok(Json(
         s.app
-            .authenticate_setup_intent(&api.call.ctx, &id, auth, success)
+            .setup_intents()
+            .authenticate(&api.call.ctx, &id, auth, success)
             .await?,
     ))
 }
@@ -262,7 +276,8 @@ async fn seti_list(State(s): State<HttpState>, api: Api<SetupIntentListParams>) 
     Ok(list(
         "/v1/setup_intents",
         s.app
-            .list_setup_intents(&api.params, &api.call.expand)
+            .setup_intents()
+            .list(&api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -277,7 +292,8 @@ async fn seti_list(State(s): State<HttpState>, api: Api<SetupIntentListParams>) 
 async fn pi_create(State(s): State<HttpState>, api: Api<PaymentIntentCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
-            .create_payment_intent(&api.call.ctx, api.params, &api.call.expand)
+            .payment_intents()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -293,7 +309,8 @@ async fn pi_retrieve(
     let auth = api.client_auth(api.params.client_secret.as_deref());
     Ok(Json(
         s.app
-            .retrieve_payment_intent(&id, auth, &api.call.expand)
+            .payment_intents()
+            .retrieve(&id, auth, &api.call.expand)
             .await?,
     ))
 }
@@ -309,7 +326,8 @@ async fn pi_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_payment_intent(&api.call.ctx, &id, api.params, &api.call.expand)
+            .payment_intents()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -327,7 +345,8 @@ async fn pi_confirm(
     let auth = api.client_auth(secret.as_deref());
     Ok(Json(
         s.app
-            .confirm_payment_intent(&api.call.ctx, &id, api.params, auth, &api.call.expand)
+            .payment_intents()
+            .confirm(&api.call.ctx, &id, api.params, auth, &api.call.expand)
             .await?,
     ))
 }
@@ -343,7 +362,8 @@ async fn pi_capture(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .capture_payment_intent(&api.call.ctx, &id, api.params, &api.call.expand)
+            .payment_intents()
+            .capture(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -359,7 +379,8 @@ async fn pi_cancel(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .cancel_payment_intent(&api.call.ctx, &id, api.params, &api.call.expand)
+            .payment_intents()
+            .cancel(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -378,7 +399,8 @@ async fn pi_authenticate(
     let success = api.params.success.unwrap_or(true);
     Ok(Json(
         s.app
-            .authenticate_payment_intent(&api.call.ctx, &id, auth, success)
+            .payment_intents()
+            .authenticate(&api.call.ctx, &id, auth, success)
             .await?,
     ))
 }
@@ -392,7 +414,8 @@ async fn pi_list(State(s): State<HttpState>, api: Api<PaymentIntentListParams>) 
     Ok(list(
         "/v1/payment_intents",
         s.app
-            .list_payment_intents(&api.params, &api.call.expand)
+            .payment_intents()
+            .list(&api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -407,7 +430,7 @@ async fn charge_retrieve(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.retrieve_charge(&id, &api.call.expand).await?))
+    Ok(Json(s.app.charges().retrieve(&id, &api.call.expand).await?))
 }
 
 /// List charges, by customer or PaymentIntent.
@@ -417,7 +440,7 @@ async fn charge_retrieve(
 async fn charge_list(State(s): State<HttpState>, api: Api<ChargeListParams>) -> ListResult {
     Ok(list(
         "/v1/charges",
-        s.app.list_charges(&api.params, &api.call.expand).await?,
+        s.app.charges().list(&api.params, &api.call.expand).await?,
     ))
 }
 
@@ -428,7 +451,8 @@ async fn charge_list(State(s): State<HttpState>, api: Api<ChargeListParams>) -> 
 async fn refund_create(State(s): State<HttpState>, api: Api<RefundCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
-            .create_refund(&api.call.ctx, api.params, &api.call.expand)
+            .refunds()
+            .create(&api.call.ctx, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -441,7 +465,7 @@ async fn refund_retrieve(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.retrieve_refund(&id, &api.call.expand).await?))
+    Ok(Json(s.app.refunds().retrieve(&id, &api.call.expand).await?))
 }
 
 /// Update a refund's metadata.
@@ -455,7 +479,8 @@ async fn refund_update(
 ) -> JsonResult {
     Ok(Json(
         s.app
-            .update_refund(&api.call.ctx, &id, api.params, &api.call.expand)
+            .refunds()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
             .await?,
     ))
 }
@@ -468,7 +493,7 @@ async fn refund_cancel(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> JsonResult {
-    Ok(Json(s.app.cancel_refund(&api.call.ctx, &id).await?))
+    Ok(Json(s.app.refunds().cancel(&api.call.ctx, &id).await?))
 }
 
 /// List refunds, by charge or PaymentIntent.
@@ -478,6 +503,6 @@ async fn refund_cancel(
 async fn refund_list(State(s): State<HttpState>, api: Api<RefundListParams>) -> ListResult {
     Ok(list(
         "/v1/refunds",
-        s.app.list_refunds(&api.params, &api.call.expand).await?,
+        s.app.refunds().list(&api.params, &api.call.expand).await?,
     ))
 }

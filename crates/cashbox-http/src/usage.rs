@@ -62,7 +62,9 @@ async fn meter_create(
     State(s): State<HttpState>,
     api: Api<MeterCreateParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.create_meter(&api.call.ctx, api.params).await?))
+    Ok(Json(
+        s.app.meters().create(&api.call.ctx, api.params).await?,
+    ))
 }
 
 /// Retrieve a billing meter.
@@ -73,7 +75,7 @@ async fn meter_retrieve(
     Path(id): Path<String>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_meter(&id).await?))
+    Ok(Json(s.app.meters().retrieve(&id).await?))
 }
 
 /// Update a billing meter's display name.
@@ -87,7 +89,10 @@ async fn meter_update(
     api: Api<MeterUpdateParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.update_meter(&api.call.ctx, &id, api.params).await?,
+        s.app
+            .meters()
+            .update(&api.call.ctx, &id, api.params)
+            .await?,
     ))
 }
 
@@ -100,7 +105,7 @@ async fn meter_deactivate(
     api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.set_meter_active(&api.call.ctx, &id, false).await?,
+        s.app.meters().set_active(&api.call.ctx, &id, false).await?,
     ))
 }
 
@@ -113,7 +118,7 @@ async fn meter_reactivate(
     api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.set_meter_active(&api.call.ctx, &id, true).await?,
+        s.app.meters().set_active(&api.call.ctx, &id, true).await?,
     ))
 }
 
@@ -125,7 +130,7 @@ async fn meter_list(
     State(s): State<HttpState>,
     api: Api<MeterListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_meters(&api.params).await?;
+    let page = s.app.meters().list(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/billing/meters",
         page.data,
@@ -143,7 +148,7 @@ async fn meter_summaries(
     Path(id): Path<String>,
     api: Api<SummaryParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.meter_summaries(&id, &api.params).await?;
+    let page = s.app.meters().summaries(&id, &api.params).await?;
     Ok(Json(ListObject::new(
         &format!("/v1/billing/meters/{id}/event_summaries"),
         page.data,
@@ -160,7 +165,10 @@ async fn meter_event_create(
     api: Api<MeterEventParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.record_meter_event(&api.call.ctx, api.params).await?,
+        s.app
+            .meters()
+            .record_meter_event(&api.call.ctx, api.params)
+            .await?,
     ))
 }
 
@@ -182,7 +190,10 @@ async fn meter_event_batch(
 ) -> ApiResult<Json<Value>> {
     let events = api.params.events.unwrap_or_default();
     Ok(Json(
-        s.app.record_meter_events(&api.call.ctx, events).await?,
+        s.app
+            .meters()
+            .record_meter_events(&api.call.ctx, events)
+            .await?,
     ))
 }
 
@@ -195,7 +206,10 @@ async fn meter_event_adjustment_create(
     api: Api<MeterAdjustmentParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.adjust_meter_event(&api.call.ctx, api.params).await?,
+        s.app
+            .meters()
+            .adjust_event(&api.call.ctx, api.params)
+            .await?,
     ))
 }
 
@@ -208,7 +222,10 @@ async fn credit_grant_create(
     api: Api<CreditGrantCreateParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.create_credit_grant(&api.call.ctx, api.params).await?,
+        s.app
+            .credit_grants()
+            .create(&api.call.ctx, api.params)
+            .await?,
     ))
 }
 
@@ -220,7 +237,7 @@ async fn credit_grant_retrieve(
     Path(id): Path<String>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_credit_grant(&id).await?))
+    Ok(Json(s.app.credit_grants().retrieve(&id).await?))
 }
 
 /// Update a credit grant's expiry or metadata.
@@ -235,7 +252,8 @@ async fn credit_grant_update(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .change_credit_grant(&api.call.ctx, &id, Some(api.params), "update")
+            .credit_grants()
+            .change(&api.call.ctx, &id, Some(api.params), "update")
             .await?,
     ))
 }
@@ -250,7 +268,8 @@ async fn credit_grant_expire(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .change_credit_grant(&api.call.ctx, &id, None, "expire")
+            .credit_grants()
+            .change(&api.call.ctx, &id, None, "expire")
             .await?,
     ))
 }
@@ -265,7 +284,8 @@ async fn credit_grant_void(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .change_credit_grant(&api.call.ctx, &id, None, "void")
+            .credit_grants()
+            .change(&api.call.ctx, &id, None, "void")
             .await?,
     ))
 }
@@ -277,7 +297,7 @@ async fn credit_grant_list(
     State(s): State<HttpState>,
     api: Api<CreditGrantListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_credit_grants(&api.params).await?;
+    let page = s.app.credit_grants().list(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/billing/credit_grants",
         page.data,
@@ -319,7 +339,9 @@ async fn credit_balance_summary(
         .customer
         .ok_or_else(|| cashbox_core::ParamError::missing("customer"))
         .map_err(cashbox_app::AppError::from)?;
-    Ok(Json(s.app.credit_balance_summary(&customer).await?))
+    Ok(Json(
+        s.app.credit_grants().balance_summary(&customer).await?,
+    ))
 }
 
 /// Ours: set a spending limit on a customer's (or one subscription's) metered usage per
@@ -332,7 +354,10 @@ async fn spend_limit_create(
     api: Api<SpendLimitCreateParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.create_spend_limit(&api.call.ctx, api.params).await?,
+        s.app
+            .spend_limits()
+            .create(&api.call.ctx, api.params)
+            .await?,
     ))
 }
 
@@ -344,7 +369,7 @@ async fn spend_limit_retrieve(
     Path(id): Path<String>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_spend_limit(&id).await?))
+    Ok(Json(s.app.spend_limits().retrieve(&id).await?))
 }
 
 /// Ours: change a spend limit's amount, behavior or metadata.
@@ -359,7 +384,8 @@ async fn spend_limit_update(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .update_spend_limit(&api.call.ctx, &id, api.params)
+            .spend_limits()
+            .update(&api.call.ctx, &id, api.params)
             .await?,
     ))
 }
@@ -372,7 +398,7 @@ async fn spend_limit_delete(
     Path(id): Path<String>,
     api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.delete_spend_limit(&api.call.ctx, &id).await?))
+    Ok(Json(s.app.spend_limits().delete(&api.call.ctx, &id).await?))
 }
 
 /// Ours: a customer's spend limits.
@@ -382,7 +408,7 @@ async fn spend_limit_list(
     State(s): State<HttpState>,
     api: Api<SpendLimitListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_spend_limits(&api.params).await?;
+    let page = s.app.spend_limits().list(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/billing/spend_limits",
         page.data,
@@ -401,7 +427,7 @@ async fn usage_check(
     State(s): State<HttpState>,
     api: Api<UsageCheckParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.check_usage(&api.params).await?))
+    Ok(Json(s.app.spend_limits().check(&api.params).await?))
 }
 
 /// Create a usage-threshold billing alert.
@@ -412,7 +438,12 @@ async fn alert_create(
     State(s): State<HttpState>,
     api: Api<AlertCreateParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.create_alert(&api.call.ctx, api.params).await?))
+    Ok(Json(
+        s.app
+            .meters()
+            .create_alert(&api.call.ctx, api.params)
+            .await?,
+    ))
 }
 
 /// Retrieve a billing alert.
@@ -423,7 +454,7 @@ async fn alert_retrieve(
     Path(id): Path<String>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_alert(&id).await?))
+    Ok(Json(s.app.meters().retrieve_alert(&id).await?))
 }
 
 /// List billing alerts, newest first.
@@ -433,7 +464,7 @@ async fn alert_list(
     State(s): State<HttpState>,
     api: Api<AlertListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_alerts(&api.params).await?;
+    let page = s.app.meters().list_alerts(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/billing/alerts",
         page.data,
@@ -450,7 +481,10 @@ async fn alert_activate(
     api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.set_alert_status(&api.call.ctx, &id, "active").await?,
+        s.app
+            .meters()
+            .set_alert_status(&api.call.ctx, &id, "active")
+            .await?,
     ))
 }
 
@@ -464,6 +498,7 @@ async fn alert_deactivate(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
+            .meters()
             .set_alert_status(&api.call.ctx, &id, "inactive")
             .await?,
     ))
@@ -479,6 +514,7 @@ async fn alert_archive(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
+            .meters()
             .set_alert_status(&api.call.ctx, &id, "archived")
             .await?,
     ))

@@ -37,7 +37,8 @@ async fn endpoint_create(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .create_webhook_endpoint(&api.call.ctx, api.params)
+            .webhook_endpoints()
+            .create(&api.call.ctx, api.params)
             .await?,
     ))
 }
@@ -50,7 +51,7 @@ async fn endpoint_retrieve(
     Path(id): Path<String>,
     _api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.app.retrieve_webhook_endpoint(&id).await?))
+    Ok(Json(s.app.webhook_endpoints().retrieve(&id).await?))
 }
 
 /// Update a webhook endpoint's URL, events, description or metadata, or disable it.
@@ -65,7 +66,8 @@ async fn endpoint_update(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .update_webhook_endpoint(&api.call.ctx, &id, api.params)
+            .webhook_endpoints()
+            .update(&api.call.ctx, &id, api.params)
             .await?,
     ))
 }
@@ -79,7 +81,7 @@ async fn endpoint_delete(
     api: Api<NoParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.delete_webhook_endpoint(&api.call.ctx, &id).await?,
+        s.app.webhook_endpoints().delete(&api.call.ctx, &id).await?,
     ))
 }
 
@@ -90,7 +92,7 @@ async fn endpoint_list(
     State(s): State<HttpState>,
     api: Api<EndpointListParams>,
 ) -> ApiResult<Json<ListObject<Value>>> {
-    let page = s.app.list_webhook_endpoints(&api.params).await?;
+    let page = s.app.webhook_endpoints().list(&api.params).await?;
     Ok(Json(ListObject::new(
         "/v1/webhook_endpoints",
         page.data,
@@ -111,7 +113,8 @@ async fn endpoint_rotate_secret(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.app
-            .rotate_webhook_secret(&api.call.ctx, &id, api.params)
+            .webhook_endpoints()
+            .rotate_secret(&api.call.ctx, &id, api.params)
             .await?,
     ))
 }
@@ -126,7 +129,8 @@ async fn endpoint_attempts(
 ) -> ApiResult<Json<ListObject<Value>>> {
     let page = s
         .app
-        .list_webhook_attempts(Some(&id), None, &api.params)
+        .webhook_endpoints()
+        .list_attempts(Some(&id), None, &api.params)
         .await?;
     Ok(Json(ListObject::new(
         &format!("/v1/webhook_endpoints/{id}/attempts"),
@@ -145,7 +149,8 @@ async fn event_attempts(
 ) -> ApiResult<Json<ListObject<Value>>> {
     let page = s
         .app
-        .list_webhook_attempts(None, Some(&id), &api.params)
+        .webhook_endpoints()
+        .list_attempts(None, Some(&id), &api.params)
         .await?;
     Ok(Json(ListObject::new(
         &format!("/v1/events/{id}/webhook_attempts"),
@@ -165,6 +170,9 @@ async fn event_resend(
     api: Api<ResendParams>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.app.resend_event(&api.call.ctx, &id, api.params).await?,
+        s.app
+            .webhook_endpoints()
+            .resend_event(&api.call.ctx, &id, api.params)
+            .await?,
     ))
 }

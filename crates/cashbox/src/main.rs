@@ -192,7 +192,8 @@ async fn keys(config: &Config, command: KeysCommand) -> Result<(), String> {
                 return Err("--permission applies to restricted keys only".into());
             }
             let created = app
-                .create_api_key(kind, &permissions, SOURCE_CLI, note)
+                .api_keys()
+                .create(kind, &permissions, SOURCE_CLI, note)
                 .await
                 .map_err(err)?;
             println!("id:     {}", created.row.id);
@@ -208,7 +209,7 @@ async fn keys(config: &Config, command: KeysCommand) -> Result<(), String> {
                 "{:<30} {:<12} {:<22} {:<10} {:<10} PERMISSIONS / NOTE",
                 "ID", "TYPE", "KEY", "SOURCE", "STATUS"
             );
-            for k in app.list_api_keys().await.map_err(err)? {
+            for k in app.api_keys().list().await.map_err(err)? {
                 let status = if k.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -229,7 +230,7 @@ async fn keys(config: &Config, command: KeysCommand) -> Result<(), String> {
             }
         }
         KeysCommand::Revoke { id } => {
-            if !app.revoke_api_key(&id).await.map_err(err)? {
+            if !app.api_keys().revoke(&id).await.map_err(err)? {
                 return Err(format!("no active API key with id {id}"));
             }
             println!(

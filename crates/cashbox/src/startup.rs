@@ -180,7 +180,7 @@ async fn ensure_api_keys(config: &Config, opened: &mut Opened) -> Result<(), Str
     let app = &opened.app;
     let err = |e: cashbox_app::AppError| format!("cannot read API keys: {e}");
     let generated = app.generated_keys_active().await.map_err(err)?;
-    let keys = app.list_api_keys().await.map_err(err)?;
+    let keys = app.api_keys().list().await.map_err(err)?;
     let active = keys.iter().filter(|k| k.revoked_at.is_none()).count();
     if config.env == Env::Production {
         if generated > 0 {
@@ -193,7 +193,8 @@ async fn ensure_api_keys(config: &Config, opened: &mut Opened) -> Result<(), Str
     }
     if active == 0 && config.secret_key.is_none() {
         let secret = app
-            .create_api_key(
+            .api_keys()
+            .create(
                 KeyKind::Secret,
                 &[],
                 SOURCE_GENERATED,
@@ -202,7 +203,8 @@ async fn ensure_api_keys(config: &Config, opened: &mut Opened) -> Result<(), Str
             .await
             .map_err(err)?;
         let publishable = app
-            .create_api_key(
+            .api_keys()
+            .create(
                 KeyKind::Publishable,
                 &[],
                 SOURCE_GENERATED,

@@ -128,7 +128,100 @@ impl App {
         Ok(product)
     }
 
-    pub async fn create_product(
+    async fn insert_price(&self, tx: &mut Tx, ctx: &RequestCtx, price: &Price) -> AppResult<()> {
+        self.insert_doc(tx, price).await?;
+        save_attributes(tx, price).await?;
+        self.record_event(tx, ctx, "price.created", &price.to_json(), None)
+            .await
+    }
+
+    /// Makes `key` free for `price_id`: refused if another price holds it, unless
+    /// `transfer` says to move it (the other price loses it, with a `price.updated`).
+    async fn claim_lookup_key(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        key: &str,
+        price_id: &str,
+        transfer: bool,
+    ) -> AppResult<()> {
+        let Some(holder) = tx.price_with_lookup_key(key).await? else {
+            return Ok(());
+        };
+        if holder == price_id {
+            return Ok(());
+        }
+        if !transfer {
+            return Err(ParamError::invalid(
+                "lookup_key",
+                format!(
+                    "A price (`{holder}`) already uses that lookup key. Pass transfer_lookup_key=true to move it to this price."
+                ),
+            )
+            .into());
+        }
+        tx.release_lookup_key(key).await?;
+        let mut old: Price = self.load_for_update(tx, &holder).await?;
+        let before = old.to_json();
+        old.lookup_key = None;
+        self.save_doc(tx, &old).await?;
+        let object = old.to_json();
+        let previous = previous_attributes(&before, &object);
+        self.record_event(tx, ctx, "price.updated", &object, previous)
+            .await
+    }
+}
+
+/// Saves a price's list attributes. Two requests racing for one new lookup key both pass the
+/// check in `claim_lookup_key` (there is no row to lock yet); the unique index stops the
+/// second, which gets the same answer as if it had come later.
+async fn save_attributes(tx: &mut Tx, price: &Price) -> AppResult<()> {
+    match tx.save_price_attributes(&price_attributes(price)).await {
+        Err(e) if e.is_unique_violation() => Err(ParamError::invalid(
+            "lookup_key",
+            "Another price took that lookup key at the same moment; pass transfer_lookup_key=true to move it to this price.",
+        )
+        .into()),
+        other => Ok(other?),
+    }
+}
+
+/// A product described inline by a price create (`product_data`), and its custom id if any.
+fn product_from_data(d: &ProductDataParams, now: i64) -> AppResult<(Option<String>, Product)> {
+    let p = ProductCreateParams {
+        id: None,
+        name: d.name.clone(),
+        active: d.active,
+        metadata: d.metadata.clone(),
+        statement_descriptor: d.statement_descriptor.clone(),
+        tax_code: d.tax_code.clone(),
+        unit_label: d.unit_label.clone(),
+        ..ProductCreateParams::default()
+    };
+    if let Some(id) = &d.id {
+        check_custom_id("id", id).map_err(|e| prefix_param(e, "product_data"))?;
+    }
+    let product =
+        Product::new(String::new(), now, &p).map_err(|e| prefix_param(e, "product_data"))?;
+    Ok((d.id.clone(), product))
+}
+
+/// `param` → `outer[param]` (a nested object's error names its full path).
+fn prefix_param(mut e: ParamError, outer: &str) -> ParamError {
+    let inner = e.param.clone();
+    let (head, tail) = match inner.find('[') {
+        Some(i) => (&inner[..i], &inner[i..]),
+        None => (inner.as_str(), ""),
+    };
+    e.param = format!("{outer}[{head}]{tail}");
+    e.message = e.message.replace(&inner, &e.param);
+    e
+}
+
+crate::service!(Products, products, "Products of the catalog.");
+
+impl Products<'_> {
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         params: ProductCreateParams,
@@ -169,11 +262,11 @@ impl App {
         self.finish(tx, ctx, product.to_json(), expand).await
     }
 
-    pub async fn retrieve_product(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         self.retrieve_doc(id, expand, Product::to_json).await
     }
 
-    pub async fn update_product(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -228,7 +321,7 @@ impl App {
         .await
     }
 
-    pub async fn delete_product(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+    pub async fn delete(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
         let mut tx = self.store().begin().await?;
         let product: Product = self.load_for_update(&mut tx, id).await?;
         if tx.price_count(&product.id).await? > 0 {
@@ -246,7 +339,7 @@ impl App {
         Ok(response)
     }
 
-    pub async fn list_products(
+    pub async fn list(
         &self,
         params: &ProductListParams,
         expand: &[Vec<String>],
@@ -260,51 +353,12 @@ impl App {
         self.list_docs::<Product>(&filter, &params.page()?, expand, Product::to_json)
             .await
     }
+}
 
-    async fn insert_price(&self, tx: &mut Tx, ctx: &RequestCtx, price: &Price) -> AppResult<()> {
-        self.insert_doc(tx, price).await?;
-        save_attributes(tx, price).await?;
-        self.record_event(tx, ctx, "price.created", &price.to_json(), None)
-            .await
-    }
+crate::service!(Prices, prices, "Prices of the catalog's products.");
 
-    /// Makes `key` free for `price_id`: refused if another price holds it, unless
-    /// `transfer` says to move it (the other price loses it, with a `price.updated`).
-    async fn claim_lookup_key(
-        &self,
-        tx: &mut Tx,
-        ctx: &RequestCtx,
-        key: &str,
-        price_id: &str,
-        transfer: bool,
-    ) -> AppResult<()> {
-        let Some(holder) = tx.price_with_lookup_key(key).await? else {
-            return Ok(());
-        };
-        if holder == price_id {
-            return Ok(());
-        }
-        if !transfer {
-            return Err(ParamError::invalid(
-                "lookup_key",
-                format!(
-                    "A price (`{holder}`) already uses that lookup key. Pass transfer_lookup_key=true to move it to this price."
-                ),
-            )
-            .into());
-        }
-        tx.release_lookup_key(key).await?;
-        let mut old: Price = self.load_for_update(tx, &holder).await?;
-        let before = old.to_json();
-        old.lookup_key = None;
-        self.save_doc(tx, &old).await?;
-        let object = old.to_json();
-        let previous = previous_attributes(&before, &object);
-        self.record_event(tx, ctx, "price.updated", &object, previous)
-            .await
-    }
-
-    pub async fn create_price(
+impl Prices<'_> {
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         params: PriceCreateParams,
@@ -365,7 +419,7 @@ impl App {
             .await
     }
 
-    pub async fn retrieve_price(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         let price: Price = self.load(id).await?;
         let (tiers, options, rest) = includes(expand, false);
         let mut object = price.to_json_with(tiers, options);
@@ -374,7 +428,7 @@ impl App {
         Ok(object)
     }
 
-    pub async fn update_price(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -409,7 +463,7 @@ impl App {
             .await
     }
 
-    pub async fn list_prices(
+    pub async fn list(
         &self,
         params: &PriceListParams,
         expand: &[Vec<String>],
@@ -473,50 +527,4 @@ impl App {
             has_more: listed.has_more,
         })
     }
-}
-
-/// Saves a price's list attributes. Two requests racing for one new lookup key both pass the
-/// check in `claim_lookup_key` (there is no row to lock yet); the unique index stops the
-/// second, which gets the same answer as if it had come later.
-async fn save_attributes(tx: &mut Tx, price: &Price) -> AppResult<()> {
-    match tx.save_price_attributes(&price_attributes(price)).await {
-        Err(e) if e.is_unique_violation() => Err(ParamError::invalid(
-            "lookup_key",
-            "Another price took that lookup key at the same moment; pass transfer_lookup_key=true to move it to this price.",
-        )
-        .into()),
-        other => Ok(other?),
-    }
-}
-
-/// A product described inline by a price create (`product_data`), and its custom id if any.
-fn product_from_data(d: &ProductDataParams, now: i64) -> AppResult<(Option<String>, Product)> {
-    let p = ProductCreateParams {
-        id: None,
-        name: d.name.clone(),
-        active: d.active,
-        metadata: d.metadata.clone(),
-        statement_descriptor: d.statement_descriptor.clone(),
-        tax_code: d.tax_code.clone(),
-        unit_label: d.unit_label.clone(),
-        ..ProductCreateParams::default()
-    };
-    if let Some(id) = &d.id {
-        check_custom_id("id", id).map_err(|e| prefix_param(e, "product_data"))?;
-    }
-    let product =
-        Product::new(String::new(), now, &p).map_err(|e| prefix_param(e, "product_data"))?;
-    Ok((d.id.clone(), product))
-}
-
-/// `param` → `outer[param]` (a nested object's error names its full path).
-fn prefix_param(mut e: ParamError, outer: &str) -> ParamError {
-    let inner = e.param.clone();
-    let (head, tail) = match inner.find('[') {
-        Some(i) => (&inner[..i], &inner[i..]),
-        None => (inner.as_str(), ""),
-    };
-    e.param = format!("{outer}[{head}]{tail}");
-    e.message = e.message.replace(&inner, &e.param);
-    e
 }

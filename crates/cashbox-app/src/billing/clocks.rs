@@ -43,55 +43,6 @@ impl Doc for TestClock {
 }
 
 impl App {
-    pub async fn create_test_clock(
-        &self,
-        ctx: &RequestCtx,
-        params: TestClockCreateParams,
-    ) -> AppResult<Value> {
-        let clock = TestClock::new(new_id(TEST_CLOCK_PREFIX), self.now(), &params)?;
-        let mut tx = self.store().begin().await?;
-        self.insert_doc(&mut tx, &clock).await?;
-        self.record_event(
-            &mut tx,
-            ctx,
-            "test_helpers.test_clock.created",
-            &clock.to_json(),
-            None,
-        )
-        .await?;
-        self.finish(tx, ctx, clock.to_json(), &[]).await
-    }
-
-    pub async fn retrieve_test_clock(&self, id: &str) -> AppResult<Value> {
-        self.retrieve_doc(id, &[], TestClock::to_json).await
-    }
-
-    pub async fn list_test_clocks(&self, params: &TestClockListParams) -> AppResult<ListResult> {
-        self.list_docs::<TestClock>(
-            &DocFilter::default(),
-            &params.page()?,
-            &[],
-            TestClock::to_json,
-        )
-        .await
-    }
-
-    /// Deletes the clock and, as Stripe does, the customers that live in it.
-    pub async fn delete_test_clock(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
-        // An advance under way locks the clock's subscriptions and customers in its own
-        // order; a delete that meets it over a lock wrote nothing, and tries again.
-        let mut tries = 0;
-        loop {
-            match self.delete_test_clock_once(ctx, id).await {
-                Err(AppError::Store(e)) if e.is_lock_conflict() && tries < 5 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
-                }
-                done => return done,
-            }
-        }
-    }
-
     async fn delete_test_clock_once(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
         let mut tx = self.store().begin().await?;
         let clock: TestClock = self.load_for_update(&mut tx, id).await?;
@@ -111,59 +62,6 @@ impl App {
             json!({"id": clock.id, "object": "test_helpers.test_clock", "deleted": true});
         self.commit_response(tx, ctx, 200, &response).await?;
         Ok(response)
-    }
-
-    /// Moves the clock to `frozen_time`, with Stripe's `advancing` and `ready` events.
-    pub async fn advance_test_clock(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        params: TestClockAdvanceParams,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut clock: TestClock = self.load_for_update(&mut tx, id).await?;
-        let until = clock.start_advance(&params)?;
-        self.save_doc(&mut tx, &clock).await?;
-        self.record_event(
-            &mut tx,
-            ctx,
-            "test_helpers.test_clock.advancing",
-            &clock.to_json(),
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        // Everything that falls due between the two times runs, in time order, each piece
-        // in its own transactions and in the clock's time: in a task of its own, which the
-        // request waits for only so long. A long advance goes on after the answer (the
-        // clock shows `advancing` until it is `ready`, as Stripe's does); deleting the clock
-        // stops it, and a stopped process finishes it when it starts again.
-        let app = self.clone();
-        let clock_id = id.to_string();
-        let mut advance = tokio::spawn(async move {
-            let done = app.complete_advance(&clock_id, until).await;
-            if let Err(e) = &done {
-                tracing::error!(clock = %clock_id, error = %e, "a test clock's advance failed");
-            }
-            done
-        });
-        let wait = self
-            .settings()
-            .advance_answer_within
-            .unwrap_or(ADVANCE_ANSWER_WITHIN);
-        match tokio::time::timeout(wait, &mut advance).await {
-            Ok(Ok(done)) => done?,
-            Ok(Err(e)) => {
-                return Err(AppError::Corrupt(format!(
-                    "test clock {id}: its advance stopped: {e}"
-                )));
-            }
-            // Still advancing: it goes on without the request.
-            Err(_) => {}
-        }
-        let mut tx = self.store().begin().await?;
-        let clock: TestClock = self.load_for_update(&mut tx, id).await?;
-        self.finish(tx, ctx, clock.to_json(), &[]).await
     }
 
     /// Runs what falls due on the clock up to `until`, then marks it `ready` at `until`.
@@ -212,5 +110,115 @@ impl App {
             self.complete_advance(&clock.id, until).await?;
         }
         Ok(rows.len())
+    }
+}
+
+crate::service!(
+    TestClocks,
+    test_clocks,
+    "Test clocks: create, advance, delete."
+);
+
+impl TestClocks<'_> {
+    pub async fn create(
+        &self,
+        ctx: &RequestCtx,
+        params: TestClockCreateParams,
+    ) -> AppResult<Value> {
+        let clock = TestClock::new(new_id(TEST_CLOCK_PREFIX), self.now(), &params)?;
+        let mut tx = self.store().begin().await?;
+        self.insert_doc(&mut tx, &clock).await?;
+        self.record_event(
+            &mut tx,
+            ctx,
+            "test_helpers.test_clock.created",
+            &clock.to_json(),
+            None,
+        )
+        .await?;
+        self.finish(tx, ctx, clock.to_json(), &[]).await
+    }
+
+    pub async fn retrieve(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], TestClock::to_json).await
+    }
+
+    pub async fn list(&self, params: &TestClockListParams) -> AppResult<ListResult> {
+        self.list_docs::<TestClock>(
+            &DocFilter::default(),
+            &params.page()?,
+            &[],
+            TestClock::to_json,
+        )
+        .await
+    }
+
+    /// Deletes the clock and, as Stripe does, the customers that live in it.
+    pub async fn delete(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+        // An advance under way locks the clock's subscriptions and customers in its own
+        // order; a delete that meets it over a lock wrote nothing, and tries again.
+        let mut tries = 0;
+        loop {
+            match self.delete_test_clock_once(ctx, id).await {
+                Err(AppError::Store(e)) if e.is_lock_conflict() && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Moves the clock to `frozen_time`, with Stripe's `advancing` and `ready` events.
+    pub async fn advance(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: TestClockAdvanceParams,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut clock: TestClock = self.load_for_update(&mut tx, id).await?;
+        let until = clock.start_advance(&params)?;
+        self.save_doc(&mut tx, &clock).await?;
+        self.record_event(
+            &mut tx,
+            ctx,
+            "test_helpers.test_clock.advancing",
+            &clock.to_json(),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        // Everything that falls due between the two times runs, in time order, each piece
+        // in its own transactions and in the clock's time: in a task of its own, which the
+        // request waits for only so long. A long advance goes on after the answer (the
+        // clock shows `advancing` until it is `ready`, as Stripe's does); deleting the clock
+        // stops it, and a stopped process finishes it when it starts again.
+        let app = self.app.clone();
+        let clock_id = id.to_string();
+        let mut advance = tokio::spawn(async move {
+            let done = app.complete_advance(&clock_id, until).await;
+            if let Err(e) = &done {
+                tracing::error!(clock = %clock_id, error = %e, "a test clock's advance failed");
+            }
+            done
+        });
+        let wait = self
+            .settings()
+            .advance_answer_within
+            .unwrap_or(ADVANCE_ANSWER_WITHIN);
+        match tokio::time::timeout(wait, &mut advance).await {
+            Ok(Ok(done)) => done?,
+            Ok(Err(e)) => {
+                return Err(AppError::Corrupt(format!(
+                    "test clock {id}: its advance stopped: {e}"
+                )));
+            }
+            // Still advancing: it goes on without the request.
+            Err(_) => {}
+        }
+        let mut tx = self.store().begin().await?;
+        let clock: TestClock = self.load_for_update(&mut tx, id).await?;
+        self.finish(tx, ctx, clock.to_json(), &[]).await
     }
 }

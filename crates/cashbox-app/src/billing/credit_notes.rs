@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::billing::invoices::inner_ctx;
 use crate::docs::Doc;
 use crate::events::ListResult;
-use crate::{App, AppError, AppResult, RequestCtx};
+use crate::{AppError, AppResult, RequestCtx};
 
 impl Doc for CreditNote {
     const TABLE: DocTable = DocTable::CreditNotes;
@@ -130,8 +130,19 @@ fn plan(inv: &Invoice, p: &CreditNoteCreateParams, now: i64) -> AppResult<Credit
     })
 }
 
-impl App {
-    pub async fn create_credit_note(
+/// The ledger lines an issued credit note stands for (none once void: its voiding reversed it).
+pub(crate) fn expected_lines(n: &CreditNote) -> Vec<(&'static str, i64)> {
+    if n.voided_at.is_some() {
+        Vec::new()
+    } else {
+        ledger_amounts(n).lines()
+    }
+}
+
+crate::service!(CreditNotes, credit_notes, "Credit notes on invoices.");
+
+impl CreditNotes<'_> {
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         p: CreditNoteCreateParams,
@@ -159,7 +170,8 @@ impl App {
         let refund = if probe.refund_amount > 0 {
             let pi = inv.payment_intent.clone();
             let r = self
-                .create_refund(
+                .refunds()
+                .create(
                     &inner_ctx(ctx),
                     RefundCreateParams {
                         payment_intent: pi,
@@ -242,11 +254,11 @@ impl App {
         self.finish(tx, ctx, object, expand).await
     }
 
-    pub async fn retrieve_credit_note(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         self.retrieve_doc(id, expand, CreditNote::to_json).await
     }
 
-    pub async fn list_credit_notes(
+    pub async fn list(
         &self,
         p: &CreditNoteListParams,
         expand: &[Vec<String>],
@@ -261,7 +273,7 @@ impl App {
     }
 
     /// Voids a credit note on an invoice that is still open: what it took off is due again.
-    pub async fn void_credit_note(
+    pub async fn void(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -296,14 +308,5 @@ impl App {
         self.record_event(&mut tx, ctx, "credit_note.voided", &object, None)
             .await?;
         self.finish(tx, ctx, object, expand).await
-    }
-}
-
-/// The ledger lines an issued credit note stands for (none once void: its voiding reversed it).
-pub(crate) fn expected_lines(n: &CreditNote) -> Vec<(&'static str, i64)> {
-    if n.voided_at.is_some() {
-        Vec::new()
-    } else {
-        ledger_amounts(n).lines()
     }
 }

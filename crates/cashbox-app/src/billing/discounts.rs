@@ -117,7 +117,35 @@ impl App {
         (c.to_json_with(self.now(), applies_to, options), rest)
     }
 
-    pub async fn create_coupon(
+    /// Records the code; refused if an active code has it (also when two requests race for
+    /// it: the unique index stops the second).
+    async fn save_code_key(&self, tx: &mut Tx, promo: &PromotionCode) -> AppResult<()> {
+        let saved = match tx
+            .save_promotion_code_key(&promo.id, &code_key(&promo.code), promo.active)
+            .await
+        {
+            Err(e) if e.is_unique_violation() => false,
+            other => other?,
+        };
+        if !saved {
+            return Err(ParamError::new(
+                "code",
+                "resource_already_exists",
+                format!(
+                    "An active promotion code with the code '{}' already exists.",
+                    promo.code
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+crate::service!(Coupons, coupons, "Coupons.");
+
+impl Coupons<'_> {
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         params: CouponCreateParams,
@@ -166,7 +194,7 @@ impl App {
         self.finish(tx, ctx, object, &rest).await
     }
 
-    pub async fn retrieve_coupon(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         let coupon: Coupon = self.load(id).await?;
         let (mut object, rest) = self.render_coupon(&coupon, expand);
         self.expand(&mut Reader::Store(self.store()), &mut object, &rest)
@@ -174,7 +202,7 @@ impl App {
         Ok(object)
     }
 
-    pub async fn update_coupon(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -196,7 +224,7 @@ impl App {
     }
 
     /// Deleting a coupon stops new redemptions; discounts already applied keep working.
-    pub async fn delete_coupon(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+    pub async fn delete(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
         let mut tx = self.store().begin().await?;
         let coupon: Coupon = self.load_for_update(&mut tx, id).await?;
         tx.delete_doc(DocTable::Coupons, &coupon.id).await?;
@@ -213,7 +241,7 @@ impl App {
         Ok(response)
     }
 
-    pub async fn list_coupons(
+    pub async fn list(
         &self,
         params: &CouponListParams,
         expand: &[Vec<String>],
@@ -228,32 +256,16 @@ impl App {
         })
         .await
     }
+}
 
-    /// Records the code; refused if an active code has it (also when two requests race for
-    /// it: the unique index stops the second).
-    async fn save_code_key(&self, tx: &mut Tx, promo: &PromotionCode) -> AppResult<()> {
-        let saved = match tx
-            .save_promotion_code_key(&promo.id, &code_key(&promo.code), promo.active)
-            .await
-        {
-            Err(e) if e.is_unique_violation() => false,
-            other => other?,
-        };
-        if !saved {
-            return Err(ParamError::new(
-                "code",
-                "resource_already_exists",
-                format!(
-                    "An active promotion code with the code '{}' already exists.",
-                    promo.code
-                ),
-            )
-            .into());
-        }
-        Ok(())
-    }
+crate::service!(
+    PromotionCodes,
+    promotion_codes,
+    "Promotion codes of coupons."
+);
 
-    pub async fn create_promotion_code(
+impl PromotionCodes<'_> {
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         params: PromotionCodeCreateParams,
@@ -294,15 +306,11 @@ impl App {
         self.finish(tx, ctx, promo.to_json(), expand).await
     }
 
-    pub async fn retrieve_promotion_code(
-        &self,
-        id: &str,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         self.retrieve_doc(id, expand, PromotionCode::to_json).await
     }
 
-    pub async fn update_promotion_code(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -332,7 +340,7 @@ impl App {
         .await
     }
 
-    pub async fn list_promotion_codes(
+    pub async fn list(
         &self,
         params: &PromotionCodeListParams,
         expand: &[Vec<String>],
@@ -348,8 +356,12 @@ impl App {
         self.list_docs::<PromotionCode>(&filter, &params.page()?, expand, PromotionCode::to_json)
             .await
     }
+}
 
-    pub async fn create_tax_rate(
+crate::service!(TaxRates, tax_rates, "Tax rates.");
+
+impl TaxRates<'_> {
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         params: TaxRateCreateParams,
@@ -363,11 +375,11 @@ impl App {
         self.finish(tx, ctx, rate.to_json(), expand).await
     }
 
-    pub async fn retrieve_tax_rate(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         self.retrieve_doc(id, expand, TaxRate::to_json).await
     }
 
-    pub async fn update_tax_rate(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -390,7 +402,7 @@ impl App {
         .await
     }
 
-    pub async fn list_tax_rates(
+    pub async fn list(
         &self,
         params: &TaxRateListParams,
         expand: &[Vec<String>],

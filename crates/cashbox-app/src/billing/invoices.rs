@@ -953,111 +953,6 @@ impl App {
     // -----------------------------------------------------------------------------------------
     // The invoices API
 
-    pub async fn create_invoice(
-        &self,
-        ctx: &RequestCtx,
-        p: InvoiceCreateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let customer_id = p
-            .customer
-            .clone()
-            .ok_or_else(|| ParamError::missing("customer"))?;
-        check_description(&p.description)?;
-        check_days_until_due(p.days_until_due)?;
-        let collection = p
-            .collection_method
-            .unwrap_or(CollectionMethod::ChargeAutomatically);
-        if p.days_until_due.is_some() && collection != CollectionMethod::SendInvoice {
-            return Err(ParamError::invalid(
-                "days_until_due",
-                "days_until_due can only be set when collection_method is send_invoice.",
-            )
-            .into());
-        }
-        let include_pending = match p.pending_invoice_items_behavior.as_deref() {
-            None | Some("exclude") => false,
-            Some("include") => true,
-            Some(other) => {
-                return Err(ParamError::invalid(
-                    "pending_invoice_items_behavior",
-                    format!("Invalid pending_invoice_items_behavior: {other}"),
-                )
-                .into());
-            }
-        };
-        if p.subscription.is_some() {
-            return Err(ParamError::invalid(
-                "subscription",
-                "Invoices for a subscription are made by the subscription; use an invoice item with subscription to bill it on the next one.",
-            )
-            .into());
-        }
-        let mut tx = self.store().begin().await?;
-        let customer = self
-            .live_customer(&mut tx, &customer_id, "customer")
-            .await?;
-        let now = self
-            .time_of(&mut tx, customer.test_clock.as_deref())
-            .await?;
-        let currency = match &p.currency {
-            Some(c) => Currency::parse("currency", c)?,
-            None => customer.currency.unwrap_or(USD),
-        };
-        let mut inv = self.new_invoice(now, &customer, currency, "manual");
-        inv.collection_method = collection;
-        inv.days_until_due = match collection {
-            CollectionMethod::SendInvoice => Some(p.days_until_due.unwrap_or(30)),
-            CollectionMethod::ChargeAutomatically => None,
-        };
-        inv.auto_advance = p.auto_advance.unwrap_or(false);
-        inv.description = p.description.clone();
-        if p.footer.is_some() {
-            inv.footer = p.footer.clone();
-        }
-        if let Some(pm) = &p.default_payment_method {
-            let pm = self
-                .payment_method_for_use(&mut tx, pm, Some(&customer.id), "default_payment_method")
-                .await?;
-            inv.default_payment_method = Some(pm.id);
-        }
-        if let Some(rates) = &p.default_tax_rates {
-            inv.default_tax_rates = self
-                .tax_rates_named(&mut tx, rates, "default_tax_rates")
-                .await?;
-        }
-        inv.discounts = self
-            .redeem_discounts(
-                &mut tx,
-                &Redemption {
-                    customer: &customer.id,
-                    now,
-                    order: None,
-                },
-                None,
-                None,
-                p.discounts.as_deref(),
-            )
-            .await?;
-        for d in &mut inv.discounts {
-            d.invoice = Some(inv.id.clone());
-        }
-        inv.metadata = cashbox_core::payments::apply_metadata(&Metadata::new(), &p.metadata)?;
-        if include_pending {
-            let items = self.pending_items(&mut tx, &customer.id, None).await?;
-            self.take_items(&mut tx, &mut inv, items).await?;
-        }
-        inv.recompute().map_err(overflow)?;
-        self.insert_invoice(&mut tx, ctx, &inv).await?;
-        self.finish(tx, ctx, self.render_invoice(&inv), expand)
-            .await
-    }
-
-    pub async fn retrieve_invoice(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
-        self.retrieve_doc(id, expand, |i: &Invoice| self.render_invoice(i))
-            .await
-    }
-
     /// An invoice for its hosted page or PDF, if `token` opens it.
     pub async fn invoice_for_page(&self, id: &str, token: &str) -> AppResult<Invoice> {
         let inv: Invoice = self.load(id).await?;
@@ -1070,243 +965,6 @@ impl App {
             return Err(AppError::not_found("invoice", id));
         }
         Ok(inv)
-    }
-
-    pub async fn update_invoice(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: InvoiceUpdateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
-        let before = self.render_invoice(&inv);
-        let draft_only = p.collection_method.is_some()
-            || p.days_until_due.is_some()
-            || p.default_tax_rates.is_some()
-            || p.discounts.is_some();
-        if draft_only {
-            require_status(&inv, &[InvoiceStatus::Draft], "change the amounts of")?;
-        }
-        check_description(&p.description)?;
-        check_days_until_due(p.days_until_due)?;
-        if let Some(c) = p.collection_method {
-            inv.collection_method = c;
-        }
-        if let Some(d) = p.days_until_due {
-            inv.days_until_due = Some(d);
-        }
-        if let Some(a) = p.auto_advance {
-            inv.auto_advance = a;
-        }
-        if p.description.is_some() {
-            inv.description = p.description.clone();
-        }
-        if p.footer.is_some() {
-            inv.footer = p.footer.clone();
-        }
-        if let Some(pm) = &p.default_payment_method {
-            let pm = self
-                .payment_method_for_use(&mut tx, pm, Some(&inv.customer), "default_payment_method")
-                .await?;
-            inv.default_payment_method = Some(pm.id);
-        }
-        if let Some(rates) = &p.default_tax_rates {
-            inv.default_tax_rates = self
-                .tax_rates_named(&mut tx, rates, "default_tax_rates")
-                .await?;
-        }
-        if let Some(d) = &p.discounts {
-            let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
-            inv.discounts = self
-                .redeem_discounts(
-                    &mut tx,
-                    &Redemption {
-                        customer: &inv.customer,
-                        now,
-                        order: None,
-                    },
-                    None,
-                    None,
-                    Some(d),
-                )
-                .await?;
-        }
-        inv.metadata = cashbox_core::payments::apply_metadata(&inv.metadata, &p.metadata)?;
-        if inv.status == InvoiceStatus::Draft {
-            inv.recompute().map_err(overflow)?;
-        }
-        let object = self.render_invoice(&inv);
-        self.save_invoice(&mut tx, &inv).await?;
-        let previous = previous_attributes(&before, &object);
-        self.record_event(&mut tx, ctx, "invoice.updated", &object, previous)
-            .await?;
-        self.finish(tx, ctx, object, expand).await
-    }
-
-    /// Deletes a draft; its invoice items go back to pending.
-    pub async fn delete_invoice(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let inv: Invoice = self.load_for_update(&mut tx, id).await?;
-        if inv.status != InvoiceStatus::Draft {
-            return Err(ParamError::new(
-                "",
-                "invoice_not_editable",
-                "You can only delete draft invoices.",
-            )
-            .into());
-        }
-        for row in tx.docs_by_parent(DocTable::InvoiceItems, &inv.id).await? {
-            let mut item: InvoiceItem = self.open_doc(&row)?;
-            item.invoice = None;
-            self.save_doc(&mut tx, &item).await?;
-        }
-        tx.delete_doc(DocTable::Invoices, &inv.id).await?;
-        self.record_event(
-            &mut tx,
-            ctx,
-            "invoice.deleted",
-            &self.render_invoice(&inv),
-            None,
-        )
-        .await?;
-        let response = json!({"id": inv.id, "object": "invoice", "deleted": true});
-        self.commit_response(tx, ctx, 200, &response).await?;
-        Ok(response)
-    }
-
-    pub async fn finalize_invoice(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: InvoiceFinalizeParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
-        require_status(&inv, &[InvoiceStatus::Draft], "finalize")?;
-        if let Some(a) = p.auto_advance {
-            inv.auto_advance = a;
-        }
-        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
-        self.finalize_in(&mut tx, ctx, &mut inv, now).await?;
-        self.save_invoice(&mut tx, &inv).await?;
-        self.finish(tx, ctx, self.render_invoice(&inv), expand)
-            .await
-    }
-
-    /// Pays an invoice now: out of band, or by charging a PaymentMethod (a draft is finalized
-    /// first). A declined card is Stripe's 402 with the invoice left open.
-    pub async fn pay_invoice(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: InvoicePayParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
-        require_status(
-            &inv,
-            &[
-                InvoiceStatus::Draft,
-                InvoiceStatus::Open,
-                InvoiceStatus::Uncollectible,
-            ],
-            "pay",
-        )?;
-        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
-        if inv.status == InvoiceStatus::Draft {
-            inv.auto_advance = false;
-            self.finalize_in(&mut tx, ctx, &mut inv, now).await?;
-        }
-        if inv.status == InvoiceStatus::Uncollectible {
-            self.recover_in(&mut tx, &mut inv).await?;
-        }
-        if p.paid_out_of_band == Some(true) && inv.status == InvoiceStatus::Open {
-            self.no_payment_in_flight(&mut tx, ctx, &inv).await?;
-            inv.paid_out_of_band = true;
-            let amount = inv.amount_remaining;
-            inv.mark_paid(now);
-            if let Some(p) =
-                Posting::invoice_paid_out_of_band(&inv.id, Money::new(amount, inv.currency))
-            {
-                self.post(&mut tx, p).await?;
-            }
-            let object = self.render_invoice(&inv);
-            self.save_invoice(&mut tx, &inv).await?;
-            self.record_event(&mut tx, ctx, "invoice.paid", &object, None)
-                .await?;
-            self.grant_purchase(&mut tx, &inv, now).await?;
-            if let Some(sub) = &inv.subscription {
-                self.subscription_paid(&mut tx, ctx, sub).await?;
-            }
-            return self.finish(tx, ctx, object, expand).await;
-        }
-        self.save_invoice(&mut tx, &inv).await?;
-        tx.commit().await?;
-        if inv.status == InvoiceStatus::Open {
-            let failed = self
-                .collect_invoice(
-                    ctx,
-                    id,
-                    p.payment_method.as_deref(),
-                    p.off_session.unwrap_or(true),
-                )
-                .await?;
-            let inv: Invoice = self.load(id).await?;
-            let waiting = match &inv.payment_intent {
-                Some(pi) if inv.status == InvoiceStatus::Open => {
-                    let pi: PaymentIntent = self.load(pi).await?;
-                    (pi.status == PiStatus::RequiresAction).then_some(pi)
-                }
-                _ => None,
-            };
-            let failure = match (failed, waiting) {
-                (Some(AppError::Card { body }), _) => Some(body),
-                (Some(e), _) => return Err(e),
-                // As Stripe: the card needs 3-D Secure, which the customer must complete.
-                (None, Some(pi)) => Some(crate::error::card_error_body(
-                    "invoice_payment_intent_requires_action",
-                    None,
-                    "This payment requires additional user action before it can be completed successfully. Complete it through the invoice's PaymentIntent.",
-                    None,
-                    &[("payment_intent", pi.to_json())],
-                )),
-                (None, None) => None,
-            };
-            if let Some(body) = failure {
-                // Saved as the request's answer, so a retry with its key does not pay again.
-                let tx = self.store().begin().await?;
-                self.commit_response(tx, ctx, 402, &body).await?;
-                return Err(AppError::Card { body });
-            }
-        }
-        let inv: Invoice = self.load(id).await?;
-        let tx = self.store().begin().await?;
-        self.finish(tx, ctx, self.render_invoice(&inv), expand)
-            .await
-    }
-
-    pub async fn void_invoice(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        self.close_invoice(ctx, id, InvoiceStatus::Void, expand)
-            .await
-    }
-
-    pub async fn mark_invoice_uncollectible(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        self.close_invoice(ctx, id, InvoiceStatus::Uncollectible, expand)
-            .await
     }
 
     async fn close_invoice(
@@ -1439,7 +1097,405 @@ impl App {
         Ok(())
     }
 
-    pub async fn send_invoice(
+    // -----------------------------------------------------------------------------------------
+    // Invoice items
+
+    /// The draft invoice an item is on, locked, or `None` for a pending item; an item on a
+    /// finalized invoice cannot change.
+    async fn editable_item_invoice(
+        &self,
+        tx: &mut Tx,
+        item: &InvoiceItem,
+    ) -> AppResult<Option<Invoice>> {
+        let Some(inv_id) = &item.invoice else {
+            return Ok(None);
+        };
+        let inv: Invoice = self.load_for_update(tx, inv_id).await?;
+        if inv.status != InvoiceStatus::Draft {
+            return Err(ParamError::new(
+                "",
+                "invoice_not_editable",
+                format!(
+                    "The invoice item is on invoice {}, which is no longer a draft.",
+                    inv.id
+                ),
+            )
+            .into());
+        }
+        Ok(Some(inv))
+    }
+}
+
+/// Why a customer's balance could not meet an invoice.
+pub(crate) fn balance_error(e: MoneyError) -> AppError {
+    match e {
+        MoneyError::Overflow | MoneyError::OutOfRange => {
+            overflow(cashbox_core::billing::TotalsOverflow)
+        }
+        MoneyError::CurrencyMismatch(invoice, balance) => ParamError::invalid(
+            "currency",
+            format!(
+                "You cannot combine currencies on a single customer: its balance is in {balance}, this invoice is in {invoice}."
+            ),
+        )
+        .into(),
+    }
+}
+
+pub(crate) fn overflow(e: cashbox_core::billing::TotalsOverflow) -> AppError {
+    ParamError::new("", "amount_too_large", format!("The {e}.")).into()
+}
+
+crate::service!(
+    Invoices,
+    invoices,
+    "Invoices: drafts, finalizing, paying, voiding, their lines."
+);
+
+impl Invoices<'_> {
+    pub async fn create(
+        &self,
+        ctx: &RequestCtx,
+        p: InvoiceCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let customer_id = p
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        check_description(&p.description)?;
+        check_days_until_due(p.days_until_due)?;
+        let collection = p
+            .collection_method
+            .unwrap_or(CollectionMethod::ChargeAutomatically);
+        if p.days_until_due.is_some() && collection != CollectionMethod::SendInvoice {
+            return Err(ParamError::invalid(
+                "days_until_due",
+                "days_until_due can only be set when collection_method is send_invoice.",
+            )
+            .into());
+        }
+        let include_pending = match p.pending_invoice_items_behavior.as_deref() {
+            None | Some("exclude") => false,
+            Some("include") => true,
+            Some(other) => {
+                return Err(ParamError::invalid(
+                    "pending_invoice_items_behavior",
+                    format!("Invalid pending_invoice_items_behavior: {other}"),
+                )
+                .into());
+            }
+        };
+        if p.subscription.is_some() {
+            return Err(ParamError::invalid(
+                "subscription",
+                "Invoices for a subscription are made by the subscription; use an invoice item with subscription to bill it on the next one.",
+            )
+            .into());
+        }
+        let mut tx = self.store().begin().await?;
+        let customer = self
+            .live_customer(&mut tx, &customer_id, "customer")
+            .await?;
+        let now = self
+            .time_of(&mut tx, customer.test_clock.as_deref())
+            .await?;
+        let currency = match &p.currency {
+            Some(c) => Currency::parse("currency", c)?,
+            None => customer.currency.unwrap_or(USD),
+        };
+        let mut inv = self.new_invoice(now, &customer, currency, "manual");
+        inv.collection_method = collection;
+        inv.days_until_due = match collection {
+            CollectionMethod::SendInvoice => Some(p.days_until_due.unwrap_or(30)),
+            CollectionMethod::ChargeAutomatically => None,
+        };
+        inv.auto_advance = p.auto_advance.unwrap_or(false);
+        inv.description = p.description.clone();
+        if p.footer.is_some() {
+            inv.footer = p.footer.clone();
+        }
+        if let Some(pm) = &p.default_payment_method {
+            let pm = self
+                .payment_method_for_use(&mut tx, pm, Some(&customer.id), "default_payment_method")
+                .await?;
+            inv.default_payment_method = Some(pm.id);
+        }
+        if let Some(rates) = &p.default_tax_rates {
+            inv.default_tax_rates = self
+                .tax_rates_named(&mut tx, rates, "default_tax_rates")
+                .await?;
+        }
+        inv.discounts = self
+            .redeem_discounts(
+                &mut tx,
+                &Redemption {
+                    customer: &customer.id,
+                    now,
+                    order: None,
+                },
+                None,
+                None,
+                p.discounts.as_deref(),
+            )
+            .await?;
+        for d in &mut inv.discounts {
+            d.invoice = Some(inv.id.clone());
+        }
+        inv.metadata = cashbox_core::payments::apply_metadata(&Metadata::new(), &p.metadata)?;
+        if include_pending {
+            let items = self.pending_items(&mut tx, &customer.id, None).await?;
+            self.take_items(&mut tx, &mut inv, items).await?;
+        }
+        inv.recompute().map_err(overflow)?;
+        self.insert_invoice(&mut tx, ctx, &inv).await?;
+        self.finish(tx, ctx, self.render_invoice(&inv), expand)
+            .await
+    }
+
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+        self.retrieve_doc(id, expand, |i: &Invoice| self.render_invoice(i))
+            .await
+    }
+
+    pub async fn update(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: InvoiceUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        let before = self.render_invoice(&inv);
+        let draft_only = p.collection_method.is_some()
+            || p.days_until_due.is_some()
+            || p.default_tax_rates.is_some()
+            || p.discounts.is_some();
+        if draft_only {
+            require_status(&inv, &[InvoiceStatus::Draft], "change the amounts of")?;
+        }
+        check_description(&p.description)?;
+        check_days_until_due(p.days_until_due)?;
+        if let Some(c) = p.collection_method {
+            inv.collection_method = c;
+        }
+        if let Some(d) = p.days_until_due {
+            inv.days_until_due = Some(d);
+        }
+        if let Some(a) = p.auto_advance {
+            inv.auto_advance = a;
+        }
+        if p.description.is_some() {
+            inv.description = p.description.clone();
+        }
+        if p.footer.is_some() {
+            inv.footer = p.footer.clone();
+        }
+        if let Some(pm) = &p.default_payment_method {
+            let pm = self
+                .payment_method_for_use(&mut tx, pm, Some(&inv.customer), "default_payment_method")
+                .await?;
+            inv.default_payment_method = Some(pm.id);
+        }
+        if let Some(rates) = &p.default_tax_rates {
+            inv.default_tax_rates = self
+                .tax_rates_named(&mut tx, rates, "default_tax_rates")
+                .await?;
+        }
+        if let Some(d) = &p.discounts {
+            let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+            inv.discounts = self
+                .redeem_discounts(
+                    &mut tx,
+                    &Redemption {
+                        customer: &inv.customer,
+                        now,
+                        order: None,
+                    },
+                    None,
+                    None,
+                    Some(d),
+                )
+                .await?;
+        }
+        inv.metadata = cashbox_core::payments::apply_metadata(&inv.metadata, &p.metadata)?;
+        if inv.status == InvoiceStatus::Draft {
+            inv.recompute().map_err(overflow)?;
+        }
+        let object = self.render_invoice(&inv);
+        self.save_invoice(&mut tx, &inv).await?;
+        let previous = previous_attributes(&before, &object);
+        self.record_event(&mut tx, ctx, "invoice.updated", &object, previous)
+            .await?;
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    /// Deletes a draft; its invoice items go back to pending.
+    pub async fn delete(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        if inv.status != InvoiceStatus::Draft {
+            return Err(ParamError::new(
+                "",
+                "invoice_not_editable",
+                "You can only delete draft invoices.",
+            )
+            .into());
+        }
+        for row in tx.docs_by_parent(DocTable::InvoiceItems, &inv.id).await? {
+            let mut item: InvoiceItem = self.open_doc(&row)?;
+            item.invoice = None;
+            self.save_doc(&mut tx, &item).await?;
+        }
+        tx.delete_doc(DocTable::Invoices, &inv.id).await?;
+        self.record_event(
+            &mut tx,
+            ctx,
+            "invoice.deleted",
+            &self.render_invoice(&inv),
+            None,
+        )
+        .await?;
+        let response = json!({"id": inv.id, "object": "invoice", "deleted": true});
+        self.commit_response(tx, ctx, 200, &response).await?;
+        Ok(response)
+    }
+
+    pub async fn finalize(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: InvoiceFinalizeParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        require_status(&inv, &[InvoiceStatus::Draft], "finalize")?;
+        if let Some(a) = p.auto_advance {
+            inv.auto_advance = a;
+        }
+        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        self.finalize_in(&mut tx, ctx, &mut inv, now).await?;
+        self.save_invoice(&mut tx, &inv).await?;
+        self.finish(tx, ctx, self.render_invoice(&inv), expand)
+            .await
+    }
+
+    /// Pays an invoice now: out of band, or by charging a PaymentMethod (a draft is finalized
+    /// first). A declined card is Stripe's 402 with the invoice left open.
+    pub async fn pay(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: InvoicePayParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
+        require_status(
+            &inv,
+            &[
+                InvoiceStatus::Draft,
+                InvoiceStatus::Open,
+                InvoiceStatus::Uncollectible,
+            ],
+            "pay",
+        )?;
+        let now = self.time_of(&mut tx, inv.test_clock.as_deref()).await?;
+        if inv.status == InvoiceStatus::Draft {
+            inv.auto_advance = false;
+            self.finalize_in(&mut tx, ctx, &mut inv, now).await?;
+        }
+        if inv.status == InvoiceStatus::Uncollectible {
+            self.recover_in(&mut tx, &mut inv).await?;
+        }
+        if p.paid_out_of_band == Some(true) && inv.status == InvoiceStatus::Open {
+            self.no_payment_in_flight(&mut tx, ctx, &inv).await?;
+            inv.paid_out_of_band = true;
+            let amount = inv.amount_remaining;
+            inv.mark_paid(now);
+            if let Some(p) =
+                Posting::invoice_paid_out_of_band(&inv.id, Money::new(amount, inv.currency))
+            {
+                self.post(&mut tx, p).await?;
+            }
+            let object = self.render_invoice(&inv);
+            self.save_invoice(&mut tx, &inv).await?;
+            self.record_event(&mut tx, ctx, "invoice.paid", &object, None)
+                .await?;
+            self.grant_purchase(&mut tx, &inv, now).await?;
+            if let Some(sub) = &inv.subscription {
+                self.subscription_paid(&mut tx, ctx, sub).await?;
+            }
+            return self.finish(tx, ctx, object, expand).await;
+        }
+        self.save_invoice(&mut tx, &inv).await?;
+        tx.commit().await?;
+        if inv.status == InvoiceStatus::Open {
+            let failed = self
+                .collect_invoice(
+                    ctx,
+                    id,
+                    p.payment_method.as_deref(),
+                    p.off_session.unwrap_or(true),
+                )
+                .await?;
+            let inv: Invoice = self.load(id).await?;
+            let waiting = match &inv.payment_intent {
+                Some(pi) if inv.status == InvoiceStatus::Open => {
+                    let pi: PaymentIntent = self.load(pi).await?;
+                    (pi.status == PiStatus::RequiresAction).then_some(pi)
+                }
+                _ => None,
+            };
+            let failure = match (failed, waiting) {
+                (Some(AppError::Card { body }), _) => Some(body),
+                (Some(e), _) => return Err(e),
+                // As Stripe: the card needs 3-D Secure, which the customer must complete.
+                (None, Some(pi)) => Some(crate::error::card_error_body(
+                    "invoice_payment_intent_requires_action",
+                    None,
+                    "This payment requires additional user action before it can be completed successfully. Complete it through the invoice's PaymentIntent.",
+                    None,
+                    &[("payment_intent", pi.to_json())],
+                )),
+                (None, None) => None,
+            };
+            if let Some(body) = failure {
+                // Saved as the request's answer, so a retry with its key does not pay again.
+                let tx = self.store().begin().await?;
+                self.commit_response(tx, ctx, 402, &body).await?;
+                return Err(AppError::Card { body });
+            }
+        }
+        let inv: Invoice = self.load(id).await?;
+        let tx = self.store().begin().await?;
+        self.finish(tx, ctx, self.render_invoice(&inv), expand)
+            .await
+    }
+
+    pub async fn void(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.close_invoice(ctx, id, InvoiceStatus::Void, expand)
+            .await
+    }
+
+    pub async fn mark_uncollectible(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.close_invoice(ctx, id, InvoiceStatus::Uncollectible, expand)
+            .await
+    }
+
+    pub async fn send(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -1461,7 +1517,7 @@ impl App {
         self.finish(tx, ctx, object, expand).await
     }
 
-    pub async fn list_invoices(
+    pub async fn list(
         &self,
         p: &InvoiceListParams,
         expand: &[Vec<String>],
@@ -1489,7 +1545,7 @@ impl App {
     }
 
     /// A page of an invoice's lines, in invoice order, with Stripe's cursors.
-    pub async fn invoice_lines(
+    pub async fn lines(
         &self,
         id: &str,
         p: &cashbox_core::billing::invoice::InvoiceLinesParams,
@@ -1536,11 +1592,16 @@ impl App {
             has_more,
         })
     }
+}
 
-    // -----------------------------------------------------------------------------------------
-    // Invoice items
+crate::service!(
+    InvoiceItems,
+    invoice_items,
+    "Invoice items, pending or on a draft."
+);
 
-    pub async fn create_invoice_item(
+impl InvoiceItems<'_> {
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         p: InvoiceItemCreateParams,
@@ -1653,40 +1714,11 @@ impl App {
         self.finish(tx, ctx, object, expand).await
     }
 
-    pub async fn retrieve_invoice_item(
-        &self,
-        id: &str,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         self.retrieve_doc(id, expand, InvoiceItem::to_json).await
     }
 
-    /// The draft invoice an item is on, locked, or `None` for a pending item; an item on a
-    /// finalized invoice cannot change.
-    async fn editable_item_invoice(
-        &self,
-        tx: &mut Tx,
-        item: &InvoiceItem,
-    ) -> AppResult<Option<Invoice>> {
-        let Some(inv_id) = &item.invoice else {
-            return Ok(None);
-        };
-        let inv: Invoice = self.load_for_update(tx, inv_id).await?;
-        if inv.status != InvoiceStatus::Draft {
-            return Err(ParamError::new(
-                "",
-                "invoice_not_editable",
-                format!(
-                    "The invoice item is on invoice {}, which is no longer a draft.",
-                    inv.id
-                ),
-            )
-            .into());
-        }
-        Ok(Some(inv))
-    }
-
-    pub async fn update_invoice_item(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -1750,7 +1782,7 @@ impl App {
         self.finish(tx, ctx, object, expand).await
     }
 
-    pub async fn delete_invoice_item(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+    pub async fn delete(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
         let mut tx = self.store().begin().await?;
         let item: InvoiceItem = self.load_for_update(&mut tx, id).await?;
         if let Some(mut inv) = self.editable_item_invoice(&mut tx, &item).await? {
@@ -1767,7 +1799,7 @@ impl App {
         Ok(response)
     }
 
-    pub async fn list_invoice_items(
+    pub async fn list(
         &self,
         p: &InvoiceItemListParams,
         expand: &[Vec<String>],
@@ -1784,24 +1816,4 @@ impl App {
         self.list_docs::<InvoiceItem>(&filter, &p.page()?, expand, InvoiceItem::to_json)
             .await
     }
-}
-
-/// Why a customer's balance could not meet an invoice.
-pub(crate) fn balance_error(e: MoneyError) -> AppError {
-    match e {
-        MoneyError::Overflow | MoneyError::OutOfRange => {
-            overflow(cashbox_core::billing::TotalsOverflow)
-        }
-        MoneyError::CurrencyMismatch(invoice, balance) => ParamError::invalid(
-            "currency",
-            format!(
-                "You cannot combine currencies on a single customer: its balance is in {balance}, this invoice is in {invoice}."
-            ),
-        )
-        .into(),
-    }
-}
-
-pub(crate) fn overflow(e: cashbox_core::billing::TotalsOverflow) -> AppError {
-    ParamError::new("", "amount_too_large", format!("The {e}.")).into()
 }

@@ -365,121 +365,6 @@ impl App {
         Ok(Some(inv).filter(|i| i.status == InvoiceStatus::Open))
     }
 
-    pub async fn create_subscription(
-        &self,
-        ctx: &RequestCtx,
-        p: SubscriptionCreateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        p.check()?;
-        let customer_id = p.customer.as_deref().unwrap_or_default();
-        let item_params = p.items.as_deref().unwrap_or_default();
-        let behavior = p
-            .payment_behavior
-            .unwrap_or(PaymentBehavior::AllowIncomplete);
-
-        let mut tx = self.store().begin().await?;
-        let customer = self.live_customer(&mut tx, customer_id, "customer").await?;
-        let now = self
-            .time_of(&mut tx, customer.test_clock.as_deref())
-            .await?;
-        let refs = self.item_refs(&mut tx, item_params).await?;
-        let mut items = Vec::new();
-        apply_item_params(&mut items, item_params, refs, now)?;
-        let default_payment_method = match &p.default_payment_method {
-            Some(pm) => Some(
-                self.default_payment_method(&mut tx, pm, &customer.id)
-                    .await?,
-            ),
-            None => None,
-        };
-        let default_tax_rates = match &p.default_tax_rates {
-            Some(ids) => {
-                self.tax_rates_named(&mut tx, ids, "default_tax_rates")
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        let new = NewSubscription {
-            id: new_id(SUBSCRIPTION_PREFIX),
-            customer: customer.id.clone(),
-            test_clock: customer.test_clock.clone(),
-            items,
-            default_payment_method,
-            default_tax_rates,
-        };
-        let mut sub = Subscription::create(&p, new, now)?;
-        let order = sub.order_amount()?;
-        let discounts = self
-            .redeem_discounts(
-                &mut tx,
-                &Redemption {
-                    customer: &customer.id,
-                    now,
-                    order: Some((order, sub.currency.as_str())),
-                },
-                p.coupon.as_deref(),
-                p.promotion_code.as_deref(),
-                p.discounts.as_deref(),
-            )
-            .await?;
-        sub.set_discounts(discounts);
-        let period = (sub.current_period_start, sub.current_period_end);
-        let trial = sub.status == SubStatus::Trialing;
-        // The subscription row must exist before its invoice names it.
-        self.insert_doc(&mut tx, &sub).await?;
-        let inv = self
-            .period_invoice(
-                &mut tx,
-                ctx,
-                &mut sub,
-                &customer,
-                "subscription_create",
-                period,
-                trial,
-                now,
-                None,
-            )
-            .await?
-            .ok_or_else(|| {
-                AppError::Corrupt(format!("{}: its first period was already invoiced", sub.id))
-            })?;
-        let first = sub.first_invoice_made(inv.status == InvoiceStatus::Paid, behavior)?;
-        if first == FirstPayment::ByCustomer {
-            // The customer pays through the invoice's PaymentIntent (its client_secret).
-            let mut inv = inv.clone();
-            let pi = self.invoice_payment_intent(&inv, now)?;
-            self.insert_doc(&mut tx, &pi).await?;
-            self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
-                .await?;
-            inv.payment_intent = Some(pi.id.clone());
-            inv.next_payment_attempt = None;
-            self.save_invoice(&mut tx, &inv).await?;
-        }
-        self.save_subscription(&mut tx, &sub).await?;
-        self.index_items(&mut tx, &sub).await?;
-        let object = self.render_subscription(&sub);
-        self.record_event(&mut tx, ctx, "customer.subscription.created", &object, None)
-            .await?;
-        if first != FirstPayment::Collect {
-            self.commit_response(tx, ctx, 200, &object).await?;
-        } else {
-            self.commit_provisional(tx, ctx, &object).await?;
-            let failed = self
-                .collect_invoice(ctx, &inv.id, None, p.off_session.unwrap_or(false))
-                .await?;
-            if let Some(e) = failed
-                && behavior == PaymentBehavior::ErrorIfIncomplete
-            {
-                self.expire_unpaid(ctx, &sub.id, &inv.id, now, e).await?;
-            }
-        }
-        let sub: Subscription = self.load(&sub.id).await?;
-        let tx = self.store().begin().await?;
-        self.finish(tx, ctx, self.render_subscription(&sub), expand)
-            .await
-    }
-
     /// `error_if_incomplete` and the first payment failed with `e`: nothing is left behind,
     /// the subscription ends, its invoice is void and the answer is `e`; unless something
     /// settled it since (`Ok`).
@@ -510,66 +395,6 @@ impl App {
         };
         self.commit_response(tx, ctx, 402, &body).await?;
         Err(e)
-    }
-
-    pub async fn retrieve_subscription(
-        &self,
-        id: &str,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        self.retrieve_doc(id, expand, |s: &Subscription| self.render_subscription(s))
-            .await
-    }
-
-    pub async fn list_subscriptions(
-        &self,
-        p: &SubscriptionListParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<ListResult> {
-        let (status, statuses) = match p.status.as_deref() {
-            Some(s) if !valid_status_filter(s) => {
-                return Err(ParamError::invalid("status", format!("Invalid status: {s}")).into());
-            }
-            Some("all") => (None, None),
-            Some("ended") => (
-                None,
-                Some(vec!["canceled".into(), "incomplete_expired".into()]),
-            ),
-            Some(s) => (Some(s.to_string()), None),
-            None => (
-                None,
-                Some(
-                    [
-                        "incomplete",
-                        "incomplete_expired",
-                        "trialing",
-                        "active",
-                        "past_due",
-                        "unpaid",
-                        "paused",
-                    ]
-                    .map(String::from)
-                    .to_vec(),
-                ),
-            ),
-        };
-        let filter = DocFilter {
-            customer: p.customer.clone(),
-            parent: p.test_clock.clone(),
-            status,
-            statuses,
-            price: p.price.clone(),
-            created: p.created.unwrap_or_default(),
-            ..DocFilter::default()
-        };
-        let mut page = self
-            .list_docs::<Subscription>(&filter, &p.page()?, expand, |s| self.render_subscription(s))
-            .await?;
-        if let Some(c) = p.collection_method {
-            let want = serde_json::to_value(c).unwrap_or_default();
-            page.data.retain(|s| s["collection_method"] == want);
-        }
-        Ok(page)
     }
 
     /// Pending proration items for changing `old` items to `new` at `at`.
@@ -619,17 +444,6 @@ impl App {
             default_payment_method,
             default_tax_rates,
         })
-    }
-
-    pub async fn update_subscription(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: SubscriptionUpdateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        self.change_subscription(ctx, id, p, expand, &|s| self.render_subscription(s))
-            .await
     }
 
     /// An update of the subscription `id`, answered with `respond(subscription)` (the
@@ -767,9 +581,277 @@ impl App {
             .map(|i| i.id))
     }
 
+    /// A subscription whose invoice was paid: out of `incomplete`, `past_due` or `unpaid`.
+    pub(crate) async fn subscription_paid(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        id: &str,
+    ) -> AppResult<()> {
+        let unsettled = [SubStatus::Incomplete, SubStatus::PastDue, SubStatus::Unpaid];
+        let row = tx
+            .doc_for_update(DocTable::Subscriptions, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("subscription", id))?;
+        // Most payments are of an active subscription's renewal: its plain status column
+        // (written from the document at every save) says so without opening the document.
+        if !unsettled.iter().any(|s| s.as_str() == row.status) {
+            return Ok(());
+        }
+        let mut sub: Subscription = self.open_doc(&row)?;
+        let before = self.render_subscription(&sub);
+        sub.transition(SubStatus::Active)?;
+        self.save_subscription(tx, &sub).await?;
+        let object = self.render_subscription(&sub);
+        let previous = previous_attributes(&before, &object);
+        self.record_event(tx, ctx, "customer.subscription.updated", &object, previous)
+            .await
+    }
+
+    /// The invoice `sub` would get at its period end (with `extra` pending items), unsaved.
+    pub(crate) async fn build_preview(
+        &self,
+        tx: &mut Tx,
+        sub: &Subscription,
+        customer: &Customer,
+        extra: Vec<InvoiceItem>,
+    ) -> AppResult<Invoice> {
+        let at = sub.current_period_end;
+        let start = at;
+        let end = sub.period_end_after(at).unwrap_or(at);
+        let names = self
+            .product_names(tx, sub.items.iter().map(|i| &i.price))
+            .await?;
+        let lines = sub
+            .period_lines(start, end, &name_of(&names), false)
+            .map_err(rating)?;
+        let mut inv = self.new_invoice(at, customer, sub.currency, "upcoming");
+        inv.id = format!("upcoming_{}", sub.id);
+        inv.subscription = Some(sub.id.clone());
+        inv.collection_method = sub.collection_method;
+        inv.default_tax_rates = sub.default_tax_rates.clone();
+        inv.discounts = sub
+            .discounts
+            .iter()
+            .filter(|d| d.applies_at(at))
+            .cloned()
+            .collect();
+        inv.period_start = sub.current_period_start;
+        inv.period_end = at;
+        let mut pending = self.pending_items(tx, &sub.customer, Some(&sub.id)).await?;
+        pending.extend(extra);
+        for item in &pending {
+            inv.push_line(format!("il_tmp_{}", item.id), item.line_draft());
+        }
+        for l in lines {
+            inv.push_line(new_id("il_tmp"), l);
+        }
+        inv.recompute().map_err(overflow)?;
+        let balance = Money::new(customer.balance, customer.currency.unwrap_or(inv.currency));
+        let (due, _) =
+            billing::apply_balance(inv.total_amount(), balance).map_err(balance_error)?;
+        let due = due.amount_minor();
+        inv.starting_balance = customer.balance;
+        inv.amount_due = due;
+        inv.amount_remaining = due;
+        inv.next_payment_attempt =
+            (sub.collection_method == CollectionMethod::ChargeAutomatically).then_some(at);
+        Ok(inv)
+    }
+}
+
+crate::service!(
+    Subscriptions,
+    subscriptions,
+    "Subscriptions, and the upcoming invoice of one."
+);
+
+impl Subscriptions<'_> {
+    pub async fn create(
+        &self,
+        ctx: &RequestCtx,
+        p: SubscriptionCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        p.check()?;
+        let customer_id = p.customer.as_deref().unwrap_or_default();
+        let item_params = p.items.as_deref().unwrap_or_default();
+        let behavior = p
+            .payment_behavior
+            .unwrap_or(PaymentBehavior::AllowIncomplete);
+
+        let mut tx = self.store().begin().await?;
+        let customer = self.live_customer(&mut tx, customer_id, "customer").await?;
+        let now = self
+            .time_of(&mut tx, customer.test_clock.as_deref())
+            .await?;
+        let refs = self.item_refs(&mut tx, item_params).await?;
+        let mut items = Vec::new();
+        apply_item_params(&mut items, item_params, refs, now)?;
+        let default_payment_method = match &p.default_payment_method {
+            Some(pm) => Some(
+                self.default_payment_method(&mut tx, pm, &customer.id)
+                    .await?,
+            ),
+            None => None,
+        };
+        let default_tax_rates = match &p.default_tax_rates {
+            Some(ids) => {
+                self.tax_rates_named(&mut tx, ids, "default_tax_rates")
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let new = NewSubscription {
+            id: new_id(SUBSCRIPTION_PREFIX),
+            customer: customer.id.clone(),
+            test_clock: customer.test_clock.clone(),
+            items,
+            default_payment_method,
+            default_tax_rates,
+        };
+        let mut sub = Subscription::create(&p, new, now)?;
+        let order = sub.order_amount()?;
+        let discounts = self
+            .redeem_discounts(
+                &mut tx,
+                &Redemption {
+                    customer: &customer.id,
+                    now,
+                    order: Some((order, sub.currency.as_str())),
+                },
+                p.coupon.as_deref(),
+                p.promotion_code.as_deref(),
+                p.discounts.as_deref(),
+            )
+            .await?;
+        sub.set_discounts(discounts);
+        let period = (sub.current_period_start, sub.current_period_end);
+        let trial = sub.status == SubStatus::Trialing;
+        // The subscription row must exist before its invoice names it.
+        self.insert_doc(&mut tx, &sub).await?;
+        let inv = self
+            .period_invoice(
+                &mut tx,
+                ctx,
+                &mut sub,
+                &customer,
+                "subscription_create",
+                period,
+                trial,
+                now,
+                None,
+            )
+            .await?
+            .ok_or_else(|| {
+                AppError::Corrupt(format!("{}: its first period was already invoiced", sub.id))
+            })?;
+        let first = sub.first_invoice_made(inv.status == InvoiceStatus::Paid, behavior)?;
+        if first == FirstPayment::ByCustomer {
+            // The customer pays through the invoice's PaymentIntent (its client_secret).
+            let mut inv = inv.clone();
+            let pi = self.invoice_payment_intent(&inv, now)?;
+            self.insert_doc(&mut tx, &pi).await?;
+            self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
+                .await?;
+            inv.payment_intent = Some(pi.id.clone());
+            inv.next_payment_attempt = None;
+            self.save_invoice(&mut tx, &inv).await?;
+        }
+        self.save_subscription(&mut tx, &sub).await?;
+        self.index_items(&mut tx, &sub).await?;
+        let object = self.render_subscription(&sub);
+        self.record_event(&mut tx, ctx, "customer.subscription.created", &object, None)
+            .await?;
+        if first != FirstPayment::Collect {
+            self.commit_response(tx, ctx, 200, &object).await?;
+        } else {
+            self.commit_provisional(tx, ctx, &object).await?;
+            let failed = self
+                .collect_invoice(ctx, &inv.id, None, p.off_session.unwrap_or(false))
+                .await?;
+            if let Some(e) = failed
+                && behavior == PaymentBehavior::ErrorIfIncomplete
+            {
+                self.expire_unpaid(ctx, &sub.id, &inv.id, now, e).await?;
+            }
+        }
+        let sub: Subscription = self.load(&sub.id).await?;
+        let tx = self.store().begin().await?;
+        self.finish(tx, ctx, self.render_subscription(&sub), expand)
+            .await
+    }
+
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+        self.retrieve_doc(id, expand, |s: &Subscription| self.render_subscription(s))
+            .await
+    }
+
+    pub async fn list(
+        &self,
+        p: &SubscriptionListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let (status, statuses) = match p.status.as_deref() {
+            Some(s) if !valid_status_filter(s) => {
+                return Err(ParamError::invalid("status", format!("Invalid status: {s}")).into());
+            }
+            Some("all") => (None, None),
+            Some("ended") => (
+                None,
+                Some(vec!["canceled".into(), "incomplete_expired".into()]),
+            ),
+            Some(s) => (Some(s.to_string()), None),
+            None => (
+                None,
+                Some(
+                    [
+                        "incomplete",
+                        "incomplete_expired",
+                        "trialing",
+                        "active",
+                        "past_due",
+                        "unpaid",
+                        "paused",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                ),
+            ),
+        };
+        let filter = DocFilter {
+            customer: p.customer.clone(),
+            parent: p.test_clock.clone(),
+            status,
+            statuses,
+            price: p.price.clone(),
+            created: p.created.unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        let mut page = self
+            .list_docs::<Subscription>(&filter, &p.page()?, expand, |s| self.render_subscription(s))
+            .await?;
+        if let Some(c) = p.collection_method {
+            let want = serde_json::to_value(c).unwrap_or_default();
+            page.data.retain(|s| s["collection_method"] == want);
+        }
+        Ok(page)
+    }
+
+    pub async fn update(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: SubscriptionUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        self.change_subscription(ctx, id, p, expand, &|s| self.render_subscription(s))
+            .await
+    }
+
     /// Cancels at once (`DELETE /v1/subscriptions/{id}`), optionally crediting unused time
     /// (`prorate`) and invoicing what is pending (`invoice_now`).
-    pub async fn cancel_subscription(
+    pub async fn cancel(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -852,7 +934,7 @@ impl App {
     }
 
     /// Resumes a paused subscription: a new period from now, invoiced.
-    pub async fn resume_subscription(
+    pub async fn resume(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -895,33 +977,6 @@ impl App {
         let sub: Subscription = self.load(&sub.id).await?;
         let tx = self.store().begin().await?;
         self.finish(tx, ctx, self.render_subscription(&sub), expand)
-            .await
-    }
-
-    /// A subscription whose invoice was paid: out of `incomplete`, `past_due` or `unpaid`.
-    pub(crate) async fn subscription_paid(
-        &self,
-        tx: &mut Tx,
-        ctx: &RequestCtx,
-        id: &str,
-    ) -> AppResult<()> {
-        let unsettled = [SubStatus::Incomplete, SubStatus::PastDue, SubStatus::Unpaid];
-        let row = tx
-            .doc_for_update(DocTable::Subscriptions, id)
-            .await?
-            .ok_or_else(|| AppError::not_found("subscription", id))?;
-        // Most payments are of an active subscription's renewal: its plain status column
-        // (written from the document at every save) says so without opening the document.
-        if !unsettled.iter().any(|s| s.as_str() == row.status) {
-            return Ok(());
-        }
-        let mut sub: Subscription = self.open_doc(&row)?;
-        let before = self.render_subscription(&sub);
-        sub.transition(SubStatus::Active)?;
-        self.save_subscription(tx, &sub).await?;
-        let object = self.render_subscription(&sub);
-        let previous = previous_attributes(&before, &object);
-        self.record_event(tx, ctx, "customer.subscription.updated", &object, previous)
             .await
     }
 
@@ -998,65 +1053,16 @@ impl App {
         v["status"] = Value::from("draft");
         Ok(v)
     }
-
-    /// The invoice `sub` would get at its period end (with `extra` pending items), unsaved.
-    pub(crate) async fn build_preview(
-        &self,
-        tx: &mut Tx,
-        sub: &Subscription,
-        customer: &Customer,
-        extra: Vec<InvoiceItem>,
-    ) -> AppResult<Invoice> {
-        let at = sub.current_period_end;
-        let start = at;
-        let end = sub.period_end_after(at).unwrap_or(at);
-        let names = self
-            .product_names(tx, sub.items.iter().map(|i| &i.price))
-            .await?;
-        let lines = sub
-            .period_lines(start, end, &name_of(&names), false)
-            .map_err(rating)?;
-        let mut inv = self.new_invoice(at, customer, sub.currency, "upcoming");
-        inv.id = format!("upcoming_{}", sub.id);
-        inv.subscription = Some(sub.id.clone());
-        inv.collection_method = sub.collection_method;
-        inv.default_tax_rates = sub.default_tax_rates.clone();
-        inv.discounts = sub
-            .discounts
-            .iter()
-            .filter(|d| d.applies_at(at))
-            .cloned()
-            .collect();
-        inv.period_start = sub.current_period_start;
-        inv.period_end = at;
-        let mut pending = self.pending_items(tx, &sub.customer, Some(&sub.id)).await?;
-        pending.extend(extra);
-        for item in &pending {
-            inv.push_line(format!("il_tmp_{}", item.id), item.line_draft());
-        }
-        for l in lines {
-            inv.push_line(new_id("il_tmp"), l);
-        }
-        inv.recompute().map_err(overflow)?;
-        let balance = Money::new(customer.balance, customer.currency.unwrap_or(inv.currency));
-        let (due, _) =
-            billing::apply_balance(inv.total_amount(), balance).map_err(balance_error)?;
-        let due = due.amount_minor();
-        inv.starting_balance = customer.balance;
-        inv.amount_due = due;
-        inv.amount_remaining = due;
-        inv.next_payment_attempt =
-            (sub.collection_method == CollectionMethod::ChargeAutomatically).then_some(at);
-        Ok(inv)
-    }
 }
 
-impl App {
-    pub async fn retrieve_subscription_item(
-        &self,
-        id: &str,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
+crate::service!(
+    SubscriptionItems,
+    subscription_items,
+    "A subscription's items, each changed through its subscription."
+);
+
+impl SubscriptionItems<'_> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         let sub_id = self
             .store()
             .subscription_of_item(id)
@@ -1079,7 +1085,7 @@ impl App {
     }
 
     /// `POST /v1/subscription_items`: adds an item through an update of its subscription.
-    pub async fn create_subscription_item(
+    pub async fn create(
         &self,
         ctx: &RequestCtx,
         p: SubscriptionItemCreateParams,
@@ -1115,7 +1121,7 @@ impl App {
     }
 
     /// `POST /v1/subscription_items/{id}` and `DELETE`: an update of its subscription.
-    pub async fn update_subscription_item(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -1155,7 +1161,7 @@ impl App {
             .await
     }
 
-    pub async fn list_subscription_items(
+    pub async fn list(
         &self,
         p: &cashbox_core::billing::subscription::SubscriptionItemListParams,
         _expand: &[Vec<String>],

@@ -91,81 +91,6 @@ impl App {
         Ok(cur)
     }
 
-    pub async fn create_payment_intent(
-        &self,
-        ctx: &RequestCtx,
-        params: PaymentIntentCreateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let amount = params.amount.ok_or_else(|| ParamError::missing("amount"))?;
-        let currency = params
-            .currency
-            .clone()
-            .ok_or_else(|| ParamError::missing("currency"))?;
-        let cur = self.check_amount(amount, &currency)?;
-        let id = new_id(PI_PREFIX);
-        let secret = format!("{id}_secret_{}", random_token(24));
-        let mut pi = PaymentIntent::new(id, self.now(), amount, cur, secret, &params)?;
-        let mut from_data = self.payment_method_from_data(
-            params.payment_method_data.as_ref(),
-            params.payment_method.as_deref(),
-        )?;
-        if from_data.is_none()
-            && let Some(id) = params.payment_method.as_deref()
-        {
-            from_data = self.test_payment_method(id, "payment_method")?;
-        }
-
-        if params.confirm != Some(true) && (from_data.is_some() || params.payment_method.is_none())
-        {
-            // Everything this create writes is known before the transaction: build and seal
-            // it first, so the write turn only writes.
-            pi.payment_method = from_data.as_ref().map(|pm| pm.id.clone());
-            let pm_row = from_data.as_ref().map(|pm| self.seal_doc(pm));
-            let pi_row = self.seal_doc(&pi);
-            let object = pi.to_json();
-            let event = self.prepare_event(ctx, "payment_intent.created", &object, None);
-            let mut tx = self.store().begin().await?;
-            if let Some(customer) = &params.customer {
-                self.check_customer(&mut tx, customer, "customer").await?;
-            }
-            if let Some(row) = &pm_row {
-                tx.insert_doc(DocTable::PaymentMethods, row).await?;
-            }
-            tx.insert_doc(DocTable::PaymentIntents, &pi_row).await?;
-            tx.insert_event(event);
-            return self.finish(tx, ctx, object, expand).await;
-        }
-
-        let mut tx = self.store().begin().await?;
-        if let Some(customer) = &params.customer {
-            self.check_customer(&mut tx, customer, "customer").await?;
-        }
-        let pm = self
-            .payment_method_for_request(
-                &mut tx,
-                params.payment_method.as_deref(),
-                from_data,
-                params.customer.as_deref(),
-            )
-            .await?;
-        pi.payment_method = pm.as_ref().map(|pm| pm.id.clone());
-        self.insert_doc(&mut tx, &pi).await?;
-        self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
-            .await?;
-        if params.confirm != Some(true) {
-            return self.finish(tx, ctx, pi.to_json(), expand).await;
-        }
-        let Some(pm) = pm else {
-            return Err(missing_payment_method());
-        };
-        pi.off_session = params.off_session.is_some_and(|o| o.0);
-        let attempt = self.begin_attempt(&mut pi, false);
-        self.save_doc(&mut tx, &pi).await?;
-        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
-        self.run_confirmation(ctx, pi, pm, attempt, expand).await
-    }
-
     /// Records a new confirmation attempt as pending; returns its number.
     pub(crate) fn begin_attempt(&self, pi: &mut PaymentIntent, authenticated: bool) -> u32 {
         pi.attempts += 1;
@@ -176,121 +101,6 @@ impl App {
         });
         pi.next_action = None;
         pi.attempts
-    }
-
-    pub async fn retrieve_payment_intent(
-        &self,
-        id: &str,
-        auth: ClientAuth<'_>,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let pi: PaymentIntent = self.load(id).await?;
-        if !auth.allows(&pi.client_secret) {
-            return Err(AppError::not_found("payment_intent", id));
-        }
-        let mut object = pi.to_json();
-        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
-            .await?;
-        Ok(object)
-    }
-
-    pub async fn update_payment_intent(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        params: PaymentIntentUpdateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let before: PaymentIntent = self.load_for_update(&mut tx, id).await?;
-        if before.pending.is_some() {
-            return Err(in_flight());
-        }
-        let new_customer = params.customer.clone();
-        let new_pm = params.payment_method.clone();
-        let mut after = before.updated(params)?;
-        check_charge_amount("amount", after.amount, after.currency)?;
-        if let Some(customer) = &new_customer {
-            self.check_customer(&mut tx, customer, "customer").await?;
-        }
-        if let Some(pm_id) = &new_pm {
-            let pm = self
-                .payment_method_for_use(&mut tx, pm_id, after.customer.as_deref(), "payment_method")
-                .await?;
-            after.payment_method = Some(pm.id);
-        }
-        if after != before {
-            self.save_doc(&mut tx, &after).await?;
-        }
-        self.finish(tx, ctx, after.to_json(), expand).await
-    }
-
-    pub async fn confirm_payment_intent(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        params: PaymentIntentConfirmParams,
-        auth: ClientAuth<'_>,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        cashbox_core::payments::check_return_url(&params.return_url)?;
-        let from_data = self.payment_method_from_data(
-            params.payment_method_data.as_ref(),
-            params.payment_method.as_deref(),
-        )?;
-        let mut tx = self.store().begin().await?;
-        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
-        if !auth.allows(&pi.client_secret) {
-            return Err(AppError::not_found("payment_intent", id));
-        }
-        let attempt = match pi.pending.clone() {
-            Some(Pending::Confirm { attempt, since, .. })
-                if self.now() - since > PENDING_LEASE_SECS =>
-            {
-                // The request that started this attempt died: resume it with the same key.
-                attempt
-            }
-            Some(_) => return Err(in_flight()),
-            None => {
-                pi.check_confirmable()?;
-                let named = self
-                    .payment_method_for_request(
-                        &mut tx,
-                        params.payment_method.as_deref(),
-                        from_data,
-                        pi.customer.as_deref(),
-                    )
-                    .await?;
-                if let Some(pm) = named {
-                    pi.payment_method = Some(pm.id);
-                }
-                if pi.payment_method.is_none() {
-                    return Err(missing_payment_method());
-                }
-                if let Some(u) = params.return_url {
-                    pi.return_url = Some(u);
-                }
-                if let Some(f) = params.setup_future_usage {
-                    pi.setup_future_usage = Some(f);
-                }
-                if let Some(e) = params.receipt_email {
-                    pi.receipt_email = Some(e);
-                }
-                if let Some(m) = params.capture_method {
-                    pi.capture_method = m;
-                }
-                pi.off_session = params.off_session.is_some_and(|o| o.0);
-                self.begin_attempt(&mut pi, false)
-            }
-        };
-        let pm_id = pi
-            .payment_method
-            .clone()
-            .ok_or_else(missing_payment_method)?;
-        let pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
-        self.save_doc(&mut tx, &pi).await?;
-        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
-        self.run_confirmation(ctx, pi, pm, attempt, expand).await
     }
 
     /// Phases 2 and 3 of a confirmation: the processor call, then its outcome applied. `pi`
@@ -636,94 +446,6 @@ impl App {
         }
     }
 
-    /// The sandbox's authentication step (hosted page or its API twin): approve runs the
-    /// payment again as authenticated; fail returns the intent to `requires_payment_method`.
-    pub async fn authenticate_payment_intent(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        auth: ClientAuth<'_>,
-        success: bool,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
-        if !auth.allows(&pi.client_secret) {
-            return Err(AppError::not_found("payment_intent", id));
-        }
-        if pi.status != PiStatus::RequiresAction || pi.pending.is_some() {
-            return Err(unexpected_state(format!(
-                "This PaymentIntent does not need authentication: its status is {}.",
-                pi.status.as_str()
-            ))
-            .into());
-        }
-        if !success {
-            pi.status = PiStatus::RequiresPaymentMethod;
-            pi.next_action = None;
-            pi.last_payment_error = Some(LastError::authentication_failed(
-                pi.payment_method.take(),
-                false,
-            ));
-            self.save_doc(&mut tx, &pi).await?;
-            self.record_event(
-                &mut tx,
-                ctx,
-                "payment_intent.payment_failed",
-                &pi.to_json(),
-                None,
-            )
-            .await?;
-            self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
-            return self.finish(tx, ctx, pi.to_json(), &[]).await;
-        }
-        let attempt = self.begin_attempt(&mut pi, true);
-        let pm_id = pi
-            .payment_method
-            .clone()
-            .ok_or_else(missing_payment_method)?;
-        let pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
-        self.save_doc(&mut tx, &pi).await?;
-        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
-        match self.run_confirmation(ctx, pi, pm, attempt, &[]).await {
-            // A decline after authentication is a result, not an error, for the page.
-            Err(AppError::Card { .. }) => Ok(self.load::<PaymentIntent>(id).await?.to_json()),
-            other => other,
-        }
-    }
-
-    pub async fn capture_payment_intent(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        params: PaymentIntentCaptureParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
-        let amount = match pi.pending.clone() {
-            Some(Pending::Capture {
-                amount_minor,
-                since,
-            }) if self.now() - since > PENDING_LEASE_SECS => amount_minor,
-            Some(_) => return Err(in_flight()),
-            None => {
-                let amount = params.amount_to_capture.unwrap_or(pi.amount_capturable);
-                pi.check_capturable(amount)?;
-                if let Some(m) = &params.metadata {
-                    pi.metadata = m.apply(&pi.metadata)?;
-                }
-                pi.pending = Some(Pending::Capture {
-                    amount_minor: amount,
-                    since: self.now(),
-                });
-                amount
-            }
-        };
-        self.save_doc(&mut tx, &pi).await?;
-        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
-        self.complete_capture(ctx, pi, amount, expand).await
-    }
-
     /// Phases 2 and 3 of a capture.
     async fn complete_capture(
         &self,
@@ -787,44 +509,6 @@ impl App {
         self.finish(tx, ctx, pi.to_json(), expand).await
     }
 
-    pub async fn cancel_payment_intent(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        params: PaymentIntentCancelParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        if let Some(r) = &params.cancellation_reason
-            && !CANCELLATION_REASONS.contains(&r.as_str())
-        {
-            return Err(ParamError::invalid(
-                "cancellation_reason",
-                format!(
-                    "Invalid cancellation_reason: must be one of {}",
-                    CANCELLATION_REASONS.join(", ")
-                ),
-            )
-            .into());
-        }
-        let mut tx = self.store().begin().await?;
-        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
-        match pi.pending {
-            Some(Pending::Cancel { since }) if self.now() - since > PENDING_LEASE_SECS => {}
-            Some(_) => return Err(in_flight()),
-            None => {
-                pi.check_cancelable()?;
-                pi.cancellation_reason = params.cancellation_reason.clone();
-                if pi.status != PiStatus::RequiresCapture {
-                    return self.finish_cancel(tx, ctx, pi, None, expand).await;
-                }
-                pi.pending = Some(Pending::Cancel { since: self.now() });
-            }
-        }
-        self.save_doc(&mut tx, &pi).await?;
-        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
-        self.complete_cancel(ctx, pi, expand).await
-    }
-
     /// Phases 2 and 3 of canceling an authorized intent: release the hold, then cancel.
     async fn complete_cancel(
         &self,
@@ -878,48 +562,12 @@ impl App {
         self.finish(tx, ctx, pi.to_json(), expand).await
     }
 
-    pub async fn list_payment_intents(
-        &self,
-        params: &PaymentIntentListParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<ListResult> {
-        let filter = DocFilter {
-            customer: params.customer.clone(),
-            created: params.created.unwrap_or_default(),
-            ..DocFilter::default()
-        };
-        self.list_docs::<PaymentIntent>(&filter, &params.page()?, expand, PaymentIntent::to_json)
-            .await
-    }
-
-    pub async fn retrieve_charge(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
-        let mut object = self.load::<Charge>(id).await?.to_json();
-        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
-            .await?;
-        Ok(object)
-    }
-
     /// A charge for the hosted receipt page.
     pub async fn charge_for_receipt(&self, id: &str, token: &str) -> AppResult<Charge> {
         if !self.receipt_token_valid(id, token) {
             return Err(AppError::not_found("charge", id));
         }
         self.load(id).await
-    }
-
-    pub async fn list_charges(
-        &self,
-        params: &ChargeListParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<ListResult> {
-        let filter = DocFilter {
-            customer: params.customer.clone(),
-            parent: params.payment_intent.clone(),
-            created: params.created.unwrap_or_default(),
-            ..DocFilter::default()
-        };
-        self.list_docs::<Charge>(&filter, &params.page()?, expand, Charge::to_json)
-            .await
     }
 
     /// Resumes a PaymentIntent whose processor call was interrupted (a crash, a timeout)
@@ -1023,4 +671,368 @@ fn authorize_request<'a>(
         card_set_up: pm.set_up,
         authenticated,
     })
+}
+
+crate::service!(
+    PaymentIntents,
+    payment_intents,
+    "PaymentIntents: create, confirm, capture, cancel."
+);
+
+impl PaymentIntents<'_> {
+    pub async fn create(
+        &self,
+        ctx: &RequestCtx,
+        params: PaymentIntentCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let amount = params.amount.ok_or_else(|| ParamError::missing("amount"))?;
+        let currency = params
+            .currency
+            .clone()
+            .ok_or_else(|| ParamError::missing("currency"))?;
+        let cur = self.check_amount(amount, &currency)?;
+        let id = new_id(PI_PREFIX);
+        let secret = format!("{id}_secret_{}", random_token(24));
+        let mut pi = PaymentIntent::new(id, self.now(), amount, cur, secret, &params)?;
+        let mut from_data = self.payment_method_from_data(
+            params.payment_method_data.as_ref(),
+            params.payment_method.as_deref(),
+        )?;
+        if from_data.is_none()
+            && let Some(id) = params.payment_method.as_deref()
+        {
+            from_data = self.test_payment_method(id, "payment_method")?;
+        }
+
+        if params.confirm != Some(true) && (from_data.is_some() || params.payment_method.is_none())
+        {
+            // Everything this create writes is known before the transaction: build and seal
+            // it first, so the write turn only writes.
+            pi.payment_method = from_data.as_ref().map(|pm| pm.id.clone());
+            let pm_row = from_data.as_ref().map(|pm| self.seal_doc(pm));
+            let pi_row = self.seal_doc(&pi);
+            let object = pi.to_json();
+            let event = self.prepare_event(ctx, "payment_intent.created", &object, None);
+            let mut tx = self.store().begin().await?;
+            if let Some(customer) = &params.customer {
+                self.check_customer(&mut tx, customer, "customer").await?;
+            }
+            if let Some(row) = &pm_row {
+                tx.insert_doc(DocTable::PaymentMethods, row).await?;
+            }
+            tx.insert_doc(DocTable::PaymentIntents, &pi_row).await?;
+            tx.insert_event(event);
+            return self.finish(tx, ctx, object, expand).await;
+        }
+
+        let mut tx = self.store().begin().await?;
+        if let Some(customer) = &params.customer {
+            self.check_customer(&mut tx, customer, "customer").await?;
+        }
+        let pm = self
+            .payment_method_for_request(
+                &mut tx,
+                params.payment_method.as_deref(),
+                from_data,
+                params.customer.as_deref(),
+            )
+            .await?;
+        pi.payment_method = pm.as_ref().map(|pm| pm.id.clone());
+        self.insert_doc(&mut tx, &pi).await?;
+        self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
+            .await?;
+        if params.confirm != Some(true) {
+            return self.finish(tx, ctx, pi.to_json(), expand).await;
+        }
+        let Some(pm) = pm else {
+            return Err(missing_payment_method());
+        };
+        pi.off_session = params.off_session.is_some_and(|o| o.0);
+        let attempt = self.begin_attempt(&mut pi, false);
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
+        self.run_confirmation(ctx, pi, pm, attempt, expand).await
+    }
+
+    pub async fn retrieve(
+        &self,
+        id: &str,
+        auth: ClientAuth<'_>,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let pi: PaymentIntent = self.load(id).await?;
+        if !auth.allows(&pi.client_secret) {
+            return Err(AppError::not_found("payment_intent", id));
+        }
+        let mut object = pi.to_json();
+        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
+            .await?;
+        Ok(object)
+    }
+
+    pub async fn update(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentIntentUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let before: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if before.pending.is_some() {
+            return Err(in_flight());
+        }
+        let new_customer = params.customer.clone();
+        let new_pm = params.payment_method.clone();
+        let mut after = before.updated(params)?;
+        check_charge_amount("amount", after.amount, after.currency)?;
+        if let Some(customer) = &new_customer {
+            self.check_customer(&mut tx, customer, "customer").await?;
+        }
+        if let Some(pm_id) = &new_pm {
+            let pm = self
+                .payment_method_for_use(&mut tx, pm_id, after.customer.as_deref(), "payment_method")
+                .await?;
+            after.payment_method = Some(pm.id);
+        }
+        if after != before {
+            self.save_doc(&mut tx, &after).await?;
+        }
+        self.finish(tx, ctx, after.to_json(), expand).await
+    }
+
+    pub async fn confirm(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentIntentConfirmParams,
+        auth: ClientAuth<'_>,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        cashbox_core::payments::check_return_url(&params.return_url)?;
+        let from_data = self.payment_method_from_data(
+            params.payment_method_data.as_ref(),
+            params.payment_method.as_deref(),
+        )?;
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if !auth.allows(&pi.client_secret) {
+            return Err(AppError::not_found("payment_intent", id));
+        }
+        let attempt = match pi.pending.clone() {
+            Some(Pending::Confirm { attempt, since, .. })
+                if self.now() - since > PENDING_LEASE_SECS =>
+            {
+                // The request that started this attempt died: resume it with the same key.
+                attempt
+            }
+            Some(_) => return Err(in_flight()),
+            None => {
+                pi.check_confirmable()?;
+                let named = self
+                    .payment_method_for_request(
+                        &mut tx,
+                        params.payment_method.as_deref(),
+                        from_data,
+                        pi.customer.as_deref(),
+                    )
+                    .await?;
+                if let Some(pm) = named {
+                    pi.payment_method = Some(pm.id);
+                }
+                if pi.payment_method.is_none() {
+                    return Err(missing_payment_method());
+                }
+                if let Some(u) = params.return_url {
+                    pi.return_url = Some(u);
+                }
+                if let Some(f) = params.setup_future_usage {
+                    pi.setup_future_usage = Some(f);
+                }
+                if let Some(e) = params.receipt_email {
+                    pi.receipt_email = Some(e);
+                }
+                if let Some(m) = params.capture_method {
+                    pi.capture_method = m;
+                }
+                pi.off_session = params.off_session.is_some_and(|o| o.0);
+                self.begin_attempt(&mut pi, false)
+            }
+        };
+        let pm_id = pi
+            .payment_method
+            .clone()
+            .ok_or_else(missing_payment_method)?;
+        let pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
+        self.run_confirmation(ctx, pi, pm, attempt, expand).await
+    }
+
+    /// The sandbox's authentication step (hosted page or its API twin): approve runs the
+    /// payment again as authenticated; fail returns the intent to `requires_payment_method`.
+    pub async fn authenticate(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        auth: ClientAuth<'_>,
+        success: bool,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        if !auth.allows(&pi.client_secret) {
+            return Err(AppError::not_found("payment_intent", id));
+        }
+        if pi.status != PiStatus::RequiresAction || pi.pending.is_some() {
+            return Err(unexpected_state(format!(
+                "This PaymentIntent does not need authentication: its status is {}.",
+                pi.status.as_str()
+            ))
+            .into());
+        }
+        if !success {
+            pi.status = PiStatus::RequiresPaymentMethod;
+            pi.next_action = None;
+            pi.last_payment_error = Some(LastError::authentication_failed(
+                pi.payment_method.take(),
+                false,
+            ));
+            self.save_doc(&mut tx, &pi).await?;
+            self.record_event(
+                &mut tx,
+                ctx,
+                "payment_intent.payment_failed",
+                &pi.to_json(),
+                None,
+            )
+            .await?;
+            self.invoice_payment_settled(&mut tx, ctx, &pi).await?;
+            return self.finish(tx, ctx, pi.to_json(), &[]).await;
+        }
+        let attempt = self.begin_attempt(&mut pi, true);
+        let pm_id = pi
+            .payment_method
+            .clone()
+            .ok_or_else(missing_payment_method)?;
+        let pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
+        match self.run_confirmation(ctx, pi, pm, attempt, &[]).await {
+            // A decline after authentication is a result, not an error, for the page.
+            Err(AppError::Card { .. }) => Ok(self.load::<PaymentIntent>(id).await?.to_json()),
+            other => other,
+        }
+    }
+
+    pub async fn capture(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentIntentCaptureParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        let amount = match pi.pending.clone() {
+            Some(Pending::Capture {
+                amount_minor,
+                since,
+            }) if self.now() - since > PENDING_LEASE_SECS => amount_minor,
+            Some(_) => return Err(in_flight()),
+            None => {
+                let amount = params.amount_to_capture.unwrap_or(pi.amount_capturable);
+                pi.check_capturable(amount)?;
+                if let Some(m) = &params.metadata {
+                    pi.metadata = m.apply(&pi.metadata)?;
+                }
+                pi.pending = Some(Pending::Capture {
+                    amount_minor: amount,
+                    since: self.now(),
+                });
+                amount
+            }
+        };
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
+        self.complete_capture(ctx, pi, amount, expand).await
+    }
+
+    pub async fn cancel(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentIntentCancelParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        if let Some(r) = &params.cancellation_reason
+            && !CANCELLATION_REASONS.contains(&r.as_str())
+        {
+            return Err(ParamError::invalid(
+                "cancellation_reason",
+                format!(
+                    "Invalid cancellation_reason: must be one of {}",
+                    CANCELLATION_REASONS.join(", ")
+                ),
+            )
+            .into());
+        }
+        let mut tx = self.store().begin().await?;
+        let mut pi: PaymentIntent = self.load_for_update(&mut tx, id).await?;
+        match pi.pending {
+            Some(Pending::Cancel { since }) if self.now() - since > PENDING_LEASE_SECS => {}
+            Some(_) => return Err(in_flight()),
+            None => {
+                pi.check_cancelable()?;
+                pi.cancellation_reason = params.cancellation_reason.clone();
+                if pi.status != PiStatus::RequiresCapture {
+                    return self.finish_cancel(tx, ctx, pi, None, expand).await;
+                }
+                pi.pending = Some(Pending::Cancel { since: self.now() });
+            }
+        }
+        self.save_doc(&mut tx, &pi).await?;
+        self.commit_provisional(tx, ctx, &pi.to_json()).await?;
+        self.complete_cancel(ctx, pi, expand).await
+    }
+
+    pub async fn list(
+        &self,
+        params: &PaymentIntentListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: params.customer.clone(),
+            created: params.created.unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<PaymentIntent>(&filter, &params.page()?, expand, PaymentIntent::to_json)
+            .await
+    }
+}
+
+crate::service!(Charges, charges, "Charges, as PaymentIntents made them.");
+
+impl Charges<'_> {
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+        let mut object = self.load::<Charge>(id).await?.to_json();
+        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
+            .await?;
+        Ok(object)
+    }
+
+    pub async fn list(
+        &self,
+        params: &ChargeListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: params.customer.clone(),
+            parent: params.payment_intent.clone(),
+            created: params.created.unwrap_or_default(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<Charge>(&filter, &params.page()?, expand, Charge::to_json)
+            .await
+    }
 }

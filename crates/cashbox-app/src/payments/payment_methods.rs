@@ -95,62 +95,6 @@ impl App {
         Ok(card_from(details))
     }
 
-    pub async fn create_payment_method(
-        &self,
-        ctx: &RequestCtx,
-        params: PaymentMethodCreateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let card = self.card_from_params(&params)?;
-        let mut pm = PaymentMethod::new(new_id(PM_PREFIX), self.now(), card, &params)?;
-        if let Some(customer) = &params.customer {
-            self.verify_for_attach(&pm, customer).await?;
-        }
-        let mut tx = self.store().begin().await?;
-        if let Some(customer) = &params.customer {
-            self.check_customer(&mut tx, customer, "customer").await?;
-            pm.customer = Some(customer.clone());
-        }
-        self.insert_doc(&mut tx, &pm).await?;
-        let object = pm.to_json();
-        if pm.customer.is_some() {
-            self.record_event(&mut tx, ctx, "payment_method.attached", &object, None)
-                .await?;
-        }
-        self.finish(tx, ctx, object, expand).await
-    }
-
-    pub async fn retrieve_payment_method(
-        &self,
-        id: &str,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let mut object = self.load::<PaymentMethod>(id).await?.to_json();
-        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
-            .await?;
-        Ok(object)
-    }
-
-    pub async fn update_payment_method(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        params: PaymentMethodUpdateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let before: PaymentMethod = self.load_for_update(&mut tx, id).await?;
-        let after = before.updated(params, year_month(self.now()).0)?;
-        let object = after.to_json();
-        if after != before {
-            self.save_doc(&mut tx, &after).await?;
-            let previous = previous_attributes(&before.to_json(), &object);
-            self.record_event(&mut tx, ctx, "payment_method.updated", &object, previous)
-                .await?;
-        }
-        self.finish(tx, ctx, object, expand).await
-    }
-
     /// Asks the processor whether the card may be attached; a declining card is refused with
     /// Stripe's 402, as Stripe's attach refuses it.
     pub(crate) async fn verify_for_attach(
@@ -175,110 +119,6 @@ impl App {
             // A card still being checked is attached; a later decline surfaces on payment.
             Outcome::Succeeded { .. } | Outcome::RequiresAction | Outcome::Processing => Ok(()),
         }
-    }
-
-    pub async fn attach_payment_method(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        params: PaymentMethodAttachParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let customer = params
-            .customer
-            .ok_or_else(|| ParamError::missing("customer"))?;
-        // A test id (`pm_card_visa`) attaches a new PaymentMethod, as in Stripe's test mode.
-        let fresh = self.test_payment_method(id, "id")?;
-        let pm: PaymentMethod = match &fresh {
-            Some(pm) => pm.clone(),
-            None => self.load(id).await?,
-        };
-        match &pm.customer {
-            Some(c) if *c == customer => return Ok(pm.to_json()),
-            Some(_) => {
-                return Err(ParamError::new(
-                    "customer",
-                    "payment_method_unexpected_state",
-                    "The payment method you provided has already been attached to a customer.",
-                )
-                .into());
-            }
-            None => {}
-        }
-        if !has_prefix(&customer, CUSTOMER_PREFIX) {
-            return Err(AppError::MissingReference {
-                object: "customer",
-                id: customer,
-                param: "customer".into(),
-            });
-        }
-        self.verify_for_attach(&pm, &customer).await?;
-        let mut tx = self.store().begin().await?;
-        self.check_customer(&mut tx, &customer, "customer").await?;
-        if let Some(pm) = &fresh {
-            self.insert_doc(&mut tx, pm).await?;
-        }
-        let mut pm: PaymentMethod = self.load_for_update(&mut tx, &pm.id).await?;
-        if pm.customer.is_some() {
-            return Err(ParamError::new(
-                "customer",
-                "payment_method_unexpected_state",
-                "The payment method you provided has already been attached to a customer.",
-            )
-            .into());
-        }
-        pm.customer = Some(customer);
-        self.save_doc(&mut tx, &pm).await?;
-        let object = pm.to_json();
-        self.record_event(&mut tx, ctx, "payment_method.attached", &object, None)
-            .await?;
-        self.finish(tx, ctx, object, expand).await
-    }
-
-    pub async fn detach_payment_method(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut pm: PaymentMethod = self.load_for_update(&mut tx, id).await?;
-        let Some(customer) = pm.customer.take() else {
-            return Err(ParamError::new(
-                "",
-                "payment_method_unexpected_state",
-                "The payment method you provided is not attached to a customer so detachment is impossible.",
-            )
-            .into());
-        };
-        self.save_doc(&mut tx, &pm).await?;
-        self.clear_default_payment_method(&mut tx, ctx, &customer, &pm.id)
-            .await?;
-        let object = pm.to_json();
-        self.record_event(&mut tx, ctx, "payment_method.detached", &object, None)
-            .await?;
-        self.finish(tx, ctx, object, expand).await
-    }
-
-    pub async fn list_payment_methods(
-        &self,
-        params: &PaymentMethodListParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<ListResult> {
-        if let Some(kind) = &params.kind
-            && kind != "card"
-        {
-            return Ok(ListResult {
-                data: vec![],
-                has_more: false,
-            });
-        }
-        let filter = DocFilter {
-            customer: params.customer.clone(),
-            ..DocFilter::default()
-        };
-        self.list_docs::<PaymentMethod>(&filter, &params.page()?, expand, |pm| pm.to_json())
-            .await
     }
 
     /// A page of documents, rendered and expanded.
@@ -471,5 +311,169 @@ mod tests {
         assert_eq!(year_month(1_795_317_468), (2026, 11));
         assert_eq!(year_month(951_782_400), (2000, 2)); // 2000-02-29
         assert_eq!(year_month(951_868_800), (2000, 3));
+    }
+}
+
+crate::service!(
+    PaymentMethods,
+    payment_methods,
+    "Payment methods: create, attach, detach."
+);
+
+impl PaymentMethods<'_> {
+    pub async fn create(
+        &self,
+        ctx: &RequestCtx,
+        params: PaymentMethodCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let card = self.card_from_params(&params)?;
+        let mut pm = PaymentMethod::new(new_id(PM_PREFIX), self.now(), card, &params)?;
+        if let Some(customer) = &params.customer {
+            self.verify_for_attach(&pm, customer).await?;
+        }
+        let mut tx = self.store().begin().await?;
+        if let Some(customer) = &params.customer {
+            self.check_customer(&mut tx, customer, "customer").await?;
+            pm.customer = Some(customer.clone());
+        }
+        self.insert_doc(&mut tx, &pm).await?;
+        let object = pm.to_json();
+        if pm.customer.is_some() {
+            self.record_event(&mut tx, ctx, "payment_method.attached", &object, None)
+                .await?;
+        }
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+        let mut object = self.load::<PaymentMethod>(id).await?.to_json();
+        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
+            .await?;
+        Ok(object)
+    }
+
+    pub async fn update(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentMethodUpdateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let before: PaymentMethod = self.load_for_update(&mut tx, id).await?;
+        let after = before.updated(params, year_month(self.now()).0)?;
+        let object = after.to_json();
+        if after != before {
+            self.save_doc(&mut tx, &after).await?;
+            let previous = previous_attributes(&before.to_json(), &object);
+            self.record_event(&mut tx, ctx, "payment_method.updated", &object, previous)
+                .await?;
+        }
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    pub async fn attach(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: PaymentMethodAttachParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let customer = params
+            .customer
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        // A test id (`pm_card_visa`) attaches a new PaymentMethod, as in Stripe's test mode.
+        let fresh = self.test_payment_method(id, "id")?;
+        let pm: PaymentMethod = match &fresh {
+            Some(pm) => pm.clone(),
+            None => self.load(id).await?,
+        };
+        match &pm.customer {
+            Some(c) if *c == customer => return Ok(pm.to_json()),
+            Some(_) => {
+                return Err(ParamError::new(
+                    "customer",
+                    "payment_method_unexpected_state",
+                    "The payment method you provided has already been attached to a customer.",
+                )
+                .into());
+            }
+            None => {}
+        }
+        if !has_prefix(&customer, CUSTOMER_PREFIX) {
+            return Err(AppError::MissingReference {
+                object: "customer",
+                id: customer,
+                param: "customer".into(),
+            });
+        }
+        self.verify_for_attach(&pm, &customer).await?;
+        let mut tx = self.store().begin().await?;
+        self.check_customer(&mut tx, &customer, "customer").await?;
+        if let Some(pm) = &fresh {
+            self.insert_doc(&mut tx, pm).await?;
+        }
+        let mut pm: PaymentMethod = self.load_for_update(&mut tx, &pm.id).await?;
+        if pm.customer.is_some() {
+            return Err(ParamError::new(
+                "customer",
+                "payment_method_unexpected_state",
+                "The payment method you provided has already been attached to a customer.",
+            )
+            .into());
+        }
+        pm.customer = Some(customer);
+        self.save_doc(&mut tx, &pm).await?;
+        let object = pm.to_json();
+        self.record_event(&mut tx, ctx, "payment_method.attached", &object, None)
+            .await?;
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    pub async fn detach(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut pm: PaymentMethod = self.load_for_update(&mut tx, id).await?;
+        let Some(customer) = pm.customer.take() else {
+            return Err(ParamError::new(
+                "",
+                "payment_method_unexpected_state",
+                "The payment method you provided is not attached to a customer so detachment is impossible.",
+            )
+            .into());
+        };
+        self.save_doc(&mut tx, &pm).await?;
+        self.clear_default_payment_method(&mut tx, ctx, &customer, &pm.id)
+            .await?;
+        let object = pm.to_json();
+        self.record_event(&mut tx, ctx, "payment_method.detached", &object, None)
+            .await?;
+        self.finish(tx, ctx, object, expand).await
+    }
+
+    pub async fn list(
+        &self,
+        params: &PaymentMethodListParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<ListResult> {
+        if let Some(kind) = &params.kind
+            && kind != "card"
+        {
+            return Ok(ListResult {
+                data: vec![],
+                has_more: false,
+            });
+        }
+        let filter = DocFilter {
+            customer: params.customer.clone(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<PaymentMethod>(&filter, &params.page()?, expand, |pm| pm.to_json())
+            .await
     }
 }

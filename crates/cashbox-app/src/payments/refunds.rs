@@ -55,56 +55,6 @@ impl App {
         }
     }
 
-    pub async fn create_refund(
-        &self,
-        ctx: &RequestCtx,
-        params: RefundCreateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let charge_id = self.charge_to_refund(&params).await?;
-        if params.amount.is_some_and(|a| a <= 0) {
-            return Err(ParamError::from(RefundRefused::NotPositive).into());
-        }
-        let metadata = match &params.metadata {
-            Some(m) => m.apply(&Metadata::new())?,
-            None => Metadata::new(),
-        };
-        let now = self.now();
-
-        let mut tx = self.store().begin().await?;
-        let mut charge = self
-            .find_for_update::<Charge>(&mut tx, &charge_id)
-            .await?
-            .ok_or_else(|| AppError::MissingReference {
-                object: "charge",
-                id: charge_id.clone(),
-                param: "charge".into(),
-            })?;
-        let amount = charge
-            .reserve_refund(params.amount, now, self.settings().refund_window_days)
-            .map_err(ParamError::from)?;
-        let refund = Refund {
-            id: new_id(REFUND_PREFIX),
-            created: now,
-            amount: amount.amount_minor(),
-            currency: amount.currency(),
-            charge: charge.id.clone(),
-            payment_intent: charge.payment_intent.clone(),
-            reason: params.reason,
-            status: RefundStatus::Pending,
-            failure_reason: None,
-            metadata,
-            processor_ref: None,
-        };
-        self.insert_doc(&mut tx, &refund).await?;
-        self.save_doc(&mut tx, &charge).await?;
-        self.record_event(&mut tx, ctx, "refund.created", &refund.to_json(), None)
-            .await?;
-        self.commit_provisional(tx, ctx, &refund.to_json()).await?;
-
-        self.settle_refund(ctx, &refund.id, expand).await
-    }
-
     /// Calls the processor for a pending refund and applies the result.
     async fn settle_refund(
         &self,
@@ -189,15 +139,69 @@ impl App {
             .await
             .map(drop)
     }
+}
 
-    pub async fn retrieve_refund(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
+crate::service!(Refunds, refunds, "Refunds of charges.");
+
+impl Refunds<'_> {
+    pub async fn create(
+        &self,
+        ctx: &RequestCtx,
+        params: RefundCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let charge_id = self.charge_to_refund(&params).await?;
+        if params.amount.is_some_and(|a| a <= 0) {
+            return Err(ParamError::from(RefundRefused::NotPositive).into());
+        }
+        let metadata = match &params.metadata {
+            Some(m) => m.apply(&Metadata::new())?,
+            None => Metadata::new(),
+        };
+        let now = self.now();
+
+        let mut tx = self.store().begin().await?;
+        let mut charge = self
+            .find_for_update::<Charge>(&mut tx, &charge_id)
+            .await?
+            .ok_or_else(|| AppError::MissingReference {
+                object: "charge",
+                id: charge_id.clone(),
+                param: "charge".into(),
+            })?;
+        let amount = charge
+            .reserve_refund(params.amount, now, self.settings().refund_window_days)
+            .map_err(ParamError::from)?;
+        let refund = Refund {
+            id: new_id(REFUND_PREFIX),
+            created: now,
+            amount: amount.amount_minor(),
+            currency: amount.currency(),
+            charge: charge.id.clone(),
+            payment_intent: charge.payment_intent.clone(),
+            reason: params.reason,
+            status: RefundStatus::Pending,
+            failure_reason: None,
+            metadata,
+            processor_ref: None,
+        };
+        self.insert_doc(&mut tx, &refund).await?;
+        self.save_doc(&mut tx, &charge).await?;
+        self.record_event(&mut tx, ctx, "refund.created", &refund.to_json(), None)
+            .await?;
+        self.commit_provisional(tx, ctx, &refund.to_json()).await?;
+
+        self.settle_refund(ctx, &refund.id, expand).await
+    }
+
+    pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
         let mut object = self.load::<Refund>(id).await?.to_json();
         self.expand(&mut Reader::Store(self.store()), &mut object, expand)
             .await?;
         Ok(object)
     }
 
-    pub async fn update_refund(
+    pub async fn update(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -218,7 +222,7 @@ impl App {
 
     /// Stripe lets only refunds that await action be canceled; the sandbox settles every refund
     /// at once, so this answers with Stripe's refusal for the others.
-    pub async fn cancel_refund(&self, _ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+    pub async fn cancel(&self, _ctx: &RequestCtx, id: &str) -> AppResult<Value> {
         let refund: Refund = self.load(id).await?;
         Err(ParamError::new(
             "",
@@ -231,7 +235,7 @@ impl App {
         .into())
     }
 
-    pub async fn list_refunds(
+    pub async fn list(
         &self,
         params: &RefundListParams,
         expand: &[Vec<String>],

@@ -24,49 +24,6 @@ fn unexpected(message: String) -> AppError {
 }
 
 impl App {
-    pub async fn create_setup_intent(
-        &self,
-        ctx: &RequestCtx,
-        params: SetupIntentCreateParams,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let id = new_id(SETI_PREFIX);
-        let secret = format!("{id}_secret_{}", random_token(24));
-        let mut seti = SetupIntent::new(id, self.now(), secret, &params)?;
-        let from_data = self.payment_method_from_data(
-            params.payment_method_data.as_ref(),
-            params.payment_method.as_deref(),
-        )?;
-        let mut tx = self.store().begin().await?;
-        if let Some(customer) = &params.customer {
-            self.check_customer(&mut tx, customer, "customer").await?;
-        }
-        let pm = self
-            .payment_method_for_request(
-                &mut tx,
-                params.payment_method.as_deref(),
-                from_data,
-                params.customer.as_deref(),
-            )
-            .await?;
-        seti.payment_method = pm.map(|pm| pm.id);
-        self.insert_doc(&mut tx, &seti).await?;
-        self.record_event(&mut tx, ctx, "setup_intent.created", &seti.to_json(), None)
-            .await?;
-        if params.confirm != Some(true) {
-            return self.finish(tx, ctx, seti.to_json(), expand).await;
-        }
-        if seti.payment_method.is_none() {
-            return Err(unexpected(
-                "You cannot confirm this SetupIntent because it's missing a payment method.".into(),
-            ));
-        }
-        self.begin_setup_attempt(&mut seti, false);
-        self.save_doc(&mut tx, &seti).await?;
-        self.commit_provisional(tx, ctx, &seti.to_json()).await?;
-        self.run_setup(ctx, &seti.id, expand).await
-    }
-
     fn begin_setup_attempt(&self, seti: &mut SetupIntent, authenticated: bool) {
         seti.attempts += 1;
         seti.status = SetiStatus::Processing;
@@ -87,76 +44,6 @@ impl App {
             }
             _ => Ok(()),
         }
-    }
-
-    pub async fn retrieve_setup_intent(
-        &self,
-        id: &str,
-        auth: ClientAuth<'_>,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        let seti: SetupIntent = self.load(id).await?;
-        if !auth.allows(&seti.client_secret) {
-            return Err(AppError::not_found("setup_intent", id));
-        }
-        let mut object = seti.to_json();
-        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
-            .await?;
-        Ok(object)
-    }
-
-    pub async fn confirm_setup_intent(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        params: SetupIntentConfirmParams,
-        auth: ClientAuth<'_>,
-        expand: &[Vec<String>],
-    ) -> AppResult<Value> {
-        cashbox_core::payments::check_return_url(&params.return_url)?;
-        let from_data = self.payment_method_from_data(
-            params.payment_method_data.as_ref(),
-            params.payment_method.as_deref(),
-        )?;
-        let mut tx = self.store().begin().await?;
-        let mut seti: SetupIntent = self.load_for_update(&mut tx, id).await?;
-        if !auth.allows(&seti.client_secret) {
-            return Err(AppError::not_found("setup_intent", id));
-        }
-        match seti.pending_since {
-            Some(since) if self.now() - since > PENDING_LEASE_SECS => {}
-            Some(_) => {
-                return Err(unexpected(
-                    "This SetupIntent is being processed by another request.".into(),
-                ));
-            }
-            None => {
-                seti.check_confirmable()?;
-                let named = self
-                    .payment_method_for_request(
-                        &mut tx,
-                        params.payment_method.as_deref(),
-                        from_data,
-                        seti.customer.as_deref(),
-                    )
-                    .await?;
-                if let Some(pm) = named {
-                    seti.payment_method = Some(pm.id);
-                }
-                if seti.payment_method.is_none() {
-                    return Err(unexpected(
-                        "You cannot confirm this SetupIntent because it's missing a payment method.".into(),
-                    ));
-                }
-                if let Some(u) = params.return_url {
-                    seti.return_url = Some(u);
-                }
-                self.begin_setup_attempt(&mut seti, false);
-            }
-        }
-        self.save_doc(&mut tx, &seti).await?;
-        self.commit_provisional(tx, ctx, &seti.to_json()).await?;
-        self.run_setup(ctx, id, expand).await
     }
 
     async fn run_setup(
@@ -258,7 +145,141 @@ impl App {
         }
     }
 
-    pub async fn authenticate_setup_intent(
+    /// The intent a hosted authentication page shows, if the secret matches.
+    pub async fn setup_intent_for_page(
+        &self,
+        id: &str,
+        client_secret: &str,
+    ) -> AppResult<SetupIntent> {
+        let seti: SetupIntent = self.load(id).await?;
+        if !ClientAuth::Publishable(Some(client_secret)).allows(&seti.client_secret) {
+            return Err(AppError::not_found("setup_intent", id));
+        }
+        Ok(seti)
+    }
+}
+
+crate::service!(
+    SetupIntents,
+    setup_intents,
+    "SetupIntents: saving a card for later."
+);
+
+impl SetupIntents<'_> {
+    pub async fn create(
+        &self,
+        ctx: &RequestCtx,
+        params: SetupIntentCreateParams,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let id = new_id(SETI_PREFIX);
+        let secret = format!("{id}_secret_{}", random_token(24));
+        let mut seti = SetupIntent::new(id, self.now(), secret, &params)?;
+        let from_data = self.payment_method_from_data(
+            params.payment_method_data.as_ref(),
+            params.payment_method.as_deref(),
+        )?;
+        let mut tx = self.store().begin().await?;
+        if let Some(customer) = &params.customer {
+            self.check_customer(&mut tx, customer, "customer").await?;
+        }
+        let pm = self
+            .payment_method_for_request(
+                &mut tx,
+                params.payment_method.as_deref(),
+                from_data,
+                params.customer.as_deref(),
+            )
+            .await?;
+        seti.payment_method = pm.map(|pm| pm.id);
+        self.insert_doc(&mut tx, &seti).await?;
+        self.record_event(&mut tx, ctx, "setup_intent.created", &seti.to_json(), None)
+            .await?;
+        if params.confirm != Some(true) {
+            return self.finish(tx, ctx, seti.to_json(), expand).await;
+        }
+        if seti.payment_method.is_none() {
+            return Err(unexpected(
+                "You cannot confirm this SetupIntent because it's missing a payment method.".into(),
+            ));
+        }
+        self.begin_setup_attempt(&mut seti, false);
+        self.save_doc(&mut tx, &seti).await?;
+        self.commit_provisional(tx, ctx, &seti.to_json()).await?;
+        self.run_setup(ctx, &seti.id, expand).await
+    }
+
+    pub async fn retrieve(
+        &self,
+        id: &str,
+        auth: ClientAuth<'_>,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        let seti: SetupIntent = self.load(id).await?;
+        if !auth.allows(&seti.client_secret) {
+            return Err(AppError::not_found("setup_intent", id));
+        }
+        let mut object = seti.to_json();
+        self.expand(&mut Reader::Store(self.store()), &mut object, expand)
+            .await?;
+        Ok(object)
+    }
+
+    pub async fn confirm(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        params: SetupIntentConfirmParams,
+        auth: ClientAuth<'_>,
+        expand: &[Vec<String>],
+    ) -> AppResult<Value> {
+        cashbox_core::payments::check_return_url(&params.return_url)?;
+        let from_data = self.payment_method_from_data(
+            params.payment_method_data.as_ref(),
+            params.payment_method.as_deref(),
+        )?;
+        let mut tx = self.store().begin().await?;
+        let mut seti: SetupIntent = self.load_for_update(&mut tx, id).await?;
+        if !auth.allows(&seti.client_secret) {
+            return Err(AppError::not_found("setup_intent", id));
+        }
+        match seti.pending_since {
+            Some(since) if self.now() - since > PENDING_LEASE_SECS => {}
+            Some(_) => {
+                return Err(unexpected(
+                    "This SetupIntent is being processed by another request.".into(),
+                ));
+            }
+            None => {
+                seti.check_confirmable()?;
+                let named = self
+                    .payment_method_for_request(
+                        &mut tx,
+                        params.payment_method.as_deref(),
+                        from_data,
+                        seti.customer.as_deref(),
+                    )
+                    .await?;
+                if let Some(pm) = named {
+                    seti.payment_method = Some(pm.id);
+                }
+                if seti.payment_method.is_none() {
+                    return Err(unexpected(
+                        "You cannot confirm this SetupIntent because it's missing a payment method.".into(),
+                    ));
+                }
+                if let Some(u) = params.return_url {
+                    seti.return_url = Some(u);
+                }
+                self.begin_setup_attempt(&mut seti, false);
+            }
+        }
+        self.save_doc(&mut tx, &seti).await?;
+        self.commit_provisional(tx, ctx, &seti.to_json()).await?;
+        self.run_setup(ctx, id, expand).await
+    }
+
+    pub async fn authenticate(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -303,7 +324,7 @@ impl App {
         }
     }
 
-    pub async fn cancel_setup_intent(
+    pub async fn cancel(
         &self,
         ctx: &RequestCtx,
         id: &str,
@@ -334,7 +355,7 @@ impl App {
         self.finish(tx, ctx, seti.to_json(), expand).await
     }
 
-    pub async fn list_setup_intents(
+    pub async fn list(
         &self,
         params: &SetupIntentListParams,
         expand: &[Vec<String>],
@@ -347,18 +368,5 @@ impl App {
         };
         self.list_docs::<SetupIntent>(&filter, &params.page()?, expand, SetupIntent::to_json)
             .await
-    }
-
-    /// The intent a hosted authentication page shows, if the secret matches.
-    pub async fn setup_intent_for_page(
-        &self,
-        id: &str,
-        client_secret: &str,
-    ) -> AppResult<SetupIntent> {
-        let seti: SetupIntent = self.load(id).await?;
-        if !ClientAuth::Publishable(Some(client_secret)).allows(&seti.client_secret) {
-            return Err(AppError::not_found("setup_intent", id));
-        }
-        Ok(seti)
     }
 }

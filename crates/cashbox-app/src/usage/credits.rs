@@ -104,22 +104,6 @@ impl App {
         Ok((row, now))
     }
 
-    pub async fn create_credit_grant(
-        &self,
-        ctx: &RequestCtx,
-        p: CreditGrantCreateParams,
-    ) -> AppResult<Value> {
-        let customer = p
-            .customer
-            .clone()
-            .ok_or_else(|| ParamError::missing("customer"))?;
-        let (row, now) = self.customer_now(&customer, "customer").await?;
-        let grant = CreditGrant::new(new_id(CREDIT_GRANT_PREFIX), now, &p, row.test_clock)?;
-        let mut tx = self.store().begin().await?;
-        self.insert_grant_in(&mut tx, ctx, &grant).await?;
-        self.finish(tx, ctx, grant.to_json(), &[]).await
-    }
-
     async fn insert_grant_in(
         &self,
         tx: &mut Tx,
@@ -134,73 +118,6 @@ impl App {
             "billing.credit_grant.created",
             &grant.to_json(),
             None,
-        )
-        .await
-    }
-
-    pub async fn retrieve_credit_grant(&self, id: &str) -> AppResult<Value> {
-        self.retrieve_doc(id, &[], CreditGrant::to_json).await
-    }
-
-    pub async fn list_credit_grants(&self, p: &CreditGrantListParams) -> AppResult<ListResult> {
-        let filter = DocFilter {
-            customer: p.customer.clone(),
-            ..DocFilter::default()
-        };
-        self.list_docs::<CreditGrant>(&filter, &p.page()?, &[], CreditGrant::to_json)
-            .await
-    }
-
-    /// Updates a grant's expiry or metadata; `expire` and `void` end it now.
-    pub async fn change_credit_grant(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: Option<CreditGrantUpdateParams>,
-        action: &str,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut g: CreditGrant = self.load_for_update(&mut tx, id).await?;
-        let now = self.time_of(&mut tx, g.test_clock.as_deref()).await?;
-        let before = g.to_json();
-        if g.voided_at.is_some() {
-            return Err(ParamError::new(
-                "",
-                "credit_grant_voided",
-                format!("Credit grant {id} is void."),
-            )
-            .into());
-        }
-        match action {
-            "void" => g.voided_at = Some(now),
-            "expire" => g.expires_at = Some(now),
-            _ => {
-                let p = p.unwrap_or_default();
-                if let Some(e) = p.expires_at {
-                    if e <= g.effective_at {
-                        return Err(ParamError::invalid(
-                            "expires_at",
-                            "expires_at must be after effective_at.",
-                        )
-                        .into());
-                    }
-                    g.expires_at = Some(e);
-                }
-                if let Some(m) = &p.metadata {
-                    g.metadata = m.apply(&g.metadata)?;
-                }
-            }
-        }
-        g.updated = now;
-        self.save_doc(&mut tx, &g).await?;
-        tx.bump_customer_version(&g.customer).await?;
-        self.finish_update(
-            tx,
-            ctx,
-            &g,
-            (&before, g.to_json()),
-            "billing.credit_grant.updated",
-            &[],
         )
         .await
     }
@@ -220,42 +137,6 @@ impl App {
             }
         }
         Ok(out)
-    }
-
-    /// `GET /v1/billing/credit_balance_summary`: what the customer's grants hold now.
-    pub async fn credit_balance_summary(&self, customer: &str) -> AppResult<Value> {
-        let (_, now) = self.customer_now(customer, "customer").await?;
-        let rows = self
-            .store()
-            .docs_of_customer(DocTable::CreditGrants, customer, &["available"])
-            .await?;
-        let mut by_currency: std::collections::BTreeMap<Currency, (i64, i64)> = Default::default();
-        for row in &rows {
-            let g: CreditGrant = self.open_doc(row)?;
-            if g.voided_at.is_some() || g.expires_at.is_some_and(|e| e <= now) {
-                continue;
-            }
-            let e = by_currency.entry(g.currency).or_default();
-            e.1 += g.remaining;
-            if g.effective_at <= now {
-                e.0 += g.remaining;
-            }
-        }
-        let balances: Vec<Value> = by_currency
-            .iter()
-            .map(|(c, (available, ledger))| {
-                json!({
-                    "available_balance": {"monetary": {"currency": c, "value": available}, "type": "monetary"},
-                    "ledger_balance": {"monetary": {"currency": c, "value": ledger}, "type": "monetary"},
-                })
-            })
-            .collect();
-        Ok(json!({
-            "object": "billing.credit_balance_summary",
-            "balances": balances,
-            "customer": customer,
-            "livemode": false,
-        }))
     }
 
     /// A succeeded top-up PaymentIntent becomes a paid credit grant, in the transaction
@@ -360,90 +241,6 @@ impl App {
         Ok(())
     }
 
-    pub async fn create_spend_limit(
-        &self,
-        ctx: &RequestCtx,
-        p: SpendLimitCreateParams,
-    ) -> AppResult<Value> {
-        let limit = SpendLimit::new(new_id(SPEND_LIMIT_PREFIX), self.now(), &p)?;
-        self.customer_now(&limit.customer, "customer").await?;
-        if let Some(sub_id) = &limit.subscription {
-            let sub: Subscription =
-                self.load(sub_id)
-                    .await
-                    .map_err(|_| AppError::MissingReference {
-                        object: "subscription",
-                        id: sub_id.clone(),
-                        param: "subscription".into(),
-                    })?;
-            if sub.customer != limit.customer || sub.currency != limit.currency {
-                return Err(ParamError::invalid(
-                    "subscription",
-                    "The subscription must belong to the customer and bill in the limit's currency.",
-                )
-                .into());
-            }
-        }
-        let mut tx = self.store().begin().await?;
-        for row in tx
-            .docs_by_customer(DocTable::SpendLimits, &limit.customer)
-            .await?
-        {
-            let other: SpendLimit = self.open_doc(&row)?;
-            if other.subscription == limit.subscription {
-                return Err(ParamError::new(
-                    "customer",
-                    "resource_already_exists",
-                    format!(
-                        "{} already has this spend limit: update {}.",
-                        limit.customer, other.id
-                    ),
-                )
-                .into());
-            }
-        }
-        self.insert_doc(&mut tx, &limit).await?;
-        tx.bump_customer_version(&limit.customer).await?;
-        self.finish(tx, ctx, limit.to_json(), &[]).await
-    }
-
-    pub async fn retrieve_spend_limit(&self, id: &str) -> AppResult<Value> {
-        self.retrieve_doc(id, &[], SpendLimit::to_json).await
-    }
-
-    pub async fn update_spend_limit(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: SpendLimitUpdateParams,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut l: SpendLimit = self.load_for_update(&mut tx, id).await?;
-        l.update(&p)?;
-        self.save_doc(&mut tx, &l).await?;
-        tx.bump_customer_version(&l.customer).await?;
-        self.finish(tx, ctx, l.to_json(), &[]).await
-    }
-
-    pub async fn delete_spend_limit(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let l: SpendLimit = self.load_for_update(&mut tx, id).await?;
-        tx.delete_doc(DocTable::SpendLimits, &l.id).await?;
-        tx.bump_customer_version(&l.customer).await?;
-        let response = json!({"id": l.id, "object": "spend_limit", "deleted": true});
-        self.commit_response(tx, ctx, 200, &response).await?;
-        Ok(response)
-    }
-
-    pub async fn list_spend_limits(&self, p: &SpendLimitListParams) -> AppResult<ListResult> {
-        let filter = DocFilter {
-            customer: p.customer.clone(),
-            ..DocFilter::default()
-        };
-        self.list_docs::<SpendLimit>(&filter, &p.page()?, &[], SpendLimit::to_json)
-            .await
-    }
-
     /// What a usage check needs about `customer`, from this process's memory while the
     /// customer's version is unchanged, else read afresh.
     async fn usage_profile(&self, customer: &str) -> AppResult<Arc<Profile>> {
@@ -513,10 +310,226 @@ impl App {
         }
     }
 
+    /// Whether a PaymentIntent is a top-up.
+    pub(crate) fn is_top_up(pi: &PaymentIntent) -> bool {
+        pi.metadata.get(TOP_UP_METADATA_KEY).map(String::as_str) == Some("true")
+    }
+}
+
+crate::service!(
+    CreditGrants,
+    credit_grants,
+    "Credit grants and the balance they make."
+);
+
+impl CreditGrants<'_> {
+    pub async fn create(&self, ctx: &RequestCtx, p: CreditGrantCreateParams) -> AppResult<Value> {
+        let customer = p
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        let (row, now) = self.customer_now(&customer, "customer").await?;
+        let grant = CreditGrant::new(new_id(CREDIT_GRANT_PREFIX), now, &p, row.test_clock)?;
+        let mut tx = self.store().begin().await?;
+        self.insert_grant_in(&mut tx, ctx, &grant).await?;
+        self.finish(tx, ctx, grant.to_json(), &[]).await
+    }
+
+    pub async fn retrieve(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], CreditGrant::to_json).await
+    }
+
+    pub async fn list(&self, p: &CreditGrantListParams) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: p.customer.clone(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<CreditGrant>(&filter, &p.page()?, &[], CreditGrant::to_json)
+            .await
+    }
+
+    /// Updates a grant's expiry or metadata; `expire` and `void` end it now.
+    pub async fn change(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: Option<CreditGrantUpdateParams>,
+        action: &str,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut g: CreditGrant = self.load_for_update(&mut tx, id).await?;
+        let now = self.time_of(&mut tx, g.test_clock.as_deref()).await?;
+        let before = g.to_json();
+        if g.voided_at.is_some() {
+            return Err(ParamError::new(
+                "",
+                "credit_grant_voided",
+                format!("Credit grant {id} is void."),
+            )
+            .into());
+        }
+        match action {
+            "void" => g.voided_at = Some(now),
+            "expire" => g.expires_at = Some(now),
+            _ => {
+                let p = p.unwrap_or_default();
+                if let Some(e) = p.expires_at {
+                    if e <= g.effective_at {
+                        return Err(ParamError::invalid(
+                            "expires_at",
+                            "expires_at must be after effective_at.",
+                        )
+                        .into());
+                    }
+                    g.expires_at = Some(e);
+                }
+                if let Some(m) = &p.metadata {
+                    g.metadata = m.apply(&g.metadata)?;
+                }
+            }
+        }
+        g.updated = now;
+        self.save_doc(&mut tx, &g).await?;
+        tx.bump_customer_version(&g.customer).await?;
+        self.finish_update(
+            tx,
+            ctx,
+            &g,
+            (&before, g.to_json()),
+            "billing.credit_grant.updated",
+            &[],
+        )
+        .await
+    }
+
+    /// `GET /v1/billing/credit_balance_summary`: what the customer's grants hold now.
+    pub async fn balance_summary(&self, customer: &str) -> AppResult<Value> {
+        let (_, now) = self.customer_now(customer, "customer").await?;
+        let rows = self
+            .store()
+            .docs_of_customer(DocTable::CreditGrants, customer, &["available"])
+            .await?;
+        let mut by_currency: std::collections::BTreeMap<Currency, (i64, i64)> = Default::default();
+        for row in &rows {
+            let g: CreditGrant = self.open_doc(row)?;
+            if g.voided_at.is_some() || g.expires_at.is_some_and(|e| e <= now) {
+                continue;
+            }
+            let e = by_currency.entry(g.currency).or_default();
+            e.1 += g.remaining;
+            if g.effective_at <= now {
+                e.0 += g.remaining;
+            }
+        }
+        let balances: Vec<Value> = by_currency
+            .iter()
+            .map(|(c, (available, ledger))| {
+                json!({
+                    "available_balance": {"monetary": {"currency": c, "value": available}, "type": "monetary"},
+                    "ledger_balance": {"monetary": {"currency": c, "value": ledger}, "type": "monetary"},
+                })
+            })
+            .collect();
+        Ok(json!({
+            "object": "billing.credit_balance_summary",
+            "balances": balances,
+            "customer": customer,
+            "livemode": false,
+        }))
+    }
+}
+
+crate::service!(
+    SpendLimits,
+    spend_limits,
+    "Spend limits and the usage check."
+);
+
+impl SpendLimits<'_> {
+    pub async fn create(&self, ctx: &RequestCtx, p: SpendLimitCreateParams) -> AppResult<Value> {
+        let limit = SpendLimit::new(new_id(SPEND_LIMIT_PREFIX), self.now(), &p)?;
+        self.customer_now(&limit.customer, "customer").await?;
+        if let Some(sub_id) = &limit.subscription {
+            let sub: Subscription =
+                self.load(sub_id)
+                    .await
+                    .map_err(|_| AppError::MissingReference {
+                        object: "subscription",
+                        id: sub_id.clone(),
+                        param: "subscription".into(),
+                    })?;
+            if sub.customer != limit.customer || sub.currency != limit.currency {
+                return Err(ParamError::invalid(
+                    "subscription",
+                    "The subscription must belong to the customer and bill in the limit's currency.",
+                )
+                .into());
+            }
+        }
+        let mut tx = self.store().begin().await?;
+        for row in tx
+            .docs_by_customer(DocTable::SpendLimits, &limit.customer)
+            .await?
+        {
+            let other: SpendLimit = self.open_doc(&row)?;
+            if other.subscription == limit.subscription {
+                return Err(ParamError::new(
+                    "customer",
+                    "resource_already_exists",
+                    format!(
+                        "{} already has this spend limit: update {}.",
+                        limit.customer, other.id
+                    ),
+                )
+                .into());
+            }
+        }
+        self.insert_doc(&mut tx, &limit).await?;
+        tx.bump_customer_version(&limit.customer).await?;
+        self.finish(tx, ctx, limit.to_json(), &[]).await
+    }
+
+    pub async fn retrieve(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], SpendLimit::to_json).await
+    }
+
+    pub async fn update(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: SpendLimitUpdateParams,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut l: SpendLimit = self.load_for_update(&mut tx, id).await?;
+        l.update(&p)?;
+        self.save_doc(&mut tx, &l).await?;
+        tx.bump_customer_version(&l.customer).await?;
+        self.finish(tx, ctx, l.to_json(), &[]).await
+    }
+
+    pub async fn delete(&self, ctx: &RequestCtx, id: &str) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let l: SpendLimit = self.load_for_update(&mut tx, id).await?;
+        tx.delete_doc(DocTable::SpendLimits, &l.id).await?;
+        tx.bump_customer_version(&l.customer).await?;
+        let response = json!({"id": l.id, "object": "spend_limit", "deleted": true});
+        self.commit_response(tx, ctx, 200, &response).await?;
+        Ok(response)
+    }
+
+    pub async fn list(&self, p: &SpendLimitListParams) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            customer: p.customer.clone(),
+            ..DocFilter::default()
+        };
+        self.list_docs::<SpendLimit>(&filter, &p.page()?, &[], SpendLimit::to_json)
+            .await
+    }
+
     /// The usage check: would `quantity` more units on `event_name`'s meter fit the
     /// customer's (or subscription's) spend limit this period? Answered from memory (see
     /// `usage_cache`): one version read, plus the clock for a customer on a test clock.
-    pub async fn check_usage(&self, p: &UsageCheckParams) -> AppResult<Value> {
+    pub async fn check(&self, p: &UsageCheckParams) -> AppResult<Value> {
         let customer = p
             .customer
             .clone()
@@ -623,10 +636,5 @@ impl App {
             "period_start": period.map(|p| p.0),
             "period_end": period.map(|p| p.1),
         }))
-    }
-
-    /// Whether a PaymentIntent is a top-up.
-    pub(crate) fn is_top_up(pi: &PaymentIntent) -> bool {
-        pi.metadata.get(TOP_UP_METADATA_KEY).map(String::as_str) == Some("true")
     }
 }

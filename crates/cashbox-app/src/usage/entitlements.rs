@@ -86,58 +86,6 @@ fn entitling(past_due_revokes: bool) -> &'static [&'static str] {
 }
 
 impl App {
-    pub async fn create_feature(
-        &self,
-        ctx: &RequestCtx,
-        p: FeatureCreateParams,
-    ) -> AppResult<Value> {
-        let f = Feature::new(new_id(FEATURE_PREFIX), self.now(), &p)?;
-        let mut tx = self.store().begin().await?;
-        if !tx.claim_feature_lookup_key(&f.lookup_key, &f.id).await? {
-            return Err(ParamError::new(
-                "lookup_key",
-                "resource_already_exists",
-                format!("A feature with lookup_key {} already exists.", f.lookup_key),
-            )
-            .into());
-        }
-        self.insert_doc(&mut tx, &f).await?;
-        self.finish(tx, ctx, f.to_json(), &[]).await
-    }
-
-    pub async fn retrieve_feature(&self, id: &str) -> AppResult<Value> {
-        self.retrieve_doc(id, &[], Feature::to_json).await
-    }
-
-    pub async fn update_feature(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: FeatureUpdateParams,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut f: Feature = self.load_for_update(&mut tx, id).await?;
-        f.update(&p)?;
-        self.save_doc(&mut tx, &f).await?;
-        tx.bump_customer_version(CATALOG).await?;
-        self.finish(tx, ctx, f.to_json(), &[]).await
-    }
-
-    pub async fn list_features(&self, p: &FeatureListParams) -> AppResult<ListResult> {
-        let mut filter = DocFilter {
-            status: p
-                .archived
-                .map(|a| if a { "inactive" } else { "active" }.to_string()),
-            ..DocFilter::default()
-        };
-        if let Some(key) = &p.lookup_key {
-            let id = self.store().feature_by_lookup_key(key).await?;
-            filter.ids = Some(id.into_iter().collect());
-        }
-        self.list_docs::<Feature>(&filter, &p.page()?, &[], Feature::to_json)
-            .await
-    }
-
     /// A feature named by id or lookup key.
     async fn feature_named(&self, name: &str, param: &str) -> AppResult<Feature> {
         let id = if has_prefix(name, FEATURE_PREFIX) {
@@ -157,94 +105,9 @@ impl App {
         })
     }
 
-    pub async fn create_product_feature(
-        &self,
-        ctx: &RequestCtx,
-        product: &str,
-        p: ProductFeatureCreateParams,
-    ) -> AppResult<Value> {
-        let _: cashbox_core::billing::catalog::Product = self.load(product).await?;
-        let pf = ProductFeature::new(new_id(PRODUCT_FEATURE_PREFIX), self.now(), product, &p)?;
-        let feature = self
-            .feature_named(&pf.feature, "entitlement_feature")
-            .await?;
-        let pf = ProductFeature {
-            feature: feature.id.clone(),
-            ..pf
-        };
-        let mut tx = self.store().begin().await?;
-        for row in tx
-            .docs_by_parent(DocTable::ProductFeatures, product)
-            .await?
-        {
-            let other: ProductFeature = self.open_doc(&row)?;
-            if other.feature == pf.feature {
-                return Err(ParamError::new(
-                    "entitlement_feature",
-                    "resource_already_exists",
-                    format!("Product {product} already has feature {}.", pf.feature),
-                )
-                .into());
-            }
-        }
-        self.insert_doc(&mut tx, &pf).await?;
-        tx.bump_customer_version(CATALOG).await?;
-        self.finish(tx, ctx, pf.to_json(&feature), &[]).await
-    }
-
     async fn render_product_feature(&self, pf: &ProductFeature) -> AppResult<Value> {
         let f: Feature = self.load(&pf.feature).await?;
         Ok(pf.to_json(&f))
-    }
-
-    pub async fn retrieve_product_feature(&self, product: &str, id: &str) -> AppResult<Value> {
-        let pf: ProductFeature = self.load(id).await?;
-        if pf.product != product {
-            return Err(AppError::not_found("product_feature", id));
-        }
-        self.render_product_feature(&pf).await
-    }
-
-    pub async fn list_product_features(
-        &self,
-        product: &str,
-        p: &ProductFeatureListParams,
-    ) -> AppResult<ListResult> {
-        let filter = DocFilter {
-            parent: Some(product.to_string()),
-            ..DocFilter::default()
-        };
-        let rows = self
-            .store()
-            .list_docs(DocTable::ProductFeatures, &filter, &p.page()?)
-            .await?;
-        let mut data = Vec::with_capacity(rows.data.len());
-        for row in &rows.data {
-            let pf: ProductFeature = self.open_doc(row)?;
-            data.push(self.render_product_feature(&pf).await?);
-        }
-        Ok(ListResult {
-            data,
-            has_more: rows.has_more,
-        })
-    }
-
-    pub async fn delete_product_feature(
-        &self,
-        ctx: &RequestCtx,
-        product: &str,
-        id: &str,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let pf: ProductFeature = self.load_for_update(&mut tx, id).await?;
-        if pf.product != product {
-            return Err(AppError::not_found("product_feature", id));
-        }
-        tx.delete_doc(DocTable::ProductFeatures, id).await?;
-        tx.bump_customer_version(CATALOG).await?;
-        let response = json!({"id": id, "object": "product_feature", "deleted": true});
-        self.commit_response(tx, ctx, 200, &response).await?;
-        Ok(response)
     }
 
     /// What `customer` is entitled to at `now`, by feature id, and when a purchase's set
@@ -332,27 +195,6 @@ impl App {
         self.time_of(tx, row.test_clock.as_deref()).await
     }
 
-    /// `GET /v1/entitlements/active_entitlements?customer=`.
-    pub async fn list_active_entitlements(
-        &self,
-        p: &ActiveEntitlementListParams,
-    ) -> AppResult<ListResult> {
-        let customer = p
-            .customer
-            .clone()
-            .ok_or_else(|| ParamError::missing("customer"))?;
-        let mut tx = self.store().begin().await?;
-        let now = self.entitled_customer(&mut tx, &customer).await?;
-        let (ents, _) = self.entitlements_in(&mut tx, &customer, now).await?;
-        drop(tx);
-        let data: Vec<Value> = ents.values().map(|e| e.to_json(&customer)).collect();
-        let limit = p.limit.unwrap_or(10).clamp(1, 100) as usize;
-        Ok(ListResult {
-            has_more: data.len() > limit,
-            data: data.into_iter().take(limit).collect(),
-        })
-    }
-
     /// What `customer` is entitled to at `now`: from memory while neither their version nor
     /// the catalog's changed and nothing has ended since, else worked out afresh.
     async fn cached_entitlements(&self, customer: &str) -> AppResult<(Arc<Entitlements>, i64)> {
@@ -394,109 +236,6 @@ impl App {
             by_feature,
         };
         Ok((self.usage_cache().set_entitlements(customer, e), now))
-    }
-
-    /// `GET /v1/entitlements/check` (ours): whether `quantity` uses would be allowed now.
-    /// Answered from memory (see `usage_cache`), with the quota's use read from the store.
-    pub async fn check_entitlement(&self, p: &EntitlementCheckParams) -> AppResult<Value> {
-        let (customer, name, quantity) = p.checked()?;
-        let (ents, _) = self.cached_entitlements(&customer).await?;
-        let ent = ents
-            .by_feature
-            .values()
-            .find(|e| e.feature.lookup_key == name || e.feature.id == name);
-        let Some(ent) = ent else {
-            // Not entitled: the feature must still exist.
-            let feature = self.feature_named(&name, "feature").await?;
-            return Ok(check_json(
-                &customer,
-                &feature.lookup_key,
-                None,
-                0,
-                quantity,
-            ));
-        };
-        let used = self
-            .store()
-            .quota_used(&customer, &ent.feature.id, ent.period.0)
-            .await?;
-        Ok(check_json(
-            &customer,
-            &ent.feature.lookup_key,
-            Some(ent),
-            used,
-            quantity,
-        ))
-    }
-
-    /// `POST /v1/entitlements/consume` (ours): uses `quantity` of the feature's quota, or
-    /// refuses (400 `quota_exceeded` / `entitlement_missing`) without using any. A repeated
-    /// `key` answers as the first consume did and uses nothing more.
-    pub async fn consume_entitlement(
-        &self,
-        ctx: &RequestCtx,
-        p: &EntitlementCheckParams,
-    ) -> AppResult<Value> {
-        let (customer, name, quantity) = p.checked()?;
-        let key = match &p.key {
-            Some(k) if k.is_empty() => return Err(ParamError::empty("key").into()),
-            Some(k) => Some(k.clone()),
-            None => None,
-        };
-        let feature = self.feature_named(&name, "feature").await?;
-        let mut tx = self.store().begin().await?;
-        let now = self.entitled_customer(&mut tx, &customer).await?;
-        let (ents, _) = self.entitlements_in(&mut tx, &customer, now).await?;
-        let Some(ent) = ents.get(&feature.id) else {
-            return Err(ParamError::new(
-                "feature",
-                "entitlement_missing",
-                format!(
-                    "Customer {customer} is not entitled to {}.",
-                    feature.lookup_key
-                ),
-            )
-            .into());
-        };
-        let period = ent.period.0;
-        let fresh = match &key {
-            Some(k) => {
-                tx.claim_consumption(k, &customer, &feature.id, period, quantity, now)
-                    .await?
-            }
-            None => true,
-        };
-        if fresh {
-            let fits = match ent.quota {
-                Some(q) => {
-                    tx.consume_quota(&customer, &feature.id, period, quantity, q)
-                        .await?
-                }
-                None => {
-                    tx.consume_quota(&customer, &feature.id, period, quantity, i64::MAX)
-                        .await?
-                }
-            };
-            if !fits {
-                let used = tx.quota_used(&customer, &feature.id, period).await?;
-                return Err(ParamError::new(
-                    "quantity",
-                    "quota_exceeded",
-                    format!(
-                        "The quota of {} for {} this period is used up ({used} used).",
-                        ent.quota.unwrap_or_default(),
-                        feature.lookup_key
-                    ),
-                )
-                .into());
-            }
-        }
-        let used = tx.quota_used(&customer, &feature.id, period).await?;
-        let mut body = check_json(&customer, &feature.lookup_key, Some(ent), used, 0);
-        body["object"] = "entitlement_consumption".into();
-        body["consumed"] = quantity.into();
-        body["replayed"] = (!fresh).into();
-        self.finish(tx, ctx, body, &[]).await
     }
 
     /// A paid one-off invoice grants the products of its (one-time) prices from `now`.
@@ -608,5 +347,271 @@ impl App {
             Some(json!({"entitlements": {"data": previous}})),
         )
         .await
+    }
+}
+
+crate::service!(
+    Features,
+    features,
+    "Features, and the products that grant them."
+);
+
+impl Features<'_> {
+    pub async fn create(&self, ctx: &RequestCtx, p: FeatureCreateParams) -> AppResult<Value> {
+        let f = Feature::new(new_id(FEATURE_PREFIX), self.now(), &p)?;
+        let mut tx = self.store().begin().await?;
+        if !tx.claim_feature_lookup_key(&f.lookup_key, &f.id).await? {
+            return Err(ParamError::new(
+                "lookup_key",
+                "resource_already_exists",
+                format!("A feature with lookup_key {} already exists.", f.lookup_key),
+            )
+            .into());
+        }
+        self.insert_doc(&mut tx, &f).await?;
+        self.finish(tx, ctx, f.to_json(), &[]).await
+    }
+
+    pub async fn retrieve(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], Feature::to_json).await
+    }
+
+    pub async fn update(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: FeatureUpdateParams,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut f: Feature = self.load_for_update(&mut tx, id).await?;
+        f.update(&p)?;
+        self.save_doc(&mut tx, &f).await?;
+        tx.bump_customer_version(CATALOG).await?;
+        self.finish(tx, ctx, f.to_json(), &[]).await
+    }
+
+    pub async fn list(&self, p: &FeatureListParams) -> AppResult<ListResult> {
+        let mut filter = DocFilter {
+            status: p
+                .archived
+                .map(|a| if a { "inactive" } else { "active" }.to_string()),
+            ..DocFilter::default()
+        };
+        if let Some(key) = &p.lookup_key {
+            let id = self.store().feature_by_lookup_key(key).await?;
+            filter.ids = Some(id.into_iter().collect());
+        }
+        self.list_docs::<Feature>(&filter, &p.page()?, &[], Feature::to_json)
+            .await
+    }
+
+    pub async fn create_product_feature(
+        &self,
+        ctx: &RequestCtx,
+        product: &str,
+        p: ProductFeatureCreateParams,
+    ) -> AppResult<Value> {
+        let _: cashbox_core::billing::catalog::Product = self.load(product).await?;
+        let pf = ProductFeature::new(new_id(PRODUCT_FEATURE_PREFIX), self.now(), product, &p)?;
+        let feature = self
+            .feature_named(&pf.feature, "entitlement_feature")
+            .await?;
+        let pf = ProductFeature {
+            feature: feature.id.clone(),
+            ..pf
+        };
+        let mut tx = self.store().begin().await?;
+        for row in tx
+            .docs_by_parent(DocTable::ProductFeatures, product)
+            .await?
+        {
+            let other: ProductFeature = self.open_doc(&row)?;
+            if other.feature == pf.feature {
+                return Err(ParamError::new(
+                    "entitlement_feature",
+                    "resource_already_exists",
+                    format!("Product {product} already has feature {}.", pf.feature),
+                )
+                .into());
+            }
+        }
+        self.insert_doc(&mut tx, &pf).await?;
+        tx.bump_customer_version(CATALOG).await?;
+        self.finish(tx, ctx, pf.to_json(&feature), &[]).await
+    }
+
+    pub async fn retrieve_product_feature(&self, product: &str, id: &str) -> AppResult<Value> {
+        let pf: ProductFeature = self.load(id).await?;
+        if pf.product != product {
+            return Err(AppError::not_found("product_feature", id));
+        }
+        self.render_product_feature(&pf).await
+    }
+
+    pub async fn list_product_features(
+        &self,
+        product: &str,
+        p: &ProductFeatureListParams,
+    ) -> AppResult<ListResult> {
+        let filter = DocFilter {
+            parent: Some(product.to_string()),
+            ..DocFilter::default()
+        };
+        let rows = self
+            .store()
+            .list_docs(DocTable::ProductFeatures, &filter, &p.page()?)
+            .await?;
+        let mut data = Vec::with_capacity(rows.data.len());
+        for row in &rows.data {
+            let pf: ProductFeature = self.open_doc(row)?;
+            data.push(self.render_product_feature(&pf).await?);
+        }
+        Ok(ListResult {
+            data,
+            has_more: rows.has_more,
+        })
+    }
+
+    pub async fn delete_product_feature(
+        &self,
+        ctx: &RequestCtx,
+        product: &str,
+        id: &str,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let pf: ProductFeature = self.load_for_update(&mut tx, id).await?;
+        if pf.product != product {
+            return Err(AppError::not_found("product_feature", id));
+        }
+        tx.delete_doc(DocTable::ProductFeatures, id).await?;
+        tx.bump_customer_version(CATALOG).await?;
+        let response = json!({"id": id, "object": "product_feature", "deleted": true});
+        self.commit_response(tx, ctx, 200, &response).await?;
+        Ok(response)
+    }
+}
+
+crate::service!(
+    CustomerEntitlements,
+    entitlements,
+    "What a customer is entitled to: list, check, consume."
+);
+
+impl CustomerEntitlements<'_> {
+    /// `GET /v1/entitlements/active_entitlements?customer=`.
+    pub async fn list_active(&self, p: &ActiveEntitlementListParams) -> AppResult<ListResult> {
+        let customer = p
+            .customer
+            .clone()
+            .ok_or_else(|| ParamError::missing("customer"))?;
+        let mut tx = self.store().begin().await?;
+        let now = self.entitled_customer(&mut tx, &customer).await?;
+        let (ents, _) = self.entitlements_in(&mut tx, &customer, now).await?;
+        drop(tx);
+        let data: Vec<Value> = ents.values().map(|e| e.to_json(&customer)).collect();
+        let limit = p.limit.unwrap_or(10).clamp(1, 100) as usize;
+        Ok(ListResult {
+            has_more: data.len() > limit,
+            data: data.into_iter().take(limit).collect(),
+        })
+    }
+
+    /// `GET /v1/entitlements/check` (ours): whether `quantity` uses would be allowed now.
+    /// Answered from memory (see `usage_cache`), with the quota's use read from the store.
+    pub async fn check(&self, p: &EntitlementCheckParams) -> AppResult<Value> {
+        let (customer, name, quantity) = p.checked()?;
+        let (ents, _) = self.cached_entitlements(&customer).await?;
+        let ent = ents
+            .by_feature
+            .values()
+            .find(|e| e.feature.lookup_key == name || e.feature.id == name);
+        let Some(ent) = ent else {
+            // Not entitled: the feature must still exist.
+            let feature = self.feature_named(&name, "feature").await?;
+            return Ok(check_json(
+                &customer,
+                &feature.lookup_key,
+                None,
+                0,
+                quantity,
+            ));
+        };
+        let used = self
+            .store()
+            .quota_used(&customer, &ent.feature.id, ent.period.0)
+            .await?;
+        Ok(check_json(
+            &customer,
+            &ent.feature.lookup_key,
+            Some(ent),
+            used,
+            quantity,
+        ))
+    }
+
+    /// `POST /v1/entitlements/consume` (ours): uses `quantity` of the feature's quota, or
+    /// refuses (400 `quota_exceeded` / `entitlement_missing`) without using any. A repeated
+    /// `key` answers as the first consume did and uses nothing more.
+    pub async fn consume(&self, ctx: &RequestCtx, p: &EntitlementCheckParams) -> AppResult<Value> {
+        let (customer, name, quantity) = p.checked()?;
+        let key = match &p.key {
+            Some(k) if k.is_empty() => return Err(ParamError::empty("key").into()),
+            Some(k) => Some(k.clone()),
+            None => None,
+        };
+        let feature = self.feature_named(&name, "feature").await?;
+        let mut tx = self.store().begin().await?;
+        let now = self.entitled_customer(&mut tx, &customer).await?;
+        let (ents, _) = self.entitlements_in(&mut tx, &customer, now).await?;
+        let Some(ent) = ents.get(&feature.id) else {
+            return Err(ParamError::new(
+                "feature",
+                "entitlement_missing",
+                format!(
+                    "Customer {customer} is not entitled to {}.",
+                    feature.lookup_key
+                ),
+            )
+            .into());
+        };
+        let period = ent.period.0;
+        let fresh = match &key {
+            Some(k) => {
+                tx.claim_consumption(k, &customer, &feature.id, period, quantity, now)
+                    .await?
+            }
+            None => true,
+        };
+        if fresh {
+            let fits = match ent.quota {
+                Some(q) => {
+                    tx.consume_quota(&customer, &feature.id, period, quantity, q)
+                        .await?
+                }
+                None => {
+                    tx.consume_quota(&customer, &feature.id, period, quantity, i64::MAX)
+                        .await?
+                }
+            };
+            if !fits {
+                let used = tx.quota_used(&customer, &feature.id, period).await?;
+                return Err(ParamError::new(
+                    "quantity",
+                    "quota_exceeded",
+                    format!(
+                        "The quota of {} for {} this period is used up ({used} used).",
+                        ent.quota.unwrap_or_default(),
+                        feature.lookup_key
+                    ),
+                )
+                .into());
+            }
+        }
+        let used = tx.quota_used(&customer, &feature.id, period).await?;
+        let mut body = check_json(&customer, &feature.lookup_key, Some(ent), used, 0);
+        body["object"] = "entitlement_consumption".into();
+        body["consumed"] = quantity.into();
+        body["replayed"] = (!fresh).into();
+        self.finish(tx, ctx, body, &[]).await
     }
 }

@@ -94,100 +94,6 @@ fn refusal(e: &AppError) -> Value {
 }
 
 impl App {
-    pub async fn create_meter(&self, ctx: &RequestCtx, p: MeterCreateParams) -> AppResult<Value> {
-        let meter = Meter::new(new_id(METER_PREFIX), self.now(), &p)?;
-        let mut tx = self.store().begin().await?;
-        if !tx.claim_event_name(&meter.event_name, &meter.id).await? {
-            return Err(ParamError::new(
-                "event_name",
-                "resource_already_exists",
-                format!(
-                    "A meter with event_name {} already exists.",
-                    meter.event_name
-                ),
-            )
-            .into());
-        }
-        self.insert_doc(&mut tx, &meter).await?;
-        self.record_event(
-            &mut tx,
-            ctx,
-            "billing.meter.created",
-            &meter.to_json(),
-            None,
-        )
-        .await?;
-        self.finish(tx, ctx, meter.to_json(), &[]).await
-    }
-
-    pub async fn retrieve_meter(&self, id: &str) -> AppResult<Value> {
-        self.retrieve_doc(id, &[], Meter::to_json).await
-    }
-
-    pub async fn list_meters(&self, p: &MeterListParams) -> AppResult<ListResult> {
-        let status = match p.status.as_deref() {
-            None => None,
-            Some(s @ ("active" | "inactive")) => Some(s.to_string()),
-            Some(other) => {
-                return Err(ParamError::invalid(
-                    "status",
-                    format!("Invalid status: {other}; use active or inactive"),
-                )
-                .into());
-            }
-        };
-        let filter = DocFilter {
-            status,
-            ..DocFilter::default()
-        };
-        self.list_docs::<Meter>(&filter, &p.page()?, &[], Meter::to_json)
-            .await
-    }
-
-    pub async fn update_meter(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        p: MeterUpdateParams,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut meter: Meter = self.load_for_update(&mut tx, id).await?;
-        let before = meter.to_json();
-        meter.update(&p, self.now())?;
-        self.save_doc(&mut tx, &meter).await?;
-        self.finish_update(
-            tx,
-            ctx,
-            &meter,
-            (&before, meter.to_json()),
-            "billing.meter.updated",
-            &[],
-        )
-        .await
-    }
-
-    /// Deactivates (`active = false`) or reactivates a meter. An inactive meter refuses
-    /// events; its prices keep billing what it recorded.
-    pub async fn set_meter_active(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        active: bool,
-    ) -> AppResult<Value> {
-        let mut tx = self.store().begin().await?;
-        let mut meter: Meter = self.load_for_update(&mut tx, id).await?;
-        meter.set_active(active, self.now())?;
-        self.save_doc(&mut tx, &meter).await?;
-        let event = if active {
-            "billing.meter.reactivated"
-        } else {
-            "billing.meter.deactivated"
-        };
-        self.record_event(&mut tx, ctx, event, &meter.to_json(), None)
-            .await?;
-        self.finish(tx, ctx, meter.to_json(), &[]).await
-    }
-
     /// The active meter that counts `event_name`.
     async fn meter_named(&self, event_name: &str) -> AppResult<Meter> {
         let id = self
@@ -316,6 +222,280 @@ impl App {
         Ok(followed?)
     }
 
+    /// What follows recording usage, after it committed: billing alerts. A failure here is
+    /// logged; the usage stands and the next event re-evaluates the alert.
+    async fn usage_recorded(&self, meter: &Meter, events: &[UsageEvent]) {
+        if let Err(e) = self.evaluate_alerts(meter, events).await {
+            tracing::warn!(meter = %meter.id, error = %e, "billing alerts were not evaluated");
+        }
+    }
+
+    async fn evaluate_alerts(&self, meter: &Meter, events: &[UsageEvent]) -> AppResult<()> {
+        let filter = DocFilter {
+            parent: Some(meter.id.clone()),
+            status: Some("active".into()),
+            ..DocFilter::default()
+        };
+        let page = cashbox_core::list::Page::parse(Some(100), None, None)?;
+        let rows = self
+            .store()
+            .list_docs(DocTable::Alerts, &filter, &page)
+            .await?;
+        if rows.data.is_empty() {
+            return Ok(());
+        }
+        let alerts: Vec<Alert> = rows
+            .data
+            .iter()
+            .map(|r| self.open_doc(r))
+            .collect::<AppResult<_>>()?;
+        let customers: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| e.customer.as_str()).collect();
+        for customer in customers {
+            let mut start = None;
+            for row in self
+                .store()
+                .docs_of_customer(
+                    DocTable::Subscriptions,
+                    customer,
+                    &["trialing", "active", "past_due"],
+                )
+                .await?
+            {
+                let sub: Subscription = self.open_doc(&row)?;
+                if sub.items.iter().any(|i| i.meter() == Some(&meter.id)) {
+                    start = Some(sub.current_period_start);
+                    break;
+                }
+            }
+            for alert in alerts
+                .iter()
+                .filter(|a| a.customer.as_deref().is_none_or(|c| c == customer))
+            {
+                let from = start.unwrap_or(alert.created);
+                let mut usage = cashbox_core::usage::Aggregate::default();
+                for (ts, v) in self
+                    .store()
+                    .usage_events(&meter.id, customer, from, i64::MAX)
+                    .await?
+                {
+                    usage.add(ts, v);
+                }
+                let value = usage.value(meter.formula);
+                if value < alert.gte {
+                    continue;
+                }
+                let mut tx = self.store().begin().await?;
+                if tx
+                    .claim_alert_trigger(&alert.id, customer, value, self.now())
+                    .await?
+                {
+                    let object = json!({
+                        "object": "billing.alert_triggered",
+                        "alert": alert.to_json(),
+                        "created": self.now(),
+                        "customer": customer,
+                        "external_customer_id": null,
+                        "livemode": false,
+                        "value": value,
+                    });
+                    self.record_event(
+                        &mut tx,
+                        &RequestCtx::default(),
+                        "billing.alert.triggered",
+                        &object,
+                        None,
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The lines that bill `sub`'s metered items for their usage over `[from, to)`, with the
+    /// usage marked invoiced through `to` (credit grants pay for them once the invoice has
+    /// its discounts). Locks each (meter, customer) against late recording while it reads.
+    pub(crate) async fn usage_lines(
+        &self,
+        tx: &mut Tx,
+        sub: &Subscription,
+        (from, to): (i64, i64),
+        name: &(dyn Fn(&str) -> String + Sync),
+    ) -> AppResult<Vec<LineDraft>> {
+        let mut lines = Vec::new();
+        for item in sub.items.iter().filter(|i| i.is_metered()) {
+            let quantity = match item.meter() {
+                Some(meter_id) => {
+                    tx.lock_usage(meter_id, &sub.customer, true).await?;
+                    let formula = match tx.doc(DocTable::Meters, meter_id).await? {
+                        Some(row) => self.open_doc::<Meter>(&row)?.formula,
+                        None => cashbox_core::usage::Formula::Sum,
+                    };
+                    let usage = tx.usage_in(meter_id, &sub.customer, from, to).await?;
+                    tx.set_usage_billed_through(meter_id, &sub.customer, to)
+                        .await?;
+                    usage.quantity(formula)
+                }
+                None => 0,
+            };
+            let line = item
+                .usage_line(
+                    sub.currency,
+                    quantity,
+                    (from, to),
+                    &name(&item.price.product),
+                )
+                .map_err(|e| AppError::Corrupt(format!("subscription {}: {e}", sub.id)))?;
+            lines.push(line);
+        }
+        Ok(lines)
+    }
+}
+
+fn delta(e: &UsageEvent, seq: i64) -> Delta {
+    Delta {
+        meter: e.meter.clone(),
+        customer: e.customer.clone(),
+        seq,
+        ts: e.timestamp,
+        value: e.value,
+    }
+}
+
+fn duplicate(identifier: &str) -> AppError {
+    ParamError::new(
+        "identifier",
+        "meter_event_duplicate",
+        format!(
+            "A meter event with identifier {identifier} was already recorded; it is counted once."
+        ),
+    )
+    .into()
+}
+
+/// Pages a list computed in memory whose items have no ids of their own: by position.
+fn page_values(data: Vec<Value>, page: &cashbox_core::list::Page) -> ListResult {
+    use cashbox_core::list::Cursor;
+    let limit = page.limit as usize;
+    let position = |id: &str| data.iter().position(|v| v["id"] == id);
+    let window: Vec<Value> = match &page.cursor {
+        Cursor::Start => data.iter().take(limit + 1).cloned().collect(),
+        Cursor::After(id) => {
+            let from = position(id).map_or(data.len(), |i| i + 1);
+            data[from..].iter().take(limit + 1).cloned().collect()
+        }
+        Cursor::Before(id) => {
+            let to = position(id).unwrap_or(0);
+            let from = to.saturating_sub(limit + 1);
+            data[from..to].to_vec()
+        }
+    };
+    let has_more = window.len() > limit;
+    let data = match &page.cursor {
+        Cursor::Before(_) if has_more => window[1..].to_vec(),
+        _ => window.into_iter().take(limit).collect(),
+    };
+    ListResult { data, has_more }
+}
+
+crate::service!(
+    Meters,
+    meters,
+    "Billing meters, their events, summaries and alerts."
+);
+
+impl Meters<'_> {
+    pub async fn create(&self, ctx: &RequestCtx, p: MeterCreateParams) -> AppResult<Value> {
+        let meter = Meter::new(new_id(METER_PREFIX), self.now(), &p)?;
+        let mut tx = self.store().begin().await?;
+        if !tx.claim_event_name(&meter.event_name, &meter.id).await? {
+            return Err(ParamError::new(
+                "event_name",
+                "resource_already_exists",
+                format!(
+                    "A meter with event_name {} already exists.",
+                    meter.event_name
+                ),
+            )
+            .into());
+        }
+        self.insert_doc(&mut tx, &meter).await?;
+        self.record_event(
+            &mut tx,
+            ctx,
+            "billing.meter.created",
+            &meter.to_json(),
+            None,
+        )
+        .await?;
+        self.finish(tx, ctx, meter.to_json(), &[]).await
+    }
+
+    pub async fn retrieve(&self, id: &str) -> AppResult<Value> {
+        self.retrieve_doc(id, &[], Meter::to_json).await
+    }
+
+    pub async fn list(&self, p: &MeterListParams) -> AppResult<ListResult> {
+        let status = match p.status.as_deref() {
+            None => None,
+            Some(s @ ("active" | "inactive")) => Some(s.to_string()),
+            Some(other) => {
+                return Err(ParamError::invalid(
+                    "status",
+                    format!("Invalid status: {other}; use active or inactive"),
+                )
+                .into());
+            }
+        };
+        let filter = DocFilter {
+            status,
+            ..DocFilter::default()
+        };
+        self.list_docs::<Meter>(&filter, &p.page()?, &[], Meter::to_json)
+            .await
+    }
+
+    pub async fn update(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        p: MeterUpdateParams,
+    ) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut meter: Meter = self.load_for_update(&mut tx, id).await?;
+        let before = meter.to_json();
+        meter.update(&p, self.now())?;
+        self.save_doc(&mut tx, &meter).await?;
+        self.finish_update(
+            tx,
+            ctx,
+            &meter,
+            (&before, meter.to_json()),
+            "billing.meter.updated",
+            &[],
+        )
+        .await
+    }
+
+    /// Deactivates (`active = false`) or reactivates a meter. An inactive meter refuses
+    /// events; its prices keep billing what it recorded.
+    pub async fn set_active(&self, ctx: &RequestCtx, id: &str, active: bool) -> AppResult<Value> {
+        let mut tx = self.store().begin().await?;
+        let mut meter: Meter = self.load_for_update(&mut tx, id).await?;
+        meter.set_active(active, self.now())?;
+        self.save_doc(&mut tx, &meter).await?;
+        let event = if active {
+            "billing.meter.reactivated"
+        } else {
+            "billing.meter.deactivated"
+        };
+        self.record_event(&mut tx, ctx, event, &meter.to_json(), None)
+            .await?;
+        self.finish(tx, ctx, meter.to_json(), &[]).await
+    }
+
     /// `POST /v1/billing/meter_events`.
     pub async fn record_meter_event(
         &self,
@@ -436,98 +616,6 @@ impl App {
         Ok(body)
     }
 
-    /// What follows recording usage, after it committed: billing alerts. A failure here is
-    /// logged; the usage stands and the next event re-evaluates the alert.
-    async fn usage_recorded(&self, meter: &Meter, events: &[UsageEvent]) {
-        if let Err(e) = self.evaluate_alerts(meter, events).await {
-            tracing::warn!(meter = %meter.id, error = %e, "billing alerts were not evaluated");
-        }
-    }
-
-    async fn evaluate_alerts(&self, meter: &Meter, events: &[UsageEvent]) -> AppResult<()> {
-        let filter = DocFilter {
-            parent: Some(meter.id.clone()),
-            status: Some("active".into()),
-            ..DocFilter::default()
-        };
-        let page = cashbox_core::list::Page::parse(Some(100), None, None)?;
-        let rows = self
-            .store()
-            .list_docs(DocTable::Alerts, &filter, &page)
-            .await?;
-        if rows.data.is_empty() {
-            return Ok(());
-        }
-        let alerts: Vec<Alert> = rows
-            .data
-            .iter()
-            .map(|r| self.open_doc(r))
-            .collect::<AppResult<_>>()?;
-        let customers: std::collections::BTreeSet<&str> =
-            events.iter().map(|e| e.customer.as_str()).collect();
-        for customer in customers {
-            let mut start = None;
-            for row in self
-                .store()
-                .docs_of_customer(
-                    DocTable::Subscriptions,
-                    customer,
-                    &["trialing", "active", "past_due"],
-                )
-                .await?
-            {
-                let sub: Subscription = self.open_doc(&row)?;
-                if sub.items.iter().any(|i| i.meter() == Some(&meter.id)) {
-                    start = Some(sub.current_period_start);
-                    break;
-                }
-            }
-            for alert in alerts
-                .iter()
-                .filter(|a| a.customer.as_deref().is_none_or(|c| c == customer))
-            {
-                let from = start.unwrap_or(alert.created);
-                let mut usage = cashbox_core::usage::Aggregate::default();
-                for (ts, v) in self
-                    .store()
-                    .usage_events(&meter.id, customer, from, i64::MAX)
-                    .await?
-                {
-                    usage.add(ts, v);
-                }
-                let value = usage.value(meter.formula);
-                if value < alert.gte {
-                    continue;
-                }
-                let mut tx = self.store().begin().await?;
-                if tx
-                    .claim_alert_trigger(&alert.id, customer, value, self.now())
-                    .await?
-                {
-                    let object = json!({
-                        "object": "billing.alert_triggered",
-                        "alert": alert.to_json(),
-                        "created": self.now(),
-                        "customer": customer,
-                        "external_customer_id": null,
-                        "livemode": false,
-                        "value": value,
-                    });
-                    self.record_event(
-                        &mut tx,
-                        &RequestCtx::default(),
-                        "billing.alert.triggered",
-                        &object,
-                        None,
-                    )
-                    .await?;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(())
-    }
-
     pub async fn create_alert(&self, ctx: &RequestCtx, p: AlertCreateParams) -> AppResult<Value> {
         let alert = Alert::new(new_id(ALERT_PREFIX), self.now(), &p)?;
         let _: Meter = self
@@ -594,7 +682,7 @@ impl App {
     }
 
     /// `POST /v1/billing/meter_event_adjustments`: cancels an event by identifier.
-    pub async fn adjust_meter_event(
+    pub async fn adjust_event(
         &self,
         ctx: &RequestCtx,
         p: MeterAdjustmentParams,
@@ -649,7 +737,7 @@ impl App {
 
     /// `GET /v1/billing/meters/{id}/event_summaries`: one summary for the range, or one per
     /// hour or day window in it, newest first as Stripe lists them.
-    pub async fn meter_summaries(&self, id: &str, p: &SummaryParams) -> AppResult<ListResult> {
+    pub async fn summaries(&self, id: &str, p: &SummaryParams) -> AppResult<ListResult> {
         let meter: Meter = self.load(id).await?;
         let range = p.checked()?;
         let events = self
@@ -677,89 +765,4 @@ impl App {
         data.reverse();
         Ok(page_values(data, &page))
     }
-
-    /// The lines that bill `sub`'s metered items for their usage over `[from, to)`, with the
-    /// usage marked invoiced through `to` (credit grants pay for them once the invoice has
-    /// its discounts). Locks each (meter, customer) against late recording while it reads.
-    pub(crate) async fn usage_lines(
-        &self,
-        tx: &mut Tx,
-        sub: &Subscription,
-        (from, to): (i64, i64),
-        name: &(dyn Fn(&str) -> String + Sync),
-    ) -> AppResult<Vec<LineDraft>> {
-        let mut lines = Vec::new();
-        for item in sub.items.iter().filter(|i| i.is_metered()) {
-            let quantity = match item.meter() {
-                Some(meter_id) => {
-                    tx.lock_usage(meter_id, &sub.customer, true).await?;
-                    let formula = match tx.doc(DocTable::Meters, meter_id).await? {
-                        Some(row) => self.open_doc::<Meter>(&row)?.formula,
-                        None => cashbox_core::usage::Formula::Sum,
-                    };
-                    let usage = tx.usage_in(meter_id, &sub.customer, from, to).await?;
-                    tx.set_usage_billed_through(meter_id, &sub.customer, to)
-                        .await?;
-                    usage.quantity(formula)
-                }
-                None => 0,
-            };
-            let line = item
-                .usage_line(
-                    sub.currency,
-                    quantity,
-                    (from, to),
-                    &name(&item.price.product),
-                )
-                .map_err(|e| AppError::Corrupt(format!("subscription {}: {e}", sub.id)))?;
-            lines.push(line);
-        }
-        Ok(lines)
-    }
-}
-
-fn delta(e: &UsageEvent, seq: i64) -> Delta {
-    Delta {
-        meter: e.meter.clone(),
-        customer: e.customer.clone(),
-        seq,
-        ts: e.timestamp,
-        value: e.value,
-    }
-}
-
-fn duplicate(identifier: &str) -> AppError {
-    ParamError::new(
-        "identifier",
-        "meter_event_duplicate",
-        format!(
-            "A meter event with identifier {identifier} was already recorded; it is counted once."
-        ),
-    )
-    .into()
-}
-
-/// Pages a list computed in memory whose items have no ids of their own: by position.
-fn page_values(data: Vec<Value>, page: &cashbox_core::list::Page) -> ListResult {
-    use cashbox_core::list::Cursor;
-    let limit = page.limit as usize;
-    let position = |id: &str| data.iter().position(|v| v["id"] == id);
-    let window: Vec<Value> = match &page.cursor {
-        Cursor::Start => data.iter().take(limit + 1).cloned().collect(),
-        Cursor::After(id) => {
-            let from = position(id).map_or(data.len(), |i| i + 1);
-            data[from..].iter().take(limit + 1).cloned().collect()
-        }
-        Cursor::Before(id) => {
-            let to = position(id).unwrap_or(0);
-            let from = to.saturating_sub(limit + 1);
-            data[from..to].to_vec()
-        }
-    };
-    let has_more = window.len() > limit;
-    let data = match &page.cursor {
-        Cursor::Before(_) if has_more => window[1..].to_vec(),
-        _ => window.into_iter().take(limit).collect(),
-    };
-    ListResult { data, has_more }
 }

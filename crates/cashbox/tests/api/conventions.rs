@@ -61,8 +61,8 @@ async fn authentication_errors() {
     )
     .await
     .ok();
-    let id = t.app.list_api_keys().await.unwrap().pop().unwrap().id;
-    assert!(t.app.revoke_api_key(&id).await.unwrap());
+    let id = t.app.api_keys().list().await.unwrap().pop().unwrap().id;
+    assert!(t.app.api_keys().revoke(&id).await.unwrap());
     t.send(
         Method::GET,
         "/v1/customers",

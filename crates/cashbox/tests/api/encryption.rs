@@ -172,7 +172,8 @@ async fn rotation_re_encrypts_everything_and_lookups_keep_working() {
     let (both, _) = build_app(&t.db_url, &format!("{k2},{}", t.ring_entry)).await;
     // Before rotation finishes, lookups by email still find rows indexed under the old key.
     let found = both
-        .list_customers(
+        .customers()
+        .list(
             &serde_json::from_value(json!({"email": SECRETS[0]})).unwrap(),
             &[],
         )
@@ -193,17 +194,18 @@ async fn rotation_re_encrypts_everything_and_lookups_keep_working() {
 
     // Only the new key is needed now.
     let (only_new, _) = build_app(&t.db_url, &k2).await;
-    let c = only_new.retrieve_customer(&id, &[]).await.unwrap();
+    let c = only_new.customers().retrieve(&id, &[]).await.unwrap();
     assert_eq!(c["email"], SECRETS[0]);
     let found = only_new
-        .list_customers(
+        .customers()
+        .list(
             &serde_json::from_value(json!({"email": SECRETS[0]})).unwrap(),
             &[],
         )
         .await
         .unwrap();
     assert_eq!(found.data.len(), 1);
-    let events = only_new.list_events(&Default::default()).await.unwrap();
+    let events = only_new.events().list(&Default::default()).await.unwrap();
     assert_eq!(events.data[0]["data"]["object"]["email"], SECRETS[0]);
     let mut v = c.clone();
     only_new
@@ -214,7 +216,7 @@ async fn rotation_re_encrypts_everything_and_lookups_keep_working() {
     // The old key alone can no longer read anything.
     let old_ring = t.ring_entry.clone();
     let (only_old, _) = build_app(&t.db_url, &old_ring).await;
-    assert!(only_old.retrieve_customer(&id, &[]).await.is_err());
+    assert!(only_old.customers().retrieve(&id, &[]).await.is_err());
 }
 
 /// Events that show a document as sealed in their transaction (a payment's charge and
@@ -246,7 +248,7 @@ async fn rotation_keeps_snapshot_events_readable() {
     let (both, _) = build_app(&t.db_url, &format!("{k2},{}", t.ring_entry)).await;
     assert!(both.rotate_encryption().await.unwrap().resealed > 0);
     let (only_new, _) = build_app(&t.db_url, &k2).await;
-    let after = only_new.list_events(&Default::default()).await.unwrap();
+    let after = only_new.events().list(&Default::default()).await.unwrap();
     assert_eq!(after.data, before["data"].as_array().unwrap().clone());
     let succeeded = after
         .data

@@ -65,7 +65,7 @@ async fn apply(app: &App, intents: &mut Vec<Value>, op: &Op) {
                 capture_method: manual.then_some(cashbox_core::payments::CaptureMethod::Manual),
                 ..Default::default()
             };
-            match app.create_payment_intent(&ctx, params, &[]).await {
+            match app.payment_intents().create(&ctx, params, &[]).await {
                 Ok(pi) => intents.push(pi),
                 Err(cashbox_app::AppError::Card { body }) => {
                     intents.push(body["error"]["payment_intent"].clone())
@@ -81,7 +81,7 @@ async fn apply(app: &App, intents: &mut Vec<Value>, op: &Op) {
                     amount_to_capture: Some(amount),
                     ..Default::default()
                 };
-                let _ = app.capture_payment_intent(&ctx, id, params, &[]).await;
+                let _ = app.payment_intents().capture(&ctx, id, params, &[]).await;
             }
         }
         Op::Refund { which, amount } => {
@@ -91,14 +91,15 @@ async fn apply(app: &App, intents: &mut Vec<Value>, op: &Op) {
                     amount: *amount,
                     ..Default::default()
                 };
-                let _ = app.create_refund(&ctx, params, &[]).await;
+                let _ = app.refunds().create(&ctx, params, &[]).await;
             }
         }
         Op::Cancel { which } => {
             if let Some(pi) = pick(*which, intents) {
                 let id = pi["id"].as_str().unwrap();
                 let _ = app
-                    .cancel_payment_intent(&ctx, id, PaymentIntentCancelParams::default(), &[])
+                    .payment_intents()
+                    .cancel(&ctx, id, PaymentIntentCancelParams::default(), &[])
                     .await;
             }
         }
@@ -109,7 +110,8 @@ async fn check(app: &App) {
     let report = app.check_ledger().await.unwrap();
     assert!(report.is_sound(), "{report:?}");
     let charges = app
-        .list_charges(
+        .charges()
+        .list(
             &serde_json::from_value(serde_json::json!({"limit": 100})).unwrap(),
             &[],
         )

@@ -136,7 +136,8 @@ async fn pay_and_lose_the_answer(app: &App, ctx: &RequestCtx) {
         ..Default::default()
     };
     let err = app
-        .create_payment_intent(ctx, params, &[])
+        .payment_intents()
+        .create(ctx, params, &[])
         .await
         .unwrap_err();
     assert!(matches!(err, cashbox_app::AppError::Processor(_)), "{err}");
@@ -157,7 +158,8 @@ async fn interrupted_payments_and_refunds_finish_once() {
     // The processor charges, but Cashbox never hears back.
     pay_and_lose_the_answer(&app, &ctx).await;
     let listed = app
-        .list_payment_intents(&Default::default(), &[])
+        .payment_intents()
+        .list(&Default::default(), &[])
         .await
         .unwrap();
     let pi_id = listed.data[0]["id"].as_str().unwrap().to_string();
@@ -167,7 +169,8 @@ async fn interrupted_payments_and_refunds_finish_once() {
     lose.store(false, Ordering::SeqCst);
     assert_eq!(app.recover_interrupted().await.unwrap().examined, 1);
     assert_eq!(
-        app.retrieve_payment_intent(&pi_id, cashbox_app::ClientAuth::Secret, &[])
+        app.payment_intents()
+            .retrieve(&pi_id, cashbox_app::ClientAuth::Secret, &[])
             .await
             .unwrap()["status"],
         "processing"
@@ -176,12 +179,14 @@ async fn interrupted_payments_and_refunds_finish_once() {
     let report = app.recover_interrupted().await.unwrap();
     assert_eq!(report.failed, 0);
     let pi = app
-        .retrieve_payment_intent(&pi_id, cashbox_app::ClientAuth::Secret, &[])
+        .payment_intents()
+        .retrieve(&pi_id, cashbox_app::ClientAuth::Secret, &[])
         .await
         .unwrap();
     assert_eq!(pi["status"], "succeeded");
     let charges = app
-        .list_charges(
+        .charges()
+        .list(
             &serde_json::from_value(serde_json::json!({"payment_intent": pi_id})).unwrap(),
             &[],
         )
@@ -202,12 +207,13 @@ async fn interrupted_payments_and_refunds_finish_once() {
         amount: Some(1000),
         ..Default::default()
     };
-    assert!(app.create_refund(&ctx, refund, &[]).await.is_err());
+    assert!(app.refunds().create(&ctx, refund, &[]).await.is_err());
     lose.store(false, Ordering::SeqCst);
     NOW_OFFSET.store(2 * (PENDING_LEASE_SECS + 1), Ordering::SeqCst);
     app.recover_interrupted().await.unwrap();
     let refunds = app
-        .list_refunds(
+        .refunds()
+        .list(
             &serde_json::from_value(serde_json::json!({"payment_intent": pi_id})).unwrap(),
             &[],
         )
@@ -225,14 +231,19 @@ async fn interrupted_payments_and_refunds_finish_once() {
         confirm: Some(true),
         ..Default::default()
     };
-    let pending = app.create_payment_intent(&ctx, params, &[]).await.unwrap();
+    let pending = app
+        .payment_intents()
+        .create(&ctx, params, &[])
+        .await
+        .unwrap();
     assert_eq!(pending["status"], "processing");
     let second_id = pending["id"].as_str().unwrap().to_string();
     processing.store(false, Ordering::SeqCst);
     NOW_OFFSET.store(3 * (PENDING_LEASE_SECS + 1), Ordering::SeqCst);
     app.recover_interrupted().await.unwrap();
     let done = app
-        .retrieve_payment_intent(&second_id, cashbox_app::ClientAuth::Secret, &[])
+        .payment_intents()
+        .retrieve(&second_id, cashbox_app::ClientAuth::Secret, &[])
         .await
         .unwrap();
     assert_eq!(done["status"], "succeeded");

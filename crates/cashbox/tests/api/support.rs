@@ -144,7 +144,8 @@ impl TestApp {
             .map(|p| Permission::parse(p).unwrap())
             .collect();
         self.app
-            .create_api_key(kind, &perms, "cli", None)
+            .api_keys()
+            .create(kind, &perms, "cli", None)
             .await
             .unwrap()
             .secret

@@ -855,13 +855,13 @@ async fn a_second_process_sees_usage_within_100_ms_on_postgres() {
     };
     // Loaded into the second process's memory before the events arrive.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let before = second.check_usage(&params(1)).await.unwrap();
+    let before = second.spend_limits().check(&params(1)).await.unwrap();
     assert_eq!(before["used"], 0);
     for i in 0..5 {
         usage(&b, "minutes", 30, T0, &format!("x{i}")).await.ok();
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let after = second.check_usage(&params(60)).await.unwrap();
+    let after = second.spend_limits().check(&params(60)).await.unwrap();
     assert_eq!(after["used"], 750, "{after}");
     assert_eq!(after["allowed"], false);
     // A change of limit through the first is seen by the second's next check.
@@ -875,7 +875,7 @@ async fn a_second_process_sees_usage_within_100_ms_on_postgres() {
     )
     .await
     .ok();
-    let raised = second.check_usage(&params(60)).await.unwrap();
+    let raised = second.spend_limits().check(&params(60)).await.unwrap();
     assert_eq!(
         (raised["allowed"].as_bool(), raised["limit"].as_i64()),
         (Some(true), Some(5000))
