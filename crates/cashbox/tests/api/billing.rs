@@ -727,6 +727,78 @@ async fn subscriptions_refuse_bad_input_and_write_nothing() {
 }
 
 #[tokio::test]
+async fn subscription_updates_refuse_bad_input_and_change_nothing() {
+    let b = Billing::new(Some("pm_card_visa")).await;
+    let price = b.price(1_000).await;
+    let sub = b.subscribe(&[("items[0][price]", &price)]).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let item = sub["items"]["data"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/subscriptions/{id}");
+    for (pairs, param, code) in [
+        (
+            vec![("items[0][id]", "si_nope"), ("items[0][quantity]", "2")],
+            "items[0][id]",
+            "resource_missing",
+        ),
+        (
+            vec![("items[0][deleted]", "true")],
+            "items[0][id]",
+            "parameter_missing",
+        ),
+        (
+            vec![
+                ("items[0][id]", item.as_str()),
+                ("items[0][quantity]", "-1"),
+            ],
+            "items[0][quantity]",
+            "",
+        ),
+        (
+            vec![("billing_cycle_anchor", "later")],
+            "billing_cycle_anchor",
+            "",
+        ),
+        (vec![("days_until_due", "5")], "days_until_due", ""),
+        (vec![("trial_end", "now")], "trial_end", ""),
+        (vec![("cancel_at", "1")], "cancel_at", ""),
+        (
+            vec![("items[0][id]", item.as_str()), ("proration_date", "1")],
+            "proration_date",
+            "",
+        ),
+    ] {
+        let r = b.t.post(&path, &pairs).await;
+        let e = r.error(400, "invalid_request_error");
+        assert_eq!(e["param"], param, "{pairs:?}");
+        if !code.is_empty() {
+            assert_eq!(e["code"], code, "{pairs:?}");
+        }
+    }
+    // Nothing moved: the subscription, its items and its pending invoice items are as before.
+    let after = b.sub(&id).await;
+    assert_eq!(after["items"], sub["items"]);
+    assert_eq!(after["status"], "active");
+    let pending =
+        b.t.get(&format!(
+            "/v1/invoiceitems?customer={}&pending=true",
+            b.customer
+        ))
+        .await;
+    assert_eq!(pending.ok()["data"], serde_json::json!([]));
+
+    // Once ended, only metadata changes.
+    b.t.delete(&path).await.ok();
+    let r = b.t.post(&path, &[("cancel_at_period_end", "true")]).await;
+    let message = r.error(400, "invalid_request_error")["message"].clone();
+    assert!(
+        message.as_str().unwrap().contains("canceled subscription"),
+        "{message}"
+    );
+    let r = b.t.post(&path, &[("metadata[k]", "v")]).await;
+    assert_eq!(r.ok()["metadata"]["k"], "v");
+}
+
+#[tokio::test]
 async fn one_off_invoices_from_invoice_items() {
     let b = Billing::new(Some("pm_card_visa")).await;
     let inv = b.t.post("/v1/invoices", &[("customer", &b.customer)]).await;
