@@ -751,7 +751,7 @@ async fn subscription_updates_refuse_bad_input_and_change_nothing() {
                 ("items[0][quantity]", "-1"),
             ],
             "items[0][quantity]",
-            "",
+            "parameter_invalid_integer",
         ),
         (
             vec![("billing_cycle_anchor", "later")],

@@ -810,8 +810,9 @@ pub fn check_quantity(param: &str, q: Option<i64>) -> Result<u64, ParamError> {
     match q {
         None => Ok(1),
         Some(q) if q >= 0 => Ok(q as u64),
-        Some(_) => Err(ParamError::invalid(
+        Some(_) => Err(ParamError::new(
             param,
+            "parameter_invalid_integer",
             format!("Invalid {param}: must be greater than or equal to 0"),
         )),
     }
