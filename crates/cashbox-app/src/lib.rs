@@ -1,6 +1,11 @@
 //! Cashbox's use cases: what one API call or one background job does, over the store and the
 //! key ring. A mutating use case is one transaction that also writes its events and, when the
 //! request carried an `Idempotency-Key`, the response to replay.
+//!
+//! Use cases are found by resource: `app.customers()`, `app.subscriptions()`,
+//! `app.payment_intents()`… (each a service declared by `service!` next to its code). A use
+//! case checks its parameters alone, begins its transaction, loads what they name, calls the
+//! domain's rules (`cashbox_core`), stores what they return and carries out their effects.
 
 /// A resource's use cases, found by name: `app.subscriptions().create(…)`. A service borrows
 /// the [`App`] and reaches the shared machinery (store, keys, events) through it.
@@ -79,7 +84,7 @@ pub struct Settings {
     /// (PostgreSQL) ones: slower, and the same rows written (the differential test checks).
     pub ordinary_transactions_only: bool,
     /// How long a test clock's advance request waits for the advance to finish before it
-    /// answers with the clock `advancing` (`None`: [`clocks::ADVANCE_ANSWER_WITHIN`]).
+    /// answers with the clock `advancing` (`None`: [`billing::clocks::ADVANCE_ANSWER_WITHIN`]).
     pub advance_answer_within: Option<std::time::Duration>,
 }
 
