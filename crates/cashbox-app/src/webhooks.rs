@@ -767,7 +767,7 @@ impl WebhookEndpoints<'_> {
         event_id: &str,
         p: ResendParams,
     ) -> AppResult<Value> {
-        self.events().retrieve(event_id).await?;
+        let event = self.events().retrieve(event_id).await?;
         let endpoint_id = p
             .webhook_endpoint
             .ok_or_else(|| ParamError::missing("webhook_endpoint"))?;
@@ -783,6 +783,17 @@ impl WebhookEndpoints<'_> {
             return Err(ParamError::invalid(
                 "webhook_endpoint",
                 "The endpoint is disabled; enable it before sending to it.",
+            )
+            .into());
+        }
+        let event_type = event["type"].as_str().unwrap_or_default();
+        if !endpoint.listens_to(event_type) {
+            return Err(ParamError::invalid(
+                "webhook_endpoint",
+                format!(
+                    "The endpoint {} is not enabled for {event_type} events; add it to its enabled_events first.",
+                    endpoint.id
+                ),
             )
             .into());
         }

@@ -257,12 +257,14 @@ impl WebhookEndpoint {
     /// Whether the event `event_id` of `event_type` is for this endpoint: an event made
     /// after the endpoint was (as Stripe, events from before an endpoint are not sent to it).
     pub fn wants(&self, event_type: &str, event_id: &str) -> bool {
-        self.enabled
-            && made_after(event_id, &self.id)
-            && self
-                .enabled_events
-                .iter()
-                .any(|e| e == "*" || e == event_type)
+        self.enabled && made_after(event_id, &self.id) && self.listens_to(event_type)
+    }
+
+    /// Whether the endpoint is enabled for events of `event_type` (`*`: all of them).
+    pub fn listens_to(&self, event_type: &str) -> bool {
+        self.enabled_events
+            .iter()
+            .any(|e| e == "*" || e == event_type)
     }
 
     /// The secrets that sign at `now`: the current one first.

@@ -222,9 +222,28 @@ async fn events_are_delivered_signed_and_pending_until_acknowledged() {
         )
         .await;
     assert_eq!(resend.ok()["status"], "pending");
+    // Not to an endpoint that is not enabled for the event's type.
+    let refused = t
+        .post(
+            &format!("/v1/events/{event_id}/resend"),
+            &[(
+                "webhook_endpoint",
+                only_invoices.ok()["id"].as_str().unwrap(),
+            )],
+        )
+        .await;
+    let err = refused.error(400, "invalid_request_error");
+    assert_eq!(err["param"], "webhook_endpoint");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("customer.created"),
+        "{err}"
+    );
     work(&t).await;
     work(&t).await;
-    assert_eq!(received.events().len(), 2);
+    assert_eq!(received.events().len(), 2, "the resend, and nothing more");
     assert_eq!(received.events()[1].1["id"], event_id);
 }
 
