@@ -617,59 +617,12 @@ impl Subscription {
         };
         let mut reset_anchor = false;
         if let Some(ips) = &p.items {
-            let old = self.items.clone();
-            let mut items = self.items.clone();
-            apply_item_params(&mut items, ips, refs.items, now)?;
-            check_items(&items, self.currency)?;
-            reset_anchor = interval_of(&old) != interval_of(&items) && self.bills_current_period();
-            let at = p.proration_date.unwrap_or(now);
-            if p.proration_date.is_some()
-                && !(self.current_period_start..=self.current_period_end).contains(&at)
-            {
-                return Err(ParamError::invalid(
-                    "proration_date",
-                    "proration_date must be within the current billing period.",
-                )
-                .into());
-            }
-            if self.bills_current_period() && behavior != ProrationBehavior::None {
-                update.proration = Some(Proration {
-                    old,
-                    at,
-                    credit_only: reset_anchor,
-                });
-            }
-            self.items = items;
+            let (proration, new_interval) = self.update_items(p, ips, refs.items, behavior, now)?;
+            update.proration = proration;
+            reset_anchor = new_interval;
         }
-        if let Some(v) = p.cancel_at_period_end {
-            self.cancel_at_period_end = v;
-            self.canceled_at = v.then_some(now);
-            self.cancellation_reason = v.then(|| "cancellation_requested".into());
-        }
-        if let Some(c) = p.cancel_at {
-            cancel_at_in_future(c, now)?;
-            self.cancel_at = c;
-        }
-        if let Some(d) = &p.cancellation_details {
-            self.cancellation_comment = d.comment.clone().or(self.cancellation_comment.take());
-            self.cancellation_feedback = d.feedback.clone().or(self.cancellation_feedback.take());
-        }
-        if let Some(c) = p.collection_method {
-            self.collection_method = c;
-            self.days_until_due = match c {
-                CollectionMethod::SendInvoice => Some(
-                    p.days_until_due
-                        .or(self.days_until_due)
-                        .unwrap_or(DAYS_UNTIL_DUE_DEFAULT),
-                ),
-                CollectionMethod::ChargeAutomatically => None,
-            };
-        } else if let Some(d) = p.days_until_due {
-            if self.collection_method != CollectionMethod::SendInvoice {
-                return Err(days_until_due_needs_send_invoice().into());
-            }
-            self.days_until_due = Some(d);
-        }
+        self.update_cancellation(p, now)?;
+        self.update_collection(p)?;
         if let Some(pm) = refs.default_payment_method {
             update.new_payment_method = pm.is_some();
             self.default_payment_method = pm;
@@ -699,25 +652,7 @@ impl Subscription {
         {
             self.missing_payment_method = m;
         }
-        let mut end_trial_now = false;
-        if let Some(te) = &p.trial_end {
-            if self.status != SubStatus::Trialing {
-                return Err(ParamError::invalid(
-                    "trial_end",
-                    "Only a trialing subscription's trial_end can be changed.",
-                )
-                .into());
-            }
-            let t = parse_trial_end("trial_end", te, now)?;
-            if t == now {
-                end_trial_now = true;
-            } else {
-                self.trial_end = Some(t);
-                self.current_period_end = t;
-                self.billing_cycle_anchor = t;
-                self.trial_will_end_sent = false;
-            }
-        }
+        let end_trial_now = self.update_trial_end(p, now)?;
         if p.billing_cycle_anchor.as_deref() == Some("now") {
             reset_anchor = self.bills_current_period();
         }
@@ -735,6 +670,111 @@ impl Subscription {
             update.restart = Some(Restart::AnchorReset);
         }
         Ok(update)
+    }
+
+    /// Applies `items[]` (an update's `ips`, naming `refs`): the proration of the change, if the
+    /// current period is billed, and whether the billing interval changed (the period then
+    /// starts again, and only the old items are credited).
+    fn update_items(
+        &mut self,
+        p: &SubscriptionUpdateParams,
+        ips: &[ItemParams],
+        refs: Vec<ItemRefs>,
+        behavior: ProrationBehavior,
+        now: i64,
+    ) -> Result<(Option<Proration>, bool), ChangeError> {
+        let old = self.items.clone();
+        let mut items = self.items.clone();
+        apply_item_params(&mut items, ips, refs, now)?;
+        check_items(&items, self.currency)?;
+        let new_interval = interval_of(&old) != interval_of(&items) && self.bills_current_period();
+        let at = p.proration_date.unwrap_or(now);
+        if p.proration_date.is_some()
+            && !(self.current_period_start..=self.current_period_end).contains(&at)
+        {
+            return Err(ParamError::invalid(
+                "proration_date",
+                "proration_date must be within the current billing period.",
+            )
+            .into());
+        }
+        let proration = (self.bills_current_period() && behavior != ProrationBehavior::None)
+            .then_some(Proration {
+                old,
+                at,
+                credit_only: new_interval,
+            });
+        self.items = items;
+        Ok((proration, new_interval))
+    }
+
+    /// `cancel_at_period_end`, `cancel_at` and `cancellation_details`.
+    fn update_cancellation(
+        &mut self,
+        p: &SubscriptionUpdateParams,
+        now: i64,
+    ) -> Result<(), ParamError> {
+        if let Some(v) = p.cancel_at_period_end {
+            self.cancel_at_period_end = v;
+            self.canceled_at = v.then_some(now);
+            self.cancellation_reason = v.then(|| "cancellation_requested".into());
+        }
+        if let Some(c) = p.cancel_at {
+            cancel_at_in_future(c, now)?;
+            self.cancel_at = c;
+        }
+        if let Some(d) = &p.cancellation_details {
+            self.cancellation_comment = d.comment.clone().or(self.cancellation_comment.take());
+            self.cancellation_feedback = d.feedback.clone().or(self.cancellation_feedback.take());
+        }
+        Ok(())
+    }
+
+    /// `collection_method` and `days_until_due` (which only an invoice sent to be paid has).
+    fn update_collection(&mut self, p: &SubscriptionUpdateParams) -> Result<(), ParamError> {
+        if let Some(c) = p.collection_method {
+            self.collection_method = c;
+            self.days_until_due = match c {
+                CollectionMethod::SendInvoice => Some(
+                    p.days_until_due
+                        .or(self.days_until_due)
+                        .unwrap_or(DAYS_UNTIL_DUE_DEFAULT),
+                ),
+                CollectionMethod::ChargeAutomatically => None,
+            };
+        } else if let Some(d) = p.days_until_due {
+            if self.collection_method != CollectionMethod::SendInvoice {
+                return Err(days_until_due_needs_send_invoice());
+            }
+            self.days_until_due = Some(d);
+        }
+        Ok(())
+    }
+
+    /// A trial's new end; `true` for `trial_end=now`, which ends it (the caller's restart).
+    fn update_trial_end(
+        &mut self,
+        p: &SubscriptionUpdateParams,
+        now: i64,
+    ) -> Result<bool, ParamError> {
+        let Some(te) = &p.trial_end else {
+            return Ok(false);
+        };
+        if self.status != SubStatus::Trialing {
+            return Err(ParamError::invalid(
+                "trial_end",
+                "Only a trialing subscription's trial_end can be changed.",
+            ));
+        }
+        let t = parse_trial_end("trial_end", te, now)?;
+        if t == now {
+            return Ok(true);
+        }
+        self.trial_end = Some(t);
+        self.current_period_end = t;
+        self.billing_cycle_anchor = t;
+        self.trial_will_end_sent = false;
+        Ok(false)
     }
 
     /// Starts a new period at `now` (an anchor reset, a trial ended, a resumption); returns it.
