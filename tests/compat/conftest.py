@@ -45,7 +45,15 @@ def cashbox():
     if base is None:
         proc.kill()
         raise RuntimeError("cashbox did not start: " + proc.stderr.read())
-    yield {"base": base, "key": key}
+    # A publishable key, for what a browser does with Stripe.js (confirming with a secret).
+    made = subprocess.run(
+        [binary, "keys", "create", "--type", "publishable", "--note", "compat"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    publishable = next(
+        line.split()[-1] for line in made.stdout.splitlines() if line.startswith("key:")
+    )
+    yield {"base": base, "key": key, "publishable": publishable}
     proc.terminate()
     assert proc.wait(timeout=30) == 0, "cashbox should exit 0 on SIGTERM"
     # After the whole suite, the ledger must balance and match every payment and refund.

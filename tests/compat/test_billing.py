@@ -178,3 +178,46 @@ def test_seats_change_through_subscription_items():
     assert [i.quantity for i in items.data] == [3]
     preview = stripe.Invoice.create_preview(subscription=sub.id)
     assert sorted(line.amount for line in preview.lines.data) == [-1_000, 1_500, 3_000]
+
+
+def test_default_incomplete_is_confirmed_by_the_browser_and_saves_the_card(cashbox):
+    """Stripe's documented subscription integration, step by step."""
+    customer = stripe.Customer.create(email="browser@example.com")
+    price = plan(2_500, name="Browser plan")
+    sub = stripe.Subscription.create(
+        customer=customer.id,
+        items=[{"price": price.id}],
+        payment_behavior="default_incomplete",
+        payment_settings={"save_default_payment_method": "on_subscription"},
+        expand=["latest_invoice.confirmation_secret"],
+    )
+    assert sub.status == "incomplete"
+    secret = sub.latest_invoice.confirmation_secret.client_secret
+    assert sub.latest_invoice.confirmation_secret.type == "payment_intent"
+    pi_id = secret.split("_secret_")[0]
+
+    # What Stripe.js does in the browser, with the publishable key only.
+    pk = cashbox["publishable"]
+    card = stripe.PaymentMethod.create(
+        type="card",
+        card={"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+        api_key=pk,
+    )
+    confirmed = stripe.PaymentIntent.confirm(
+        pi_id, payment_method=card.id, client_secret=secret, api_key=pk
+    )
+    assert confirmed.status == "succeeded"
+
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "active"
+    assert sub.default_payment_method == card.id
+    invoice = stripe.Invoice.retrieve(sub.latest_invoice, expand=["payments"])
+    assert invoice.status == "paid"
+    assert invoice.parent.subscription_details.subscription == sub.id
+    [payment] = invoice.payments.data
+    assert (payment.status, payment.amount_paid) == ("paid", 2_500)
+    assert payment.payment.payment_intent == pi_id
+    again = stripe.InvoicePayment.retrieve(payment.id)
+    assert again.invoice == invoice.id
+    listed = stripe.InvoicePayment.list(invoice=invoice.id)
+    assert [p.id for p in listed.data] == [payment.id]

@@ -84,6 +84,10 @@ impl Doc for PaymentIntent {
             None => self.status.as_str().into(),
         }
     }
+    /// The invoice it pays: an invoice's payments are listed by it.
+    fn parent(&self) -> Option<&str> {
+        self.invoice.as_deref()
+    }
 }
 
 impl Doc for SetupIntent {
@@ -220,6 +224,17 @@ impl App {
             .doc(T::TABLE, id)
             .await?
             .ok_or_else(|| AppError::not_found(T::NAME, id))?;
+        self.open_doc(&row)
+    }
+
+    /// The document as `tx` sees it, not locked: for reading what an object links to.
+    pub(crate) async fn read_in<T: Doc>(&self, tx: &mut Tx, id: &str) -> AppResult<T> {
+        let row = if T::valid_id(id) {
+            tx.doc(T::TABLE, id).await?
+        } else {
+            None
+        };
+        let row = row.ok_or_else(|| AppError::not_found(T::NAME, id))?;
         self.open_doc(&row)
     }
 

@@ -32,6 +32,9 @@ pub enum Reader<'a> {
 
 /// A list of discount ids on subscriptions and invoices, expanded from the object itself.
 const DISCOUNTS: &str = "discounts";
+/// An invoice's fields that are only rendered when expanded (Stripe's "includable" fields),
+/// computed from the stored invoice.
+const INVOICE_INCLUDABLE: [&str; 2] = ["payments", "confirmation_secret"];
 
 /// The fields of an object type that hold expandable links.
 fn expandable_fields(object_type: &str) -> &'static [&'static str] {
@@ -68,7 +71,10 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
             "default_payment_method",
             "discounts",
             "test_clock",
+            "payments",
+            "confirmation_secret",
         ],
+        "invoice_payment" => &["invoice", "payment.payment_intent"],
         "invoiceitem" => &["customer", "invoice", "subscription", "test_clock"],
         _ => &[],
     }
@@ -170,6 +176,11 @@ impl App {
         if *field == DISCOUNTS {
             return self.expand_discounts(reader, value, path, full).await;
         }
+        if object_type == "invoice" && INVOICE_INCLUDABLE.contains(field) {
+            return self
+                .expand_invoice_part(reader, value, field, path, depth, full)
+                .await;
+        }
         let field_len = field.split('.').count();
         let mut slot = &mut *value;
         for part in field.split('.') {
@@ -219,6 +230,51 @@ impl App {
         // An object not stored (an upcoming invoice) keeps its ids.
         if let Some(objects) = objects {
             value[DISCOUNTS] = objects;
+        }
+        Ok(())
+    }
+
+    /// An invoice's `payments` or `confirmation_secret`, read from the stored invoice (an
+    /// upcoming invoice, not stored, has neither: null). Below `payments`, its items expand
+    /// (`payments.data.payment.payment_intent`).
+    async fn expand_invoice_part(
+        &self,
+        reader: &mut Reader<'_>,
+        value: &mut Value,
+        field: &str,
+        path: &[String],
+        depth: usize,
+        full: &str,
+    ) -> AppResult<()> {
+        let id = value["id"].as_str().unwrap_or_default().to_string();
+        let row = match reader {
+            Reader::Store(s) => s.doc(Invoice::TABLE, &id).await?,
+            Reader::Tx(tx) => tx.doc(Invoice::TABLE, &id).await?,
+        };
+        let Some(row) = row else {
+            value[field] = Value::Null;
+            return Ok(());
+        };
+        let inv: Invoice = self.open_doc(&row)?;
+        let rest = &path[1..];
+        if field == "payments" {
+            let mut list = self.payments_list(reader, &inv).await?;
+            if let Some((data, below)) = rest.split_first() {
+                if data != "data" || below.is_empty() {
+                    return Err(cannot_expand(full).into());
+                }
+                if let Value::Array(items) = &mut list["data"] {
+                    for item in items {
+                        Box::pin(self.expand_path(reader, item, below, depth + 2, full)).await?;
+                    }
+                }
+            }
+            value[field] = list;
+        } else {
+            if !rest.is_empty() {
+                return Err(cannot_expand(full).into());
+            }
+            value[field] = self.confirmation_secret(reader, &inv).await?;
         }
         Ok(())
     }

@@ -251,7 +251,7 @@ impl Resource {
             "promotion_codes" => Self::PromotionCodes,
             "tax_rates" => Self::TaxRates,
             "subscriptions" | "subscription_items" => Self::Subscriptions,
-            "invoices" | "invoiceitems" => Self::Invoices,
+            "invoices" | "invoiceitems" | "invoice_payments" => Self::Invoices,
             "credit_notes" => Self::CreditNotes,
             "billing" => Self::Billing,
             "entitlements" => Self::Entitlements,

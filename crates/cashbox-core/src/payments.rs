@@ -604,6 +604,27 @@ pub struct PaymentIntentListParams {
 }
 crate::impl_page!(PaymentIntentListParams);
 
+/// `payment_method_options[card][request_three_d_secure]`: whether the customer is asked to
+/// authenticate a payment the card alone would not require it for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestThreeDSecure {
+    /// When the card or the processor requires it.
+    #[default]
+    Automatic,
+    /// Whenever the card supports it, if the customer is present.
+    Any,
+    /// Always, if the customer is present.
+    Challenge,
+}
+
+impl RequestThreeDSecure {
+    /// Whether the merchant asks for authentication beyond what the card requires.
+    pub fn requested(self) -> bool {
+        self != Self::Automatic
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentIntent {
     pub id: String,
@@ -640,6 +661,8 @@ pub struct PaymentIntent {
     /// The invoice this intent pays, when an invoice made it.
     #[serde(default)]
     pub invoice: Option<String>,
+    #[serde(default)]
+    pub request_three_d_secure: RequestThreeDSecure,
 }
 
 /// An error in a request that is well formed but not allowed in the object's state.
@@ -743,6 +766,7 @@ impl PaymentIntent {
             pending: None,
             processor_ref: None,
             invoice: None,
+            request_three_d_secure: RequestThreeDSecure::Automatic,
         })
     }
 
@@ -891,7 +915,7 @@ impl PaymentIntent {
             "next_action": self.next_action.as_ref().map(Redirect::to_json),
             "on_behalf_of": null,
             "payment_method": self.payment_method,
-            "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+            "payment_method_options": {"card": {"request_three_d_secure": self.request_three_d_secure}},
             "payment_method_types": self.payment_method_types,
             "processing": null,
             "receipt_email": self.receipt_email,

@@ -14,6 +14,7 @@ use cashbox_core::billing::invoice::{
     InvoiceItemUpdateParams, InvoiceLinesParams, InvoiceListParams, InvoicePayParams,
     InvoiceUpdateParams,
 };
+use cashbox_core::billing::invoice_payment::InvoicePaymentListParams;
 use cashbox_core::billing::subscription::{
     PreviewParams, SubscriptionCancelParams, SubscriptionCreateParams,
     SubscriptionItemCreateParams, SubscriptionItemListParams, SubscriptionItemUpdateParams,
@@ -50,6 +51,8 @@ pub fn routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(invoice_void))
         .routes(routes!(invoice_mark_uncollectible))
         .routes(routes!(invoice_send))
+        .routes(routes!(invoice_payment_list))
+        .routes(routes!(invoice_payment_retrieve))
         .routes(routes!(invoiceitem_create, invoiceitem_list))
         .routes(routes!(
             invoiceitem_retrieve,
@@ -231,6 +234,43 @@ async fn invoice_list(
         page.data,
         page.has_more,
     )))
+}
+
+/// List invoice payments (`invoice`, `payment[payment_intent]`, `status`): one per
+/// PaymentIntent made to pay an invoice.
+#[utoipa::path(get, path = "/v1/invoice_payments", tag = "Invoices",
+    responses((status = 200, body = ListObject<Object>)))]
+async fn invoice_payment_list(
+    State(s): State<HttpState>,
+    api: Api<InvoicePaymentListParams>,
+) -> ApiResult<Json<ListObject<Value>>> {
+    let page = s
+        .app
+        .invoice_payments()
+        .list(&api.params, &api.call.expand)
+        .await?;
+    Ok(Json(ListObject::new(
+        "/v1/invoice_payments",
+        page.data,
+        page.has_more,
+    )))
+}
+
+/// Retrieve an invoice payment.
+#[utoipa::path(get, path = "/v1/invoice_payments/{id}", tag = "Invoices",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn invoice_payment_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .invoice_payments()
+            .retrieve(&id, &api.call.expand)
+            .await?,
+    ))
 }
 
 /// The next invoice of a subscription, optionally with proposed `subscription_items`.

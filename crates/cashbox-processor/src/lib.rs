@@ -102,6 +102,9 @@ pub struct AuthorizeRequest<'a> {
     pub card_set_up: bool,
     /// The cardholder completed authentication for this attempt.
     pub authenticated: bool,
+    /// The merchant asks for authentication even where the card does not require it
+    /// (`request_three_d_secure` `any` or `challenge`); only a present customer is asked.
+    pub request_authentication: bool,
 }
 
 #[derive(Debug, Clone)]

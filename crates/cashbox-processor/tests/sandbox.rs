@@ -26,6 +26,7 @@ fn charge<'a>(key: &'a str, token: &'a str, amount: i64) -> AuthorizeRequest<'a>
         capture: true,
         off_session: false,
         card_set_up: false,
+        request_authentication: false,
         authenticated: false,
     }
 }
@@ -281,4 +282,38 @@ fn futures_free_store() -> cashbox_store::Store {
     let store = rt.block_on(cashbox_store::Store::connect(&url, 1)).unwrap();
     cashbox_store::testing::remove_test_database(&url);
     store
+}
+
+#[tokio::test]
+async fn a_merchant_may_ask_a_present_customer_to_authenticate_any_card() {
+    let (_s, p) = sandbox().await;
+    let visa = token(&p, "pm_card_visa");
+    let mut asked = charge("r1", &visa, 1000);
+    asked.request_authentication = true;
+    assert!(matches!(
+        p.authorize(asked.clone()).await.unwrap(),
+        Outcome::RequiresAction
+    ));
+    // Authenticated, it goes through; off session nobody is asked.
+    asked.idempotency_key = "r2";
+    asked.authenticated = true;
+    assert!(matches!(
+        p.authorize(asked.clone()).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+    asked.idempotency_key = "r3";
+    asked.authenticated = false;
+    asked.off_session = true;
+    assert!(matches!(
+        p.authorize(asked).await.unwrap(),
+        Outcome::Succeeded { .. }
+    ));
+    // A declining card declines whatever was asked.
+    let declined = token(&p, "pm_card_chargeDeclined");
+    let mut asked = charge("r4", &declined, 1000);
+    asked.request_authentication = true;
+    assert!(matches!(
+        p.authorize(asked).await.unwrap(),
+        Outcome::Declined(_)
+    ));
 }

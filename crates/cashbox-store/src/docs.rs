@@ -116,6 +116,8 @@ pub struct DocFilter {
     /// Promotion codes only: the upper-cased code.
     pub code_key: Option<String>,
     pub created: Range,
+    /// Only documents with a parent (PaymentIntents: those that pay an invoice).
+    pub has_parent: bool,
 }
 
 impl DocRow {
@@ -141,6 +143,20 @@ fn all(rows: Vec<Row>) -> Result<Vec<DocRow>> {
 
 const COLUMNS: &str = "id, created, customer, status, parent, sealed";
 
+/// The most children [`Store::children`] answers: a list expanded inside an object shows this
+/// many, and says when there are more.
+pub const CHILDREN_MAX: usize = 100;
+
+/// An object's children (an invoice's PaymentIntents), newest first: one more than
+/// [`CHILDREN_MAX`], so the caller knows whether there are more.
+fn children_sql(table: DocTable) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM {} WHERE parent = $1 ORDER BY created DESC, id DESC LIMIT {}",
+        table.name(),
+        CHILDREN_MAX + 1
+    )
+}
+
 fn of_customer_sql(table: DocTable, statuses: usize) -> String {
     let marks: Vec<String> = (0..statuses).map(|i| format!("${}", i + 2)).collect();
     format!(
@@ -165,6 +181,14 @@ impl Store {
         all(q.fetch_all(self).await?)
     }
 
+    /// The documents whose parent is `parent`, newest first: at most [`CHILDREN_MAX`] + 1.
+    pub async fn children(&self, table: DocTable, parent: &str) -> Result<Vec<DocRow>> {
+        all(query(children_sql(table))
+            .bind(parent)
+            .fetch_all(self)
+            .await?)
+    }
+
     pub async fn doc(&self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
         let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", table.name());
         one(query(sql).bind(id).fetch_optional(self).await?)
@@ -186,6 +210,9 @@ impl Store {
                 let p = s.arg(v.into_val());
                 s.and(format!("{column} = {p}"));
             }
+        }
+        if filter.has_parent {
+            s.and("parent IS NOT NULL".to_string());
         }
         if let Some(ids) = &filter.ids {
             let condition = s.in_list("id", ids.iter().map(IntoVal::into_val));
@@ -233,6 +260,14 @@ impl Store {
 }
 
 impl Tx {
+    /// [`Store::children`] as this transaction sees them.
+    pub async fn children(&mut self, table: DocTable, parent: &str) -> Result<Vec<DocRow>> {
+        all(query(children_sql(table))
+            .bind(parent)
+            .fetch_all(&mut *self)
+            .await?)
+    }
+
     /// The document as this transaction sees it, without locking it (for reading links).
     pub async fn doc(&mut self, table: DocTable, id: &str) -> Result<Option<DocRow>> {
         let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", table.name());

@@ -166,7 +166,7 @@ pub use buffered::buffered_stats;
 pub use catalog::{PriceAttributes, PriceFilter};
 pub use customers::{CustomerFilter, CustomerRow};
 pub use deferred::{DeferredTx, deferred_stats};
-pub use docs::{DocFilter, DocRow, DocTable};
+pub use docs::{CHILDREN_MAX, DocFilter, DocRow, DocTable};
 pub use entitlements::Grant;
 pub use events::{EventFilter, EventRow};
 pub use idempotency::{Claim, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS};

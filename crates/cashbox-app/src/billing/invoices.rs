@@ -26,6 +26,7 @@ use cashbox_core::metadata::Metadata;
 use cashbox_core::money::{Money, MoneyError};
 use cashbox_core::payments::{
     PI_PREFIX, PaymentIntent, PaymentIntentCreateParams, PaymentMethod, PiStatus,
+    RequestThreeDSecure,
 };
 use cashbox_store::{DocFilter, DocRow, DocTable, Tx};
 use serde_json::{Value, json};
@@ -745,7 +746,15 @@ impl App {
             Some(pi) if pi.status != PiStatus::Canceled => (pi, false),
             // None yet, or one canceled when the invoice was settled another way: a new one.
             _ => {
-                let pi = self.invoice_payment_intent(inv, now)?;
+                // The subscription's settings apply to a payment its customer is present for.
+                let three_d_secure = match (&inv.subscription, off_session) {
+                    (Some(sub), false) => {
+                        let sub: Subscription = self.read_in(tx, sub).await?;
+                        sub.payment_settings.three_d_secure()
+                    }
+                    _ => RequestThreeDSecure::Automatic,
+                };
+                let pi = self.invoice_payment_intent(inv, three_d_secure, now)?;
                 let doc = self.snapshot_of(&pi);
                 let shown = Shown::new(Snapshot::PaymentIntent, &pi.id, &doc);
                 self.record_snapshot(tx, ctx, &["payment_intent.created"], shown);
@@ -826,6 +835,7 @@ impl App {
     pub(crate) fn invoice_payment_intent(
         &self,
         inv: &Invoice,
+        three_d_secure: RequestThreeDSecure,
         now: i64,
     ) -> AppResult<PaymentIntent> {
         let id = new_id(PI_PREFIX);
@@ -841,6 +851,7 @@ impl App {
         let mut pi =
             PaymentIntent::new(id, now, inv.amount_remaining, inv.currency, secret, &params)?;
         pi.invoice = Some(inv.id.clone());
+        pi.request_three_d_secure = three_d_secure;
         Ok(pi)
     }
 
@@ -871,7 +882,9 @@ impl App {
                 self.record_snapshot(tx, ctx, &types, shown);
                 self.grant_purchase(tx, &inv, now).await?;
                 if let Some(sub) = &inv.subscription {
-                    self.subscription_paid(tx, ctx, sub).await?;
+                    let present = (!pi.off_session).then_some(pi.payment_method.as_deref());
+                    self.subscription_paid(tx, ctx, sub, present.flatten())
+                        .await?;
                 }
             }
             PiStatus::RequiresPaymentMethod => {
@@ -1426,7 +1439,7 @@ impl Invoices<'_> {
                 .await?;
             self.grant_purchase(&mut tx, &inv, now).await?;
             if let Some(sub) = &inv.subscription {
-                self.subscription_paid(&mut tx, ctx, sub).await?;
+                self.subscription_paid(&mut tx, ctx, sub, None).await?;
             }
             return self.finish(tx, ctx, object, expand).await;
         }

@@ -6,5 +6,6 @@ pub mod catalog;
 pub mod clocks;
 pub mod credit_notes;
 pub mod discounts;
+pub mod invoice_payments;
 pub mod invoices;
 pub mod subscriptions;

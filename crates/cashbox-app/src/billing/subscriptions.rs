@@ -582,27 +582,38 @@ impl App {
     }
 
     /// A subscription whose invoice was paid: out of `incomplete`, `past_due` or `unpaid`.
+    /// One of the subscription's invoices was paid: the subscription is settled and, with
+    /// `save_default_payment_method=on_subscription`, the card the customer paid with
+    /// (`customer_card`: a payment the customer was present for) becomes its default.
     pub(crate) async fn subscription_paid(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
         id: &str,
+        customer_card: Option<&str>,
     ) -> AppResult<()> {
         let unsettled = [SubStatus::Incomplete, SubStatus::PastDue, SubStatus::Unpaid];
         let row = tx
             .doc_for_update(DocTable::Subscriptions, id)
             .await?
             .ok_or_else(|| AppError::not_found("subscription", id))?;
-        // Most payments are of an active subscription's renewal: its plain status column
-        // (written from the document at every save) says so without opening the document.
-        if !unsettled.iter().any(|s| s.as_str() == row.status) {
+        // Most payments are of an active subscription's renewal, charged off-session to the
+        // card on file: its plain status column (written from the document at every save)
+        // says there is nothing to do without opening the document.
+        if !unsettled.iter().any(|s| s.as_str() == row.status) && customer_card.is_none() {
             return Ok(());
         }
         let mut sub: Subscription = self.open_doc(&row)?;
         let before = self.render_subscription(&sub);
-        sub.transition(SubStatus::Active)?;
-        self.save_subscription(tx, &sub).await?;
+        if sub.status.may_become(SubStatus::Active) && unsettled.contains(&sub.status) {
+            sub.transition(SubStatus::Active)?;
+        }
+        sub.payment_made_with(customer_card);
         let object = self.render_subscription(&sub);
+        if object == before {
+            return Ok(());
+        }
+        self.save_subscription(tx, &sub).await?;
         let previous = previous_attributes(&before, &object);
         self.record_event(tx, ctx, "customer.subscription.updated", &object, previous)
             .await
@@ -750,7 +761,8 @@ impl Subscriptions<'_> {
         if first == FirstPayment::ByCustomer {
             // The customer pays through the invoice's PaymentIntent (its client_secret).
             let mut inv = inv.clone();
-            let pi = self.invoice_payment_intent(&inv, now)?;
+            let pi =
+                self.invoice_payment_intent(&inv, sub.payment_settings.three_d_secure(), now)?;
             self.insert_doc(&mut tx, &pi).await?;
             self.record_event(&mut tx, ctx, "payment_intent.created", &pi.to_json(), None)
                 .await?;

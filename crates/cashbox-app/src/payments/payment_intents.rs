@@ -670,6 +670,7 @@ fn authorize_request<'a>(
         off_session: pi.off_session,
         card_set_up: pm.set_up,
         authenticated,
+        request_authentication: pi.request_three_d_secure.requested(),
     })
 }
 

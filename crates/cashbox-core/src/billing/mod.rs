@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod credit_note;
 pub mod discounts;
 pub mod invoice;
+pub mod invoice_payment;
 pub mod subscription;
 
 use chrono::{DateTime, Datelike, Months, TimeDelta, Utc};

@@ -130,7 +130,6 @@ const AUTHENTICATION_REQUIRED: Decision = Decision::Decline(
 /// What a test card does when charged.
 fn decide_charge(card: &TestCard, req: &AuthorizeRequest<'_>) -> Decision {
     match card.behavior {
-        Behavior::Succeeds => Decision::Succeed,
         Behavior::Declines {
             code,
             decline_code,
@@ -142,6 +141,8 @@ fn decide_charge(card: &TestCard, req: &AuthorizeRequest<'_>) -> Decision {
             "Your card was declined.",
         ),
         _ if req.authenticated => Decision::Succeed,
+        _ if req.request_authentication && !req.off_session => Decision::Authenticate,
+        Behavior::Succeeds => Decision::Succeed,
         Behavior::AuthenticatesUnlessSetUp if req.off_session && req.card_set_up => {
             Decision::Succeed
         }

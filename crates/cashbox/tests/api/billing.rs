@@ -1571,23 +1571,191 @@ async fn settling_an_invoice_another_way_cancels_its_unfinished_card_payment() {
     assert!(report.is_sound(), "{report:?}");
 }
 
+/// Stripe's documented integration: `default_incomplete` with `on_subscription`, the browser
+/// confirming `latest_invoice.confirmation_secret` with a publishable key (as Stripe.js does).
 #[tokio::test]
-async fn default_incomplete_waits_for_the_customer_to_confirm_the_first_payment() {
+async fn default_incomplete_is_paid_in_the_browser_and_saves_the_card_on_the_subscription() {
+    use crate::support::form;
+    use axum::http::Method;
+    use cashbox_core::api_key::KeyKind;
     let b = Billing::new(None).await;
     let price = b.price(1_999).await;
     let sub = b
         .subscribe(&[
             ("items[0][price]", &price),
             ("payment_behavior", "default_incomplete"),
-            ("expand[]", "latest_invoice.payment_intent"),
+            (
+                "payment_settings[save_default_payment_method]",
+                "on_subscription",
+            ),
+            ("payment_settings[payment_method_types][0]", "card"),
+            ("expand[]", "latest_invoice.confirmation_secret"),
+            ("expand[]", "latest_invoice.payments"),
         ])
         .await;
     assert_eq!(sub["status"], "incomplete");
+    assert_eq!(
+        sub["payment_settings"]["save_default_payment_method"],
+        "on_subscription"
+    );
+    assert_eq!(sub["payment_settings"]["payment_method_types"][0], "card");
+    assert!(sub["default_payment_method"].is_null());
+    let inv = &sub["latest_invoice"];
+    assert_eq!(
+        inv["parent"]["subscription_details"]["subscription"],
+        sub["id"]
+    );
+    assert_eq!(inv["confirmation_secret"]["type"], "payment_intent");
+    let secret = inv["confirmation_secret"]["client_secret"]
+        .as_str()
+        .unwrap();
+    let pi_id = inv["payment_intent"].as_str().unwrap();
+    assert!(secret.starts_with(&format!("{pi_id}_secret_")), "{secret}");
+    let payments = inv["payments"]["data"].as_array().unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["object"], "invoice_payment");
+    assert_eq!(payments[0]["status"], "open");
+    assert_eq!(payments[0]["amount_requested"], 1_999);
+    assert!(payments[0]["amount_paid"].is_null());
+    assert_eq!(payments[0]["payment"]["payment_intent"], pi_id);
+    assert_eq!(payments[0]["is_default"], true);
+    // Without expand[], neither includable field is rendered.
+    let inv_id = inv["id"].as_str().unwrap().to_string();
+    let plain = b.t.get(&format!("/v1/invoices/{inv_id}")).await;
+    assert!(plain.ok().get("confirmation_secret").is_none());
+    assert!(plain.ok().get("payments").is_none());
+
+    // The browser: a card made with the publishable key, the PaymentIntent confirmed with
+    // the client secret the app handed it.
+    let pk = format!("Bearer {}", b.t.key_of(KeyKind::Publishable, &[]).await);
+    let body = |pairs: &[(&str, &str)]| Some(("application/x-www-form-urlencoded", form(pairs)));
+    let card =
+        b.t.send(
+            Method::POST,
+            "/v1/payment_methods",
+            body(&[
+                ("type", "card"),
+                ("card[number]", "4242424242424242"),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2030"),
+                ("card[cvc]", "123"),
+            ]),
+            &[("authorization", &pk)],
+        )
+        .await;
+    let pm = card.ok()["id"].as_str().unwrap().to_string();
+    let confirmed =
+        b.t.send(
+            Method::POST,
+            &format!("/v1/payment_intents/{pi_id}/confirm"),
+            body(&[("payment_method", &pm), ("client_secret", secret)]),
+            &[("authorization", &pk)],
+        )
+        .await;
+    assert_eq!(confirmed.ok()["status"], "succeeded");
+
+    let id = sub["id"].as_str().unwrap();
+    let after = b.sub(id).await;
+    assert_eq!(after["status"], "active");
+    assert_eq!(after["default_payment_method"], pm.as_str());
+    let paid =
+        b.t.get(&format!(
+            "/v1/invoices/{inv_id}?expand[]=payments.data.payment.payment_intent"
+        ))
+        .await;
+    let paid = paid.ok();
+    assert_eq!(
+        (paid["status"].as_str(), paid["amount_paid"].as_i64()),
+        (Some("paid"), Some(1_999))
+    );
+    let payment = &paid["payments"]["data"][0];
+    assert_eq!(payment["status"], "paid");
+    assert_eq!(payment["amount_paid"], 1_999);
+    assert_eq!(
+        payment["status_transitions"]["paid_at"],
+        paid["status_transitions"]["paid_at"]
+    );
+    assert_eq!(payment["payment"]["payment_intent"]["status"], "succeeded");
+    // /v1/invoice_payments lists and retrieves the same object.
+    let payment_id = payment["id"].as_str().unwrap();
+    let listed =
+        b.t.get(&format!("/v1/invoice_payments?invoice={inv_id}"))
+            .await;
+    assert_eq!(listed.ok()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.ok()["data"][0]["id"], payment_id);
+    let by_pi = b
+        .t
+        .get(&format!("/v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]={pi_id}&status=paid"))
+        .await;
+    assert_eq!(by_pi.ok()["data"][0]["id"], payment_id);
+    let none_open = b.t.get("/v1/invoice_payments?status=open").await;
+    assert_eq!(none_open.ok()["data"].as_array().unwrap().len(), 0);
+    let one = b.t.get(&format!("/v1/invoice_payments/{payment_id}")).await;
+    assert_eq!(one.ok()["invoice"], inv_id.as_str());
+    b.t.get("/v1/invoice_payments/inpay_nope")
+        .await
+        .error(404, "invalid_request_error");
+    b.t.get("/v1/invoice_payments?starting_after=inpay_nope")
+        .await
+        .error(400, "invalid_request_error");
+    let report = b.t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
+}
+
+#[tokio::test]
+async fn payment_settings_are_checked_and_can_ask_for_three_d_secure() {
+    let b = Billing::new(None).await;
+    let price = b.price(500).await;
+    for (param, value) in [
+        ("payment_settings[payment_method_types][0]", "sepa_debit"),
+        ("payment_settings[save_default_payment_method]", "always"),
+        (
+            "payment_settings[payment_method_options][card][request_three_d_secure]",
+            "never",
+        ),
+        ("payment_settings[bogus]", "1"),
+    ] {
+        let r =
+            b.t.post(
+                "/v1/subscriptions",
+                &[
+                    ("customer", b.customer.as_str()),
+                    ("items[0][price]", &price),
+                    (param, value),
+                ],
+            )
+            .await;
+        r.error(400, "invalid_request_error");
+    }
+    assert_eq!(
+        b.t.get("/v1/subscriptions").await.ok()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "a refused subscription leaves nothing behind"
+    );
+    // `any` asks a present customer to authenticate even a card that does not require it.
+    let sub = b
+        .subscribe(&[
+            ("items[0][price]", &price),
+            ("payment_behavior", "default_incomplete"),
+            (
+                "payment_settings[payment_method_options][card][request_three_d_secure]",
+                "any",
+            ),
+            ("expand[]", "latest_invoice.payment_intent"),
+        ])
+        .await;
+    assert_eq!(
+        sub["payment_settings"]["payment_method_options"]["card"]["request_three_d_secure"],
+        "any"
+    );
     let pi = &sub["latest_invoice"]["payment_intent"];
-    assert_eq!(pi["status"], "requires_payment_method");
-    assert_eq!(pi["amount"], 1_999);
-    assert!(pi["client_secret"].as_str().unwrap().starts_with("pi_"));
-    // The browser confirms it with a card; the invoice is paid and the subscription active.
+    assert_eq!(
+        pi["payment_method_options"]["card"]["request_three_d_secure"],
+        "any"
+    );
     let pi_id = pi["id"].as_str().unwrap();
     let confirmed =
         b.t.post(
@@ -1595,16 +1763,32 @@ async fn default_incomplete_waits_for_the_customer_to_confirm_the_first_payment(
             &[("payment_method", "pm_card_visa")],
         )
         .await;
-    assert_eq!(confirmed.ok()["status"], "succeeded");
+    assert_eq!(confirmed.ok()["status"], "requires_action");
+    let done =
+        b.t.post(
+            &format!("/v1/payment_intents/{pi_id}/_authenticate"),
+            &[("success", "true")],
+        )
+        .await;
+    assert_eq!(done.ok()["status"], "succeeded");
     let id = sub["id"].as_str().unwrap();
     assert_eq!(b.sub(id).await["status"], "active");
-    let inv = b.invoices(id).await.pop().unwrap();
+    // `save_default_payment_method` was left `off`: the card is not saved on it.
+    assert!(b.sub(id).await["default_payment_method"].is_null());
+    // An update changes them.
+    let updated =
+        b.t.post(
+            &format!("/v1/subscriptions/{id}"),
+            &[(
+                "payment_settings[save_default_payment_method]",
+                "on_subscription",
+            )],
+        )
+        .await;
     assert_eq!(
-        (inv["status"].as_str(), inv["amount_paid"].as_i64()),
-        (Some("paid"), Some(1_999))
+        updated.ok()["payment_settings"]["save_default_payment_method"],
+        "on_subscription"
     );
-    let report = b.t.app.check_ledger().await.unwrap();
-    assert!(report.is_sound(), "{report:?}");
 }
 
 #[tokio::test]

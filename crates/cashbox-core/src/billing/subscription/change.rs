@@ -21,8 +21,9 @@ use crate::payments::apply_metadata;
 
 use super::{
     ITEM_PREFIX, ITEMS_MAX, InvalidTransition, ItemParams, MissingPaymentMethod, PauseCollection,
-    PaymentBehavior, ProrationBehavior, SubStatus, Subscription, SubscriptionCreateParams,
-    SubscriptionItem, SubscriptionUpdateParams, check_quantity, parse_trial_end, proration_lines,
+    PaymentBehavior, PaymentSettings, ProrationBehavior, SaveDefaultPaymentMethod, SubStatus,
+    Subscription, SubscriptionCreateParams, SubscriptionItem, SubscriptionUpdateParams,
+    check_quantity, parse_trial_end, proration_lines,
 };
 
 /// The longest trial `trial_period_days` may ask for, as Stripe allows.
@@ -270,6 +271,9 @@ impl SubscriptionCreateParams {
         if let Some(c) = &self.currency {
             Currency::parse("currency", c)?;
         }
+        if let Some(ps) = &self.payment_settings {
+            ps.check()?;
+        }
         Ok(())
     }
 
@@ -403,6 +407,10 @@ impl Subscription {
             pause_collection: None,
             trial_will_end_sent: false,
             upcoming_sent_for: None,
+            payment_settings: match &p.payment_settings {
+                Some(ps) => PaymentSettings::default().apply(ps)?,
+                None => PaymentSettings::default(),
+            },
         };
         sub.current_period_end = match trial_end {
             Some(t) => t,
@@ -473,6 +481,17 @@ impl Subscription {
         Ok(())
     }
 
+    /// One of its invoices was paid with `payment_method`: with
+    /// `save_default_payment_method=on_subscription` it becomes the default.
+    pub fn payment_made_with(&mut self, payment_method: Option<&str>) {
+        if self.payment_settings.save_default_payment_method
+            == SaveDefaultPaymentMethod::OnSubscription
+            && let Some(pm) = payment_method
+        {
+            self.default_payment_method = Some(pm.to_string());
+        }
+    }
+
     /// Whether its latest invoice waits for a payment that failed or was never made.
     pub fn awaits_payment(&self) -> bool {
         matches!(
@@ -504,6 +523,9 @@ impl SubscriptionUpdateParams {
         }
         if let Some(items) = &self.items {
             check_item_params(items, false)?;
+        }
+        if let Some(ps) = &self.payment_settings {
+            ps.check()?;
         }
         if let Some(Some(pc)) = &self.pause_collection
             && pc.behavior.is_none()
@@ -623,6 +645,9 @@ impl Subscription {
         }
         self.update_cancellation(p, now)?;
         self.update_collection(p)?;
+        if let Some(ps) = &p.payment_settings {
+            self.payment_settings = self.payment_settings.apply(ps)?;
+        }
         if let Some(pm) = refs.default_payment_method {
             update.new_payment_method = pm.is_some();
             self.default_payment_method = pm;

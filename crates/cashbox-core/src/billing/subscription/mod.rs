@@ -17,6 +17,7 @@ use crate::billing::invoice::{CollectionMethod, Discount, DiscountParams, LineDr
 use crate::billing::{self, price_amount, prorate, short_date};
 use crate::currency::Currency;
 use crate::metadata::{Metadata, MetadataParam, present};
+use crate::payments::RequestThreeDSecure;
 
 pub const SUBSCRIPTION_PREFIX: &str = "sub";
 pub const ITEM_PREFIX: &str = "si";
@@ -260,6 +261,8 @@ pub struct Subscription {
     pub trial_will_end_sent: bool,
     /// The period end whose `invoice.upcoming` went out.
     pub upcoming_sent_for: Option<i64>,
+    #[serde(default)]
+    pub payment_settings: PaymentSettings,
 }
 
 /// What falls due next for a subscription, and when.
@@ -480,7 +483,7 @@ impl Subscription {
             "next_pending_invoice_item_invoice": null,
             "on_behalf_of": null,
             "pause_collection": self.pause_collection.map(|p| json!({"behavior": p.behavior, "resumes_at": p.resumes_at})),
-            "payment_settings": {"payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off"},
+            "payment_settings": self.payment_settings.to_json(),
             "pending_invoice_item_interval": null,
             "pending_setup_intent": null,
             "pending_update": null,
@@ -604,6 +607,109 @@ pub enum PaymentBehavior {
     PendingIfIncomplete,
 }
 
+/// `payment_settings.save_default_payment_method`: whether the card that pays one of the
+/// subscription's invoices becomes its default (`on_subscription`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SaveDefaultPaymentMethod {
+    #[default]
+    Off,
+    OnSubscription,
+}
+
+/// A subscription's `payment_settings`, as stored and rendered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentSettings {
+    pub save_default_payment_method: SaveDefaultPaymentMethod,
+    /// `None`: the types the invoice's customer can pay with (card, here).
+    pub payment_method_types: Option<Vec<String>>,
+    /// `None` unless set: Stripe renders no options when none were given.
+    pub request_three_d_secure: Option<RequestThreeDSecure>,
+}
+
+impl PaymentSettings {
+    /// These settings with `p`'s changes.
+    pub fn apply(&self, p: &PaymentSettingsParams) -> Result<PaymentSettings, ParamError> {
+        p.check()?;
+        let mut next = self.clone();
+        if let Some(s) = p.save_default_payment_method {
+            next.save_default_payment_method = s;
+        }
+        if let Some(types) = &p.payment_method_types {
+            next.payment_method_types = Some(types.clone());
+        }
+        if let Some(r) = p
+            .payment_method_options
+            .as_ref()
+            .and_then(|o| o.card.as_ref())
+            .and_then(|c| c.request_three_d_secure)
+        {
+            next.request_three_d_secure = Some(r);
+        }
+        Ok(next)
+    }
+
+    /// What the PaymentIntent of one of the subscription's invoices asks for.
+    pub fn three_d_secure(&self) -> RequestThreeDSecure {
+        self.request_three_d_secure.unwrap_or_default()
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "payment_method_options": self.request_three_d_secure.map(|r| json!({
+                "acss_debit": null, "bancontact": null,
+                "card": {"mandate_options": null, "network": null, "request_three_d_secure": r},
+                "customer_balance": null, "konbini": null, "sepa_debit": null, "us_bank_account": null,
+            })),
+            "payment_method_types": self.payment_method_types,
+            "save_default_payment_method": self.save_default_payment_method,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettingsParams {
+    pub save_default_payment_method: Option<SaveDefaultPaymentMethod>,
+    pub payment_method_types: Option<Vec<String>>,
+    pub payment_method_options: Option<PaymentMethodOptionsParams>,
+}
+
+impl PaymentSettingsParams {
+    /// Only cards are taken: a type this processor cannot charge is refused by name.
+    pub fn check(&self) -> Result<(), ParamError> {
+        if let Some(types) = &self.payment_method_types {
+            if types.is_empty() {
+                return Err(ParamError::invalid(
+                    "payment_settings[payment_method_types]",
+                    "payment_method_types must name at least one type.",
+                ));
+            }
+            if let Some(bad) = types.iter().find(|t| t.as_str() != "card") {
+                return Err(ParamError::invalid(
+                    "payment_settings[payment_method_types]",
+                    format!(
+                        "The payment method type provided: {bad} is invalid. This processor supports: card."
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethodOptionsParams {
+    pub card: Option<CardOptionsParams>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardOptionsParams {
+    pub request_three_d_secure: Option<RequestThreeDSecure>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProrationBehavior {
@@ -635,6 +741,7 @@ pub struct SubscriptionCreateParams {
     pub promotion_code: Option<String>,
     pub discounts: Option<Vec<DiscountParams>>,
     pub payment_behavior: Option<PaymentBehavior>,
+    pub payment_settings: Option<PaymentSettingsParams>,
     pub proration_behavior: Option<ProrationBehavior>,
     pub off_session: Option<bool>,
     pub description: Option<String>,
@@ -674,6 +781,7 @@ pub struct SubscriptionUpdateParams {
     #[schema(value_type = Option<Object>)]
     pub pause_collection: Option<Option<PauseCollectionParams>>,
     pub payment_behavior: Option<PaymentBehavior>,
+    pub payment_settings: Option<PaymentSettingsParams>,
     pub off_session: Option<bool>,
     #[serde(default, deserialize_with = "crate::customer::patch")]
     #[schema(value_type = Option<String>)]
