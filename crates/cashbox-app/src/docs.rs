@@ -7,6 +7,7 @@ use cashbox_core::payments::{
     CHARGE_PREFIX, Charge, PI_PREFIX, PM_PREFIX, PaymentIntent, PaymentMethod, REFUND_PREFIX,
     Refund, SETI_PREFIX, SetupIntent,
 };
+use cashbox_core::search::Entry;
 use cashbox_store::{DocRow, DocTable, SealedColumn, Tx};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +27,11 @@ pub(crate) trait Doc: Serialize + DeserializeOwned {
     fn customer(&self) -> Option<&str>;
     fn status(&self) -> String;
     fn parent(&self) -> Option<&str> {
+        None
+    }
+    /// What a searchable document puts in the search index (its
+    /// [`cashbox_core::search::Searchable`] entry), written with it.
+    fn search_entry(&self) -> Option<Entry> {
         None
     }
     /// Whether `id` could name one of these: Cashbox's `prefix_…` ids unless the type lets
@@ -67,6 +73,9 @@ impl Doc for PaymentIntent {
     const TABLE: DocTable = DocTable::PaymentIntents;
     const PREFIX: &'static str = PI_PREFIX;
     const NAME: &'static str = "payment_intent";
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        Some(cashbox_core::search::Searchable::search_entry(self))
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -115,6 +124,9 @@ impl Doc for Charge {
     const TABLE: DocTable = DocTable::Charges;
     const PREFIX: &'static str = CHARGE_PREFIX;
     const NAME: &'static str = "charge";
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        Some(cashbox_core::search::Searchable::search_entry(self))
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -125,10 +137,7 @@ impl Doc for Charge {
         self.customer.as_deref()
     }
     fn status(&self) -> String {
-        serde_json::to_value(&self.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+        self.status.as_str().into()
     }
     fn parent(&self) -> Option<&str> {
         Some(&self.payment_intent)
@@ -171,6 +180,7 @@ impl App {
             customer: d.customer().map(str::to_string),
             status: d.status(),
             parent: d.parent().map(str::to_string),
+            search: d.search_entry().map(|e| self.search_rows(e)),
             sealed: self
                 .keys()
                 .seal_compressed(&SealedColumn::Doc(T::TABLE).aad(d.id()), &compressed),

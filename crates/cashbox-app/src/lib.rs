@@ -47,6 +47,7 @@ pub mod keys;
 pub mod ledger;
 pub mod payments;
 pub mod rotation;
+pub mod search;
 pub mod usage;
 pub mod webhooks;
 

@@ -1,5 +1,5 @@
 //! `cashbox keys rotate-encryption`: re-seals every sealed value under the key ring's primary
-//! key and recomputes blind indexes. Safe to run while `serve` runs and to run again.
+//! key and recomputes blind indexes (the customers' email index and the search index). Safe to run while `serve` runs and to run again.
 
 use cashbox_core::customer::CustomerPrivate;
 use cashbox_store::SealedColumn;
@@ -13,6 +13,8 @@ pub const ROTATION_BATCH_ROWS: i64 = 500;
 pub struct RotationReport {
     pub scanned: u64,
     pub resealed: u64,
+    /// Searchable objects whose blind indexes were rewritten under the primary key.
+    pub reindexed: u64,
 }
 
 impl App {
@@ -52,6 +54,8 @@ impl App {
                 }
             }
         }
+        // The search index's blind indexes too, so that the old key can leave the ring.
+        report.reindexed = self.rebuild_search_index().await?;
         Ok(report)
     }
 }

@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod billing;
 mod clock;
 mod payments;
+mod search;
 mod usage;
 mod webhooks;
 
@@ -79,6 +80,15 @@ enum Command {
         url: Option<String>,
         #[arg(long)]
         key: Option<String>,
+    },
+    /// Benchmark search over N customers: exact email through the blind index, metadata, and
+    /// metadata with a negation; prints searches per second, p50 / p99, and the cost of one
+    /// lookup without the index.
+    BenchSearch {
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
     },
     /// Benchmark webhook deliveries per second to a local receiver.
     BenchWebhooks {
@@ -160,6 +170,9 @@ async fn run(command: Command) -> Result<(), String> {
                 target: url.zip(key),
             })
             .await
+        }
+        Command::BenchSearch { customers, queries } => {
+            search::run(search::SearchBenchOptions { customers, queries }).await
         }
         Command::BenchWebhooks { events, writers } => {
             webhooks::run(webhooks::WebhookBenchOptions { events, writers }).await

@@ -942,6 +942,16 @@ pub enum ChargeStatus {
     Failed,
 }
 
+impl ChargeStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Pending => "pending",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Charge {
     pub id: String,
@@ -1019,6 +1029,11 @@ impl From<RefundRefused> for ParamError {
 }
 
 impl Charge {
+    /// Whether all that was captured was refunded.
+    pub fn refunded(&self) -> bool {
+        self.amount_captured > 0 && self.amount_refunded == self.amount_captured
+    }
+
     pub fn captured_amount(&self) -> Money {
         Money::new(self.amount_captured, self.currency)
     }
@@ -1154,7 +1169,7 @@ impl Charge {
             "receipt_email": self.receipt_email,
             "receipt_number": null,
             "receipt_url": self.receipt_url,
-            "refunded": self.amount_captured > 0 && self.amount_refunded == self.amount_captured
+            "refunded": self.refunded()
                 || self.released,
             "review": null,
             "shipping": null,

@@ -21,6 +21,7 @@ pub mod pages;
 pub mod params;
 pub mod payments;
 mod pdf;
+mod search;
 mod templates;
 mod usage;
 mod webhooks;
@@ -95,6 +96,7 @@ impl utoipa::Modify for BearerAuth {
 /// Every `/v1` endpoint, with its OpenAPI description generated from the handlers.
 fn api_routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(search::routes())
         .merge(customers::routes())
         .merge(events::routes())
         .merge(payments::routes())

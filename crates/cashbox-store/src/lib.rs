@@ -153,6 +153,7 @@ mod migrate;
 mod query;
 mod sandbox;
 mod sealed;
+mod search;
 mod shape;
 mod side_effects;
 pub mod testing;
@@ -175,6 +176,7 @@ pub use lite::{Lite, LiteTx, SQLITE_BUSY_TIMEOUT, Synchronous};
 pub use query::Listed;
 pub use sandbox::SandboxOp;
 pub use sealed::SealedColumn;
+pub use search::{Compare, SearchClause, SearchCondition, SearchPage, SearchQuery, SearchRows};
 pub use webhooks::{AttemptRow, OutboxEvent, TakenDelivery};
 
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -582,6 +584,7 @@ mod tests {
                 invoice_prefix: "ABCDEFGH".into(),
                 next_invoice_sequence: 1,
                 test_clock: None,
+                search: None,
             })
             .await
             .unwrap();

@@ -97,6 +97,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_no_ledger_account_index.sql"),
         postgres: include_str!("../migrations/postgres/0014_no_ledger_account_index.sql"),
     },
+    Migration {
+        version: 15,
+        name: "search",
+        sqlite: include_str!("../migrations/sqlite/0015_search.sql"),
+        postgres: include_str!("../migrations/postgres/0015_search.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

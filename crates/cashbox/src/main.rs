@@ -244,6 +244,10 @@ async fn keys(config: &Config, command: KeysCommand) -> Result<(), String> {
                 "re-encrypted {} of {} sealed values under the primary key",
                 report.resealed, report.scanned
             );
+            println!(
+                "re-indexed {} searchable objects under the primary key",
+                report.reindexed
+            );
         }
         KeysCommand::GenerateEncryptionKey { .. } => unreachable!("handled before configuration"),
     }

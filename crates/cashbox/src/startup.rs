@@ -171,6 +171,9 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
         ordinary_transactions_only: false,
     };
     let app = App::new(store, ring, settings);
+    app.ensure_search_index()
+        .await
+        .map_err(|e| format!("cannot build the search index: {e}"))?;
     Ok(Opened { app, notes })
 }
 

@@ -205,6 +205,12 @@ async fn rotation_re_encrypts_everything_and_lookups_keep_working() {
         .await
         .unwrap();
     assert_eq!(found.data.len(), 1);
+    // The search index was rebuilt under the new key: its blind indexes still find her.
+    let by_email: cashbox_core::search::SearchParams =
+        serde_json::from_value(json!({"query": format!("email:'{}'", SECRETS[0])})).unwrap();
+    let found = only_new.customers().search(&by_email, &[]).await.unwrap();
+    assert_eq!(found.data.len(), 1);
+    assert_eq!(found.data[0]["id"], id.as_str());
     let events = only_new.events().list(&Default::default()).await.unwrap();
     assert_eq!(events.data[0]["data"]["object"]["email"], SECRETS[0]);
     let mut v = c.clone();

@@ -1,0 +1,306 @@
+//! The search index's rows, and search queries over them (see `0015_search.sql`).
+//!
+//! A search runs as one statement on the resource's own table: each clause is a condition on
+//! its `id` (in the ids an index lookup finds) or its `created` column, joined by AND or OR,
+//! newest first. Term lookups use the `search_terms` primary key; numbers use
+//! `search_values_number`. Nothing is decrypted to answer.
+
+use crate::db::{Val, query};
+use crate::{Result, Store, Tx};
+
+/// What one object puts in the index, its blind indexes already computed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchRows {
+    pub terms: Vec<Vec<u8>>,
+    pub numbers: Vec<(&'static str, i64)>,
+    pub texts: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Compare {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Eq => "=",
+            Self::Gt => ">",
+            Self::Ge => ">=",
+            Self::Lt => "<",
+            Self::Le => "<=",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchCondition {
+    /// Has any of these terms (one blind index per key of the ring).
+    AnyTerm(Vec<Vec<u8>>),
+    Number {
+        field: &'static str,
+        compare: Compare,
+        value: i64,
+    },
+    Created {
+        compare: Compare,
+        value: i64,
+    },
+    /// The text field contains `needle` (lower-cased).
+    Contains {
+        field: &'static str,
+        needle: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchClause {
+    pub negated: bool,
+    pub condition: SearchCondition,
+}
+
+/// A search on one table: `table` is a searchable resource's (`customers`, `prices`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub table: &'static str,
+    pub any: bool,
+    pub clauses: Vec<SearchClause>,
+    /// Results after this (created, id), newest first.
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+    pub total_count: bool,
+}
+
+/// Ids, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPage {
+    pub ids: Vec<(i64, String)>,
+    pub has_more: bool,
+    pub total_count: Option<i64>,
+}
+
+/// `LIKE` pattern for a substring, with the pattern characters escaped.
+fn contains_pattern(needle: &str) -> String {
+    let mut p = String::from("%");
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+struct Sql {
+    args: Vec<Val>,
+}
+
+impl Sql {
+    fn arg(&mut self, v: Val) -> String {
+        self.args.push(v);
+        format!("${}", self.args.len())
+    }
+
+    fn condition(&mut self, c: &SearchCondition) -> String {
+        match c {
+            SearchCondition::AnyTerm(terms) => {
+                let ps: Vec<String> = terms
+                    .iter()
+                    .map(|t| self.arg(Val::Bytes(t.clone())))
+                    .collect();
+                format!(
+                    "id IN (SELECT object_id FROM search_terms WHERE term IN ({}))",
+                    ps.join(", ")
+                )
+            }
+            SearchCondition::Number {
+                field,
+                compare,
+                value,
+            } => {
+                let f = self.arg(Val::Text(field.to_string()));
+                let v = self.arg(Val::Int(*value));
+                format!(
+                    "id IN (SELECT object_id FROM search_values WHERE field = {f} AND number {} {v})",
+                    compare.sql()
+                )
+            }
+            SearchCondition::Created { compare, value } => {
+                let v = self.arg(Val::Int(*value));
+                format!("created {} {v}", compare.sql())
+            }
+            SearchCondition::Contains { field, needle } => {
+                let f = self.arg(Val::Text(field.to_string()));
+                let p = self.arg(Val::Text(contains_pattern(needle)));
+                format!(
+                    "id IN (SELECT object_id FROM search_values WHERE field = {f} AND text LIKE {p} ESCAPE '\\')"
+                )
+            }
+        }
+    }
+
+    /// The query's WHERE clause (without the page).
+    fn filter(&mut self, q: &SearchQuery) -> String {
+        let parts: Vec<String> = q
+            .clauses
+            .iter()
+            .map(|c| {
+                let sql = self.condition(&c.condition);
+                if c.negated {
+                    format!("NOT ({sql})")
+                } else {
+                    format!("({sql})")
+                }
+            })
+            .collect();
+        let joined = parts.join(if q.any { " OR " } else { " AND " });
+        let live = if q.table == "customers" {
+            " AND deleted = FALSE"
+        } else {
+            ""
+        };
+        format!("({joined}){live}")
+    }
+}
+
+impl Store {
+    /// One page of a search, and the number of all its results when asked.
+    pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage> {
+        let mut sql = Sql { args: Vec::new() };
+        let filter = sql.filter(q);
+        let total_count = if q.total_count {
+            let count = format!("SELECT COUNT(*) AS n FROM {} WHERE {filter}", q.table);
+            let row = query(count)
+                .bind_all(sql.args.clone())
+                .fetch_one(self)
+                .await?;
+            Some(row.try_get::<i64>("n")?)
+        } else {
+            None
+        };
+        let mut page = filter;
+        if let Some((created, id)) = &q.after {
+            let c = sql.arg(Val::Int(*created));
+            let i = sql.arg(Val::Text(id.clone()));
+            page.push_str(&format!(
+                " AND (created < {c} OR (created = {c} AND id < {i}))"
+            ));
+        }
+        let select = format!(
+            "SELECT created, id FROM {} WHERE {page} ORDER BY created DESC, id DESC LIMIT {}",
+            q.table,
+            q.limit + 1
+        );
+        let rows = query(select).bind_all(sql.args).fetch_all(self).await?;
+        let mut ids = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<i64>("created")?, r.try_get::<String>("id")?)))
+            .collect::<Result<Vec<_>>>()?;
+        let has_more = ids.len() > q.limit as usize;
+        ids.truncate(q.limit as usize);
+        Ok(SearchPage {
+            ids,
+            has_more,
+            total_count,
+        })
+    }
+
+    /// Whether objects saved before the index existed are indexed yet.
+    pub async fn search_index_built(&self) -> Result<bool> {
+        let row = query("SELECT built_at FROM search_state WHERE id = 1")
+            .fetch_optional(self)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<Option<i64>>("built_at")?.is_some(),
+            None => true,
+        })
+    }
+
+    pub async fn set_search_index_built(&self, at: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        query("UPDATE search_state SET built_at = $1 WHERE id = 1")
+            .bind(at)
+            .run_ignoring_count(&mut tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// [`Tx::index_for_search`] outside a transaction (rebuilding the index).
+    pub async fn index_for_search(&self, object_id: &str, rows: &SearchRows) -> Result<()> {
+        let mut tx = self.begin().await?;
+        tx.index_for_search(object_id, rows).await?;
+        tx.commit().await
+    }
+}
+
+impl Tx {
+    /// Replaces what `object_id` has in the search index.
+    pub async fn index_for_search(&mut self, object_id: &str, rows: &SearchRows) -> Result<()> {
+        query("DELETE FROM search_terms WHERE object_id = $1")
+            .bind(object_id)
+            .run_ignoring_count(&mut *self)
+            .await?;
+        query("DELETE FROM search_values WHERE object_id = $1")
+            .bind(object_id)
+            .run_ignoring_count(&mut *self)
+            .await?;
+        if !rows.terms.is_empty() {
+            let mut sql = Sql {
+                args: vec![Val::Text(object_id.to_string())],
+            };
+            let values: Vec<String> = rows
+                .terms
+                .iter()
+                .map(|t| format!("({}, $1)", sql.arg(Val::Bytes(t.clone()))))
+                .collect();
+            let insert = format!(
+                "INSERT INTO search_terms (term, object_id) VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            );
+            query(insert)
+                .bind_all(sql.args)
+                .run_ignoring_count(&mut *self)
+                .await?;
+        }
+        if !rows.numbers.is_empty() || !rows.texts.is_empty() {
+            let mut sql = Sql {
+                args: vec![Val::Text(object_id.to_string())],
+            };
+            let mut values: Vec<String> = Vec::new();
+            for (field, n) in &rows.numbers {
+                let f = sql.arg(Val::Text(field.to_string()));
+                let v = sql.arg(Val::Int(*n));
+                values.push(format!("({f}, $1, {v}, NULL)"));
+            }
+            for (field, text) in &rows.texts {
+                let f = sql.arg(Val::Text(field.to_string()));
+                let v = sql.arg(Val::Text(text.clone()));
+                values.push(format!("({f}, $1, NULL, {v})"));
+            }
+            let insert = format!(
+                "INSERT INTO search_values (field, object_id, number, text) VALUES {}",
+                values.join(", ")
+            );
+            query(insert)
+                .bind_all(sql.args)
+                .run_ignoring_count(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_the_substring_literally() {
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}
