@@ -133,7 +133,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 mod api_keys;
@@ -179,6 +179,8 @@ pub use sealed::SealedColumn;
 pub use search::{Compare, SearchClause, SearchCondition, SearchPage, SearchQuery, SearchRows};
 pub use webhooks::{AttemptRow, OutboxEvent, TakenDelivery};
 
+/// How long start-up waits for PostgreSQL to answer its first connection.
+pub const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Fast transactions whose work failed on what it saw there and ran again.
@@ -254,6 +256,12 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("unsupported DATABASE_URL: use sqlite:PATH or postgres://…")]
     UnsupportedUrl,
+    /// The server did not answer a first connection in time.
+    #[error("no answer within {0} seconds (is the server running, and the host and port right?)")]
+    Unreachable(u64),
+    /// The database takes no writes (a read-only file or server).
+    #[error("the database takes no writes: {0}")]
+    ReadOnly(String),
     #[error("an in-memory SQLite database is not supported: give a file path")]
     InMemory,
     #[error("unsupported SQLite synchronous={0}: use full (the default) or normal")]
@@ -382,6 +390,16 @@ impl Store {
             Ok(Self::Sqlite(Arc::new(lite)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
+            // One connection first, so that a server that refuses or does not answer says why
+            // at once (the pool would retry until its acquire timeout and say only that).
+            {
+                use sqlx::Connection;
+                let first =
+                    tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
+                        .await
+                        .map_err(|_| StoreError::Unreachable(FIRST_CONNECT_TIMEOUT.as_secs()))??;
+                first.close().await?;
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
@@ -398,6 +416,19 @@ impl Store {
             Self::Sqlite(..) => "sqlite",
             Self::Postgres(_) => "postgres",
         }
+    }
+
+    /// Refuses a database that takes no writes (a read-only SQLite file, a standby), with the
+    /// database's own reason: a server on it would answer every write with a 500.
+    pub async fn check_writable(&self) -> Result<()> {
+        let probe = async {
+            let mut tx = self.begin().await?;
+            db::query("UPDATE search_state SET built_at = built_at WHERE id = 1")
+                .run_ignoring_count(&mut tx)
+                .await?;
+            tx.commit().await
+        };
+        probe.await.map_err(|e| StoreError::ReadOnly(e.to_string()))
     }
 
     /// Whether the database answers, for `/ready`.

@@ -105,6 +105,36 @@ pub const KNOWN_VARS: &[&str] = &[
 ];
 
 const DB_MAX_CONNECTIONS: &str = "CASHBOX_DB_MAX_CONNECTIONS";
+/// The longest a webhook delivery may wait for the endpoint's answer.
+pub const WEBHOOK_TIMEOUT_MAX_SECS: u64 = 60;
+
+/// `CASHBOX_LISTEN`: `HOST:PORT` with an IP address or a host name (`localhost:4242`, the
+/// first address it resolves to), or `:PORT` for every interface.
+pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let bad = |why: String| {
+        format!(
+            "CASHBOX_LISTEN must be HOST:PORT (127.0.0.1:4242, localhost:4242) or :PORT, not {value:?}: {why}"
+        )
+    };
+    let with_host = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_string(),
+    };
+    if let Ok(addr) = with_host.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (_, port) = with_host
+        .rsplit_once(':')
+        .ok_or_else(|| bad("no port".into()))?;
+    port.parse::<u16>()
+        .map_err(|_| bad(format!("{port:?} is not a port number")))?;
+    with_host
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("the host name resolves to no address".into()))
+}
 
 /// The connection pool's size from `CASHBOX_DB_MAX_CONNECTIONS`: 16 if unset, at least 1.
 fn db_max_connections(value: Option<&str>) -> Result<u32, String> {
@@ -155,10 +185,7 @@ impl Config {
                 ));
             }
         };
-        let listen = get("CASHBOX_LISTEN")
-            .unwrap_or(DEFAULT_LISTEN)
-            .parse()
-            .map_err(|e| format!("CASHBOX_LISTEN must be HOST:PORT: {e}"))?;
+        let listen = parse_listen(get("CASHBOX_LISTEN").unwrap_or(DEFAULT_LISTEN))?;
         let number = |k: &str, default: u64| -> Result<u64, String> {
             get(k).map_or(Ok(default), |v| {
                 v.parse()
@@ -188,7 +215,14 @@ impl Config {
             allow_loopback: flag("CASHBOX_WEBHOOK_ALLOW_LOOPBACK", env == Env::Development)?,
             allow_private: flag("CASHBOX_WEBHOOK_ALLOW_PRIVATE", false)?,
             timeout: std::time::Duration::from_secs(
-                number("CASHBOX_WEBHOOK_TIMEOUT_SECS", 10)?.clamp(1, 60),
+                match number("CASHBOX_WEBHOOK_TIMEOUT_SECS", 10)? {
+                    s @ 1..=WEBHOOK_TIMEOUT_MAX_SECS => s,
+                    s => {
+                        return Err(format!(
+                            "CASHBOX_WEBHOOK_TIMEOUT_SECS must be between 1 and {WEBHOOK_TIMEOUT_MAX_SECS} seconds, not {s}"
+                        ));
+                    }
+                },
             ),
         };
         Ok(Self {
@@ -378,6 +412,32 @@ mod tests {
         assert!(e.contains("CASHBOX_LISTEN"));
         let e = Config::from_vars(&vars(&[("CASHBOX_RATE_LIMIT_PER_SECOND", "x")])).unwrap_err();
         assert!(e.contains("CASHBOX_RATE_LIMIT_PER_SECOND"));
+    }
+
+    #[test]
+    fn listen_takes_host_names_and_a_bare_port() {
+        let at = |v: &str| Config::from_vars(&vars(&[("CASHBOX_LISTEN", v)])).map(|c| c.listen);
+        assert_eq!(at("localhost:4242").unwrap().port(), 4242);
+        assert!(at("localhost:4242").unwrap().ip().is_loopback());
+        assert_eq!(at(":4343").unwrap().to_string(), "0.0.0.0:4343");
+        assert_eq!(at("[::1]:80").unwrap().to_string(), "[::1]:80");
+        for bad in ["localhost", "localhost:http", ":", "host.invalid.:4242x"] {
+            let e = at(bad).unwrap_err();
+            assert!(
+                e.contains("CASHBOX_LISTEN") && e.contains(bad),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_webhook_timeout_out_of_range_is_refused_not_clamped() {
+        for bad in ["0", "61"] {
+            let e = Config::from_vars(&vars(&[("CASHBOX_WEBHOOK_TIMEOUT_SECS", bad)])).unwrap_err();
+            assert!(e.contains("between 1 and 60"), "{e}");
+        }
+        let c = Config::from_vars(&vars(&[("CASHBOX_WEBHOOK_TIMEOUT_SECS", "60")])).unwrap();
+        assert_eq!(c.webhooks.timeout.as_secs(), 60);
     }
 
     #[test]

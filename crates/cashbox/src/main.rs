@@ -8,23 +8,36 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use cashbox::config::{Config, LogFormat};
-use cashbox::startup;
+use cashbox::startup::{self, Purpose};
 use cashbox_app::keys::SOURCE_CLI;
 use cashbox_core::api_key::{KeyKind, Permission};
 use cashbox_core::crypto::KeyRing;
 
 /// Cashbox: self-hosted billing and payments in Stripe's dialect.
-///
-/// Configured by environment variables (or a KEY=value file named by CASHBOX_CONFIG):
-/// CASHBOX_ENV, CASHBOX_LISTEN, CASHBOX_DATA_DIR, DATABASE_URL, CASHBOX_SECRET_KEY,
-/// CASHBOX_ENCRYPTION_KEYS, CASHBOX_ENCRYPTION_KEYS_FILE, CASHBOX_RATE_LIMIT_PER_SECOND,
-/// CASHBOX_RATE_LIMIT_BURST, CASHBOX_BODY_LIMIT_BYTES, CASHBOX_DB_MAX_CONNECTIONS,
-/// CASHBOX_LOG_FORMAT.
 #[derive(Parser)]
 #[command(name = "cashbox", version)]
 struct Cli {
+    /// The data directory (SQLite database, development key): overrides CASHBOX_DATA_DIR.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--help`'s list of settings: every one `Config` reads, from the same list.
+fn settings_help() -> String {
+    let mut help = String::from(
+        "Settings are environment variables (or KEY=value lines in a file named by CASHBOX_CONFIG; \
+         CASHBOX_LOG filters the logs); the README's \"Running it for real\" says what each does:\n",
+    );
+    let mut names = cashbox::config::KNOWN_VARS.to_vec();
+    names.extend(["CASHBOX_CONFIG", "CASHBOX_LOG"]);
+    for chunk in names.chunks(3) {
+        help.push_str("  ");
+        help.push_str(&chunk.join(", "));
+        help.push('\n');
+    }
+    help
 }
 
 #[derive(Subcommand)]
@@ -104,7 +117,13 @@ fn init_logs(format: LogFormat) {
 #[tokio::main]
 async fn main() -> ExitCode {
     cashbox_app::webhooks::install_tls_provider();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command()
+        .after_help(settings_help())
+        .get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -122,14 +141,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         println!("{}", KeyRing::generate_entry(id).as_str());
         return Ok(());
     }
-    let config = Config::load()?;
+    let mut config = Config::load()?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
     init_logs(config.log_format);
     match cli.command {
         Command::Serve => startup::serve(config).await,
         Command::Ledger {
             command: LedgerCommand::Check,
         } => {
-            let app = startup::open(&config, "").await?.app;
+            let app = startup::open(&config, "", Purpose::Operate).await?.app;
             let report = app.check_ledger().await.map_err(|e| e.to_string())?;
             println!("{} transactions checked", report.transactions);
             for i in &report.imbalances {
@@ -154,7 +176,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Migrate => {
-            let opened = startup::open(&config, "").await?;
+            let opened = startup::open(&config, "", Purpose::Serve).await?;
             for note in &opened.notes {
                 println!("{note}");
             }
@@ -166,7 +188,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn keys(config: &Config, command: KeysCommand) -> Result<(), String> {
-    let app = startup::open(config, "").await?.app;
+    let app = startup::open(config, "", Purpose::Operate).await?.app;
     let err = |e: cashbox_app::AppError| e.to_string();
     match command {
         KeysCommand::Create {

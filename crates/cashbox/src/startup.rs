@@ -23,16 +23,41 @@ pub const BILLING_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEV_KEYS_FILE: &str = "encryption.keys";
 pub const SQLITE_FILE: &str = "cashbox.db";
 
+/// Why the database is opened: to serve (or migrate), which makes what is missing (the data
+/// directory, the SQLite file, a development key), or for an operator command, which works
+/// on existing data only and refuses, saying where it looked, when there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Serve,
+    Operate,
+}
+
+/// An operator command's refusal when there is no data where it looked.
+fn no_data(missing: &Path) -> String {
+    format!(
+        "no Cashbox data here: {} does not exist. Run this where `cashbox serve` ran, or say where the data is with --data-dir DIR (CASHBOX_DATA_DIR) and, for PostgreSQL, DATABASE_URL",
+        missing.display()
+    )
+}
+
 /// What start-up decided, to be said plainly to the operator.
 pub struct Opened {
     pub app: App,
     pub notes: Vec<String>,
 }
 
-fn database_url(config: &Config, notes: &mut Vec<String>) -> Result<String, String> {
+fn database_url(
+    config: &Config,
+    purpose: Purpose,
+    notes: &mut Vec<String>,
+) -> Result<String, String> {
     if let Some(url) = &config.database_url {
         notes.push(format!("database: {}", redact_url(url)));
         return Ok(url.clone());
+    }
+    let path = config.data_dir.join(SQLITE_FILE);
+    if purpose == Purpose::Operate && !path.exists() {
+        return Err(no_data(&path));
     }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         format!(
@@ -40,7 +65,6 @@ fn database_url(config: &Config, notes: &mut Vec<String>) -> Result<String, Stri
             config.data_dir.display()
         )
     })?;
-    let path = config.data_dir.join(SQLITE_FILE);
     notes.push(format!(
         "database: SQLite at {} (default; set DATABASE_URL for PostgreSQL)",
         path.display()
@@ -48,7 +72,11 @@ fn database_url(config: &Config, notes: &mut Vec<String>) -> Result<String, Stri
     Ok(format!("sqlite://{}", path.display()))
 }
 
-fn load_ring(config: &Config, notes: &mut Vec<String>) -> Result<KeyRing, String> {
+fn load_ring(
+    config: &Config,
+    purpose: Purpose,
+    notes: &mut Vec<String>,
+) -> Result<KeyRing, String> {
     if let Some(spec) = &config.encryption_keys {
         let ring = KeyRing::parse(spec).map_err(|e| format!("CASHBOX_ENCRYPTION_KEYS: {e}"))?;
         notes.push(format!(
@@ -69,13 +97,16 @@ fn load_ring(config: &Config, notes: &mut Vec<String>) -> Result<KeyRing, String
     if config.env == Env::Production {
         return Err("production needs an encryption key ring: set CASHBOX_ENCRYPTION_KEYS or CASHBOX_ENCRYPTION_KEYS_FILE (generate a key with `cashbox keys generate-encryption-key`)".into());
     }
+    let path = config.data_dir.join(DEV_KEYS_FILE);
+    if purpose == Purpose::Operate && !path.exists() {
+        return Err(no_data(&path));
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         format!(
             "cannot create data directory {}: {e}",
             config.data_dir.display()
         )
     })?;
-    let path = config.data_dir.join(DEV_KEYS_FILE);
     if !path.exists() {
         write_private(&path, &KeyRing::generate_entry("dev1"))?;
         notes.push(format!(
@@ -118,7 +149,7 @@ fn write_private(path: &PathBuf, contents: &str) -> Result<(), String> {
 
 /// Connects, migrates and builds the application. `public_url` is where browsers reach the
 /// hosted pages (known once `serve` has bound its port).
-pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
+pub async fn open(config: &Config, public_url: &str, purpose: Purpose) -> Result<Opened, String> {
     let mut notes = vec![format!(
         "environment: {}",
         match config.env {
@@ -126,15 +157,21 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
             Env::Production => "production",
         }
     )];
-    let ring = load_ring(config, &mut notes)?;
-    let url = database_url(config, &mut notes)?;
+    let url = database_url(config, purpose, &mut notes)?;
+    let ring = load_ring(config, purpose, &mut notes)?;
     let store = Store::connect(&url, config.db_max_connections)
         .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+        .map_err(|e| format!("cannot open the database {}: {e}", redact_url(&url)))?;
     let applied = store
         .migrate()
         .await
-        .map_err(|e| format!("migrations failed: {e}"))?;
+        .map_err(|e| format!("migrations failed on {}: {e}", redact_url(&url)))?;
+    if purpose == Purpose::Serve {
+        store
+            .check_writable()
+            .await
+            .map_err(|e| format!("cannot serve from {}: {e}", redact_url(&url)))?;
+    }
     if !applied.is_empty() {
         notes.push(format!("migrations applied: {applied:?}"));
     }
@@ -171,9 +208,11 @@ pub async fn open(config: &Config, public_url: &str) -> Result<Opened, String> {
         ordinary_transactions_only: false,
     };
     let app = App::new(store, ring, settings);
-    app.ensure_search_index()
-        .await
-        .map_err(|e| format!("cannot build the search index: {e}"))?;
+    if purpose == Purpose::Serve {
+        app.ensure_search_index()
+            .await
+            .map_err(|e| format!("cannot build the search index: {e}"))?;
+    }
     Ok(Opened { app, notes })
 }
 
@@ -221,7 +260,7 @@ async fn ensure_api_keys(config: &Config, opened: &mut Opened) -> Result<(), Str
         );
         println!("  secret key:      {}", secret.secret.as_str());
         println!("  publishable key: {}", publishable.secret.as_str());
-    } else if generated > 0 {
+    } else if generated > 0 && config.secret_key.is_none() {
         opened.notes.push("api keys: using the development keys printed at first start (lost them? `cashbox keys create --type secret`)".into());
     }
     Ok(())
@@ -238,7 +277,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let mut opened = open(&config, &public_url).await?;
+    let mut opened = open(&config, &public_url, Purpose::Serve).await?;
     for note in opened.notes.drain(..) {
         println!("{note}");
     }

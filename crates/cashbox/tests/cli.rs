@@ -323,6 +323,20 @@ async fn production_refuses_development_defaults() {
 #[tokio::test]
 async fn keys_commands() {
     let inst = Instance::new().await;
+    // Where nothing ran yet, an operator command refuses and says where it looked.
+    let (ok, _, err) = inst.run(&["keys", "create", "--type", "secret"], &[]);
+    assert!(!ok && err.contains("no Cashbox data here"), "{err}");
+    assert!(err.contains("--data-dir"), "{err}");
+    assert!(
+        !inst
+            .dir
+            .join("cashbox-data")
+            .join("encryption.keys")
+            .exists(),
+        "a refused command creates no key"
+    );
+    let (ok, _, err) = inst.run(&["migrate"], &[]);
+    assert!(ok, "{err}");
     let (ok, _, err) = inst.run(&["keys", "create", "--type", "restricted"], &[]);
     assert!(!ok && err.contains("--permission"), "{err}");
     let (ok, _, err) = inst.run(
@@ -448,6 +462,101 @@ async fn migrate_and_rotate_encryption_from_the_command_line() {
     assert_eq!(
         (status, got["email"].as_str()),
         (200, Some("rot@example.com"))
+    );
+}
+
+/// What a newcomer following the README meets first: `--data-dir`, the settings in `--help`,
+/// a host name to listen on, a database that does not answer, and what `serve` says of keys.
+#[tokio::test]
+async fn the_first_hour_of_a_newcomer() {
+    let inst = Instance::new().await;
+    let (ok, out, _) = inst.run(&["--help"], &[]);
+    assert!(ok);
+    for name in cashbox::config::KNOWN_VARS
+        .iter()
+        .chain(&["CASHBOX_CONFIG", "CASHBOX_LOG"])
+    {
+        assert!(out.contains(name), "--help leaves out {name}:\n{out}");
+    }
+
+    // `ledger check` where there is no data: refused, naming where it looked.
+    let (ok, out, err) = inst.run(&["ledger", "check"], &[]);
+    assert!(!ok, "{out}");
+    assert!(!out.contains("balanced"), "{out}");
+    if inst.database_url.is_none() {
+        assert!(err.contains("cashbox-data/cashbox.db"), "{err}");
+        assert!(
+            !inst.dir.join("cashbox-data").exists(),
+            "nothing was created"
+        );
+    }
+
+    // A server on a host name, with its data somewhere else, named by --data-dir.
+    let elsewhere = inst.dir.join("elsewhere");
+    let data_dir = elsewhere.to_str().unwrap();
+    let mut child = inst
+        .command(
+            &["--data-dir", data_dir, "serve"],
+            &[("CASHBOX_LISTEN", "localhost:0")],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut secret = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(k) = line.trim().strip_prefix("secret key:") {
+            secret = Some(k.trim().to_string());
+        }
+        if let Some(addr) = line.strip_prefix("cashbox listening on http://") {
+            assert!(
+                addr.starts_with("127.0.0.1:") || addr.starts_with("[::1]:"),
+                "localhost is a loopback address: {addr}"
+            );
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(secret.is_some(), "development keys were printed");
+    assert!(elsewhere.join("encryption.keys").exists());
+    let (ok, out, err) = inst.run(&["--data-dir", data_dir, "ledger", "check"], &[]);
+    assert!(ok && out.contains("ledger is balanced"), "{out}{err}");
+
+    // With CASHBOX_SECRET_KEY, `serve` does not claim to use the development keys.
+    let env_key = format!("sk_test_{}", random_token(24));
+    let data = format!("CASHBOX_DATA_DIR={data_dir}");
+    let (name, value) = data.split_once('=').unwrap();
+    let server = inst
+        .serve(&[(name, value), ("CASHBOX_SECRET_KEY", &env_key)])
+        .unwrap();
+    let said = server.lines.join("\n");
+    assert!(said.contains("CASHBOX_SECRET_KEY"), "{said}");
+    assert!(!said.contains("development keys"), "{said}");
+    drop(server);
+
+    // A PostgreSQL server that is not there: refused at once, saying where and why.
+    let started = std::time::Instant::now();
+    let (ok, _, err) = inst.run(
+        &["migrate"],
+        &[(
+            "DATABASE_URL",
+            "postgres://cashbox:hunter2@127.0.0.1:9/cashbox",
+        )],
+    );
+    assert!(!ok);
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    assert!(
+        !err.contains("hunter2"),
+        "the password is not printed: {err}"
+    );
+    assert!(!err.contains("pool timed out"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
     );
 }
 
