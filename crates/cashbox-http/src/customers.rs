@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -37,10 +38,19 @@ async fn create(
     ))
 }
 
+/// What retrieving a customer answers: the customer, or, once deleted, the deleted object.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema only: the handler renders the application's JSON
+enum CustomerOrDeleted {
+    Customer(CustomerObject),
+    Deleted(DeletedObject),
+}
+
 /// Retrieve a customer; a deleted one answers `{"id", "object", "deleted": true}`.
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "Customers",
     params(("id" = String, Path, description = "Customer id")),
-    responses((status = 200, body = CustomerObject), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = CustomerOrDeleted), (status = 404, body = ErrorEnvelope)))]
 async fn retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,

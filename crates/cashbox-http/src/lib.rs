@@ -109,12 +109,55 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(webhooks::routes())
 }
 
+/// The error statuses any `/v1` operation may answer with Stripe's error envelope: a bad
+/// request, a bad key, a declined card, a key without the permission, a missing object, an
+/// idempotency key in use, a body too large, too many requests.
+pub const ERROR_STATUSES: [u16; 8] = [400, 401, 402, 403, 404, 409, 413, 429];
+
 /// The OpenAPI document of the whole API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api_routes().split_for_parts();
+    declare_errors(&mut doc);
     let (_, ops_doc) = ops::routes().split_for_parts();
     doc.merge(ops_doc);
     doc
+}
+
+/// Every `/v1` operation declares [`ERROR_STATUSES`] with the error envelope (a component:
+/// the customers' handlers name it): the gate and the error mapping answer them for any
+/// operation, so a handler need not list them.
+fn declare_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder, schema::Ref};
+    let envelope = || {
+        ResponseBuilder::new()
+            .description("Stripe's error envelope")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.put,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for status in ERROR_STATUSES {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| RefOr::T(envelope()));
+            }
+        }
+    }
 }
 
 /// The whole HTTP application.

@@ -339,6 +339,32 @@ async fn health_ready_metrics_openapi() {
             );
         }
     }
+    // Every API operation declares the errors the gate may answer, with Stripe's envelope
+    // (the document itself is open to all and answers no error).
+    let components = &doc.ok()["components"]["schemas"];
+    assert!(components["ErrorEnvelope"].is_object());
+    for (path, item) in &paths {
+        if !path.starts_with("/v1/") || path == "/v1/openapi.json" {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            for status in cashbox_http::ERROR_STATUSES {
+                let declared = &op["responses"][status.to_string()];
+                assert_eq!(
+                    declared["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorEnvelope",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    // A deleted customer retrieves as the deleted object, which its schema allows.
+    let retrieved = &paths["/v1/customers/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    assert!(
+        retrieved.to_string().contains("CustomerOrDeleted"),
+        "{retrieved}"
+    );
 }
 
 /// Text reaches the store only as UTF-8 without NUL: PostgreSQL refuses NUL in text (a 500
