@@ -43,7 +43,7 @@ async fn create(
 #[serde(untagged)]
 #[allow(dead_code)] // a schema only: the handler renders the application's JSON
 enum CustomerOrDeleted {
-    Customer(CustomerObject),
+    Customer(Box<CustomerObject>),
     Deleted(DeletedObject),
 }
 
