@@ -106,17 +106,22 @@ impl Sql {
         format!("${}", self.args.len())
     }
 
-    fn condition(&mut self, c: &SearchCondition) -> String {
-        match c {
+    /// A clause's SQL. An index lookup is `id IN (…)` (the planner starts from the few ids it
+    /// finds); negated, `NOT EXISTS (…)` probed per row through the index's primary key (a
+    /// `NOT IN` would have to read every id the lookup finds).
+    fn condition(&mut self, table: &str, c: &SearchCondition, negated: bool) -> String {
+        let (from, filter) = match c {
+            SearchCondition::Created { compare, value } => {
+                let v = self.arg(Val::Int(*value));
+                let sql = format!("created {} {v}", compare.sql());
+                return if negated { format!("NOT ({sql})") } else { sql };
+            }
             SearchCondition::AnyTerm(terms) => {
                 let ps: Vec<String> = terms
                     .iter()
                     .map(|t| self.arg(Val::Bytes(t.clone())))
                     .collect();
-                format!(
-                    "id IN (SELECT object_id FROM search_terms WHERE term IN ({}))",
-                    ps.join(", ")
-                )
+                ("search_terms", format!("term IN ({})", ps.join(", ")))
             }
             SearchCondition::Number {
                 field,
@@ -125,22 +130,26 @@ impl Sql {
             } => {
                 let f = self.arg(Val::Text(field.to_string()));
                 let v = self.arg(Val::Int(*value));
-                format!(
-                    "id IN (SELECT object_id FROM search_values WHERE field = {f} AND number {} {v})",
-                    compare.sql()
+                (
+                    "search_values",
+                    format!("field = {f} AND number {} {v}", compare.sql()),
                 )
-            }
-            SearchCondition::Created { compare, value } => {
-                let v = self.arg(Val::Int(*value));
-                format!("created {} {v}", compare.sql())
             }
             SearchCondition::Contains { field, needle } => {
                 let f = self.arg(Val::Text(field.to_string()));
                 let p = self.arg(Val::Text(contains_pattern(needle)));
-                format!(
-                    "id IN (SELECT object_id FROM search_values WHERE field = {f} AND text LIKE {p} ESCAPE '\\')"
+                (
+                    "search_values",
+                    format!("field = {f} AND text LIKE {p} ESCAPE '\\'"),
                 )
             }
+        };
+        if negated {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM {from} s WHERE s.object_id = {table}.id AND {filter})"
+            )
+        } else {
+            format!("id IN (SELECT object_id FROM {from} WHERE {filter})")
         }
     }
 
@@ -149,14 +158,7 @@ impl Sql {
         let parts: Vec<String> = q
             .clauses
             .iter()
-            .map(|c| {
-                let sql = self.condition(&c.condition);
-                if c.negated {
-                    format!("NOT ({sql})")
-                } else {
-                    format!("({sql})")
-                }
-            })
+            .map(|c| format!("({})", self.condition(q.table, &c.condition, c.negated)))
             .collect();
         let joined = parts.join(if q.any { " OR " } else { " AND " });
         let live = if q.table == "customers" {
@@ -208,6 +210,14 @@ impl Store {
             has_more,
             total_count,
         })
+    }
+
+    /// Refreshes the planner's statistics (after a bulk load: autovacuum does it in time on
+    /// PostgreSQL, SQLite only when asked).
+    pub async fn analyze(&self) -> Result<()> {
+        let mut tx = self.begin().await?;
+        query("ANALYZE").run_ignoring_count(&mut tx).await?;
+        tx.commit().await
     }
 
     /// Whether objects saved before the index existed are indexed yet.

@@ -5,14 +5,14 @@
 -- whenever the object is saved.
 CREATE TABLE search_terms (
     term BYTEA NOT NULL,
-    object_id TEXT NOT NULL,
+    object_id TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (term, object_id)
 );
 CREATE INDEX search_terms_object ON search_terms (object_id);
 
 CREATE TABLE search_values (
-    field TEXT NOT NULL,
-    object_id TEXT NOT NULL,
+    field TEXT COLLATE "C" NOT NULL,
+    object_id TEXT COLLATE "C" NOT NULL,
     number BIGINT,
     text TEXT,
     PRIMARY KEY (field, object_id)
