@@ -1629,21 +1629,7 @@ async fn default_incomplete_is_paid_in_the_browser_and_saves_the_card_on_the_sub
     // the client secret the app handed it.
     let pk = format!("Bearer {}", b.t.key_of(KeyKind::Publishable, &[]).await);
     let body = |pairs: &[(&str, &str)]| Some(("application/x-www-form-urlencoded", form(pairs)));
-    let card =
-        b.t.send(
-            Method::POST,
-            "/v1/payment_methods",
-            body(&[
-                ("type", "card"),
-                ("card[number]", "4242424242424242"),
-                ("card[exp_month]", "12"),
-                ("card[exp_year]", "2030"),
-                ("card[cvc]", "123"),
-            ]),
-            &[("authorization", &pk)],
-        )
-        .await;
-    let pm = card.ok()["id"].as_str().unwrap().to_string();
+    let pm = b.t.browser_card(&pk).await;
     let confirmed =
         b.t.send(
             Method::POST,

@@ -957,21 +957,7 @@ async fn a_browser_confirms_with_a_publishable_key_and_the_client_secret() {
         ))
     };
 
-    let card = t
-        .send(
-            Method::POST,
-            "/v1/payment_methods",
-            form(&[
-                ("type", "card"),
-                ("card[number]", "4242424242424242"),
-                ("card[exp_month]", "12"),
-                ("card[exp_year]", "2030"),
-                ("card[cvc]", "123"),
-            ]),
-            &[("authorization", &pk)],
-        )
-        .await;
-    let pm_id = card.ok()["id"].as_str().unwrap().to_string();
+    let pm_id = t.browser_card(&pk).await;
     let path = format!("/v1/payment_intents/{id}/confirm");
     let no_secret = t
         .send(

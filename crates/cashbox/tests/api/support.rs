@@ -152,6 +152,27 @@ impl TestApp {
             .to_string()
     }
 
+    /// What Stripe.js does in a browser: a 4242 card made with the publishable key `pk`
+    /// (`Bearer pk_…`); its PaymentMethod id.
+    pub async fn browser_card(&self, pk: &str) -> String {
+        let body = form(&[
+            ("type", "card"),
+            ("card[number]", "4242424242424242"),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2030"),
+            ("card[cvc]", "123"),
+        ]);
+        let card = self
+            .send(
+                Method::POST,
+                "/v1/payment_methods",
+                Some(("application/x-www-form-urlencoded", body)),
+                &[("authorization", pk)],
+            )
+            .await;
+        card.ok()["id"].as_str().unwrap().to_string()
+    }
+
     pub async fn send(
         &self,
         method: Method,
