@@ -12,8 +12,6 @@ use cashbox_core::customer::{
 use cashbox_core::event::previous_attributes;
 use cashbox_core::id::{has_prefix, new_id};
 use cashbox_core::payments::PaymentMethod;
-use cashbox_core::search::Searchable;
-use cashbox_store::SearchRows;
 use cashbox_store::{CustomerFilter, CustomerRow, DocTable, SealedColumn, Tx};
 use serde_json::Value;
 
@@ -47,7 +45,6 @@ impl App {
             invoice_prefix: c.invoice_prefix.clone(),
             next_invoice_sequence: c.next_invoice_sequence,
             test_clock: c.test_clock.clone(),
-            search: Some(self.search_rows(Searchable::search_entry(c))),
         }
     }
 
@@ -173,8 +170,6 @@ impl App {
             deleted: true,
             sealed: None,
             email_bidx: None,
-            // Nothing of a deleted customer stays searchable.
-            search: Some(SearchRows::default()),
             ..row
         };
         tx.update_customer(&tombstone).await?;

@@ -7,7 +7,6 @@ use cashbox_core::payments::{
     CHARGE_PREFIX, Charge, PI_PREFIX, PM_PREFIX, PaymentIntent, PaymentMethod, REFUND_PREFIX,
     Refund, SETI_PREFIX, SetupIntent,
 };
-use cashbox_core::search::Entry;
 use cashbox_store::{DocRow, DocTable, SealedColumn, Tx};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,11 +26,6 @@ pub(crate) trait Doc: Serialize + DeserializeOwned {
     fn customer(&self) -> Option<&str>;
     fn status(&self) -> String;
     fn parent(&self) -> Option<&str> {
-        None
-    }
-    /// What a searchable document puts in the search index (its
-    /// [`cashbox_core::search::Searchable`] entry), written with it.
-    fn search_entry(&self) -> Option<Entry> {
         None
     }
     /// Whether `id` could name one of these: Cashbox's `prefix_…` ids unless the type lets
@@ -73,9 +67,6 @@ impl Doc for PaymentIntent {
     const TABLE: DocTable = DocTable::PaymentIntents;
     const PREFIX: &'static str = PI_PREFIX;
     const NAME: &'static str = "payment_intent";
-    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
-        Some(cashbox_core::search::Searchable::search_entry(self))
-    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -124,9 +115,6 @@ impl Doc for Charge {
     const TABLE: DocTable = DocTable::Charges;
     const PREFIX: &'static str = CHARGE_PREFIX;
     const NAME: &'static str = "charge";
-    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
-        Some(cashbox_core::search::Searchable::search_entry(self))
-    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -180,7 +168,6 @@ impl App {
             customer: d.customer().map(str::to_string),
             status: d.status(),
             parent: d.parent().map(str::to_string),
-            search: d.search_entry().map(|e| self.search_rows(e)),
             sealed: self
                 .keys()
                 .seal_compressed(&SealedColumn::Doc(T::TABLE).aad(d.id()), &compressed),

@@ -1,30 +1,44 @@
 //! Search (`GET /v1/{resource}/search`): Stripe's query language over the search index.
 //!
-//! Every searchable object writes its index rows with itself (see [`App::search_rows`]): exact
-//! matches are on blind indexes under the key ring's primary key, and a query matches under
-//! every key of the ring, so objects written before a rotation are found until the rotation
-//! rebuilds the index. The store answers with ids from its indexes; only the page's objects
-//! are opened.
+//! Every write of a searchable object marks it (a trigger); the indexer opens marked objects
+//! and writes their index rows ([`App::index_pending`]: in `serve`'s background, and before a
+//! search answers, so a search after a write finds it). Exact matches are on blind indexes
+//! under the key ring's primary key, and a query matches under every key of the ring, so
+//! objects written before a rotation are found until the rotation rewrites them. The store
+//! answers with ids from its indexes; only the page's objects are opened.
 
 use std::collections::HashMap;
 
-use cashbox_core::customer::CustomerPrivate;
+use cashbox_core::billing::catalog::{Price, Product};
+use cashbox_core::billing::invoice::Invoice;
+use cashbox_core::billing::subscription::Subscription;
+use cashbox_core::payments::{Charge, PaymentIntent};
+
 use cashbox_core::search::{
     CUSTOMERS, Cmp, Condition, Entry, PageToken, Plan, SearchParams, Searchable,
 };
 use cashbox_store::{
-    Compare, DocFilter, SealedColumn, SearchClause, SearchCondition, SearchQuery, SearchRows,
+    Compare, DocFilter, Pending, SearchClause, SearchCondition, SearchQuery, SearchRows, Tx,
 };
 use serde_json::Value;
 
+use crate::billing::catalog::{Prices, Products};
+use crate::billing::invoices::Invoices;
+use crate::billing::subscriptions::Subscriptions;
+use crate::customers::Customers;
 use crate::docs::Doc;
 use crate::expand::Reader;
+use crate::payments::payment_intents::{Charges, PaymentIntents};
 use crate::{App, AppError, AppResult};
 
 /// `expand[]=total_count` asks for the number of all results.
 const TOTAL_COUNT: &str = "total_count";
-/// Objects (re)indexed per transaction when the index is rebuilt.
-const REBUILD_BATCH: i64 = 500;
+/// Objects indexed per transaction.
+pub const INDEX_BATCH: i64 = 500;
+/// The most objects a search indexes before it answers: marked objects are usually few (the
+/// indexer in `serve` keeps up); after a burst, a search answers from the index as it is, as
+/// Stripe's may lag its writes.
+pub const SEARCH_CATCH_UP_MAX: usize = 2_000;
 
 /// One page of search results.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +137,7 @@ impl App {
     ) -> AppResult<SearchResult> {
         let (expand, total) = split_expand(expand);
         let (plan, limit, page) = p.check(&T::SCHEMA)?;
+        self.catch_up_search().await?;
         let q = self.search_query(T::TABLE.name(), &plan, limit, page, total);
         let found = self.store().search(&q).await?;
         let ids: Vec<String> = found.ids.iter().map(|(_, id)| id.clone()).collect();
@@ -154,6 +169,7 @@ impl App {
     ) -> AppResult<SearchResult> {
         let (expand, total) = split_expand(expand);
         let (plan, limit, page) = p.check(&CUSTOMERS)?;
+        self.catch_up_search().await?;
         let q = self.search_query("customers", &plan, limit, page, total);
         let found = self.store().search(&q).await?;
         let mut data = Vec::with_capacity(found.ids.len());
@@ -165,6 +181,20 @@ impl App {
             }
         }
         self.finish_search(data, found, &expand).await
+    }
+
+    /// Indexes what was written before this search, up to [`SEARCH_CATCH_UP_MAX`] objects:
+    /// a search made after a write finds it.
+    async fn catch_up_search(&self) -> AppResult<()> {
+        let mut done = 0;
+        while done < SEARCH_CATCH_UP_MAX {
+            let n = self.index_pending(INDEX_BATCH).await?;
+            done += n;
+            if (n as i64) < INDEX_BATCH {
+                break;
+            }
+        }
+        Ok(())
     }
 
     async fn finish_search(
@@ -193,91 +223,80 @@ impl App {
         })
     }
 
-    /// Builds the search index of objects saved before it existed, once (the store says
-    /// whether it was built). Safe to run from several processes at once.
-    pub async fn ensure_search_index(&self) -> AppResult<()> {
-        if self.store().search_index_built().await? {
-            return Ok(());
+    /// Indexes up to `limit` of the objects marked for indexing (every write of a
+    /// searchable object marks it), in one transaction; how many it took.
+    pub async fn index_pending(&self, limit: i64) -> AppResult<usize> {
+        let mut tx = self.store().begin().await?;
+        let batch = tx.search_pending(limit).await?;
+        for p in &batch {
+            let rows = match self.search_entry_of(&mut tx, p).await? {
+                Some(entry) => self.search_rows(entry),
+                // Gone, or a deleted customer: nothing of it stays searchable.
+                None => SearchRows::default(),
+            };
+            tx.index_for_search(&p.object_id, &rows).await?;
+            tx.search_indexed(p).await?;
         }
-        self.rebuild_search_index().await?;
-        self.store().set_search_index_built(self.now()).await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(batch.len())
     }
 
-    /// Rewrites every searchable object's index rows under the primary key: after a key
-    /// rotation, and once for objects older than the index. Returns how many were indexed.
+    /// Indexes every marked object; how many.
+    pub async fn index_all_pending(&self) -> AppResult<u64> {
+        let mut n = 0;
+        loop {
+            let done = self.index_pending(INDEX_BATCH).await?;
+            n += done as u64;
+            if (done as i64) < INDEX_BATCH {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// Rewrites every searchable object's index rows under the primary key (after a key
+    /// rotation); how many.
     pub async fn rebuild_search_index(&self) -> AppResult<u64> {
-        let mut n = self.reindex_customers().await?;
-        n += self.reindex::<Price>().await?;
-        n += self.reindex::<Product>().await?;
-        n += self.reindex::<Subscription>().await?;
-        n += self.reindex::<Invoice>().await?;
-        n += self.reindex::<PaymentIntent>().await?;
-        n += self.reindex::<Charge>().await?;
-        Ok(n)
+        self.store().mark_all_for_search().await?;
+        self.index_all_pending().await
     }
 
-    async fn reindex<T: Doc + Searchable>(&self) -> AppResult<u64> {
-        let mut after = String::new();
-        let mut n = 0;
-        loop {
-            let batch = self
-                .store()
-                .docs_batch(T::TABLE, &after, REBUILD_BATCH)
-                .await?;
-            let Some(last) = batch.last() else { break };
-            after = last.id.clone();
-            let mut tx = self.store().begin().await?;
-            for row in &batch {
-                let doc: T = self.open_doc(row)?;
-                let entry = Searchable::search_entry(&doc);
-                tx.index_for_search(&row.id, &self.search_rows(entry))
-                    .await?;
-                n += 1;
+    /// What a marked object indexes now, or `None` if it is gone.
+    async fn search_entry_of(&self, tx: &mut Tx, p: &Pending) -> AppResult<Option<Entry>> {
+        let id = p.object_id.as_str();
+        Ok(match p.kind.as_str() {
+            "customers" => match tx.customer(id).await? {
+                Some(row) if !row.deleted => {
+                    Some(Searchable::search_entry(&self.open_customer(row)?))
+                }
+                _ => None,
+            },
+            "prices" => self.doc_entry::<Price>(tx, id).await?,
+            "products" => self.doc_entry::<Product>(tx, id).await?,
+            "subscriptions" => self.doc_entry::<Subscription>(tx, id).await?,
+            "invoices" => self.doc_entry::<Invoice>(tx, id).await?,
+            "payment_intents" => self.doc_entry::<PaymentIntent>(tx, id).await?,
+            "charges" => self.doc_entry::<Charge>(tx, id).await?,
+            other => {
+                return Err(AppError::Corrupt(format!(
+                    "{id} is marked for search in an unknown table {other}"
+                )));
             }
-            tx.commit().await?;
-        }
-        Ok(n)
+        })
     }
 
-    async fn reindex_customers(&self) -> AppResult<u64> {
-        let col = SealedColumn::Customers;
-        let mut after = String::new();
-        let mut n = 0;
-        loop {
-            let batch = self
-                .store()
-                .sealed_batch(col, &after, REBUILD_BATCH)
-                .await?;
-            let Some((last, _)) = batch.last() else { break };
-            after = last.clone();
-            let mut tx = self.store().begin().await?;
-            for (id, sealed) in &batch {
-                let plain = self.keys().open(&col.aad(id), sealed)?;
-                let private: CustomerPrivate = cashbox_core::json::from_bytes(&plain)
-                    .map_err(|e| AppError::Corrupt(format!("customer {id}: {e}")))?;
-                tx.index_for_search(id, &self.search_rows(private.search_entry()))
-                    .await?;
-                n += 1;
-            }
-            tx.commit().await?;
+    async fn doc_entry<T: Doc + Searchable>(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+    ) -> AppResult<Option<Entry>> {
+        match tx.doc(T::TABLE, id).await? {
+            Some(row) => Ok(Some(self.open_doc::<T>(&row)?.search_entry())),
+            None => Ok(None),
         }
-        Ok(n)
     }
 }
 
 // The search endpoints of each resource's service.
-
-use cashbox_core::billing::catalog::{Price, Product};
-use cashbox_core::billing::invoice::Invoice;
-use cashbox_core::billing::subscription::Subscription;
-use cashbox_core::payments::{Charge, PaymentIntent};
-
-use crate::billing::catalog::{Prices, Products};
-use crate::billing::invoices::Invoices;
-use crate::billing::subscriptions::Subscriptions;
-use crate::customers::Customers;
-use crate::payments::payment_intents::{Charges, PaymentIntents};
 
 impl Customers<'_> {
     /// `GET /v1/customers/search`: `email`, `name`, `phone` (exact), `metadata`, `created`.

@@ -121,6 +121,14 @@ pub async fn run(opts: SearchBenchOptions) -> Result<(), String> {
         opts.customers,
         started.elapsed().as_secs_f64()
     );
+    // What `serve`'s indexer does in the background as the customers are written.
+    let started = Instant::now();
+    let indexed = app.index_all_pending().await.map_err(err)?;
+    println!(
+        "indexing: {indexed} customers in {:.1} s ({:.0}/s)",
+        started.elapsed().as_secs_f64(),
+        indexed as f64 / started.elapsed().as_secs_f64()
+    );
     // The planner's statistics, as autovacuum would have them a minute after such a load.
     app.store().analyze().await.map_err(|e| e.to_string())?;
 

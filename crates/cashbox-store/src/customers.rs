@@ -2,7 +2,6 @@
 
 use crate::db::{Row, Val, query};
 use crate::query::{Listed, Select};
-use crate::search::SearchRows;
 use crate::{Result, Store, Tx};
 use cashbox_core::list::{Page, Range};
 
@@ -22,9 +21,6 @@ pub struct CustomerRow {
     pub invoice_prefix: String,
     pub next_invoice_sequence: i64,
     pub test_clock: Option<String>,
-    /// What the customer puts in the search index, written with it (`None`: read from the
-    /// table, or the index is left as it is).
-    pub search: Option<SearchRows>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -53,7 +49,6 @@ impl CustomerRow {
             invoice_prefix: r.try_get("invoice_prefix")?,
             next_invoice_sequence: r.try_get("next_invoice_sequence")?,
             test_clock: r.try_get("test_clock")?,
-            search: None,
         })
     }
 }
@@ -142,9 +137,6 @@ impl Tx {
             .bind(r.balance).bind(&r.currency).bind(&r.default_payment_method).bind(r.delinquent)
             .bind(&r.invoice_prefix).bind(r.next_invoice_sequence).bind(&r.test_clock)
             .execute(&mut *self, 1).await?;
-        if let Some(rows) = &r.search {
-            self.index_for_search(&r.id, rows).await?;
-        }
         Ok(())
     }
 
@@ -185,9 +177,6 @@ impl Tx {
         .bind(&r.test_clock)
         .execute(&mut *self, 1)
         .await?;
-        if let Some(rows) = &r.search {
-            self.index_for_search(&r.id, rows).await?;
-        }
         Ok(())
     }
 }

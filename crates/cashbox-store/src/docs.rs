@@ -2,7 +2,6 @@
 
 use crate::db::{IntoVal, Row, query};
 use crate::query::{Listed, Select};
-use crate::search::SearchRows;
 use crate::{Result, Store, Tx};
 use cashbox_core::list::{Page, Range};
 
@@ -95,9 +94,6 @@ pub struct DocRow {
     /// The owning object: a charge's PaymentIntent, a refund's charge.
     pub parent: Option<String>,
     pub sealed: Vec<u8>,
-    /// What a searchable document puts in the search index, written with it (`None`: not
-    /// searchable, or read from the table).
-    pub search: Option<SearchRows>,
 }
 
 /// Whether [`Tx::write_doc`] inserts or rewrites.
@@ -133,7 +129,6 @@ impl DocRow {
             status: r.try_get("status")?,
             parent: r.try_get("parent")?,
             sealed: r.try_get("sealed")?,
-            search: None,
         })
     }
 }
@@ -422,9 +417,6 @@ impl Tx {
             q = q.bind(due_at).bind(clock);
         }
         q.execute(&mut *self, 1).await?;
-        if let Some(rows) = &d.search {
-            self.index_for_search(&d.id, rows).await?;
-        }
         Ok(())
     }
 

@@ -176,7 +176,10 @@ pub use lite::{Lite, LiteTx, SQLITE_BUSY_TIMEOUT, Synchronous};
 pub use query::Listed;
 pub use sandbox::SandboxOp;
 pub use sealed::SealedColumn;
-pub use search::{Compare, SearchClause, SearchCondition, SearchPage, SearchQuery, SearchRows};
+pub use search::{
+    Compare, Pending, SEARCHABLE_TABLES, SearchClause, SearchCondition, SearchPage, SearchQuery,
+    SearchRows,
+};
 pub use webhooks::{AttemptRow, OutboxEvent, TakenDelivery};
 
 /// How long start-up waits for PostgreSQL to answer its first connection.
@@ -423,7 +426,7 @@ impl Store {
     pub async fn check_writable(&self) -> Result<()> {
         let probe = async {
             let mut tx = self.begin().await?;
-            db::query("UPDATE search_state SET built_at = built_at WHERE id = 1")
+            db::query("UPDATE schema_migrations SET name = name WHERE version = 1")
                 .run_ignoring_count(&mut tx)
                 .await?;
             tx.commit().await
@@ -615,7 +618,6 @@ mod tests {
                 invoice_prefix: "ABCDEFGH".into(),
                 next_invoice_sequence: 1,
                 test_clock: None,
-                search: None,
             })
             .await
             .unwrap();

@@ -1,4 +1,5 @@
-//! The search index's rows, and search queries over them (see `0015_search.sql`).
+//! The search index's rows, the marks of objects waiting to be indexed, and search queries
+//! (see `0015_search.sql`).
 //!
 //! A search runs as one statement on the resource's own table: each clause is a condition on
 //! its `id` (in the ids an index lookup finds) or its `created` column, joined by AND or OR,
@@ -220,35 +221,86 @@ impl Store {
         tx.commit().await
     }
 
-    /// Whether objects saved before the index existed are indexed yet.
-    pub async fn search_index_built(&self) -> Result<bool> {
-        let row = query("SELECT built_at FROM search_state WHERE id = 1")
-            .fetch_optional(self)
-            .await?;
-        Ok(match row {
-            Some(r) => r.try_get::<Option<i64>>("built_at")?.is_some(),
-            None => true,
-        })
-    }
-
-    pub async fn set_search_index_built(&self, at: i64) -> Result<()> {
+    /// Marks every searchable object for indexing again (after a key rotation: their blind
+    /// indexes are to be rewritten under the new primary key).
+    pub async fn mark_all_for_search(&self) -> Result<()> {
         let mut tx = self.begin().await?;
-        query("UPDATE search_state SET built_at = $1 WHERE id = 1")
-            .bind(at)
+        for table in SEARCHABLE_TABLES {
+            // A WHERE clause in every case: SQLite reads `ON CONFLICT` after a bare
+            // `SELECT … FROM t` as a join constraint.
+            let live = if table == "customers" {
+                " WHERE deleted = FALSE"
+            } else {
+                " WHERE TRUE"
+            };
+            query(format!(
+                "INSERT INTO search_pending (object_id, kind, version)
+                 SELECT id, '{table}', 1 FROM {table}{live}
+                 ON CONFLICT (object_id) DO UPDATE SET version = search_pending.version + 1"
+            ))
             .run_ignoring_count(&mut tx)
             .await?;
+        }
         tx.commit().await
     }
 
-    /// [`Tx::index_for_search`] outside a transaction (rebuilding the index).
-    pub async fn index_for_search(&self, object_id: &str, rows: &SearchRows) -> Result<()> {
-        let mut tx = self.begin().await?;
-        tx.index_for_search(object_id, rows).await?;
-        tx.commit().await
+    /// How many objects wait to be indexed.
+    pub async fn search_pending_count(&self) -> Result<i64> {
+        let row = query("SELECT COUNT(*) AS n FROM search_pending")
+            .fetch_one(self)
+            .await?;
+        row.try_get::<i64>("n")
     }
 }
 
+/// The tables whose writes mark objects for indexing (the triggers of `0015_search.sql`).
+pub const SEARCHABLE_TABLES: [&str; 7] = [
+    "customers",
+    "prices",
+    "products",
+    "subscriptions",
+    "invoices",
+    "payment_intents",
+    "charges",
+];
+
+/// An object marked for indexing: its id, its table, the mark's version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub object_id: String,
+    pub kind: String,
+    pub version: i64,
+}
+
 impl Tx {
+    /// Up to `limit` objects marked for indexing, locked (another process's indexer skips
+    /// them on PostgreSQL; SQLite has one writer).
+    pub async fn search_pending(&mut self, limit: i64) -> Result<Vec<Pending>> {
+        let lock = self.lock_clause_or(" FOR UPDATE SKIP LOCKED");
+        let sql = format!(
+            "SELECT object_id, kind, version FROM search_pending ORDER BY object_id LIMIT $1{lock}"
+        );
+        let rows = query(sql).bind(limit).fetch_all(&mut *self).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Pending {
+                    object_id: r.try_get("object_id")?,
+                    kind: r.try_get("kind")?,
+                    version: r.try_get("version")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes the mark of an object indexed as of `version`; a write since leaves it marked.
+    pub async fn search_indexed(&mut self, p: &Pending) -> Result<()> {
+        query("DELETE FROM search_pending WHERE object_id = $1 AND version = $2")
+            .bind(&p.object_id)
+            .bind(p.version)
+            .run_ignoring_count(&mut *self)
+            .await
+    }
+
     /// Replaces what `object_id` has in the search index.
     pub async fn index_for_search(&mut self, object_id: &str, rows: &SearchRows) -> Result<()> {
         query("DELETE FROM search_terms WHERE object_id = $1")

@@ -175,7 +175,6 @@ fn customer(id: &str, created: i64, bidx: Option<&[u8]>) -> CustomerRow {
         invoice_prefix: "ABC".into(),
         next_invoice_sequence: 1,
         test_clock: None,
-        search: None,
     }
 }
 
@@ -292,7 +291,6 @@ fn doc(id: &str, status: &str) -> cashbox_store::DocRow {
         status: status.into(),
         parent: None,
         sealed: status.as_bytes().to_vec(),
-        search: None,
     }
 }
 

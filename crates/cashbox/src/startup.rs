@@ -18,6 +18,8 @@ use crate::config::{Config, Env, redact_url};
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often interrupted payment operations are looked for and finished.
 pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(15);
+/// How often the search indexer looks for objects written since it last looked.
+pub const SEARCH_INDEX_INTERVAL: Duration = Duration::from_millis(250);
 /// How often the billing worker looks for work due on the wall clock.
 pub const BILLING_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEV_KEYS_FILE: &str = "encryption.keys";
@@ -208,11 +210,6 @@ pub async fn open(config: &Config, public_url: &str, purpose: Purpose) -> Result
         ordinary_transactions_only: false,
     };
     let app = App::new(store, ring, settings);
-    if purpose == Purpose::Serve {
-        app.ensure_search_index()
-            .await
-            .map_err(|e| format!("cannot build the search index: {e}"))?;
-    }
     Ok(Opened { app, notes })
 }
 
@@ -312,6 +309,21 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     });
 
+    // The search index: objects written since, by this process or another, are indexed.
+    let indexer = tokio::spawn({
+        let app = app.clone();
+        async move {
+            loop {
+                match app.index_pending(cashbox_app::search::INDEX_BATCH).await {
+                    Ok(n) if n as i64 == cashbox_app::search::INDEX_BATCH => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "indexing for search failed; retrying"),
+                }
+                tokio::time::sleep(SEARCH_INDEX_INTERVAL).await;
+            }
+        }
+    });
+
     let recovery = tokio::spawn({
         let app = app.clone();
         async move {
@@ -380,6 +392,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("server error: {e}"))?;
     pruner.abort();
     recovery.abort();
+    indexer.abort();
     billing.abort();
     usage.abort();
     webhooks.abort();

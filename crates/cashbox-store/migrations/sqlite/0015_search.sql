@@ -1,8 +1,11 @@
 -- The search index (GET /v1/{resource}/search). Exact matches are on keyed blind indexes of
 -- (resource, field, value), never on the values: personal data and metadata stay encrypted.
 -- Numbers are kept as they are; text that is neither personal nor metadata (a product's name
--- and description), lower-cased, for substring search. Each object's rows are rewritten
--- whenever the object is saved.
+-- and description), lower-cased, for substring search.
+--
+-- Written off the request path, as Stripe's own index is: every write of a searchable object
+-- marks it in search_pending (these triggers), and the indexer (in `serve`, and before each
+-- search answers) opens the marked objects and rewrites their rows.
 CREATE TABLE search_terms (
     term BLOB NOT NULL,
     object_id TEXT NOT NULL,
@@ -20,9 +23,90 @@ CREATE TABLE search_values (
 CREATE INDEX search_values_number ON search_values (field, number) WHERE number IS NOT NULL;
 CREATE INDEX search_values_object ON search_values (object_id);
 
--- Objects saved before the index existed are indexed once at start-up, then this says so.
-CREATE TABLE search_state (
-    id INTEGER PRIMARY KEY,
-    built_at INTEGER
+-- Objects whose index rows are to be rewritten; `version` moves at every write, so the
+-- indexer removes a mark only if no write came after what it indexed.
+CREATE TABLE search_pending (
+    object_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    version INTEGER NOT NULL
 );
-INSERT INTO search_state (id, built_at) VALUES (1, NULL);
+
+CREATE TRIGGER customers_search_insert AFTER INSERT ON customers
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'customers', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER customers_search_update AFTER UPDATE OF sealed, deleted ON customers
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'customers', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER prices_search_insert AFTER INSERT ON prices
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'prices', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER prices_search_update AFTER UPDATE OF sealed ON prices
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'prices', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER products_search_insert AFTER INSERT ON products
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'products', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER products_search_update AFTER UPDATE OF sealed ON products
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'products', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER subscriptions_search_insert AFTER INSERT ON subscriptions
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'subscriptions', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER subscriptions_search_update AFTER UPDATE OF sealed ON subscriptions
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'subscriptions', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER invoices_search_insert AFTER INSERT ON invoices
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'invoices', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER invoices_search_update AFTER UPDATE OF sealed ON invoices
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'invoices', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER payment_intents_search_insert AFTER INSERT ON payment_intents
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'payment_intents', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER payment_intents_search_update AFTER UPDATE OF sealed ON payment_intents
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'payment_intents', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER charges_search_insert AFTER INSERT ON charges
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'charges', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER charges_search_update AFTER UPDATE OF sealed ON charges
+BEGIN
+    INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'charges', 1)
+    ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
+END;
+
+-- What exists already is indexed by the first indexer to run.
+INSERT INTO search_pending (object_id, kind, version) SELECT id, 'customers', 1 FROM customers WHERE deleted = FALSE;
+INSERT INTO search_pending (object_id, kind, version) SELECT id, 'prices', 1 FROM prices;
+INSERT INTO search_pending (object_id, kind, version) SELECT id, 'products', 1 FROM products;
+INSERT INTO search_pending (object_id, kind, version) SELECT id, 'subscriptions', 1 FROM subscriptions;
+INSERT INTO search_pending (object_id, kind, version) SELECT id, 'invoices', 1 FROM invoices;
+INSERT INTO search_pending (object_id, kind, version) SELECT id, 'payment_intents', 1 FROM payment_intents;
+INSERT INTO search_pending (object_id, kind, version) SELECT id, 'charges', 1 FROM charges;
