@@ -45,6 +45,7 @@ impl App {
             invoice_prefix: c.invoice_prefix.clone(),
             next_invoice_sequence: c.next_invoice_sequence,
             test_clock: c.test_clock.clone(),
+            search_fp: Some(self.search_fp(&cashbox_core::search::Searchable::search_entry(c))),
         }
     }
 
@@ -170,6 +171,8 @@ impl App {
             deleted: true,
             sealed: None,
             email_bidx: None,
+            // Being deleted marks it for indexing: the indexer takes it out.
+            search_fp: None,
             ..row
         };
         tx.update_customer(&tombstone).await?;

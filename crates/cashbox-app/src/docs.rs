@@ -28,6 +28,11 @@ pub(crate) trait Doc: Serialize + DeserializeOwned {
     fn parent(&self) -> Option<&str> {
         None
     }
+    /// What a searchable document indexes ([`cashbox_core::search::Searchable`]): its digest
+    /// is written with it, and a change of it marks it for indexing.
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        None
+    }
     /// Whether `id` could name one of these: Cashbox's `prefix_…` ids unless the type lets
     /// callers choose their own.
     fn valid_id(id: &str) -> bool {
@@ -67,6 +72,9 @@ impl Doc for PaymentIntent {
     const TABLE: DocTable = DocTable::PaymentIntents;
     const PREFIX: &'static str = PI_PREFIX;
     const NAME: &'static str = "payment_intent";
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        Some(cashbox_core::search::Searchable::search_entry(self))
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -115,6 +123,9 @@ impl Doc for Charge {
     const TABLE: DocTable = DocTable::Charges;
     const PREFIX: &'static str = CHARGE_PREFIX;
     const NAME: &'static str = "charge";
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        Some(cashbox_core::search::Searchable::search_entry(self))
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -168,6 +179,7 @@ impl App {
             customer: d.customer().map(str::to_string),
             status: d.status(),
             parent: d.parent().map(str::to_string),
+            search_fp: d.search_entry().map(|e| self.search_fp(&e)),
             sealed: self
                 .keys()
                 .seal_compressed(&SealedColumn::Doc(T::TABLE).aad(d.id()), &compressed),

@@ -84,6 +84,12 @@ impl App {
         }
     }
 
+    /// The keyed digest of what `entry` indexes, written with its object.
+    pub(crate) fn search_fp(&self, entry: &Entry) -> Vec<u8> {
+        self.keys()
+            .blind_index("search:fingerprint", &entry.indexed_text())
+    }
+
     /// A plan as the store runs it: each term under every key of the ring.
     fn search_query(
         &self,
@@ -114,6 +120,10 @@ impl App {
                     Condition::Contains { field, needle } => SearchCondition::Contains {
                         field,
                         needle: needle.clone(),
+                    },
+                    Condition::Column { column, value } => SearchCondition::Column {
+                        column,
+                        value: value.clone(),
                     },
                 },
             })
@@ -290,7 +300,7 @@ impl App {
         id: &str,
     ) -> AppResult<Option<Entry>> {
         match tx.doc(T::TABLE, id).await? {
-            Some(row) => Ok(Some(self.open_doc::<T>(&row)?.search_entry())),
+            Some(row) => Ok(Some(Searchable::search_entry(&self.open_doc::<T>(&row)?))),
             None => Ok(None),
         }
     }

@@ -38,6 +38,9 @@ pub enum Kind {
     Number,
     /// The object's creation time: compared from the table's own column.
     Created,
+    /// Exact match on one of the table's plain columns (`status`, `customer`, `parent`),
+    /// kept with every write: a change of status needs no new index rows.
+    Column(&'static str),
 }
 
 /// The searchable fields of one resource, as Stripe's reference lists them.
@@ -83,18 +86,18 @@ pub const PRODUCTS: Schema = Schema {
 };
 pub const SUBSCRIPTIONS: Schema = Schema {
     object: "subscription",
-    fields: &[("created", Created), ("status", Token)],
+    fields: &[("created", Created), ("status", Column("status"))],
 };
 pub const INVOICES: Schema = Schema {
     object: "invoice",
     fields: &[
         ("created", Created),
         ("currency", Token),
-        ("customer", Token),
+        ("customer", Column("customer")),
         ("number", Token),
         ("receipt_number", Token),
-        ("status", Token),
-        ("subscription", Token),
+        ("status", Column("status")),
+        ("subscription", Column("parent")),
         ("total", Number),
     ],
 };
@@ -104,8 +107,8 @@ pub const PAYMENT_INTENTS: Schema = Schema {
         ("amount", Number),
         ("created", Created),
         ("currency", Token),
-        ("customer", Token),
-        ("status", Token),
+        ("customer", Column("customer")),
+        ("status", Column("status")),
     ],
 };
 pub const CHARGES: Schema = Schema {
@@ -115,15 +118,15 @@ pub const CHARGES: Schema = Schema {
         ("billing_details.address.postal_code", Token),
         ("created", Created),
         ("currency", Token),
-        ("customer", Token),
+        ("customer", Column("customer")),
         ("disputed", Token),
-        ("payment_intent", Token),
+        ("payment_intent", Column("parent")),
         ("payment_method_details.card.brand", Token),
         ("payment_method_details.card.exp_month", Number),
         ("payment_method_details.card.exp_year", Number),
         ("payment_method_details.card.last4", Token),
         ("refunded", Token),
-        ("status", Token),
+        ("status", Column("status")),
     ],
 };
 
@@ -168,6 +171,36 @@ pub struct Entry {
     pub numbers: Vec<(&'static str, i64)>,
     /// (field, lower-cased value) for [`Kind::Text`] fields: substring search.
     pub texts: Vec<(&'static str, String)>,
+    /// (column, value) of [`Kind::Column`] fields: not written to the index (the table has
+    /// them), kept for [`Plan::matches`].
+    pub columns: Vec<(&'static str, Option<String>)>,
+}
+
+impl Entry {
+    /// What the index holds of the object, as one text in a fixed order, each part prefixed
+    /// with its length: equal texts, equal index rows. Its keyed digest is kept with the row,
+    /// so a write that changes none of it needs no indexing.
+    pub fn indexed_text(&self) -> String {
+        let mut out = String::new();
+        let mut put = |s: &str| {
+            out.push_str(&s.len().to_string());
+            out.push(':');
+            out.push_str(s);
+        };
+        for t in &self.terms {
+            put(&t.domain);
+            put(&t.value);
+        }
+        for (f, n) in &self.numbers {
+            put(f);
+            put(&n.to_string());
+        }
+        for (f, t) in &self.texts {
+            put(f);
+            put(t);
+        }
+        out
+    }
 }
 
 /// Builds an [`Entry`] field by field, checked against the resource's [`Schema`].
@@ -206,6 +239,16 @@ impl EntryBuilder {
             let lower: String = v.to_lowercase().chars().take(TEXT_MAX_CHARS).collect();
             self.entry.texts.push((field, lower));
         }
+        self
+    }
+
+    /// A field answered from the table's plain column (the store writes it with the row).
+    pub fn column(mut self, field: &'static str, value: Option<&str>) -> Self {
+        let Some(Column(column)) = self.schema.kind(field) else {
+            panic!("{field} is not a column field of {}", self.schema.object);
+        };
+        self.given.push(field);
+        self.entry.columns.push((column, value.map(str::to_string)));
         self
     }
 
@@ -328,7 +371,7 @@ impl Searchable for crate::billing::subscription::Subscription {
     const SCHEMA: Schema = SUBSCRIPTIONS;
     fn search_entry(&self) -> Entry {
         EntryBuilder::new(SUBSCRIPTIONS)
-            .value("status", Some(self.status.as_str()))
+            .column("status", Some(self.status.as_str()))
             .metadata(&self.metadata)
             .build()
     }
@@ -339,11 +382,11 @@ impl Searchable for crate::billing::invoice::Invoice {
     fn search_entry(&self) -> Entry {
         EntryBuilder::new(INVOICES)
             .value("currency", Some(self.currency.as_str()))
-            .value("customer", Some(&self.customer))
+            .column("customer", Some(&self.customer))
             .value("number", self.number.as_deref())
             .value("receipt_number", None)
-            .value("status", Some(self.status.as_str()))
-            .value("subscription", self.subscription.as_deref())
+            .column("status", Some(self.status.as_str()))
+            .column("subscription", self.subscription.as_deref())
             .number("total", self.total)
             .metadata(&self.metadata)
             .build()
@@ -356,8 +399,8 @@ impl Searchable for crate::payments::PaymentIntent {
         EntryBuilder::new(PAYMENT_INTENTS)
             .number("amount", self.amount)
             .value("currency", Some(self.currency.as_str()))
-            .value("customer", self.customer.as_deref())
-            .value("status", Some(self.status.as_str()))
+            .column("customer", self.customer.as_deref())
+            .column("status", Some(self.status.as_str()))
             .metadata(&self.metadata)
             .build()
     }
@@ -375,9 +418,9 @@ impl Searchable for crate::payments::Charge {
             .number("amount", self.amount)
             .value("billing_details.address.postal_code", postal)
             .value("currency", Some(self.currency.as_str()))
-            .value("customer", self.customer.as_deref())
+            .column("customer", self.customer.as_deref())
             .flag("disputed", false)
-            .value("payment_intent", Some(&self.payment_intent))
+            .column("payment_intent", Some(&self.payment_intent))
             .value("payment_method_details.card.brand", Some(&self.card.brand))
             .number(
                 "payment_method_details.card.exp_month",
@@ -389,7 +432,7 @@ impl Searchable for crate::payments::Charge {
             )
             .value("payment_method_details.card.last4", Some(&self.card.last4))
             .flag("refunded", self.refunded())
-            .value("status", Some(self.status.as_str()))
+            .column("status", Some(self.status.as_str()))
             .metadata(&self.metadata)
             .build()
     }
@@ -657,6 +700,11 @@ pub enum Condition {
     Created { cmp: Cmp, value: i64 },
     /// A text field contains this lower-cased string.
     Contains { field: &'static str, needle: String },
+    /// One of the table's plain columns is this value (`None`: null).
+    Column {
+        column: &'static str,
+        value: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -755,6 +803,17 @@ fn plan_clause(c: &Clause, schema: &Schema) -> Result<PlannedClause, ParamError>
                         needle: s.to_lowercase(),
                     }
                 }
+                (Column(column), Some(Cmp::Eq), value) => Condition::Column {
+                    column,
+                    value: match value {
+                        Value::Str(s) => Some(s.clone()),
+                        Value::Num(n) => Some(n.to_string()),
+                        Value::Null => None,
+                    },
+                },
+                (Column(_), _, _) => {
+                    return Err(syntax(format!("'{name}' is matched with : (exact).")));
+                }
                 (Token | Personal | Text, Some(Cmp::Eq), value) => {
                     let value = match value {
                         Value::Str(s) => normalized(name, s),
@@ -811,6 +870,9 @@ impl Plan {
                     .texts
                     .iter()
                     .any(|(f, t)| f == field && t.contains(needle.as_str())),
+                Condition::Column { column, value } => {
+                    entry.columns.iter().any(|(c, v)| c == column && v == value)
+                }
             };
             holds != c.negated
         });
@@ -1047,8 +1109,8 @@ mod tests {
         let pi = EntryBuilder::new(PAYMENT_INTENTS)
             .number("amount", 2_000)
             .value("currency", Some("usd"))
-            .value("customer", None)
-            .value("status", Some("succeeded"))
+            .column("customer", None)
+            .column("status", Some("succeeded"))
             .build();
         let pays = |q: &str| {
             plan(&parse(q).unwrap(), &PAYMENT_INTENTS)
@@ -1057,6 +1119,8 @@ mod tests {
         };
         assert!(pays("amount>1999") && pays("amount:2000") && pays("amount<=2000"));
         assert!(!pays("amount>2000") && !pays("-amount:2000"));
+        assert!(pays("status:'succeeded' AND customer:null"));
+        assert!(!pays("status:'canceled'") && pays("-status:'canceled'"));
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct CustomerRow {
     pub invoice_prefix: String,
     pub next_invoice_sequence: i64,
     pub test_clock: Option<String>,
+    /// The keyed digest of what the customer indexes for search: a write that changes it
+    /// marks the customer for indexing (`0015_search.sql`). Not read back: `None` when read.
+    pub search_fp: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -49,6 +52,7 @@ impl CustomerRow {
             invoice_prefix: r.try_get("invoice_prefix")?,
             next_invoice_sequence: r.try_get("next_invoice_sequence")?,
             test_clock: r.try_get("test_clock")?,
+            search_fp: None,
         })
     }
 }
@@ -131,11 +135,13 @@ impl Tx {
     pub async fn insert_customer(&mut self, r: &CustomerRow) -> Result<()> {
         query(
             "INSERT INTO customers (id, created, deleted, email_bidx, sealed, balance, currency,
-                default_payment_method, delinquent, invoice_prefix, next_invoice_sequence, test_clock)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+                default_payment_method, delinquent, invoice_prefix, next_invoice_sequence, test_clock,
+                search_fp)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
             .bind(&r.id).bind(r.created).bind(r.deleted).bind(&r.email_bidx).bind(&r.sealed)
             .bind(r.balance).bind(&r.currency).bind(&r.default_payment_method).bind(r.delinquent)
             .bind(&r.invoice_prefix).bind(r.next_invoice_sequence).bind(&r.test_clock)
+            .bind(&r.search_fp)
             .execute(&mut *self, 1).await?;
         Ok(())
     }
@@ -161,7 +167,7 @@ impl Tx {
         query(
             "UPDATE customers SET deleted = $2, email_bidx = $3, sealed = $4, balance = $5,
                 currency = $6, default_payment_method = $7, delinquent = $8, invoice_prefix = $9,
-                next_invoice_sequence = $10, test_clock = $11
+                next_invoice_sequence = $10, test_clock = $11, search_fp = $12
              WHERE id = $1",
         )
         .bind(&r.id)
@@ -175,6 +181,7 @@ impl Tx {
         .bind(&r.invoice_prefix)
         .bind(r.next_invoice_sequence)
         .bind(&r.test_clock)
+        .bind(&r.search_fp)
         .execute(&mut *self, 1)
         .await?;
         Ok(())

@@ -94,6 +94,9 @@ pub struct DocRow {
     /// The owning object: a charge's PaymentIntent, a refund's charge.
     pub parent: Option<String>,
     pub sealed: Vec<u8>,
+    /// A searchable document's keyed digest of what it indexes, written with it: a write that
+    /// changes it marks the document for indexing (`0015_search.sql`); `None` for the others.
+    pub search_fp: Option<Vec<u8>>,
 }
 
 /// Whether [`Tx::write_doc`] inserts or rewrites.
@@ -129,6 +132,7 @@ impl DocRow {
             status: r.try_get("status")?,
             parent: r.try_get("parent")?,
             sealed: r.try_get("sealed")?,
+            search_fp: None,
         })
     }
 }
@@ -386,23 +390,31 @@ impl Tx {
         due: Option<(Option<i64>, Option<&str>)>,
     ) -> Result<()> {
         let t = table.name();
-        let sql = match (write, due.is_some()) {
-            (Write::Insert, false) => format!(
-                "INSERT INTO {t} (id, created, customer, status, parent, sealed)
-                 VALUES ($1, $2, $3, $4, $5, $6)"
-            ),
-            (Write::Insert, true) => format!(
-                "INSERT INTO {t} (id, created, customer, status, parent, sealed, due_at, clock)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            ),
-            // A document keeps its creation time.
-            (Write::Update, false) => format!(
-                "UPDATE {t} SET customer = $2, status = $3, parent = $4, sealed = $5 WHERE id = $1"
-            ),
-            (Write::Update, true) => format!(
-                "UPDATE {t} SET customer = $2, status = $3, parent = $4, sealed = $5,
-                 due_at = $6, clock = $7 WHERE id = $1"
-            ),
+        // The columns after the id (and, inserting, the creation time, which never changes).
+        let mut columns = vec!["customer", "status", "parent", "sealed"];
+        if due.is_some() {
+            columns.extend(["due_at", "clock"]);
+        }
+        if d.search_fp.is_some() {
+            columns.push("search_fp");
+        }
+        let sql = match write {
+            Write::Insert => {
+                let marks: Vec<String> = (1..=columns.len() + 2).map(|i| format!("${i}")).collect();
+                format!(
+                    "INSERT INTO {t} (id, created, {}) VALUES ({})",
+                    columns.join(", "),
+                    marks.join(", ")
+                )
+            }
+            Write::Update => {
+                let sets: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{c} = ${}", i + 2))
+                    .collect();
+                format!("UPDATE {t} SET {} WHERE id = $1", sets.join(", "))
+            }
         };
         let mut q = query(sql).bind(&d.id);
         if let Write::Insert = write {
@@ -415,6 +427,9 @@ impl Tx {
             .bind(&d.sealed);
         if let Some((due_at, clock)) = due {
             q = q.bind(due_at).bind(clock);
+        }
+        if let Some(fp) = &d.search_fp {
+            q = q.bind(fp);
         }
         q.execute(&mut *self, 1).await?;
         Ok(())

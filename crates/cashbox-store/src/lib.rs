@@ -618,6 +618,7 @@ mod tests {
                 invoice_prefix: "ABCDEFGH".into(),
                 next_invoice_sequence: 1,
                 test_clock: None,
+                search_fp: None,
             })
             .await
             .unwrap();

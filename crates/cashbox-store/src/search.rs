@@ -56,6 +56,11 @@ pub enum SearchCondition {
         field: &'static str,
         needle: String,
     },
+    /// One of the table's own columns (`status`, `customer`, `parent`) is `value`.
+    Column {
+        column: &'static str,
+        value: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +121,22 @@ impl Sql {
                 let v = self.arg(Val::Int(*value));
                 let sql = format!("created {} {v}", compare.sql());
                 return if negated { format!("NOT ({sql})") } else { sql };
+            }
+            SearchCondition::Column { column, value } => {
+                let sql = match value {
+                    Some(v) => {
+                        let p = self.arg(Val::Text(v.clone()));
+                        format!("{column} = {p}")
+                    }
+                    None => format!("{column} IS NULL"),
+                };
+                // A null column is neither equal nor unequal: NOT keeps it out, as it should
+                // not for `-status:'x'`; COALESCE keeps the comparison two-valued.
+                return if negated {
+                    format!("NOT COALESCE({sql}, FALSE)")
+                } else {
+                    sql
+                };
             }
             SearchCondition::AnyTerm(terms) => {
                 let ps: Vec<String> = terms

@@ -175,6 +175,7 @@ fn customer(id: &str, created: i64, bidx: Option<&[u8]>) -> CustomerRow {
         invoice_prefix: "ABC".into(),
         next_invoice_sequence: 1,
         test_clock: None,
+        search_fp: None,
     }
 }
 
@@ -291,6 +292,7 @@ fn doc(id: &str, status: &str) -> cashbox_store::DocRow {
         status: status.into(),
         parent: None,
         sealed: status.as_bytes().to_vec(),
+        search_fp: None,
     }
 }
 

@@ -20,6 +20,9 @@ impl Doc for Product {
     const TABLE: DocTable = DocTable::Products;
     const PREFIX: &'static str = PRODUCT_PREFIX;
     const NAME: &'static str = "product";
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        Some(cashbox_core::search::Searchable::search_entry(self))
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -41,6 +44,9 @@ impl Doc for Price {
     const TABLE: DocTable = DocTable::Prices;
     const PREFIX: &'static str = PRICE_PREFIX;
     const NAME: &'static str = "price";
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        Some(cashbox_core::search::Searchable::search_entry(self))
+    }
     fn id(&self) -> &str {
         &self.id
     }

@@ -39,6 +39,9 @@ impl Doc for Invoice {
     const TABLE: DocTable = DocTable::Invoices;
     const PREFIX: &'static str = INVOICE_PREFIX;
     const NAME: &'static str = "invoice";
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        Some(cashbox_core::search::Searchable::search_entry(self))
+    }
     fn id(&self) -> &str {
         &self.id
     }

@@ -37,6 +37,9 @@ impl Doc for Subscription {
     const TABLE: DocTable = DocTable::Subscriptions;
     const PREFIX: &'static str = SUBSCRIPTION_PREFIX;
     const NAME: &'static str = "subscription";
+    fn search_entry(&self) -> Option<cashbox_core::search::Entry> {
+        Some(cashbox_core::search::Searchable::search_entry(self))
+    }
     fn id(&self) -> &str {
         &self.id
     }

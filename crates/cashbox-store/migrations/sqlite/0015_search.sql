@@ -3,9 +3,10 @@
 -- Numbers are kept as they are; text that is neither personal nor metadata (a product's name
 -- and description), lower-cased, for substring search.
 --
--- Written off the request path, as Stripe's own index is: every write of a searchable object
--- marks it in search_pending (these triggers), and the indexer (in `serve`, and before each
--- search answers) opens the marked objects and rewrites their rows.
+-- Written off the request path, as Stripe's own index is: a write of a searchable object
+-- that changes what it indexes marks it in search_pending (these triggers), and the indexer
+-- (in `serve`, and before each search answers) opens the marked objects and rewrites their
+-- rows. Statuses, customers and parents are searched in the tables' own columns.
 CREATE TABLE search_terms (
     term BLOB NOT NULL,
     object_id TEXT NOT NULL,
@@ -31,12 +32,24 @@ CREATE TABLE search_pending (
     version INTEGER NOT NULL
 );
 
+-- A keyed digest of what each row indexes, written with the row: a write that changes it
+-- (or a new row, or a customer deleted) marks the object for indexing; one that changes only
+-- what the index does not hold (a status, a due time) marks nothing.
+ALTER TABLE customers ADD COLUMN search_fp BLOB;
+ALTER TABLE prices ADD COLUMN search_fp BLOB;
+ALTER TABLE products ADD COLUMN search_fp BLOB;
+ALTER TABLE subscriptions ADD COLUMN search_fp BLOB;
+ALTER TABLE invoices ADD COLUMN search_fp BLOB;
+ALTER TABLE payment_intents ADD COLUMN search_fp BLOB;
+ALTER TABLE charges ADD COLUMN search_fp BLOB;
+
 CREATE TRIGGER customers_search_insert AFTER INSERT ON customers
 BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'customers', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
 END;
-CREATE TRIGGER customers_search_update AFTER UPDATE OF sealed, deleted ON customers
+CREATE TRIGGER customers_search_update AFTER UPDATE OF search_fp, deleted ON customers
+WHEN OLD.search_fp IS NOT NEW.search_fp OR OLD.deleted IS NOT NEW.deleted
 BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'customers', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
@@ -46,7 +59,8 @@ BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'prices', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
 END;
-CREATE TRIGGER prices_search_update AFTER UPDATE OF sealed ON prices
+CREATE TRIGGER prices_search_update AFTER UPDATE OF search_fp ON prices
+WHEN OLD.search_fp IS NOT NEW.search_fp
 BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'prices', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
@@ -56,7 +70,8 @@ BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'products', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
 END;
-CREATE TRIGGER products_search_update AFTER UPDATE OF sealed ON products
+CREATE TRIGGER products_search_update AFTER UPDATE OF search_fp ON products
+WHEN OLD.search_fp IS NOT NEW.search_fp
 BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'products', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
@@ -66,7 +81,8 @@ BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'subscriptions', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
 END;
-CREATE TRIGGER subscriptions_search_update AFTER UPDATE OF sealed ON subscriptions
+CREATE TRIGGER subscriptions_search_update AFTER UPDATE OF search_fp ON subscriptions
+WHEN OLD.search_fp IS NOT NEW.search_fp
 BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'subscriptions', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
@@ -76,7 +92,8 @@ BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'invoices', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
 END;
-CREATE TRIGGER invoices_search_update AFTER UPDATE OF sealed ON invoices
+CREATE TRIGGER invoices_search_update AFTER UPDATE OF search_fp ON invoices
+WHEN OLD.search_fp IS NOT NEW.search_fp
 BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'invoices', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
@@ -86,7 +103,8 @@ BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'payment_intents', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
 END;
-CREATE TRIGGER payment_intents_search_update AFTER UPDATE OF sealed ON payment_intents
+CREATE TRIGGER payment_intents_search_update AFTER UPDATE OF search_fp ON payment_intents
+WHEN OLD.search_fp IS NOT NEW.search_fp
 BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'payment_intents', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
@@ -96,7 +114,8 @@ BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'charges', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
 END;
-CREATE TRIGGER charges_search_update AFTER UPDATE OF sealed ON charges
+CREATE TRIGGER charges_search_update AFTER UPDATE OF search_fp ON charges
+WHEN OLD.search_fp IS NOT NEW.search_fp
 BEGIN
     INSERT INTO search_pending (object_id, kind, version) VALUES (NEW.id, 'charges', 1)
     ON CONFLICT (object_id) DO UPDATE SET version = version + 1;
