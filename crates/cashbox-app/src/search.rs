@@ -236,6 +236,9 @@ impl App {
     /// Indexes up to `limit` of the objects marked for indexing (every write of a
     /// searchable object marks it), in one transaction; how many it took.
     pub async fn index_pending(&self, limit: i64) -> AppResult<usize> {
+        if !self.store().search_pending_any().await? {
+            return Ok(0);
+        }
         let mut tx = self.store().begin().await?;
         let batch = tx.search_pending(limit).await?;
         for p in &batch {

@@ -265,6 +265,15 @@ impl Store {
         tx.commit().await
     }
 
+    /// Whether any object waits to be indexed: a plain read, so that an indexer with nothing
+    /// to do takes no write transaction (on SQLite, the one writer's turn).
+    pub async fn search_pending_any(&self) -> Result<bool> {
+        let row = query("SELECT object_id FROM search_pending LIMIT 1")
+            .fetch_optional(self)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// How many objects wait to be indexed.
     pub async fn search_pending_count(&self) -> Result<i64> {
         let row = query("SELECT COUNT(*) AS n FROM search_pending")

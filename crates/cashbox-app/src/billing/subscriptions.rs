@@ -608,7 +608,7 @@ impl App {
         }
         let mut sub: Subscription = self.open_doc(&row)?;
         let before = self.render_subscription(&sub);
-        if sub.status.may_become(SubStatus::Active) && unsettled.contains(&sub.status) {
+        if unsettled.contains(&sub.status) {
             sub.transition(SubStatus::Active)?;
         }
         sub.payment_made_with(customer_card);

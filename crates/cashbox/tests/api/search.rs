@@ -341,3 +341,46 @@ async fn prices_products_subscriptions_and_payments_are_searchable() {
         charges
     );
 }
+
+/// Indexing marks only writes that change what an object indexes: a status is searched in the
+/// table's own column, so paying an invoice marks only the new charge.
+#[tokio::test]
+async fn a_status_change_marks_nothing_for_indexing() {
+    let t = spawn_app().await;
+    let cus = t.post("/v1/customers", &[("email", "m@example.com")]).await;
+    let cus = cus.ok()["id"].as_str().unwrap().to_string();
+    let pi = t
+        .post(
+            "/v1/payment_intents",
+            &[("amount", "700"), ("currency", "usd"), ("customer", &cus)],
+        )
+        .await;
+    let pi = pi.ok()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        all_pages(
+            &t,
+            "payment_intents",
+            "status:'requires_payment_method'",
+            10
+        )
+        .await,
+        vec![pi.clone()]
+    );
+    assert_eq!(t.app.store().search_pending_count().await.unwrap(), 0);
+    t.post(
+        &format!("/v1/payment_intents/{pi}/confirm"),
+        &[("payment_method", "pm_card_visa")],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        t.app.store().search_pending_count().await.unwrap(),
+        1,
+        "the new charge only"
+    );
+    assert_eq!(
+        all_pages(&t, "payment_intents", "status:'succeeded'", 10).await,
+        vec![pi]
+    );
+    assert_eq!(t.app.store().search_pending_count().await.unwrap(), 0);
+}
