@@ -18,7 +18,8 @@ use cashbox_core::search::{
     CUSTOMERS, Cmp, Condition, Entry, PageToken, Plan, SearchParams, Searchable,
 };
 use cashbox_store::{
-    Compare, DocFilter, Pending, SearchClause, SearchCondition, SearchQuery, SearchRows, Tx,
+    Compare, DocFilter, Pending, SearchClause, SearchCondition, SearchQuery, SearchRows, TakeMarks,
+    Tx,
 };
 use serde_json::Value;
 
@@ -198,7 +199,7 @@ impl App {
     async fn catch_up_search(&self) -> AppResult<()> {
         let mut done = 0;
         while done < SEARCH_CATCH_UP_MAX {
-            let n = self.index_pending(INDEX_BATCH).await?;
+            let n = self.index_marked(INDEX_BATCH, TakeMarks::Wait).await?;
             done += n;
             if (n as i64) < INDEX_BATCH {
                 break;
@@ -233,14 +234,21 @@ impl App {
         })
     }
 
-    /// Indexes up to `limit` of the objects marked for indexing (every write of a
-    /// searchable object marks it), in one transaction; how many it took.
+    /// Indexes up to `limit` of the objects marked for indexing (a write that changes what
+    /// an object indexes marks it), in one transaction, leaving those another indexer holds
+    /// to it: `serve`'s background indexer. How many it took.
     pub async fn index_pending(&self, limit: i64) -> AppResult<usize> {
+        self.index_marked(limit, TakeMarks::SkipLocked).await
+    }
+
+    /// [`App::index_pending`], waiting for marks another indexer holds: when it returns,
+    /// what was written before it began is indexed.
+    async fn index_marked(&self, limit: i64, take: TakeMarks) -> AppResult<usize> {
         if !self.store().search_pending_any().await? {
             return Ok(0);
         }
         let mut tx = self.store().begin().await?;
-        let batch = tx.search_pending(limit).await?;
+        let batch = tx.search_pending(limit, take).await?;
         for p in &batch {
             let rows = match self.search_entry_of(&mut tx, p).await? {
                 Some(entry) => self.search_rows(entry),
@@ -258,7 +266,7 @@ impl App {
     pub async fn index_all_pending(&self) -> AppResult<u64> {
         let mut n = 0;
         loop {
-            let done = self.index_pending(INDEX_BATCH).await?;
+            let done = self.index_marked(INDEX_BATCH, TakeMarks::Wait).await?;
             n += done as u64;
             if (done as i64) < INDEX_BATCH {
                 return Ok(n);

@@ -178,7 +178,7 @@ pub use sandbox::SandboxOp;
 pub use sealed::SealedColumn;
 pub use search::{
     Compare, Pending, SEARCHABLE_TABLES, SearchClause, SearchCondition, SearchPage, SearchQuery,
-    SearchRows,
+    SearchRows, TakeMarks,
 };
 pub use webhooks::{AttemptRow, OutboxEvent, TakenDelivery};
 

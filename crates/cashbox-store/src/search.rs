@@ -294,6 +294,13 @@ pub const SEARCHABLE_TABLES: [&str; 7] = [
     "charges",
 ];
 
+/// How an indexer takes marks another indexer holds: see [`Tx::search_pending`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeMarks {
+    SkipLocked,
+    Wait,
+}
+
 /// An object marked for indexing: its id, its table, the mark's version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -303,10 +310,15 @@ pub struct Pending {
 }
 
 impl Tx {
-    /// Up to `limit` objects marked for indexing, locked (another process's indexer skips
-    /// them on PostgreSQL; SQLite has one writer).
-    pub async fn search_pending(&mut self, limit: i64) -> Result<Vec<Pending>> {
-        let lock = self.lock_clause_or(" FOR UPDATE SKIP LOCKED");
+    /// Up to `limit` objects marked for indexing, locked. With [`TakeMarks::SkipLocked`]
+    /// marks another indexer holds are left to it (background indexers share the work); with
+    /// [`TakeMarks::Wait`] their indexing is waited for, so that what was written before is
+    /// indexed when this returns (a search's catch-up). SQLite has one writer either way.
+    pub async fn search_pending(&mut self, limit: i64, take: TakeMarks) -> Result<Vec<Pending>> {
+        let lock = match take {
+            TakeMarks::SkipLocked => self.lock_clause_or(" FOR UPDATE SKIP LOCKED"),
+            TakeMarks::Wait => self.lock_clause(),
+        };
         let sql = format!(
             "SELECT object_id, kind, version FROM search_pending ORDER BY object_id LIMIT $1{lock}"
         );

@@ -384,3 +384,33 @@ async fn a_status_change_marks_nothing_for_indexing() {
     );
     assert_eq!(t.app.store().search_pending_count().await.unwrap(), 0);
 }
+
+/// A search made after a write finds it even while another indexer holds the write's mark:
+/// it waits for that indexer instead of skipping the mark (PostgreSQL's `SKIP LOCKED` made a
+/// search answer before the object was indexed).
+#[tokio::test]
+async fn a_search_waits_for_an_indexer_holding_the_mark() {
+    let t = std::sync::Arc::new(spawn_app().await);
+    let id = customer(&t, "held@example.com", "Held", None).await;
+    // Another indexer (serve's background one) has taken the mark and not finished.
+    let mut held = t.app.store().begin().await.unwrap();
+    let taken = held
+        .search_pending(10, cashbox_store::TakeMarks::SkipLocked)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let search = {
+        let t = std::sync::Arc::clone(&t);
+        tokio::spawn(async move {
+            let path = format!(
+                "/v1/customers/search?query={}",
+                q("email:'held@example.com'")
+            );
+            ids(t.get(&path).await.ok())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!search.is_finished(), "the search waits for the held mark");
+    held.commit().await.unwrap();
+    assert_eq!(search.await.unwrap(), BTreeSet::from([id]));
+}
