@@ -241,8 +241,9 @@ impl App {
         self.index_marked(limit, TakeMarks::SkipLocked).await
     }
 
-    /// [`App::index_pending`], waiting for marks another indexer holds: when it returns,
-    /// what was written before it began is indexed.
+    /// Indexes up to `limit` marked objects, taking the marks another indexer holds as `take`
+    /// says: with [`TakeMarks::Wait`], what was written before it began is indexed when it
+    /// returns (a search's catch-up, a rebuild).
     async fn index_marked(&self, limit: i64, take: TakeMarks) -> AppResult<usize> {
         if !self.store().search_pending_any().await? {
             return Ok(0);
