@@ -30,6 +30,20 @@ pub enum Reader<'a> {
     Tx(&'a mut Tx),
 }
 
+impl Reader<'_> {
+    /// A document as the reader sees it.
+    pub(crate) async fn doc(
+        &mut self,
+        table: cashbox_store::DocTable,
+        id: &str,
+    ) -> cashbox_store::Result<Option<cashbox_store::DocRow>> {
+        match self {
+            Reader::Store(s) => s.doc(table, id).await,
+            Reader::Tx(tx) => tx.doc(table, id).await,
+        }
+    }
+}
+
 /// A list of discount ids on subscriptions and invoices, expanded from the object itself.
 const DISCOUNTS: &str = "discounts";
 /// An invoice's fields that are only rendered when expanded (Stripe's "includable" fields),
@@ -247,10 +261,7 @@ impl App {
         full: &str,
     ) -> AppResult<()> {
         let id = value["id"].as_str().unwrap_or_default().to_string();
-        let row = match reader {
-            Reader::Store(s) => s.doc(Invoice::TABLE, &id).await?,
-            Reader::Tx(tx) => tx.doc(Invoice::TABLE, &id).await?,
-        };
+        let row = reader.doc(Invoice::TABLE, &id).await?;
         let Some(row) = row else {
             value[field] = Value::Null;
             return Ok(());
@@ -360,10 +371,7 @@ impl App {
         id: &str,
         render: impl Fn(&T) -> Value,
     ) -> AppResult<Option<Value>> {
-        let row = match reader {
-            Reader::Store(s) => s.doc(T::TABLE, id).await?,
-            Reader::Tx(tx) => tx.doc(T::TABLE, id).await?,
-        };
+        let row = reader.doc(T::TABLE, id).await?;
         match row {
             Some(r) => Ok(Some(render(&self.open_doc::<T>(&r)?))),
             None => Ok(None),

@@ -263,6 +263,33 @@ async fn ensure_api_keys(config: &Config, opened: &mut Opened) -> Result<(), Str
     Ok(())
 }
 
+/// Deletes expired idempotency keys, every [`PRUNE_INTERVAL`].
+async fn prune_idempotency_keys(app: App) {
+    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tick.tick().await;
+        match app.prune().await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned expired idempotency keys"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+        }
+    }
+}
+
+/// The search index: objects written since, by this process or another, are indexed (a full
+/// batch is followed at once by the next).
+async fn index_for_search(app: App) {
+    use cashbox_app::search::INDEX_BATCH;
+    loop {
+        match app.index_pending(INDEX_BATCH).await {
+            Ok(n) if n as i64 == INDEX_BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "indexing for search failed; retrying"),
+        }
+        tokio::time::sleep(SEARCH_INDEX_INTERVAL).await;
+    }
+}
+
 pub async fn serve(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -292,37 +319,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     println!("cashbox listening on http://{addr}");
     tracing::info!(%addr, backend = app.store().backend(), "listening");
 
-    let pruner = tokio::spawn({
-        let app = app.clone();
-        async move {
-            let mut tick = tokio::time::interval(PRUNE_INTERVAL);
-            loop {
-                tick.tick().await;
-                match app.prune().await {
-                    Ok(n) if n > 0 => {
-                        tracing::info!(deleted = n, "pruned expired idempotency keys")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
-                }
-            }
-        }
-    });
+    let pruner = tokio::spawn(prune_idempotency_keys(app.clone()));
 
-    // The search index: objects written since, by this process or another, are indexed.
-    let indexer = tokio::spawn({
-        let app = app.clone();
-        async move {
-            loop {
-                match app.index_pending(cashbox_app::search::INDEX_BATCH).await {
-                    Ok(n) if n as i64 == cashbox_app::search::INDEX_BATCH => continue,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "indexing for search failed; retrying"),
-                }
-                tokio::time::sleep(SEARCH_INDEX_INTERVAL).await;
-            }
-        }
-    });
+    let indexer = tokio::spawn(index_for_search(app.clone()));
 
     let recovery = tokio::spawn({
         let app = app.clone();

@@ -156,10 +156,7 @@ impl App {
         let Some(pi_id) = &inv.payment_intent else {
             return Ok(Value::Null);
         };
-        let row = match reader {
-            Reader::Store(s) => s.doc(DocTable::PaymentIntents, pi_id).await?,
-            Reader::Tx(tx) => tx.doc(DocTable::PaymentIntents, pi_id).await?,
-        };
+        let row = reader.doc(DocTable::PaymentIntents, pi_id).await?;
         let Some(row) = row else {
             return Ok(Value::Null);
         };

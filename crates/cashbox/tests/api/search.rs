@@ -198,7 +198,7 @@ async fn bad_searches_are_refused_with_stripes_errors() {
 }
 
 #[tokio::test]
-async fn prices_products_subscriptions_and_payments_are_searchable() {
+async fn prices_and_products_are_searchable() {
     let t = spawn_app().await;
     let product = t
         .post(
@@ -265,7 +265,25 @@ async fn prices_products_subscriptions_and_payments_are_searchable() {
         all_pages(&t, "products", "-name~'therapy'", 10).await,
         vec![other]
     );
+}
 
+#[tokio::test]
+async fn subscriptions_invoices_payments_and_charges_are_searchable() {
+    let t = spawn_app().await;
+    let product = t.post("/v1/products", &[("name", "Therapy Plan")]).await;
+    let product = product.ok()["id"].as_str().unwrap().to_string();
+    let monthly = t
+        .post(
+            "/v1/prices",
+            &[
+                ("product", product.as_str()),
+                ("currency", "usd"),
+                ("unit_amount", "1000"),
+                ("recurring[interval]", "month"),
+            ],
+        )
+        .await;
+    let monthly = monthly.ok()["id"].as_str().unwrap().to_string();
     // Subscriptions by status; payment intents by amount; charges by card.
     let cus = t.post("/v1/customers", &[("email", "s@example.com")]).await;
     let cus = cus.ok()["id"].as_str().unwrap().to_string();
