@@ -65,7 +65,8 @@ pub struct TestClockAdvanceParams {
     pub frozen_time: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TestClockListParams {
     pub limit: Option<i64>,

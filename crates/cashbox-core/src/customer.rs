@@ -448,7 +448,7 @@ pub struct CustomerObject {
     pub balance: i64,
     pub created: i64,
     pub currency: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Expandable>)]
     pub default_source: Option<Value>,
     pub delinquent: bool,
     pub description: Option<String>,
@@ -466,7 +466,7 @@ pub struct CustomerObject {
     pub shipping: Option<Shipping>,
     pub tax_exempt: TaxExempt,
     /// The test clock id, or the clock itself when expanded.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Expandable>)]
     pub test_clock: Option<Value>,
 }
 
@@ -475,7 +475,7 @@ pub struct InvoiceSettingsObject {
     #[schema(value_type = Option<Vec<Object>>)]
     pub custom_fields: Option<Value>,
     /// A PaymentMethod id, or the PaymentMethod when expanded.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Expandable>)]
     pub default_payment_method: Option<Value>,
     pub footer: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -501,7 +501,8 @@ impl DeletedObject {
 }
 
 /// `GET /v1/customers`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerListParams {
     /// 1 to 100, default 10.
@@ -512,6 +513,7 @@ pub struct CustomerListParams {
     pub ending_before: Option<String>,
     /// Unix seconds, or `created[gte]`, `created[lt]`…
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     /// Exact, case-sensitive match, as Stripe's.
     pub email: Option<String>,

@@ -90,7 +90,8 @@ pub fn valid_event_type(t: &str) -> bool {
 pub const EVENT_TYPES_FILTER_MAX: usize = 20;
 
 /// `GET /v1/events`.
-#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[derive(Debug, Default, serde::Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventListParams {
     /// 1 to 100, default 10.
@@ -101,6 +102,7 @@ pub struct EventListParams {
     pub ending_before: Option<String>,
     /// Unix seconds, or `created[gte]`, `created[lt]`…
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     /// One type, or a family such as `customer.*`.
     #[serde(rename = "type")]

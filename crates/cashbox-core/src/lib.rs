@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod money;
 pub mod param;
 pub mod payments;
+pub mod schema;
 pub mod search;
 pub mod usage;
 pub mod webhooks;

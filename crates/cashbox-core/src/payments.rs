@@ -250,7 +250,8 @@ pub struct PaymentMethodAttachParams {
     pub customer: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentMethodListParams {
     pub customer: Option<String>,
@@ -576,7 +577,8 @@ pub struct PaymentIntentCancelParams {
     pub cancellation_reason: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IntentRetrieveParams {
     pub client_secret: Option<String>,
@@ -591,12 +593,14 @@ pub struct AuthenticateParams {
     pub success: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentListParams {
     pub customer: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -1184,13 +1188,15 @@ impl Charge {
     }
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeListParams {
     pub customer: Option<String>,
     pub payment_intent: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -1252,13 +1258,15 @@ pub struct RefundUpdateParams {
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RefundListParams {
     pub charge: Option<String>,
     pub payment_intent: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -1371,13 +1379,15 @@ pub struct SetupIntentCancelParams {
     pub cancellation_reason: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SetupIntentListParams {
     pub customer: Option<String>,
     pub payment_method: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,

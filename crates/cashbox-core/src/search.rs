@@ -891,7 +891,8 @@ pub const LIMIT_DEFAULT: u32 = 10;
 pub const LIMIT_MAX: u32 = 100;
 
 /// `GET /v1/{resource}/search`'s parameters.
-#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     pub query: Option<String>,

@@ -107,7 +107,8 @@ pub struct EndpointUpdateParams {
     pub disabled: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointListParams {
     pub limit: Option<i64>,
@@ -126,7 +127,8 @@ pub struct RotateSecretParams {
 
 /// `GET /v1/webhook_endpoints/{id}/attempts` and `GET /v1/events/{id}/webhook_attempts`
 /// (ours).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptListParams {
     pub limit: Option<i64>,

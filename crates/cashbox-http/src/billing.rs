@@ -25,6 +25,10 @@ use crate::HttpState;
 use crate::error::ApiResult;
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use crate::objects::{
+    CreditNote, Invoice, InvoicePayment, Invoiceitem, LineItem, Subscription, SubscriptionItem,
+};
+use cashbox_core::customer::DeletedObject;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
@@ -69,7 +73,7 @@ type JsonResult = ApiResult<Json<Value>>;
 /// Create a subscription: items, trial (`trial_period_days`, `trial_end`, `trial_from_plan`), `billing_cycle_anchor`, discounts, `payment_behavior`, `collection_method`.
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "Subscriptions",
     request_body(content = SubscriptionCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Subscription)))]
 async fn subscription_create(
     State(s): State<HttpState>,
     api: Api<SubscriptionCreateParams>,
@@ -83,8 +87,8 @@ async fn subscription_create(
 }
 
 /// List subscriptions (`customer`, `price`, `status` incl. `all` and `ended`, `test_clock`).
-#[utoipa::path(get, path = "/v1/subscriptions", tag = "Subscriptions",
-    responses((status = 200, body = ListObject<Object>)))]
+#[utoipa::path(get, path = "/v1/subscriptions", params(SubscriptionListParams), tag = "Subscriptions",
+    responses((status = 200, body = ListObject<Subscription>)))]
 async fn subscription_list(
     State(s): State<HttpState>,
     api: Api<SubscriptionListParams>,
@@ -104,7 +108,7 @@ async fn subscription_list(
 /// Retrieve a subscription.
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "Subscriptions",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Subscription)))]
 async fn subscription_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -122,7 +126,7 @@ async fn subscription_retrieve(
 #[utoipa::path(post, path = "/v1/subscriptions/{id}", tag = "Subscriptions",
     params(("id" = String, Path)),
     request_body(content = SubscriptionUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Subscription)))]
 async fn subscription_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -140,7 +144,7 @@ async fn subscription_update(
 #[utoipa::path(delete, path = "/v1/subscriptions/{id}", tag = "Subscriptions",
     params(("id" = String, Path)),
     request_body(content = SubscriptionCancelParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Subscription)))]
 async fn subscription_cancel(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -158,7 +162,7 @@ async fn subscription_cancel(
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/resume", tag = "Subscriptions",
     params(("id" = String, Path)),
     request_body(content = SubscriptionResumeParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Subscription)))]
 async fn subscription_resume(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -173,8 +177,8 @@ async fn subscription_resume(
 }
 
 /// List a subscription's items (`subscription` is required).
-#[utoipa::path(get, path = "/v1/subscription_items", tag = "Subscriptions",
-    responses((status = 200, body = ListObject<Object>)))]
+#[utoipa::path(get, path = "/v1/subscription_items", params(SubscriptionItemListParams), tag = "Subscriptions",
+    responses((status = 200, body = ListObject<SubscriptionItem>)))]
 async fn subscription_item_list(
     State(s): State<HttpState>,
     api: Api<SubscriptionItemListParams>,
@@ -194,7 +198,7 @@ async fn subscription_item_list(
 /// Retrieve a subscription item.
 #[utoipa::path(get, path = "/v1/subscription_items/{id}", tag = "Subscriptions",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = SubscriptionItem)))]
 async fn subscription_item_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -211,7 +215,7 @@ async fn subscription_item_retrieve(
 /// Create a draft invoice (`pending_invoice_items_behavior=include` takes the customer's pending items).
 #[utoipa::path(post, path = "/v1/invoices", tag = "Invoices",
     request_body(content = InvoiceCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_create(State(s): State<HttpState>, api: Api<InvoiceCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
@@ -222,8 +226,8 @@ async fn invoice_create(State(s): State<HttpState>, api: Api<InvoiceCreateParams
 }
 
 /// List invoices (`customer`, `subscription`, `status`, `collection_method`).
-#[utoipa::path(get, path = "/v1/invoices", tag = "Invoices",
-    responses((status = 200, body = ListObject<Object>)))]
+#[utoipa::path(get, path = "/v1/invoices", params(InvoiceListParams), tag = "Invoices",
+    responses((status = 200, body = ListObject<Invoice>)))]
 async fn invoice_list(
     State(s): State<HttpState>,
     api: Api<InvoiceListParams>,
@@ -238,8 +242,8 @@ async fn invoice_list(
 
 /// List invoice payments (`invoice`, `payment[payment_intent]`, `status`): one per
 /// PaymentIntent made to pay an invoice.
-#[utoipa::path(get, path = "/v1/invoice_payments", tag = "Invoices",
-    responses((status = 200, body = ListObject<Object>)))]
+#[utoipa::path(get, path = "/v1/invoice_payments", params(InvoicePaymentListParams), tag = "Invoices",
+    responses((status = 200, body = ListObject<InvoicePayment>)))]
 async fn invoice_payment_list(
     State(s): State<HttpState>,
     api: Api<InvoicePaymentListParams>,
@@ -259,7 +263,7 @@ async fn invoice_payment_list(
 /// Retrieve an invoice payment.
 #[utoipa::path(get, path = "/v1/invoice_payments/{id}", tag = "Invoices",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = InvoicePayment)))]
 async fn invoice_payment_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -274,8 +278,8 @@ async fn invoice_payment_retrieve(
 }
 
 /// The next invoice of a subscription, optionally with proposed `subscription_items`.
-#[utoipa::path(get, path = "/v1/invoices/upcoming", tag = "Invoices",
-    responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/v1/invoices/upcoming", params(PreviewParams), tag = "Invoices",
+    responses((status = 200, body = Invoice)))]
 async fn invoice_upcoming(State(s): State<HttpState>, api: Api<PreviewParams>) -> JsonResult {
     Ok(Json(
         s.app.subscriptions().preview_invoice(api.params).await?,
@@ -285,7 +289,7 @@ async fn invoice_upcoming(State(s): State<HttpState>, api: Api<PreviewParams>) -
 /// The next invoice of a subscription, optionally with proposed `subscription_details[items]`.
 #[utoipa::path(post, path = "/v1/invoices/create_preview", tag = "Invoices",
     request_body(content = PreviewParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_create_preview(State(s): State<HttpState>, api: Api<PreviewParams>) -> JsonResult {
     Ok(Json(
         s.app.subscriptions().preview_invoice(api.params).await?,
@@ -295,7 +299,7 @@ async fn invoice_create_preview(State(s): State<HttpState>, api: Api<PreviewPara
 /// Retrieve an invoice.
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "Invoices",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -310,7 +314,7 @@ async fn invoice_retrieve(
 #[utoipa::path(post, path = "/v1/invoices/{id}", tag = "Invoices",
     params(("id" = String, Path)),
     request_body(content = InvoiceUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -327,7 +331,7 @@ async fn invoice_update(
 /// Delete a draft invoice.
 #[utoipa::path(delete, path = "/v1/invoices/{id}", tag = "Invoices",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_delete(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -340,7 +344,7 @@ async fn invoice_delete(
 #[utoipa::path(post, path = "/v1/invoices/{id}/finalize", tag = "Invoices",
     params(("id" = String, Path)),
     request_body(content = InvoiceFinalizeParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_finalize(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -358,7 +362,7 @@ async fn invoice_finalize(
 #[utoipa::path(post, path = "/v1/invoices/{id}/pay", tag = "Invoices",
     params(("id" = String, Path)),
     request_body(content = InvoicePayParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_pay(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -375,7 +379,7 @@ async fn invoice_pay(
 /// Void an open invoice.
 #[utoipa::path(post, path = "/v1/invoices/{id}/void", tag = "Invoices",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_void(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -392,7 +396,7 @@ async fn invoice_void(
 /// Mark an open invoice uncollectible.
 #[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", tag = "Invoices",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_mark_uncollectible(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -409,7 +413,7 @@ async fn invoice_mark_uncollectible(
 /// Send an open `send_invoice` invoice (records `invoice.sent`).
 #[utoipa::path(post, path = "/v1/invoices/{id}/send", tag = "Invoices",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoice)))]
 async fn invoice_send(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -426,7 +430,7 @@ async fn invoice_send(
 /// Create an invoice item (`amount`, `price` and `quantity`, or `unit_amount_decimal`), pending or on a draft `invoice`.
 #[utoipa::path(post, path = "/v1/invoiceitems", tag = "Invoices",
     request_body(content = InvoiceItemCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoiceitem)))]
 async fn invoiceitem_create(
     State(s): State<HttpState>,
     api: Api<InvoiceItemCreateParams>,
@@ -440,8 +444,8 @@ async fn invoiceitem_create(
 }
 
 /// List invoice items (`customer`, `invoice`, `pending`).
-#[utoipa::path(get, path = "/v1/invoiceitems", tag = "Invoices",
-    responses((status = 200, body = ListObject<Object>)))]
+#[utoipa::path(get, path = "/v1/invoiceitems", params(InvoiceItemListParams), tag = "Invoices",
+    responses((status = 200, body = ListObject<Invoiceitem>)))]
 async fn invoiceitem_list(
     State(s): State<HttpState>,
     api: Api<InvoiceItemListParams>,
@@ -461,7 +465,7 @@ async fn invoiceitem_list(
 /// Retrieve an invoice item.
 #[utoipa::path(get, path = "/v1/invoiceitems/{id}", tag = "Invoices",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoiceitem)))]
 async fn invoiceitem_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -479,7 +483,7 @@ async fn invoiceitem_retrieve(
 #[utoipa::path(post, path = "/v1/invoiceitems/{id}", tag = "Invoices",
     params(("id" = String, Path)),
     request_body(content = InvoiceItemUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Invoiceitem)))]
 async fn invoiceitem_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -496,7 +500,7 @@ async fn invoiceitem_update(
 /// Delete a pending invoice item or one on a draft.
 #[utoipa::path(delete, path = "/v1/invoiceitems/{id}", tag = "Invoices",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = DeletedObject)))]
 async fn invoiceitem_delete(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -511,7 +515,7 @@ async fn invoiceitem_delete(
 /// to the customer's balance, or out of band).
 #[utoipa::path(post, path = "/v1/credit_notes", tag = "CreditNotes",
     request_body(content = CreditNoteCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = CreditNote)))]
 async fn credit_note_create(
     State(s): State<HttpState>,
     api: Api<CreditNoteCreateParams>,
@@ -525,8 +529,8 @@ async fn credit_note_create(
 }
 
 /// List credit notes (`customer`, `invoice`).
-#[utoipa::path(get, path = "/v1/credit_notes", tag = "CreditNotes",
-    responses((status = 200, body = ListObject<Object>)))]
+#[utoipa::path(get, path = "/v1/credit_notes", params(CreditNoteListParams), tag = "CreditNotes",
+    responses((status = 200, body = ListObject<CreditNote>)))]
 async fn credit_note_list(
     State(s): State<HttpState>,
     api: Api<CreditNoteListParams>,
@@ -545,7 +549,7 @@ async fn credit_note_list(
 
 /// Retrieve a credit note.
 #[utoipa::path(get, path = "/v1/credit_notes/{id}", tag = "CreditNotes",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = CreditNote)))]
 async fn credit_note_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -558,7 +562,7 @@ async fn credit_note_retrieve(
 
 /// Void a credit note while its invoice is open.
 #[utoipa::path(post, path = "/v1/credit_notes/{id}/void", tag = "CreditNotes",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = CreditNote)))]
 async fn credit_note_void(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -575,7 +579,7 @@ async fn credit_note_void(
 /// Add an item to a subscription (prorated as `proration_behavior` says).
 #[utoipa::path(post, path = "/v1/subscription_items", tag = "Subscriptions",
     request_body(content = SubscriptionItemCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = SubscriptionItem)))]
 async fn subscription_item_create(
     State(s): State<HttpState>,
     api: Api<SubscriptionItemCreateParams>,
@@ -592,7 +596,7 @@ async fn subscription_item_create(
 #[utoipa::path(post, path = "/v1/subscription_items/{id}", tag = "Subscriptions",
     params(("id" = String, Path)),
     request_body(content = SubscriptionItemUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = SubscriptionItem)))]
 async fn subscription_item_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -608,7 +612,7 @@ async fn subscription_item_update(
 
 /// Remove an item from its subscription (credited as `proration_behavior` says).
 #[utoipa::path(delete, path = "/v1/subscription_items/{id}", tag = "Subscriptions",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = DeletedObject)))]
 async fn subscription_item_delete(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -624,7 +628,7 @@ async fn subscription_item_delete(
 
 /// An invoice's lines.
 #[utoipa::path(get, path = "/v1/invoices/{id}/lines", tag = "Invoices",
-    params(("id" = String, Path)), responses((status = 200, body = ListObject<Object>)))]
+    params(("id" = String, Path), InvoiceLinesParams), responses((status = 200, body = ListObject<LineItem>)))]
 async fn invoice_lines(
     State(s): State<HttpState>,
     Path(id): Path<String>,

@@ -15,6 +15,8 @@ use crate::HttpState;
 use crate::error::ApiResult;
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use crate::objects::{Price, Product};
+use cashbox_core::customer::DeletedObject;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
@@ -30,7 +32,7 @@ type ListResult = ApiResult<Json<ListObject<Value>>>;
 /// Create a product (`id` may be your own; `default_price_data` creates its default price).
 #[utoipa::path(post, path = "/v1/products", tag = "Products",
     request_body(content = ProductCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Product)))]
 async fn product_create(State(s): State<HttpState>, api: Api<ProductCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
@@ -42,7 +44,7 @@ async fn product_create(State(s): State<HttpState>, api: Api<ProductCreateParams
 
 /// Retrieve a product.
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "Products",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = Product)))]
 async fn product_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -57,7 +59,7 @@ async fn product_retrieve(
 #[utoipa::path(post, path = "/v1/products/{id}", tag = "Products",
     params(("id" = String, Path)),
     request_body(content = ProductUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Product)))]
 async fn product_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -73,7 +75,7 @@ async fn product_update(
 
 /// Delete a product that has no prices.
 #[utoipa::path(delete, path = "/v1/products/{id}", tag = "Products",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = DeletedObject)))]
 async fn product_delete(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -84,8 +86,8 @@ async fn product_delete(
 
 /// List products, newest first (`active`, `ids[]`, `created` filters).
 #[utoipa::path(get, path = "/v1/products", tag = "Products",
-    params(("active" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(ProductListParams),
+    responses((status = 200, body = ListObject<Product>)))]
 async fn product_list(State(s): State<HttpState>, api: Api<ProductListParams>) -> ListResult {
     let page = s.app.products().list(&api.params, &api.call.expand).await?;
     Ok(Json(ListObject::new(
@@ -100,7 +102,7 @@ async fn product_list(State(s): State<HttpState>, api: Api<ProductListParams>) -
 /// a `lookup_key`.
 #[utoipa::path(post, path = "/v1/prices", tag = "Prices",
     request_body(content = PriceCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Price)))]
 async fn price_create(State(s): State<HttpState>, api: Api<PriceCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
@@ -112,7 +114,7 @@ async fn price_create(State(s): State<HttpState>, api: Api<PriceCreateParams>) -
 
 /// Retrieve a price (`expand[]=tiers` / `currency_options` include those fields).
 #[utoipa::path(get, path = "/v1/prices/{id}", tag = "Prices",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = Price)))]
 async fn price_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -125,7 +127,7 @@ async fn price_retrieve(
 #[utoipa::path(post, path = "/v1/prices/{id}", tag = "Prices",
     params(("id" = String, Path)),
     request_body(content = PriceUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Price)))]
 async fn price_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -142,8 +144,8 @@ async fn price_update(
 /// List prices, newest first (`active`, `product`, `type`, `currency`, `lookup_keys[]`,
 /// `recurring[interval]`, `recurring[usage_type]`, `created` filters).
 #[utoipa::path(get, path = "/v1/prices", tag = "Prices",
-    params(("product" = Option<String>, Query), ("active" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(PriceListParams),
+    responses((status = 200, body = ListObject<Price>)))]
 async fn price_list(State(s): State<HttpState>, api: Api<PriceListParams>) -> ListResult {
     let page = s.app.prices().list(&api.params, &api.call.expand).await?;
     Ok(Json(ListObject::new(

@@ -12,6 +12,8 @@ use crate::HttpState;
 use crate::error::ApiResult;
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use crate::objects::TestHelpersTestClock;
+use cashbox_core::customer::DeletedObject;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
@@ -23,7 +25,7 @@ pub fn routes() -> OpenApiRouter<HttpState> {
 /// Create a test clock frozen at `frozen_time`.
 #[utoipa::path(post, path = "/v1/test_helpers/test_clocks", tag = "TestClocks",
     request_body(content = TestClockCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = TestHelpersTestClock)))]
 async fn clock_create(
     State(s): State<HttpState>,
     api: Api<TestClockCreateParams>,
@@ -38,7 +40,7 @@ async fn clock_create(
 
 /// Retrieve a test clock.
 #[utoipa::path(get, path = "/v1/test_helpers/test_clocks/{id}", tag = "TestClocks",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = TestHelpersTestClock)))]
 async fn clock_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -49,7 +51,7 @@ async fn clock_retrieve(
 
 /// Delete a test clock and the customers that live in it.
 #[utoipa::path(delete, path = "/v1/test_helpers/test_clocks/{id}", tag = "TestClocks",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = DeletedObject)))]
 async fn clock_delete(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -62,7 +64,7 @@ async fn clock_delete(
 #[utoipa::path(post, path = "/v1/test_helpers/test_clocks/{id}/advance", tag = "TestClocks",
     params(("id" = String, Path)),
     request_body(content = TestClockAdvanceParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = TestHelpersTestClock)))]
 async fn clock_advance(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -78,7 +80,7 @@ async fn clock_advance(
 
 /// List test clocks, newest first.
 #[utoipa::path(get, path = "/v1/test_helpers/test_clocks", tag = "TestClocks",
-    params(("limit" = Option<i64>, Query)), responses((status = 200, body = ListObject<Object>)))]
+    params(TestClockListParams), responses((status = 200, body = ListObject<TestHelpersTestClock>)))]
 async fn clock_list(
     State(s): State<HttpState>,
     api: Api<TestClockListParams>,

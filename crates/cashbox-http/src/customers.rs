@@ -94,14 +94,7 @@ async fn delete(
 
 /// List customers, newest first.
 #[utoipa::path(get, path = "/v1/customers", tag = "Customers",
-    params(
-        ("email" = Option<String>, Query, description = "Exact, case-sensitive email"),
-        ("created" = Option<i64>, Query, description = "Unix seconds, or created[gt|gte|lt|lte]"),
-        ("test_clock" = Option<String>, Query, description = "Only customers on this test clock"),
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 10"),
-        ("starting_after" = Option<String>, Query, description = "Cursor: a customer id"),
-        ("ending_before" = Option<String>, Query, description = "Cursor: a customer id"),
-    ),
+    params(CustomerListParams),
     responses((status = 200, body = ListObject<CustomerObject>), (status = 400, body = ErrorEnvelope)))]
 async fn list(
     State(s): State<HttpState>,

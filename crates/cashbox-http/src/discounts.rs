@@ -17,6 +17,8 @@ use crate::HttpState;
 use crate::error::ApiResult;
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use crate::objects::{Coupon, PromotionCode, TaxRate};
+use cashbox_core::customer::DeletedObject;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
@@ -35,7 +37,7 @@ type ListResult = ApiResult<Json<ListObject<Value>>>;
 /// repeating (with `duration_in_months`) or forever.
 #[utoipa::path(post, path = "/v1/coupons", tag = "Coupons",
     request_body(content = CouponCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Coupon)))]
 async fn coupon_create(State(s): State<HttpState>, api: Api<CouponCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
@@ -47,7 +49,7 @@ async fn coupon_create(State(s): State<HttpState>, api: Api<CouponCreateParams>)
 
 /// Retrieve a coupon (`expand[]=applies_to` / `currency_options` include those fields).
 #[utoipa::path(get, path = "/v1/coupons/{id}", tag = "Coupons",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = Coupon)))]
 async fn coupon_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -60,7 +62,7 @@ async fn coupon_retrieve(
 #[utoipa::path(post, path = "/v1/coupons/{id}", tag = "Coupons",
     params(("id" = String, Path)),
     request_body(content = CouponUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Coupon)))]
 async fn coupon_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -76,7 +78,7 @@ async fn coupon_update(
 
 /// Delete a coupon: no new redemptions; discounts already applied keep working.
 #[utoipa::path(delete, path = "/v1/coupons/{id}", tag = "Coupons",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = DeletedObject)))]
 async fn coupon_delete(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -87,7 +89,7 @@ async fn coupon_delete(
 
 /// List coupons, newest first.
 #[utoipa::path(get, path = "/v1/coupons", tag = "Coupons",
-    params(("limit" = Option<i64>, Query)), responses((status = 200, body = ListObject<Object>)))]
+    params(CouponListParams), responses((status = 200, body = ListObject<Coupon>)))]
 async fn coupon_list(State(s): State<HttpState>, api: Api<CouponListParams>) -> ListResult {
     let page = s.app.coupons().list(&api.params, &api.call.expand).await?;
     Ok(Json(ListObject::new(
@@ -101,7 +103,7 @@ async fn coupon_list(State(s): State<HttpState>, api: Api<CouponListParams>) -> 
 /// versions send it); `code` is unique among active codes, case-insensitively.
 #[utoipa::path(post, path = "/v1/promotion_codes", tag = "PromotionCodes",
     request_body(content = PromotionCodeCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = PromotionCode)))]
 async fn promo_create(
     State(s): State<HttpState>,
     api: Api<PromotionCodeCreateParams>,
@@ -116,7 +118,7 @@ async fn promo_create(
 
 /// Retrieve a promotion code.
 #[utoipa::path(get, path = "/v1/promotion_codes/{id}", tag = "PromotionCodes",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = PromotionCode)))]
 async fn promo_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -134,7 +136,7 @@ async fn promo_retrieve(
 #[utoipa::path(post, path = "/v1/promotion_codes/{id}", tag = "PromotionCodes",
     params(("id" = String, Path)),
     request_body(content = PromotionCodeUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = PromotionCode)))]
 async fn promo_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -150,8 +152,8 @@ async fn promo_update(
 
 /// List promotion codes (`active`, `code`, `coupon`, `customer`, `created` filters).
 #[utoipa::path(get, path = "/v1/promotion_codes", tag = "PromotionCodes",
-    params(("code" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(PromotionCodeListParams),
+    responses((status = 200, body = ListObject<PromotionCode>)))]
 async fn promo_list(State(s): State<HttpState>, api: Api<PromotionCodeListParams>) -> ListResult {
     let page = s
         .app
@@ -168,7 +170,7 @@ async fn promo_list(State(s): State<HttpState>, api: Api<PromotionCodeListParams
 /// Create a tax rate (`display_name`, `percentage`, `inclusive`).
 #[utoipa::path(post, path = "/v1/tax_rates", tag = "TaxRates",
     request_body(content = TaxRateCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = TaxRate)))]
 async fn tax_rate_create(State(s): State<HttpState>, api: Api<TaxRateCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
@@ -180,7 +182,7 @@ async fn tax_rate_create(State(s): State<HttpState>, api: Api<TaxRateCreateParam
 
 /// Retrieve a tax rate.
 #[utoipa::path(get, path = "/v1/tax_rates/{id}", tag = "TaxRates",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = TaxRate)))]
 async fn tax_rate_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -195,7 +197,7 @@ async fn tax_rate_retrieve(
 #[utoipa::path(post, path = "/v1/tax_rates/{id}", tag = "TaxRates",
     params(("id" = String, Path)),
     request_body(content = TaxRateUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = TaxRate)))]
 async fn tax_rate_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -211,8 +213,8 @@ async fn tax_rate_update(
 
 /// List tax rates (`active`, `inclusive`, `created` filters).
 #[utoipa::path(get, path = "/v1/tax_rates", tag = "TaxRates",
-    params(("active" = Option<bool>, Query), ("inclusive" = Option<bool>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(TaxRateListParams),
+    responses((status = 200, body = ListObject<TaxRate>)))]
 async fn tax_rate_list(State(s): State<HttpState>, api: Api<TaxRateListParams>) -> ListResult {
     let page = s
         .app

@@ -17,6 +17,11 @@ use crate::HttpState;
 use crate::error::ApiResult;
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use crate::objects::{
+    EntitlementCheck, EntitlementConsumption, EntitlementsActiveEntitlement, EntitlementsFeature,
+    ProductFeature,
+};
+use cashbox_core::customer::DeletedObject;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
@@ -32,7 +37,7 @@ pub fn routes() -> OpenApiRouter<HttpState> {
 /// Create a feature.
 #[utoipa::path(post, path = "/v1/entitlements/features", tag = "Entitlements",
     request_body(content = FeatureCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = EntitlementsFeature)))]
 async fn feature_create(
     State(s): State<HttpState>,
     api: Api<FeatureCreateParams>,
@@ -44,7 +49,7 @@ async fn feature_create(
 
 /// Retrieve a feature.
 #[utoipa::path(get, path = "/v1/entitlements/features/{id}", tag = "Entitlements",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = EntitlementsFeature)))]
 async fn feature_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -57,7 +62,7 @@ async fn feature_retrieve(
 #[utoipa::path(post, path = "/v1/entitlements/features/{id}", tag = "Entitlements",
     params(("id" = String, Path)),
     request_body(content = FeatureUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = EntitlementsFeature)))]
 async fn feature_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -73,8 +78,8 @@ async fn feature_update(
 
 /// List features, newest first.
 #[utoipa::path(get, path = "/v1/entitlements/features", tag = "Entitlements",
-    params(("lookup_key" = Option<String>, Query), ("archived" = Option<bool>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(FeatureListParams),
+    responses((status = 200, body = ListObject<EntitlementsFeature>)))]
 async fn feature_list(
     State(s): State<HttpState>,
     api: Api<FeatureListParams>,
@@ -91,7 +96,7 @@ async fn feature_list(
 #[utoipa::path(post, path = "/v1/products/{id}/features", tag = "Entitlements",
     params(("id" = String, Path)),
     request_body(content = ProductFeatureCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = ProductFeature)))]
 async fn product_feature_create(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -107,7 +112,7 @@ async fn product_feature_create(
 
 /// A product's features.
 #[utoipa::path(get, path = "/v1/products/{id}/features", tag = "Entitlements",
-    params(("id" = String, Path)), responses((status = 200, body = ListObject<Object>)))]
+    params(("id" = String, Path), ProductFeatureListParams), responses((status = 200, body = ListObject<ProductFeature>)))]
 async fn product_feature_list(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -128,7 +133,7 @@ async fn product_feature_list(
 /// Retrieve one of a product's features.
 #[utoipa::path(get, path = "/v1/products/{product}/features/{id}", tag = "Entitlements",
     params(("product" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = ProductFeature)))]
 async fn product_feature_retrieve(
     State(s): State<HttpState>,
     Path((product, id)): Path<(String, String)>,
@@ -145,7 +150,7 @@ async fn product_feature_retrieve(
 /// Detach a feature from a product.
 #[utoipa::path(delete, path = "/v1/products/{product}/features/{id}", tag = "Entitlements",
     params(("product" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = DeletedObject)))]
 async fn product_feature_delete(
     State(s): State<HttpState>,
     Path((product, id)): Path<(String, String)>,
@@ -161,7 +166,7 @@ async fn product_feature_delete(
 
 /// A customer's active entitlements.
 #[utoipa::path(get, path = "/v1/entitlements/active_entitlements", tag = "Entitlements",
-    params(("customer" = String, Query)), responses((status = 200, body = ListObject<Object>)))]
+    params(ActiveEntitlementListParams), responses((status = 200, body = ListObject<EntitlementsActiveEntitlement>)))]
 async fn active_entitlement_list(
     State(s): State<HttpState>,
     api: Api<ActiveEntitlementListParams>,
@@ -177,8 +182,8 @@ async fn active_entitlement_list(
 /// Ours: would `quantity` uses of a feature be allowed now? (`allowed`, `reason`, `quota`,
 /// `used`, `remaining`, the period.)
 #[utoipa::path(get, path = "/v1/entitlements/check", tag = "Entitlements",
-    params(("customer" = String, Query), ("feature" = String, Query), ("quantity" = Option<i64>, Query)),
-    responses((status = 200, body = Object)))]
+    params(EntitlementCheckParams),
+    responses((status = 200, body = EntitlementCheck)))]
 async fn entitlement_check(
     State(s): State<HttpState>,
     api: Api<EntitlementCheckParams>,
@@ -189,7 +194,7 @@ async fn entitlement_check(
 /// Ours: use `quantity` of a feature's quota, all or nothing; a repeated `key` counts once.
 #[utoipa::path(post, path = "/v1/entitlements/consume", tag = "Entitlements",
     request_body(content = EntitlementCheckParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = EntitlementConsumption)))]
 async fn entitlement_consume(
     State(s): State<HttpState>,
     api: Api<EntitlementCheckParams>,

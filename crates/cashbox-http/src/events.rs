@@ -33,14 +33,7 @@ async fn retrieve(
 
 /// List events, newest first.
 #[utoipa::path(get, path = "/v1/events", tag = "Events",
-    params(
-        ("type" = Option<String>, Query, description = "A type, or a family such as customer.*"),
-        ("types" = Option<Vec<String>>, Query, description = "Up to 20 types"),
-        ("created" = Option<i64>, Query, description = "Unix seconds, or created[gt|gte|lt|lte]"),
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 10"),
-        ("starting_after" = Option<String>, Query, description = "Cursor: an event id"),
-        ("ending_before" = Option<String>, Query, description = "Cursor: an event id"),
-    ),
+    params(EventListParams),
     responses((status = 200, body = ListObject<EventObject>), (status = 400, body = ErrorEnvelope)))]
 async fn list(
     State(s): State<HttpState>,

@@ -16,6 +16,7 @@ pub mod form;
 pub mod gate;
 mod invoice_pages;
 pub mod list;
+pub mod objects;
 pub mod ops;
 pub mod pages;
 pub mod params;
@@ -78,6 +79,12 @@ pub struct HttpState {
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
+    // Schemas that only query parameters name (bodies and answers register their own).
+    components(schemas(
+        cashbox_core::billing::invoice_payment::InvoicePaymentStatus,
+        cashbox_core::billing::invoice_payment::PaymentFilter,
+        cashbox_core::billing::catalog::PriceRecurringFilter,
+    )),
 )]
 struct ApiDoc;
 
@@ -120,7 +127,34 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     declare_errors(&mut doc);
     let (_, ops_doc) = ops::routes().split_for_parts();
     doc.merge(ops_doc);
+    name_operations(&mut doc);
     doc
+}
+
+/// Every operation's id is its method and path, as Stripe names its own (`PostCustomersId`
+/// for `POST /v1/customers/{id}`): unique by construction, where the handlers' names
+/// (`create`, `list`) repeat across resources and would collapse in a generated client.
+fn name_operations(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let words: String = path
+            .trim_start_matches("/v1")
+            .split(['/', '_', '.'])
+            .map(|w| w.trim_matches(['{', '}']))
+            .filter(|w| !w.is_empty())
+            .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+            .collect();
+        for (method, op) in [
+            ("Get", &mut item.get),
+            ("Post", &mut item.post),
+            ("Delete", &mut item.delete),
+            ("Put", &mut item.put),
+            ("Patch", &mut item.patch),
+        ] {
+            if let Some(op) = op {
+                op.operation_id = Some(format!("{method}{words}"));
+            }
+        }
+    }
 }
 
 /// Every `/v1` operation declares [`ERROR_STATUSES`] with the error envelope (a component:

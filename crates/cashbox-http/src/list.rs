@@ -11,6 +11,10 @@ pub struct ListObject<T> {
     pub url: String,
     pub has_more: bool,
     pub data: Vec<T>,
+    /// Only in a list embedded in an object (an invoice's lines, a subscription's items):
+    /// how many there are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<i64>,
 }
 
 impl<T> ListObject<T> {
@@ -20,6 +24,7 @@ impl<T> ListObject<T> {
             url: url.to_string(),
             has_more,
             data,
+            total_count: None,
         }
     }
 }

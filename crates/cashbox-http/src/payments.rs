@@ -20,6 +20,7 @@ use crate::HttpState;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope, ErrorType};
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use crate::objects::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
 use axum::http::StatusCode;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
@@ -61,7 +62,7 @@ fn list(url: &str, page: cashbox_app::events::ListResult) -> Json<ListObject<Val
 /// CVC are never stored.
 #[utoipa::path(post, path = "/v1/payment_methods", tag = "PaymentMethods",
     request_body(content = PaymentMethodCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 402, body = ErrorEnvelope)))]
+    responses((status = 200, body = PaymentMethod), (status = 400, body = ErrorEnvelope), (status = 402, body = ErrorEnvelope)))]
 async fn pm_create(State(s): State<HttpState>, api: Api<PaymentMethodCreateParams>) -> JsonResult {
     // A publishable key is public: it may make a card, never attach one to a customer.
     if api.params.customer.is_some() && api.client_auth(None) != cashbox_app::ClientAuth::Secret {
@@ -82,7 +83,7 @@ async fn pm_create(State(s): State<HttpState>, api: Api<PaymentMethodCreateParam
 
 /// Retrieve a PaymentMethod.
 #[utoipa::path(get, path = "/v1/payment_methods/{id}", tag = "PaymentMethods",
-    params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorEnvelope)))]
+    params(("id" = String, Path)), responses((status = 200, body = PaymentMethod), (status = 404, body = ErrorEnvelope)))]
 async fn pm_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -99,7 +100,7 @@ async fn pm_retrieve(
 /// Update billing details, expiry or metadata.
 #[utoipa::path(post, path = "/v1/payment_methods/{id}", tag = "PaymentMethods",
     params(("id" = String, Path)), request_body(content = PaymentMethodUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, body = PaymentMethod), (status = 400, body = ErrorEnvelope)))]
 async fn pm_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -116,7 +117,7 @@ async fn pm_update(
 /// Attach to a customer. The processor checks the card first: a declining card is a 402.
 #[utoipa::path(post, path = "/v1/payment_methods/{id}/attach", tag = "PaymentMethods",
     params(("id" = String, Path)), request_body(content = PaymentMethodAttachParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 402, body = ErrorEnvelope)))]
+    responses((status = 200, body = PaymentMethod), (status = 402, body = ErrorEnvelope)))]
 async fn pm_attach(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -132,7 +133,7 @@ async fn pm_attach(
 
 /// Detach from its customer (and stop being the customer's default).
 #[utoipa::path(post, path = "/v1/payment_methods/{id}/detach", tag = "PaymentMethods",
-    params(("id" = String, Path)), responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
+    params(("id" = String, Path)), responses((status = 200, body = PaymentMethod), (status = 400, body = ErrorEnvelope)))]
 async fn pm_detach(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -148,9 +149,8 @@ async fn pm_detach(
 
 /// List PaymentMethods, optionally a customer's.
 #[utoipa::path(get, path = "/v1/payment_methods", tag = "PaymentMethods",
-    params(("customer" = Option<String>, Query), ("type" = Option<String>, Query), ("limit" = Option<i64>, Query),
-        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(PaymentMethodListParams),
+    responses((status = 200, body = ListObject<PaymentMethod>)))]
 async fn pm_list(State(s): State<HttpState>, api: Api<PaymentMethodListParams>) -> ListResult {
     Ok(list(
         "/v1/payment_methods",
@@ -163,8 +163,8 @@ async fn pm_list(State(s): State<HttpState>, api: Api<PaymentMethodListParams>) 
 
 /// List a customer's PaymentMethods.
 #[utoipa::path(get, path = "/v1/customers/{id}/payment_methods", tag = "PaymentMethods",
-    params(("id" = String, Path), ("type" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(("id" = String, Path), PaymentMethodListParams),
+    responses((status = 200, body = ListObject<PaymentMethod>)))]
 async fn customer_pm_list(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -185,7 +185,7 @@ async fn customer_pm_list(
 /// Create a SetupIntent (with `confirm=true`, confirm it at once).
 #[utoipa::path(post, path = "/v1/setup_intents", tag = "SetupIntents",
     request_body(content = SetupIntentCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 402, body = ErrorEnvelope)))]
+    responses((status = 200, body = SetupIntent), (status = 402, body = ErrorEnvelope)))]
 async fn seti_create(State(s): State<HttpState>, api: Api<SetupIntentCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
@@ -197,7 +197,7 @@ async fn seti_create(State(s): State<HttpState>, api: Api<SetupIntentCreateParam
 
 /// Retrieve a SetupIntent (a publishable key needs `client_secret`).
 #[utoipa::path(get, path = "/v1/setup_intents/{id}", tag = "SetupIntents",
-    params(("id" = String, Path), ("client_secret" = Option<String>, Query)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path), IntentRetrieveParams), responses((status = 200, body = SetupIntent)))]
 async fn seti_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -215,7 +215,7 @@ async fn seti_retrieve(
 /// Confirm a SetupIntent.
 #[utoipa::path(post, path = "/v1/setup_intents/{id}/confirm", tag = "SetupIntents",
     params(("id" = String, Path)), request_body(content = SetupIntentConfirmParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 402, body = ErrorEnvelope)))]
+    responses((status = 200, body = SetupIntent), (status = 402, body = ErrorEnvelope)))]
 async fn seti_confirm(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -234,7 +234,7 @@ async fn seti_confirm(
 /// Cancel a SetupIntent.
 #[utoipa::path(post, path = "/v1/setup_intents/{id}/cancel", tag = "SetupIntents",
     params(("id" = String, Path)), request_body(content = SetupIntentCancelParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = SetupIntent)))]
 async fn seti_cancel(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -252,7 +252,7 @@ async fn seti_cancel(
 /// as the hosted page does.
 #[utoipa::path(post, path = "/v1/setup_intents/{id}/_authenticate", tag = "SetupIntents",
     params(("id" = String, Path)), request_body(content = AuthenticateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = SetupIntent)))]
 async fn seti_authenticate(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -270,8 +270,8 @@ async fn seti_authenticate(
 
 /// List SetupIntents.
 #[utoipa::path(get, path = "/v1/setup_intents", tag = "SetupIntents",
-    params(("customer" = Option<String>, Query), ("payment_method" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(SetupIntentListParams),
+    responses((status = 200, body = ListObject<SetupIntent>)))]
 async fn seti_list(State(s): State<HttpState>, api: Api<SetupIntentListParams>) -> ListResult {
     Ok(list(
         "/v1/setup_intents",
@@ -288,7 +288,7 @@ async fn seti_list(State(s): State<HttpState>, api: Api<SetupIntentListParams>) 
 /// `card_error` carrying the PaymentIntent).
 #[utoipa::path(post, path = "/v1/payment_intents", tag = "PaymentIntents",
     request_body(content = PaymentIntentCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 402, body = ErrorEnvelope)))]
+    responses((status = 200, body = PaymentIntent), (status = 400, body = ErrorEnvelope), (status = 402, body = ErrorEnvelope)))]
 async fn pi_create(State(s): State<HttpState>, api: Api<PaymentIntentCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
@@ -300,7 +300,7 @@ async fn pi_create(State(s): State<HttpState>, api: Api<PaymentIntentCreateParam
 
 /// Retrieve a PaymentIntent (a publishable key needs `client_secret`).
 #[utoipa::path(get, path = "/v1/payment_intents/{id}", tag = "PaymentIntents",
-    params(("id" = String, Path), ("client_secret" = Option<String>, Query)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path), IntentRetrieveParams), responses((status = 200, body = PaymentIntent)))]
 async fn pi_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -318,7 +318,7 @@ async fn pi_retrieve(
 /// Update a PaymentIntent that is not yet processing.
 #[utoipa::path(post, path = "/v1/payment_intents/{id}", tag = "PaymentIntents",
     params(("id" = String, Path)), request_body(content = PaymentIntentUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, body = PaymentIntent), (status = 400, body = ErrorEnvelope)))]
 async fn pi_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -335,7 +335,7 @@ async fn pi_update(
 /// Confirm a PaymentIntent.
 #[utoipa::path(post, path = "/v1/payment_intents/{id}/confirm", tag = "PaymentIntents",
     params(("id" = String, Path)), request_body(content = PaymentIntentConfirmParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 402, body = ErrorEnvelope)))]
+    responses((status = 200, body = PaymentIntent), (status = 402, body = ErrorEnvelope)))]
 async fn pi_confirm(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -354,7 +354,7 @@ async fn pi_confirm(
 /// Capture an authorized PaymentIntent, in full or in part (`amount_to_capture`).
 #[utoipa::path(post, path = "/v1/payment_intents/{id}/capture", tag = "PaymentIntents",
     params(("id" = String, Path)), request_body(content = PaymentIntentCaptureParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, body = PaymentIntent), (status = 400, body = ErrorEnvelope)))]
 async fn pi_capture(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -371,7 +371,7 @@ async fn pi_capture(
 /// Cancel a PaymentIntent (an uncaptured authorization is released).
 #[utoipa::path(post, path = "/v1/payment_intents/{id}/cancel", tag = "PaymentIntents",
     params(("id" = String, Path)), request_body(content = PaymentIntentCancelParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, body = PaymentIntent), (status = 400, body = ErrorEnvelope)))]
 async fn pi_cancel(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -389,7 +389,7 @@ async fn pi_cancel(
 /// as the hosted page does. Compatible with localstripe's endpoint.
 #[utoipa::path(post, path = "/v1/payment_intents/{id}/_authenticate", tag = "PaymentIntents",
     params(("id" = String, Path)), request_body(content = AuthenticateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = PaymentIntent)))]
 async fn pi_authenticate(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -407,9 +407,8 @@ async fn pi_authenticate(
 
 /// List PaymentIntents, optionally a customer's.
 #[utoipa::path(get, path = "/v1/payment_intents", tag = "PaymentIntents",
-    params(("customer" = Option<String>, Query), ("created" = Option<i64>, Query), ("limit" = Option<i64>, Query),
-        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(PaymentIntentListParams),
+    responses((status = 200, body = ListObject<PaymentIntent>)))]
 async fn pi_list(State(s): State<HttpState>, api: Api<PaymentIntentListParams>) -> ListResult {
     Ok(list(
         "/v1/payment_intents",
@@ -424,7 +423,7 @@ async fn pi_list(State(s): State<HttpState>, api: Api<PaymentIntentListParams>) 
 
 /// Retrieve a charge.
 #[utoipa::path(get, path = "/v1/charges/{id}", tag = "Charges",
-    params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorEnvelope)))]
+    params(("id" = String, Path)), responses((status = 200, body = Charge), (status = 404, body = ErrorEnvelope)))]
 async fn charge_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -435,8 +434,8 @@ async fn charge_retrieve(
 
 /// List charges, by customer or PaymentIntent.
 #[utoipa::path(get, path = "/v1/charges", tag = "Charges",
-    params(("customer" = Option<String>, Query), ("payment_intent" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(ChargeListParams),
+    responses((status = 200, body = ListObject<Charge>)))]
 async fn charge_list(State(s): State<HttpState>, api: Api<ChargeListParams>) -> ListResult {
     Ok(list(
         "/v1/charges",
@@ -447,7 +446,7 @@ async fn charge_list(State(s): State<HttpState>, api: Api<ChargeListParams>) -> 
 /// Refund a charge or a PaymentIntent's charge, in full or in part.
 #[utoipa::path(post, path = "/v1/refunds", tag = "Refunds",
     request_body(content = RefundCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, body = Refund), (status = 400, body = ErrorEnvelope)))]
 async fn refund_create(State(s): State<HttpState>, api: Api<RefundCreateParams>) -> JsonResult {
     Ok(Json(
         s.app
@@ -459,7 +458,7 @@ async fn refund_create(State(s): State<HttpState>, api: Api<RefundCreateParams>)
 
 /// Retrieve a refund.
 #[utoipa::path(get, path = "/v1/refunds/{id}", tag = "Refunds",
-    params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorEnvelope)))]
+    params(("id" = String, Path)), responses((status = 200, body = Refund), (status = 404, body = ErrorEnvelope)))]
 async fn refund_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -471,7 +470,7 @@ async fn refund_retrieve(
 /// Update a refund's metadata.
 #[utoipa::path(post, path = "/v1/refunds/{id}", tag = "Refunds",
     params(("id" = String, Path)), request_body(content = RefundUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Refund)))]
 async fn refund_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -487,7 +486,7 @@ async fn refund_update(
 
 /// Cancel a refund that awaits action (Stripe allows no other).
 #[utoipa::path(post, path = "/v1/refunds/{id}/cancel", tag = "Refunds",
-    params(("id" = String, Path)), responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope)))]
+    params(("id" = String, Path)), responses((status = 200, body = Refund), (status = 400, body = ErrorEnvelope)))]
 async fn refund_cancel(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -498,8 +497,8 @@ async fn refund_cancel(
 
 /// List refunds, by charge or PaymentIntent.
 #[utoipa::path(get, path = "/v1/refunds", tag = "Refunds",
-    params(("charge" = Option<String>, Query), ("payment_intent" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(RefundListParams),
+    responses((status = 200, body = ListObject<Refund>)))]
 async fn refund_list(State(s): State<HttpState>, api: Api<RefundListParams>) -> ListResult {
     Ok(list(
         "/v1/refunds",

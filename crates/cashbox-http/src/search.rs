@@ -15,6 +15,8 @@ use cashbox_core::search::SearchParams;
 use crate::HttpState;
 use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::Api;
+use crate::objects::{Charge, Invoice, PaymentIntent, Price, Product, Subscription};
+use cashbox_core::customer::CustomerObject;
 
 /// Stripe's search result envelope.
 #[derive(Debug, Serialize, ToSchema)]
@@ -55,8 +57,8 @@ pub fn routes() -> OpenApiRouter<HttpState> {
 
 /// Search customers: `email`, `name` and `phone` match exactly (they are encrypted; a substring search on them is refused), `metadata['key']`, `created`.
 #[utoipa::path(get, path = "/v1/customers/search", tag = "Customers",
-    params(("query" = String, Query), ("limit" = Option<i64>, Query), ("page" = Option<String>, Query)),
-    responses((status = 200, body = SearchObject<Object>), (status = 400, body = ErrorEnvelope)))]
+    params(SearchParams),
+    responses((status = 200, body = SearchObject<CustomerObject>), (status = 400, body = ErrorEnvelope)))]
 async fn customers_search(
     State(s): State<HttpState>,
     api: Api<SearchParams>,
@@ -71,8 +73,8 @@ async fn customers_search(
 
 /// Search prices: `active`, `currency`, `lookup_key`, `product`, `type`, `metadata['key']`, `created`.
 #[utoipa::path(get, path = "/v1/prices/search", tag = "Prices",
-    params(("query" = String, Query), ("limit" = Option<i64>, Query), ("page" = Option<String>, Query)),
-    responses((status = 200, body = SearchObject<Object>), (status = 400, body = ErrorEnvelope)))]
+    params(SearchParams),
+    responses((status = 200, body = SearchObject<Price>), (status = 400, body = ErrorEnvelope)))]
 async fn prices_search(
     State(s): State<HttpState>,
     api: Api<SearchParams>,
@@ -83,8 +85,8 @@ async fn prices_search(
 
 /// Search products: `active`, `name` and `description` (exact, or substring with `~`), `shippable`, `url`, `metadata['key']`, `created`.
 #[utoipa::path(get, path = "/v1/products/search", tag = "Products",
-    params(("query" = String, Query), ("limit" = Option<i64>, Query), ("page" = Option<String>, Query)),
-    responses((status = 200, body = SearchObject<Object>), (status = 400, body = ErrorEnvelope)))]
+    params(SearchParams),
+    responses((status = 200, body = SearchObject<Product>), (status = 400, body = ErrorEnvelope)))]
 async fn products_search(
     State(s): State<HttpState>,
     api: Api<SearchParams>,
@@ -99,8 +101,8 @@ async fn products_search(
 
 /// Search subscriptions: `status`, `metadata['key']`, `created`.
 #[utoipa::path(get, path = "/v1/subscriptions/search", tag = "Subscriptions",
-    params(("query" = String, Query), ("limit" = Option<i64>, Query), ("page" = Option<String>, Query)),
-    responses((status = 200, body = SearchObject<Object>), (status = 400, body = ErrorEnvelope)))]
+    params(SearchParams),
+    responses((status = 200, body = SearchObject<Subscription>), (status = 400, body = ErrorEnvelope)))]
 async fn subscriptions_search(
     State(s): State<HttpState>,
     api: Api<SearchParams>,
@@ -115,8 +117,8 @@ async fn subscriptions_search(
 
 /// Search invoices: `currency`, `customer`, `number`, `status`, `subscription`, `total`, `metadata['key']`, `created`.
 #[utoipa::path(get, path = "/v1/invoices/search", tag = "Invoices",
-    params(("query" = String, Query), ("limit" = Option<i64>, Query), ("page" = Option<String>, Query)),
-    responses((status = 200, body = SearchObject<Object>), (status = 400, body = ErrorEnvelope)))]
+    params(SearchParams),
+    responses((status = 200, body = SearchObject<Invoice>), (status = 400, body = ErrorEnvelope)))]
 async fn invoices_search(
     State(s): State<HttpState>,
     api: Api<SearchParams>,
@@ -131,8 +133,8 @@ async fn invoices_search(
 
 /// Search payment intents: `amount`, `currency`, `customer`, `status`, `metadata['key']`, `created`.
 #[utoipa::path(get, path = "/v1/payment_intents/search", tag = "PaymentIntents",
-    params(("query" = String, Query), ("limit" = Option<i64>, Query), ("page" = Option<String>, Query)),
-    responses((status = 200, body = SearchObject<Object>), (status = 400, body = ErrorEnvelope)))]
+    params(SearchParams),
+    responses((status = 200, body = SearchObject<PaymentIntent>), (status = 400, body = ErrorEnvelope)))]
 async fn payment_intents_search(
     State(s): State<HttpState>,
     api: Api<SearchParams>,
@@ -147,8 +149,8 @@ async fn payment_intents_search(
 
 /// Search charges: `amount`, `currency`, `customer`, `payment_intent`, `status`, `refunded`, `disputed`, `billing_details.address.postal_code`, `payment_method_details.card.{brand,last4,exp_month,exp_year}`, `metadata['key']`, `created`.
 #[utoipa::path(get, path = "/v1/charges/search", tag = "Charges",
-    params(("query" = String, Query), ("limit" = Option<i64>, Query), ("page" = Option<String>, Query)),
-    responses((status = 200, body = SearchObject<Object>), (status = 400, body = ErrorEnvelope)))]
+    params(SearchParams),
+    responses((status = 200, body = SearchObject<Charge>), (status = 400, body = ErrorEnvelope)))]
 async fn charges_search(
     State(s): State<HttpState>,
     api: Api<SearchParams>,

@@ -24,6 +24,11 @@ use crate::HttpState;
 use crate::error::ApiResult;
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use crate::objects::{
+    BillingAlert, BillingCreditBalanceSummary, BillingCreditGrant, BillingMeter, BillingMeterEvent,
+    BillingMeterEventAdjustment, BillingMeterEventSummary, MeterEventBatch, SpendLimit, UsageCheck,
+};
+use cashbox_core::customer::DeletedObject;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
@@ -57,7 +62,7 @@ pub fn routes() -> OpenApiRouter<HttpState> {
 /// Create a billing meter.
 #[utoipa::path(post, path = "/v1/billing/meters", tag = "Billing",
     request_body(content = MeterCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = BillingMeter)))]
 async fn meter_create(
     State(s): State<HttpState>,
     api: Api<MeterCreateParams>,
@@ -69,7 +74,7 @@ async fn meter_create(
 
 /// Retrieve a billing meter.
 #[utoipa::path(get, path = "/v1/billing/meters/{id}", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingMeter)))]
 async fn meter_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -82,7 +87,7 @@ async fn meter_retrieve(
 #[utoipa::path(post, path = "/v1/billing/meters/{id}", tag = "Billing",
     params(("id" = String, Path)),
     request_body(content = MeterUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = BillingMeter)))]
 async fn meter_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -98,7 +103,7 @@ async fn meter_update(
 
 /// Deactivate a billing meter: it refuses new events.
 #[utoipa::path(post, path = "/v1/billing/meters/{id}/deactivate", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingMeter)))]
 async fn meter_deactivate(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -111,7 +116,7 @@ async fn meter_deactivate(
 
 /// Reactivate a billing meter.
 #[utoipa::path(post, path = "/v1/billing/meters/{id}/reactivate", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingMeter)))]
 async fn meter_reactivate(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -124,8 +129,8 @@ async fn meter_reactivate(
 
 /// List billing meters, newest first.
 #[utoipa::path(get, path = "/v1/billing/meters", tag = "Billing",
-    params(("status" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(MeterListParams),
+    responses((status = 200, body = ListObject<BillingMeter>)))]
 async fn meter_list(
     State(s): State<HttpState>,
     api: Api<MeterListParams>,
@@ -140,9 +145,8 @@ async fn meter_list(
 
 /// A customer's usage on a meter over a range, whole or by hour or day.
 #[utoipa::path(get, path = "/v1/billing/meters/{id}/event_summaries", tag = "Billing",
-    params(("id" = String, Path), ("customer" = String, Query), ("start_time" = i64, Query),
-        ("end_time" = i64, Query), ("value_grouping_window" = Option<String>, Query)),
-    responses((status = 200, body = ListObject<Object>)))]
+    params(("id" = String, Path), SummaryParams),
+    responses((status = 200, body = ListObject<BillingMeterEventSummary>)))]
 async fn meter_summaries(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -159,7 +163,7 @@ async fn meter_summaries(
 /// Record a meter event (counted once per `identifier`).
 #[utoipa::path(post, path = "/v1/billing/meter_events", tag = "Billing",
     request_body(content = MeterEventParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = BillingMeterEvent)))]
 async fn meter_event_create(
     State(s): State<HttpState>,
     api: Api<MeterEventParams>,
@@ -183,7 +187,7 @@ pub struct BatchParams {
 /// `{"error": …}` (Stripe's error object) when refused.
 #[utoipa::path(post, path = "/v1/billing/meter_events/batch", tag = "Billing",
     request_body(content = BatchParams, content_type = "application/json"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = MeterEventBatch)))]
 async fn meter_event_batch(
     State(s): State<HttpState>,
     api: Api<BatchParams>,
@@ -200,7 +204,7 @@ async fn meter_event_batch(
 /// Cancel a meter event by its identifier.
 #[utoipa::path(post, path = "/v1/billing/meter_event_adjustments", tag = "Billing",
     request_body(content = MeterAdjustmentParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = BillingMeterEventAdjustment)))]
 async fn meter_event_adjustment_create(
     State(s): State<HttpState>,
     api: Api<MeterAdjustmentParams>,
@@ -216,7 +220,7 @@ async fn meter_event_adjustment_create(
 /// Create a credit grant.
 #[utoipa::path(post, path = "/v1/billing/credit_grants", tag = "Billing",
     request_body(content = CreditGrantCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = BillingCreditGrant)))]
 async fn credit_grant_create(
     State(s): State<HttpState>,
     api: Api<CreditGrantCreateParams>,
@@ -231,7 +235,7 @@ async fn credit_grant_create(
 
 /// Retrieve a credit grant.
 #[utoipa::path(get, path = "/v1/billing/credit_grants/{id}", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingCreditGrant)))]
 async fn credit_grant_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -244,7 +248,7 @@ async fn credit_grant_retrieve(
 #[utoipa::path(post, path = "/v1/billing/credit_grants/{id}", tag = "Billing",
     params(("id" = String, Path)),
     request_body(content = CreditGrantUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = BillingCreditGrant)))]
 async fn credit_grant_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -260,7 +264,7 @@ async fn credit_grant_update(
 
 /// Expire a credit grant now.
 #[utoipa::path(post, path = "/v1/billing/credit_grants/{id}/expire", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingCreditGrant)))]
 async fn credit_grant_expire(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -276,7 +280,7 @@ async fn credit_grant_expire(
 
 /// Void a credit grant.
 #[utoipa::path(post, path = "/v1/billing/credit_grants/{id}/void", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingCreditGrant)))]
 async fn credit_grant_void(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -292,7 +296,7 @@ async fn credit_grant_void(
 
 /// List credit grants, newest first.
 #[utoipa::path(get, path = "/v1/billing/credit_grants", tag = "Billing",
-    params(("customer" = Option<String>, Query)), responses((status = 200, body = ListObject<Object>)))]
+    params(CreditGrantListParams), responses((status = 200, body = ListObject<BillingCreditGrant>)))]
 async fn credit_grant_list(
     State(s): State<HttpState>,
     api: Api<CreditGrantListParams>,
@@ -305,17 +309,19 @@ async fn credit_grant_list(
     )))
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BalanceSummaryParams {
     pub customer: Option<String>,
     /// Accepted as Stripe sends it; credits apply to metered prices only.
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub filter: Option<Value>,
 }
 
 /// A customer's credit balance.
 #[utoipa::path(get, path = "/v1/billing/credit_balance_summary", tag = "Billing",
-    params(("customer" = String, Query)), responses((status = 200, body = Object)))]
+    params(BalanceSummaryParams), responses((status = 200, body = BillingCreditBalanceSummary)))]
 async fn credit_balance_summary(
     State(s): State<HttpState>,
     api: Api<BalanceSummaryParams>,
@@ -348,7 +354,7 @@ async fn credit_balance_summary(
 /// billing period.
 #[utoipa::path(post, path = "/v1/billing/spend_limits", tag = "Billing",
     request_body(content = SpendLimitCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = SpendLimit)))]
 async fn spend_limit_create(
     State(s): State<HttpState>,
     api: Api<SpendLimitCreateParams>,
@@ -363,7 +369,7 @@ async fn spend_limit_create(
 
 /// Ours: retrieve a spend limit.
 #[utoipa::path(get, path = "/v1/billing/spend_limits/{id}", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = SpendLimit)))]
 async fn spend_limit_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -376,7 +382,7 @@ async fn spend_limit_retrieve(
 #[utoipa::path(post, path = "/v1/billing/spend_limits/{id}", tag = "Billing",
     params(("id" = String, Path)),
     request_body(content = SpendLimitUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = SpendLimit)))]
 async fn spend_limit_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -392,7 +398,7 @@ async fn spend_limit_update(
 
 /// Ours: remove a spend limit.
 #[utoipa::path(delete, path = "/v1/billing/spend_limits/{id}", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = DeletedObject)))]
 async fn spend_limit_delete(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -403,7 +409,7 @@ async fn spend_limit_delete(
 
 /// Ours: a customer's spend limits.
 #[utoipa::path(get, path = "/v1/billing/spend_limits", tag = "Billing",
-    params(("customer" = Option<String>, Query)), responses((status = 200, body = ListObject<Object>)))]
+    params(SpendLimitListParams), responses((status = 200, body = ListObject<SpendLimit>)))]
 async fn spend_limit_list(
     State(s): State<HttpState>,
     api: Api<SpendLimitListParams>,
@@ -420,9 +426,8 @@ async fn spend_limit_list(
 /// spend limit? (`allowed`, `reason`, `used`, `cost`, `remaining`, `limit`,
 /// `credit_balance`, the period.)
 #[utoipa::path(get, path = "/v1/billing/usage_check", tag = "Billing",
-    params(("customer" = String, Query), ("event_name" = Option<String>, Query),
-        ("quantity" = Option<i64>, Query), ("subscription" = Option<String>, Query)),
-    responses((status = 200, body = Object)))]
+    params(UsageCheckParams),
+    responses((status = 200, body = UsageCheck)))]
 async fn usage_check(
     State(s): State<HttpState>,
     api: Api<UsageCheckParams>,
@@ -433,7 +438,7 @@ async fn usage_check(
 /// Create a usage-threshold billing alert.
 #[utoipa::path(post, path = "/v1/billing/alerts", tag = "Billing",
     request_body(content = AlertCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = BillingAlert)))]
 async fn alert_create(
     State(s): State<HttpState>,
     api: Api<AlertCreateParams>,
@@ -448,7 +453,7 @@ async fn alert_create(
 
 /// Retrieve a billing alert.
 #[utoipa::path(get, path = "/v1/billing/alerts/{id}", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingAlert)))]
 async fn alert_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -459,7 +464,7 @@ async fn alert_retrieve(
 
 /// List billing alerts, newest first.
 #[utoipa::path(get, path = "/v1/billing/alerts", tag = "Billing",
-    params(("meter" = Option<String>, Query)), responses((status = 200, body = ListObject<Object>)))]
+    params(AlertListParams), responses((status = 200, body = ListObject<BillingAlert>)))]
 async fn alert_list(
     State(s): State<HttpState>,
     api: Api<AlertListParams>,
@@ -474,7 +479,7 @@ async fn alert_list(
 
 /// Reactivate a billing alert.
 #[utoipa::path(post, path = "/v1/billing/alerts/{id}/activate", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingAlert)))]
 async fn alert_activate(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -490,7 +495,7 @@ async fn alert_activate(
 
 /// Deactivate a billing alert.
 #[utoipa::path(post, path = "/v1/billing/alerts/{id}/deactivate", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingAlert)))]
 async fn alert_deactivate(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -506,7 +511,7 @@ async fn alert_deactivate(
 
 /// Archive a billing alert for good.
 #[utoipa::path(post, path = "/v1/billing/alerts/{id}/archive", tag = "Billing",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = BillingAlert)))]
 async fn alert_archive(
     State(s): State<HttpState>,
     Path(id): Path<String>,

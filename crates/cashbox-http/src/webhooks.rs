@@ -16,6 +16,8 @@ use crate::HttpState;
 use crate::error::ApiResult;
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
+use crate::objects::{WebhookAttempt, WebhookDelivery, WebhookEndpoint};
+use cashbox_core::customer::DeletedObject;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
@@ -30,7 +32,7 @@ pub fn routes() -> OpenApiRouter<HttpState> {
 /// Create a webhook endpoint; its `secret` is in this answer only.
 #[utoipa::path(post, path = "/v1/webhook_endpoints", tag = "Webhooks",
     request_body(content = EndpointCreateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = WebhookEndpoint)))]
 async fn endpoint_create(
     State(s): State<HttpState>,
     api: Api<EndpointCreateParams>,
@@ -45,7 +47,7 @@ async fn endpoint_create(
 
 /// Retrieve a webhook endpoint.
 #[utoipa::path(get, path = "/v1/webhook_endpoints/{id}", tag = "Webhooks",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = WebhookEndpoint)))]
 async fn endpoint_retrieve(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -58,7 +60,7 @@ async fn endpoint_retrieve(
 #[utoipa::path(post, path = "/v1/webhook_endpoints/{id}", tag = "Webhooks",
     params(("id" = String, Path)),
     request_body(content = EndpointUpdateParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = WebhookEndpoint)))]
 async fn endpoint_update(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -74,7 +76,7 @@ async fn endpoint_update(
 
 /// Delete a webhook endpoint.
 #[utoipa::path(delete, path = "/v1/webhook_endpoints/{id}", tag = "Webhooks",
-    params(("id" = String, Path)), responses((status = 200, body = Object)))]
+    params(("id" = String, Path)), responses((status = 200, body = DeletedObject)))]
 async fn endpoint_delete(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -86,8 +88,8 @@ async fn endpoint_delete(
 }
 
 /// List webhook endpoints, newest first.
-#[utoipa::path(get, path = "/v1/webhook_endpoints", tag = "Webhooks",
-    responses((status = 200, body = ListObject<Object>)))]
+#[utoipa::path(get, path = "/v1/webhook_endpoints", params(EndpointListParams), tag = "Webhooks",
+    responses((status = 200, body = ListObject<WebhookEndpoint>)))]
 async fn endpoint_list(
     State(s): State<HttpState>,
     api: Api<EndpointListParams>,
@@ -105,7 +107,7 @@ async fn endpoint_list(
 #[utoipa::path(post, path = "/v1/webhook_endpoints/{id}/rotate_secret", tag = "Webhooks",
     params(("id" = String, Path)),
     request_body(content = RotateSecretParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = WebhookEndpoint)))]
 async fn endpoint_rotate_secret(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -121,7 +123,7 @@ async fn endpoint_rotate_secret(
 
 /// Ours: the delivery attempts to an endpoint, newest first (time, status, latency, excerpt).
 #[utoipa::path(get, path = "/v1/webhook_endpoints/{id}/attempts", tag = "Webhooks",
-    params(("id" = String, Path)), responses((status = 200, body = ListObject<Object>)))]
+    params(("id" = String, Path), AttemptListParams), responses((status = 200, body = ListObject<WebhookAttempt>)))]
 async fn endpoint_attempts(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -141,7 +143,7 @@ async fn endpoint_attempts(
 
 /// Ours: the delivery attempts of an event, newest first.
 #[utoipa::path(get, path = "/v1/events/{id}/webhook_attempts", tag = "Webhooks",
-    params(("id" = String, Path)), responses((status = 200, body = ListObject<Object>)))]
+    params(("id" = String, Path), AttemptListParams), responses((status = 200, body = ListObject<WebhookAttempt>)))]
 async fn event_attempts(
     State(s): State<HttpState>,
     Path(id): Path<String>,
@@ -163,7 +165,7 @@ async fn event_attempts(
 #[utoipa::path(post, path = "/v1/events/{id}/resend", tag = "Webhooks",
     params(("id" = String, Path)),
     request_body(content = ResendParams, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = WebhookDelivery)))]
 async fn event_resend(
     State(s): State<HttpState>,
     Path(id): Path<String>,

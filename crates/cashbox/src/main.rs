@@ -51,6 +51,9 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print the API's OpenAPI document (what `/v1/openapi.json` serves), to generate a
+    /// client from.
+    Openapi,
     /// The double-entry ledger.
     Ledger {
         #[command(subcommand)]
@@ -141,6 +144,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         println!("{}", KeyRing::generate_entry(id).as_str());
         return Ok(());
     }
+    if let Command::Openapi = cli.command {
+        let doc = cashbox_http::openapi()
+            .to_pretty_json()
+            .map_err(|e| e.to_string())?;
+        println!("{doc}");
+        return Ok(());
+    }
     let mut config = Config::load()?;
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
@@ -148,6 +158,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     init_logs(config.log_format);
     match cli.command {
         Command::Serve => startup::serve(config).await,
+        Command::Openapi => unreachable!("printed above: it needs no configuration"),
         Command::Ledger {
             command: LedgerCommand::Check,
         } => {

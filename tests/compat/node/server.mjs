@@ -52,6 +52,7 @@ export async function startCashbox() {
   };
   return {
     base,
+    key,
     stripe: new Stripe(key, options),
     browser: new Stripe(publishable, options),
     async stop() {

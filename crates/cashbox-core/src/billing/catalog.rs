@@ -284,7 +284,8 @@ pub struct ProductUpdateParams {
     pub url: Option<Option<String>>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProductListParams {
     pub active: Option<bool>,
@@ -293,6 +294,7 @@ pub struct ProductListParams {
     pub url: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -772,7 +774,8 @@ pub struct PriceRecurringFilter {
     pub meter: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PriceListParams {
     pub active: Option<bool>,
@@ -784,6 +787,7 @@ pub struct PriceListParams {
     pub recurring: Option<PriceRecurringFilter>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,

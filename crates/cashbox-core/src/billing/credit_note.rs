@@ -80,7 +80,8 @@ pub struct CreditNoteCreateParams {
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CreditNoteListParams {
     pub customer: Option<String>,

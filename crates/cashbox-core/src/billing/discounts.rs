@@ -129,11 +129,13 @@ pub struct CouponUpdateParams {
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CouponListParams {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -401,7 +403,8 @@ pub struct PromotionCodeUpdateParams {
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PromotionCodeListParams {
     pub active: Option<bool>,
@@ -410,6 +413,7 @@ pub struct PromotionCodeListParams {
     pub customer: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -627,13 +631,15 @@ pub struct TaxRateUpdateParams {
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TaxRateListParams {
     pub active: Option<bool>,
     pub inclusive: Option<bool>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,

@@ -1089,7 +1089,8 @@ pub struct InvoiceItemUpdateParams {
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceItemListParams {
     pub customer: Option<String>,
@@ -1097,6 +1098,7 @@ pub struct InvoiceItemListParams {
     pub pending: Option<bool>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -1235,7 +1237,8 @@ pub struct InvoicePayParams {
     pub forgive: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceListParams {
     pub customer: Option<String>,
@@ -1244,6 +1247,7 @@ pub struct InvoiceListParams {
     pub collection_method: Option<CollectionMethod>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -1252,7 +1256,8 @@ pub struct InvoiceListParams {
 crate::impl_page!(InvoiceListParams);
 
 /// `GET /v1/invoices/{id}/lines`: pages of an invoice's lines, in invoice order.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceLinesParams {
     pub limit: Option<i64>,

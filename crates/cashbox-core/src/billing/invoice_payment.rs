@@ -128,7 +128,8 @@ impl<'a> InvoicePayment<'a> {
     }
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InvoicePaymentListParams {
     pub invoice: Option<String>,
@@ -136,6 +137,7 @@ pub struct InvoicePaymentListParams {
     pub status: Option<InvoicePaymentStatus>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,

@@ -47,7 +47,8 @@ pub struct FeatureUpdateParams {
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureListParams {
     pub lookup_key: Option<String>,
@@ -134,7 +135,8 @@ pub struct ProductFeatureCreateParams {
     pub grant_days: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProductFeatureListParams {
     pub limit: Option<i64>,
@@ -232,7 +234,8 @@ impl Entitlement {
     }
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntitlementCheckParams {
     pub customer: Option<String>,
@@ -264,7 +267,8 @@ impl EntitlementCheckParams {
     }
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveEntitlementListParams {
     pub customer: Option<String>,

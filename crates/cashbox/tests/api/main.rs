@@ -15,6 +15,7 @@ mod idempotency;
 mod ledger_property;
 mod payments;
 mod recovery;
+mod schema;
 mod search;
 mod subscription_property;
 mod support;

@@ -180,6 +180,7 @@ impl TestApp {
         body: Option<(&str, String)>,
         headers: &[(&str, &str)],
     ) -> Resp {
+        let method_name = method.as_str().to_string();
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         let mut has_auth = false;
         for (k, v) in headers {
@@ -197,6 +198,9 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status == StatusCode::OK && !body.is_string() {
+            crate::schema::check(&method_name, path, &body);
+        }
         Resp {
             status,
             headers,

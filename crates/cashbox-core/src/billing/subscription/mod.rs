@@ -806,7 +806,8 @@ pub struct SubscriptionResumeParams {
     pub proration_behavior: Option<ProrationBehavior>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionListParams {
     pub customer: Option<String>,
@@ -816,6 +817,7 @@ pub struct SubscriptionListParams {
     pub collection_method: Option<CollectionMethod>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[param(value_type = Option<Object>)]
     pub created: Option<crate::list::Range>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
@@ -855,7 +857,8 @@ pub struct SubscriptionItemUpdateParams {
     pub metadata: Option<MetadataParam>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionItemListParams {
     pub subscription: Option<String>,
@@ -867,7 +870,8 @@ crate::impl_page!(SubscriptionItemListParams);
 
 /// `GET /v1/invoices/upcoming` and `POST /v1/invoices/create_preview`: the next invoice of a
 /// subscription, optionally with a proposed change of items.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewParams {
     pub customer: Option<String>,
