@@ -7,6 +7,8 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import { startCashbox } from './server.mjs';
+// Compiled by generate-client.mjs (`npm test` runs it first) from typed-client.ts.
+import { tour } from './generated/typed-client.js';
 
 let cb;
 let stripe;
@@ -227,4 +229,20 @@ test('webhooks: deliveries verify with stripe.webhooks.constructEvent', async ()
     await stripe.webhookEndpoints.del(endpoint.id);
     server.close();
   }
+});
+
+// The client generated from Cashbox's OpenAPI document (typed-client.ts): what it reads
+// through the generated types is what the server answered.
+test('a generated client pays, subscribes, lists, searches and deletes', async () => {
+  const tag = randomBytes(6).toString('hex');
+  const r = await tour(cb.base, cb.key, tag);
+  assert.equal(r.customerEmail, `${tag}@example.com`);
+  assert.equal(r.paymentStatus, 'succeeded');
+  assert.equal(r.chargeLast4, '4242');
+  assert.equal(r.subscriptionStatus, 'active');
+  assert.equal(r.firstLineAmount, 1500);
+  assert.ok(r.firstLinePeriodEnd > 0);
+  assert.equal(r.invoiceTotal, 1500);
+  assert.equal(r.found.length, 1);
+  assert.equal(r.deleted, true);
 });

@@ -2,7 +2,7 @@
 // openapi-fetch client), as a team that does not use Stripe's SDKs would write one. `tsc`
 // compiling this file is the check that the document describes what an app reads: a path,
 // parameter or field that the document lost or retyped fails the build; the Node suite then
-// runs it against a real server (typed-client.test.mjs).
+// runs it against a real server (stripe-node.test.mjs).
 
 import createClient from 'openapi-fetch';
 import type { paths, components } from './generated/cashbox.js';
