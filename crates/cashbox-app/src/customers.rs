@@ -49,6 +49,17 @@ impl App {
         }
     }
 
+    /// A live customer's email (opened from its sealed details), or `None`.
+    pub(crate) async fn customer_email(&self, id: &str) -> AppResult<Option<String>> {
+        let Some(row) = self.store().customer(id).await? else {
+            return Ok(None);
+        };
+        if row.deleted {
+            return Ok(None);
+        }
+        Ok(self.open_customer(row)?.private.email)
+    }
+
     pub(crate) fn open_customer(&self, r: CustomerRow) -> AppResult<Customer> {
         let private: CustomerPrivate = match &r.sealed {
             Some(sealed) => {

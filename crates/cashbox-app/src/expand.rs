@@ -7,12 +7,13 @@
 
 use cashbox_core::ParamError;
 use cashbox_store::{Store, Tx};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use cashbox_core::billing::catalog::{Price, Product};
 use cashbox_core::billing::discounts::Coupon;
 use cashbox_core::billing::invoice::{Discount, Invoice, InvoiceItem};
 use cashbox_core::billing::subscription::Subscription;
+use cashbox_core::checkout::CheckoutSession;
 use cashbox_core::clock::TestClock;
 use cashbox_core::payments::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
 
@@ -90,6 +91,14 @@ fn expandable_fields(object_type: &str) -> &'static [&'static str] {
         ],
         "invoice_payment" => &["invoice", "payment.payment_intent"],
         "invoiceitem" => &["customer", "invoice", "subscription", "test_clock"],
+        "checkout.session" => &[
+            "customer",
+            "payment_intent",
+            "subscription",
+            "setup_intent",
+            "invoice",
+            "line_items",
+        ],
         _ => &[],
     }
 }
@@ -190,6 +199,26 @@ impl App {
         if *field == DISCOUNTS {
             return self.expand_discounts(reader, value, path, full).await;
         }
+        if object_type == "checkout.session" && *field == "line_items" {
+            if path.len() > 1 {
+                return Err(cannot_expand(full).into());
+            }
+            let id = value["id"].as_str().unwrap_or_default().to_string();
+            let row = reader.doc(CheckoutSession::TABLE, &id).await?;
+            value["line_items"] = match row {
+                Some(row) => {
+                    let s: CheckoutSession = self.open_doc(&row)?;
+                    json!({
+                        "object": "list",
+                        "data": self.session_line_items(reader, &s).await?,
+                        "has_more": false,
+                        "url": format!("/v1/checkout/sessions/{id}/line_items"),
+                    })
+                }
+                None => Value::Null,
+            };
+            return Ok(());
+        }
         if object_type == "invoice" && INVOICE_INCLUDABLE.contains(field) {
             return self
                 .expand_invoice_part(reader, value, field, path, depth, full)
@@ -288,6 +317,26 @@ impl App {
             value[field] = self.confirmation_secret(reader, &inv).await?;
         }
         Ok(())
+    }
+
+    /// A Checkout Session's line items, each with its price rendered in full (as Stripe's
+    /// line items carry it).
+    pub(crate) async fn session_line_items(
+        &self,
+        reader: &mut Reader<'_>,
+        s: &CheckoutSession,
+    ) -> AppResult<Vec<Value>> {
+        let mut items = s.line_items_json();
+        for item in &mut items {
+            let id = item["price"].as_str().unwrap_or_default().to_string();
+            if let Some(price) = self
+                .load_doc_json::<Price>(reader, &id, Price::to_json)
+                .await?
+            {
+                item["price"] = price;
+            }
+        }
+        Ok(items)
     }
 
     /// Any object by id, rendered, or `None` if there is no such object. `field` names the

@@ -36,6 +36,7 @@ pub(crate) use service;
 
 pub mod auth;
 pub mod billing;
+pub mod checkout;
 pub mod context;
 pub mod customers;
 mod docs;

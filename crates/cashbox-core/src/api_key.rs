@@ -164,10 +164,9 @@ impl Resource {
     }
 
     /// Whether Cashbox serves the resource yet. A key is given permissions only on what is
-    /// served; Checkout Sessions and billing portal sessions are named (Stripe's permission
-    /// names) but not served.
+    /// served; billing portal sessions are named (Stripe's permission name) but not served.
     pub fn served(self) -> bool {
-        !matches!(self, Self::Checkout | Self::BillingPortal)
+        !matches!(self, Self::BillingPortal)
     }
 }
 
@@ -318,7 +317,13 @@ mod tests {
                 .served()
         );
         assert!(
-            !Permission::parse("checkout:write")
+            Permission::parse("checkout:write")
+                .unwrap()
+                .resource
+                .served()
+        );
+        assert!(
+            !Permission::parse("billing_portal:write")
                 .unwrap()
                 .resource
                 .served()

@@ -216,7 +216,7 @@ pub struct Customer {
     pub private: CustomerPrivate,
 }
 
-fn check_email(param: &str, email: &str) -> Result<(), ParamError> {
+pub fn check_email(param: &str, email: &str) -> Result<(), ParamError> {
     check_len(param, email, EMAIL_CHARS_MAX)?;
     let valid = match email.split_once('@') {
         Some((local, domain)) => {

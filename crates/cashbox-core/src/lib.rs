@@ -10,6 +10,7 @@
 
 pub mod api_key;
 pub mod billing;
+pub mod checkout;
 pub mod clock;
 pub mod crypto;
 pub mod currency;

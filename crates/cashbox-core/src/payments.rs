@@ -667,6 +667,10 @@ pub struct PaymentIntent {
     pub invoice: Option<String>,
     #[serde(default)]
     pub request_three_d_secure: RequestThreeDSecure,
+    /// The Checkout Session this intent pays (not rendered: Stripe's PaymentIntent does not
+    /// name it); its success completes the session.
+    #[serde(default)]
+    pub checkout_session: Option<String>,
 }
 
 /// An error in a request that is well formed but not allowed in the object's state.
@@ -771,6 +775,7 @@ impl PaymentIntent {
             processor_ref: None,
             invoice: None,
             request_three_d_secure: RequestThreeDSecure::Automatic,
+            checkout_session: None,
         })
     }
 
@@ -1415,6 +1420,10 @@ pub struct SetupIntent {
     pub pending_since: Option<i64>,
     /// The cardholder authenticated the current attempt.
     pub authenticated: bool,
+    /// The Checkout Session this intent saves a card for (not rendered); its success
+    /// completes the session.
+    #[serde(default)]
+    pub checkout_session: Option<String>,
 }
 
 impl SetupIntent {
@@ -1448,6 +1457,7 @@ impl SetupIntent {
             attempts: 0,
             pending_since: None,
             authenticated: false,
+            checkout_session: None,
         })
     }
 

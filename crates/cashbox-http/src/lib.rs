@@ -5,6 +5,8 @@
 
 mod billing;
 mod catalog;
+mod checkout;
+mod checkout_pages;
 mod clocks;
 pub mod customers;
 mod discounts;
@@ -84,6 +86,7 @@ pub struct HttpState {
         cashbox_core::billing::invoice_payment::InvoicePaymentStatus,
         cashbox_core::billing::invoice_payment::PaymentFilter,
         cashbox_core::billing::catalog::PriceRecurringFilter,
+        cashbox_core::checkout::SessionStatus,
     )),
 )]
 struct ApiDoc;
@@ -108,6 +111,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(events::routes())
         .merge(payments::routes())
         .merge(catalog::routes())
+        .merge(checkout::routes())
         .merge(discounts::routes())
         .merge(clocks::routes())
         .merge(billing::routes())

@@ -1530,3 +1530,92 @@ pub struct TaxRateDetails {
     /// The tax rate's id.
     pub tax_rate: String,
 }
+
+/// `checkout.session`
+#[derive(ToSchema)]
+pub struct CheckoutSession {
+    pub allow_promotion_codes: bool,
+    pub amount_subtotal: i64,
+    pub amount_total: i64,
+    pub cancel_url: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub created: i64,
+    pub currency: Option<String>,
+    pub customer: Option<Expandable>,
+    /// `if_required` or `always` (payment mode).
+    pub customer_creation: Option<String>,
+    pub customer_details: Option<CheckoutSessionCustomerDetails>,
+    pub customer_email: Option<String>,
+    pub discounts: Vec<CheckoutSessionDiscount>,
+    pub expires_at: i64,
+    pub id: String,
+    pub invoice: Option<Expandable>,
+    /// Present with `expand[]=line_items`.
+    pub line_items: Option<ListObject<CheckoutSessionLineItem>>,
+    pub livemode: bool,
+    pub metadata: Metadata,
+    /// `payment`, `subscription` or `setup`.
+    pub mode: String,
+    /// Always `checkout.session`.
+    pub object: String,
+    pub payment_intent: Option<Expandable>,
+    pub payment_method_types: Vec<String>,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    pub payment_status: String,
+    pub setup_intent: Option<Expandable>,
+    /// `open`, `complete` or `expired`.
+    pub status: String,
+    pub subscription: Option<Expandable>,
+    pub success_url: String,
+    pub total_details: CheckoutSessionTotalDetails,
+    pub ui_mode: String,
+    /// The hosted page, while the session is open.
+    pub url: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct CheckoutSessionCustomerDetails {
+    pub address: Option<Address>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub tax_exempt: String,
+    pub tax_ids: Vec<AnyObject>,
+}
+
+#[derive(ToSchema)]
+pub struct CheckoutSessionDiscount {
+    pub coupon: Option<String>,
+    pub promotion_code: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct CheckoutSessionTotalDetails {
+    pub amount_discount: i64,
+    pub amount_shipping: i64,
+    pub amount_tax: i64,
+}
+
+/// A Checkout Session's line item (`item`).
+#[derive(ToSchema)]
+pub struct CheckoutSessionLineItem {
+    pub adjustable_quantity: Option<CheckoutSessionAdjustableQuantity>,
+    pub amount_discount: i64,
+    pub amount_subtotal: i64,
+    pub amount_tax: i64,
+    pub amount_total: i64,
+    pub currency: Option<String>,
+    pub description: String,
+    pub id: String,
+    /// Always `item`.
+    pub object: String,
+    pub price: Price,
+    pub quantity: i64,
+}
+
+#[derive(ToSchema)]
+pub struct CheckoutSessionAdjustableQuantity {
+    pub enabled: bool,
+    pub maximum: i64,
+    pub minimum: i64,
+}

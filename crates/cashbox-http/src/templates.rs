@@ -10,7 +10,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 /// Every template, by name; each is checked to render by the tests.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("message.html", include_str!("../templates/message.html")),
     (
@@ -19,6 +19,7 @@ const TEMPLATES: [(&str, &str); 5] = [
     ),
     ("receipt.html", include_str!("../templates/receipt.html")),
     ("invoice.html", include_str!("../templates/invoice.html")),
+    ("checkout.html", include_str!("../templates/checkout.html")),
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -29,10 +29,11 @@ pub enum DocTable {
     SpendLimits,
     Alerts,
     WebhookEndpoints,
+    CheckoutSessions,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 22] = [
+    pub const ALL: [DocTable; 23] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -55,6 +56,7 @@ impl DocTable {
         Self::SpendLimits,
         Self::Alerts,
         Self::WebhookEndpoints,
+        Self::CheckoutSessions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +83,7 @@ impl DocTable {
             Self::SpendLimits => "spend_limits",
             Self::Alerts => "alerts",
             Self::WebhookEndpoints => "webhook_endpoints",
+            Self::CheckoutSessions => "checkout_sessions",
         }
     }
 }

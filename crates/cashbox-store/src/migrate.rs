@@ -103,6 +103,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_search.sql"),
         postgres: include_str!("../migrations/postgres/0015_search.sql"),
     },
+    Migration {
+        version: 16,
+        name: "checkout",
+        sqlite: include_str!("../migrations/sqlite/0016_checkout.sql"),
+        postgres: include_str!("../migrations/postgres/0016_checkout.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 25] = [
+    pub const ALL: [SealedColumn; 26] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -40,6 +40,7 @@ impl SealedColumn {
         Self::Doc(DocTable::SpendLimits),
         Self::Doc(DocTable::Alerts),
         Self::Doc(DocTable::WebhookEndpoints),
+        Self::Doc(DocTable::CheckoutSessions),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -359,7 +359,7 @@ async fn keys_commands() {
             "--type",
             "restricted",
             "--permission",
-            "checkout:write",
+            "billing_portal:write",
         ],
         &[],
     );

@@ -105,7 +105,7 @@ fn price_attributes(p: &Price) -> PriceAttributes {
 }
 
 impl App {
-    async fn insert_product(
+    pub(crate) async fn insert_product(
         &self,
         tx: &mut Tx,
         ctx: &RequestCtx,
@@ -134,7 +134,12 @@ impl App {
         Ok(product)
     }
 
-    async fn insert_price(&self, tx: &mut Tx, ctx: &RequestCtx, price: &Price) -> AppResult<()> {
+    pub(crate) async fn insert_price(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        price: &Price,
+    ) -> AppResult<()> {
         self.insert_doc(tx, price).await?;
         save_attributes(tx, price).await?;
         self.record_event(tx, ctx, "price.created", &price.to_json(), None)

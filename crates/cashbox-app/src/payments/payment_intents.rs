@@ -398,6 +398,10 @@ impl App {
         if pi.status == PiStatus::Succeeded && Self::is_top_up(pi) {
             self.top_up_settled(tx, ctx, pi).await?;
         }
+        if let Some(cs) = &pi.checkout_session {
+            self.checkout_paid(tx, ctx, cs, crate::checkout::Paid::Payment(pi))
+                .await?;
+        }
         Ok(())
     }
 

@@ -93,8 +93,12 @@ impl App {
                 refund.status = RefundStatus::Succeeded;
                 refund.processor_ref = Some(reference);
                 // A full refund of a purchase takes back what it granted.
+                // (A Checkout purchase granted under its PaymentIntent: it has no invoice.)
                 if refunded_in_full
-                    && let (Some(inv), Some(customer)) = (&charge.invoice, &charge.customer)
+                    && let (Some(inv), Some(customer)) = (
+                        charge.invoice.as_ref().or(Some(&charge.payment_intent)),
+                        &charge.customer,
+                    )
                 {
                     let now = self.now();
                     self.revoke_purchase(&mut tx, customer, inv, now).await?;

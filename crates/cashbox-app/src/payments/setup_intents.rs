@@ -94,6 +94,7 @@ impl App {
                     None,
                 )
                 .await?;
+                self.setup_settles(&mut tx, ctx, &seti).await?;
                 self.finish(tx, ctx, seti.to_json(), expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),

@@ -3,6 +3,7 @@
 
 mod billing;
 mod catalog;
+mod checkout;
 mod clocks;
 mod conventions;
 mod customers;

@@ -208,6 +208,35 @@ impl TestApp {
         }
     }
 
+    /// What a browser does on a hosted page: no API key, a form body if any, and redirects
+    /// not followed (the answer's `location` says where the browser would go).
+    pub async fn browser(&self, method: Method, path: &str, pairs: &[(&str, &str)]) -> Resp {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut req = client.request(method.clone(), url);
+        if method == Method::POST {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(pairs));
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        Resp {
+            status,
+            headers,
+            body: Value::String(text),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.send(Method::GET, path, None, &[]).await
     }
