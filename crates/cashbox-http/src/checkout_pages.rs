@@ -51,10 +51,11 @@ fn see_other(url: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response()
 }
 
-/// The page of an open session, with `message` (a refusal) if any.
+/// The page of an open session, with `message` (a refusal) if any. `known` is the email the
+/// session already knows (not asked for again); `typed` what the customer typed before.
 fn render(
     s: &CheckoutSession,
-    email: Option<&str>,
+    (known, typed): (Option<&str>, &str),
     message: Option<&str>,
     code: &str,
     status: StatusCode,
@@ -82,7 +83,9 @@ fn render(
         })
         .collect();
     let mut totals = Vec::new();
-    if s.mode != Mode::Setup {
+    if s.mode == Mode::Subscription && s.trial_end.is_some() {
+        totals.push(("Total due today".to_string(), money(0)));
+    } else if s.mode != Mode::Setup {
         totals.push(("Subtotal".to_string(), money(s.amount_subtotal)));
         if s.amount_discount > 0 {
             totals.push(("Discount".into(), money(-s.amount_discount)));
@@ -113,7 +116,7 @@ fn render(
     });
     let first = s.lines.first().map(|l| l.description.clone());
     let heading = match s.mode {
-        Mode::Payment => format!("Pay {BUSINESS} {}", money(s.amount_total)),
+        Mode::Payment => format!("Pay {BUSINESS}"),
         Mode::Subscription => format!(
             "Subscribe to {}",
             first.unwrap_or_else(|| BUSINESS.to_string())
@@ -132,12 +135,13 @@ fn render(
         serde_json::json!({
             "business": BUSINESS,
             "heading": heading,
+            "amount": (s.mode == Mode::Payment).then(|| money(s.amount_total)),
             "trial": trial,
             "message": message,
             "lines": lines,
             "totals": totals,
-            "ask_email": email.is_none(),
-            "email": email.unwrap_or_default(),
+            "ask_email": known.is_none(),
+            "email": known.unwrap_or(typed),
             "button": button,
             "allow_codes": s.allow_promotion_codes && s.payment_intent.is_none() && s.subscription.is_none(),
             "code": code,
@@ -173,7 +177,7 @@ async fn page(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
         return closed(&session);
     }
     let email = checkout.known_email(&session).await.ok().flatten();
-    render(&session, email.as_deref(), None, "", StatusCode::OK)
+    render(&session, (email.as_deref(), ""), None, "", StatusCode::OK)
 }
 
 async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
@@ -196,9 +200,14 @@ async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes)
     }
     let known = checkout.known_email(&session).await.ok().flatten();
     let typed = field("email");
-    let email_shown = known.clone().or((!typed.is_empty()).then(|| typed.clone()));
     let again = |session: &CheckoutSession, message: &str, code: &str, status| {
-        render(session, email_shown.as_deref(), Some(message), code, status)
+        render(
+            session,
+            (known.as_deref(), &typed),
+            Some(message),
+            code,
+            status,
+        )
     };
     if field("action") == "apply_code" {
         let code = field("promotion_code");
@@ -206,7 +215,7 @@ async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes)
             Ok(Ok(())) => match checkout.for_page(&id).await {
                 Ok(session) => render(
                     &session,
-                    email_shown.as_deref(),
+                    (known.as_deref(), &typed),
                     Some("Promotion code applied."),
                     &code,
                     StatusCode::OK,
@@ -284,7 +293,7 @@ async fn returned(State(s): State<HttpState>, Path(id): Path<String>) -> Respons
                 let email = checkout.known_email(&session).await.ok().flatten();
                 render(
                     &session,
-                    email.as_deref(),
+                    (email.as_deref(), ""),
                     Some(&message),
                     "",
                     StatusCode::PAYMENT_REQUIRED,

@@ -129,7 +129,7 @@ async fn a_one_time_purchase_is_paid_on_the_page_once_and_grants_its_feature() {
         "autocomplete=\"cc-exp\"",
         "autocomplete=\"cc-csc\"",
         "<label for=\"cc-number\">",
-        "<button type=\"submit\" class=\"approve wide\">Pay 49.00 USD</button>",
+        "<button type=\"submit\" id=\"pay-button\" class=\"approve wide\">Pay 49.00 USD</button>",
         // "Back" goes to the cancel URL (escaped as the engine escapes every value).
         "<a href=\"https:&#x2f;&#x2f;shop.example&#x2f;cart\">&larr; Back to Cashbox</a>",
     ] {
