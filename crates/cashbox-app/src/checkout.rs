@@ -656,6 +656,48 @@ impl CheckoutSessions<'_> {
             .await
     }
 
+    /// Expires the open sessions whose time is up (at most `max` a sweep), as Stripe does at
+    /// `expires_at`: `checkout.session.expired` goes out then, not when someone next looks.
+    /// Returns how many it expired.
+    pub async fn expire_due(&self, max: usize) -> AppResult<usize> {
+        let now = self.now();
+        let filter = DocFilter {
+            status: Some(SessionStatus::Open.as_str().into()),
+            // None expires sooner than this after it is made.
+            created: cashbox_core::list::Range {
+                min: None,
+                max: Some(now - cashbox_core::checkout::EXPIRY_MIN_SECS),
+            },
+            ..DocFilter::default()
+        };
+        let mut page = cashbox_core::list::Page {
+            limit: 100,
+            cursor: cashbox_core::list::Cursor::Start,
+        };
+        let (mut seen, mut expired) = (0, 0);
+        loop {
+            let listed = self
+                .store()
+                .list_docs(CheckoutSession::TABLE, &filter, &page)
+                .await?;
+            for row in &listed.data {
+                let s: CheckoutSession = self.open_doc(row)?;
+                if s.expires_at <= now {
+                    self.expire_session(&RequestCtx::default(), &s.id, false)
+                        .await?;
+                    expired += 1;
+                }
+            }
+            seen += listed.data.len();
+            match listed.data.last() {
+                Some(last) if listed.has_more && seen < max => {
+                    page.cursor = cashbox_core::list::Cursor::After(last.id.clone());
+                }
+                _ => return Ok(expired),
+            }
+        }
+    }
+
     /// The session's line items (all of them: at most 100).
     pub async fn line_items(&self, id: &str) -> AppResult<Vec<Value>> {
         let s: CheckoutSession = self.load(id).await?;

@@ -1082,3 +1082,214 @@ impl std::fmt::Debug for CardForm {
         f.write_str("CardForm([redacted])")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::catalog::{PriceCreateParams, Text};
+    use crate::billing::discounts::{CouponCreateParams, Duration, TaxRateCreateParams};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn params(mode: Mode) -> CheckoutSessionCreateParams {
+        CheckoutSessionCreateParams {
+            mode: Some(mode),
+            success_url: Some("https://shop.example/done".into()),
+            line_items: Some(vec![LineItemParams {
+                price: Some("price_1".into()),
+                quantity: Some(3),
+                ..LineItemParams::default()
+            }]),
+            ..CheckoutSessionCreateParams::default()
+        }
+    }
+
+    fn price(amount: i64, recurring: bool) -> Price {
+        let p = PriceCreateParams {
+            currency: Some("usd".into()),
+            unit_amount: Some(amount),
+            recurring: recurring.then(|| crate::billing::catalog::RecurringParams {
+                interval: Some(Interval::Month),
+                ..Default::default()
+            }),
+            ..PriceCreateParams::default()
+        };
+        Price::new("price_1".into(), NOW, "prod_1".into(), &p).unwrap()
+    }
+
+    fn param_of(r: Result<CheckedCreate, ParamError>) -> String {
+        r.unwrap_err().param
+    }
+
+    #[test]
+    fn checks_what_the_parameters_say_on_their_own() {
+        let ok = params(Mode::Payment).check(NOW).unwrap();
+        assert_eq!(ok.expires_at, NOW + EXPIRY_MAX_SECS);
+        assert_eq!(ok.lines[0].quantity, 3);
+
+        let mut p = params(Mode::Payment);
+        p.mode = None;
+        assert_eq!(param_of(p.check(NOW)), "mode");
+        let mut p = params(Mode::Payment);
+        p.success_url = Some("javascript:alert(1)".into());
+        assert_eq!(param_of(p.check(NOW)), "success_url");
+        let mut p = params(Mode::Payment);
+        p.expires_at = Some(NOW + EXPIRY_MIN_SECS - 1);
+        assert_eq!(param_of(p.check(NOW)), "expires_at");
+        p.expires_at = Some(NOW + EXPIRY_MAX_SECS + 1);
+        assert_eq!(param_of(p.check(NOW)), "expires_at");
+        p.expires_at = Some(NOW + EXPIRY_MIN_SECS);
+        assert!(p.check(NOW).is_ok());
+        let mut p = params(Mode::Payment);
+        p.customer = Some("cus_1".into());
+        p.customer_email = Some("a@example.com".into());
+        assert_eq!(param_of(p.check(NOW)), "customer");
+        let mut p = params(Mode::Subscription);
+        p.customer_creation = Some(CustomerCreation::Always);
+        assert_eq!(param_of(p.check(NOW)), "customer_creation");
+        let mut p = params(Mode::Payment);
+        p.line_items.as_mut().unwrap()[0].quantity = Some(QUANTITY_MAX + 1);
+        assert_eq!(param_of(p.check(NOW)), "line_items[0][quantity]");
+        let mut p = params(Mode::Setup);
+        assert_eq!(param_of(p.check(NOW)), "line_items");
+        p.line_items = None;
+        assert!(p.check(NOW).unwrap().lines.is_empty());
+        let mut p = params(Mode::Subscription);
+        p.subscription_data = Some(SubscriptionDataParams {
+            trial_period_days: Some(14),
+            ..Default::default()
+        });
+        assert_eq!(p.check(NOW).unwrap().trial_end, Some(NOW + 14 * 86_400));
+        p.subscription_data = Some(SubscriptionDataParams {
+            trial_end: Some(NOW + 3600),
+            ..Default::default()
+        });
+        assert_eq!(param_of(p.check(NOW)), "subscription_data[trial_end]");
+        let mut p = params(Mode::Payment);
+        p.line_items.as_mut().unwrap()[0].adjustable_quantity = Some(AdjustableQuantityParams {
+            enabled: Some(true),
+            minimum: Some(5),
+            maximum: Some(10),
+        });
+        assert_eq!(param_of(p.check(NOW)), "line_items[0][quantity]");
+    }
+
+    #[test]
+    fn prices_lines_with_discounts_taxes_and_trials() {
+        let mut p = params(Mode::Subscription);
+        let checked = p.check(NOW).unwrap();
+        let prices = [price(1000, true)];
+        let names = ["Pro".to_string()];
+        let coupon = Coupon::new(
+            "co_1".into(),
+            NOW,
+            &CouponCreateParams {
+                percent_off: Some(Text("10".into())),
+                duration: Some(Duration::Forever),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let rate = TaxRate::new(
+            "txr_1".into(),
+            NOW,
+            &TaxRateCreateParams {
+                display_name: Some("VAT".into()),
+                percentage: Some(Text("20".into())),
+                inclusive: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let coupons = [("di_1".to_string(), coupon)];
+        let rates = [rate];
+        let pricing = Pricing {
+            prices: &prices,
+            names: &names,
+            coupons: &coupons,
+            tax_rates: &rates,
+        };
+        let s = CheckoutSession::new(
+            "cs_test_1".into(),
+            NOW,
+            &p,
+            checked,
+            vec!["li_1".into()],
+            &pricing,
+        )
+        .unwrap();
+        // 3 × 10.00, less 10%, plus 20% on what remains.
+        assert_eq!(s.amount_subtotal, 3000);
+        assert_eq!(s.amount_discount, 300);
+        assert_eq!(s.amount_tax, 540);
+        assert_eq!(s.amount_total, 3240);
+        assert_eq!(s.lines[0].amount_total, 3240);
+        let json = s.to_json("https://pay.example");
+        assert_eq!(json["url"], "https://pay.example/checkout/cs_test_1");
+        assert_eq!(json["total_details"]["amount_tax"], 540);
+
+        // A trial pays nothing now; the lines keep what the plan costs.
+        p.subscription_data = Some(SubscriptionDataParams {
+            trial_period_days: Some(7),
+            ..Default::default()
+        });
+        let checked = p.check(NOW).unwrap();
+        let s = CheckoutSession::new(
+            "cs_test_2".into(),
+            NOW,
+            &p,
+            checked,
+            vec!["li_2".into()],
+            &pricing,
+        )
+        .unwrap();
+        assert_eq!(s.amount_total, 0);
+        assert_eq!(s.lines[0].amount_total, 3240);
+
+        // A recurring price cannot be sold in payment mode; a one-time one needs payment mode.
+        let p = params(Mode::Payment);
+        let e = CheckoutSession::new(
+            "cs_test_3".into(),
+            NOW,
+            &p,
+            p.check(NOW).unwrap(),
+            vec!["li_3".into()],
+            &pricing,
+        )
+        .unwrap_err();
+        assert!(matches!(e, CheckoutError::Param(ref p) if p.param == "line_items[0][price]"));
+        let one_time = [price(1000, false)];
+        let p = params(Mode::Subscription);
+        let e = CheckoutSession::new(
+            "cs_test_4".into(),
+            NOW,
+            &p,
+            p.check(NOW).unwrap(),
+            vec!["li_4".into()],
+            &Pricing {
+                prices: &one_time,
+                ..pricing
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, CheckoutError::Param(ref p) if p.param == "line_items"));
+    }
+
+    #[test]
+    fn reads_the_card_form_and_never_shows_it() {
+        let c = CardForm::parse("4242 4242 4242 4242", "12 / 34", "123", " Jenny ").unwrap();
+        assert_eq!(c.number, "4242424242424242");
+        assert_eq!((c.exp_month, c.exp_year), (12, 2034));
+        assert_eq!(c.name.as_deref(), Some("Jenny"));
+        assert_eq!(format!("{c:?}"), "CardForm([redacted])");
+        assert!(CardForm::parse("4242", "12/34", "123", "").is_err());
+        assert!(CardForm::parse("4242424242424242", "13/34", "123", "").is_err());
+        assert!(CardForm::parse("4242424242424242", "12/2034", "12", "").is_err());
+        assert_eq!(
+            CardForm::parse("4242424242424242", "1/2034", "1234", "")
+                .unwrap()
+                .exp_year,
+            2034
+        );
+    }
+}

@@ -332,6 +332,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
                 if let Err(e) = app.recover_interrupted().await {
                     tracing::warn!(error = %e, "the recovery sweep failed");
                 }
+                if let Err(e) = app.checkout_sessions().expire_due(1000).await {
+                    tracing::warn!(error = %e, "expiring checkout sessions failed");
+                }
             }
         }
     });

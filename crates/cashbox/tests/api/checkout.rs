@@ -654,3 +654,55 @@ async fn bad_sessions_are_refused_and_write_nothing() {
         .await;
     assert_eq!(updated.ok()["metadata"]["cart"], "c1");
 }
+
+static CLOCK_OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+fn shifted_clock() -> i64 {
+    cashbox_app::unix_now() + CLOCK_OFFSET.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The sweep `serve` runs expires sessions at their time, with their event, and cancels the
+/// PaymentIntent a declined attempt left.
+#[tokio::test]
+async fn the_sweep_expires_sessions_when_their_time_is_up() {
+    let t = crate::support::spawn_full(
+        Default::default(),
+        crate::support::AppOptions {
+            clock: Some(shifted_clock),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, price) = priced(&t, "Ticket", "500", false).await;
+    let in_an_hour = (t.app.now() + 3600).to_string();
+    let short = session(
+        &t,
+        &[
+            ("mode", "payment"),
+            ("line_items[0][price]", &price),
+            ("expires_at", &in_an_hour),
+        ],
+    )
+    .await;
+    let long = session(&t, &[("mode", "payment"), ("line_items[0][price]", &price)]).await;
+    let declined = pay(&t, &short, DECLINED, &[]).await;
+    assert_eq!(declined.status.as_u16(), 402);
+    let checkout = t.app.checkout_sessions();
+    assert_eq!(checkout.expire_due(100).await.unwrap(), 0);
+    CLOCK_OFFSET.store(3601, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(checkout.expire_due(100).await.unwrap(), 1);
+    CLOCK_OFFSET.store(0, std::sync::atomic::Ordering::SeqCst);
+    let short_id = s(&short["id"]);
+    let got = t
+        .get(&format!(
+            "/v1/checkout/sessions/{short_id}?expand[]=payment_intent"
+        ))
+        .await;
+    assert_eq!(got.ok()["status"], "expired");
+    assert_eq!(got.ok()["payment_intent"]["status"], "canceled");
+    let long_id = s(&long["id"]);
+    let got = t.get(&format!("/v1/checkout/sessions/{long_id}")).await;
+    assert_eq!(got.ok()["status"], "open");
+    let expired = events_of(&t, "checkout.session.expired").await;
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0]["data"]["object"]["id"], short_id.as_str());
+}
