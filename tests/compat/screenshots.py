@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 
 import stripe
 from selenium import webdriver
@@ -34,6 +35,11 @@ def serve():
         "CASHBOX_DATA_DIR": tempfile.mkdtemp(prefix="cashbox-shots-"),
         "CASHBOX_SECRET_KEY": key,
         "CASHBOX_LOG": "warn",
+        # A business profile, so the pages show where it goes.
+        "CASHBOX_BUSINESS_NAME": "Acme Courses",
+        "CASHBOX_BUSINESS_ADDRESS": "1 Main Street; 75001 Paris; France",
+        "CASHBOX_BUSINESS_SUPPORT_EMAIL": "help@acme.example",
+        "CASHBOX_BUSINESS_TAX_ID": "FR 12 345678901",
     }
     proc = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 60
@@ -156,6 +162,11 @@ def main():
         invoice = stripe.Invoice.finalize_invoice(invoice.id)
         driver.get(invoice.hosted_invoice_url)
         shoot(driver, out, "invoice")
+        # The invoice PDF, saved as it is served.
+        with urllib.request.urlopen(invoice.invoice_pdf) as r:
+            with open(os.path.join(out, "invoice.pdf"), "wb") as f:
+                f.write(r.read())
+        print(os.path.join(out, "invoice.pdf"))
     finally:
         driver.quit()
         proc.terminate()

@@ -88,6 +88,33 @@ pub struct Settings {
     /// How long a test clock's advance request waits for the advance to finish before it
     /// answers with the clock `advancing` (`None`: [`billing::clocks::ADVANCE_ANSWER_WITHIN`]).
     pub advance_answer_within: Option<std::time::Duration>,
+    /// The business the hosted pages and documents speak for.
+    pub business: BusinessProfile,
+}
+
+/// The business behind the hosted pages (checkout, the invoice page, receipts) and the
+/// invoice PDF: its name, postal address, support email, logo and tax id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BusinessProfile {
+    pub name: String,
+    /// Its lines, in order.
+    pub address: Vec<String>,
+    pub support_email: Option<String>,
+    /// An http(s) URL of an image.
+    pub logo_url: Option<String>,
+    pub tax_id: Option<String>,
+}
+
+impl Default for BusinessProfile {
+    fn default() -> Self {
+        Self {
+            name: "Cashbox".into(),
+            address: Vec::new(),
+            support_email: None,
+            logo_url: None,
+            tax_id: None,
+        }
+    }
 }
 
 /// What happens to a subscription when the last retry of its invoice fails.
@@ -184,6 +211,11 @@ impl App {
 
     pub(crate) fn usage_cache(&self) -> &usage::usage_cache::UsageCache {
         &self.inner.usage_cache
+    }
+
+    /// The business the hosted pages speak for.
+    pub fn business(&self) -> &BusinessProfile {
+        &self.settings().business
     }
 
     pub(crate) fn settings(&self) -> &Settings {

@@ -68,6 +68,7 @@ async fn open(ring: &str) -> Result<App, String> {
     store.migrate().await.map_err(|e| e.to_string())?;
     let ring = KeyRing::parse(ring).map_err(|e| e.to_string())?;
     let settings = Settings {
+        business: Default::default(),
         public_url: "http://127.0.0.1:4242".into(),
         clock: Some(bench_now),
         ..Settings::default()

@@ -36,6 +36,7 @@ pub async fn run(opts: ClockBenchOptions) -> Result<(), String> {
     let backend = store.backend();
     let ring = KeyRing::parse(&KeyRing::generate_entry("bench")).map_err(|e| e.to_string())?;
     let settings = Settings {
+        business: Default::default(),
         // It times the whole advance: the call answers once the clock is ready.
         advance_answer_within: Some(std::time::Duration::from_secs(24 * 3_600)),
         ..Settings::default()

@@ -54,6 +54,7 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let settings = Settings {
+        business: Default::default(),
         env_secret_key_hash: Some(hash_secret(&key)),
         public_url: format!("http://{addr}"),
         refund_window_days: None,

@@ -11,6 +11,7 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::Value;
 
+use cashbox_app::BusinessProfile;
 use cashbox_app::checkout::{CheckoutForm, Submitted};
 use cashbox_core::billing::short_date;
 use cashbox_core::checkout::{CardForm, CheckoutSession, Mode, SessionStatus};
@@ -23,9 +24,6 @@ pub fn routes() -> Router<HttpState> {
         .route("/checkout/{id}", get(page).post(submit))
         .route("/checkout/{id}/return", get(returned))
 }
-
-/// The business the page sells for (the business profile names it).
-const BUSINESS: &str = "Cashbox";
 
 #[derive(Serialize)]
 struct Line {
@@ -54,6 +52,7 @@ fn see_other(url: &str) -> Response {
 /// The page of an open session, with `message` (a refusal) if any. `known` is the email the
 /// session already knows (not asked for again); `typed` what the customer typed before.
 fn render(
+    business: &BusinessProfile,
     s: &CheckoutSession,
     (known, typed): (Option<&str>, &str),
     message: Option<&str>,
@@ -116,12 +115,12 @@ fn render(
     });
     let first = s.lines.first().map(|l| l.description.clone());
     let heading = match s.mode {
-        Mode::Payment => format!("Pay {BUSINESS}"),
+        Mode::Payment => format!("Pay {}", business.name),
         Mode::Subscription => format!(
             "Subscribe to {}",
-            first.unwrap_or_else(|| BUSINESS.to_string())
+            first.unwrap_or_else(|| business.name.clone())
         ),
-        Mode::Setup => format!("Save a card with {BUSINESS}"),
+        Mode::Setup => format!("Save a card with {}", business.name),
     };
     let button = match s.mode {
         Mode::Payment => format!("Pay {}", money(s.amount_total)),
@@ -129,11 +128,11 @@ fn render(
         Mode::Subscription => format!("Subscribe for {}", money(s.amount_total)),
         Mode::Setup => "Save card".to_string(),
     };
-    templates::page(
+    templates::business_page(
+        business,
         status,
         "checkout.html",
         serde_json::json!({
-            "business": BUSINESS,
             "heading": heading,
             "amount": (s.mode == Mode::Payment).then(|| money(s.amount_total)),
             "trial": trial,
@@ -177,7 +176,14 @@ async fn page(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
         return closed(&session);
     }
     let email = checkout.known_email(&session).await.ok().flatten();
-    render(&session, (email.as_deref(), ""), None, "", StatusCode::OK)
+    render(
+        s.app.business(),
+        &session,
+        (email.as_deref(), ""),
+        None,
+        "",
+        StatusCode::OK,
+    )
 }
 
 async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
@@ -202,6 +208,7 @@ async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes)
     let typed = field("email");
     let again = |session: &CheckoutSession, message: &str, code: &str, status| {
         render(
+            s.app.business(),
             session,
             (known.as_deref(), &typed),
             Some(message),
@@ -214,6 +221,7 @@ async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes)
         return match checkout.apply_code(&id, &code).await {
             Ok(Ok(())) => match checkout.for_page(&id).await {
                 Ok(session) => render(
+                    s.app.business(),
                     &session,
                     (known.as_deref(), &typed),
                     Some("Promotion code applied."),
@@ -292,6 +300,7 @@ async fn returned(State(s): State<HttpState>, Path(id): Path<String>) -> Respons
             Ok(session) => {
                 let email = checkout.known_email(&session).await.ok().flatten();
                 render(
+                    s.app.business(),
                     &session,
                     (email.as_deref(), ""),
                     Some(&message),

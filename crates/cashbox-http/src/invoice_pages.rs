@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use cashbox_app::{AppError, RequestCtx};
+use cashbox_app::{AppError, BusinessProfile, RequestCtx};
 use cashbox_core::billing::invoice::{Invoice, InvoicePayParams, InvoiceStatus};
 use cashbox_core::billing::short_date;
 
@@ -98,13 +98,19 @@ async fn invoice_page(
     let Ok(inv) = s.app.invoice_for_page(&id, &token).await else {
         return not_found();
     };
-    invoice_page_of(&inv, &token, None)
+    invoice_page_of(s.app.business(), &inv, &token, None)
 }
 
 /// The invoice's page: its lines and totals, and a form to pay it while it is open.
-fn invoice_page_of(inv: &Invoice, token: &str, message: Option<&str>) -> Response {
+fn invoice_page_of(
+    business: &BusinessProfile,
+    inv: &Invoice,
+    token: &str,
+    message: Option<&str>,
+) -> Response {
     let (lines, totals) = rows(inv);
-    templates::page(
+    templates::business_page(
+        business,
         StatusCode::OK,
         "invoice.html",
         json!({
@@ -167,7 +173,7 @@ async fn invoice_pay(State(s): State<HttpState>, Path(id): Path<String>, body: B
     let Ok(inv) = s.app.invoice_for_page(&id, &token).await else {
         return not_found();
     };
-    invoice_page_of(&inv, &token, Some(&message))
+    invoice_page_of(s.app.business(), &inv, &token, Some(&message))
 }
 
 async fn invoice_pdf(
@@ -179,7 +185,7 @@ async fn invoice_pdf(
     let Ok(inv) = s.app.invoice_for_page(&id, &token).await else {
         return not_found();
     };
-    let bytes = invoice_pdf_bytes(&inv);
+    let bytes = invoice_pdf_bytes(&inv, s.app.business());
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_string()),
@@ -207,76 +213,187 @@ fn billed_to(inv: &Invoice) -> String {
     }
 }
 
-/// The invoice laid out on one A4 page (lines beyond what fits are summarized).
-pub fn invoice_pdf_bytes(inv: &Invoice) -> Vec<u8> {
+/// The buyer's block: name, email and postal address, as the invoice keeps them.
+fn buyer_lines(inv: &Invoice) -> Vec<String> {
+    let d = &inv.customer_details;
+    let mut out: Vec<String> = [d.name.clone(), d.email.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(a) = &d.address {
+        out.extend(a.line1.clone());
+        out.extend(a.line2.clone());
+        let city: Vec<String> = [a.postal_code.clone(), a.city.clone(), a.state.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !city.is_empty() {
+            out.push(city.join(" "));
+        }
+        out.extend(a.country.clone());
+    }
+    if out.is_empty() {
+        out.push(inv.customer.clone());
+    }
+    out
+}
+
+/// A line's unit price: its price's unit amount, or the amount over the quantity when that
+/// divides evenly (a prorated or tiered line has none).
+fn unit_price(l: &cashbox_core::billing::invoice::InvoiceLine, inv: &Invoice) -> String {
+    match l.quantity {
+        Some(q) if q > 0 && l.amount % q as i64 == 0 && !l.proration => {
+            amount_text(l.amount / q as i64, inv.currency)
+        }
+        _ => String::new(),
+    }
+}
+
+/// The invoice as a document on one A4 page: seller and buyer, number and dates, each line's
+/// description, period, quantity, unit price and amount, then discounts, taxes, totals, what
+/// was paid and what is due (lines beyond what fits are summarized).
+pub fn invoice_pdf_bytes(inv: &Invoice, business: &BusinessProfile) -> Vec<u8> {
     let text = |x, y, size, bold, t: &str| Text {
         x,
         y,
         size,
         bold,
-        text: t.to_string(),
+        text: t.chars().take(90).collect(),
     };
+    let issued = short_date(inv.status_transitions.finalized_at.unwrap_or(inv.created));
     let mut out = vec![
-        text(50, 790, 20, true, &title(inv)),
+        text(50, 790, 22, true, "Invoice"),
         text(
-            50,
-            765,
+            330,
+            796,
             10,
             false,
             &format!(
-                "Issued {}",
-                short_date(inv.status_transitions.finalized_at.unwrap_or(inv.created))
+                "Invoice number  {}",
+                inv.number.as_deref().unwrap_or(&inv.id)
             ),
         ),
-        text(
-            50,
-            751,
-            10,
-            false,
-            &format!("Status: {}", inv.status.as_str()),
-        ),
-        text(
-            50,
-            737,
-            10,
-            false,
-            &format!("Billed to: {}", billed_to(inv)),
-        ),
+        text(330, 782, 10, false, &format!("Date of issue  {issued}")),
     ];
     if let Some(d) = inv.due_date {
-        out.push(text(50, 723, 10, false, &format!("Due {}", short_date(d))));
+        out.push(text(
+            330,
+            768,
+            10,
+            false,
+            &format!("Date due  {}", short_date(d)),
+        ));
     }
-    let (lines, totals) = rows(inv);
-    let mut y = 690;
-    out.push(text(50, y, 11, true, "Description"));
-    out.push(text(450, y, 11, true, "Amount"));
-    y -= 20;
-    let room = 28usize;
-    let shown = lines.len().min(room);
-    for (label, amount) in &lines[..shown] {
-        let label: String = label.chars().take(70).collect();
-        out.push(text(50, y, 10, false, &label));
-        out.push(text(450, y, 10, false, amount));
-        y -= 15;
+    // Seller, left; buyer, right.
+    let mut y = 735;
+    out.push(text(50, y, 11, true, &business.name));
+    let mut seller: Vec<String> = business.address.clone();
+    seller.extend(business.support_email.clone());
+    seller.extend(business.tax_id.as_ref().map(|t| format!("Tax ID {t}")));
+    for line in &seller {
+        y -= 14;
+        out.push(text(50, y, 10, false, line));
     }
-    if lines.len() > shown {
+    let mut by = 735;
+    out.push(text(330, by, 11, true, "Bill to"));
+    for line in buyer_lines(inv) {
+        by -= 14;
+        out.push(text(330, by, 10, false, &line));
+    }
+    y = y.min(by) - 30;
+    let due = match inv.due_date {
+        Some(d) => format!(
+            "{} due {}",
+            amount_text(inv.amount_due, inv.currency),
+            short_date(d)
+        ),
+        None => format!("{} due", amount_text(inv.amount_due, inv.currency)),
+    };
+    out.push(text(50, y, 14, true, &due));
+    out.push(text(
+        330,
+        y,
+        10,
+        false,
+        &format!("Status: {}", inv.status.as_str()),
+    ));
+    y -= 30;
+    out.push(text(50, y, 10, true, "Description"));
+    out.push(text(350, y, 10, true, "Qty"));
+    out.push(text(390, y, 10, true, "Unit price"));
+    out.push(text(480, y, 10, true, "Amount"));
+    y -= 18;
+    let totals = rows(inv).1;
+    // Room for the lines above the totals and the footer.
+    let bottom = 70 + 15 * totals.len() as i32;
+    let mut shown = 0;
+    for l in &inv.lines {
+        let period = l.period_end > l.period_start;
+        let needed = if period { 26 } else { 15 };
+        if y - needed < bottom + 15 {
+            break;
+        }
+        let desc = l.description.clone().unwrap_or_default();
         out.push(text(
             50,
             y,
             10,
             false,
-            &format!("… and {} more lines", lines.len() - shown),
+            &desc.chars().take(55).collect::<String>(),
+        ));
+        out.push(text(
+            350,
+            y,
+            10,
+            false,
+            &l.quantity.map(|q| q.to_string()).unwrap_or_default(),
+        ));
+        out.push(text(390, y, 10, false, &unit_price(l, inv)));
+        out.push(text(
+            480,
+            y,
+            10,
+            false,
+            &amount_text(l.amount, inv.currency),
+        ));
+        if period {
+            out.push(text(
+                50,
+                y - 11,
+                8,
+                false,
+                &format!(
+                    "{} - {}",
+                    short_date(l.period_start),
+                    short_date(l.period_end)
+                ),
+            ));
+        }
+        y -= needed;
+        shown += 1;
+    }
+    if inv.lines.len() > shown {
+        out.push(text(
+            50,
+            y,
+            10,
+            false,
+            &format!("... and {} more lines", inv.lines.len() - shown),
         ));
         y -= 15;
     }
     y -= 10;
     for (label, amount) in &totals {
-        out.push(text(300, y, 10, true, label));
-        out.push(text(450, y, 10, true, amount));
+        let bold = label == "Total" || label == "Amount due";
+        out.push(text(330, y, 10, bold, label));
+        out.push(text(480, y, 10, bold, amount));
         y -= 15;
     }
     if let Some(f) = &inv.footer {
-        out.push(text(50, 40, 9, false, f));
+        out.push(text(50, 50, 9, false, f));
+    }
+    if let Some(e) = &business.support_email {
+        out.push(text(50, 36, 8, false, &format!("Questions? {e}")));
     }
     pdf::render(&title(inv), &out)
 }

@@ -67,7 +67,8 @@ async fn authenticate_page(
     let Ok(what) = describe(&s, &id, &secret).await else {
         return not_found();
     };
-    templates::page(
+    templates::business_page(
+        s.app.business(),
         StatusCode::OK,
         "authenticate.html",
         json!({"what": what, "client_secret": secret}),
@@ -161,7 +162,8 @@ async fn receipt(
     } else {
         "Paid"
     };
-    templates::page(
+    templates::business_page(
+        s.app.business(),
         StatusCode::OK,
         "receipt.html",
         json!({

@@ -53,6 +53,25 @@ pub(crate) fn page(status: StatusCode, name: &str, context: impl Serialize) -> R
     }
 }
 
+/// `name` rendered as [`page`] does, for `business`: its name and logo head the page and its
+/// address, support email and tax id close it (`business` in the layout).
+pub(crate) fn business_page(
+    business: &cashbox_app::BusinessProfile,
+    status: StatusCode,
+    name: &str,
+    context: impl Serialize,
+) -> Response {
+    let mut context = match serde_json::to_value(context) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    context.insert(
+        "business".into(),
+        serde_json::to_value(business).unwrap_or_default(),
+    );
+    page(status, name, context)
+}
+
 /// A page that says one thing: a heading and, if any, a line of text.
 pub(crate) fn message(status: StatusCode, title: &str, heading: &str, text: &str) -> Response {
     #[derive(Serialize)]

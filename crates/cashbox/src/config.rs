@@ -23,6 +23,8 @@ pub enum LogFormat {
 
 pub struct Config {
     pub env: Env,
+    /// `CASHBOX_BUSINESS_*`: who the hosted pages and invoices speak for.
+    pub business: cashbox_app::BusinessProfile,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
@@ -102,7 +104,58 @@ pub const KNOWN_VARS: &[&str] = &[
     "CASHBOX_WEBHOOK_ALLOW_LOOPBACK",
     "CASHBOX_WEBHOOK_ALLOW_PRIVATE",
     "CASHBOX_WEBHOOK_TIMEOUT_SECS",
+    "CASHBOX_BUSINESS_NAME",
+    "CASHBOX_BUSINESS_ADDRESS",
+    "CASHBOX_BUSINESS_SUPPORT_EMAIL",
+    "CASHBOX_BUSINESS_LOGO_URL",
+    "CASHBOX_BUSINESS_TAX_ID",
 ];
+
+/// The business profile from `CASHBOX_BUSINESS_*` (address lines separated by `;`).
+fn parse_business(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<cashbox_app::BusinessProfile, String> {
+    let text = |k: &str, max: usize| -> Result<Option<String>, String> {
+        match get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => Err(format!(
+                "{k} must be at most {max} characters without control characters"
+            )),
+            other => Ok(other),
+        }
+    };
+    let mut b = cashbox_app::BusinessProfile::default();
+    if let Some(name) = text("CASHBOX_BUSINESS_NAME", 100)? {
+        b.name = name;
+    }
+    if let Some(address) = text("CASHBOX_BUSINESS_ADDRESS", 300)? {
+        b.address = address
+            .split(';')
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+    }
+    b.support_email = text("CASHBOX_BUSINESS_SUPPORT_EMAIL", 254)?;
+    if let Some(e) = &b.support_email
+        && (!e.contains('@') || e.contains(char::is_whitespace))
+    {
+        return Err(format!(
+            "CASHBOX_BUSINESS_SUPPORT_EMAIL must be an email address, not {e:?}"
+        ));
+    }
+    b.logo_url = text("CASHBOX_BUSINESS_LOGO_URL", 2000)?;
+    if let Some(u) = &b.logo_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(format!(
+            "CASHBOX_BUSINESS_LOGO_URL must be an http(s) URL, not {u:?}"
+        ));
+    }
+    b.tax_id = text("CASHBOX_BUSINESS_TAX_ID", 50)?;
+    Ok(b)
+}
 
 const DB_MAX_CONNECTIONS: &str = "CASHBOX_DB_MAX_CONNECTIONS";
 /// The longest a webhook delivery may wait for the endpoint's answer.
@@ -226,6 +279,7 @@ impl Config {
             ),
         };
         Ok(Self {
+            business: parse_business(|k| get(k).map(str::to_string))?,
             webhooks,
             env,
             listen,
@@ -438,6 +492,34 @@ mod tests {
         }
         let c = Config::from_vars(&vars(&[("CASHBOX_WEBHOOK_TIMEOUT_SECS", "60")])).unwrap();
         assert_eq!(c.webhooks.timeout.as_secs(), 60);
+    }
+
+    #[test]
+    fn the_business_profile_is_read_and_checked() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.business.name, "Cashbox");
+        let c = Config::from_vars(&vars(&[
+            ("CASHBOX_BUSINESS_NAME", "Acme Courses"),
+            (
+                "CASHBOX_BUSINESS_ADDRESS",
+                "1 Main St; 75001 Paris ; France",
+            ),
+            ("CASHBOX_BUSINESS_SUPPORT_EMAIL", "help@acme.example"),
+            ("CASHBOX_BUSINESS_LOGO_URL", "https://acme.example/logo.png"),
+            ("CASHBOX_BUSINESS_TAX_ID", "FR123"),
+        ]))
+        .unwrap();
+        assert_eq!(c.business.name, "Acme Courses");
+        assert_eq!(c.business.address, ["1 Main St", "75001 Paris", "France"]);
+        assert_eq!(c.business.tax_id.as_deref(), Some("FR123"));
+        for (k, bad) in [
+            ("CASHBOX_BUSINESS_SUPPORT_EMAIL", "not an email"),
+            ("CASHBOX_BUSINESS_LOGO_URL", "javascript:alert(1)"),
+            ("CASHBOX_BUSINESS_NAME", &"x".repeat(101)),
+        ] {
+            let e = Config::from_vars(&vars(&[(k, bad)])).unwrap_err();
+            assert!(e.contains(k), "{e}");
+        }
     }
 
     #[test]

@@ -199,6 +199,7 @@ pub async fn open(config: &Config, public_url: &str, purpose: Purpose) -> Result
         ));
     }
     let settings = Settings {
+        business: config.business.clone(),
         env_secret_key_hash,
         public_url: public_url.to_string(),
         refund_window_days: config.refund_window_days,

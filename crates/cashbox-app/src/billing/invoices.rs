@@ -980,6 +980,18 @@ impl App {
         {
             return Err(AppError::not_found("invoice", id));
         }
+        // A line without a description of its own shows its product's name, as Stripe's
+        // hosted invoice and PDF do.
+        let mut inv = inv;
+        for line in &mut inv.lines {
+            if line.description.as_deref().is_none_or(str::is_empty)
+                && let Some(price) = &line.price
+                && let Some(row) = self.store().doc(DocTable::Products, &price.product).await?
+            {
+                let product: cashbox_core::billing::catalog::Product = self.open_doc(&row)?;
+                line.description = Some(product.name);
+            }
+        }
         Ok(inv)
     }
 
@@ -1654,13 +1666,22 @@ impl InvoiceItems<'_> {
             None => Vec::new(),
         };
         let (period_start, period_end) = checked.period.unwrap_or((now, now));
+        // Without a description of its own, an item of a price is described by its product's
+        // name, as Stripe describes it.
+        let description = match (&p.description, &price) {
+            (None, Some(price)) => self
+                .product_names(&mut tx, std::iter::once(price))
+                .await?
+                .remove(&price.product),
+            (d, _) => d.clone(),
+        };
         let mut item = InvoiceItem {
             id: new_id(INVOICE_ITEM_PREFIX),
             created: now,
             customer: customer.id.clone(),
             amount,
             currency,
-            description: p.description.clone(),
+            description,
             period_start,
             period_end,
             proration: false,

@@ -706,3 +706,95 @@ async fn the_sweep_expires_sessions_when_their_time_is_up() {
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0]["data"]["object"]["id"], short_id.as_str());
 }
+
+/// The business profile heads and closes the hosted pages and is the seller on the PDF.
+#[tokio::test]
+async fn the_business_profile_is_on_the_pages_and_the_invoice() {
+    let business = cashbox_app::BusinessProfile {
+        name: "Acme Courses".into(),
+        address: vec!["1 Main St".into(), "75001 Paris".into()],
+        support_email: Some("help@acme.example".into()),
+        logo_url: Some("https://acme.example/logo.png".into()),
+        tax_id: Some("FR12345".into()),
+    };
+    let t = crate::support::spawn_full(
+        Default::default(),
+        crate::support::AppOptions {
+            business: Some(business),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, price) = priced(&t, "Course", "4900", false).await;
+    let cs = session(&t, &[("mode", "payment"), ("line_items[0][price]", &price)]).await;
+    let page = t.browser(Method::GET, &page_path(&cs), &[]).await;
+    let body = html(&page);
+    for needle in [
+        "<h1>Pay Acme Courses</h1>",
+        "Back to Acme Courses",
+        "help@acme.example",
+        "Tax ID FR12345",
+        "75001 Paris",
+        "<img src=\"https:&#x2f;&#x2f;acme.example&#x2f;logo.png\"",
+    ] {
+        assert!(body.contains(needle), "{needle} not in {body}");
+    }
+    let customer = t
+        .create_customer(&[("email", "buyer@example.com"), ("name", "Bea Buyer")])
+        .await;
+    let customer = s(&customer["id"]);
+    t.post(
+        "/v1/invoiceitems",
+        &[
+            ("customer", &customer),
+            ("price", &price),
+            ("quantity", "2"),
+        ],
+    )
+    .await
+    .ok();
+    let inv = t
+        .post(
+            "/v1/invoices",
+            &[
+                ("customer", &customer),
+                ("pending_invoice_items_behavior", "include"),
+                ("collection_method", "send_invoice"),
+                ("days_until_due", "30"),
+            ],
+        )
+        .await;
+    let id = s(&inv.ok()["id"]);
+    let open = t.post(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    let open = open.ok().clone();
+    let page = t
+        .browser(Method::GET, &s(&open["hosted_invoice_url"]), &[])
+        .await;
+    assert!(html(&page).contains("help@acme.example"));
+    let pdf = reqwest::get(s(&open["invoice_pdf"])).await.unwrap();
+    let bytes = pdf.bytes().await.unwrap();
+    let number = format!(
+        "({})",
+        "Invoice number  ".to_string() + open["number"].as_str().unwrap()
+    );
+    for needle in [
+        "(Acme Courses)",
+        "(1 Main St)",
+        "(Tax ID FR12345)",
+        "(Bill to)",
+        "(Bea Buyer)",
+        "(buyer@example.com)",
+        number.as_str(),
+        "(Date due  ",
+        "(2)",
+        "(49.00 USD)",
+        "(98.00 USD)",
+        "(Amount due)",
+        "(Questions? help@acme.example)",
+    ] {
+        assert!(
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle} not in the PDF"
+        );
+    }
+}

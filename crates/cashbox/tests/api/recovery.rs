@@ -111,6 +111,7 @@ async fn lossy_app(clock: fn() -> i64) -> Lossy {
         calls: calls.clone(),
     };
     let settings = Settings {
+        business: Default::default(),
         public_url: "http://127.0.0.1:9".into(),
         clock: Some(clock),
         ..Settings::default()

@@ -67,6 +67,8 @@ pub struct AppOptions {
     /// The key ring (`None`: a new one).
     pub ring_entry: Option<String>,
     pub ordinary_transactions_only: bool,
+    /// The business profile (`None`: the default).
+    pub business: Option<cashbox_app::BusinessProfile>,
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -112,6 +114,7 @@ pub async fn build_app_with(
     store.migrate().await.expect("migrate");
     let key = format!("sk_test_{}", random_token(24));
     let settings = Settings {
+        business: options.business.clone().unwrap_or_default(),
         env_secret_key_hash: Some(hash_secret(&key)),
         public_url: public_url.to_string(),
         refund_window_days: options.refund_window_days,
