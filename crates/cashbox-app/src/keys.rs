@@ -1,7 +1,6 @@
 //! Creating, listing and revoking API keys (the `cashbox keys` commands and the development
 //! defaults that `serve` creates on first start).
 
-use cashbox_core::ParamError;
 use cashbox_core::api_key::{self, KeyKind, Permission};
 use cashbox_core::crypto::hash_secret;
 use cashbox_core::id::new_id;
@@ -37,16 +36,6 @@ impl ApiKeys<'_> {
         source: &str,
         note: Option<String>,
     ) -> AppResult<CreatedKey> {
-        if let Some(p) = permissions.iter().find(|p| !p.resource.served()) {
-            return Err(ParamError::invalid(
-                "permissions",
-                format!(
-                    "{} is not served yet, so a key cannot be given {p}.",
-                    p.resource.as_str()
-                ),
-            )
-            .into());
-        }
         let secret = Zeroizing::new(api_key::generate(kind));
         let permissions: Vec<String> = if kind == KeyKind::Restricted {
             permissions.iter().map(|p| p.to_string()).collect()

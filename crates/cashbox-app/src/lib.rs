@@ -47,6 +47,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod ledger;
 pub mod payments;
+pub mod portal;
 pub mod rotation;
 pub mod search;
 pub mod usage;
@@ -211,6 +212,11 @@ impl App {
 
     pub(crate) fn usage_cache(&self) -> &usage::usage_cache::UsageCache {
         &self.inner.usage_cache
+    }
+
+    /// Where browsers reach the hosted pages (`http://127.0.0.1:4242`).
+    pub fn public_url(&self) -> &str {
+        &self.settings().public_url
     }
 
     /// The business the hosted pages speak for.

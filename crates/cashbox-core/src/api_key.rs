@@ -162,12 +162,6 @@ impl Resource {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
-
-    /// Whether Cashbox serves the resource yet. A key is given permissions only on what is
-    /// served; billing portal sessions are named (Stripe's permission name) but not served.
-    pub fn served(self) -> bool {
-        !matches!(self, Self::BillingPortal)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -310,24 +304,6 @@ mod tests {
         };
         assert!(!r.allows(Resource::Events, Access::Write));
         assert!(Permission::parse("nope:read").is_err());
-        assert!(
-            Permission::parse("customers:read")
-                .unwrap()
-                .resource
-                .served()
-        );
-        assert!(
-            Permission::parse("checkout:write")
-                .unwrap()
-                .resource
-                .served()
-        );
-        assert!(
-            !Permission::parse("billing_portal:write")
-                .unwrap()
-                .resource
-                .served()
-        );
         assert!(Permission::parse("customers:admin").is_err());
         assert_eq!(
             Permission::parse("customers:read").unwrap().to_string(),

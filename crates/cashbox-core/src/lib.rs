@@ -24,6 +24,7 @@ pub mod metadata;
 pub mod money;
 pub mod param;
 pub mod payments;
+pub mod portal;
 pub mod schema;
 pub mod search;
 pub mod usage;

@@ -24,6 +24,8 @@ pub mod pages;
 pub mod params;
 pub mod payments;
 mod pdf;
+mod portal;
+mod portal_pages;
 mod search;
 mod templates;
 mod usage;
@@ -112,6 +114,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(payments::routes())
         .merge(catalog::routes())
         .merge(checkout::routes())
+        .merge(portal::routes())
         .merge(discounts::routes())
         .merge(clocks::routes())
         .merge(billing::routes())

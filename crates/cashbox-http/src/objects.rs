@@ -1619,3 +1619,96 @@ pub struct CheckoutSessionAdjustableQuantity {
     pub maximum: i64,
     pub minimum: i64,
 }
+
+/// `billing_portal.configuration`
+#[derive(ToSchema)]
+pub struct PortalConfiguration {
+    pub active: bool,
+    pub application: Option<String>,
+    pub business_profile: PortalBusinessProfile,
+    pub created: i64,
+    pub default_return_url: Option<String>,
+    pub features: PortalFeatures,
+    pub id: String,
+    pub is_default: bool,
+    pub livemode: bool,
+    pub metadata: Metadata,
+    /// Always `billing_portal.configuration`.
+    pub object: String,
+    pub updated: i64,
+}
+
+#[derive(ToSchema)]
+pub struct PortalBusinessProfile {
+    pub headline: Option<String>,
+    pub privacy_policy_url: Option<String>,
+    pub terms_of_service_url: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct PortalFeatures {
+    pub customer_update: PortalCustomerUpdate,
+    pub invoice_history: PortalEnabled,
+    pub payment_method_update: PortalEnabled,
+    pub subscription_cancel: PortalSubscriptionCancel,
+    pub subscription_update: PortalSubscriptionUpdate,
+}
+
+#[derive(ToSchema)]
+pub struct PortalEnabled {
+    pub enabled: bool,
+}
+
+#[derive(ToSchema)]
+pub struct PortalCustomerUpdate {
+    pub allowed_updates: Vec<String>,
+    pub enabled: bool,
+}
+
+#[derive(ToSchema)]
+pub struct PortalSubscriptionCancel {
+    pub cancellation_reason: PortalCancellationReason,
+    pub enabled: bool,
+    /// `at_period_end` or `immediately`.
+    pub mode: String,
+    pub proration_behavior: String,
+}
+
+#[derive(ToSchema)]
+pub struct PortalCancellationReason {
+    pub enabled: bool,
+    pub options: Vec<String>,
+}
+
+#[derive(ToSchema)]
+pub struct PortalSubscriptionUpdate {
+    pub default_allowed_updates: Vec<String>,
+    pub enabled: bool,
+    pub products: Vec<PortalProductPrices>,
+    pub proration_behavior: String,
+}
+
+#[derive(ToSchema)]
+pub struct PortalProductPrices {
+    pub prices: Vec<String>,
+    pub product: String,
+}
+
+/// `billing_portal.session`
+#[derive(ToSchema)]
+pub struct PortalSession {
+    pub configuration: String,
+    pub created: i64,
+    pub customer: String,
+    /// The deep link it opens, if any.
+    pub flow: Option<AnyObject>,
+    pub id: String,
+    pub livemode: bool,
+    pub locale: Option<String>,
+    /// Always `billing_portal.session`.
+    pub object: String,
+    pub on_behalf_of: Option<String>,
+    pub return_url: String,
+    /// The portal page: open it within five minutes.
+    pub url: String,
+}

@@ -25,6 +25,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/receipts/{id}", get(receipt))
         .merge(crate::invoice_pages::routes())
         .merge(crate::checkout_pages::routes())
+        .merge(crate::portal_pages::routes())
 }
 
 pub(crate) fn not_found() -> Response {

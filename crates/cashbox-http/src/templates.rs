@@ -10,7 +10,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 /// Every template, by name; each is checked to render by the tests.
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("message.html", include_str!("../templates/message.html")),
     (
@@ -20,6 +20,11 @@ const TEMPLATES: [(&str, &str); 6] = [
     ("receipt.html", include_str!("../templates/receipt.html")),
     ("invoice.html", include_str!("../templates/invoice.html")),
     ("checkout.html", include_str!("../templates/checkout.html")),
+    ("portal.html", include_str!("../templates/portal.html")),
+    (
+        "portal_switch.html",
+        include_str!("../templates/portal_switch.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

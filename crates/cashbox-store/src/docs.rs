@@ -30,10 +30,12 @@ pub enum DocTable {
     Alerts,
     WebhookEndpoints,
     CheckoutSessions,
+    PortalConfigurations,
+    PortalSessions,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 23] = [
+    pub const ALL: [DocTable; 25] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -57,6 +59,8 @@ impl DocTable {
         Self::Alerts,
         Self::WebhookEndpoints,
         Self::CheckoutSessions,
+        Self::PortalConfigurations,
+        Self::PortalSessions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -84,6 +88,8 @@ impl DocTable {
             Self::Alerts => "alerts",
             Self::WebhookEndpoints => "webhook_endpoints",
             Self::CheckoutSessions => "checkout_sessions",
+            Self::PortalConfigurations => "billing_portal_configurations",
+            Self::PortalSessions => "billing_portal_sessions",
         }
     }
 }

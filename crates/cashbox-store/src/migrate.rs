@@ -109,6 +109,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_checkout.sql"),
         postgres: include_str!("../migrations/postgres/0016_checkout.sql"),
     },
+    Migration {
+        version: 17,
+        name: "portal",
+        sqlite: include_str!("../migrations/sqlite/0017_portal.sql"),
+        postgres: include_str!("../migrations/postgres/0017_portal.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

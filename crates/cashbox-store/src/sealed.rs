@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 26] = [
+    pub const ALL: [SealedColumn; 28] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -41,6 +41,8 @@ impl SealedColumn {
         Self::Doc(DocTable::Alerts),
         Self::Doc(DocTable::WebhookEndpoints),
         Self::Doc(DocTable::CheckoutSessions),
+        Self::Doc(DocTable::PortalConfigurations),
+        Self::Doc(DocTable::PortalSessions),
     ];
 
     /// (table, sealed column); the row id is always `id`.

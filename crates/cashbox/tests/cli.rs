@@ -351,20 +351,6 @@ async fn keys_commands() {
         &[],
     );
     assert!(!ok && err.contains("unknown resource"), "{err}");
-    // Named by Stripe, not served yet: no key is given it.
-    let (ok, _, err) = inst.run(
-        &[
-            "keys",
-            "create",
-            "--type",
-            "restricted",
-            "--permission",
-            "billing_portal:write",
-        ],
-        &[],
-    );
-    assert!(!ok && err.contains("not served yet"), "{err}");
-
     let (ok, out, err) = inst.run(
         &[
             "keys",

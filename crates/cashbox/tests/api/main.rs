@@ -15,6 +15,7 @@ mod events;
 mod idempotency;
 mod ledger_property;
 mod payments;
+mod portal;
 mod recovery;
 mod schema;
 mod search;

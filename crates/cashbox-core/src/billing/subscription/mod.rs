@@ -710,7 +710,7 @@ pub struct CardOptionsParams {
     pub request_three_d_secure: Option<RequestThreeDSecure>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProrationBehavior {
     CreateProrations,
