@@ -162,6 +162,30 @@ def main():
         invoice = stripe.Invoice.finalize_invoice(invoice.id)
         driver.get(invoice.hosted_invoice_url)
         shoot(driver, out, "invoice")
+        # The portal, with a plan to switch, cards, invoices and a quota.
+        sub = stripe.Subscription.create(
+            customer=customer.id, items=[{"price": monthly.id}], default_payment_method="pm_card_visa",
+        )
+        team = stripe.Price.create(
+            product=plan.id, currency="usd", unit_amount=5000, recurring={"interval": "month"}
+        )
+        feature = stripe.entitlements.Feature.create(name="Sessions", lookup_key="sessions")
+        stripe.Product.create_feature(plan.id, entitlement_feature=feature.id)
+        config = stripe.billing_portal.Configuration.create(
+            features={"subscription_update": {
+                "enabled": True, "products": [{"product": plan.id, "prices": [monthly.id, team.id]}],
+            }},
+            business_profile={"headline": "Manage your Acme plan"},
+        )
+        portal = stripe.billing_portal.Session.create(
+            customer=customer.id, configuration=config.id, return_url=success,
+        )
+        driver.get(portal.url)
+        shoot(driver, out, "portal")
+        driver.find_element(By.XPATH, "//button[starts-with(text(), 'Switch to')]").click()
+        time.sleep(0.3)
+        shoot(driver, out, "portal-switch")
+        assert sub.id
         # The invoice PDF, saved as it is served.
         with urllib.request.urlopen(invoice.invoice_pdf) as r:
             with open(os.path.join(out, "invoice.pdf"), "wb") as f:

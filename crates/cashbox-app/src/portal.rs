@@ -116,6 +116,8 @@ pub struct PortalView {
     pub session: PortalSession,
     pub configuration: Configuration,
     pub customer_email: Option<String>,
+    /// The customer's billing address, rendered.
+    pub customer_address: Value,
     /// The customer's live subscriptions, rendered, each with its plan's name and its next
     /// invoice (the upcoming invoice's rendering) if it renews.
     pub subscriptions: Vec<(Value, String, Option<Value>)>,
@@ -566,6 +568,7 @@ impl PortalSessions<'_> {
         }
         Ok(PortalView {
             customer_email: record["email"].as_str().map(str::to_string),
+            customer_address: record["address"].clone(),
             session,
             configuration,
             subscriptions,
@@ -764,6 +767,37 @@ impl PortalSessions<'_> {
             )
             .await?;
         self.make_default(&session, &pm).await
+    }
+
+    /// Updates the customer's email and billing address, as far as the configuration allows
+    /// (`customer_update.allowed_updates`). An empty address field clears it.
+    pub async fn update_details(
+        &self,
+        id: &str,
+        secret: &str,
+        email: Option<String>,
+        address: Option<cashbox_core::customer::Address>,
+    ) -> PortalResult<()> {
+        let (session, config) = self.open(id, secret).await?;
+        let f = &config.features;
+        let allowed =
+            |field: &str| f.customer_update && f.customer_update_fields.iter().any(|a| a == field);
+        let mut p = CustomerUpdateParams::default();
+        if let Some(e) = email.filter(|_| allowed("email")) {
+            p.email = Some(Some(e));
+        }
+        if let Some(a) = address.filter(|_| allowed("address")) {
+            p.address = Some(Some(a));
+        }
+        if p.email.is_none() && p.address.is_none() {
+            return Err(PortalError::Refused(
+                "These details cannot be changed here.".into(),
+            ));
+        }
+        self.customers()
+            .update(&RequestCtx::default(), &session.customer, p, &[])
+            .await?;
+        Ok(())
     }
 
     /// Makes one of the customer's cards the default for its invoices.

@@ -28,13 +28,14 @@ pub fn routes() -> Router<HttpState> {
 }
 
 /// What an action that succeeded says on the page it returns to.
-const DONE: [(&str, &str); 6] = [
+const DONE: [(&str, &str); 7] = [
     ("canceled", "Your plan is canceled."),
     ("renewed", "Your plan will continue."),
     ("switched", "Your plan is changed."),
     ("card", "Your card was added and is now the default."),
     ("default", "Your default card is changed."),
     ("scheduled", "Your plan will end at the end of the period."),
+    ("details", "Your details are saved."),
 ];
 
 fn money(amount: &Value, currency: &Value) -> String {
@@ -209,6 +210,10 @@ fn render(s: &HttpState, v: &PortalView, message: Option<(&str, bool)>) -> Respo
                 CancelMode::AtPeriodEnd => "Cancel plan at the end of the period",
                 CancelMode::Immediately => "Cancel plan now",
             },
+            "details_enabled": f.customer_update,
+            "can_email": f.customer_update_fields.iter().any(|x| x == "email"),
+            "can_address": f.customer_update_fields.iter().any(|x| x == "address"),
+            "address": v.customer_address,
             "cards_enabled": f.payment_method_update,
             "cards": cards,
             "invoices_enabled": f.invoice_history,
@@ -322,6 +327,21 @@ async fn act(
             .set_default(&id, &token, &field("payment_method"))
             .await
             .map(|()| "default"),
+        "update_details" => {
+            let text = |k: &str| Some(field(k).trim().to_string()).filter(|v| !v.is_empty());
+            let address = cashbox_core::customer::Address {
+                line1: text("line1"),
+                line2: text("line2"),
+                city: text("city"),
+                postal_code: text("postal_code"),
+                state: text("state"),
+                country: text("country"),
+            };
+            portal
+                .update_details(&id, &token, text("email"), Some(address))
+                .await
+                .map(|()| "details")
+        }
         "add_card" => match CardForm::parse(
             &field("card_number"),
             &field("card_exp"),

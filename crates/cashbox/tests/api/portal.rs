@@ -270,6 +270,28 @@ async fn the_portal_switches_plans_after_a_preview_cancels_undoes_and_adds_a_car
     let default = s(&customer.ok()["invoice_settings"]["default_payment_method"]);
     let pm = t.get(&format!("/v1/payment_methods/{default}")).await;
     assert_eq!(pm.ok()["card"]["last4"], "4444");
+
+    // Billing details, as the default configuration allows (email and address).
+    let saved = act(
+        &t,
+        &path,
+        &token,
+        &[
+            ("action", "update_details"),
+            ("email", "new@example.com"),
+            ("line1", "1 Rue de la Paix"),
+            ("postal_code", "75002"),
+            ("city", "Paris"),
+            ("country", "FR"),
+        ],
+    )
+    .await;
+    assert!(back_home(&saved).ends_with("done=details"));
+    let customer = t.get(&format!("/v1/customers/{}", shop.customer)).await;
+    assert_eq!(customer.ok()["email"], "new@example.com");
+    assert_eq!(customer.ok()["address"]["city"], "Paris");
+    let events = t.get("/v1/events?type=customer.updated").await;
+    assert!(!events.ok()["data"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]

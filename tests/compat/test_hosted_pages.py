@@ -1,5 +1,6 @@
-"""Checkout Sessions through Stripe's Python SDK, and their hosted page in a real browser
-(headless Chromium driven by Selenium): what an app does to sell a plan or a purchase.
+"""Checkout Sessions and the customer portal through Stripe's Python SDK, and their hosted pages
+in a real browser (headless Chromium driven by Selenium): what an app does to sell a plan or a
+purchase, and what its customers do to manage them.
 
 The browser tests need Debian's `chromium` and `chromium-driver` (`.ci/run` installs them);
 without them they are skipped with the reason, unless CASHBOX_REQUIRE_BROWSER is set (CI).
@@ -239,3 +240,60 @@ def test_browser_expired_session_and_back_link(browser):
     stripe.checkout.Session.expire(s.id)
     browser.get(s.url)
     assert "This checkout session has expired" in browser.page_source
+
+
+@needs_browser
+def test_browser_portal_switches_after_the_preview_cancels_undoes_and_adds_a_card(browser):
+    from selenium.webdriver.common.by import By
+
+    product = stripe.Product.create(name="Therapy plan")
+    basic = stripe.Price.create(product=product.id, currency="usd", unit_amount=2000,
+                                recurring={"interval": "month"})
+    pro = stripe.Price.create(product=product.id, currency="usd", unit_amount=5000,
+                              recurring={"interval": "month"})
+    customer = stripe.Customer.create(
+        email="client@example.com", payment_method="pm_card_visa",
+        invoice_settings={"default_payment_method": "pm_card_visa"},
+    )
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": basic.id}])
+    config = stripe.billing_portal.Configuration.create(
+        features={
+            "subscription_update": {
+                "enabled": True,
+                "products": [{"product": product.id, "prices": [basic.id, pro.id]}],
+                "default_allowed_updates": ["price"],
+            },
+            "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+            "payment_method_update": {"enabled": True},
+            "invoice_history": {"enabled": True},
+        },
+        business_profile={"headline": "Manage your plan"},
+    )
+    session = stripe.billing_portal.Session.create(
+        customer=customer.id, configuration=config.id, return_url="https://app.example/account",
+    )
+    browser.get(session.url)
+    assert "Manage your plan" in browser.page_source
+    click_and_wait(browser, browser.find_element(By.XPATH, "//button[starts-with(text(), 'Switch to')]"))
+    assert "Confirm switch to" in browser.page_source
+    assert stripe.Subscription.retrieve(sub.id)["items"]["data"][0]["price"]["id"] == basic.id
+    click_and_wait(browser, browser.find_element(By.XPATH, "//button[starts-with(text(), 'Confirm switch')]"))
+    assert "Your plan is changed." in browser.page_source
+    assert stripe.Subscription.retrieve(sub.id)["items"]["data"][0]["price"]["id"] == pro.id
+
+    click_and_wait(browser, browser.find_element(By.XPATH, "//button[starts-with(text(), 'Cancel plan')]"))
+    assert "Cancels on" in browser.page_source
+    assert stripe.Subscription.retrieve(sub.id).cancel_at_period_end is True
+    click_and_wait(browser, browser.find_element(By.XPATH, "//button[text()=\"Don't cancel\"]"))
+    assert stripe.Subscription.retrieve(sub.id).cancel_at_period_end is False
+
+    form = browser.find_element(By.ID, "add-card")
+    form.find_element(By.CSS_SELECTOR, "input[autocomplete=cc-number]").send_keys("5555 5555 5555 4444")
+    form.find_element(By.CSS_SELECTOR, "input[autocomplete=cc-exp]").send_keys("12 / 34")
+    form.find_element(By.CSS_SELECTOR, "input[autocomplete=cc-csc]").send_keys("123")
+    click_and_wait(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert "Your card was added" in browser.page_source
+    default = stripe.Customer.retrieve(customer.id).invoice_settings.default_payment_method
+    assert stripe.PaymentMethod.retrieve(default).card.last4 == "4444"
+    back = browser.find_element(By.PARTIAL_LINK_TEXT, "Return to")
+    assert back.get_attribute("href") == "https://app.example/account"
