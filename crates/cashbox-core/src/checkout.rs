@@ -992,7 +992,7 @@ impl CheckoutSession {
                 "tax_ids": [],
             })
         });
-        json!({
+        let mut v = json!({
             "id": self.id,
             "object": "checkout.session",
             "allow_promotion_codes": self.allow_promotion_codes,
@@ -1026,7 +1026,49 @@ impl CheckoutSession {
             },
             "ui_mode": "hosted",
             "url": (self.status == SessionStatus::Open).then(|| format!("{public_url}/checkout/{}", self.id)),
-        })
+        });
+        // Stripe's fields for what Cashbox's checkout does not collect or offer.
+        for (key, value) in [
+            ("adaptive_pricing", json!({"enabled": false})),
+            ("after_expiration", Value::Null),
+            (
+                "automatic_tax",
+                json!({"enabled": false, "liability": null, "provider": null, "status": null}),
+            ),
+            ("billing_address_collection", Value::Null),
+            ("client_secret", Value::Null),
+            ("collected_information", Value::Null),
+            ("consent", Value::Null),
+            ("consent_collection", Value::Null),
+            ("currency_conversion", Value::Null),
+            ("custom_fields", json!([])),
+            (
+                "custom_text",
+                json!({"after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null}),
+            ),
+            ("customer_account", Value::Null),
+            ("integration_identifier", Value::Null),
+            ("invoice_creation", Value::Null),
+            ("locale", Value::Null),
+            ("managed_payments", Value::Null),
+            ("origin_context", Value::Null),
+            ("payment_link", Value::Null),
+            ("payment_method_collection", json!("always")),
+            ("payment_method_configuration_details", Value::Null),
+            ("payment_method_options", json!({})),
+            ("permissions", Value::Null),
+            ("phone_number_collection", json!({"enabled": false})),
+            ("recovered_from", Value::Null),
+            ("saved_payment_method_options", Value::Null),
+            ("shipping_address_collection", Value::Null),
+            ("shipping_cost", Value::Null),
+            ("shipping_options", json!([])),
+            ("submit_type", Value::Null),
+            ("wallet_options", Value::Null),
+        ] {
+            v[key] = value;
+        }
+        v
     }
 }
 
@@ -1273,6 +1315,92 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, CheckoutError::Param(ref p) if p.param == "line_items"));
+    }
+
+    /// Every field of Stripe's example session (its API reference, 2026-11) is rendered.
+    #[test]
+    fn renders_every_field_stripe_has() {
+        const STRIPE: &[&str] = &[
+            "adaptive_pricing",
+            "after_expiration",
+            "allow_promotion_codes",
+            "amount_subtotal",
+            "amount_total",
+            "automatic_tax",
+            "billing_address_collection",
+            "cancel_url",
+            "client_reference_id",
+            "client_secret",
+            "collected_information",
+            "consent",
+            "consent_collection",
+            "created",
+            "currency",
+            "currency_conversion",
+            "custom_fields",
+            "custom_text",
+            "customer",
+            "customer_account",
+            "customer_creation",
+            "customer_details",
+            "customer_email",
+            "discounts",
+            "expires_at",
+            "id",
+            "integration_identifier",
+            "invoice",
+            "invoice_creation",
+            "livemode",
+            "locale",
+            "managed_payments",
+            "metadata",
+            "mode",
+            "object",
+            "origin_context",
+            "payment_intent",
+            "payment_link",
+            "payment_method_collection",
+            "payment_method_configuration_details",
+            "payment_method_options",
+            "payment_method_types",
+            "payment_status",
+            "permissions",
+            "phone_number_collection",
+            "recovered_from",
+            "saved_payment_method_options",
+            "setup_intent",
+            "shipping_address_collection",
+            "shipping_cost",
+            "shipping_options",
+            "status",
+            "submit_type",
+            "subscription",
+            "success_url",
+            "total_details",
+            "ui_mode",
+            "url",
+            "wallet_options",
+        ];
+        let p = params(Mode::Payment);
+        let prices = [price(1000, false)];
+        let s = CheckoutSession::new(
+            "cs_test_1".into(),
+            NOW,
+            &p,
+            p.check(NOW).unwrap(),
+            vec!["li_1".into()],
+            &Pricing {
+                prices: &prices,
+                names: &["Book".to_string()],
+                coupons: &[],
+                tax_rates: &[],
+            },
+        )
+        .unwrap();
+        let json = s.to_json("https://pay.example");
+        for key in STRIPE {
+            assert!(json.get(key).is_some(), "{key}");
+        }
     }
 
     #[test]

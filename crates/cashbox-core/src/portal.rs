@@ -427,7 +427,9 @@ impl Configuration {
             },
             "is_default": self.is_default,
             "livemode": false,
+            "login_page": {"enabled": false, "url": null},
             "metadata": self.metadata,
+            "name": null,
             "updated": self.updated,
         })
     }
@@ -608,6 +610,7 @@ impl PortalSession {
             "configuration": self.configuration,
             "created": self.created,
             "customer": self.customer,
+            "customer_account": null,
             "flow": self.flow_json(),
             "livemode": false,
             "locale": null,

@@ -1534,6 +1534,37 @@ pub struct TaxRateDetails {
 /// `checkout.session`
 #[derive(ToSchema)]
 pub struct CheckoutSession {
+    pub adaptive_pricing: CheckoutEnabled,
+    pub after_expiration: Option<AnyObject>,
+    pub automatic_tax: CheckoutAutomaticTax,
+    pub billing_address_collection: Option<String>,
+    pub client_secret: Option<String>,
+    pub collected_information: Option<AnyObject>,
+    pub consent: Option<AnyObject>,
+    pub consent_collection: Option<AnyObject>,
+    pub currency_conversion: Option<AnyObject>,
+    pub custom_fields: Vec<AnyObject>,
+    pub custom_text: CheckoutCustomText,
+    pub customer_account: Option<String>,
+    pub integration_identifier: Option<String>,
+    pub invoice_creation: Option<AnyObject>,
+    pub locale: Option<String>,
+    pub managed_payments: Option<AnyObject>,
+    pub origin_context: Option<String>,
+    pub payment_link: Option<String>,
+    /// Always `always`: a card is collected.
+    pub payment_method_collection: String,
+    pub payment_method_configuration_details: Option<AnyObject>,
+    pub payment_method_options: AnyObject,
+    pub permissions: Option<AnyObject>,
+    pub phone_number_collection: CheckoutEnabled,
+    pub recovered_from: Option<String>,
+    pub saved_payment_method_options: Option<AnyObject>,
+    pub shipping_address_collection: Option<AnyObject>,
+    pub shipping_cost: Option<AnyObject>,
+    pub shipping_options: Vec<AnyObject>,
+    pub submit_type: Option<String>,
+    pub wallet_options: Option<AnyObject>,
     pub allow_promotion_codes: bool,
     pub amount_subtotal: i64,
     pub amount_total: i64,
@@ -1571,6 +1602,28 @@ pub struct CheckoutSession {
     pub ui_mode: String,
     /// The hosted page, while the session is open.
     pub url: Option<String>,
+}
+
+/// Cashbox computes no tax automatically: `enabled` is false.
+#[derive(ToSchema)]
+pub struct CheckoutAutomaticTax {
+    pub enabled: bool,
+    pub liability: Option<AnyObject>,
+    pub provider: Option<String>,
+    pub status: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct CheckoutEnabled {
+    pub enabled: bool,
+}
+
+#[derive(ToSchema)]
+pub struct CheckoutCustomText {
+    pub after_submit: Option<AnyObject>,
+    pub shipping_address: Option<AnyObject>,
+    pub submit: Option<AnyObject>,
+    pub terms_of_service_acceptance: Option<AnyObject>,
 }
 
 #[derive(ToSchema)]
@@ -1632,10 +1685,19 @@ pub struct PortalConfiguration {
     pub id: String,
     pub is_default: bool,
     pub livemode: bool,
+    pub login_page: PortalLoginPage,
     pub metadata: Metadata,
+    pub name: Option<String>,
     /// Always `billing_portal.configuration`.
     pub object: String,
     pub updated: i64,
+}
+
+/// Cashbox has no portal login page: `enabled` is false.
+#[derive(ToSchema)]
+pub struct PortalLoginPage {
+    pub enabled: bool,
+    pub url: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -1700,6 +1762,7 @@ pub struct PortalSession {
     pub configuration: String,
     pub created: i64,
     pub customer: String,
+    pub customer_account: Option<String>,
     /// The deep link it opens, if any.
     pub flow: Option<AnyObject>,
     pub id: String,
