@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod billing;
 mod clock;
+mod pages;
 mod payments;
 mod search;
 mod usage;
@@ -89,6 +90,12 @@ enum Command {
         customers: usize,
         #[arg(long, default_value_t = 2_000)]
         queries: usize,
+    },
+    /// Benchmark the hosted pages' response time (checkout, portal) over loopback HTTP,
+    /// printing p50 / p99 / max.
+    BenchPages {
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
     },
     /// Benchmark webhook deliveries per second to a local receiver.
     BenchWebhooks {
@@ -174,6 +181,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::BenchSearch { customers, queries } => {
             search::run(search::SearchBenchOptions { customers, queries }).await
         }
+        Command::BenchPages { requests } => pages::run(pages::PagesBenchOptions { requests }).await,
         Command::BenchWebhooks { events, writers } => {
             webhooks::run(webhooks::WebhookBenchOptions { events, writers }).await
         }
