@@ -246,3 +246,35 @@ test('a generated client pays, subscribes, lists, searches and deletes', async (
   assert.equal(r.found.length, 1);
   assert.equal(r.deleted, true);
 });
+
+test('checkout and the billing portal: sessions an app sends its customers to', async () => {
+  const product = await stripe.products.create({ name: `Course ${tag()}` });
+  const price = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 4900 });
+  const session = await stripe.checkout.sessions.create({
+    mode: 'payment',
+    line_items: [{ price: price.id, quantity: 1 }],
+    success_url: 'https://app.example/done?session={CHECKOUT_SESSION_ID}',
+    cancel_url: 'https://app.example/cart',
+    customer_creation: 'always',
+  });
+  assert.equal(session.object, 'checkout.session');
+  assert.equal(session.amount_total, 4900);
+  assert.match(session.url, /\/checkout\/cs_test_/);
+  const items = await stripe.checkout.sessions.listLineItems(session.id);
+  assert.equal(items.data[0].price.id, price.id);
+  const expired = await stripe.checkout.sessions.expire(session.id);
+  assert.equal(expired.status, 'expired');
+
+  const customer = await stripe.customers.create({ email: `${tag()}@example.com` });
+  const portal = await stripe.billingPortal.sessions.create({
+    customer: customer.id,
+    return_url: 'https://app.example/account',
+  });
+  assert.equal(portal.object, 'billing_portal.session');
+  assert.match(portal.url, /\/portal\/bps_/);
+  const page = await fetch(portal.url);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /Billing/);
+  const configs = await stripe.billingPortal.configurations.list({ is_default: true });
+  assert.equal(configs.data[0].id, portal.configuration);
+});
