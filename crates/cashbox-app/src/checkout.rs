@@ -29,9 +29,9 @@ use cashbox_core::customer::CustomerCreateParams;
 use cashbox_core::id::new_id;
 use cashbox_core::metadata::{Metadata, MetadataParam};
 use cashbox_core::payments::{
-    CardParams, PaymentIntent, PaymentIntentConfirmParams, PaymentIntentCreateParams,
-    PaymentIntentUpdateParams, PaymentMethodAttachParams, PaymentMethodCreateParams, PiStatus,
-    SetiStatus, SetupIntent, SetupIntentCreateParams,
+    PaymentIntent, PaymentIntentConfirmParams, PaymentIntentCreateParams,
+    PaymentIntentUpdateParams, PaymentMethodAttachParams, PiStatus, SetiStatus, SetupIntent,
+    SetupIntentCreateParams,
 };
 use cashbox_store::{DocFilter, Grant, Tx};
 use serde_json::Value;
@@ -232,6 +232,19 @@ impl App {
             }
         }
         Ok(s)
+    }
+
+    /// Reprices the session with its prices, coupons and tax rates as read in `tx` (after a
+    /// quantity or a promotion code changed).
+    async fn reprice(&self, tx: &mut Tx, s: &mut CheckoutSession) -> AppResult<()> {
+        let (prices, names, coupons, rates) = self.session_pricing(tx, s).await?;
+        s.price(&Pricing {
+            prices: &prices,
+            names: &names,
+            coupons: &coupons,
+            tax_rates: &rates,
+        })?;
+        Ok(())
     }
 
     /// The session's prices, product names, coupons and tax rates, as read in `tx`.
@@ -753,13 +766,7 @@ impl CheckoutSessions<'_> {
             coupon: None,
             promotion_code: Some(pc.id.clone()),
         }];
-        let (prices, names, coupons, rates) = self.session_pricing(&mut tx, &s).await?;
-        s.price(&Pricing {
-            prices: &prices,
-            names: &names,
-            coupons: &coupons,
-            tax_rates: &rates,
-        })?;
+        self.reprice(&mut tx, &mut s).await?;
         self.save_doc(&mut tx, &s).await?;
         tx.commit().await?;
         Ok(Ok(()))
@@ -794,21 +801,7 @@ impl CheckoutSessions<'_> {
         // The card, tokenized as the API does (the number is never kept).
         let pm = match self
             .payment_methods()
-            .create(
-                &ctx,
-                PaymentMethodCreateParams {
-                    kind: Some("card".into()),
-                    card: Some(CardParams {
-                        number: Some(form.card.number.clone()),
-                        exp_month: Some(form.card.exp_month),
-                        exp_year: Some(form.card.exp_year),
-                        cvc: Some(form.card.cvc.clone()),
-                        ..CardParams::default()
-                    }),
-                    ..PaymentMethodCreateParams::default()
-                },
-                &[],
-            )
+            .create(&ctx, form.card.payment_method_params(), &[])
             .await
         {
             Ok(pm) => pm["id"].as_str().unwrap_or_default().to_string(),
@@ -900,13 +893,7 @@ impl CheckoutSessions<'_> {
             line.quantity = *q;
         }
         if changed {
-            let (prices, names, coupons, rates) = self.session_pricing(&mut tx, &s).await?;
-            s.price(&Pricing {
-                prices: &prices,
-                names: &names,
-                coupons: &coupons,
-                tax_rates: &rates,
-            })?;
+            self.reprice(&mut tx, &mut s).await?;
             self.save_doc(&mut tx, &s).await?;
         }
         tx.commit().await?;
@@ -915,6 +902,32 @@ impl CheckoutSessions<'_> {
 
     fn return_url(&self, id: &str) -> String {
         format!("{}/checkout/{id}/return", self.settings().public_url)
+    }
+
+    /// Confirms the session's PaymentIntent with the card `pm` (3-D Secure returns to the
+    /// session), and what the answer means for the page.
+    async fn confirm_with(
+        &self,
+        ctx: &RequestCtx,
+        s: &CheckoutSession,
+        pi_id: &str,
+        pm: &str,
+    ) -> AppResult<Submitted> {
+        let pi = self
+            .payment_intents()
+            .confirm(
+                ctx,
+                pi_id,
+                PaymentIntentConfirmParams {
+                    payment_method: Some(pm.to_string()),
+                    return_url: Some(self.return_url(&s.id)),
+                    ..PaymentIntentConfirmParams::default()
+                },
+                ClientAuth::Secret,
+                &[],
+            )
+            .await?;
+        Ok(self.confirmed(s, &pi))
     }
 
     /// What a confirmed PaymentIntent's answer means for the page.
@@ -980,21 +993,7 @@ impl CheckoutSessions<'_> {
                 )
                 .await?;
         }
-        let pi = self
-            .payment_intents()
-            .confirm(
-                ctx,
-                &pi_id,
-                PaymentIntentConfirmParams {
-                    payment_method: Some(pm.to_string()),
-                    return_url: Some(self.return_url(&s.id)),
-                    ..PaymentIntentConfirmParams::default()
-                },
-                ClientAuth::Secret,
-                &[],
-            )
-            .await?;
-        Ok(self.confirmed(s, &pi))
+        self.confirm_with(ctx, s, &pi_id, pm).await
     }
 
     async fn subscribe_session(
@@ -1083,21 +1082,7 @@ impl CheckoutSessions<'_> {
                 success_url: s.success_url_filled(),
             });
         }
-        let pi = self
-            .payment_intents()
-            .confirm(
-                ctx,
-                &pi_id,
-                PaymentIntentConfirmParams {
-                    payment_method: Some(pm.to_string()),
-                    return_url: Some(self.return_url(&s.id)),
-                    ..PaymentIntentConfirmParams::default()
-                },
-                ClientAuth::Secret,
-                &[],
-            )
-            .await?;
-        Ok(self.confirmed(s, &pi))
+        self.confirm_with(ctx, s, &pi_id, pm).await
     }
 
     async fn setup_session(

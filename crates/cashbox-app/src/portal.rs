@@ -14,10 +14,7 @@ use cashbox_core::checkout::CardForm;
 use cashbox_core::crypto::constant_time_eq;
 use cashbox_core::customer::{CustomerUpdateParams, InvoiceSettingsParam};
 use cashbox_core::id::{new_id, random_token};
-use cashbox_core::payments::{
-    CardParams, PaymentMethod, PaymentMethodAttachParams, PaymentMethodCreateParams,
-    PaymentMethodListParams,
-};
+use cashbox_core::payments::{PaymentMethod, PaymentMethodAttachParams, PaymentMethodListParams};
 use cashbox_core::portal::{
     CONFIGURATION_PREFIX, CancelMode, Configuration, ConfigurationListParams, ConfigurationParams,
     Flow, PortalSession, PortalSessionCreateParams, SESSION_PREFIX,
@@ -739,21 +736,7 @@ impl PortalSessions<'_> {
         let ctx = RequestCtx::default();
         let pm = self
             .payment_methods()
-            .create(
-                &ctx,
-                PaymentMethodCreateParams {
-                    kind: Some("card".into()),
-                    card: Some(CardParams {
-                        number: Some(card.number.clone()),
-                        exp_month: Some(card.exp_month),
-                        exp_year: Some(card.exp_year),
-                        cvc: Some(card.cvc.clone()),
-                        ..CardParams::default()
-                    }),
-                    ..PaymentMethodCreateParams::default()
-                },
-                &[],
-            )
+            .create(&ctx, card.payment_method_params(), &[])
             .await?;
         let pm = pm["id"].as_str().unwrap_or_default().to_string();
         self.payment_methods()

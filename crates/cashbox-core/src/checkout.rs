@@ -15,7 +15,7 @@ use crate::billing::discounts::{Coupon, TaxRate};
 use crate::billing::{DiscountInput, LineInput, RatingError, price_amount, totals};
 use crate::currency::Currency;
 use crate::metadata::{Metadata, MetadataParam, present};
-use crate::param::{ParamError, check_len};
+use crate::param::{ParamError, check_len, check_url};
 use crate::payments::apply_metadata;
 use crate::payments::{CaptureMethod, FutureUsage};
 
@@ -240,21 +240,6 @@ pub struct SessionLineItemsParams {
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
     pub ending_before: Option<String>,
-}
-
-fn check_url(param: &str, url: &str) -> Result<(), ParamError> {
-    check_len(param, url, 5000)?;
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() > "https://".len()
-        && !url.chars().any(char::is_whitespace);
-    if !ok {
-        return Err(ParamError::new(
-            param,
-            "url_invalid",
-            format!("Not a valid URL: {param} must be an absolute http or https URL."),
-        ));
-    }
-    Ok(())
 }
 
 fn only_one(a: (&str, bool), b: (&str, bool)) -> Result<(), ParamError> {
@@ -1083,6 +1068,22 @@ pub struct CardForm {
 }
 
 impl CardForm {
+    /// The PaymentMethod create parameters the API takes for this card (the processor
+    /// tokenizes it; nothing keeps the number).
+    pub fn payment_method_params(&self) -> crate::payments::PaymentMethodCreateParams {
+        crate::payments::PaymentMethodCreateParams {
+            kind: Some("card".into()),
+            card: Some(crate::payments::CardParams {
+                number: Some(self.number.clone()),
+                exp_month: Some(self.exp_month),
+                exp_year: Some(self.exp_year),
+                cvc: Some(self.cvc.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
     /// `exp` is `MM / YY` (or `MM/YYYY`), as people type it. The error is for the page.
     pub fn parse(number: &str, exp: &str, cvc: &str, name: &str) -> Result<Self, &'static str> {
         let number: String = number.chars().filter(|c| !c.is_whitespace()).collect();

@@ -56,6 +56,23 @@ impl fmt::Display for ParamError {
 
 impl std::error::Error for ParamError {}
 
+/// Checks a URL parameter (a redirect, a return URL): absolute http or https, no whitespace,
+/// at most 5,000 characters, as Stripe takes them.
+pub fn check_url(param: &str, url: &str) -> Result<(), ParamError> {
+    check_len(param, url, 5000)?;
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() > "https://".len()
+        && !url.chars().any(char::is_whitespace);
+    if !ok {
+        return Err(ParamError::new(
+            param,
+            "url_invalid",
+            format!("Not a valid URL: {param} must be an absolute http or https URL."),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a free-text parameter against a length limit counted in characters, as Stripe does.
 pub fn check_len(param: &str, value: &str, max_chars: usize) -> Result<(), ParamError> {
     if value.chars().count() > max_chars {

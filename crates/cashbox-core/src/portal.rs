@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::billing::subscription::ProrationBehavior;
 use crate::metadata::{Metadata, MetadataParam, present};
-use crate::param::{ParamError, check_len};
+use crate::param::{ParamError, check_len, check_url};
 use crate::payments::apply_metadata;
 
 pub const CONFIGURATION_PREFIX: &str = "bpc";
@@ -223,20 +223,6 @@ pub struct AfterCompletionParams {
 #[serde(deny_unknown_fields)]
 pub struct RedirectParams {
     pub return_url: Option<String>,
-}
-
-fn check_url(param: &str, url: &str) -> Result<(), ParamError> {
-    check_len(param, url, 5000)?;
-    if !(url.starts_with("https://") || url.starts_with("http://"))
-        || url.chars().any(char::is_whitespace)
-    {
-        return Err(ParamError::new(
-            param,
-            "url_invalid",
-            format!("Not a valid URL: {param} must be an absolute http or https URL."),
-        ));
-    }
-    Ok(())
 }
 
 const CUSTOMER_FIELDS: [&str; 5] = ["email", "address", "shipping", "phone", "tax_id"];
