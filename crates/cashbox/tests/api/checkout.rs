@@ -17,7 +17,12 @@ fn s(v: &Value) -> String {
 }
 
 /// A product (with an entitlement feature, for one-time purchases) and a price of it.
-async fn priced(t: &TestApp, name: &str, amount: &str, recurring: bool) -> (String, String) {
+pub(crate) async fn priced(
+    t: &TestApp,
+    name: &str,
+    amount: &str,
+    recurring: bool,
+) -> (String, String) {
     let product = t.post("/v1/products", &[("name", name)]).await;
     let product = s(&product.ok()["id"]);
     let mut pairs = vec![
@@ -32,7 +37,7 @@ async fn priced(t: &TestApp, name: &str, amount: &str, recurring: bool) -> (Stri
     (product, s(&price.ok()["id"]))
 }
 
-async fn session(t: &TestApp, pairs: &[(&str, &str)]) -> Value {
+pub(crate) async fn session(t: &TestApp, pairs: &[(&str, &str)]) -> Value {
     let mut all = vec![("success_url", SUCCESS), ("cancel_url", CANCEL)];
     all.extend_from_slice(pairs);
     t.post("/v1/checkout/sessions", &all).await.ok().clone()
@@ -44,7 +49,7 @@ fn page_path(session: &Value) -> String {
 }
 
 /// Posts the page's pay form with `card` (and `extra` fields).
-async fn pay(t: &TestApp, session: &Value, card: &str, extra: &[(&str, &str)]) -> Resp {
+pub(crate) async fn pay(t: &TestApp, session: &Value, card: &str, extra: &[(&str, &str)]) -> Resp {
     let mut pairs = vec![
         ("action", "pay"),
         ("email", "jenny@example.com"),

@@ -264,3 +264,33 @@ async fn rotation_keeps_snapshot_events_readable() {
     assert_eq!(succeeded["data"]["object"]["id"], pi["id"]);
     assert_eq!(succeeded["data"]["object"]["amount_received"], 1999);
 }
+
+/// The checkout page takes card numbers in a form: neither a declined nor a paying one is
+/// kept, in the database or in the events.
+#[tokio::test]
+async fn the_checkout_page_keeps_no_card_number() {
+    let t = spawn_app().await;
+    let (_, price) = crate::checkout::priced(&t, "Course", "4900", false).await;
+    let cs = crate::checkout::session(
+        &t,
+        &[
+            ("mode", "payment"),
+            ("customer_creation", "always"),
+            ("line_items[0][price]", &price),
+        ],
+    )
+    .await;
+    let declined = crate::checkout::pay(&t, &cs, "4000 0000 0000 0002", &[]).await;
+    assert_eq!(declined.status.as_u16(), 402);
+    let paid = crate::checkout::pay(&t, &cs, "4242 4242 4242 4242", &[]).await;
+    assert_eq!(paid.status.as_u16(), 303);
+    let events = t.get("/v1/events?limit=100").await;
+    let bytes = dump(&t.db_url).await;
+    for needle in ["4242424242424242", "4000000000000002"] {
+        assert!(!contains(&bytes, needle), "{needle} found in the database");
+        assert!(
+            !events.body.to_string().contains(needle),
+            "{needle} found in the events"
+        );
+    }
+}
