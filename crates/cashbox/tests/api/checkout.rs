@@ -803,3 +803,46 @@ async fn the_business_profile_is_on_the_pages_and_the_invoice() {
         );
     }
 }
+
+/// `payment_intent_data[setup_future_usage]` saves the card on the customer it makes, and
+/// the PaymentIntent carries the session's payment data.
+#[tokio::test]
+async fn a_payment_can_save_the_card_for_later() {
+    let t = spawn_app().await;
+    let (_, price) = priced(&t, "Top-up", "2500", false).await;
+    let cs = session(
+        &t,
+        &[
+            ("mode", "payment"),
+            ("line_items[0][price]", &price),
+            ("payment_intent_data[setup_future_usage]", "off_session"),
+            ("payment_intent_data[description]", "Credits top-up"),
+            ("payment_intent_data[metadata][kind]", "top-up"),
+            ("customer_email", "saver@example.com"),
+        ],
+    )
+    .await;
+    // The email is known: the page does not ask for it.
+    let page = t.browser(Method::GET, &page_path(&cs), &[]).await;
+    assert!(html(&page).contains("Paying as saver@example.com"));
+    let done = pay(&t, &cs, VISA, &[]).await;
+    location(&done);
+    let id = s(&cs["id"]);
+    let got = t
+        .get(&format!(
+            "/v1/checkout/sessions/{id}?expand[]=payment_intent"
+        ))
+        .await;
+    let got = got.ok();
+    let pi = &got["payment_intent"];
+    assert_eq!(pi["description"], "Credits top-up");
+    assert_eq!(pi["metadata"]["kind"], "top-up");
+    assert_eq!(pi["setup_future_usage"], "off_session");
+    let customer = s(&got["customer"]);
+    let c = t.get(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(c.ok()["email"], "saver@example.com");
+    assert_eq!(
+        count(&t, &format!("/v1/customers/{customer}/payment_methods")).await,
+        1
+    );
+}
