@@ -127,7 +127,7 @@ pub(crate) fn inner_ctx(ctx: &RequestCtx) -> RequestCtx {
 
 impl App {
     pub(crate) fn render_invoice(&self, inv: &Invoice) -> Value {
-        inv.to_json(&self.settings().public_url)
+        inv.to_json(&self.settings().public_url, &self.settings().business.name)
     }
 
     /// Records events of `event_types` about `inv` as it is now, rendered once and
@@ -139,7 +139,7 @@ impl App {
         event_types: &[&str],
         inv: &Invoice,
     ) -> AppResult<()> {
-        let object = inv.rendered(&self.settings().public_url);
+        let object = inv.rendered(&self.settings().public_url, &self.settings().business.name);
         self.record_events(tx, ctx, event_types, &inv.id, &object)
             .await
     }

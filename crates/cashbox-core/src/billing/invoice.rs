@@ -424,7 +424,7 @@ pub struct LineDraft {
 #[derive(Serialize)]
 pub struct RenderedInvoice<'a> {
     account_country: Option<&'a str>,
-    account_name: &'static str,
+    account_name: &'a str,
     account_tax_ids: Option<()>,
     amount_due: i64,
     amount_overpaid: i64,
@@ -766,20 +766,21 @@ impl Invoice {
         format!("/invoices/{}?token={}", self.id, self.access_token)
     }
 
-    /// The Stripe rendering; `public_url` prefixes the hosted page and PDF links.
-    /// Stripe's invoice object.
-    pub fn to_json(&self, public_url: &str) -> Value {
-        serde_json::to_value(self.rendered(public_url)).expect("an invoice always renders")
+    /// Stripe's invoice object: `public_url` prefixes the hosted page and PDF links,
+    /// `account_name` is the business's name.
+    pub fn to_json(&self, public_url: &str, account_name: &str) -> Value {
+        serde_json::to_value(self.rendered(public_url, account_name))
+            .expect("an invoice always renders")
     }
 
     /// Stripe's invoice object, to be serialized as it is (an event's payload) without
     /// building a JSON tree first. Its fields are in key order, so the bytes are those of
     /// [`Invoice::to_json`]'s tree.
-    pub fn rendered<'a>(&'a self, public_url: &str) -> RenderedInvoice<'a> {
+    pub fn rendered<'a>(&'a self, public_url: &str, account_name: &'a str) -> RenderedInvoice<'a> {
         let finalized = self.status != InvoiceStatus::Draft;
         RenderedInvoice {
             account_country: None,
-            account_name: "Cashbox",
+            account_name,
             account_tax_ids: None,
             amount_due: self.amount_due,
             amount_overpaid: 0,
@@ -1392,9 +1393,12 @@ mod tests {
             Invoice::draft("in_2".into(), 5, "cus_1", USD, "manual", "t".into()),
         ] {
             let url = "http://127.0.0.1:4242";
-            let direct = serde_json::to_string(&inv.rendered(url)).unwrap();
-            assert_eq!(direct, serde_json::to_string(&inv.to_json(url)).unwrap());
-            assert_eq!(inv.rendered(url).id(), inv.id);
+            let direct = serde_json::to_string(&inv.rendered(url, "Cashbox")).unwrap();
+            assert_eq!(
+                direct,
+                serde_json::to_string(&inv.to_json(url, "Cashbox")).unwrap()
+            );
+            assert_eq!(inv.rendered(url, "Cashbox").id(), inv.id);
         }
     }
 

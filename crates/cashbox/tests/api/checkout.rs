@@ -772,6 +772,7 @@ async fn the_business_profile_is_on_the_pages_and_the_invoice() {
     let id = s(&inv.ok()["id"]);
     let open = t.post(&format!("/v1/invoices/{id}/finalize"), &[]).await;
     let open = open.ok().clone();
+    assert_eq!(open["account_name"], "Acme Courses");
     let page = t
         .browser(Method::GET, &s(&open["hosted_invoice_url"]), &[])
         .await;
