@@ -432,21 +432,52 @@ impl PortalSessions<'_> {
         Ok((session, config))
     }
 
-    /// Everything the page shows.
+    /// Everything the page shows, read concurrently (each part is independent of the others).
     pub async fn view(&self, id: &str, secret: &str) -> PortalResult<PortalView> {
         let (session, configuration) = self.open(id, secret).await?;
-        let customer = session.customer.clone();
+        let customer = session.customer.as_str();
+        let (subscriptions, switch_prices, (cards, record), invoices, entitlements, usage) = tokio::try_join!(
+            self.live_subscriptions(customer),
+            self.offered_prices(&configuration),
+            self.cards_of(customer),
+            self.invoice_history(customer, &configuration),
+            self.entitlement_checks(customer),
+            self.spend_checks(customer),
+        )?;
+        Ok(PortalView {
+            customer_email: record["email"].as_str().map(str::to_string),
+            customer_address: record["address"].clone(),
+            default_card: record["invoice_settings"]["default_payment_method"]
+                .as_str()
+                .map(str::to_string),
+            session,
+            configuration,
+            subscriptions,
+            switch_prices,
+            cards,
+            invoices,
+            entitlements,
+            usage,
+        })
+    }
+
+    /// The customer's live subscriptions, each with its plan's name and, unless it ends, its
+    /// next invoice.
+    async fn live_subscriptions(
+        &self,
+        customer: &str,
+    ) -> AppResult<Vec<(Value, String, Option<Value>)>> {
         let subs = self
             .subscriptions()
             .list(
                 &SubscriptionListParams {
-                    customer: Some(customer.clone()),
+                    customer: Some(customer.to_string()),
                     ..SubscriptionListParams::default()
                 },
                 &[],
             )
             .await?;
-        let mut subscriptions = Vec::new();
+        let mut out = Vec::new();
         for s in subs.data {
             let live = matches!(
                 s["status"].as_str(),
@@ -477,24 +508,34 @@ impl PortalSessions<'_> {
                 Ok(p) => p["product"]["name"].as_str().unwrap_or(price).to_string(),
                 Err(_) => price.to_string(),
             };
-            subscriptions.push((s, plan, next));
+            out.push((s, plan, next));
         }
-        let mut switch_prices = Vec::new();
-        if configuration.features.subscription_update {
-            for id in configuration.switch_prices() {
+        Ok(out)
+    }
+
+    /// The prices the configuration offers, rendered, with their products' names.
+    async fn offered_prices(&self, config: &Configuration) -> AppResult<Vec<(Value, String)>> {
+        let mut out = Vec::new();
+        if config.features.subscription_update {
+            for id in config.switch_prices() {
                 let price = self
                     .prices()
                     .retrieve(id, &[vec!["product".into()]])
                     .await?;
                 let name = price["product"]["name"].as_str().unwrap_or(id).to_string();
-                switch_prices.push((price, name));
+                out.push((price, name));
             }
         }
+        Ok(out)
+    }
+
+    /// The customer's cards, and the customer (for its default card, email and address).
+    async fn cards_of(&self, customer: &str) -> AppResult<(Vec<Value>, Value)> {
         let cards = self
             .payment_methods()
             .list(
                 &PaymentMethodListParams {
-                    customer: Some(customer.clone()),
+                    customer: Some(customer.to_string()),
                     limit: Some(100),
                     ..PaymentMethodListParams::default()
                 },
@@ -502,80 +543,82 @@ impl PortalSessions<'_> {
             )
             .await?
             .data;
-        let record = self.customers().retrieve(&customer, &[]).await?;
-        let default_card = record["invoice_settings"]["default_payment_method"]
-            .as_str()
-            .map(str::to_string);
-        let invoices = if configuration.features.invoice_history {
-            self.invoices()
-                .list(
-                    &InvoiceListParams {
-                        customer: Some(customer.clone()),
-                        limit: Some(24),
-                        ..InvoiceListParams::default()
-                    },
-                    &[],
-                )
-                .await?
-                .data
-                .into_iter()
-                .filter(|i| i["status"] != "draft")
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut entitlements = Vec::new();
+        Ok((cards, self.customers().retrieve(customer, &[]).await?))
+    }
+
+    /// The customer's last 24 finalized invoices, if the configuration shows them.
+    async fn invoice_history(
+        &self,
+        customer: &str,
+        config: &Configuration,
+    ) -> AppResult<Vec<Value>> {
+        if !config.features.invoice_history {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .invoices()
+            .list(
+                &InvoiceListParams {
+                    customer: Some(customer.to_string()),
+                    limit: Some(24),
+                    ..InvoiceListParams::default()
+                },
+                &[],
+            )
+            .await?
+            .data
+            .into_iter()
+            .filter(|i| i["status"] != "draft")
+            .collect())
+    }
+
+    /// Each active entitlement's check: its quota, what is used and left.
+    async fn entitlement_checks(&self, customer: &str) -> AppResult<Vec<Value>> {
         let active = self
             .entitlements()
             .list_active(&ActiveEntitlementListParams {
-                customer: Some(customer.clone()),
+                customer: Some(customer.to_string()),
                 limit: Some(100),
                 ..ActiveEntitlementListParams::default()
             })
             .await?;
+        let mut out = Vec::new();
         for e in active.data {
-            let check = self
-                .entitlements()
-                .check(&EntitlementCheckParams {
-                    customer: Some(customer.clone()),
-                    feature: e["lookup_key"].as_str().map(str::to_string),
-                    ..EntitlementCheckParams::default()
-                })
-                .await?;
-            entitlements.push(check);
+            out.push(
+                self.entitlements()
+                    .check(&EntitlementCheckParams {
+                        customer: Some(customer.to_string()),
+                        feature: e["lookup_key"].as_str().map(str::to_string),
+                        ..EntitlementCheckParams::default()
+                    })
+                    .await?,
+            );
         }
-        let mut usage = Vec::new();
+        Ok(out)
+    }
+
+    /// Each spend limit's usage check.
+    async fn spend_checks(&self, customer: &str) -> AppResult<Vec<Value>> {
         let limits = self
             .spend_limits()
             .list(&SpendLimitListParams {
-                customer: Some(customer.clone()),
+                customer: Some(customer.to_string()),
                 ..SpendLimitListParams::default()
             })
             .await?;
+        let mut out = Vec::new();
         for l in limits.data {
-            let check = self
-                .spend_limits()
-                .check(&UsageCheckParams {
-                    customer: Some(customer.clone()),
-                    subscription: l["subscription"].as_str().map(str::to_string),
-                    ..UsageCheckParams::default()
-                })
-                .await?;
-            usage.push(check);
+            out.push(
+                self.spend_limits()
+                    .check(&UsageCheckParams {
+                        customer: Some(customer.to_string()),
+                        subscription: l["subscription"].as_str().map(str::to_string),
+                        ..UsageCheckParams::default()
+                    })
+                    .await?,
+            );
         }
-        Ok(PortalView {
-            customer_email: record["email"].as_str().map(str::to_string),
-            customer_address: record["address"].clone(),
-            session,
-            configuration,
-            subscriptions,
-            switch_prices,
-            cards,
-            default_card,
-            invoices,
-            entitlements,
-            usage,
-        })
+        Ok(out)
     }
 
     /// The session's customer's subscription `id`.
