@@ -123,7 +123,7 @@ pub struct PortalView {
     pub cards: Vec<Value>,
     pub default_card: Option<String>,
     pub invoices: Vec<Value>,
-    /// Each active entitlement's check (quota, used, remaining).
+    /// Each active entitlement's check (quota, used, remaining), with the feature's `name`.
     pub entitlements: Vec<Value>,
     /// Each spend limit's usage check.
     pub usage: Vec<Value>,
@@ -584,15 +584,21 @@ impl PortalSessions<'_> {
             .await?;
         let mut out = Vec::new();
         for e in active.data {
-            out.push(
-                self.entitlements()
-                    .check(&EntitlementCheckParams {
-                        customer: Some(customer.to_string()),
-                        feature: e["lookup_key"].as_str().map(str::to_string),
-                        ..EntitlementCheckParams::default()
-                    })
-                    .await?,
-            );
+            let mut check = self
+                .entitlements()
+                .check(&EntitlementCheckParams {
+                    customer: Some(customer.to_string()),
+                    feature: e["lookup_key"].as_str().map(str::to_string),
+                    ..EntitlementCheckParams::default()
+                })
+                .await?;
+            // The page names the feature as the business named it.
+            let feature = self
+                .features()
+                .retrieve(e["feature"].as_str().unwrap_or_default())
+                .await?;
+            check["name"] = feature["name"].clone();
+            out.push(check);
         }
         Ok(out)
     }

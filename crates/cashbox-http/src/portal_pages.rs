@@ -162,7 +162,11 @@ fn render(s: &HttpState, v: &PortalView, message: Option<(&str, bool)>) -> Respo
         .entitlements
         .iter()
         .map(|e| {
-            let name = e["feature"].as_str().unwrap_or_default().to_string();
+            let name = e["name"]
+                .as_str()
+                .or(e["feature"].as_str())
+                .unwrap_or_default()
+                .to_string();
             let text = match e["quota"].as_i64() {
                 Some(q) => format!(
                     "{} of {q} used, {} left",

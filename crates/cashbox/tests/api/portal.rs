@@ -117,6 +117,20 @@ fn back_home(r: &Resp) -> String {
 async fn the_portal_switches_plans_after_a_preview_cancels_undoes_and_adds_a_card() {
     let t = spawn_app().await;
     let shop = shop(&t).await;
+    // The plan grants eight sessions a period: the portal shows them.
+    let feature = t
+        .post(
+            "/v1/entitlements/features",
+            &[("name", "Therapy sessions"), ("lookup_key", "sessions")],
+        )
+        .await;
+    let feature = s(&feature.ok()["id"]);
+    t.post(
+        &format!("/v1/products/{}/features", shop.product),
+        &[("entitlement_feature", &feature), ("quota", "8")],
+    )
+    .await
+    .ok();
     let config = configuration(&t, &shop, &[]).await;
     assert_eq!(config["object"], "billing_portal.configuration");
     assert_eq!(config["is_default"], true);
@@ -151,6 +165,8 @@ async fn the_portal_switches_plans_after_a_preview_cancels_undoes_and_adds_a_car
         "Visa •••• 4242",
         "(default)",
         "Add card and make it the default",
+        "Therapy sessions",
+        "0 of 8 used, 8 left",
         "Invoice history",
         "20.00 USD",
         ">PDF</a>",
