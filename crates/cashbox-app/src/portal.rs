@@ -627,6 +627,13 @@ impl PortalSessions<'_> {
         Ok(out)
     }
 
+    /// Where the browser goes after an action: the deep link's `after_completion` redirect,
+    /// if the session has one.
+    pub async fn after_completion(&self, id: &str, secret: &str) -> PortalResult<Option<String>> {
+        let (session, _) = self.open(id, secret).await?;
+        Ok(session.flow.and(session.after_completion_url))
+    }
+
     /// The session's customer's subscription `id`.
     async fn own_subscription(
         &self,
@@ -639,8 +646,9 @@ impl PortalSessions<'_> {
         }
     }
 
-    /// Cancels as the configuration says: at the period's end, or now (with its proration).
-    pub async fn cancel(&self, id: &str, secret: &str, sub: &str) -> PortalResult<()> {
+    /// Cancels as the configuration says: at the period's end, or now (with its proration);
+    /// returns which.
+    pub async fn cancel(&self, id: &str, secret: &str, sub: &str) -> PortalResult<CancelMode> {
         let (session, config) = self.open(id, secret).await?;
         if !config.features.subscription_cancel {
             return Err(PortalError::Refused(
@@ -679,7 +687,7 @@ impl PortalSessions<'_> {
                     .await?;
             }
         }
-        Ok(())
+        Ok(config.features.cancel_mode)
     }
 
     /// Undoes a cancellation set for the period's end.

@@ -321,7 +321,13 @@ async fn act(
     let portal = s.app.billing_portal_sessions();
     let (sub, price) = (field("subscription"), field("price"));
     let result = match field("action").as_str() {
-        "cancel" => portal.cancel(&id, &token, &sub).await.map(|()| "canceled"),
+        "cancel" => portal
+            .cancel(&id, &token, &sub)
+            .await
+            .map(|mode| match mode {
+                CancelMode::AtPeriodEnd => "scheduled",
+                CancelMode::Immediately => "canceled",
+            }),
         "renew" => portal.renew(&id, &token, &sub).await.map(|()| "renewed"),
         "switch" => portal
             .switch(&id, &token, &sub, &price)
@@ -365,25 +371,12 @@ async fn act(
     };
     match result {
         Ok(done) => {
-            let done = if done == "canceled"
-                && s.app
-                    .billing_portal_sessions()
-                    .view(&id, &token)
-                    .await
-                    .is_ok_and(|v| v.configuration.features.cancel_mode == CancelMode::AtPeriodEnd)
-            {
-                "scheduled"
-            } else {
-                done
+            // A deep link that names where to go afterwards goes there.
+            let target = match portal.after_completion(&id, &token).await {
+                Ok(Some(url)) => url,
+                _ => format!("{}&done={done}", home(&id, &token)),
             };
-            (
-                StatusCode::SEE_OTHER,
-                [(
-                    header::LOCATION,
-                    format!("{}&done={done}", home(&id, &token)),
-                )],
-            )
-                .into_response()
+            (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response()
         }
         Err(e) => back_with(&s, &id, &token, e).await,
     }

@@ -505,6 +505,40 @@ async fn a_link_opens_within_five_minutes_and_a_deep_link_confirms_a_switch() {
         opened.body
     );
 
+    // A cancel deep link that says where to go afterwards goes there once done.
+    let cancel = t
+        .post(
+            "/v1/billing_portal/sessions",
+            &[
+                ("customer", &shop.customer),
+                ("flow_data[type]", "subscription_cancel"),
+                (
+                    "flow_data[subscription_cancel][subscription]",
+                    &shop.subscription,
+                ),
+                ("flow_data[after_completion][type]", "redirect"),
+                (
+                    "flow_data[after_completion][redirect][return_url]",
+                    "https://app.example/bye",
+                ),
+            ],
+        )
+        .await;
+    let cancel = cancel.ok().clone();
+    assert_eq!(
+        cancel["flow"]["after_completion"]["redirect"]["return_url"],
+        "https://app.example/bye"
+    );
+    let (cancel_path, cancel_token) = page_of(&cancel);
+    let done = act(
+        &t,
+        &cancel_path,
+        &cancel_token,
+        &[("action", "cancel"), ("subscription", &shop.subscription)],
+    )
+    .await;
+    assert_eq!(back_home(&done), "https://app.example/bye");
+
     CLOCK_OFFSET.store(301, std::sync::atomic::Ordering::SeqCst);
     let expired = t.browser(Method::GET, &late_path, &[]).await;
     assert_eq!(expired.status.as_u16(), 410);
