@@ -344,7 +344,11 @@ impl App {
         s.status = SessionStatus::Complete;
         match paid {
             Paid::Payment(pi) => {
-                s.payment_intent = Some(pi.id.clone());
+                // A subscription's session names its subscription and invoice, not the
+                // invoice's PaymentIntent, as Stripe's does.
+                if s.mode == Mode::Payment {
+                    s.payment_intent = Some(pi.id.clone());
+                }
                 s.customer = s.customer.clone().or(pi.customer.clone());
                 s.payment_status = if pi.status == PiStatus::Succeeded {
                     PaymentStatus::Paid
@@ -352,28 +356,21 @@ impl App {
                     PaymentStatus::Unpaid
                 };
                 if s.mode == Mode::Payment {
-                    // A one-time purchase grants its products' features, as a paid one-off
-                    // invoice does; a full refund of the payment takes them back.
                     if let Some(customer) = &pi.customer {
-                        let mut granted = false;
-                        for l in &s.lines {
-                            let g = Grant {
-                                product: l.product.clone(),
-                                starts_at: now,
-                                ends_at: None,
-                            };
-                            granted |= tx
-                                .insert_grant(&new_id("entgr"), customer, &pi.id, &g)
-                                .await?;
-                        }
-                        if granted {
-                            tx.bump_customer_version(customer).await?;
-                            self.announce_entitlements(tx, customer, now).await?;
-                        }
+                        self.grant_purchase_of(tx, &s, customer, &pi.id, now)
+                            .await?;
                     }
                 } else if let Some(sub) = &s.subscription {
                     let sub: Subscription = self.read_in(tx, sub).await?;
                     s.invoice = sub.latest_invoice.clone();
+                }
+            }
+            Paid::Free { customer } => {
+                s.customer = s.customer.clone().or(customer.map(str::to_string));
+                s.payment_status = PaymentStatus::NoPaymentRequired;
+                if let Some(customer) = s.customer.clone() {
+                    let id = s.id.clone();
+                    self.grant_purchase_of(tx, &s, &customer, &id, now).await?;
                 }
             }
             Paid::Subscription(sub) => {
@@ -391,6 +388,34 @@ impl App {
         let object = s.to_json(&self.settings().public_url);
         self.record_event(tx, ctx, "checkout.session.completed", &object, None)
             .await
+    }
+
+    /// A one-time purchase grants its products' features to `customer`, as a paid one-off
+    /// invoice does, under `source` (its PaymentIntent: a full refund takes them back).
+    async fn grant_purchase_of(
+        &self,
+        tx: &mut Tx,
+        s: &CheckoutSession,
+        customer: &str,
+        source: &str,
+        now: i64,
+    ) -> AppResult<()> {
+        let mut granted = false;
+        for l in &s.lines {
+            let g = Grant {
+                product: l.product.clone(),
+                starts_at: now,
+                ends_at: None,
+            };
+            granted |= tx
+                .insert_grant(&new_id("entgr"), customer, source, &g)
+                .await?;
+        }
+        if granted {
+            tx.bump_customer_version(customer).await?;
+            self.announce_entitlements(tx, customer, now).await?;
+        }
+        Ok(())
     }
 
     /// Links the intent `pi` to session `cs` (its success completes the session).
@@ -446,6 +471,8 @@ pub(crate) enum Paid<'a> {
     Payment(&'a PaymentIntent),
     /// A subscription with nothing to pay now (a trial, a free first period).
     Subscription(&'a Subscription),
+    /// A purchase whose discounts leave nothing to pay: no PaymentIntent, as Stripe makes none.
+    Free { customer: Option<&'a str> },
     /// Its SetupIntent saved the card.
     Setup(&'a SetupIntent),
 }
@@ -954,6 +981,22 @@ impl CheckoutSessions<'_> {
         email: Option<String>,
         pm: &str,
     ) -> AppResult<Submitted> {
+        if s.amount_total == 0 {
+            let mut tx = self.store().begin().await?;
+            self.checkout_paid(
+                &mut tx,
+                ctx,
+                &s.id,
+                Paid::Free {
+                    customer: customer.as_deref(),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Submitted::Complete {
+                success_url: s.success_url_filled(),
+            });
+        }
         let currency = s.currency.map(|c| c.code());
         let made = self
             .once(&format!("{}:payment_intent", s.id), |ctx| async move {

@@ -397,7 +397,13 @@ async fn a_subscription_pays_its_first_invoice_on_the_page() {
     assert_eq!(got["invoice"]["status"], "paid");
     assert_eq!(got["invoice"]["amount_paid"], 9000);
     assert_eq!(got["customer"], customer.as_str());
+    assert!(got["payment_intent"].is_null());
     assert_eq!(count(&t, "/v1/subscriptions").await, 1);
+    let sub = s(&got["subscription"]["id"]);
+    assert_eq!(
+        count(&t, &format!("/v1/checkout/sessions?subscription={sub}")).await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -846,4 +852,40 @@ async fn a_payment_can_save_the_card_for_later() {
         count(&t, &format!("/v1/customers/{customer}/payment_methods")).await,
         1
     );
+}
+
+/// A purchase its discount makes free completes without a PaymentIntent, as Stripe's does.
+#[tokio::test]
+async fn a_free_purchase_completes_without_a_payment() {
+    let t = spawn_app().await;
+    let (_, price) = priced(&t, "Workshop", "3000", false).await;
+    let coupon = t
+        .post(
+            "/v1/coupons",
+            &[("percent_off", "100"), ("duration", "once")],
+        )
+        .await;
+    let coupon = s(&coupon.ok()["id"]);
+    let cs = session(
+        &t,
+        &[
+            ("mode", "payment"),
+            ("customer_creation", "always"),
+            ("line_items[0][price]", &price),
+            ("discounts[0][coupon]", &coupon),
+        ],
+    )
+    .await;
+    assert_eq!(cs["amount_total"], 0);
+    assert_eq!(cs["total_details"]["amount_discount"], 3000);
+    let done = pay(&t, &cs, VISA, &[]).await;
+    location(&done);
+    let id = s(&cs["id"]);
+    let got = t.get(&format!("/v1/checkout/sessions/{id}")).await;
+    let got = got.ok();
+    assert_eq!(got["status"], "complete");
+    assert_eq!(got["payment_status"], "no_payment_required");
+    assert!(got["payment_intent"].is_null());
+    assert!(got["customer"].is_string());
+    assert_eq!(count(&t, "/v1/payment_intents").await, 0);
 }
