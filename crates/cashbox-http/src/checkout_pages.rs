@@ -242,6 +242,9 @@ async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes)
             }
         };
     }
+    if !s.may_try_card(&id) {
+        return templates::too_many_cards();
+    }
     let card = match CardForm::parse(
         &field("card_number"),
         &field("card_exp"),

@@ -71,6 +71,9 @@ impl Default for HttpConfig {
 pub struct HttpState {
     pub app: App,
     pub limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// Cards tried per hosted checkout or portal session ([`CARD_ATTEMPTS_PER_MINUTE`]): a
+    /// customer needs a few; testing stolen cards through one session needs many.
+    pub card_attempts: Arc<DefaultKeyedRateLimiter<String>>,
     pub body_limit_bytes: usize,
     pub openapi_json: Arc<String>,
 }
@@ -122,6 +125,21 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(entitlements::routes())
         .merge(webhooks::routes())
 }
+
+impl HttpState {
+    /// Whether session `id` may try another card now. Sessions idle long enough to have
+    /// their full allowance back are forgotten once many are remembered.
+    pub(crate) fn may_try_card(&self, id: &str) -> bool {
+        if self.card_attempts.len() > 10_000 {
+            self.card_attempts.retain_recent();
+        }
+        self.card_attempts.check_key(&id.to_string()).is_ok()
+    }
+}
+
+/// Cards one checkout or portal session may try a minute, after a first burst of as many:
+/// enough to retry a declined card, too few to test stolen ones.
+pub const CARD_ATTEMPTS_PER_MINUTE: u32 = 5;
 
 /// The error statuses any `/v1` operation may answer with Stripe's error envelope: a bad
 /// request, a bad key, a declined card, a key without the permission, a missing object, an
@@ -216,6 +234,9 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
     let state = HttpState {
         app,
         limiter,
+        card_attempts: Arc::new(RateLimiter::keyed(Quota::per_minute(
+            NonZeroU32::new(CARD_ATTEMPTS_PER_MINUTE).expect("non-zero"),
+        ))),
         body_limit_bytes: config.body_limit_bytes,
         openapi_json: Arc::new(openapi_json),
     };

@@ -352,6 +352,9 @@ async fn act(
                 .await
                 .map(|()| "details")
         }
+        "add_card" if !s.may_try_card(&id) => {
+            return templates::too_many_cards();
+        }
         "add_card" => match CardForm::parse(
             &field("card_number"),
             &field("card_exp"),

@@ -77,6 +77,16 @@ pub(crate) fn business_page(
     page(status, name, context)
 }
 
+/// The page a hosted form gets when its session tries cards too often.
+pub(crate) fn too_many_cards() -> Response {
+    message(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "Too many card attempts",
+        "Wait a minute, then try again.",
+    )
+}
+
 /// A page that says one thing: a heading and, if any, a line of text.
 pub(crate) fn message(status: StatusCode, title: &str, heading: &str, text: &str) -> Response {
     #[derive(Serialize)]

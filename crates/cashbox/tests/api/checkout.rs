@@ -889,3 +889,21 @@ async fn a_free_purchase_completes_without_a_payment() {
     assert!(got["customer"].is_string());
     assert_eq!(count(&t, "/v1/payment_intents").await, 0);
 }
+
+/// One session may try a few cards a minute, not a list of stolen ones.
+#[tokio::test]
+async fn a_session_tries_only_a_few_cards_a_minute() {
+    let t = spawn_app().await;
+    let (_, price) = priced(&t, "Gift card", "5000", false).await;
+    let cs = session(&t, &[("mode", "payment"), ("line_items[0][price]", &price)]).await;
+    for _ in 0..cashbox_http::CARD_ATTEMPTS_PER_MINUTE {
+        assert_eq!(pay(&t, &cs, DECLINED, &[]).await.status.as_u16(), 402);
+    }
+    let blocked = pay(&t, &cs, VISA, &[]).await;
+    assert_eq!(blocked.status.as_u16(), 429);
+    assert!(html(&blocked).contains("Too many card attempts"));
+    // Another session is not held back by this one.
+    let other = session(&t, &[("mode", "payment"), ("line_items[0][price]", &price)]).await;
+    location(&pay(&t, &other, VISA, &[]).await);
+    assert_eq!(count(&t, "/v1/charges?limit=100").await, 6);
+}
