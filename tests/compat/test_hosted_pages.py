@@ -96,12 +96,19 @@ def browser():
 
 
 def click_and_wait(browser, element):
-    """Clicks a submit button and waits until the browser has left the page it was on."""
-    from selenium.webdriver.support import expected_conditions
+    """Clicks a submit button and waits until the browser has loaded the next page: a mark set
+    on this page's window is gone and the new document is complete. Errors while polling
+    (chromedriver can answer one mid-navigation) are retried, not failures."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    browser.execute_script("window.__cashboxLeft = false;")
     element.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(element))
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.__cashboxLeft === undefined && document.readyState === 'complete';"
+        )
+    )
 
 
 def fill(browser, card, email="jenny@example.com", name="Jenny Rosen"):
