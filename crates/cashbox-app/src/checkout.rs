@@ -493,54 +493,7 @@ impl CheckoutSessions<'_> {
         let now = self.now();
         let checked = params.check(now)?;
         // Inline prices (and products) are checked in full before the transaction.
-        let mut inline = Vec::with_capacity(checked.lines.len());
-        for (i, line) in checked.lines.iter().enumerate() {
-            inline.push(match &line.price {
-                LinePrice::Existing(_) => None,
-                LinePrice::Inline {
-                    currency,
-                    unit_amount,
-                    product,
-                    recurring,
-                    tax_behavior,
-                } => {
-                    let pp = PriceCreateParams {
-                        currency: Some(currency.code()),
-                        unit_amount: Some(*unit_amount),
-                        recurring: recurring.map(|(interval, count)| RecurringParams {
-                            interval: Some(interval),
-                            interval_count: Some(i64::from(count)),
-                            ..RecurringParams::default()
-                        }),
-                        tax_behavior: tax_behavior.clone(),
-                        ..PriceCreateParams::default()
-                    };
-                    let price = Price::new(
-                        new_id(cashbox_core::billing::catalog::PRICE_PREFIX),
-                        now,
-                        String::new(),
-                        &pp,
-                    )
-                    .map_err(|mut e| {
-                        e.param = format!("line_items[{i}][price_data][{}]", e.param);
-                        e
-                    })?;
-                    let product = match product {
-                        Ok(id) => Err(id.clone()),
-                        Err((name, description, metadata)) => {
-                            let p = ProductCreateParams {
-                                name: Some(name.clone()),
-                                description: description.clone(),
-                                metadata: metadata_param(metadata),
-                                ..ProductCreateParams::default()
-                            };
-                            Ok(Product::new(String::new(), now, &p)?)
-                        }
-                    };
-                    Some((price, product))
-                }
-            });
-        }
+        let inline = inline_prices(&checked.lines, now)?;
         let mut tx = self.store().begin().await?;
         if let Some(c) = &params.customer {
             self.check_customer(&mut tx, c, "customer").await?;
@@ -1228,4 +1181,64 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// An inline price and, when the line describes one, its new product (else the product id
+/// it names), for each `price_data` line; `None` for a line naming a price.
+type InlinePrice = Option<(Price, Result<Product, String>)>;
+
+/// The lines' inline prices, checked before any transaction begins.
+fn inline_prices(
+    lines: &[cashbox_core::checkout::CheckedLine],
+    now: i64,
+) -> AppResult<Vec<InlinePrice>> {
+    let mut inline = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        inline.push(match &line.price {
+            LinePrice::Existing(_) => None,
+            LinePrice::Inline {
+                currency,
+                unit_amount,
+                product,
+                recurring,
+                tax_behavior,
+            } => {
+                let pp = PriceCreateParams {
+                    currency: Some(currency.code()),
+                    unit_amount: Some(*unit_amount),
+                    recurring: recurring.map(|(interval, count)| RecurringParams {
+                        interval: Some(interval),
+                        interval_count: Some(i64::from(count)),
+                        ..RecurringParams::default()
+                    }),
+                    tax_behavior: tax_behavior.clone(),
+                    ..PriceCreateParams::default()
+                };
+                let price = Price::new(
+                    new_id(cashbox_core::billing::catalog::PRICE_PREFIX),
+                    now,
+                    String::new(),
+                    &pp,
+                )
+                .map_err(|mut e| {
+                    e.param = format!("line_items[{i}][price_data][{}]", e.param);
+                    e
+                })?;
+                let product = match product {
+                    Ok(id) => Err(id.clone()),
+                    Err((name, description, metadata)) => {
+                        let p = ProductCreateParams {
+                            name: Some(name.clone()),
+                            description: description.clone(),
+                            metadata: metadata_param(metadata),
+                            ..ProductCreateParams::default()
+                        };
+                        Ok(Product::new(String::new(), now, &p)?)
+                    }
+                };
+                Some((price, product))
+            }
+        });
+    }
+    Ok(inline)
 }

@@ -385,37 +385,10 @@ impl CheckoutSessionCreateParams {
             None => None,
         };
         let lines = self.check_lines(mode)?;
-        let mut trial_end = None;
-        if let Some(s) = &self.subscription_data {
-            only_one(
-                (
-                    "subscription_data[trial_period_days]",
-                    s.trial_period_days.is_some(),
-                ),
-                ("subscription_data[trial_end]", s.trial_end.is_some()),
-            )?;
-            if let Some(d) = s.trial_period_days {
-                if !(1..=TRIAL_DAYS_MAX).contains(&d) {
-                    return Err(ParamError::invalid(
-                        "subscription_data[trial_period_days]",
-                        format!("A trial lasts 1 to {TRIAL_DAYS_MAX} days."),
-                    ));
-                }
-                trial_end = Some(now + d * 86_400);
-            }
-            if let Some(t) = s.trial_end {
-                if t < now + TRIAL_END_MIN_SECS || t > crate::clock::TIME_MAX {
-                    return Err(ParamError::invalid(
-                        "subscription_data[trial_end]",
-                        "`subscription_data[trial_end]` must be at least 48 hours in the future.",
-                    ));
-                }
-                trial_end = Some(t);
-            }
-            if let Some(d) = &s.description {
-                check_len("subscription_data[description]", d, 500)?;
-            }
-        }
+        let trial_end = match &self.subscription_data {
+            Some(s) => s.check(now)?,
+            None => None,
+        };
         if let Some(p) = &self.payment_intent_data
             && let Some(d) = &p.description
         {
@@ -477,6 +450,42 @@ impl CheckoutSessionCreateParams {
             .enumerate()
             .map(|(i, l)| l.check(&format!("line_items[{i}]"), mode))
             .collect()
+    }
+}
+
+impl SubscriptionDataParams {
+    /// Checks the subscription's data at `now`; returns when its trial ends, if it has one:
+    /// `trial_period_days` (1 to 730) or `trial_end` (at least 48 hours ahead), not both.
+    fn check(&self, now: i64) -> Result<Option<i64>, ParamError> {
+        only_one(
+            (
+                "subscription_data[trial_period_days]",
+                self.trial_period_days.is_some(),
+            ),
+            ("subscription_data[trial_end]", self.trial_end.is_some()),
+        )?;
+        if let Some(d) = &self.description {
+            check_len("subscription_data[description]", d, 500)?;
+        }
+        if let Some(d) = self.trial_period_days {
+            if !(1..=TRIAL_DAYS_MAX).contains(&d) {
+                return Err(ParamError::invalid(
+                    "subscription_data[trial_period_days]",
+                    format!("A trial lasts 1 to {TRIAL_DAYS_MAX} days."),
+                ));
+            }
+            return Ok(Some(now + d * 86_400));
+        }
+        if let Some(t) = self.trial_end {
+            if t < now + TRIAL_END_MIN_SECS || t > crate::clock::TIME_MAX {
+                return Err(ParamError::invalid(
+                    "subscription_data[trial_end]",
+                    "`subscription_data[trial_end]` must be at least 48 hours in the future.",
+                ));
+            }
+            return Ok(Some(t));
+        }
+        Ok(None)
     }
 }
 
