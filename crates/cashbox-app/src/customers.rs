@@ -235,9 +235,16 @@ impl Customers<'_> {
     pub async fn create(
         &self,
         ctx: &RequestCtx,
-        params: CustomerCreateParams,
+        mut params: CustomerCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        let named = params.payment_method.clone();
+        self.mirror_param(&mut params.payment_method).await?;
+        if let (Some(named), Some(settings)) = (named, params.invoice_settings.as_mut())
+            && settings.default_payment_method.as_ref() == Some(&Some(named))
+        {
+            settings.default_payment_method = Some(params.payment_method.clone());
+        }
         let attach = params.payment_method.clone();
         if let Some(default) = InvoiceSettingsParam::requested_default(&params.invoice_settings)
             && attach.as_deref() != Some(default)
@@ -251,7 +258,8 @@ impl Customers<'_> {
             None => None,
         };
         if let Some(pm) = &test_pm {
-            self.verify_for_attach(pm, &customer.id).await?;
+            self.verify_for_attach(pm, &customer.id, Some(&customer))
+                .await?;
             if customer.default_payment_method == attach {
                 customer.default_payment_method = Some(pm.id.clone());
             }
@@ -267,7 +275,8 @@ impl Customers<'_> {
                     },
                     other => other,
                 })?;
-                self.verify_for_attach(&pm, &customer.id).await?;
+                self.verify_for_attach(&pm, &customer.id, Some(&customer))
+                    .await?;
                 Some(pm.id)
             }
             None => None,
@@ -323,11 +332,18 @@ impl Customers<'_> {
         &self,
         ctx: &RequestCtx,
         id: &str,
-        params: CustomerUpdateParams,
+        mut params: CustomerUpdateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
         if !has_prefix(id, ID_PREFIX) {
             return Err(AppError::not_found("customer", id));
+        }
+        if let Some(Some(default)) = params
+            .invoice_settings
+            .as_mut()
+            .and_then(|s| s.default_payment_method.as_mut())
+        {
+            self.mirror_foreign_card(default).await?;
         }
         let new_default =
             InvoiceSettingsParam::requested_default(&params.invoice_settings).map(str::to_string);

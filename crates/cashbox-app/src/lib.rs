@@ -63,6 +63,7 @@ use serde_json::Value;
 
 pub use context::{ClientAuth, IdempotencyClaim, RequestCtx};
 pub use error::{AppError, AppResult};
+pub use payments::processor::CustomerShare;
 pub use webhooks::WebhookSettings;
 
 /// Settings the use cases need; the binary builds them from its configuration.
@@ -91,6 +92,8 @@ pub struct Settings {
     pub advance_answer_within: Option<std::time::Duration>,
     /// The business the hosted pages and documents speak for.
     pub business: BusinessProfile,
+    /// What a processor's customer (Stripe's) is created with besides Cashbox's id.
+    pub processor_customer_share: CustomerShare,
 }
 
 /// The business behind the hosted pages (checkout, the invoice page, receipts) and the

@@ -64,6 +64,7 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         webhooks: Default::default(),
         advance_answer_within: None,
         ordinary_transactions_only: false,
+        processor_customer_share: Default::default(),
     };
     let app = App::new(store, ring, settings);
     let http = HttpConfig {

@@ -1,5 +1,5 @@
 //! The processor moves money; Cashbox owns everything else. One trait, two implementations:
-//! `sandbox` (built in, Stripe's test mode behaviour) and, in a later issue, `stripe`.
+//! `sandbox` (built in, Stripe's test mode behaviour) and `stripe` (Stripe's API).
 //!
 //! The trait is honest about a remote processor: every money-moving call carries an
 //! idempotency key the processor itself honours (a retry after a timeout never charges twice),
@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub mod sandbox;
+pub mod stripe;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -65,8 +66,9 @@ pub enum Outcome {
 pub struct Decline {
     /// Stripe's error code: `card_declined`, `expired_card`, `authentication_required`…
     pub code: String,
-    /// Stripe's decline code: `generic_decline`, `insufficient_funds`…
-    pub decline_code: String,
+    /// Stripe's decline code: `generic_decline`, `insufficient_funds`… (none for errors that
+    /// are not an issuer's decline, such as `authentication_required` on some processors).
+    pub decline_code: Option<String>,
     pub message: String,
     pub reference: String,
 }
@@ -90,6 +92,11 @@ pub enum ProcessorError {
 #[derive(Debug, Clone)]
 pub struct AuthorizeRequest<'a> {
     pub idempotency_key: &'a str,
+    /// The processor's own customer the card belongs to ([`Processor::create_customer`]),
+    /// where the processor keeps customers and the card is saved to one.
+    pub customer: Option<&'a str>,
+    /// Save the card to `customer` for later use (`setup_future_usage`).
+    pub save_card: bool,
     pub amount_minor: i64,
     pub currency: &'a str,
     pub card_token: &'a str,
@@ -110,6 +117,8 @@ pub struct AuthorizeRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct VerifyRequest<'a> {
     pub idempotency_key: &'a str,
+    /// The processor's own customer the card is attached to, where it keeps customers.
+    pub customer: Option<&'a str>,
     pub card_token: &'a str,
     /// Setting up for later use (SetupIntent) may ask for authentication; attaching does not.
     pub for_setup: bool,
@@ -138,8 +147,59 @@ pub struct VoidRequest<'a> {
     pub authorization: &'a str,
 }
 
+/// A card the processor holds under its own id (a Stripe `pm_…` made by Stripe.js).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignCard {
+    /// The processor's id, which Cashbox keeps as its PaymentMethod's id.
+    pub id: String,
+    pub details: CardDetails,
+}
+
+/// What a processor's customer is created with: only what the operator's settings share.
+#[derive(Debug, Clone)]
+pub struct CustomerRequest<'a> {
+    pub idempotency_key: &'a str,
+    /// Cashbox's customer id, kept in the processor's metadata (`cashbox_id`).
+    pub cashbox_id: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
 pub trait Processor: Send + Sync + 'static {
     fn name(&self) -> &'static str;
+
+    /// Checks the processor's credentials (the API key), once at start-up.
+    fn check_credentials(&self) -> BoxFuture<'_, Result<(), ProcessorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Whether cards are saved to the processor's own customers ([`Processor::create_customer`]).
+    fn keeps_customers(&self) -> bool {
+        false
+    }
+
+    /// Creates the processor's customer for a Cashbox customer; returns its id.
+    fn create_customer<'a>(
+        &'a self,
+        req: CustomerRequest<'a>,
+    ) -> BoxFuture<'a, Result<String, ProcessorError>> {
+        let _ = req;
+        Box::pin(async {
+            Err(ProcessorError::Rejected(
+                "this processor keeps no customers".into(),
+            ))
+        })
+    }
+
+    /// A card the processor holds under `id` (a PaymentMethod its client library made), or
+    /// `None` if `id` is not one of its ids.
+    fn foreign_card<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ForeignCard>, ProcessorError>> {
+        let _ = id;
+        Box::pin(async { Ok(None) })
+    }
 
     /// Turns a raw card into a token. Only a sandbox accepts raw numbers.
     fn tokenize_card(&self, card: RawCard<'_>) -> Result<CardDetails, CardError>;

@@ -19,6 +19,8 @@ async fn sandbox() -> (FreshStore, SandboxProcessor) {
 
 fn charge<'a>(key: &'a str, token: &'a str, amount: i64) -> AuthorizeRequest<'a> {
     AuthorizeRequest {
+        customer: None,
+        save_card: false,
         idempotency_key: key,
         amount_minor: amount,
         currency: "usd",
@@ -72,7 +74,10 @@ async fn test_cards_behave_as_stripes() {
         let t = token(&p, id);
         match p.authorize(charge(id, &t, 1000)).await.unwrap() {
             Outcome::Declined(d) => assert_eq!(
-                (d.code.as_str(), d.decline_code.as_str()),
+                (
+                    d.code.as_str(),
+                    d.decline_code.as_deref().unwrap_or_default()
+                ),
                 (code, decline),
                 "{id}"
             ),
@@ -114,6 +119,7 @@ async fn test_cards_behave_as_stripes() {
     // Attaching: declining cards refuse, 0341 attaches.
     let declined = token(&p, "pm_card_chargeDeclined");
     let attach = VerifyRequest {
+        customer: None,
         idempotency_key: "v1",
         card_token: &declined,
         for_setup: false,
@@ -125,6 +131,7 @@ async fn test_cards_behave_as_stripes() {
     ));
     let fails_later = token(&p, "pm_card_chargeCustomerFail");
     let attach = VerifyRequest {
+        customer: None,
         idempotency_key: "v2",
         card_token: &fails_later,
         for_setup: false,
@@ -135,6 +142,7 @@ async fn test_cards_behave_as_stripes() {
         Outcome::Succeeded { .. }
     ));
     let setup = VerifyRequest {
+        customer: None,
         idempotency_key: "v3",
         card_token: &three_ds,
         for_setup: true,

@@ -115,6 +115,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_portal.sql"),
         postgres: include_str!("../migrations/postgres/0017_portal.sql"),
     },
+    Migration {
+        version: 18,
+        name: "processor_customers",
+        sqlite: include_str!("../migrations/sqlite/0018_processor_customers.sql"),
+        postgres: include_str!("../migrations/postgres/0018_processor_customers.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

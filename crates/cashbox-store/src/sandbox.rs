@@ -1,6 +1,6 @@
 //! The sandbox processor's journal: its own record of every operation, keyed by the
 //! processor-side idempotency key, written in its own transactions as a remote processor's
-//! would be.
+//! would be; and the processor's customers (`processor_customers`).
 
 use crate::db::{On, Query, Row, query};
 use crate::{Result, Store, StoreError};
@@ -257,4 +257,45 @@ fn bind_op(q: Query, op: &SandboxOp) -> Query {
         .bind(&op.outcome).bind(&op.error_code).bind(&op.decline_code).bind(&op.message)
         .bind(op.created);
     q
+}
+
+impl Store {
+    /// The processor's customer for `customer`, if one was recorded.
+    pub async fn processor_customer(&self, customer: &str) -> Result<Option<String>> {
+        let row = query("SELECT reference FROM processor_customers WHERE customer = $1")
+            .bind(customer)
+            .fetch_optional(self)
+            .await?;
+        row.map(|r| r.try_get("reference")).transpose()
+    }
+
+    /// Records `reference` as the processor's customer for `customer` unless one is recorded
+    /// already; returns the one recorded (the earlier one if two raced).
+    pub async fn record_processor_customer(
+        &self,
+        customer: &str,
+        processor: &str,
+        reference: &str,
+        now: i64,
+    ) -> Result<String> {
+        let mut tx = self.begin().await?;
+        query(
+            "INSERT INTO processor_customers (customer, processor, reference, created) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (customer) DO NOTHING",
+        )
+        .bind(customer)
+        .bind(processor)
+        .bind(reference)
+        .bind(now)
+        .execute_counted(&mut tx)
+        .await?;
+        let kept = query("SELECT reference FROM processor_customers WHERE customer = $1")
+            .bind(customer)
+            .fetch_optional(&mut tx)
+            .await?
+            .ok_or(StoreError::RowNotFound)?
+            .try_get("reference")?;
+        tx.commit().await?;
+        Ok(kept)
+    }
 }

@@ -46,6 +46,132 @@ pub struct Config {
     pub past_due_revokes_entitlements: bool,
     /// Where webhooks may be sent (loopback: development only, unless set) and their timeout.
     pub webhooks: cashbox_app::WebhookSettings,
+    /// `CASHBOX_PROCESSOR`: who moves the money.
+    pub processor: ProcessorConfig,
+    /// `CASHBOX_PROCESSOR_CUSTOMER_FIELDS`: what a processor's customer carries besides
+    /// Cashbox's id (`email` by default; `email,name`, or `none`).
+    pub processor_customer_share: cashbox_app::CustomerShare,
+}
+
+/// The processor money moves through.
+#[derive(Debug)]
+pub enum ProcessorConfig {
+    /// The built-in sandbox: Stripe's test cards, no network.
+    Sandbox,
+    Stripe(StripeConfig),
+}
+
+/// `CASHBOX_STRIPE_*`.
+#[derive(Debug)]
+pub struct StripeConfig {
+    pub api: cashbox_processor::stripe::StripeSettings,
+    /// `pk_…`, for Stripe.js on the hosted pages.
+    pub publishable_key: String,
+    /// `whsec_…`: Stripe's webhooks to `/webhooks/stripe` are signed with it (several,
+    /// comma-separated, while one is rotated out).
+    pub webhook_secrets: Vec<Zeroizing<String>>,
+}
+
+/// Reads `CASHBOX_PROCESSOR` and, for `stripe`, its settings.
+fn parse_processor(
+    get: impl Fn(&str) -> Option<String>,
+    env: Env,
+) -> Result<ProcessorConfig, String> {
+    match get("CASHBOX_PROCESSOR").as_deref() {
+        None | Some("sandbox") => return Ok(ProcessorConfig::Sandbox),
+        Some("stripe") => {}
+        Some(other) => {
+            return Err(format!(
+                "CASHBOX_PROCESSOR must be sandbox or stripe, not {other:?}"
+            ));
+        }
+    }
+    let need = |k: &str, prefixes: &[&str]| -> Result<String, String> {
+        let v = get(k).ok_or_else(|| format!("CASHBOX_PROCESSOR=stripe needs {k}"))?;
+        if prefixes.iter().any(|p| v.starts_with(p)) && !v.contains(char::is_whitespace) {
+            Ok(v)
+        } else {
+            Err(format!("{k} must start with {}", prefixes.join(" or ")))
+        }
+    };
+    let secret_key = Zeroizing::new(need(
+        "CASHBOX_STRIPE_SECRET_KEY",
+        &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
+    )?);
+    let publishable_key = need("CASHBOX_STRIPE_PUBLISHABLE_KEY", &["pk_live_", "pk_test_"])?;
+    let webhook_secrets = need("CASHBOX_STRIPE_WEBHOOK_SECRET", &["whsec_"])?
+        .split(',')
+        .map(|s| Zeroizing::new(s.trim().to_string()))
+        .collect::<Vec<_>>();
+    if webhook_secrets.iter().any(|s| !s.starts_with("whsec_")) {
+        return Err(
+            "CASHBOX_STRIPE_WEBHOOK_SECRET must be whsec_ secrets separated by commas".into(),
+        );
+    }
+    let api_base = get("CASHBOX_STRIPE_API_BASE")
+        .unwrap_or_else(|| cashbox_processor::stripe::DEFAULT_API_BASE.to_string());
+    if !(api_base.starts_with("https://")
+        || api_base.starts_with("http://127.0.0.1:")
+        || api_base.starts_with("http://localhost:"))
+    {
+        return Err(
+            "CASHBOX_STRIPE_API_BASE must be an https URL (or http on 127.0.0.1 or localhost, for a stand-in)"
+                .into(),
+        );
+    }
+    let api = cashbox_processor::stripe::StripeSettings {
+        secret_key,
+        api_base,
+        timeout: std::time::Duration::from_secs(30),
+    };
+    let live = publishable_key.starts_with("pk_live_");
+    if live == api.is_test_key() {
+        return Err(
+            "CASHBOX_STRIPE_SECRET_KEY and CASHBOX_STRIPE_PUBLISHABLE_KEY must both be live or both be test keys"
+                .into(),
+        );
+    }
+    let allow_test = match get("CASHBOX_STRIPE_ALLOW_TEST_KEYS").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(format!(
+                "CASHBOX_STRIPE_ALLOW_TEST_KEYS must be true or false, not {v:?}"
+            ));
+        }
+    };
+    if env == Env::Production && api.is_test_key() && !allow_test {
+        return Err("production refuses Stripe test keys (sk_test_): use live keys, or set CASHBOX_STRIPE_ALLOW_TEST_KEYS=true for a staging deployment".into());
+    }
+    Ok(ProcessorConfig::Stripe(StripeConfig {
+        api,
+        publishable_key,
+        webhook_secrets,
+    }))
+}
+
+/// `CASHBOX_PROCESSOR_CUSTOMER_FIELDS`: `email` (default), `email,name`, `name` or `none`.
+fn parse_customer_share(value: Option<&str>) -> Result<cashbox_app::CustomerShare, String> {
+    let Some(value) = value else {
+        return Ok(cashbox_app::CustomerShare::default());
+    };
+    let mut share = cashbox_app::CustomerShare {
+        email: false,
+        name: false,
+    };
+    for field in value.split(',').map(str::trim) {
+        match field {
+            "email" => share.email = true,
+            "name" => share.name = true,
+            "none" => {}
+            other => {
+                return Err(format!(
+                    "CASHBOX_PROCESSOR_CUSTOMER_FIELDS lists email, name or none, not {other:?}"
+                ));
+            }
+        }
+    }
+    Ok(share)
 }
 
 impl fmt::Debug for Config {
@@ -109,6 +235,13 @@ pub const KNOWN_VARS: &[&str] = &[
     "CASHBOX_BUSINESS_SUPPORT_EMAIL",
     "CASHBOX_BUSINESS_LOGO_URL",
     "CASHBOX_BUSINESS_TAX_ID",
+    "CASHBOX_PROCESSOR",
+    "CASHBOX_PROCESSOR_CUSTOMER_FIELDS",
+    "CASHBOX_STRIPE_SECRET_KEY",
+    "CASHBOX_STRIPE_PUBLISHABLE_KEY",
+    "CASHBOX_STRIPE_WEBHOOK_SECRET",
+    "CASHBOX_STRIPE_API_BASE",
+    "CASHBOX_STRIPE_ALLOW_TEST_KEYS",
 ];
 
 /// The business profile from `CASHBOX_BUSINESS_*` (address lines separated by `;`).
@@ -280,6 +413,10 @@ impl Config {
         };
         Ok(Self {
             business: parse_business(|k| get(k).map(str::to_string))?,
+            processor: parse_processor(|k| get(k).map(str::to_string), env)?,
+            processor_customer_share: parse_customer_share(get(
+                "CASHBOX_PROCESSOR_CUSTOMER_FIELDS",
+            ))?,
             webhooks,
             env,
             listen,

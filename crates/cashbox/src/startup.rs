@@ -10,9 +10,11 @@ use cashbox_app::{App, Settings};
 use cashbox_core::api_key::{self, KeyKind};
 use cashbox_core::crypto::{KeyRing, hash_secret};
 use cashbox_http::HttpConfig;
+use cashbox_processor::Processor;
+use cashbox_processor::stripe::StripeProcessor;
 use cashbox_store::Store;
 
-use crate::config::{Config, Env, redact_url};
+use crate::config::{Config, Env, ProcessorConfig, StripeConfig, redact_url};
 
 /// How often expired idempotency keys are deleted.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
@@ -209,9 +211,55 @@ pub async fn open(config: &Config, public_url: &str, purpose: Purpose) -> Result
         webhooks: config.webhooks.clone(),
         advance_answer_within: None,
         ordinary_transactions_only: false,
+        processor_customer_share: config.processor_customer_share,
     };
-    let app = App::new(store, ring, settings);
+    let app = match &config.processor {
+        ProcessorConfig::Sandbox => {
+            notes.push(
+                "processor: the built-in sandbox (Stripe's test cards, no money moves)".into(),
+            );
+            App::new(store, ring, settings)
+        }
+        ProcessorConfig::Stripe(stripe) => {
+            let processor = stripe_processor(stripe, purpose).await?;
+            notes.push(format!(
+                "processor: Stripe at {} ({} key)",
+                stripe.api.api_base,
+                if stripe.api.is_test_key() {
+                    "test"
+                } else {
+                    "live"
+                }
+            ));
+            App::with_processor(store, ring, settings, Box::new(processor))
+        }
+    };
     Ok(Opened { app, notes })
+}
+
+/// The Stripe processor; `serve` first checks that Stripe accepts the key.
+async fn stripe_processor(
+    stripe: &StripeConfig,
+    purpose: Purpose,
+) -> Result<StripeProcessor, String> {
+    cashbox_app::webhooks::install_tls_provider();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .user_agent("Cashbox/1.0")
+        .build()
+        .map_err(|e| format!("cannot build the Stripe client: {e}"))?;
+    let processor = StripeProcessor::new(&stripe.api, client)?;
+    if purpose == Purpose::Serve {
+        processor.check_credentials().await.map_err(|e| {
+            format!(
+                "Stripe refused CASHBOX_STRIPE_SECRET_KEY at {}: {e}",
+                stripe.api.api_base
+            )
+        })?;
+    }
+    Ok(processor)
 }
 
 /// Development: make sure there is a key to call the API with, printing new keys once.

@@ -1416,9 +1416,10 @@ impl Invoices<'_> {
         &self,
         ctx: &RequestCtx,
         id: &str,
-        p: InvoicePayParams,
+        mut p: InvoicePayParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        self.mirror_param(&mut p.payment_method).await?;
         let mut tx = self.store().begin().await?;
         let mut inv: Invoice = self.load_for_update(&mut tx, id).await?;
         require_status(

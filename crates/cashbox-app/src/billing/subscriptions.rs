@@ -684,10 +684,11 @@ impl Subscriptions<'_> {
     pub async fn create(
         &self,
         ctx: &RequestCtx,
-        p: SubscriptionCreateParams,
+        mut p: SubscriptionCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
         p.check()?;
+        self.mirror_param(&mut p.default_payment_method).await?;
         let customer_id = p.customer.as_deref().unwrap_or_default();
         let item_params = p.items.as_deref().unwrap_or_default();
         let behavior = p
@@ -857,9 +858,12 @@ impl Subscriptions<'_> {
         &self,
         ctx: &RequestCtx,
         id: &str,
-        p: SubscriptionUpdateParams,
+        mut p: SubscriptionUpdateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        if let Some(default) = &mut p.default_payment_method {
+            self.mirror_param(default).await?;
+        }
         self.change_subscription(ctx, id, p, expand, &|s| self.render_subscription(s))
             .await
     }

@@ -4,6 +4,7 @@
 
 pub mod payment_intents;
 pub mod payment_methods;
+pub mod processor;
 pub mod recovery;
 pub mod refunds;
 pub mod setup_intents;

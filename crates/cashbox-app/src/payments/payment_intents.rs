@@ -160,7 +160,10 @@ impl App {
         attempt: u32,
     ) -> AppResult<Option<Outcome>> {
         let key = pi.attempt_key(attempt);
-        let Some(req) = authorize_request(pi, pm, &key) else {
+        let customer = self
+            .processor_customer_for(pm, pi.customer.as_deref(), saves_card(pi))
+            .await?;
+        let Some(req) = authorize_request(pi, pm, &key, customer.as_deref()) else {
             return Ok(None);
         };
         let outcome = self.processor().authorize(req).await?;
@@ -177,10 +180,26 @@ impl App {
             .iter()
             .map(|(pi, _, attempt)| pi.attempt_key(*attempt))
             .collect();
+        // The processor's customers (none on the sandbox); an attempt whose customer could
+        // not be had is not asked, and stays pending.
+        let mut customers = Vec::with_capacity(attempts.len());
+        for (pi, pm, _) in attempts {
+            let customer = self
+                .processor_customer_for(pm, pi.customer.as_deref(), saves_card(pi))
+                .await;
+            if let Err(e) = &customer {
+                tracing::warn!(payment_intent = %pi.id, error = %e, "the processor's customer could not be had; the payment stays pending");
+            }
+            customers.push(customer);
+        }
         let reqs: Vec<Option<AuthorizeRequest<'_>>> = attempts
             .iter()
             .zip(&keys)
-            .map(|((pi, pm, _), key)| authorize_request(pi, pm, key))
+            .zip(&customers)
+            .map(|(((pi, pm, _), key), customer)| match customer {
+                Ok(customer) => authorize_request(pi, pm, key, customer.as_deref()),
+                Err(_) => None,
+            })
             .collect();
         let mut answers = self
             .processor()
@@ -288,7 +307,7 @@ impl App {
                 pi.payment_method = None;
                 pi.last_payment_error = Some(LastError {
                     code: d.code.clone(),
-                    decline_code: Some(d.decline_code.clone()),
+                    decline_code: d.decline_code.clone(),
                     message: d.message.clone(),
                     charge: Some(charge.id.clone()),
                     payment_method: Some(pm.id.clone()),
@@ -305,7 +324,7 @@ impl App {
                 let body = || {
                     card_error_body(
                         &d.code,
-                        Some(&d.decline_code),
+                        d.decline_code.as_deref(),
                         &d.message,
                         None,
                         &[
@@ -414,11 +433,11 @@ impl App {
         status: ChargeStatus,
         processor_ref: String,
         captured: bool,
-        failure: Option<(String, String, String)>,
+        failure: Option<(String, String, Option<String>)>,
     ) -> Charge {
         let id = new_id(CHARGE_PREFIX);
         let (failure_code, failure_message, decline_code) = match failure {
-            Some((c, m, d)) => (Some(c), Some(m), Some(d)),
+            Some((c, m, d)) => (Some(c), Some(m), d),
             None => (None, None, None),
         };
         Charge {
@@ -655,18 +674,26 @@ fn success_event(captured: bool) -> &'static str {
     }
 }
 
+/// Whether a successful payment of `pi` saves its card to its customer.
+fn saves_card(pi: &PaymentIntent) -> bool {
+    pi.setup_future_usage.is_some() && pi.customer.is_some()
+}
+
 /// What the processor is asked for `pi`'s attempt (`key`) with `pm`; `None` if `pi` is not
 /// confirming.
 fn authorize_request<'a>(
     pi: &'a PaymentIntent,
     pm: &'a PaymentMethod,
     key: &'a str,
+    customer: Option<&'a str>,
 ) -> Option<AuthorizeRequest<'a>> {
     let Some(Pending::Confirm { authenticated, .. }) = pi.pending else {
         return None;
     };
     Some(AuthorizeRequest {
         idempotency_key: key,
+        customer,
+        save_card: saves_card(pi),
         amount_minor: pi.amount,
         currency: pi.currency.as_str(),
         card_token: &pm.card.token,
@@ -688,9 +715,10 @@ impl PaymentIntents<'_> {
     pub async fn create(
         &self,
         ctx: &RequestCtx,
-        params: PaymentIntentCreateParams,
+        mut params: PaymentIntentCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        self.mirror_param(&mut params.payment_method).await?;
         let amount = params.amount.ok_or_else(|| ParamError::missing("amount"))?;
         let currency = params
             .currency
@@ -780,9 +808,10 @@ impl PaymentIntents<'_> {
         &self,
         ctx: &RequestCtx,
         id: &str,
-        params: PaymentIntentUpdateParams,
+        mut params: PaymentIntentUpdateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        self.mirror_param(&mut params.payment_method).await?;
         let mut tx = self.store().begin().await?;
         let before: PaymentIntent = self.load_for_update(&mut tx, id).await?;
         if before.pending.is_some() {
@@ -811,10 +840,11 @@ impl PaymentIntents<'_> {
         &self,
         ctx: &RequestCtx,
         id: &str,
-        params: PaymentIntentConfirmParams,
+        mut params: PaymentIntentConfirmParams,
         auth: ClientAuth<'_>,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        self.mirror_param(&mut params.payment_method).await?;
         cashbox_core::payments::check_return_url(&params.return_url)?;
         let from_data = self.payment_method_from_data(
             params.payment_method_data.as_ref(),

@@ -1,7 +1,7 @@
 //! PaymentMethods: created from a raw test card (sandbox only), a test token or a test id;
 //! attached to customers after the processor checks the card; never holding a card number.
 
-use cashbox_core::customer::ID_PREFIX as CUSTOMER_PREFIX;
+use cashbox_core::customer::{Customer, ID_PREFIX as CUSTOMER_PREFIX};
 use cashbox_core::id::{has_prefix, new_id};
 use cashbox_core::payments::{
     Card, PM_PREFIX, PaymentMethod, PaymentMethodAttachParams, PaymentMethodCreateParams,
@@ -96,17 +96,26 @@ impl App {
     }
 
     /// Asks the processor whether the card may be attached; a declining card is refused with
-    /// Stripe's 402, as Stripe's attach refuses it.
+    /// Stripe's 402, as Stripe's attach refuses it. `new` is the customer when it is being
+    /// created with the card (not stored yet).
     pub(crate) async fn verify_for_attach(
         &self,
         pm: &PaymentMethod,
         customer: &str,
+        new: Option<&Customer>,
     ) -> AppResult<()> {
         let key = format!("{}:attach:{customer}", pm.id);
+        let processor_customer = match new {
+            Some(c) if self.processor().keeps_customers() => {
+                Some(self.create_processor_customer(c).await?)
+            }
+            _ => self.processor_customer(customer).await?,
+        };
         let outcome = self
             .processor()
             .verify(VerifyRequest {
                 idempotency_key: &key,
+                customer: processor_customer.as_deref(),
                 card_token: &pm.card.token,
                 for_setup: false,
                 authenticated: false,
@@ -114,7 +123,7 @@ impl App {
             .await?;
         match outcome {
             Outcome::Declined(d) => Err(AppError::Card {
-                body: card_error_body(&d.code, Some(&d.decline_code), &d.message, None, &[]),
+                body: card_error_body(&d.code, d.decline_code.as_deref(), &d.message, None, &[]),
             }),
             // A card still being checked is attached; a later decline surfaces on payment.
             Outcome::Succeeded { .. } | Outcome::RequiresAction | Outcome::Processing => Ok(()),
@@ -330,7 +339,7 @@ impl PaymentMethods<'_> {
         let card = self.card_from_params(&params)?;
         let mut pm = PaymentMethod::new(new_id(PM_PREFIX), self.now(), card, &params)?;
         if let Some(customer) = &params.customer {
-            self.verify_for_attach(&pm, customer).await?;
+            self.verify_for_attach(&pm, customer, None).await?;
         }
         let mut tx = self.store().begin().await?;
         if let Some(customer) = &params.customer {
@@ -347,7 +356,9 @@ impl PaymentMethods<'_> {
     }
 
     pub async fn retrieve(&self, id: &str, expand: &[Vec<String>]) -> AppResult<Value> {
-        let mut object = self.load::<PaymentMethod>(id).await?.to_json();
+        let mut id = id.to_string();
+        self.mirror_foreign_card(&mut id).await?;
+        let mut object = self.load::<PaymentMethod>(&id).await?.to_json();
         self.expand(&mut Reader::Store(self.store()), &mut object, expand)
             .await?;
         Ok(object)
@@ -383,6 +394,9 @@ impl PaymentMethods<'_> {
         let customer = params
             .customer
             .ok_or_else(|| ParamError::missing("customer"))?;
+        let mut id = id.to_string();
+        self.mirror_foreign_card(&mut id).await?;
+        let id = id.as_str();
         // A test id (`pm_card_visa`) attaches a new PaymentMethod, as in Stripe's test mode.
         let fresh = self.test_payment_method(id, "id")?;
         let pm: PaymentMethod = match &fresh {
@@ -408,7 +422,7 @@ impl PaymentMethods<'_> {
                 param: "customer".into(),
             });
         }
-        self.verify_for_attach(&pm, &customer).await?;
+        self.verify_for_attach(&pm, &customer, None).await?;
         let mut tx = self.store().begin().await?;
         self.check_customer(&mut tx, &customer, "customer").await?;
         if let Some(pm) = &fresh {

@@ -56,10 +56,15 @@ impl App {
         let pm_id = seti.payment_method.clone().unwrap_or_default();
         let pm: PaymentMethod = self.load(&pm_id).await?;
         let key = seti.attempt_key();
+        let customer = match seti.customer.as_deref() {
+            Some(c) => self.processor_customer(c).await?,
+            None => None,
+        };
         let outcome = self
             .processor()
             .verify(VerifyRequest {
                 idempotency_key: &key,
+                customer: customer.as_deref(),
                 card_token: &pm.card.token,
                 for_setup: true,
                 authenticated: seti.authenticated,
@@ -121,7 +126,7 @@ impl App {
                 seti.payment_method = None;
                 seti.last_setup_error = Some(LastError {
                     code: d.code.clone(),
-                    decline_code: Some(d.decline_code.clone()),
+                    decline_code: d.decline_code.clone(),
                     message: d.message.clone(),
                     charge: None,
                     payment_method: Some(pm.id.clone()),
@@ -132,7 +137,7 @@ impl App {
                     .await?;
                 let body = card_error_body(
                     &d.code,
-                    Some(&d.decline_code),
+                    d.decline_code.as_deref(),
                     &d.message,
                     None,
                     &[
@@ -170,9 +175,10 @@ impl SetupIntents<'_> {
     pub async fn create(
         &self,
         ctx: &RequestCtx,
-        params: SetupIntentCreateParams,
+        mut params: SetupIntentCreateParams,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        self.mirror_param(&mut params.payment_method).await?;
         let id = new_id(SETI_PREFIX);
         let secret = format!("{id}_secret_{}", random_token(24));
         let mut seti = SetupIntent::new(id, self.now(), secret, &params)?;
@@ -230,10 +236,11 @@ impl SetupIntents<'_> {
         &self,
         ctx: &RequestCtx,
         id: &str,
-        params: SetupIntentConfirmParams,
+        mut params: SetupIntentConfirmParams,
         auth: ClientAuth<'_>,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        self.mirror_param(&mut params.payment_method).await?;
         cashbox_core::payments::check_return_url(&params.return_url)?;
         let from_data = self.payment_method_from_data(
             params.payment_method_data.as_ref(),

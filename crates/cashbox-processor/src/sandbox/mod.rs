@@ -198,9 +198,11 @@ fn outcome_of(op: &SandboxOp, stored: SandboxOp) -> Result<Outcome, ProcessorErr
         "processing" => Outcome::Processing,
         _ => Outcome::Declined(Decline {
             code: stored.error_code.unwrap_or_else(|| "card_declined".into()),
-            decline_code: stored
-                .decline_code
-                .unwrap_or_else(|| "generic_decline".into()),
+            decline_code: Some(
+                stored
+                    .decline_code
+                    .unwrap_or_else(|| "generic_decline".into()),
+            ),
             message: stored
                 .message
                 .unwrap_or_else(|| "Your card was declined.".into()),

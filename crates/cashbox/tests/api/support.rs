@@ -69,6 +69,9 @@ pub struct AppOptions {
     pub ordinary_transactions_only: bool,
     /// The business profile (`None`: the default).
     pub business: Option<cashbox_app::BusinessProfile>,
+    /// Money through the Stripe processor at this address (a scripted stand-in), instead of
+    /// the sandbox.
+    pub stripe_api_base: Option<String>,
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -124,11 +127,24 @@ pub async fn build_app_with(
         webhooks: options.webhooks,
         advance_answer_within: options.advance_answer_within,
         ordinary_transactions_only: options.ordinary_transactions_only,
+        processor_customer_share: Default::default(),
     };
-    (
-        App::new(store, KeyRing::parse(ring).unwrap(), settings),
-        key,
-    )
+    let ring = KeyRing::parse(ring).unwrap();
+    let app = match &options.stripe_api_base {
+        None => App::new(store, ring, settings),
+        Some(base) => {
+            let stripe = cashbox_processor::stripe::StripeSettings {
+                secret_key: zeroize::Zeroizing::new("sk_test_stand_in".into()),
+                api_base: base.clone(),
+                timeout: std::time::Duration::from_secs(2),
+            };
+            let processor =
+                cashbox_processor::stripe::StripeProcessor::new(&stripe, reqwest::Client::new())
+                    .unwrap();
+            App::with_processor(store, ring, settings, Box::new(processor))
+        }
+    };
+    (app, key)
 }
 
 pub fn form(pairs: &[(&str, &str)]) -> String {

@@ -1,0 +1,202 @@
+"""Money through the Stripe processor: each test drives Cashbox with Stripe's SDK and checks
+what Stripe's side (localstripe) holds afterwards."""
+
+import time
+
+import pytest
+import stripe
+
+# localstripe's test cards (see tests/stripe/README.md for how they differ from Stripe's).
+VISA = "4242424242424242"
+DECLINES_ON_CHARGE = "4000000000000341"
+DECLINES_ON_ATTACH = "4000000000000002"
+
+
+def stripe_pi(stand, cashbox_pi):
+    """The Stripe PaymentIntent behind a Cashbox one, found by the attempt key Cashbox sent."""
+    listed = stand.call("GET", "/v1/payment_intents", {"limit": "100"})["data"]
+    mine = [
+        p for p in listed
+        if p.get("metadata", {}).get("cashbox_attempt", "").startswith(cashbox_pi + ":")
+    ]
+    return mine
+
+
+def test_a_payment_goes_through_stripe_and_its_card_is_mirrored(stand):
+    pm_id = stand.card(VISA)
+    pi = stripe.PaymentIntent.create(
+        amount=2599, currency="usd", payment_method=pm_id, confirm=True
+    )
+    assert pi.status == "succeeded"
+    assert pi.amount_received == 2599
+    # Cashbox's PaymentMethod is Stripe's, under the same id, with the card's details.
+    assert pi.payment_method == pm_id
+    pm = stripe.PaymentMethod.retrieve(pm_id)
+    theirs = stand.call("GET", f"/v1/payment_methods/{pm_id}")
+    for field in ("brand", "last4", "exp_month", "exp_year", "fingerprint", "country"):
+        assert pm.card[field] == theirs["card"][field], field
+    # Stripe made exactly one PaymentIntent for it, charged for the same amount.
+    made = stripe_pi(stand, pi.id)
+    assert len(made) == 1
+    assert made[0]["status"] == "succeeded"
+    assert (made[0]["amount"], made[0]["currency"]) == (2599, "usd")
+    assert made[0]["payment_method"] == pm_id
+    charge = stripe.Charge.retrieve(pi.latest_charge)
+    assert charge.paid and charge.amount_captured == 2599
+    assert charge.payment_method_details.card.last4 == "4242"
+
+
+def test_stripe_test_ids_work_as_in_stripe(stand):
+    pi = stripe.PaymentIntent.create(
+        amount=500, currency="eur", payment_method="pm_card_visa", confirm=True
+    )
+    assert pi.status == "succeeded"
+    # The test id became a PaymentMethod of Stripe's, mirrored under Stripe's id.
+    assert pi.payment_method.startswith("pm_") and pi.payment_method != "pm_card_visa"
+    assert stand.call("GET", f"/v1/payment_methods/{pi.payment_method}")["card"]["last4"] == "4242"
+
+
+def test_a_saved_card_belongs_to_a_stripe_customer_carrying_only_id_and_email(stand):
+    customer = stripe.Customer.create(
+        email="ada@example.com", name="Ada Lovelace", phone="+441234567890"
+    )
+    pm_id = stand.card(VISA)
+    stripe.PaymentMethod.attach(pm_id, customer=customer.id)
+    theirs = stand.call("GET", f"/v1/payment_methods/{pm_id}")
+    assert theirs["customer"].startswith("cus_")
+    stripe_customer = stand.call("GET", f"/v1/customers/{theirs['customer']}")
+    assert stripe_customer["metadata"] == {"cashbox_id": customer.id}
+    assert stripe_customer["email"] == "ada@example.com"
+    assert stripe_customer["name"] is None and stripe_customer["phone"] is None
+    # A second card for the same customer goes to the same Stripe customer.
+    second = stand.card(VISA)
+    stripe.PaymentMethod.attach(second, customer=customer.id)
+    assert stand.call("GET", f"/v1/payment_methods/{second}")["customer"] == theirs["customer"]
+    # An off-session charge of the saved card names that Stripe customer.
+    pi = stripe.PaymentIntent.create(
+        amount=1200,
+        currency="usd",
+        customer=customer.id,
+        payment_method=pm_id,
+        off_session=True,
+        confirm=True,
+    )
+    assert pi.status == "succeeded"
+    [made] = stripe_pi(stand, pi.id)
+    assert made["customer"] == theirs["customer"]
+
+
+def test_a_card_declined_at_attach_is_refused_with_stripes_code(stand):
+    customer = stripe.Customer.create(email="bob@example.com")
+    pm_id = stand.card(DECLINES_ON_ATTACH)
+    with pytest.raises(stripe.CardError) as e:
+        stripe.PaymentMethod.attach(pm_id, customer=customer.id)
+    assert e.value.code == "card_declined"
+    assert stripe.PaymentMethod.retrieve(pm_id).customer is None
+
+
+def test_a_decline_carries_stripes_codes_unchanged(stand):
+    pm_id = stand.card(DECLINES_ON_CHARGE)
+    with pytest.raises(stripe.CardError) as e:
+        stripe.PaymentIntent.create(
+            amount=900, currency="usd", payment_method=pm_id, confirm=True
+        )
+    assert e.value.code == "card_declined"
+    # localstripe gives no decline_code, and Cashbox invents none.
+    assert e.value.error.decline_code is None
+    pi = stripe.PaymentIntent.retrieve(e.value.error.payment_intent.id)
+    assert pi.status == "requires_payment_method"
+    assert pi.last_payment_error.code == "card_declined"
+    # The customer tries again with a good card: it succeeds.
+    pi = stripe.PaymentIntent.confirm(pi.id, payment_method=stand.card(VISA))
+    assert pi.status == "succeeded"
+
+
+def test_manual_capture_of_part_then_refunds(stand):
+    pi = stripe.PaymentIntent.create(
+        amount=3000,
+        currency="usd",
+        payment_method=stand.card(VISA),
+        capture_method="manual",
+        confirm=True,
+    )
+    assert pi.status == "requires_capture"
+    [held] = stripe_pi(stand, pi.id)
+    assert held["status"] == "requires_capture"
+    pi = stripe.PaymentIntent.capture(pi.id, amount_to_capture=2500)
+    assert (pi.status, pi.amount_received) == ("succeeded", 2500)
+    theirs = stand.call("GET", f"/v1/payment_intents/{held['id']}")
+    assert theirs["status"] == "succeeded"
+    # localstripe records a partial capture as the rest refunded (Stripe's old style).
+    assert theirs["latest_charge"]["amount"] - theirs["latest_charge"]["amount_refunded"] == 2500
+
+    partial = stripe.Refund.create(payment_intent=pi.id, amount=1000)
+    assert partial.status == "succeeded"
+    rest = stripe.Refund.create(payment_intent=pi.id)
+    assert (rest.status, rest.amount) == ("succeeded", 1500)
+    refunds = stand.call("GET", "/v1/refunds", {"payment_intent": held["id"]})["data"]
+    mine = sorted(r["amount"] for r in refunds if "cashbox_refund" in r.get("metadata", {}))
+    assert mine == [1000, 1500]
+    assert {r["metadata"]["cashbox_refund"] for r in refunds if r["metadata"]} == {
+        partial.id,
+        rest.id,
+    }
+    # Nothing is left to refund: Cashbox refuses before asking Stripe.
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Refund.create(payment_intent=pi.id, amount=1)
+    charge = stripe.Charge.retrieve(pi.latest_charge)
+    assert charge.refunded and charge.amount_refunded == 2500
+
+
+def test_canceling_a_hold_cancels_it_on_stripe(stand):
+    pi = stripe.PaymentIntent.create(
+        amount=4000,
+        currency="usd",
+        payment_method=stand.card(VISA),
+        capture_method="manual",
+        confirm=True,
+    )
+    pi = stripe.PaymentIntent.cancel(pi.id)
+    assert pi.status == "canceled"
+    [theirs] = stripe_pi(stand, pi.id)
+    assert theirs["status"] == "canceled"
+
+
+def test_raw_card_numbers_are_refused_in_stripe_mode():
+    with pytest.raises(stripe.StripeError) as e:
+        stripe.PaymentMethod.create(
+            type="card",
+            card={"number": VISA, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        )
+    assert "raw card numbers" in str(e.value)
+
+
+def test_a_subscription_renews_on_a_test_clock_through_stripe(stand):
+    now = int(time.time())
+    clock = stripe.test_helpers.TestClock.create(frozen_time=now)
+    customer = stripe.Customer.create(email="sub@example.com", test_clock=clock.id)
+    pm_id = stand.card(VISA)
+    stripe.PaymentMethod.attach(pm_id, customer=customer.id)
+    stripe.Customer.modify(customer.id, invoice_settings={"default_payment_method": pm_id})
+    product = stripe.Product.create(name="Pro")
+    price = stripe.Price.create(
+        product=product.id, unit_amount=1500, currency="usd", recurring={"interval": "month"}
+    )
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": price.id}])
+    assert sub.status == "active"
+    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=now + 32 * 86400)
+    for _ in range(100):
+        if stripe.test_helpers.TestClock.retrieve(clock.id).status == "ready":
+            break
+        time.sleep(0.1)
+    invoices = stripe.Invoice.list(subscription=sub.id).data
+    assert len(invoices) == 2
+    assert all(inv.status == "paid" for inv in invoices)
+    # Both were charged on Stripe, to the customer's saved card, off session the second time.
+    stripe_customer = stand.call("GET", f"/v1/payment_methods/{pm_id}")["customer"]
+    charged = [
+        p for p in stand.call("GET", "/v1/payment_intents", {"limit": "100"})["data"]
+        if p.get("customer") == stripe_customer
+    ]
+    assert sorted(p["amount"] for p in charged) == [1500, 1500]
+    assert all(p["status"] == "succeeded" and p["payment_method"] == pm_id for p in charged)
