@@ -200,3 +200,134 @@ def test_a_subscription_renews_on_a_test_clock_through_stripe(stand):
     ]
     assert sorted(p["amount"] for p in charged) == [1500, 1500]
     assert all(p["status"] == "succeeded" and p["payment_method"] == pm_id for p in charged)
+
+
+# Stripe's webhooks coming in ------------------------------------------------------------------
+
+import json  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
+from conftest import WEBHOOK_SECRET  # noqa: E402
+
+
+def deliver(cashbox, event: dict, secret: str = WEBHOOK_SECRET, timestamp=None):
+    """Posts `event` to Cashbox's receiver, signed as Stripe signs it; returns (status, body)."""
+    payload = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(
+        payload, secret, timestamp=timestamp or int(time.time())
+    )
+    req = urllib.request.Request(
+        cashbox["base"] + "/webhooks/stripe",
+        data=payload.encode(),
+        method="POST",
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def event(kind: str, obj: dict, n: int) -> dict:
+    return {
+        "id": f"evt_{obj['id'].replace('_', '')}{n}",
+        "object": "event",
+        "type": kind,
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": obj},
+    }
+
+
+def processor_event(event_id: str, settled=True):
+    """Cashbox's log entry of an event, once applied."""
+    for _ in range(100):
+        logged = stripe.StripeClient(stripe.api_key, base_addresses={"api": stripe.api_base})
+        entry = logged.raw_request("get", f"/v1/processor_events/{event_id}")
+        entry = json.loads(entry.body)
+        if not settled or entry["status"] != "pending":
+            return entry
+        time.sleep(0.1)
+    raise AssertionError(f"{event_id} was never applied: {entry}")
+
+
+def test_a_refund_made_on_stripe_arrives_once_however_often_and_in_whatever_order(
+    stand, cashbox
+):
+    pi = stripe.PaymentIntent.create(
+        amount=5000, currency="usd", payment_method=stand.card(VISA), confirm=True
+    )
+    [theirs] = stripe_pi(stand, pi.id)
+    # In Stripe's dashboard: a refund Cashbox did not ask for.
+    refund = stand.call(
+        "POST", "/v1/refunds", {"payment_intent": theirs["id"], "amount": "2000"}
+    )
+    charge = stand.call("GET", f"/v1/payment_intents/{theirs['id']}")["latest_charge"]
+    updated = event("refund.updated", refund, 1)
+    refunded = event("charge.refunded", charge, 2)
+    # The later event first, the earlier one three times, the later one again.
+    answers = [deliver(cashbox, e) for e in (updated, refunded, refunded, refunded, updated)]
+    assert [a[0] for a in answers] == [200] * 5
+    assert [a[1]["duplicate"] for a in answers] == [False, False, True, True, True]
+    first = processor_event(updated["id"])
+    second = processor_event(refunded["id"])
+    assert {first["status"], second["status"]} == {"applied", "ignored"}, (first, second)
+    refunds = stripe.Refund.list(payment_intent=pi.id).data
+    assert [(r.amount, r.status) for r in refunds] == [(2000, "succeeded")]
+    cashbox_charge = stripe.Charge.retrieve(pi.latest_charge)
+    assert (cashbox_charge.amount_refunded, cashbox_charge.refunded) == (2000, False)
+    events = stripe.Event.list(type="charge.refunded").data
+    assert len([e for e in events if e.data.object.id == pi.latest_charge]) == 1
+    # The rest, refunded on Stripe too: the charge is refunded in full, once.
+    stand.call("POST", "/v1/refunds", {"payment_intent": theirs["id"], "amount": "3000"})
+    again = event("charge.refunded", stand.call(
+        "GET", f"/v1/payment_intents/{theirs['id']}")["latest_charge"], 3)
+    assert deliver(cashbox, again)[0] == 200
+    assert processor_event(again["id"])["status"] == "applied"
+    assert deliver(cashbox, again)[1]["duplicate"] is True
+    cashbox_charge = stripe.Charge.retrieve(pi.latest_charge)
+    assert (cashbox_charge.amount_refunded, cashbox_charge.refunded) == (5000, True)
+    assert sorted(r.amount for r in stripe.Refund.list(payment_intent=pi.id).data) == [2000, 3000]
+
+
+def test_unsigned_stale_or_foreign_deliveries_are_refused(cashbox):
+    e = event("refund.updated", {"id": "re_forged", "object": "refund"}, 9)
+    assert deliver(cashbox, e, secret="whsec_someone_else")[0] == 400
+    assert deliver(cashbox, e, timestamp=int(time.time()) - 301)[0] == 400
+    req = urllib.request.Request(
+        cashbox["base"] + "/webhooks/stripe", data=json.dumps(e).encode(), method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as unsigned:
+        urllib.request.urlopen(req, timeout=10)
+    assert unsigned.value.code == 400
+    # None of them was kept.
+    client = stripe.StripeClient(stripe.api_key, base_addresses={"api": stripe.api_base})
+    with pytest.raises(stripe.InvalidRequestError):
+        client.raw_request("get", f"/v1/processor_events/{e['id']}")
+
+
+def test_localstripes_own_signed_webhooks_are_received(stand, cashbox):
+    stand.call(
+        "POST",
+        "/_config/webhooks/cashbox",
+        {"url": cashbox["base"] + "/webhooks/stripe", "secret": WEBHOOK_SECRET},
+    )
+    pi = stripe.PaymentIntent.create(
+        amount=700, currency="usd", payment_method=stand.card(VISA), confirm=True
+    )
+    [theirs] = stripe_pi(stand, pi.id)
+    client = stripe.StripeClient(stripe.api_key, base_addresses={"api": stripe.api_base})
+    for _ in range(100):
+        listed = json.loads(
+            client.raw_request("get", "/v1/processor_events", object=theirs["id"]).body
+        )["data"]
+        if listed and listed[0]["status"] != "pending":
+            break
+        time.sleep(0.1)
+    kinds = {e["type"]: e for e in listed}
+    assert "payment_intent.succeeded" in kinds, listed
+    # Cashbox settled that payment itself: the event changes nothing.
+    assert kinds["payment_intent.succeeded"]["status"] == "ignored"
+    assert "settled already" in kinds["payment_intent.succeeded"]["outcome"]

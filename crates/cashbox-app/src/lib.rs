@@ -44,6 +44,7 @@ pub mod error;
 pub mod events;
 pub mod expand;
 pub mod idempotency;
+pub mod inbound;
 pub mod keys;
 pub mod ledger;
 pub mod payments;
@@ -94,6 +95,8 @@ pub struct Settings {
     pub business: BusinessProfile,
     /// What a processor's customer (Stripe's) is created with besides Cashbox's id.
     pub processor_customer_share: CustomerShare,
+    /// The secrets the processor's webhooks to Cashbox are signed with (none: not received).
+    pub inbound_secrets: inbound::InboundSecrets,
 }
 
 /// The business behind the hosted pages (checkout, the invoice page, receipts) and the

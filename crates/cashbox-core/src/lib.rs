@@ -17,6 +17,7 @@ pub mod currency;
 pub mod customer;
 pub mod event;
 pub mod id;
+pub mod inbound;
 pub mod json;
 pub mod ledger;
 pub mod list;

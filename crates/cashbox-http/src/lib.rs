@@ -16,6 +16,7 @@ pub mod events;
 pub mod extract;
 pub mod form;
 pub mod gate;
+mod inbound;
 mod invoice_pages;
 pub mod list;
 pub mod objects;
@@ -124,6 +125,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
         .merge(usage::routes())
         .merge(entitlements::routes())
         .merge(webhooks::routes())
+        .merge(inbound::routes())
 }
 
 impl HttpState {
@@ -250,6 +252,7 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
         .merge(api)
         .merge(ops)
         .merge(pages::routes())
+        .merge(inbound::receiver())
         .route_layer(middleware::from_fn(gate::mark_route))
         .fallback(unrecognized)
         .method_not_allowed_fallback(unrecognized)

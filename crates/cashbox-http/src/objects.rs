@@ -1775,3 +1775,35 @@ pub struct PortalSession {
     /// The portal page: open it within five minutes.
     pub url: String,
 }
+
+/// `processor_event`: one of the processor's webhooks to Cashbox, and how it was applied.
+#[derive(ToSchema)]
+pub struct ProcessorEvent {
+    /// Attempts at applying it.
+    pub attempts: i64,
+    /// When the processor created it.
+    pub created: i64,
+    pub data: ProcessorEventData,
+    /// The processor's event id.
+    pub id: String,
+    pub livemode: bool,
+    /// Always `processor_event`.
+    pub object: String,
+    /// What applying it did, or why it was not applied.
+    pub outcome: Option<String>,
+    /// `stripe`.
+    pub processor: String,
+    /// When Cashbox first received it.
+    pub received: i64,
+    /// `pending`, `applied`, `ignored` or `failed`.
+    pub status: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// `processor_event.data`
+#[derive(ToSchema)]
+pub struct ProcessorEventData {
+    /// The processor's object, as it sent it.
+    pub object: AnyObject,
+}

@@ -155,6 +155,28 @@ pub struct ForeignCard {
     pub details: CardDetails,
 }
 
+/// A refund as the processor has it (possibly made in its dashboard, not through Cashbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignRefund {
+    pub id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// `succeeded`, `pending`, `failed`, `canceled`.
+    pub status: String,
+    /// The Cashbox refund that asked for it, if Cashbox did.
+    pub cashbox_refund: Option<String>,
+}
+
+/// A payment as the processor has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignPayment {
+    /// The processor's id (Cashbox's charges keep it as their reference).
+    pub reference: String,
+    /// The Cashbox attempt that made it (`pi_…:confirm:1`), from the processor's metadata.
+    pub attempt_key: Option<String>,
+    pub refunds: Vec<ForeignRefund>,
+}
+
 /// What a processor's customer is created with: only what the operator's settings share.
 #[derive(Debug, Clone)]
 pub struct CustomerRequest<'a> {
@@ -206,6 +228,19 @@ pub trait Processor: Send + Sync + 'static {
 
     /// Stripe's test PaymentMethod ids and tokens (`pm_card_visa`, `tok_chargeDeclined`).
     fn test_card(&self, id: &str) -> Option<CardDetails>;
+
+    /// The payment `reference` and its refunds as the processor has them now, for applying
+    /// what happened on the processor's side (a refund made in its dashboard).
+    fn payment<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<ForeignPayment, ProcessorError>> {
+        Box::pin(async move {
+            Err(ProcessorError::Rejected(format!(
+                "this processor does not report payments ({reference})"
+            )))
+        })
+    }
 
     /// Checks a card for attaching or setting up for later use.
     fn verify<'a>(

@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::{
     AuthorizeRequest, BoxFuture, CaptureRequest, CardDetails, CardError, CustomerRequest, Decline,
-    ForeignCard, Outcome, Processor, ProcessorError, RawCard, RefundRequest, VerifyRequest,
-    VoidRequest,
+    ForeignCard, ForeignPayment, ForeignRefund, Outcome, Processor, ProcessorError, RawCard,
+    RefundRequest, VerifyRequest, VoidRequest,
 };
 
 /// Stripe's API, where `CASHBOX_STRIPE_API_BASE` does not point elsewhere.
@@ -128,9 +128,23 @@ impl StripeProcessor {
         path: &str,
         form: &[(&str, &str)],
     ) -> Result<Outcome, ProcessorError> {
-        match self.call(Method::POST, path, Some(key), form).await? {
-            Answer::Object(pi) => payment_intent_outcome(&pi),
-            Answer::Refused(error) => Ok(Outcome::Declined(decline_of(&error))),
+        let pi = match self.call(Method::POST, path, Some(key), form).await? {
+            Answer::Object(pi) => pi,
+            Answer::Refused(error) => return Ok(Outcome::Declined(decline_of(&error))),
+        };
+        let outcome = payment_intent_outcome(&pi)?;
+        if outcome != Outcome::Processing {
+            return Ok(outcome);
+        }
+        // Stripe replays the first answer to a key for a day: asking again with the key would
+        // say `processing` forever, so the payment's state now is read instead.
+        let id = path_segment(pi["id"].as_str().unwrap_or_default())?;
+        match self
+            .call(Method::GET, &format!("/v1/payment_intents/{id}"), None, &[])
+            .await?
+        {
+            Answer::Object(now) => payment_intent_outcome(&now),
+            Answer::Refused(e) => Err(refused(&e)),
         }
     }
 
@@ -249,6 +263,23 @@ fn payment_intent_outcome(pi: &Value) -> Result<Outcome, ProcessorError> {
     }
 }
 
+/// A refusal of a call whose answer Cashbox needed.
+fn refused(error: &Value) -> ProcessorError {
+    ProcessorError::Rejected(error["message"].as_str().unwrap_or("refused").to_string())
+}
+
+/// A Stripe Refund.
+fn refund_of(r: &Value) -> Option<ForeignRefund> {
+    Some(ForeignRefund {
+        id: r["id"].as_str()?.to_string(),
+        amount_minor: r["amount"].as_i64()?,
+        currency: r["currency"].as_str()?.to_string(),
+        // localstripe leaves it out when the refund succeeded.
+        status: r["status"].as_str().unwrap_or("succeeded").to_string(),
+        cashbox_refund: r["metadata"]["cashbox_refund"].as_str().map(str::to_string),
+    })
+}
+
 /// A Stripe PaymentMethod's card, as Cashbox keeps it.
 fn card_of(pm: &Value) -> Option<ForeignCard> {
     let id = pm["id"].as_str()?.to_string();
@@ -283,9 +314,7 @@ impl Processor for StripeProcessor {
                 .await?
             {
                 Answer::Object(_) => Ok(()),
-                Answer::Refused(e) => Err(ProcessorError::Rejected(
-                    e["message"].as_str().unwrap_or("refused").to_string(),
-                )),
+                Answer::Refused(e) => Err(refused(&e)),
             }
         })
     }
@@ -315,9 +344,7 @@ impl Processor for StripeProcessor {
                     .as_str()
                     .map(str::to_string)
                     .ok_or_else(|| ProcessorError::Network("Stripe's customer has no id".into())),
-                Answer::Refused(e) => Err(ProcessorError::Rejected(
-                    e["message"].as_str().unwrap_or("refused").to_string(),
-                )),
+                Answer::Refused(e) => Err(refused(&e)),
             }
         })
     }
@@ -335,6 +362,34 @@ impl Processor for StripeProcessor {
                 Answer::Object(pm) => Ok(card_of(&pm)),
                 Answer::Refused(_) => Ok(None),
             }
+        })
+    }
+
+    fn payment<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<ForeignPayment, ProcessorError>> {
+        Box::pin(async move {
+            let id = path_segment(reference)?;
+            let pi = match self
+                .call(Method::GET, &format!("/v1/payment_intents/{id}"), None, &[])
+                .await?
+            {
+                Answer::Object(pi) => pi,
+                Answer::Refused(e) => return Err(refused(&e)),
+            };
+            let path = format!("/v1/refunds?payment_intent={id}&limit=100");
+            let refunds = match self.call(Method::GET, &path, None, &[]).await? {
+                Answer::Object(list) => list["data"].as_array().cloned().unwrap_or_default(),
+                Answer::Refused(e) => return Err(refused(&e)),
+            };
+            Ok(ForeignPayment {
+                reference: reference.to_string(),
+                attempt_key: pi["metadata"]["cashbox_attempt"]
+                    .as_str()
+                    .map(str::to_string),
+                refunds: refunds.iter().filter_map(refund_of).collect(),
+            })
         })
     }
 
@@ -477,9 +532,7 @@ impl Processor for StripeProcessor {
                 Answer::Object(pi) => Ok(Outcome::Succeeded {
                     reference: pi["id"].as_str().unwrap_or_default().to_string(),
                 }),
-                Answer::Refused(e) => Err(ProcessorError::Rejected(
-                    e["message"].as_str().unwrap_or("refused").to_string(),
-                )),
+                Answer::Refused(e) => Err(refused(&e)),
             }
         })
     }
@@ -519,9 +572,7 @@ impl Processor for StripeProcessor {
                         reference: r["id"].as_str().unwrap_or_default().to_string(),
                     })),
                 },
-                Answer::Refused(e) => Err(ProcessorError::Rejected(
-                    e["message"].as_str().unwrap_or("refused").to_string(),
-                )),
+                Answer::Refused(e) => Err(refused(&e)),
             }
         })
     }

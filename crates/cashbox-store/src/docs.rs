@@ -32,10 +32,11 @@ pub enum DocTable {
     CheckoutSessions,
     PortalConfigurations,
     PortalSessions,
+    ProcessorEvents,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 25] = [
+    pub const ALL: [DocTable; 26] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -61,6 +62,7 @@ impl DocTable {
         Self::CheckoutSessions,
         Self::PortalConfigurations,
         Self::PortalSessions,
+        Self::ProcessorEvents,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +92,7 @@ impl DocTable {
             Self::CheckoutSessions => "checkout_sessions",
             Self::PortalConfigurations => "billing_portal_configurations",
             Self::PortalSessions => "billing_portal_sessions",
+            Self::ProcessorEvents => "processor_events",
         }
     }
 }

@@ -121,6 +121,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_processor_customers.sql"),
         postgres: include_str!("../migrations/postgres/0018_processor_customers.sql"),
     },
+    Migration {
+        version: 19,
+        name: "processor_events",
+        sqlite: include_str!("../migrations/sqlite/0019_processor_events.sql"),
+        postgres: include_str!("../migrations/postgres/0019_processor_events.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 28] = [
+    pub const ALL: [SealedColumn; 29] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -43,6 +43,7 @@ impl SealedColumn {
         Self::Doc(DocTable::CheckoutSessions),
         Self::Doc(DocTable::PortalConfigurations),
         Self::Doc(DocTable::PortalSessions),
+        Self::Doc(DocTable::ProcessorEvents),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -212,6 +212,12 @@ pub async fn open(config: &Config, public_url: &str, purpose: Purpose) -> Result
         advance_answer_within: None,
         ordinary_transactions_only: false,
         processor_customer_share: config.processor_customer_share,
+        inbound_secrets: match &config.processor {
+            ProcessorConfig::Stripe(stripe) => {
+                cashbox_app::inbound::InboundSecrets(stripe.webhook_secrets.clone())
+            }
+            ProcessorConfig::Sandbox => Default::default(),
+        },
     };
     let app = match &config.processor {
         ProcessorConfig::Sandbox => {
@@ -383,6 +389,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
                 }
                 if let Err(e) = app.checkout_sessions().expire_due(1000).await {
                     tracing::warn!(error = %e, "expiring checkout sessions failed");
+                }
+                if let Err(e) = app.apply_inbound_events().await {
+                    tracing::warn!(error = %e, "applying the processor's events failed");
                 }
             }
         }

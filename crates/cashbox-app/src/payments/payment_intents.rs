@@ -596,12 +596,22 @@ impl App {
     /// Resumes a PaymentIntent whose processor call was interrupted (a crash, a timeout)
     /// longer ago than the lease, with the same processor idempotency key.
     pub(crate) async fn resume_payment_intent(&self, id: &str) -> AppResult<()> {
+        self.resume_payment_intent_after(id, PENDING_LEASE_SECS)
+            .await
+    }
+
+    /// Settles a pending confirmation at once, with what the processor says now (its webhook
+    /// said the payment finished): asking again under the attempt's key charges nothing twice,
+    /// and the outcome is applied only if the attempt is still pending.
+    pub(crate) async fn resume_payment_intent_now(&self, id: &str) -> AppResult<()> {
+        self.resume_payment_intent_after(id, -1).await
+    }
+
+    async fn resume_payment_intent_after(&self, id: &str, lease: i64) -> AppResult<()> {
         let ctx = RequestCtx::default();
         let pi: PaymentIntent = self.load(id).await?;
         match pi.pending.clone() {
-            Some(Pending::Confirm { attempt, since, .. })
-                if self.now() - since > PENDING_LEASE_SECS =>
-            {
+            Some(Pending::Confirm { attempt, since, .. }) if self.now() - since > lease => {
                 let pm_id = pi
                     .payment_method
                     .clone()

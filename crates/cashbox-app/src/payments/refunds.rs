@@ -12,10 +12,11 @@ use cashbox_core::payments::{
     Charge, PaymentIntent, REFUND_PREFIX, Refund, RefundCreateParams, RefundListParams,
     RefundRefused, RefundStatus, RefundUpdateParams,
 };
-use cashbox_processor::{Outcome, RefundRequest};
-use cashbox_store::DocFilter;
+use cashbox_processor::{ForeignRefund, Outcome, RefundRequest};
+use cashbox_store::{DocFilter, Tx};
 use serde_json::Value;
 
+use crate::docs::Doc;
 use crate::events::ListResult;
 use crate::expand::Reader;
 use crate::{App, AppError, AppResult, RequestCtx};
@@ -92,31 +93,9 @@ impl App {
             Outcome::Succeeded { reference } => {
                 refund.status = RefundStatus::Succeeded;
                 refund.processor_ref = Some(reference);
-                // A full refund of a purchase takes back what it granted.
-                // (A Checkout purchase granted under its PaymentIntent: it has no invoice.)
-                if refunded_in_full
-                    && let (Some(inv), Some(customer)) = (
-                        charge.invoice.as_ref().or(Some(&charge.payment_intent)),
-                        &charge.customer,
-                    )
-                {
-                    let now = self.now();
-                    self.revoke_purchase(&mut tx, customer, inv, now).await?;
-                }
-                self.post(&mut tx, Posting::refund_succeeded(&refund.id, amount))
-                    .await?;
-                self.save_doc(&mut tx, &charge).await?;
                 self.save_doc(&mut tx, &refund).await?;
-                self.record_event(&mut tx, ctx, "charge.refunded", &charge.to_json(), None)
+                self.refund_succeeded(&mut tx, ctx, &charge, &refund, refunded_in_full)
                     .await?;
-                self.record_event(
-                    &mut tx,
-                    ctx,
-                    "charge.refund.updated",
-                    &refund.to_json(),
-                    None,
-                )
-                .await?;
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
             Outcome::Declined(_) | Outcome::RequiresAction => {
@@ -129,6 +108,95 @@ impl App {
             }
         }
         self.finish(tx, ctx, refund.to_json(), expand).await
+    }
+
+    /// What a succeeded refund of `charge` (saved by the caller, as `charge_after` shows it)
+    /// does: a full refund of a purchase takes back what it granted; the ledger posts it.
+    async fn refund_succeeded(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        charge: &Charge,
+        refund: &Refund,
+        refunded_in_full: bool,
+    ) -> AppResult<()> {
+        // (A Checkout purchase granted under its PaymentIntent: it has no invoice.)
+        if refunded_in_full
+            && let (Some(inv), Some(customer)) = (
+                charge.invoice.as_ref().or(Some(&charge.payment_intent)),
+                &charge.customer,
+            )
+        {
+            let now = self.now();
+            self.revoke_purchase(tx, customer, inv, now).await?;
+        }
+        let amount = Money::new(refund.amount, refund.currency);
+        self.post(tx, Posting::refund_succeeded(&refund.id, amount))
+            .await?;
+        self.save_doc(tx, charge).await?;
+        self.record_event(tx, ctx, "charge.refunded", &charge.to_json(), None)
+            .await?;
+        self.record_event(tx, ctx, "charge.refund.updated", &refund.to_json(), None)
+            .await
+    }
+
+    /// Records a refund made on the processor's side (its dashboard) of `charge_id`, as if it
+    /// had been asked of Cashbox: the refund, the charge's refunded amount, the ledger, the
+    /// events, the purchase revoked if refunded in full. `false` if it is recorded already.
+    pub(crate) async fn record_foreign_refund(
+        &self,
+        ctx: &RequestCtx,
+        charge_id: &str,
+        foreign: &ForeignRefund,
+    ) -> AppResult<bool> {
+        let mut tx = self.store().begin().await?;
+        let mut charge: Charge = self.load_for_update(&mut tx, charge_id).await?;
+        for row in tx.children(Refund::TABLE, charge_id).await? {
+            let known: Refund = self.open_doc(&row)?;
+            if known.processor_ref.as_deref() == Some(foreign.id.as_str()) {
+                return Ok(false);
+            }
+        }
+        if !foreign
+            .currency
+            .eq_ignore_ascii_case(charge.currency.as_str())
+        {
+            return Err(AppError::Corrupt(format!(
+                "refund {} is in {}, its charge {} in {}",
+                foreign.id,
+                foreign.currency,
+                charge.id,
+                charge.currency.as_str()
+            )));
+        }
+        let now = self.now();
+        // It happened already: no refund window applies.
+        let amount = charge
+            .reserve_refund(Some(foreign.amount_minor), now, None)
+            .map_err(ParamError::from)?;
+        let refunded_in_full = charge
+            .refund_settled(amount, true)
+            .map_err(|e| AppError::Corrupt(format!("charge {}: {e}", charge.id)))?;
+        let refund = Refund {
+            id: new_id(REFUND_PREFIX),
+            created: now,
+            amount: amount.amount_minor(),
+            currency: amount.currency(),
+            charge: charge.id.clone(),
+            payment_intent: charge.payment_intent.clone(),
+            reason: None,
+            status: RefundStatus::Succeeded,
+            failure_reason: None,
+            metadata: Metadata::new(),
+            processor_ref: Some(foreign.id.clone()),
+        };
+        self.insert_doc(&mut tx, &refund).await?;
+        self.record_event(&mut tx, ctx, "refund.created", &refund.to_json(), None)
+            .await?;
+        self.refund_succeeded(&mut tx, ctx, &charge, &refund, refunded_in_full)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Settles a refund whose processor call was interrupted longer ago than the lease.

@@ -128,6 +128,7 @@ pub async fn build_app_with(
         advance_answer_within: options.advance_answer_within,
         ordinary_transactions_only: options.ordinary_transactions_only,
         processor_customer_share: Default::default(),
+        inbound_secrets: Default::default(),
     };
     let ring = KeyRing::parse(ring).unwrap();
     let app = match &options.stripe_api_base {
