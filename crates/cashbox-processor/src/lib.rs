@@ -81,6 +81,10 @@ pub enum ProcessorError {
     Network(String),
     #[error("the processor did not answer in time")]
     Timeout,
+    /// The processor failed while handling the request (a 5xx): it may have acted, and
+    /// asking again with the same key may only repeat the failure.
+    #[error("the processor failed while handling the request: {0}")]
+    Indeterminate(String),
     #[error("the processor refused the request: {0}")]
     Rejected(String),
     #[error(

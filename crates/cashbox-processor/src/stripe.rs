@@ -148,6 +148,47 @@ impl StripeProcessor {
         }
     }
 
+    /// The outcome of the PaymentIntent made for Cashbox's attempt `key`, found by the
+    /// metadata it carries (Stripe's search), or `None` if Stripe has none.
+    async fn find_attempt(&self, key: &str) -> Result<Option<Outcome>, ProcessorError> {
+        let query = format!("metadata['cashbox_attempt']:'{}'", key.replace('\'', ""));
+        let path = format!(
+            "/v1/payment_intents/search?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("query", &query)
+                .finish()
+        );
+        match self.call(Method::GET, &path, None, &[]).await? {
+            Answer::Object(found) => match found["data"].as_array().and_then(|d| d.first()) {
+                Some(pi) => payment_intent_outcome(pi).map(Some),
+                None => Ok(None),
+            },
+            // A stand-in without search (localstripe): still unknown.
+            Answer::Refused(_) => Ok(None),
+        }
+    }
+
+    /// The refund Cashbox's refund `key` made of `payment`, found by the metadata it carries.
+    async fn find_refund(
+        &self,
+        payment: &str,
+        key: &str,
+    ) -> Result<Option<Outcome>, ProcessorError> {
+        let path = format!(
+            "/v1/refunds?payment_intent={}&limit=100",
+            path_segment(payment)?
+        );
+        match self.call(Method::GET, &path, None, &[]).await? {
+            Answer::Object(list) => Ok(list["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["metadata"]["cashbox_refund"].as_str() == Some(key))
+                .map(refund_outcome)),
+            Answer::Refused(e) => Err(refused(&e)),
+        }
+    }
+
     /// Attaches `payment_method` to the Stripe customer `customer` (Stripe checks the card).
     async fn attach(
         &self,
@@ -191,6 +232,9 @@ fn classify(status: StatusCode, body: &[u8]) -> Result<Answer, ProcessorError> {
             error()["message"].as_str().unwrap_or("no message")
         ))),
         400 | 402 | 404 => Ok(Answer::Refused(error())),
+        500..=599 => Err(ProcessorError::Indeterminate(format!(
+            "Stripe answered {status}"
+        ))),
         _ => Err(ProcessorError::Network(format!("Stripe answered {status}"))),
     }
 }
@@ -266,6 +310,25 @@ fn payment_intent_outcome(pi: &Value) -> Result<Outcome, ProcessorError> {
 /// A refusal of a call whose answer Cashbox needed.
 fn refused(error: &Value) -> ProcessorError {
     ProcessorError::Rejected(error["message"].as_str().unwrap_or("refused").to_string())
+}
+
+/// What a Stripe Refund's status means.
+fn refund_outcome(r: &Value) -> Outcome {
+    let id = r["id"].as_str().unwrap_or_default().to_string();
+    // localstripe may leave the status out of a succeeded refund.
+    match r["status"].as_str().unwrap_or("succeeded") {
+        "succeeded" => Outcome::Succeeded { reference: id },
+        "pending" | "requires_action" => Outcome::Processing,
+        _ => Outcome::Declined(Decline {
+            code: "refund_failed".into(),
+            decline_code: None,
+            message: r["failure_reason"]
+                .as_str()
+                .unwrap_or("The refund failed.")
+                .to_string(),
+            reference: id,
+        }),
+    }
 }
 
 /// A Stripe Refund.
@@ -499,8 +562,20 @@ impl Processor for StripeProcessor {
                     "any",
                 ));
             }
-            self.payment_intent(req.idempotency_key, "/v1/payment_intents", &form)
+            match self
+                .payment_intent(req.idempotency_key, "/v1/payment_intents", &form)
                 .await
+            {
+                Err(ProcessorError::Indeterminate(why)) => {
+                    // Stripe replays a 5xx to the same key for a day: the payment, if Stripe
+                    // made it, is found by the attempt key it carries instead.
+                    match self.find_attempt(req.idempotency_key).await? {
+                        Some(outcome) => Ok(outcome),
+                        None => Err(ProcessorError::Indeterminate(why)),
+                    }
+                }
+                answer => answer,
+            }
         })
     }
 
@@ -555,24 +630,20 @@ impl Processor for StripeProcessor {
                     Some(req.idempotency_key),
                     &form,
                 )
-                .await?
+                .await
             {
-                Answer::Object(r) => match r["status"].as_str() {
-                    Some("succeeded") => Ok(Outcome::Succeeded {
-                        reference: r["id"].as_str().unwrap_or_default().to_string(),
-                    }),
-                    Some("pending" | "requires_action") => Ok(Outcome::Processing),
-                    _ => Ok(Outcome::Declined(Decline {
-                        code: "refund_failed".into(),
-                        decline_code: None,
-                        message: r["failure_reason"]
-                            .as_str()
-                            .unwrap_or("The refund failed.")
-                            .to_string(),
-                        reference: r["id"].as_str().unwrap_or_default().to_string(),
-                    })),
-                },
-                Answer::Refused(e) => Err(refused(&e)),
+                Ok(Answer::Object(r)) => Ok(refund_outcome(&r)),
+                Ok(Answer::Refused(e)) => Err(refused(&e)),
+                Err(ProcessorError::Indeterminate(why)) => {
+                    match self
+                        .find_refund(req.charge_reference, req.idempotency_key)
+                        .await?
+                    {
+                        Some(outcome) => Ok(outcome),
+                        None => Err(ProcessorError::Indeterminate(why)),
+                    }
+                }
+                Err(e) => Err(e),
             }
         })
     }
@@ -585,11 +656,18 @@ mod tests {
 
     #[test]
     fn unknown_outcomes_are_errors_and_refusals_are_declines() {
-        for status in [409, 429, 500, 502, 503] {
+        for status in [409, 429] {
             let status = StatusCode::from_u16(status).unwrap();
             assert!(matches!(
                 classify(status, b"{}"),
                 Err(ProcessorError::Network(_))
+            ));
+        }
+        for status in [500, 502, 503] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert!(matches!(
+                classify(status, b"{}"),
+                Err(ProcessorError::Indeterminate(_))
             ));
         }
         assert!(matches!(

@@ -19,6 +19,7 @@ mod portal;
 mod recovery;
 mod schema;
 mod search;
+mod stripe_faults;
 mod subscription_property;
 mod support;
 mod usage;

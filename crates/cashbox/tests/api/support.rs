@@ -72,6 +72,8 @@ pub struct AppOptions {
     /// Money through the Stripe processor at this address (a scripted stand-in), instead of
     /// the sandbox.
     pub stripe_api_base: Option<String>,
+    /// Secrets the processor's webhooks are signed with (`/webhooks/stripe`).
+    pub inbound_secrets: Vec<String>,
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
@@ -128,7 +130,13 @@ pub async fn build_app_with(
         advance_answer_within: options.advance_answer_within,
         ordinary_transactions_only: options.ordinary_transactions_only,
         processor_customer_share: Default::default(),
-        inbound_secrets: Default::default(),
+        inbound_secrets: cashbox_app::inbound::InboundSecrets(
+            options
+                .inbound_secrets
+                .iter()
+                .map(|s| zeroize::Zeroizing::new(s.clone()))
+                .collect(),
+        ),
     };
     let ring = KeyRing::parse(ring).unwrap();
     let app = match &options.stripe_api_base {
