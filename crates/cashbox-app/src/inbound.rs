@@ -169,6 +169,19 @@ impl App {
                 self.update_mirrored_card(&e.object).await
             }
             "payment_method.detached" => self.detach_mirrored_card(&e.object).await,
+            "charge.dispute.created"
+            | "charge.dispute.updated"
+            | "charge.dispute.closed"
+            | "charge.dispute.funds_withdrawn"
+            | "charge.dispute.funds_reinstated" => {
+                let (changed, what) = self.apply_foreign_dispute(&e.object).await?;
+                let status = if changed {
+                    InboundStatus::Applied
+                } else {
+                    InboundStatus::Ignored
+                };
+                Ok((status, what))
+            }
             other => ignored(format!("Cashbox does not act on {other}")),
         }
     }

@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 
 use cashbox_core::billing::credit_note::CreditNote;
 use cashbox_core::billing::invoice::{Invoice, InvoiceStatus};
+use cashbox_core::dispute::Dispute;
 use cashbox_core::id::new_id;
 use cashbox_core::ledger::{self, Posting};
 use cashbox_core::payments::{Charge, Refund, RefundStatus};
 use cashbox_store::{DocTable, Imbalance, LedgerLine, Tx};
 
 use crate::docs::Doc;
-use crate::{App, AppResult};
+use crate::{App, AppError, AppResult};
 
 /// What `cashbox ledger check` found; sound when every list is empty.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -155,6 +156,24 @@ impl App {
                 let note: CreditNote = self.open_doc(row)?;
                 for (account, amount) in crate::billing::credit_notes::expected_lines(&note) {
                     add(account, note.currency.as_str(), amount);
+                }
+            }
+        }
+        let mut after = String::new();
+        loop {
+            let rows = self.store().docs_batch(Dispute::TABLE, &after, 500).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id.clone();
+            for row in &rows {
+                let d: Dispute = self.open_doc(row)?;
+                if d.status.funds_withdrawn() {
+                    let currency = d.currency.as_str();
+                    add(ledger::DISPUTES, currency, d.amount);
+                    add(ledger::DISPUTE_FEES, currency, d.fee);
+                    let out = d.amount.checked_add(d.fee).ok_or_else(|| {
+                        AppError::Corrupt(format!("dispute {}: amount and fee overflow", d.id))
+                    })?;
+                    add(ledger::PROCESSOR_CLEARING, currency, -out);
                 }
             }
         }

@@ -14,6 +14,8 @@
 //!   grant's money was income when its top-up was captured).
 //! - `paid_out_of_band`: invoice payments received outside Cashbox.
 //! - `bad_debt`: invoices written off as uncollectible.
+//! - `disputes`: money a cardholder's bank took back (contra-income, a debit balance).
+//! - `dispute_fees`: the banks' fees for disputes (an expense).
 
 use crate::currency::Currency;
 use crate::money::Money;
@@ -29,6 +31,8 @@ pub const DISCOUNTS: &str = "discounts";
 pub const CREDITS_APPLIED: &str = "credits_applied";
 pub const PAID_OUT_OF_BAND: &str = "paid_out_of_band";
 pub const BAD_DEBT: &str = "bad_debt";
+pub const DISPUTES: &str = "disputes";
+pub const DISPUTE_FEES: &str = "dispute_fees";
 
 /// What a finalized invoice posts: the sale net of tax, its discounts, its tax, what moved on
 /// the customer's balance, and what the customer now owes on it.
@@ -247,6 +251,38 @@ impl Posting {
         Self::of("credit_note_voided", id, currency, &lines)
     }
 
+    /// A dispute's amount and fee withdrawn from the processor's balance; `None` for none.
+    pub fn dispute_funds_withdrawn(id: &str, amount: Money, fee: i64) -> Option<Self> {
+        let (minor, currency) = (amount.amount_minor(), amount.currency());
+        let out = minor.checked_add(fee)?.checked_neg()?;
+        Self::of(
+            "dispute_funds_withdrawn",
+            id,
+            currency,
+            &[
+                (DISPUTES, minor),
+                (DISPUTE_FEES, fee),
+                (PROCESSOR_CLEARING, out),
+            ],
+        )
+    }
+
+    /// A won dispute's amount and fee returned.
+    pub fn dispute_funds_reinstated(id: &str, amount: Money, fee: i64) -> Option<Self> {
+        let (minor, currency) = (amount.amount_minor(), amount.currency());
+        let back = minor.checked_add(fee)?;
+        Self::of(
+            "dispute_funds_reinstated",
+            id,
+            currency,
+            &[
+                (DISPUTES, minor.checked_neg()?),
+                (DISPUTE_FEES, fee.checked_neg()?),
+                (PROCESSOR_CLEARING, back),
+            ],
+        )
+    }
+
     /// A refund paid out of the processor's balance.
     pub fn refund_succeeded(refund_id: &str, amount: Money) -> Self {
         let kind = "refund_succeeded";
@@ -264,6 +300,10 @@ mod tests {
     fn postings_balance() {
         assert!(Posting::payment_captured("ch_1", Money::new(1000, USD)).is_balanced());
         assert!(Posting::refund_succeeded("re_1", Money::new(400, USD)).is_balanced());
+        let out = Posting::dispute_funds_withdrawn("dp_1", Money::new(400, USD), 1500).unwrap();
+        let back = Posting::dispute_funds_reinstated("dp_1", Money::new(400, USD), 1500).unwrap();
+        assert!(out.is_balanced() && back.is_balanced());
+        assert!(Posting::dispute_funds_withdrawn("dp_1", Money::new(i64::MAX, USD), 1).is_none());
         // 1000 with 200 off, 10% tax, 300 of credit used: 780 due.
         let a = InvoiceAmounts {
             amount_due: 580,

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod crypto;
 pub mod currency;
 pub mod customer;
+pub mod dispute;
 pub mod event;
 pub mod id;
 pub mod inbound;

@@ -992,6 +992,9 @@ pub struct Charge {
     /// The invoice its PaymentIntent pays, if any.
     #[serde(default)]
     pub invoice: Option<String>,
+    /// A cardholder's bank disputed it (a chargeback, not an inquiry).
+    #[serde(default)]
+    pub disputed: bool,
 }
 
 /// Why a charge cannot be refunded as asked: each one of Stripe's errors.
@@ -1011,6 +1014,8 @@ pub enum RefundRefused {
     TooLarge { id: String, asked: i64, left: i64 },
     #[error("Invalid amount: must be a positive integer.")]
     NotPositive,
+    #[error("Charge {0} has been charged back: its dispute settles the money, not a refund.")]
+    Disputed(String),
     #[error("the charge's amounts overflow: {0}")]
     Money(#[from] MoneyError),
 }
@@ -1025,6 +1030,7 @@ impl From<RefundRefused> for ParamError {
             RefundRefused::WindowExpired { .. } => {
                 ParamError::new("charge", "charge_refund_window_expired", message)
             }
+            RefundRefused::Disputed(_) => ParamError::new("charge", "charge_disputed", message),
             RefundRefused::AlreadyRefunded(_) => {
                 ParamError::new("charge", "charge_already_refunded", message)
             }
@@ -1076,6 +1082,9 @@ impl Charge {
         }
         if self.status != ChargeStatus::Succeeded || !self.captured {
             return Err(RefundRefused::NotCaptured(self.id.clone()));
+        }
+        if self.disputed {
+            return Err(RefundRefused::Disputed(self.id.clone()));
         }
         if let Some(days) = window_days
             && now.saturating_sub(self.created) > i64::from(days) * 86_400
@@ -1164,7 +1173,7 @@ impl Charge {
             "currency": self.currency,
             "customer": self.customer,
             "description": self.description,
-            "disputed": false,
+            "disputed": self.disputed,
             "failure_code": self.failure_code,
             "failure_message": self.failure_message,
             "fraud_details": {},

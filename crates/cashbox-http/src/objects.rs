@@ -1807,3 +1807,88 @@ pub struct ProcessorEventData {
     /// The processor's object, as it sent it.
     pub object: AnyObject,
 }
+
+/// `dispute`
+#[derive(ToSchema)]
+pub struct Dispute {
+    pub amount: i64,
+    pub balance_transactions: Vec<AnyObject>,
+    pub charge: String,
+    pub created: i64,
+    pub currency: String,
+    pub enhanced_eligibility_types: Vec<String>,
+    pub evidence: DisputeEvidence,
+    pub evidence_details: DisputeEvidenceDetails,
+    pub id: String,
+    pub is_charge_refundable: bool,
+    pub livemode: bool,
+    pub metadata: Metadata,
+    /// Always `dispute`.
+    pub object: String,
+    pub payment_intent: Option<String>,
+    pub payment_method_details: DisputePaymentMethodDetails,
+    pub reason: String,
+    /// `warning_needs_response`, `warning_under_review`, `warning_closed`,
+    /// `needs_response`, `under_review`, `won` or `lost`.
+    pub status: String,
+}
+
+/// `dispute.evidence`: text fields; the file fields are always `null` (no File uploads).
+#[derive(ToSchema)]
+pub struct DisputeEvidence {
+    pub access_activity_log: Option<String>,
+    pub billing_address: Option<String>,
+    pub cancellation_policy: Option<String>,
+    pub cancellation_policy_disclosure: Option<String>,
+    pub cancellation_rebuttal: Option<String>,
+    pub customer_communication: Option<String>,
+    pub customer_email_address: Option<String>,
+    pub customer_name: Option<String>,
+    pub customer_purchase_ip: Option<String>,
+    pub customer_signature: Option<String>,
+    pub duplicate_charge_documentation: Option<String>,
+    pub duplicate_charge_explanation: Option<String>,
+    pub duplicate_charge_id: Option<String>,
+    pub enhanced_evidence: AnyObject,
+    pub product_description: Option<String>,
+    pub receipt: Option<String>,
+    pub refund_policy: Option<String>,
+    pub refund_policy_disclosure: Option<String>,
+    pub refund_refusal_explanation: Option<String>,
+    pub service_date: Option<String>,
+    pub service_documentation: Option<String>,
+    pub shipping_address: Option<String>,
+    pub shipping_carrier: Option<String>,
+    pub shipping_date: Option<String>,
+    pub shipping_documentation: Option<String>,
+    pub shipping_tracking_number: Option<String>,
+    pub uncategorized_file: Option<String>,
+    pub uncategorized_text: Option<String>,
+}
+
+/// `dispute.evidence_details`
+#[derive(ToSchema)]
+pub struct DisputeEvidenceDetails {
+    pub due_by: Option<i64>,
+    pub enhanced_eligibility: AnyObject,
+    pub has_evidence: bool,
+    pub past_due: bool,
+    pub submission_count: i64,
+}
+
+/// `dispute.payment_method_details`
+#[derive(ToSchema)]
+pub struct DisputePaymentMethodDetails {
+    pub card: DisputeCardDetails,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// `dispute.payment_method_details.card`
+#[derive(ToSchema)]
+pub struct DisputeCardDetails {
+    pub brand: String,
+    /// `chargeback` or `inquiry`.
+    pub case_type: String,
+    pub network_reason_code: Option<String>,
+}

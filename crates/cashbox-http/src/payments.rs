@@ -1,5 +1,5 @@
 //! `/v1/payment_methods`, `/v1/setup_intents`, `/v1/payment_intents`, `/v1/charges`,
-//! `/v1/refunds`. Request bodies follow Stripe's API reference for these resources.
+//! `/v1/refunds`, `/v1/disputes`. Request bodies follow Stripe's API reference for these resources.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,6 +7,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use cashbox_core::dispute::{DisputeListParams, DisputeUpdateParams};
 use cashbox_core::payments::{
     AuthenticateParams, ChargeListParams, IntentRetrieveParams, PaymentIntentCancelParams,
     PaymentIntentCaptureParams, PaymentIntentConfirmParams, PaymentIntentCreateParams,
@@ -20,7 +21,7 @@ use crate::HttpState;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope, ErrorType};
 use crate::extract::{Api, NoParams};
 use crate::list::ListObject;
-use crate::objects::{Charge, PaymentIntent, PaymentMethod, Refund, SetupIntent};
+use crate::objects::{Charge, Dispute, PaymentIntent, PaymentMethod, Refund, SetupIntent};
 use axum::http::StatusCode;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
@@ -46,6 +47,9 @@ pub fn routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(refund_create, refund_list))
         .routes(routes!(refund_retrieve, refund_update))
         .routes(routes!(refund_cancel))
+        .routes(routes!(dispute_list))
+        .routes(routes!(dispute_retrieve, dispute_update))
+        .routes(routes!(dispute_close))
 }
 
 type JsonResult = ApiResult<Json<Value>>;
@@ -503,5 +507,66 @@ async fn refund_list(State(s): State<HttpState>, api: Api<RefundListParams>) -> 
     Ok(list(
         "/v1/refunds",
         s.app.refunds().list(&api.params, &api.call.expand).await?,
+    ))
+}
+
+// Disputes ---------------------------------------------------------------------------------
+
+/// List disputes, newest first, by charge or PaymentIntent.
+#[utoipa::path(get, path = "/v1/disputes", tag = "Disputes",
+    params(DisputeListParams),
+    responses((status = 200, body = ListObject<Dispute>)))]
+async fn dispute_list(State(s): State<HttpState>, api: Api<DisputeListParams>) -> ListResult {
+    Ok(list(
+        "/v1/disputes",
+        s.app.disputes().list(&api.params, &api.call.expand).await?,
+    ))
+}
+
+/// Retrieve a dispute.
+#[utoipa::path(get, path = "/v1/disputes/{id}", tag = "Disputes",
+    params(("id" = String, Path)), responses((status = 200, body = Dispute), (status = 404, body = ErrorEnvelope)))]
+async fn dispute_retrieve(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app.disputes().retrieve(&id, &api.call.expand).await?,
+    ))
+}
+
+/// Stage or submit evidence (`submit=false` stages it), and update metadata. On the sandbox,
+/// `evidence[uncategorized_text]=winning_evidence` or `losing_evidence` decides a submitted
+/// dispute at once, as in Stripe's test mode.
+#[utoipa::path(post, path = "/v1/disputes/{id}", tag = "Disputes",
+    params(("id" = String, Path)), request_body(content = DisputeUpdateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Dispute), (status = 400, body = ErrorEnvelope)))]
+async fn dispute_update(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<DisputeUpdateParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .disputes()
+            .update(&api.call.ctx, &id, api.params, &api.call.expand)
+            .await?,
+    ))
+}
+
+/// Accept a dispute: it is lost, and a one-time purchase's grants are taken back.
+#[utoipa::path(post, path = "/v1/disputes/{id}/close", tag = "Disputes",
+    params(("id" = String, Path)), responses((status = 200, body = Dispute), (status = 400, body = ErrorEnvelope)))]
+async fn dispute_close(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    api: Api<NoParams>,
+) -> JsonResult {
+    Ok(Json(
+        s.app
+            .disputes()
+            .close(&api.call.ctx, &id, &api.call.expand)
+            .await?,
     ))
 }

@@ -181,6 +181,15 @@ pub struct ForeignPayment {
     pub refunds: Vec<ForeignRefund>,
 }
 
+/// A dispute the processor will open on a captured charge (the sandbox's dispute cards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisputeNotice {
+    /// Stripe's reason: `fraudulent`, `general`…
+    pub reason: &'static str,
+    /// An inquiry (no money moves) rather than a chargeback.
+    pub inquiry: bool,
+}
+
 /// What a processor's customer is created with: only what the operator's settings share.
 #[derive(Debug, Clone)]
 pub struct CustomerRequest<'a> {
@@ -244,6 +253,34 @@ pub trait Processor: Send + Sync + 'static {
                 "this processor does not report payments ({reference})"
             )))
         })
+    }
+
+    /// A dispute the processor opens as soon as a charge of `card_token` is captured: the
+    /// sandbox's dispute test cards. A real processor reports disputes by webhook instead.
+    fn dispute_after_capture(&self, card_token: &str) -> Option<DisputeNotice> {
+        let _ = card_token;
+        None
+    }
+
+    /// Sends a dispute's evidence to the processor (and submits it unless `submit` is false).
+    /// Nothing to send on the sandbox.
+    fn update_dispute<'a>(
+        &'a self,
+        reference: Option<&'a str>,
+        evidence: &'a [(String, String)],
+        submit: bool,
+    ) -> BoxFuture<'a, Result<(), ProcessorError>> {
+        let _ = (reference, evidence, submit);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Accepts a dispute on the processor's side.
+    fn close_dispute<'a>(
+        &'a self,
+        reference: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), ProcessorError>> {
+        let _ = reference;
+        Box::pin(async { Ok(()) })
     }
 
     /// Checks a card for attaching or setting up for later use.

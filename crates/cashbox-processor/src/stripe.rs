@@ -456,6 +456,54 @@ impl Processor for StripeProcessor {
         })
     }
 
+    fn update_dispute<'a>(
+        &'a self,
+        reference: Option<&'a str>,
+        evidence: &'a [(String, String)],
+        submit: bool,
+    ) -> BoxFuture<'a, Result<(), ProcessorError>> {
+        Box::pin(async move {
+            let Some(reference) = reference else {
+                return Err(ProcessorError::Rejected(
+                    "the dispute is not Stripe's".into(),
+                ));
+            };
+            let path = format!("/v1/disputes/{}", path_segment(reference)?);
+            let names: Vec<String> = evidence
+                .iter()
+                .map(|(k, _)| format!("evidence[{k}]"))
+                .collect();
+            let mut form: Vec<(&str, &str)> = names
+                .iter()
+                .zip(evidence)
+                .map(|(name, (_, text))| (name.as_str(), text.as_str()))
+                .collect();
+            form.push(("submit", if submit { "true" } else { "false" }));
+            match self.call(Method::POST, &path, None, &form).await? {
+                Answer::Object(_) => Ok(()),
+                Answer::Refused(e) => Err(refused(&e)),
+            }
+        })
+    }
+
+    fn close_dispute<'a>(
+        &'a self,
+        reference: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), ProcessorError>> {
+        Box::pin(async move {
+            let Some(reference) = reference else {
+                return Err(ProcessorError::Rejected(
+                    "the dispute is not Stripe's".into(),
+                ));
+            };
+            let path = format!("/v1/disputes/{}/close", path_segment(reference)?);
+            match self.call(Method::POST, &path, None, &[]).await? {
+                Answer::Object(_) => Ok(()),
+                Answer::Refused(e) => Err(refused(&e)),
+            }
+        })
+    }
+
     fn tokenize_card(&self, _card: RawCard<'_>) -> Result<CardDetails, CardError> {
         Err(CardError {
             code: "processing_error",

@@ -33,10 +33,11 @@ pub enum DocTable {
     PortalConfigurations,
     PortalSessions,
     ProcessorEvents,
+    Disputes,
 }
 
 impl DocTable {
-    pub const ALL: [DocTable; 26] = [
+    pub const ALL: [DocTable; 27] = [
         Self::PaymentMethods,
         Self::SetupIntents,
         Self::PaymentIntents,
@@ -63,6 +64,7 @@ impl DocTable {
         Self::PortalConfigurations,
         Self::PortalSessions,
         Self::ProcessorEvents,
+        Self::Disputes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +95,7 @@ impl DocTable {
             Self::PortalConfigurations => "billing_portal_configurations",
             Self::PortalSessions => "billing_portal_sessions",
             Self::ProcessorEvents => "processor_events",
+            Self::Disputes => "disputes",
         }
     }
 }

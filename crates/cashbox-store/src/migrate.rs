@@ -127,6 +127,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_processor_events.sql"),
         postgres: include_str!("../migrations/postgres/0019_processor_events.sql"),
     },
+    Migration {
+        version: 20,
+        name: "disputes",
+        sqlite: include_str!("../migrations/sqlite/0020_disputes.sql"),
+        postgres: include_str!("../migrations/postgres/0020_disputes.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Cashbox's migration lock among PostgreSQL advisory locks.

@@ -14,7 +14,7 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 29] = [
+    pub const ALL: [SealedColumn; 30] = [
         Self::Customers,
         Self::Events,
         Self::IdempotencyResponses,
@@ -44,6 +44,7 @@ impl SealedColumn {
         Self::Doc(DocTable::PortalConfigurations),
         Self::Doc(DocTable::PortalSessions),
         Self::Doc(DocTable::ProcessorEvents),
+        Self::Doc(DocTable::Disputes),
     ];
 
     /// (table, sealed column); the row id is always `id`.

@@ -2,6 +2,7 @@
 //! ([`payment_methods`], [`setup_intents`]), refunds, and the sweep that finishes a payment
 //! whose process died ([`recovery`]).
 
+pub mod disputes;
 pub mod payment_intents;
 pub mod payment_methods;
 pub mod processor;

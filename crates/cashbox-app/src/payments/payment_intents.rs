@@ -246,7 +246,10 @@ impl App {
         match outcome.clone() {
             Outcome::Succeeded { reference } => {
                 let captured = pi.capture_method != CaptureMethod::Manual;
-                let charge = self.apply_success(&mut pi, &pm, reference, now);
+                let mut charge = self.apply_success(&mut pi, &pm, reference, now);
+                let dispute = captured
+                    .then(|| self.dispute_on_capture(&mut charge))
+                    .flatten();
                 if captured {
                     self.post(tx, charge.capture_posting(charge.captured_amount()))
                         .await?;
@@ -269,6 +272,9 @@ impl App {
                 let shown = Shown::new(Snapshot::PaymentIntent, &pi.id, &pi_doc);
                 self.record_snapshot(tx, ctx, &[success_event(captured)], shown);
                 self.success_settles(tx, ctx, &pi).await?;
+                if let Some(d) = &dispute {
+                    self.record_dispute_opened(tx, ctx, d).await?;
+                }
                 self.reply(tx, ctx, 200, || pi.to_json(), reply).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
@@ -466,6 +472,7 @@ impl App {
             processor_ref,
             released: false,
             invoice: pi.invoice.clone(),
+            disputed: false,
         }
     }
 
@@ -517,6 +524,7 @@ impl App {
             charge.capture_posting(Money::new(amount, charge.currency)),
         )
         .await?;
+        let dispute = self.dispute_on_capture(&mut charge);
         self.save_doc(&mut tx, &charge).await?;
         self.save_doc(&mut tx, &pi).await?;
         self.record_event(&mut tx, ctx, "charge.captured", &charge.to_json(), None)
@@ -529,6 +537,9 @@ impl App {
             None,
         )
         .await?;
+        if let Some(d) = &dispute {
+            self.record_dispute_opened(&mut tx, ctx, d).await?;
+        }
         self.finish(tx, ctx, pi.to_json(), expand).await
     }
 

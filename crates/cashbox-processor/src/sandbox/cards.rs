@@ -18,6 +18,11 @@ pub enum Behavior {
     AuthenticatesUnlessSetUp,
     /// Always needs authentication.
     AlwaysAuthenticates,
+    /// Succeeds; then the cardholder's bank disputes the charge (an inquiry, or a chargeback
+    /// for fraud).
+    Disputed {
+        inquiry: bool,
+    },
 }
 
 /// `Debug` names the card, never its number.
@@ -175,6 +180,20 @@ pub const TEST_CARDS: &[TestCard] = &[
         "visa",
         "credit",
         Behavior::AlwaysAuthenticates,
+    ),
+    card(
+        "4000000000000259",
+        "createDispute",
+        "visa",
+        "credit",
+        Behavior::Disputed { inquiry: false },
+    ),
+    card(
+        "4000000000002685",
+        "createDisputeInquiry",
+        "visa",
+        "credit",
+        Behavior::Disputed { inquiry: true },
     ),
     card(
         "4000000000003220",

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::{
-    AuthorizeRequest, BoxFuture, CaptureRequest, CardDetails, CardError, Decline, Outcome,
-    Processor, ProcessorError, RawCard, RefundRequest, VerifyRequest, VoidRequest,
+    AuthorizeRequest, BoxFuture, CaptureRequest, CardDetails, CardError, Decline, DisputeNotice,
+    Outcome, Processor, ProcessorError, RawCard, RefundRequest, VerifyRequest, VoidRequest,
 };
 use cards::{Behavior, TestCard};
 
@@ -142,7 +142,7 @@ fn decide_charge(card: &TestCard, req: &AuthorizeRequest<'_>) -> Decision {
         ),
         _ if req.authenticated => Decision::Succeed,
         _ if req.request_authentication && !req.off_session => Decision::Authenticate,
-        Behavior::Succeeds => Decision::Succeed,
+        Behavior::Succeeds | Behavior::Disputed { .. } => Decision::Succeed,
         Behavior::AuthenticatesUnlessSetUp if req.off_session && req.card_set_up => {
             Decision::Succeed
         }
@@ -225,6 +225,16 @@ impl Processor for SandboxProcessor {
             card.today,
         )?;
         Ok(test.details(month, year, self.fingerprint(test.number)))
+    }
+
+    fn dispute_after_capture(&self, card_token: &str) -> Option<DisputeNotice> {
+        match cards::by_token(card_token)?.behavior {
+            Behavior::Disputed { inquiry } => Some(DisputeNotice {
+                reason: if inquiry { "general" } else { "fraudulent" },
+                inquiry,
+            }),
+            _ => None,
+        }
     }
 
     fn test_card(&self, id: &str) -> Option<CardDetails> {

@@ -9,6 +9,7 @@ mod conventions;
 mod customers;
 mod differential;
 mod discounts;
+mod disputes;
 mod encryption;
 mod entitlements;
 mod events;
