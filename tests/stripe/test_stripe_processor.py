@@ -331,3 +331,35 @@ def test_localstripes_own_signed_webhooks_are_received(stand, cashbox):
     # Cashbox settled that payment itself: the event changes nothing.
     assert kinds["payment_intent.succeeded"]["status"] == "ignored"
     assert "settled already" in kinds["payment_intent.succeeded"]["outcome"]
+
+
+def test_a_dispute_stripe_reports_is_kept_once_in_any_order(stand, cashbox):
+    pi = stripe.PaymentIntent.create(
+        amount=4200, currency="usd", payment_method=stand.card(VISA), confirm=True
+    )
+    [theirs] = stripe_pi(stand, pi.id)
+    charge = stand.call("GET", f"/v1/payment_intents/{theirs['id']}")["latest_charge"]
+    dispute = {
+        "id": "dp_" + theirs["id"][3:],
+        "object": "dispute",
+        "amount": 4200,
+        "currency": "usd",
+        "charge": charge["id"],
+        "payment_intent": theirs["id"],
+        "reason": "fraudulent",
+        "status": "needs_response",
+        "balance_transactions": [{"amount": -4200, "fee": 1500}],
+    }
+    created = event("charge.dispute.created", dispute, 1)
+    closed = event("charge.dispute.closed", {**dispute, "status": "won"}, 2)
+    # The bank's decision arrives before the dispute itself, then both again.
+    for e in (closed, created, closed, created):
+        assert deliver(cashbox, e)[0] == 200
+    # Applied in the background, in whichever order: the decision always changes something.
+    assert processor_event(closed["id"])["status"] == "applied"
+    assert processor_event(created["id"])["status"] in ("applied", "ignored")
+    mine = stripe.Dispute.list(payment_intent=pi.id).data
+    assert [(d.id, d.status, d.amount) for d in mine] == [(dispute["id"], "won", 4200)]
+    assert stripe.Charge.retrieve(pi.latest_charge).disputed is True
+    events = stripe.Event.list(type="charge.dispute.funds_reinstated").data
+    assert [e.data.object.id for e in events].count(dispute["id"]) == 1
