@@ -6,6 +6,7 @@ set, runs the server on that database (PostgreSQL in CI); otherwise SQLite in a 
 
 import os
 import secrets
+import sys
 import subprocess
 import tempfile
 import time
@@ -14,6 +15,8 @@ import pytest
 import stripe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The suites share tests/browser.py (headless Chromium).
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,12 @@ The browser tests need Debian's `chromium` and `chromium-driver` (`.ci/run` inst
 without them they are skipped with the reason, unless CASHBOX_REQUIRE_BROWSER is set (CI).
 """
 
-import os
 import secrets
-import shutil
 import urllib.parse
 
 import pytest
 import stripe
+from browser import click_and_wait, needs_browser, start_browser
 
 SUCCESS = "https://shop.example/done?session_id={CHECKOUT_SESSION_ID}"
 CANCEL = "https://shop.example/cart"
@@ -69,46 +68,11 @@ def test_sessions_through_the_sdk():
 # ---------------------------------------------------------------------------------------------
 # In a browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-# CI sets CASHBOX_REQUIRE_BROWSER so that a missing browser fails instead of skipping.
-needs_browser = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CASHBOX_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-)
-
-
 @pytest.fixture(scope="module")
 def browser():
-    os.environ.setdefault("SE_OFFLINE", "true")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_browser()
     yield driver
     driver.quit()
-
-
-def click_and_wait(browser, element):
-    """Clicks a submit button and waits until the browser has loaded the next page: a mark set
-    on this page's window is gone and the new document is complete. Errors while polling
-    (chromedriver can answer one mid-navigation) are retried, not failures."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser.execute_script("window.__cashboxLeft = false;")
-    element.click()
-    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
-        lambda d: d.execute_script(
-            "return window.__cashboxLeft === undefined && document.readyState === 'complete';"
-        )
-    )
 
 
 def fill(browser, card, email="jenny@example.com", name="Jenny Rosen"):

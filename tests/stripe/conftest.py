@@ -11,6 +11,7 @@ Each test checks both sides: what Cashbox answers, and what Stripe (localstripe)
 import json
 import os
 import secrets
+import sys
 import socket
 import subprocess
 import tempfile
@@ -23,6 +24,8 @@ import pytest
 import stripe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The suites share tests/browser.py (headless Chromium).
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 STRIPE_KEY = "sk_test_localstripe"
 PUBLISHABLE_KEY = "pk_test_localstripe"
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
@@ -121,6 +124,8 @@ def cashbox(stand):
         "CASHBOX_STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
         "CASHBOX_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "CASHBOX_STRIPE_API_BASE": stand.base,
+        # localstripe serves a stand-in of Stripe.js for the hosted pages' card field.
+        "CASHBOX_STRIPE_JS_URL": stand.base + "/js.stripe.com/v3/",
     }
     if os.environ.get("CASHBOX_COMPAT_DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["CASHBOX_COMPAT_DATABASE_URL"]

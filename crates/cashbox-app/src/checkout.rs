@@ -21,9 +21,10 @@ use cashbox_core::billing::subscription::{
     SubscriptionCreateParams,
 };
 use cashbox_core::checkout::{
-    CHECKOUT_SESSION_PREFIX, CardForm, CheckoutError, CheckoutSession, CheckoutSessionCreateParams,
-    CheckoutSessionListParams, CheckoutSessionUpdateParams, CustomerCreation, CustomerDetails,
-    LINE_ITEM_PREFIX, LinePrice, Mode, PaymentStatus, Pricing, SessionDiscount, SessionStatus,
+    CHECKOUT_SESSION_PREFIX, CardInput, CheckoutError, CheckoutSession,
+    CheckoutSessionCreateParams, CheckoutSessionListParams, CheckoutSessionUpdateParams,
+    CustomerCreation, CustomerDetails, LINE_ITEM_PREFIX, LinePrice, Mode, PaymentStatus, Pricing,
+    SessionDiscount, SessionStatus,
 };
 use cashbox_core::customer::CustomerCreateParams;
 use cashbox_core::id::new_id;
@@ -83,7 +84,7 @@ impl From<CheckoutError> for AppError {
 /// What the checkout page's form sends.
 pub struct CheckoutForm {
     pub email: Option<String>,
-    pub card: CardForm,
+    pub card: CardInput,
     /// New quantities of adjustable lines, by line id.
     pub quantities: Vec<(String, u64)>,
 }
@@ -776,15 +777,10 @@ impl CheckoutSessions<'_> {
         };
         let details = CustomerDetails {
             email: email.clone(),
-            name: form.card.name.clone(),
+            name: form.card.name().map(str::to_string),
         };
-        // The card, tokenized as the API does (the number is never kept).
-        let pm = match self
-            .payment_methods()
-            .create(&ctx, form.card.payment_method_params(), &[])
-            .await
-        {
-            Ok(pm) => pm["id"].as_str().unwrap_or_default().to_string(),
+        let pm = match self.page_card(&ctx, &form.card).await {
+            Ok(pm) => pm,
             Err(e) => match customer_message(&e) {
                 Some(m) => return Ok(refused(m)),
                 None => return Err(e),

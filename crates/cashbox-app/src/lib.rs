@@ -97,6 +97,18 @@ pub struct Settings {
     pub processor_customer_share: CustomerShare,
     /// The secrets the processor's webhooks to Cashbox are signed with (none: not received).
     pub inbound_secrets: inbound::InboundSecrets,
+    /// Stripe.js on the hosted pages, when the processor is Stripe: the card goes from the
+    /// browser to Stripe and Cashbox receives a PaymentMethod id.
+    pub stripe_js: Option<StripeJs>,
+}
+
+/// What a hosted page needs to load Stripe.js.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StripeJs {
+    /// `pk_live_…` or `pk_test_…`: public by design.
+    pub publishable_key: String,
+    /// `https://js.stripe.com/v3/`, or a stand-in's in tests.
+    pub js_url: String,
 }
 
 /// The business behind the hosted pages (checkout, the invoice page, receipts) and the
@@ -228,6 +240,11 @@ impl App {
     /// The business the hosted pages speak for.
     pub fn business(&self) -> &BusinessProfile {
         &self.settings().business
+    }
+
+    /// Stripe.js for the hosted pages' card fields, when the processor is Stripe.
+    pub fn stripe_js(&self) -> Option<&StripeJs> {
+        self.settings().stripe_js.as_ref()
     }
 
     pub(crate) fn settings(&self) -> &Settings {

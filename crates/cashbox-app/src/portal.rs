@@ -10,7 +10,7 @@ use cashbox_core::billing::subscription::{
     ItemParams, PreviewDetails, PreviewParams, Subscription, SubscriptionCancelParams,
     SubscriptionListParams, SubscriptionUpdateParams,
 };
-use cashbox_core::checkout::CardForm;
+use cashbox_core::checkout::CardInput;
 use cashbox_core::crypto::constant_time_eq;
 use cashbox_core::customer::{CustomerUpdateParams, InvoiceSettingsParam};
 use cashbox_core::id::{new_id, random_token};
@@ -785,17 +785,13 @@ impl PortalSessions<'_> {
     }
 
     /// Adds a card (checked by the processor as an attach is) and makes it the default.
-    pub async fn add_card(&self, id: &str, secret: &str, card: CardForm) -> PortalResult<()> {
+    pub async fn add_card(&self, id: &str, secret: &str, card: CardInput) -> PortalResult<()> {
         let (session, config) = self.open(id, secret).await?;
         if !config.features.payment_method_update {
             return Err(PortalError::Refused("Cards cannot be changed here.".into()));
         }
         let ctx = RequestCtx::default();
-        let pm = self
-            .payment_methods()
-            .create(&ctx, card.payment_method_params(), &[])
-            .await?;
-        let pm = pm["id"].as_str().unwrap_or_default().to_string();
+        let pm = self.page_card(&ctx, &card).await?;
         self.payment_methods()
             .attach(
                 &ctx,

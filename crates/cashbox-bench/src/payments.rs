@@ -65,6 +65,7 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         advance_answer_within: None,
         ordinary_transactions_only: false,
         processor_customer_share: Default::default(),
+        stripe_js: None,
         inbound_secrets: Default::default(),
     };
     let app = App::new(store, ring, settings);

@@ -1135,6 +1135,78 @@ impl std::fmt::Debug for CardForm {
     }
 }
 
+/// A card as a hosted page's form gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardInput {
+    /// Typed into Cashbox's own fields (the sandbox processor).
+    Typed(CardForm),
+    /// Made in the browser by the processor's client library (Stripe.js): its PaymentMethod
+    /// id. The number went to the processor, never to Cashbox.
+    Processor {
+        payment_method: String,
+        name: Option<String>,
+    },
+}
+
+impl CardInput {
+    /// The form's card: the `payment_method` Stripe.js made if there is one (an id of
+    /// letters, digits and underscores after `pm_`), else the typed fields.
+    pub fn parse(
+        payment_method: &str,
+        number: &str,
+        exp: &str,
+        cvc: &str,
+        name: &str,
+    ) -> Result<Self, &'static str> {
+        let payment_method = payment_method.trim();
+        if payment_method.is_empty() {
+            return CardForm::parse(number, exp, cvc, name).map(Self::Typed);
+        }
+        let valid = payment_method.len() <= 255
+            && payment_method.strip_prefix("pm_").is_some_and(|body| {
+                !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
+        if !valid {
+            return Err("Your card could not be read; enter it again.");
+        }
+        let name = name.trim();
+        Ok(Self::Processor {
+            payment_method: payment_method.to_string(),
+            name: (!name.is_empty()).then(|| name.chars().take(200).collect()),
+        })
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Typed(card) => card.name.as_deref(),
+            Self::Processor { name, .. } => name.as_deref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod card_input_tests {
+    use super::*;
+
+    #[test]
+    fn a_processor_payment_method_wins_and_is_checked() {
+        let made = CardInput::parse("pm_1Abc", "", "", "", " Jenny ").unwrap();
+        assert_eq!(
+            made,
+            CardInput::Processor {
+                payment_method: "pm_1Abc".into(),
+                name: Some("Jenny".into())
+            }
+        );
+        for bad in ["pm_", "pm_1/../x", "seti_1", "pm_1 2"] {
+            assert!(CardInput::parse(bad, "", "", "", "").is_err(), "{bad}");
+        }
+        let typed = CardInput::parse("", "4242 4242 4242 4242", "12 / 34", "123", "").unwrap();
+        assert!(matches!(typed, CardInput::Typed(_)));
+        assert!(!format!("{typed:?}").contains("4242"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

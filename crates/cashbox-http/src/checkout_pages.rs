@@ -11,10 +11,9 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::Value;
 
-use cashbox_app::BusinessProfile;
 use cashbox_app::checkout::{CheckoutForm, Submitted};
 use cashbox_core::billing::short_date;
-use cashbox_core::checkout::{CardForm, CheckoutSession, Mode, SessionStatus};
+use cashbox_core::checkout::{CardInput, CheckoutSession, Mode, SessionStatus};
 
 use crate::pages::{amount_text, not_found};
 use crate::{HttpState, form, templates};
@@ -52,7 +51,7 @@ fn see_other(url: &str) -> Response {
 /// The page of an open session, with `message` (a refusal) if any. `known` is the email the
 /// session already knows (not asked for again); `typed` what the customer typed before.
 fn render(
-    business: &BusinessProfile,
+    app: &cashbox_app::App,
     s: &CheckoutSession,
     (known, typed): (Option<&str>, &str),
     message: Option<&str>,
@@ -62,6 +61,7 @@ fn render(
     let Some(currency) = s.currency else {
         return not_found();
     };
+    let business = app.business();
     let money = |a: i64| amount_text(a, currency);
     let lines: Vec<Line> = s
         .lines
@@ -145,6 +145,7 @@ fn render(
             "allow_codes": s.allow_promotion_codes && s.payment_intent.is_none() && s.subscription.is_none(),
             "code": code,
             "cancel_url": s.cancel_url,
+            "stripe": app.stripe_js(),
         }),
     )
 }
@@ -177,7 +178,7 @@ async fn page(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
     }
     let email = checkout.known_email(&session).await.ok().flatten();
     render(
-        s.app.business(),
+        &s.app,
         &session,
         (email.as_deref(), ""),
         None,
@@ -208,7 +209,7 @@ async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes)
     let typed = field("email");
     let again = |session: &CheckoutSession, message: &str, code: &str, status| {
         render(
-            s.app.business(),
+            &s.app,
             session,
             (known.as_deref(), &typed),
             Some(message),
@@ -221,7 +222,7 @@ async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes)
         return match checkout.apply_code(&id, &code).await {
             Ok(Ok(())) => match checkout.for_page(&id).await {
                 Ok(session) => render(
-                    s.app.business(),
+                    &s.app,
                     &session,
                     (known.as_deref(), &typed),
                     Some("Promotion code applied."),
@@ -245,7 +246,8 @@ async fn submit(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes)
     if !s.may_try_card(&id) {
         return templates::too_many_cards();
     }
-    let card = match CardForm::parse(
+    let card = match CardInput::parse(
+        &field("processor_payment_method"),
         &field("card_number"),
         &field("card_exp"),
         &field("card_cvc"),
@@ -303,7 +305,7 @@ async fn returned(State(s): State<HttpState>, Path(id): Path<String>) -> Respons
             Ok(session) => {
                 let email = checkout.known_email(&session).await.ok().flatten();
                 render(
-                    s.app.business(),
+                    &s.app,
                     &session,
                     (email.as_deref(), ""),
                     Some(&message),

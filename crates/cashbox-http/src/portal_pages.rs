@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use cashbox_app::portal::{PortalError, PortalView};
 use cashbox_core::billing::short_date;
-use cashbox_core::checkout::CardForm;
+use cashbox_core::checkout::CardInput;
 use cashbox_core::currency::Currency;
 use cashbox_core::portal::{CancelMode, Flow};
 
@@ -220,6 +220,7 @@ fn render(s: &HttpState, v: &PortalView, message: Option<(&str, bool)>) -> Respo
             "address": v.customer_address,
             "cards_enabled": f.payment_method_update,
             "cards": cards,
+            "stripe": s.app.stripe_js(),
             "invoices_enabled": f.invoice_history,
             "invoices": invoices,
             "usage": usage,
@@ -355,7 +356,8 @@ async fn act(
         "add_card" if !s.may_try_card(&id) => {
             return templates::too_many_cards();
         }
-        "add_card" => match CardForm::parse(
+        "add_card" => match CardInput::parse(
+            &field("processor_payment_method"),
             &field("card_number"),
             &field("card_exp"),
             &field("card_cvc"),

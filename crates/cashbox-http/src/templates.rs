@@ -10,7 +10,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 /// Every template, by name; each is checked to render by the tests.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("message.html", include_str!("../templates/message.html")),
     (
@@ -20,6 +20,10 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("receipt.html", include_str!("../templates/receipt.html")),
     ("invoice.html", include_str!("../templates/invoice.html")),
     ("checkout.html", include_str!("../templates/checkout.html")),
+    (
+        "card_fields.html",
+        include_str!("../templates/card_fields.html"),
+    ),
     ("portal.html", include_str!("../templates/portal.html")),
     (
         "portal_switch.html",

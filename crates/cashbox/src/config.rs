@@ -70,7 +70,12 @@ pub struct StripeConfig {
     /// `whsec_…`: Stripe's webhooks to `/webhooks/stripe` are signed with it (several,
     /// comma-separated, while one is rotated out).
     pub webhook_secrets: Vec<Zeroizing<String>>,
+    /// `CASHBOX_STRIPE_JS_URL`: where the hosted pages load Stripe.js from.
+    pub js_url: String,
 }
+
+/// Stripe.js, as Stripe requires it be loaded: from Stripe, never bundled.
+pub const STRIPE_JS_URL: &str = "https://js.stripe.com/v3/";
 
 /// Reads `CASHBOX_PROCESSOR` and, for `stripe`, its settings.
 fn parse_processor(
@@ -143,10 +148,18 @@ fn parse_processor(
     if env == Env::Production && api.is_test_key() && !allow_test {
         return Err("production refuses Stripe test keys (sk_test_): use live keys, or set CASHBOX_STRIPE_ALLOW_TEST_KEYS=true for a staging deployment".into());
     }
+    let js_url = get("CASHBOX_STRIPE_JS_URL").unwrap_or_else(|| STRIPE_JS_URL.to_string());
+    if !(js_url.starts_with("https://") || js_url.starts_with("http://127.0.0.1:")) {
+        return Err(
+            "CASHBOX_STRIPE_JS_URL must be an https URL (or http on 127.0.0.1, for a stand-in)"
+                .into(),
+        );
+    }
     Ok(ProcessorConfig::Stripe(StripeConfig {
         api,
         publishable_key,
         webhook_secrets,
+        js_url,
     }))
 }
 
@@ -242,6 +255,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "CASHBOX_STRIPE_WEBHOOK_SECRET",
     "CASHBOX_STRIPE_API_BASE",
     "CASHBOX_STRIPE_ALLOW_TEST_KEYS",
+    "CASHBOX_STRIPE_JS_URL",
 ];
 
 /// The business profile from `CASHBOX_BUSINESS_*` (address lines separated by `;`).

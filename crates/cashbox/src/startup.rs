@@ -218,6 +218,13 @@ pub async fn open(config: &Config, public_url: &str, purpose: Purpose) -> Result
             }
             ProcessorConfig::Sandbox => Default::default(),
         },
+        stripe_js: match &config.processor {
+            ProcessorConfig::Stripe(stripe) => Some(cashbox_app::StripeJs {
+                publishable_key: stripe.publishable_key.clone(),
+                js_url: stripe.js_url.clone(),
+            }),
+            ProcessorConfig::Sandbox => None,
+        },
     };
     let app = match &config.processor {
         ProcessorConfig::Sandbox => {

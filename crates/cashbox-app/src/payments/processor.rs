@@ -4,12 +4,13 @@
 //!
 //! Both are asked of the processor before any transaction begins.
 
+use cashbox_core::checkout::CardInput;
 use cashbox_core::customer::Customer;
 use cashbox_core::payments::{Card, PaymentMethod};
 use cashbox_processor::CustomerRequest;
 
 use crate::docs::Doc;
-use crate::{App, AppError, AppResult};
+use crate::{App, AppError, AppResult, RequestCtx};
 
 /// What a processor's customer is created with, beyond Cashbox's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,40 @@ impl App {
         match pm.customer.as_deref().or(payer.filter(|_| save_card)) {
             Some(owner) => self.processor_customer(owner).await,
             None => Ok(None),
+        }
+    }
+
+    /// The PaymentMethod a hosted page's card form gives: typed fields tokenized as the API
+    /// does (the sandbox), or the processor's PaymentMethod made by Stripe.js, mirrored. The
+    /// number is never kept; with Stripe.js it never arrives.
+    pub(crate) async fn page_card(&self, ctx: &RequestCtx, card: &CardInput) -> AppResult<String> {
+        match card {
+            CardInput::Typed(typed) => {
+                let pm = self
+                    .payment_methods()
+                    .create(ctx, typed.payment_method_params(), &[])
+                    .await?;
+                Ok(pm["id"].as_str().unwrap_or_default().to_string())
+            }
+            CardInput::Processor { payment_method, .. } => {
+                let mut id = payment_method.clone();
+                self.mirror_foreign_card(&mut id).await?;
+                let pm: PaymentMethod = self.load(&id).await.map_err(|_| {
+                    cashbox_core::ParamError::invalid(
+                        "payment_method",
+                        "Your card could not be read; enter it again.",
+                    )
+                })?;
+                // A card saved to someone is not theirs to pay with on a public page.
+                if pm.customer.is_some() {
+                    return Err(cashbox_core::ParamError::invalid(
+                        "payment_method",
+                        "Your card could not be read; enter it again.",
+                    )
+                    .into());
+                }
+                Ok(pm.id)
+            }
         }
     }
 

@@ -130,6 +130,7 @@ pub async fn build_app_with(
         advance_answer_within: options.advance_answer_within,
         ordinary_transactions_only: options.ordinary_transactions_only,
         processor_customer_share: Default::default(),
+        stripe_js: None,
         inbound_secrets: cashbox_app::inbound::InboundSecrets(
             options
                 .inbound_secrets
