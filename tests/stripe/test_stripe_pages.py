@@ -177,3 +177,38 @@ def test_the_portal_adds_a_card_through_stripe_js(browser, stand):
     assert stripe.Customer.retrieve(customer.id).invoice_settings.default_payment_method == cards[0].id
     # Saved to the customer on Stripe's side too.
     assert stand.call("GET", f"/v1/payment_methods/{cards[0].id}")["customer"].startswith("cus_")
+
+
+@needs_browser
+def test_three_d_secure_on_the_checkout_page_is_stripe_js(browser, stand):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    product = stripe.Product.create(name="Secure course")
+    price = stripe.Price.create(product=product.id, currency="usd", unit_amount=2900)
+    session = stripe.checkout.Session.create(
+        mode="payment",
+        line_items=[{"price": price.id, "quantity": 1}],
+        success_url="https://shop.example/done?session_id={CHECKOUT_SESSION_ID}",
+    )
+    browser.get(session.url)
+    browser.find_element(By.CSS_SELECTOR, "input[autocomplete=email]").send_keys("sec@example.com")
+    type_card(browser, "4000002760003184")
+    browser.find_element(By.CSS_SELECTOR, "#pay-button").click()
+    answer_as_stripe(browser, stand)
+    # Cashbox's authentication page runs Stripe.js's 3-D Secure (the stand-in's dialog).
+    button = WebDriverWait(browser, 15).until(
+        lambda d: next(
+            (b for b in d.find_elements(By.TAG_NAME, "button")
+             if b.text == "Complete authentication"),
+            None,
+        )
+    )
+    assert "/pages/authenticate/" in browser.current_url
+    button.click()
+    WebDriverWait(browser, 15).until(
+        lambda d: urllib.parse.unquote(d.current_url).startswith("https://shop.example/done")
+    )
+    paid = stripe.checkout.Session.retrieve(session.id, expand=["payment_intent"])
+    assert paid.status == "complete"
+    assert paid.payment_intent.status == "succeeded"

@@ -363,3 +363,71 @@ def test_a_dispute_stripe_reports_is_kept_once_in_any_order(stand, cashbox):
     assert stripe.Charge.retrieve(pi.latest_charge).disputed is True
     events = stripe.Event.list(type="charge.dispute.funds_reinstated").data
     assert [e.data.object.id for e in events].count(dispute["id"]) == 1
+
+
+THREE_D_SECURE = "4000002760003184"
+
+
+def authenticate_on_stripe(stand, stripe_pi: dict, success: bool):
+    """What Stripe.js does when the cardholder passes (or fails) the bank's check."""
+    stand.call(
+        "POST",
+        f"/v1/payment_intents/{stripe_pi['id']}/_authenticate",
+        {
+            "client_secret": stripe_pi["client_secret"],
+            "success": "true" if success else "false",
+            "key": "pk_test_localstripe",
+        },
+    )
+
+
+def submit_authentication_page(cashbox_pi):
+    """Cashbox's authentication page, once Stripe.js is done: it posts back and Cashbox asks
+    Stripe how it went."""
+    url = cashbox_pi.next_action.redirect_to_url.url
+    page = urllib.parse.urlsplit(url)
+    secret = urllib.parse.parse_qs(page.query)["client_secret"][0]
+    req = urllib.request.Request(
+        f"{page.scheme}://{page.netloc}{page.path}",
+        data=urllib.parse.urlencode({"client_secret": secret, "result": "approve"}).encode(),
+        method="POST",
+    )
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        with urllib.request.build_opener(Stay).open(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        # The page sends the browser back to the return URL.
+        assert e.code == 303, e.read()
+        return e.code
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_three_d_secure_is_stripes_and_cashbox_reads_the_outcome(stand, passes):
+    pi = stripe.PaymentIntent.create(
+        amount=3100,
+        currency="usd",
+        payment_method=stand.card(THREE_D_SECURE),
+        confirm=True,
+        return_url="https://shop.example/back",
+    )
+    assert pi.status == "requires_action"
+    assert pi.next_action.type == "redirect_to_url"
+    [theirs] = stripe_pi(stand, pi.id)
+    assert theirs["status"] == "requires_action"
+    authenticate_on_stripe(stand, theirs, passes)
+    submit_authentication_page(pi)
+    pi = stripe.PaymentIntent.retrieve(pi.id)
+    if passes:
+        assert (pi.status, pi.amount_received) == ("succeeded", 3100)
+    else:
+        assert pi.status == "requires_payment_method"
+        assert pi.last_payment_error.code == "payment_intent_authentication_failure"
+    # One payment on Stripe: the one the cardholder authenticated, not a second.
+    assert [p["id"] for p in stripe_pi(stand, pi.id)] == [theirs["id"]]
+
+
+import urllib.parse  # noqa: E402

@@ -671,6 +671,17 @@ pub struct PaymentIntent {
     /// name it); its success completes the session.
     #[serde(default)]
     pub checkout_session: Option<String>,
+    /// While `requires_action` on a processor that runs 3-D Secure itself (Stripe): its
+    /// payment to authenticate, and the client secret Stripe.js needs. Not rendered.
+    #[serde(default)]
+    pub processor_action: Option<ProcessorAction>,
+}
+
+/// A processor's payment awaiting the cardholder's authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessorAction {
+    pub reference: String,
+    pub client_secret: Option<String>,
 }
 
 /// An error in a request that is well formed but not allowed in the object's state.
@@ -776,6 +787,7 @@ impl PaymentIntent {
             invoice: None,
             request_three_d_secure: RequestThreeDSecure::Automatic,
             checkout_session: None,
+            processor_action: None,
         })
     }
 

@@ -46,14 +46,23 @@ pub(crate) fn query_param(query: &Option<String>, name: &str) -> Option<String> 
     decoded.get(name)?.as_str().map(str::to_string)
 }
 
-/// What the intent waiting for authentication asks the cardholder to approve.
-async fn describe(s: &HttpState, id: &str, secret: &str) -> Result<String, AppError> {
+/// What the intent waiting for authentication asks the cardholder to approve, and the client
+/// secret of the processor's payment when the processor runs 3-D Secure itself (Stripe.js).
+async fn describe(
+    s: &HttpState,
+    id: &str,
+    secret: &str,
+) -> Result<(String, Option<String>), AppError> {
     if id.starts_with("seti_") {
         s.app.setup_intent_for_page(id, secret).await?;
-        Ok("Save this card for future payments".to_string())
+        Ok(("Save this card for future payments".to_string(), None))
     } else {
         let pi = s.app.payment_intent_for_page(id, secret).await?;
-        Ok(format!("Pay {}", amount_text(pi.amount, pi.currency)))
+        let processor_secret = pi.processor_action.and_then(|a| a.client_secret);
+        Ok((
+            format!("Pay {}", amount_text(pi.amount, pi.currency)),
+            processor_secret,
+        ))
     }
 }
 
@@ -65,14 +74,21 @@ async fn authenticate_page(
     let Some(secret) = query_param(&query, "client_secret") else {
         return not_found();
     };
-    let Ok(what) = describe(&s, &id, &secret).await else {
+    let Ok((what, processor_secret)) = describe(&s, &id, &secret).await else {
         return not_found();
     };
+    // Stripe runs its own 3-D Secure through Stripe.js; Cashbox then asks Stripe how it went.
+    let stripe = s.app.stripe_js().filter(|_| processor_secret.is_some());
     templates::business_page(
         s.app.business(),
         StatusCode::OK,
         "authenticate.html",
-        json!({"what": what, "client_secret": secret}),
+        json!({
+            "what": what,
+            "client_secret": secret,
+            "stripe": stripe,
+            "processor_secret": processor_secret,
+        }),
     )
 }
 

@@ -57,9 +57,18 @@ pub enum Outcome {
     },
     Declined(Decline),
     /// The cardholder must authenticate (3-D Secure) before this can succeed.
-    RequiresAction,
+    RequiresAction(Action),
     /// Accepted but not final yet: ask again later with the same idempotency key.
     Processing,
+}
+
+/// What the cardholder authenticates, where the processor holds it: Stripe's PaymentIntent and
+/// the client secret Stripe.js needs to run its 3-D Secure. Empty on the sandbox, whose own
+/// page stands in for the issuer's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Action {
+    pub reference: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +122,9 @@ pub struct AuthorizeRequest<'a> {
     pub card_set_up: bool,
     /// The cardholder completed authentication for this attempt.
     pub authenticated: bool,
+    /// The processor's payment the cardholder authenticated ([`Action::reference`]): its
+    /// outcome is read instead of a new payment made.
+    pub resume: Option<&'a str>,
     /// The merchant asks for authentication even where the card does not require it
     /// (`request_three_d_secure` `any` or `challenge`); only a present customer is asked.
     pub request_authentication: bool,

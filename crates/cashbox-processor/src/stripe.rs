@@ -18,9 +18,9 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::{
-    AuthorizeRequest, BoxFuture, CaptureRequest, CardDetails, CardError, CustomerRequest, Decline,
-    ForeignCard, ForeignPayment, ForeignRefund, Outcome, Processor, ProcessorError, RawCard,
-    RefundRequest, VerifyRequest, VoidRequest,
+    Action, AuthorizeRequest, BoxFuture, CaptureRequest, CardDetails, CardError, CustomerRequest,
+    Decline, ForeignCard, ForeignPayment, ForeignRefund, Outcome, Processor, ProcessorError,
+    RawCard, RefundRequest, VerifyRequest, VoidRequest,
 };
 
 /// Stripe's API, where `CASHBOX_STRIPE_API_BASE` does not point elsewhere.
@@ -284,7 +284,10 @@ fn payment_intent_outcome(pi: &Value) -> Result<Outcome, ProcessorError> {
     let id = pi["id"].as_str().unwrap_or_default().to_string();
     match pi["status"].as_str() {
         Some("succeeded" | "requires_capture") => Ok(Outcome::Succeeded { reference: id }),
-        Some("requires_action") => Ok(Outcome::RequiresAction),
+        Some("requires_action") => Ok(Outcome::RequiresAction(Action {
+            reference: Some(id),
+            client_secret: pi["client_secret"].as_str().map(str::to_string),
+        })),
         Some("processing") => Ok(Outcome::Processing),
         Some("requires_payment_method") => {
             let mut decline = pi
@@ -580,6 +583,16 @@ impl Processor for StripeProcessor {
         req: AuthorizeRequest<'a>,
     ) -> BoxFuture<'a, Result<Outcome, ProcessorError>> {
         Box::pin(async move {
+            if req.authenticated
+                && let Some(resume) = req.resume
+            {
+                // The cardholder authenticated Stripe's payment: its outcome now.
+                let path = format!("/v1/payment_intents/{}", path_segment(resume)?);
+                return match self.call(Method::GET, &path, None, &[]).await? {
+                    Answer::Object(pi) => payment_intent_outcome(&pi),
+                    Answer::Refused(e) => Err(refused(&e)),
+                };
+            }
             if req.save_card
                 && let Some(customer) = req.customer
                 && let Some(decline) = self
@@ -594,6 +607,9 @@ impl Processor for StripeProcessor {
                 ("currency", req.currency),
                 ("payment_method", req.card_token),
                 ("confirm", "true"),
+                // Cards only: with Stripe's automatic payment methods a server-side confirm
+                // would need a return URL for methods that redirect.
+                ("payment_method_types[]", "card"),
                 (
                     "capture_method",
                     if req.capture { "automatic" } else { "manual" },
@@ -751,7 +767,10 @@ mod tests {
         assert_eq!(payment_intent_outcome(&pi("requires_capture")).unwrap(), ok);
         assert_eq!(
             payment_intent_outcome(&pi("requires_action")).unwrap(),
-            Outcome::RequiresAction
+            Outcome::RequiresAction(Action {
+                reference: Some("pi_1".into()),
+                client_secret: None
+            })
         );
         assert_eq!(
             payment_intent_outcome(&pi("processing")).unwrap(),

@@ -21,6 +21,7 @@ fn charge<'a>(key: &'a str, token: &'a str, amount: i64) -> AuthorizeRequest<'a>
     AuthorizeRequest {
         customer: None,
         save_card: false,
+        resume: None,
         idempotency_key: key,
         amount_minor: amount,
         currency: "usd",
@@ -87,7 +88,7 @@ async fn test_cards_behave_as_stripes() {
     let three_ds = token(&p, "pm_card_authenticationRequired");
     assert_eq!(
         p.authorize(charge("a1", &three_ds, 1000)).await.unwrap(),
-        Outcome::RequiresAction
+        Outcome::RequiresAction(Default::default())
     );
     let mut done = charge("a2", &three_ds, 1000);
     done.authenticated = true;
@@ -148,7 +149,10 @@ async fn test_cards_behave_as_stripes() {
         for_setup: true,
         authenticated: false,
     };
-    assert_eq!(p.verify(setup).await.unwrap(), Outcome::RequiresAction);
+    assert_eq!(
+        p.verify(setup).await.unwrap(),
+        Outcome::RequiresAction(Default::default())
+    );
 }
 
 #[tokio::test]
@@ -300,7 +304,7 @@ async fn a_merchant_may_ask_a_present_customer_to_authenticate_any_card() {
     asked.request_authentication = true;
     assert!(matches!(
         p.authorize(asked.clone()).await.unwrap(),
-        Outcome::RequiresAction
+        Outcome::RequiresAction(_)
     ));
     // Authenticated, it goes through; off session nobody is asked.
     asked.idempotency_key = "r2";

@@ -19,8 +19,8 @@ use cashbox_core::payments::{
     CHARGE_PREFIX, CaptureMethod, Charge, ChargeListParams, ChargeStatus, LastError,
     PENDING_LEASE_SECS, PI_PREFIX, PaymentIntent, PaymentIntentCancelParams,
     PaymentIntentCaptureParams, PaymentIntentConfirmParams, PaymentIntentCreateParams,
-    PaymentIntentListParams, PaymentIntentUpdateParams, PaymentMethod, Pending, PiStatus, Redirect,
-    unexpected_state,
+    PaymentIntentListParams, PaymentIntentUpdateParams, PaymentMethod, Pending, PiStatus,
+    ProcessorAction, Redirect, unexpected_state,
 };
 use cashbox_processor::{AuthorizeRequest, CaptureRequest, Outcome, VoidRequest};
 use cashbox_store::{DocFilter, DocTable, Tx};
@@ -242,6 +242,8 @@ impl App {
         }
         let mut pm = pm.clone();
         pi.pending = None;
+        // The payment the cardholder was to authenticate is settled by this outcome.
+        pi.processor_action = None;
         let now = self.now();
         match outcome.clone() {
             Outcome::Succeeded { reference } => {
@@ -278,8 +280,12 @@ impl App {
                 self.reply(tx, ctx, 200, || pi.to_json(), reply).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
-            Outcome::RequiresAction => {
+            Outcome::RequiresAction(action) => {
                 pi.status = PiStatus::RequiresAction;
+                pi.processor_action = action.reference.map(|reference| ProcessorAction {
+                    reference,
+                    client_secret: action.client_secret,
+                });
                 pi.next_action = Some(self.authentication_redirect(
                     &pi.id,
                     &pi.client_secret,
@@ -722,6 +728,11 @@ fn authorize_request<'a>(
         off_session: pi.off_session,
         card_set_up: pm.set_up,
         authenticated,
+        resume: pi
+            .processor_action
+            .as_ref()
+            .filter(|_| authenticated)
+            .map(|a| a.reference.as_str()),
         request_authentication: pi.request_three_d_secure.requested(),
     })
 }
@@ -950,6 +961,7 @@ impl PaymentIntents<'_> {
         if !success {
             pi.status = PiStatus::RequiresPaymentMethod;
             pi.next_action = None;
+            pi.processor_action = None;
             pi.last_payment_error = Some(LastError::authentication_failed(
                 pi.payment_method.take(),
                 false,

@@ -126,7 +126,7 @@ impl App {
                 body: card_error_body(&d.code, d.decline_code.as_deref(), &d.message, None, &[]),
             }),
             // A card still being checked is attached; a later decline surfaces on payment.
-            Outcome::Succeeded { .. } | Outcome::RequiresAction | Outcome::Processing => Ok(()),
+            Outcome::Succeeded { .. } | Outcome::RequiresAction(_) | Outcome::Processing => Ok(()),
         }
     }
 

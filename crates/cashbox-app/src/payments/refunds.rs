@@ -98,7 +98,7 @@ impl App {
                     .await?;
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
-            Outcome::Declined(_) | Outcome::RequiresAction => {
+            Outcome::Declined(_) | Outcome::RequiresAction(_) => {
                 refund.status = RefundStatus::Failed;
                 refund.failure_reason = Some("declined".into());
                 self.save_doc(&mut tx, &charge).await?;

@@ -103,7 +103,7 @@ impl App {
                 self.finish(tx, ctx, seti.to_json(), expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
-            Outcome::RequiresAction => {
+            Outcome::RequiresAction(_) => {
                 seti.status = SetiStatus::RequiresAction;
                 seti.next_action = Some(self.authentication_redirect(
                     &seti.id,

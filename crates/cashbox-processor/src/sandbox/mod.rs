@@ -194,7 +194,7 @@ fn outcome_of(op: &SandboxOp, stored: SandboxOp) -> Result<Outcome, ProcessorErr
         "succeeded" => Outcome::Succeeded {
             reference: stored.id,
         },
-        "requires_action" => Outcome::RequiresAction,
+        "requires_action" => Outcome::RequiresAction(Default::default()),
         "processing" => Outcome::Processing,
         _ => Outcome::Declined(Decline {
             code: stored.error_code.unwrap_or_else(|| "card_declined".into()),
