@@ -212,3 +212,31 @@ def test_three_d_secure_on_the_checkout_page_is_stripe_js(browser, stand):
     paid = stripe.checkout.Session.retrieve(session.id, expand=["payment_intent"])
     assert paid.status == "complete"
     assert paid.payment_intent.status == "succeeded"
+
+
+@needs_browser
+def test_an_invoice_is_paid_on_its_page_through_stripe_js(browser, stand):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    customer = stripe.Customer.create(email="inv@example.com")
+    invoice = stripe.Invoice.create(
+        customer=customer.id, collection_method="send_invoice", days_until_due=7
+    )
+    stripe.InvoiceItem.create(
+        customer=customer.id, invoice=invoice.id, amount=1800, currency="usd", description="Setup"
+    )
+    invoice = stripe.Invoice.finalize_invoice(invoice.id)
+    browser.get(invoice.hosted_invoice_url)
+    assert not browser.find_elements(By.CSS_SELECTOR, "select[name=payment_method]")
+    type_card(browser, VISA)
+    browser.find_element(By.CSS_SELECTOR, "button.approve").click()
+    made = answer_as_stripe(browser, stand)
+    WebDriverWait(browser, 15).until(lambda d: "paid" in d.page_source)
+    paid = stripe.Invoice.retrieve(invoice.id, expand=["payments"])
+    assert (paid.status, paid.amount_paid) == ("paid", 1800)
+    charged = [
+        p for p in stand.call("GET", "/v1/payment_intents", {"limit": "100"})["data"]
+        if p["payment_method"] == made
+    ]
+    assert [(p["amount"], p["status"]) for p in charged] == [(1800, "succeeded")]
