@@ -130,12 +130,16 @@ impl App {
         });
     }
 
-    /// Applies one pending event and records how it went.
+    /// Applies one pending event and records how it went. One process at a time applies an
+    /// event (it claims it first), so its outcome says what that application did.
     pub async fn apply_inbound_event(&self, id: &str) -> AppResult<()> {
-        let event: InboundEvent = self.load(id).await?;
-        if event.status != InboundStatus::Pending {
+        let mut tx = self.store().begin().await?;
+        let mut event: InboundEvent = self.load_for_update(&mut tx, id).await?;
+        if !event.claim(self.now()) {
             return Ok(());
         }
+        self.save_doc(&mut tx, &event).await?;
+        tx.commit().await?;
         let result = self.act_on_inbound(&event).await.map_err(|e| e.to_string());
         let mut tx = self.store().begin().await?;
         let mut event: InboundEvent = self.load_for_update(&mut tx, id).await?;

@@ -13,6 +13,8 @@ pub const TOLERANCE_SECS: i64 = 300;
 pub const EVENT_PREFIX: &str = "evt";
 /// Attempts at applying an event before it is marked failed.
 pub const APPLY_ATTEMPTS_MAX: u32 = 5;
+/// How long one process may take to apply an event before another may try.
+pub const CLAIM_SECS: i64 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -115,6 +117,10 @@ pub struct InboundEvent {
     pub attempts: u32,
     /// The event's `data.object`.
     pub object: Value,
+    /// Being applied by one process until then (a process that dies leaves it to the next
+    /// round once it passes).
+    #[serde(default)]
+    pub claimed_until: Option<i64>,
 }
 
 /// Whether `id` is one of Stripe's event ids: `evt_`, then letters, digits or underscores
@@ -173,12 +179,23 @@ impl InboundEvent {
             outcome: None,
             attempts: 0,
             object,
+            claimed_until: None,
         })
+    }
+
+    /// Takes the event to apply it at `now`, unless it is settled or another process has it.
+    pub fn claim(&mut self, now: i64) -> bool {
+        if self.status != InboundStatus::Pending || self.claimed_until.is_some_and(|u| u > now) {
+            return false;
+        }
+        self.claimed_until = Some(now.saturating_add(CLAIM_SECS));
+        true
     }
 
     /// Records an attempt at applying it: `Ok` is final; an error leaves it pending until the
     /// last attempt.
     pub fn settle(&mut self, result: Result<(InboundStatus, String), String>) {
+        self.claimed_until = None;
         self.attempts = self.attempts.saturating_add(1);
         match result {
             Ok((status, outcome)) => {
@@ -291,6 +308,9 @@ mod tests {
     #[test]
     fn events_are_parsed_and_settled() {
         let mut e = InboundEvent::parse("stripe", BODY.as_bytes(), 5).unwrap();
+        assert!(e.claim(10));
+        assert!(!e.claim(11), "another process has it");
+        assert!(e.claim(10 + CLAIM_SECS + 1), "its claim lapsed");
         assert_eq!(
             (e.id.as_str(), e.kind.as_str(), e.object_id()),
             ("evt_test_1", "payment_intent.succeeded", Some("pi_1"))

@@ -295,6 +295,12 @@ pub trait Processor: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
+    /// Forgets a card saved to one of the processor's customers. Nothing to do on the sandbox.
+    fn detach_card<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), ProcessorError>> {
+        let _ = token;
+        Box::pin(async { Ok(()) })
+    }
+
     /// Checks a card for attaching or setting up for later use.
     fn verify<'a>(
         &'a self,

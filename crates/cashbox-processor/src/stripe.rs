@@ -459,6 +459,14 @@ impl Processor for StripeProcessor {
         })
     }
 
+    fn detach_card<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), ProcessorError>> {
+        Box::pin(async move {
+            let path = format!("/v1/payment_methods/{}/detach", path_segment(token)?);
+            // Refused when it is detached already (a retry, or Stripe's own detach): done.
+            self.call(Method::POST, &path, None, &[]).await.map(drop)
+        })
+    }
+
     fn update_dispute<'a>(
         &'a self,
         reference: Option<&'a str>,

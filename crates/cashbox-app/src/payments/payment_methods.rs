@@ -451,6 +451,12 @@ impl PaymentMethods<'_> {
         id: &str,
         expand: &[Vec<String>],
     ) -> AppResult<Value> {
+        // The processor forgets the card first (a card it still holds for the customer could
+        // be charged there); a retry after a failure in between detaches it again harmlessly.
+        let before: PaymentMethod = self.load(id).await?;
+        if before.customer.is_some() {
+            self.processor().detach_card(&before.card.token).await?;
+        }
         let mut tx = self.store().begin().await?;
         let mut pm: PaymentMethod = self.load_for_update(&mut tx, id).await?;
         let Some(customer) = pm.customer.take() else {

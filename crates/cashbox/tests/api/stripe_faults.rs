@@ -41,6 +41,8 @@ struct Stand {
     refunds: Vec<Value>,
     /// POSTs that reached the stand-in, by path.
     posts: HashMap<String, usize>,
+    /// A card updater has given `pm_renewed` a new number and expiry.
+    renewed: bool,
     next: usize,
 }
 
@@ -61,6 +63,9 @@ async fn spawn_stand() -> (String, Shared) {
         .route("/v1/payment_intents/{id}", get(get_intent))
         .route("/v1/refunds", post(create_refund).get(list_refunds))
         .route("/v1/payment_methods/{id}", get(get_card))
+        .route("/v1/payment_methods/{id}/attach", post(attach_card))
+        .route("/v1/payment_methods/{id}/detach", post(detach_card))
+        .route("/v1/customers", post(create_customer))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -211,14 +216,45 @@ async fn list_refunds(State(state): State<Shared>, RawQuery(q): RawQuery) -> Jso
     Json(json!({"object": "list", "data": data}))
 }
 
-/// Every pm_ id is a Visa card, as Stripe.js would have made it.
-async fn get_card(Path(id): Path<String>) -> Json<Value> {
+/// Every pm_ id is a Visa card, as Stripe.js would have made it; once `renewed`, a card
+/// updater has given `pm_renewed` a new expiry and number.
+async fn get_card(State(state): State<Shared>, Path(id): Path<String>) -> Json<Value> {
+    let (last4, year) = if id == "pm_renewed" && state.lock().unwrap().renewed {
+        ("1881", 2037)
+    } else {
+        ("4242", 2034)
+    };
     Json(json!({
         "id": id,
         "object": "payment_method",
-        "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034,
+        "card": {"brand": "visa", "last4": last4, "exp_month": 12, "exp_year": year,
             "funding": "credit", "country": "US", "fingerprint": "fp4242"},
     }))
+}
+
+async fn attach_card(State(state): State<Shared>, Path(id): Path<String>) -> Json<Value> {
+    *state
+        .lock()
+        .unwrap()
+        .posts
+        .entry(format!("attach {id}"))
+        .or_default() += 1;
+    Json(json!({"id": id, "object": "payment_method"}))
+}
+
+async fn detach_card(State(state): State<Shared>, Path(id): Path<String>) -> Json<Value> {
+    *state
+        .lock()
+        .unwrap()
+        .posts
+        .entry(format!("detach {id}"))
+        .or_default() += 1;
+    Json(json!({"id": id, "object": "payment_method", "customer": null}))
+}
+
+async fn create_customer(State(state): State<Shared>) -> Json<Value> {
+    let id = state.lock().unwrap().id("cus");
+    Json(json!({"id": id, "object": "customer"}))
 }
 
 fn pairs(encoded: &str) -> HashMap<String, String> {
@@ -253,6 +289,26 @@ fn fault(state: &Shared, path: &'static str, f: Fault) {
         .entry(path)
         .or_default()
         .push_back(f);
+}
+
+/// The processor event `id` once applied: the queue is run until it is (the receiver also
+/// applies it in the background, and one process at a time may).
+async fn settled(t: &TestApp, id: &str) -> Value {
+    for _ in 0..100 {
+        t.app.apply_inbound_events().await.unwrap();
+        let e = t.get(&format!("/v1/processor_events/{id}")).await;
+        if e.ok()["status"] != "pending" {
+            return e.ok().clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{id} was never applied");
+}
+
+/// `cashbox ledger check`: balanced, and matching every payment and refund.
+async fn assert_ledger(t: &TestApp) {
+    let report = t.app.check_ledger().await.unwrap();
+    assert!(report.is_sound(), "{report:?}");
 }
 
 /// Moves the clock past the lease and runs the recovery sweep, as serve's tick does.
@@ -302,6 +358,7 @@ async fn an_answer_lost_after_stripe_charged_is_recovered_with_one_charge() {
         .await;
     assert_eq!(pi.ok()["status"], "succeeded");
     assert_eq!(pi.ok()["amount_received"], 1500);
+    assert_ledger(&t).await;
     let s = stand.lock().unwrap();
     assert_eq!(s.intents.len(), 1, "charged once");
     assert_eq!(
@@ -328,6 +385,7 @@ async fn a_5xx_or_429_before_stripe_acted_is_not_a_decline_and_is_retried() {
             "succeeded"
         );
     }
+    assert_ledger(&t).await;
     assert_eq!(stand.lock().unwrap().intents.len(), 2, "one charge each");
 }
 
@@ -340,6 +398,7 @@ async fn a_5xx_after_stripe_charged_is_resolved_by_the_attempt_key_not_a_second_
     let r = pay(&t, "2500").await;
     assert_eq!(r.ok()["status"], "succeeded");
     recover(&t).await;
+    assert_ledger(&t).await;
     let s = stand.lock().unwrap();
     assert_eq!(s.intents.len(), 1);
     assert_eq!(s.posts["/v1/payment_intents"], 1);
@@ -417,6 +476,7 @@ async fn a_refund_whose_answer_was_lost_or_failed_is_made_once() {
         .get(&format!("/v1/charges/{}", charge.as_str().unwrap()))
         .await;
     assert_eq!(charge.ok()["amount_refunded"], 1500);
+    assert_ledger(&t).await;
     let s = stand.lock().unwrap();
     let made: Vec<i64> = s
         .refunds
@@ -471,11 +531,100 @@ async fn webhooks_signed_with_the_old_or_the_new_secret_pass_while_rotating() {
     ids.sort();
     assert_eq!(ids, ["evt_new1", "evt_old1"]);
     // Nothing for Cashbox to do with a customer made on Stripe's side.
-    t.app.apply_inbound_events().await.unwrap();
-    let e = t.get("/v1/processor_events/evt_old1").await;
-    assert_eq!(e.ok()["status"], "ignored");
+    let e = settled(&t, "evt_old1").await;
+    assert_eq!(e["status"], "ignored");
+    assert_eq!(e["outcome"], "Cashbox does not act on customer.created");
+}
+
+/// Posts `event` to the receiver signed with `secret`, as Stripe would.
+async fn deliver(t: &TestApp, secret: &str, event: Value) -> crate::support::Resp {
+    let body = event.to_string();
+    let header = signed(secret, clock(), &body);
+    t.send(
+        reqwest::Method::POST,
+        "/webhooks/stripe",
+        Some(("application/json", body)),
+        &[("stripe-signature", &header)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn card_updates_and_detaches_on_stripes_side_reach_the_mirrored_card() {
+    let (base, stand) = spawn_stand().await;
+    let secret = "whsec_cards";
+    let t = app_on(&base, &[secret]).await;
+    let customer = t.create_customer(&[("email", "card@example.com")]).await;
+    let customer = customer["id"].as_str().unwrap();
+    let attached = t
+        .post(
+            "/v1/payment_methods/pm_renewed/attach",
+            &[("customer", customer)],
+        )
+        .await;
     assert_eq!(
-        e.ok()["outcome"],
-        "Cashbox does not act on customer.created"
+        attached.ok()["card"]["last4"],
+        "4242",
+        "mirrored as Stripe has it"
     );
+    assert_eq!(stand.lock().unwrap().posts["attach pm_renewed"], 1);
+    stand.lock().unwrap().renewed = true;
+
+    // A card updater changed the card on Stripe's side; the event says so.
+    let card_event = |id: &str, kind: &str| {
+        json!({"id": id, "object": "event", "type": kind, "created": clock(),
+            "data": {"object": {"id": "pm_renewed", "object": "payment_method"}}})
+    };
+    let r = deliver(
+        &t,
+        secret,
+        card_event("evt_upd1", "payment_method.automatically_updated"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let e = settled(&t, "evt_upd1").await;
+    assert_eq!(e["status"], "applied", "{e:?}");
+    let pm = t.get("/v1/payment_methods/pm_renewed").await;
+    assert_eq!(pm.ok()["card"]["last4"], "1881");
+    assert_eq!(pm.ok()["card"]["exp_year"], 2037);
+    let updated = t.events_of_type("payment_method.updated").await;
+    assert_eq!(updated.len(), 1);
+    assert_eq!(
+        updated[0]["data"]["previous_attributes"]["card"]["exp_year"],
+        2034
+    );
+    // The same news again (another event id): nothing left to change.
+    deliver(&t, secret, card_event("evt_upd2", "payment_method.updated")).await;
+    let e = settled(&t, "evt_upd2").await;
+    assert_eq!(e["outcome"], "pm_renewed is up to date");
+
+    // Detached on Stripe's side: detached in Cashbox, once however often it arrives.
+    for n in 0..3 {
+        let r = deliver(
+            &t,
+            secret,
+            card_event("evt_det1", "payment_method.detached"),
+        )
+        .await;
+        assert_eq!(r.body["duplicate"], n > 0);
+    }
+    let e = settled(&t, "evt_det1").await;
+    let pm = t.get("/v1/payment_methods/pm_renewed").await;
+    assert!(pm.ok()["customer"].is_null());
+    assert_eq!(e["status"], "applied");
+    assert_eq!(t.events_of_type("payment_method.detached").await.len(), 1);
+
+    // Detaching in Cashbox detaches on Stripe too.
+    let again = t
+        .post(
+            "/v1/payment_methods/pm_other/attach",
+            &[("customer", customer)],
+        )
+        .await;
+    again.ok();
+    t.post("/v1/payment_methods/pm_other/detach", &[])
+        .await
+        .ok();
+    assert_eq!(stand.lock().unwrap().posts["detach pm_other"], 1);
+    assert_ledger(&t).await;
 }
