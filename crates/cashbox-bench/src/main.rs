@@ -11,6 +11,7 @@ mod clock;
 mod pages;
 mod payments;
 mod search;
+mod stripe;
 mod usage;
 mod webhooks;
 
@@ -95,6 +96,16 @@ enum Command {
     /// printing p50 / p99 / max.
     BenchPages {
         #[arg(long, default_value_t = 500)]
+        requests: usize,
+    },
+    /// What Cashbox adds to a payment on the Stripe processor: the same payment made straight
+    /// to a Stripe stand-in (localstripe: `python tests/stripe/localstripe_server.py 8420`)
+    /// and through Cashbox, in turns, printing both.
+    BenchStripe {
+        /// The stand-in's address.
+        #[arg(long, default_value = "http://127.0.0.1:8420")]
+        stand: String,
+        #[arg(long, default_value_t = 300)]
         requests: usize,
     },
     /// Benchmark webhook deliveries per second to a local receiver.
@@ -182,6 +193,7 @@ async fn run(command: Command) -> Result<(), String> {
             search::run(search::SearchBenchOptions { customers, queries }).await
         }
         Command::BenchPages { requests } => pages::run(pages::PagesBenchOptions { requests }).await,
+        Command::BenchStripe { stand, requests } => stripe::run(&stand, requests).await,
         Command::BenchWebhooks { events, writers } => {
             webhooks::run(webhooks::WebhookBenchOptions { events, writers }).await
         }

@@ -45,6 +45,13 @@ pub(crate) async fn bench_store() -> Result<Store, String> {
 }
 
 pub(crate) async fn start_server() -> Result<(String, String, String), String> {
+    start_server_on(None).await
+}
+
+/// [`start_server`] with `processor` instead of the sandbox.
+pub(crate) async fn start_server_on(
+    processor: Option<Box<dyn cashbox_processor::Processor>>,
+) -> Result<(String, String, String), String> {
     let store = bench_store().await?;
     let backend = store.backend();
     let key = format!("sk_test_{}", random_token(24));
@@ -68,7 +75,10 @@ pub(crate) async fn start_server() -> Result<(String, String, String), String> {
         stripe_js: None,
         inbound_secrets: Default::default(),
     };
-    let app = App::new(store, ring, settings);
+    let app = match processor {
+        Some(p) => App::with_processor(store, ring, settings, p),
+        None => App::new(store, ring, settings),
+    };
     let http = HttpConfig {
         rate_limit_per_second: None,
         ..HttpConfig::default()
