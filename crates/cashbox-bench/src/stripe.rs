@@ -63,7 +63,14 @@ pub async fn run(stand: &str, requests: usize) -> Result<(), String> {
     let client = reqwest::Client::new();
     // Straight to Stripe: a customer with a saved card.
     let direct_card = card(&client, stand).await?;
-    let customer = post(&client, &format!("{stand}/v1/customers"), STAND_KEY, None, &[]).await?;
+    let customer = post(
+        &client,
+        &format!("{stand}/v1/customers"),
+        STAND_KEY,
+        None,
+        &[],
+    )
+    .await?;
     let customer = customer["id"].as_str().unwrap_or_default().to_string();
     post(
         &client,
@@ -83,7 +90,10 @@ pub async fn run(stand: &str, requests: usize) -> Result<(), String> {
     let (base, key, backend) = start_server_on(Some(Box::new(processor))).await?;
     let via_card = card(&client, stand).await?;
     let cashbox_customer = post(&client, &format!("{base}/v1/customers"), &key, None, &[]).await?;
-    let cashbox_customer = cashbox_customer["id"].as_str().unwrap_or_default().to_string();
+    let cashbox_customer = cashbox_customer["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     post(
         &client,
         &format!("{base}/v1/payment_methods/{via_card}/attach"),

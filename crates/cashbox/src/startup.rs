@@ -265,11 +265,14 @@ async fn stripe_processor(
         .map_err(|e| format!("cannot build the Stripe client: {e}"))?;
     let processor = StripeProcessor::new(&stripe.api, client)?;
     if purpose == Purpose::Serve {
-        processor.check_credentials().await.map_err(|e| {
-            format!(
-                "Stripe refused CASHBOX_STRIPE_SECRET_KEY at {}: {e}",
-                stripe.api.api_base
-            )
+        let base = &stripe.api.api_base;
+        processor.check_credentials().await.map_err(|e| match e {
+            cashbox_processor::ProcessorError::Rejected(why) => {
+                format!("Stripe refused CASHBOX_STRIPE_SECRET_KEY at {base}: {why}")
+            }
+            other => {
+                format!("cannot reach Stripe at {base} to check CASHBOX_STRIPE_SECRET_KEY: {other}")
+            }
         })?;
     }
     Ok(processor)

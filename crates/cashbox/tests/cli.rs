@@ -810,3 +810,80 @@ fn form_urlencoded_byte(s: &str) -> String {
         })
         .collect()
 }
+
+/// A stand-in for Stripe that accepts only `sk_test_good`; returns its address.
+async fn key_checking_stand() -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new().route(
+        "/v1/customers",
+        axum::routing::get(|headers: HeaderMap| async move {
+            let good = headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some("Bearer sk_test_good");
+            if good {
+                (StatusCode::OK, r#"{"object":"list","data":[]}"#)
+            } else {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_****"}}"#,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// `serve` on the Stripe processor checks the key with Stripe before it listens: a key Stripe
+/// rejects stops it with one line saying so; production refuses test keys unless told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stripe_key_is_checked_at_start_up() {
+    let stand = key_checking_stand().await;
+    let inst = Instance::new().await;
+    let stripe = |key: &'static str| {
+        vec![
+            ("CASHBOX_PROCESSOR", "stripe"),
+            ("CASHBOX_STRIPE_SECRET_KEY", key),
+            ("CASHBOX_STRIPE_PUBLISHABLE_KEY", "pk_test_x"),
+            ("CASHBOX_STRIPE_WEBHOOK_SECRET", "whsec_x"),
+        ]
+    };
+    let mut refused = stripe("sk_test_bad");
+    refused.push(("CASHBOX_STRIPE_API_BASE", &stand));
+    let (ok, _, stderr) = inst.run(&["serve"], &refused);
+    assert!(!ok);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("Stripe refused"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("CASHBOX_STRIPE_SECRET_KEY"), "{stderr}");
+    assert!(
+        lines[0].contains("Invalid API Key provided"),
+        "Stripe's reason: {stderr}"
+    );
+    assert!(
+        !stderr.contains("sk_test_bad"),
+        "the key is never printed: {stderr}"
+    );
+
+    let mut accepted = stripe("sk_test_good");
+    accepted.push(("CASHBOX_STRIPE_API_BASE", &stand));
+    let server = inst
+        .serve(&accepted)
+        .expect("starts with a key Stripe accepts");
+    drop(server);
+
+    let mut production = stripe("sk_test_good");
+    production.extend([
+        ("CASHBOX_STRIPE_API_BASE", stand.as_str()),
+        ("CASHBOX_ENV", "production"),
+    ]);
+    let (ok, _, stderr) = inst.run(&["serve"], &production);
+    assert!(!ok);
+    assert!(
+        stderr.contains("production refuses Stripe test keys"),
+        "{stderr}"
+    );
+}
