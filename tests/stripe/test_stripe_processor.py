@@ -431,3 +431,32 @@ def test_three_d_secure_is_stripes_and_cashbox_reads_the_outcome(stand, passes):
 
 
 import urllib.parse  # noqa: E402
+
+
+def test_a_card_saved_with_three_d_secure_is_authenticated_on_stripe(stand):
+    customer = stripe.Customer.create(email="setup3ds@example.com")
+    seti = stripe.SetupIntent.create(
+        customer=customer.id,
+        payment_method=stand.card(THREE_D_SECURE),
+        confirm=True,
+        usage="off_session",
+        return_url="https://shop.example/saved",
+    )
+    assert seti.status == "requires_action"
+    assert "/pages/authenticate/" in seti.next_action.redirect_to_url.url
+    theirs = [
+        s for s in stand.call("GET", "/v1/setup_intents", {"limit": "100"})["data"]
+        if s["payment_method"] == seti.payment_method
+    ]
+    assert [s["status"] for s in theirs] == ["requires_action"]
+    # What localstripe's Stripe.js does once the cardholder completes the check.
+    stand.call(
+        "POST",
+        f"/v1/setup_intents/{theirs[0]['id']}/confirm",
+        {"client_secret": theirs[0]["client_secret"], "key": "pk_test_localstripe",
+         "use_stripe_sdk": "true"},
+    )
+    submit_authentication_page(seti)
+    seti = stripe.SetupIntent.retrieve(seti.id)
+    assert seti.status == "succeeded"
+    assert stripe.PaymentMethod.retrieve(seti.payment_method).customer == customer.id

@@ -1445,6 +1445,10 @@ pub struct SetupIntent {
     /// completes the session.
     #[serde(default)]
     pub checkout_session: Option<String>,
+    /// While `requires_action` on a processor that runs 3-D Secure itself (Stripe): its
+    /// SetupIntent to authenticate and the client secret Stripe.js needs. Not rendered.
+    #[serde(default)]
+    pub processor_action: Option<ProcessorAction>,
 }
 
 impl SetupIntent {
@@ -1478,6 +1482,7 @@ impl SetupIntent {
             attempts: 0,
             pending_since: None,
             authenticated: false,
+            processor_action: None,
             checkout_session: None,
         })
     }

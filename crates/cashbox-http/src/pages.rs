@@ -54,8 +54,12 @@ async fn describe(
     secret: &str,
 ) -> Result<(String, Option<String>), AppError> {
     if id.starts_with("seti_") {
-        s.app.setup_intent_for_page(id, secret).await?;
-        Ok(("Save this card for future payments".to_string(), None))
+        let seti = s.app.setup_intent_for_page(id, secret).await?;
+        let processor_secret = seti.processor_action.and_then(|a| a.client_secret);
+        Ok((
+            "Save this card for future payments".to_string(),
+            processor_secret,
+        ))
     } else {
         let pi = s.app.payment_intent_for_page(id, secret).await?;
         let processor_secret = pi.processor_action.and_then(|a| a.client_secret);
@@ -88,6 +92,7 @@ async fn authenticate_page(
             "client_secret": secret,
             "stripe": stripe,
             "processor_secret": processor_secret,
+            "setup": id.starts_with("seti_"),
         }),
     )
 }

@@ -139,6 +139,9 @@ pub struct VerifyRequest<'a> {
     /// Setting up for later use (SetupIntent) may ask for authentication; attaching does not.
     pub for_setup: bool,
     pub authenticated: bool,
+    /// The processor's setup the cardholder authenticated ([`Action::reference`]): its
+    /// outcome is read instead of a new setup made.
+    pub resume: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]

@@ -534,6 +534,16 @@ impl Processor for StripeProcessor {
         req: VerifyRequest<'a>,
     ) -> BoxFuture<'a, Result<Outcome, ProcessorError>> {
         Box::pin(async move {
+            if req.authenticated
+                && let Some(resume) = req.resume
+            {
+                // The cardholder authenticated Stripe's SetupIntent: its outcome now.
+                let path = format!("/v1/setup_intents/{}", path_segment(resume)?);
+                return match self.call(Method::GET, &path, None, &[]).await? {
+                    Answer::Object(si) => payment_intent_outcome(&si),
+                    Answer::Refused(e) => Err(refused(&e)),
+                };
+            }
             let Some(customer) = req.customer else {
                 // Stripe checked the card when Stripe.js made it; a card not saved to anyone
                 // has nothing more to check.
@@ -559,7 +569,7 @@ impl Processor for StripeProcessor {
                     Some(req.idempotency_key),
                     &[
                         ("customer", customer),
-                        ("payment_method", req.card_token),
+                        ("payment_method_types[]", "card"),
                         ("usage", "off_session"),
                     ],
                 )

@@ -121,6 +121,7 @@ async fn test_cards_behave_as_stripes() {
     let declined = token(&p, "pm_card_chargeDeclined");
     let attach = VerifyRequest {
         customer: None,
+        resume: None,
         idempotency_key: "v1",
         card_token: &declined,
         for_setup: false,
@@ -133,6 +134,7 @@ async fn test_cards_behave_as_stripes() {
     let fails_later = token(&p, "pm_card_chargeCustomerFail");
     let attach = VerifyRequest {
         customer: None,
+        resume: None,
         idempotency_key: "v2",
         card_token: &fails_later,
         for_setup: false,
@@ -144,6 +146,7 @@ async fn test_cards_behave_as_stripes() {
     ));
     let setup = VerifyRequest {
         customer: None,
+        resume: None,
         idempotency_key: "v3",
         card_token: &three_ds,
         for_setup: true,

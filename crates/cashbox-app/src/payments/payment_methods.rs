@@ -119,6 +119,7 @@ impl App {
                 card_token: &pm.card.token,
                 for_setup: false,
                 authenticated: false,
+                resume: None,
             })
             .await?;
         match outcome {

@@ -4,8 +4,8 @@
 use cashbox_core::ParamError;
 use cashbox_core::id::{new_id, random_token};
 use cashbox_core::payments::{
-    LastError, PENDING_LEASE_SECS, PaymentMethod, SETI_PREFIX, SetiStatus, SetupIntent,
-    SetupIntentCancelParams, SetupIntentConfirmParams, SetupIntentCreateParams,
+    LastError, PENDING_LEASE_SECS, PaymentMethod, ProcessorAction, SETI_PREFIX, SetiStatus,
+    SetupIntent, SetupIntentCancelParams, SetupIntentConfirmParams, SetupIntentCreateParams,
     SetupIntentListParams,
 };
 use cashbox_processor::{Outcome, VerifyRequest};
@@ -68,6 +68,11 @@ impl App {
                 card_token: &pm.card.token,
                 for_setup: true,
                 authenticated: seti.authenticated,
+                resume: seti
+                    .processor_action
+                    .as_ref()
+                    .filter(|_| seti.authenticated)
+                    .map(|a| a.reference.as_str()),
             })
             .await?;
 
@@ -81,6 +86,8 @@ impl App {
         }
         let mut pm: PaymentMethod = self.load_for_update(&mut tx, &pm_id).await?;
         seti.pending_since = None;
+        // The setup the cardholder was to authenticate is settled by this outcome.
+        seti.processor_action = None;
         match outcome {
             Outcome::Succeeded { .. } => {
                 seti.status = SetiStatus::Succeeded;
@@ -103,8 +110,12 @@ impl App {
                 self.finish(tx, ctx, seti.to_json(), expand).await
             }
             Outcome::Processing => unreachable!("handled before the transaction"),
-            Outcome::RequiresAction(_) => {
+            Outcome::RequiresAction(action) => {
                 seti.status = SetiStatus::RequiresAction;
+                seti.processor_action = action.reference.map(|reference| ProcessorAction {
+                    reference,
+                    client_secret: action.client_secret,
+                });
                 seti.next_action = Some(self.authentication_redirect(
                     &seti.id,
                     &seti.client_secret,
@@ -308,6 +319,7 @@ impl SetupIntents<'_> {
         if !success {
             seti.status = SetiStatus::RequiresPaymentMethod;
             seti.next_action = None;
+            seti.processor_action = None;
             seti.last_setup_error = Some(LastError::authentication_failed(
                 seti.payment_method.take(),
                 true,
