@@ -271,8 +271,15 @@ fn decline_of(error: &Value) -> Decline {
         .map(str::to_string)
         .or_else(|| text("charge"))
         .unwrap_or_default();
+    // Stripe's own code; without one, a card error is a decline and anything else Stripe's
+    // generic `processing_error`, never a code Stripe did not give.
+    let fallback = if text("type").as_deref() == Some("card_error") {
+        "card_declined"
+    } else {
+        "processing_error"
+    };
     Decline {
-        code: text("code").unwrap_or_else(|| "card_declined".into()),
+        code: text("code").unwrap_or_else(|| fallback.into()),
         decline_code: text("decline_code"),
         message: text("message").unwrap_or_else(|| "Your card was declined.".into()),
         reference,

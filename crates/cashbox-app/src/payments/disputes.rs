@@ -12,7 +12,7 @@ use cashbox_core::id::new_id;
 use cashbox_core::ledger::Posting;
 use cashbox_core::money::Money;
 use cashbox_core::payments::{Charge, PaymentIntent};
-use cashbox_store::{DocFilter, DocTable, Tx};
+use cashbox_store::{DocTable, Tx};
 use serde_json::Value;
 
 use crate::docs::Doc;
@@ -265,19 +265,9 @@ impl Disputes<'_> {
         params: &DisputeListParams,
         expand: &[Vec<String>],
     ) -> AppResult<ListResult> {
-        let parent = match (&params.charge, &params.payment_intent) {
-            (Some(c), _) => Some(c.clone()),
-            (None, Some(pi)) => match self.load::<PaymentIntent>(pi).await {
-                Ok(pi) => Some(pi.latest_charge.unwrap_or_else(|| "none".into())),
-                Err(_) => Some("none".into()),
-            },
-            (None, None) => None,
-        };
-        let filter = DocFilter {
-            parent,
-            created: params.created.unwrap_or_default(),
-            ..DocFilter::default()
-        };
+        let filter = self
+            .charge_filter(&params.charge, &params.payment_intent, params.created)
+            .await;
         self.list_docs::<Dispute>(&filter, &params.page()?, expand, Dispute::to_json)
             .await
     }

@@ -199,6 +199,29 @@ impl App {
         Ok(true)
     }
 
+    /// The list filter of objects kept under a charge (refunds, disputes) named by `charge`, or
+    /// by `payment_intent` (its latest charge); a PaymentIntent without one matches nothing.
+    pub(crate) async fn charge_filter(
+        &self,
+        charge: &Option<String>,
+        payment_intent: &Option<String>,
+        created: Option<cashbox_core::list::Range>,
+    ) -> DocFilter {
+        let parent = match (charge, payment_intent) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(pi)) => match self.load::<PaymentIntent>(pi).await {
+                Ok(pi) => Some(pi.latest_charge.unwrap_or_else(|| "none".into())),
+                Err(_) => Some("none".into()),
+            },
+            (None, None) => None,
+        };
+        DocFilter {
+            parent,
+            created: created.unwrap_or_default(),
+            ..DocFilter::default()
+        }
+    }
+
     /// Settles a refund whose processor call was interrupted longer ago than the lease.
     pub(crate) async fn resume_refund(&self, id: &str) -> AppResult<()> {
         let refund: Refund = self.load(id).await?;
@@ -312,19 +335,9 @@ impl Refunds<'_> {
         params: &RefundListParams,
         expand: &[Vec<String>],
     ) -> AppResult<ListResult> {
-        let parent = match (&params.charge, &params.payment_intent) {
-            (Some(c), _) => Some(c.clone()),
-            (None, Some(pi)) => match self.load::<PaymentIntent>(pi).await {
-                Ok(pi) => Some(pi.latest_charge.unwrap_or_else(|| "none".into())),
-                Err(_) => Some("none".into()),
-            },
-            (None, None) => None,
-        };
-        let filter = DocFilter {
-            parent,
-            created: params.created.unwrap_or_default(),
-            ..DocFilter::default()
-        };
+        let filter = self
+            .charge_filter(&params.charge, &params.payment_intent, params.created)
+            .await;
         self.list_docs::<Refund>(&filter, &params.page()?, expand, Refund::to_json)
             .await
     }
