@@ -43,6 +43,8 @@ struct Stand {
     posts: HashMap<String, usize>,
     /// A card updater has given `pm_renewed` a new number and expiry.
     renewed: bool,
+    /// Payments are asynchronous: made `processing`, they succeed once this is set.
+    settle_async: Option<bool>,
     next: usize,
 }
 
@@ -145,13 +147,20 @@ async fn create_intent(
     idempotent(&state, "/v1/payment_intents", &headers, |s| {
         let id = s.id("pi");
         let manual = form.get("capture_method").map(String::as_str) == Some("manual");
+        let status = if s.settle_async.is_some() {
+            "processing"
+        } else if manual {
+            "requires_capture"
+        } else {
+            "succeeded"
+        };
         let pi = json!({
             "id": id,
             "object": "payment_intent",
             "amount": form["amount"].parse::<i64>().unwrap(),
             "currency": form["currency"],
             "payment_method": form["payment_method"],
-            "status": if manual { "requires_capture" } else { "succeeded" },
+            "status": status,
             "metadata": {"cashbox_attempt": form["metadata[cashbox_attempt]"]},
         });
         s.intents.push(pi.clone());
@@ -178,7 +187,11 @@ async fn search_intents(State(state): State<Shared>, RawQuery(q): RawQuery) -> J
 
 async fn get_intent(State(state): State<Shared>, Path(id): Path<String>) -> Json<Value> {
     let s = state.lock().unwrap();
-    Json(s.intents.iter().find(|pi| pi["id"] == id).cloned().unwrap())
+    let mut pi = s.intents.iter().find(|pi| pi["id"] == id).cloned().unwrap();
+    if s.settle_async == Some(true) {
+        pi["status"] = "succeeded".into();
+    }
+    Json(pi)
 }
 
 async fn create_refund(
@@ -626,5 +639,32 @@ async fn card_updates_and_detaches_on_stripes_side_reach_the_mirrored_card() {
         .await
         .ok();
     assert_eq!(stand.lock().unwrap().posts["detach pm_other"], 1);
+    assert_ledger(&t).await;
+}
+
+#[tokio::test]
+async fn an_asynchronous_payment_settles_when_stripe_says_it_succeeded() {
+    let (base, stand) = spawn_stand().await;
+    let secret = "whsec_async";
+    let t = app_on(&base, &[secret]).await;
+    stand.lock().unwrap().settle_async = Some(false);
+    let pi = pay(&t, "4100").await;
+    assert_eq!(pi.ok()["status"], "processing", "not final yet");
+    let id = pi.ok()["id"].as_str().unwrap().to_string();
+    // Stripe finishes it and says so; Stripe's PaymentIntent names Cashbox's attempt.
+    stand.lock().unwrap().settle_async = Some(true);
+    let theirs = stand.lock().unwrap().intents[0].clone();
+    let event = json!({"id": "evt_async1", "object": "event", "type": "payment_intent.succeeded",
+        "created": clock(), "data": {"object": theirs}});
+    for _ in 0..2 {
+        assert_eq!(deliver(&t, secret, event.clone()).await.status, 200);
+    }
+    let e = settled(&t, "evt_async1").await;
+    assert_eq!(e["status"], "applied", "{e:?}");
+    let now = t.get(&format!("/v1/payment_intents/{id}")).await;
+    assert_eq!(now.ok()["status"], "succeeded");
+    assert_eq!(now.ok()["amount_received"], 4100);
+    assert_eq!(t.events_of_type("payment_intent.succeeded").await.len(), 1);
+    assert_eq!(stand.lock().unwrap().intents.len(), 1, "one payment on Stripe");
     assert_ledger(&t).await;
 }
