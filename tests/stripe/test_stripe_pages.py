@@ -134,6 +134,11 @@ def test_a_checkout_paid_through_stripe_js_never_shows_cashbox_the_number(
         if p["payment_method"] == pm
     ]
     assert [(p["amount"], p["status"]) for p in charged] == [(4900, "succeeded")]
+    # The paying customer got a Stripe customer, carrying Cashbox's id and the email only.
+    theirs_customer = stand.call("GET", f"/v1/customers/{charged[0]['customer']}")
+    assert theirs_customer["metadata"] == {"cashbox_id": paid.customer}
+    assert theirs_customer["email"] == "jenny@example.com"
+    assert theirs_customer["name"] is None
     # No card number anywhere Cashbox keeps things: its files (SQLite database, keys, log)
     # or, on PostgreSQL, a dump of its database.
     kept = []

@@ -161,7 +161,7 @@ impl App {
     ) -> AppResult<Option<Outcome>> {
         let key = pi.attempt_key(attempt);
         let customer = self
-            .processor_customer_for(pm, pi.customer.as_deref(), saves_card(pi))
+            .processor_customer_for(pm, pi.customer.as_deref())
             .await?;
         let Some(req) = authorize_request(pi, pm, &key, customer.as_deref()) else {
             return Ok(None);
@@ -185,7 +185,7 @@ impl App {
         let mut customers = Vec::with_capacity(attempts.len());
         for (pi, pm, _) in attempts {
             let customer = self
-                .processor_customer_for(pm, pi.customer.as_deref(), saves_card(pi))
+                .processor_customer_for(pm, pi.customer.as_deref())
                 .await;
             if let Err(e) = &customer {
                 tracing::warn!(payment_intent = %pi.id, error = %e, "the processor's customer could not be had; the payment stays pending");

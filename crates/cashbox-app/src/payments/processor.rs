@@ -72,15 +72,14 @@ impl App {
         Ok(kept)
     }
 
-    /// The processor's customer a payment with `pm` names: the card's owner, or the paying
-    /// customer when the card is to be saved to them.
+    /// The processor's customer a payment with `pm` names: the card's owner, else the paying
+    /// customer (each Cashbox customer that pays has one, made on first need).
     pub(crate) async fn processor_customer_for(
         &self,
         pm: &PaymentMethod,
         payer: Option<&str>,
-        save_card: bool,
     ) -> AppResult<Option<String>> {
-        match pm.customer.as_deref().or(payer.filter(|_| save_card)) {
+        match pm.customer.as_deref().or(payer) {
             Some(owner) => self.processor_customer(owner).await,
             None => Ok(None),
         }
