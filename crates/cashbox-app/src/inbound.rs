@@ -146,7 +146,7 @@ impl App {
         if event.status != InboundStatus::Pending {
             return Ok(());
         }
-        event.settle(result);
+        event.settle(result, self.now());
         self.save_doc(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(())

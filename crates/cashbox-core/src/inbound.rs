@@ -11,8 +11,9 @@ use crate::webhooks::hmac_sha256;
 pub const TOLERANCE_SECS: i64 = 300;
 /// Stripe's event ids.
 pub const EVENT_PREFIX: &str = "evt";
-/// Attempts at applying an event before it is marked failed.
-pub const APPLY_ATTEMPTS_MAX: u32 = 5;
+/// Attempts at applying an event before it is marked failed: with the waits of
+/// [`retry_after`], a little over a day of trying (a processor outage is not a lost event).
+pub const APPLY_ATTEMPTS_MAX: u32 = 32;
 /// How long one process may take to apply an event before another may try.
 pub const CLAIM_SECS: i64 = 60;
 
@@ -147,6 +148,14 @@ pub struct InboundListParams {
 }
 crate::impl_page!(InboundListParams);
 
+/// How long after its `attempts`-th failed attempt an event is tried again: 15 s, doubling,
+/// at most an hour.
+pub fn retry_after(attempts: u32) -> i64 {
+    15_i64
+        .saturating_mul(1_i64 << attempts.saturating_sub(1).min(8))
+        .min(3_600)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct MalformedEvent(pub &'static str);
@@ -192,9 +201,9 @@ impl InboundEvent {
         true
     }
 
-    /// Records an attempt at applying it: `Ok` is final; an error leaves it pending until the
-    /// last attempt.
-    pub fn settle(&mut self, result: Result<(InboundStatus, String), String>) {
+    /// Records an attempt at applying it at `now`: `Ok` is final; an error leaves it pending,
+    /// tried again after [`retry_after`], until the last attempt.
+    pub fn settle(&mut self, result: Result<(InboundStatus, String), String>, now: i64) {
         self.claimed_until = None;
         self.attempts = self.attempts.saturating_add(1);
         match result {
@@ -205,6 +214,9 @@ impl InboundEvent {
             Err(reason) => {
                 if self.attempts >= APPLY_ATTEMPTS_MAX {
                     self.status = InboundStatus::Failed;
+                } else {
+                    // Not before then: the claim keeps the next round off it.
+                    self.claimed_until = Some(now.saturating_add(retry_after(self.attempts)));
                 }
                 self.outcome = Some(reason);
             }
@@ -316,13 +328,24 @@ mod tests {
             ("evt_test_1", "payment_intent.succeeded", Some("pi_1"))
         );
         assert!(InboundEvent::parse("stripe", b"{\"id\":\"x\"}", 5).is_err());
-        for _ in 1..APPLY_ATTEMPTS_MAX {
-            e.settle(Err("later".into()));
+        let mut now = 100;
+        let mut waited = 0;
+        for n in 1..APPLY_ATTEMPTS_MAX {
+            e.settle(Err("later".into()), now);
             assert_eq!(e.status, InboundStatus::Pending);
+            assert!(!e.claim(now), "not tried again at once");
+            now += retry_after(n);
+            waited += retry_after(n);
+            assert!(e.claim(now), "tried again after its wait");
         }
-        e.settle(Err("again".into()));
+        assert!(waited > 86_400, "a day of trying: {waited} s");
+        e.settle(Err("again".into()), now);
         assert_eq!(e.status, InboundStatus::Failed);
-        e.settle(Ok((InboundStatus::Applied, "done".into())));
-        assert_eq!((e.status, e.attempts), (InboundStatus::Applied, 6));
+        assert!(!e.claim(now + 10_000));
+        e.settle(Ok((InboundStatus::Applied, "done".into())), now);
+        assert_eq!(
+            (e.status, e.attempts),
+            (InboundStatus::Applied, APPLY_ATTEMPTS_MAX + 1)
+        );
     }
 }

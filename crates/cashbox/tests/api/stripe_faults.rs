@@ -665,6 +665,10 @@ async fn an_asynchronous_payment_settles_when_stripe_says_it_succeeded() {
     assert_eq!(now.ok()["status"], "succeeded");
     assert_eq!(now.ok()["amount_received"], 4100);
     assert_eq!(t.events_of_type("payment_intent.succeeded").await.len(), 1);
-    assert_eq!(stand.lock().unwrap().intents.len(), 1, "one payment on Stripe");
+    assert_eq!(
+        stand.lock().unwrap().intents.len(),
+        1,
+        "one payment on Stripe"
+    );
     assert_ledger(&t).await;
 }
