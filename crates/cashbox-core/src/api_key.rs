@@ -106,10 +106,12 @@ pub enum Resource {
     BillingPortal,
     WebhookEndpoints,
     TestClocks,
+    Disputes,
+    ProcessorEvents,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 21] = [
+    pub const ALL: [Resource; 23] = [
         Self::Customers,
         Self::Events,
         Self::PaymentMethods,
@@ -131,6 +133,8 @@ impl Resource {
         Self::BillingPortal,
         Self::WebhookEndpoints,
         Self::TestClocks,
+        Self::Disputes,
+        Self::ProcessorEvents,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -156,6 +160,8 @@ impl Resource {
             Self::BillingPortal => "billing_portal",
             Self::WebhookEndpoints => "webhook_endpoints",
             Self::TestClocks => "test_clocks",
+            Self::Disputes => "disputes",
+            Self::ProcessorEvents => "processor_events",
         }
     }
 
@@ -252,6 +258,8 @@ impl Resource {
             "billing_portal" => Self::BillingPortal,
             "webhook_endpoints" => Self::WebhookEndpoints,
             "test_helpers" => Self::TestClocks,
+            "disputes" => Self::Disputes,
+            "processor_events" => Self::ProcessorEvents,
             _ => return None,
         })
     }

@@ -347,6 +347,11 @@ async fn health_ready_metrics_openapi() {
         if !path.starts_with("/v1/") || path == "/v1/openapi.json" {
             continue;
         }
+        // A restricted key can be given it: every operation belongs to a resource.
+        assert!(
+            cashbox_core::api_key::Resource::for_path(path).is_some(),
+            "{path} has no resource a restricted key could be granted"
+        );
         for (method, op) in item.as_object().unwrap() {
             for status in cashbox_http::ERROR_STATUSES {
                 let declared = &op["responses"][status.to_string()];

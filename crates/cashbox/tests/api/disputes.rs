@@ -1,6 +1,8 @@
 //! Disputes on the sandbox: Stripe's dispute test cards open them as their charge is captured;
 //! evidence decides them as in Stripe's test mode; the ledger follows the money.
 
+use cashbox_core::api_key::KeyKind;
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::checkout::{pay, priced, session};
@@ -137,6 +139,27 @@ async fn the_dispute_card_opens_a_chargeback_that_winning_evidence_wins() {
         t.get(&format!("/v1/disputes/{id}")).await.ok()["status"],
         "won"
     );
+    // A restricted key may be given disputes, to read only.
+    let reader = t.key_of(KeyKind::Restricted, &["disputes:read"]).await;
+    let auth = format!("Bearer {reader}");
+    let read = t
+        .send(
+            Method::GET,
+            "/v1/disputes",
+            None,
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(read.ok()["data"][0]["id"], id.as_str());
+    let write = t
+        .send(
+            Method::POST,
+            &format!("/v1/disputes/{id}"),
+            Some(("application/x-www-form-urlencoded", "metadata[a]=b".into())),
+            &[("authorization", &auth)],
+        )
+        .await;
+    write.error(403, "permission_error");
 }
 
 #[tokio::test]
