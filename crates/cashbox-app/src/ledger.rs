@@ -7,8 +7,9 @@ use cashbox_core::billing::invoice::{Invoice, InvoiceStatus};
 use cashbox_core::dispute::Dispute;
 use cashbox_core::id::new_id;
 use cashbox_core::ledger::{self, Posting};
+use cashbox_core::money::Money;
 use cashbox_core::payments::{Charge, Refund, RefundStatus};
-use cashbox_store::{DocTable, Imbalance, LedgerLine, Tx};
+use cashbox_store::{Imbalance, LedgerLine, Tx};
 
 use crate::docs::Doc;
 use crate::{App, AppError, AppResult};
@@ -55,6 +56,21 @@ impl App {
         Ok(())
     }
 
+    /// Calls `f` with every stored document of `T`, a page at a time in id order.
+    async fn for_each_doc<T: Doc>(&self, mut f: impl FnMut(T) -> AppResult<()>) -> AppResult<()> {
+        let mut after = String::new();
+        loop {
+            let rows = self.store().docs_batch(T::TABLE, &after, 500).await?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            after = last.id.clone();
+            for row in &rows {
+                f(self.open_doc(row)?)?;
+            }
+        }
+    }
+
     /// Proves that every transaction balances per currency and that account balances equal
     /// what the payments and refunds say they should be.
     pub async fn check_ledger(&self) -> AppResult<LedgerReport> {
@@ -64,119 +80,63 @@ impl App {
                 .entry((account.to_string(), currency.to_string()))
                 .or_insert(0) += amount;
         };
-        let mut after = String::new();
-        loop {
-            let rows = self
-                .store()
-                .docs_batch(DocTable::Charges, &after, 500)
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.id.clone();
-            for row in &rows {
-                let c: Charge = self.open_doc(row)?;
-                if c.amount_captured > 0 {
-                    add(
-                        ledger::PROCESSOR_CLEARING,
-                        c.currency.as_str(),
-                        c.amount_captured,
-                    );
-                    // An invoice's sale was posted when it was finalized; its charge settles
-                    // the receivable.
-                    let against = match c.invoice {
-                        Some(_) => ledger::CUSTOMER_RECEIVABLE,
-                        None => ledger::REVENUE,
-                    };
-                    add(against, c.currency.as_str(), -c.amount_captured);
-                }
+        self.for_each_doc(|c: Charge| {
+            if c.amount_captured > 0 {
+                let currency = c.currency.as_str();
+                add(ledger::PROCESSOR_CLEARING, currency, c.amount_captured);
+                // An invoice's sale was posted when it was finalized; its charge settles the
+                // receivable.
+                let against = match c.invoice {
+                    Some(_) => ledger::CUSTOMER_RECEIVABLE,
+                    None => ledger::REVENUE,
+                };
+                add(against, currency, -c.amount_captured);
             }
-        }
-        let mut after = String::new();
-        loop {
-            let rows = self.store().docs_batch(Refund::TABLE, &after, 500).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.id.clone();
-            for row in &rows {
-                let r: Refund = self.open_doc(row)?;
-                if r.status == RefundStatus::Succeeded {
-                    add(ledger::REFUNDS, r.currency.as_str(), r.amount);
-                    add(ledger::PROCESSOR_CLEARING, r.currency.as_str(), -r.amount);
-                }
+            Ok(())
+        })
+        .await?;
+        self.for_each_doc(|r: Refund| {
+            if r.status == RefundStatus::Succeeded {
+                add(ledger::REFUNDS, r.currency.as_str(), r.amount);
+                add(ledger::PROCESSOR_CLEARING, r.currency.as_str(), -r.amount);
             }
-        }
-        let mut after = String::new();
-        loop {
-            let rows = self.store().docs_batch(Invoice::TABLE, &after, 500).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.id.clone();
-            for row in &rows {
-                let inv: Invoice = self.open_doc(row)?;
-                if inv.status == InvoiceStatus::Draft {
-                    continue;
-                }
-                let sale = inv.ledger_amounts();
-                let voided = inv.status == InvoiceStatus::Void;
-                for (account, amount) in sale.lines() {
-                    if !voided {
-                        add(account, inv.currency.as_str(), amount);
-                    }
-                }
-                if inv.written_off != 0 && inv.status != InvoiceStatus::Uncollectible {
-                    // Written off, then brought back: the two cancel.
-                } else if inv.written_off != 0 {
-                    add(ledger::BAD_DEBT, inv.currency.as_str(), inv.written_off);
-                    add(
-                        ledger::CUSTOMER_RECEIVABLE,
-                        inv.currency.as_str(),
-                        -inv.written_off,
-                    );
-                }
-                if inv.paid_out_of_band {
-                    add(
-                        ledger::PAID_OUT_OF_BAND,
-                        inv.currency.as_str(),
-                        inv.amount_paid,
-                    );
-                    add(
-                        ledger::CUSTOMER_RECEIVABLE,
-                        inv.currency.as_str(),
-                        -inv.amount_paid,
-                    );
-                }
+            Ok(())
+        })
+        .await?;
+        self.for_each_doc(|inv: Invoice| {
+            for (account, amount) in invoice_lines(&inv) {
+                add(account, inv.currency.as_str(), amount);
             }
-        }
-        let mut after = String::new();
-        loop {
-            let rows = self
-                .store()
-                .docs_batch(CreditNote::TABLE, &after, 500)
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.id.clone();
-            for row in &rows {
-                let note: CreditNote = self.open_doc(row)?;
-                for (account, amount) in crate::billing::credit_notes::expected_lines(&note) {
-                    add(account, note.currency.as_str(), amount);
-                }
+            Ok(())
+        })
+        .await?;
+        self.for_each_doc(|note: CreditNote| {
+            for (account, amount) in crate::billing::credit_notes::expected_lines(&note) {
+                add(account, note.currency.as_str(), amount);
             }
-        }
-        let mut after = String::new();
-        loop {
-            let rows = self.store().docs_batch(Dispute::TABLE, &after, 500).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.id.clone();
-            for row in &rows {
-                let d: Dispute = self.open_doc(row)?;
-                if d.status.funds_withdrawn() {
-                    let currency = d.currency.as_str();
-                    add(ledger::DISPUTES, currency, d.amount);
-                    add(ledger::DISPUTE_FEES, currency, d.fee);
-                    let out = d.amount.checked_add(d.fee).ok_or_else(|| {
+            Ok(())
+        })
+        .await?;
+        // A dispute's money is out while its funds are withdrawn: the lines its opening
+        // posted, from the same function.
+        self.for_each_doc(|d: Dispute| {
+            if d.status.funds_withdrawn() {
+                let amount = Money::new(d.amount, d.currency);
+                let posting =
+                    Posting::dispute_funds_withdrawn(&d.id, amount, d.fee).ok_or_else(|| {
                         AppError::Corrupt(format!("dispute {}: amount and fee overflow", d.id))
                     })?;
-                    add(ledger::PROCESSOR_CLEARING, currency, -out);
+                for line in posting.lines {
+                    add(
+                        line.account,
+                        d.currency.as_str(),
+                        line.amount.amount_minor(),
+                    );
                 }
             }
-        }
+            Ok(())
+        })
+        .await?;
         let balances = self.store().ledger_balances().await?;
         let mut actual: BTreeMap<(String, String), i64> = BTreeMap::new();
         for b in balances {
@@ -199,4 +159,26 @@ impl App {
             mismatches,
         })
     }
+}
+
+/// What a non-draft invoice leaves on the ledger: its sale (unless voided), a write-off still
+/// standing, a payment received outside Cashbox.
+fn invoice_lines(inv: &Invoice) -> Vec<(&'static str, i64)> {
+    let mut lines = Vec::new();
+    if inv.status == InvoiceStatus::Draft {
+        return lines;
+    }
+    if inv.status != InvoiceStatus::Void {
+        lines.extend(inv.ledger_amounts().lines());
+    }
+    // Written off, then brought back: the two cancel.
+    if inv.written_off != 0 && inv.status == InvoiceStatus::Uncollectible {
+        lines.push((ledger::BAD_DEBT, inv.written_off));
+        lines.push((ledger::CUSTOMER_RECEIVABLE, -inv.written_off));
+    }
+    if inv.paid_out_of_band {
+        lines.push((ledger::PAID_OUT_OF_BAND, inv.amount_paid));
+        lines.push((ledger::CUSTOMER_RECEIVABLE, -inv.amount_paid));
+    }
+    lines
 }

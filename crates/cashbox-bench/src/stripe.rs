@@ -58,13 +58,14 @@ async fn card(client: &reqwest::Client, stand: &str) -> Result<String, String> {
     Ok(pm["id"].as_str().unwrap_or_default().to_string())
 }
 
-pub async fn run(stand: &str, requests: usize) -> Result<(), String> {
-    let stand = stand.trim_end_matches('/');
-    let client = reqwest::Client::new();
-    // Straight to Stripe: a customer with a saved card.
-    let direct_card = card(&client, stand).await?;
+/// Straight to Stripe: a customer with a saved card; (customer, card).
+async fn saved_card_on_stand(
+    client: &reqwest::Client,
+    stand: &str,
+) -> Result<(String, String), String> {
+    let card = card(client, stand).await?;
     let customer = post(
-        &client,
+        client,
         &format!("{stand}/v1/customers"),
         STAND_KEY,
         None,
@@ -73,13 +74,20 @@ pub async fn run(stand: &str, requests: usize) -> Result<(), String> {
     .await?;
     let customer = customer["id"].as_str().unwrap_or_default().to_string();
     post(
-        &client,
-        &format!("{stand}/v1/payment_methods/{direct_card}/attach"),
+        client,
+        &format!("{stand}/v1/payment_methods/{card}/attach"),
         STAND_KEY,
         None,
         &[("customer", &customer)],
     )
     .await?;
+    Ok((customer, card))
+}
+
+pub async fn run(stand: &str, requests: usize) -> Result<(), String> {
+    let stand = stand.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let (customer, direct_card) = saved_card_on_stand(&client, stand).await?;
     // Through Cashbox: the same, Cashbox making the Stripe customer.
     let settings = StripeSettings {
         secret_key: zeroize::Zeroizing::new(STAND_KEY.into()),
@@ -162,6 +170,12 @@ pub async fn run(stand: &str, requests: usize) -> Result<(), String> {
         a.push(direct(n).await?);
         b.push(via(n).await?);
     }
+    print_figures(requests, &backend, a, b);
+    Ok(())
+}
+
+/// Both ways' percentiles, and what Cashbox adds at each.
+fn print_figures(requests: usize, backend: &str, mut a: Vec<Duration>, mut b: Vec<Duration>) {
     a.sort();
     b.sort();
     println!("bench-stripe: {requests} payments each way, in turns, Cashbox on {backend}");
@@ -180,7 +194,6 @@ pub async fn run(stand: &str, requests: usize) -> Result<(), String> {
         ms(added(90.0)),
         ms(added(99.0))
     );
-    Ok(())
 }
 
 fn check(pi: &Value) -> Result<(), String> {

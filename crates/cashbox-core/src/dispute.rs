@@ -186,6 +186,17 @@ pub struct DisputeListParams {
 }
 crate::impl_page!(DisputeListParams);
 
+impl DisputeUpdateParams {
+    /// Whether the update submits the evidence: `submit=true`, or evidence sent without
+    /// `submit=false` (Stripe's default); metadata alone submits nothing.
+    pub fn submits(&self) -> bool {
+        match self.submit {
+            Some(submit) => submit,
+            None => self.evidence.is_some(),
+        }
+    }
+}
+
 /// What an update changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Submitted(pub bool);
@@ -231,9 +242,11 @@ impl Dispute {
 
     /// Checks an update before anything is asked of the processor.
     pub fn check_update(&self, p: &DisputeUpdateParams) -> Result<(), ParamError> {
-        let Some(evidence) = &p.evidence else {
+        if !p.submits() && p.evidence.is_none() {
             return Ok(());
-        };
+        }
+        let no_evidence = BTreeMap::new();
+        let evidence = p.evidence.as_ref().unwrap_or(&no_evidence);
         if self.status.is_closed() {
             return Err(DisputeRefused::Closed.into());
         }
@@ -289,17 +302,14 @@ impl Dispute {
         if let Some(m) = &p.metadata {
             self.metadata = m.apply(&self.metadata)?;
         }
-        let Some(evidence) = &p.evidence else {
-            return Ok(Submitted(false));
-        };
-        for (field, text) in evidence {
+        for (field, text) in p.evidence.iter().flatten() {
             if text.is_empty() {
                 self.evidence.remove(field);
             } else {
                 self.evidence.insert(field.clone(), text.clone());
             }
         }
-        if p.submit == Some(false) {
+        if !p.submits() {
             return Ok(Submitted(false));
         }
         self.submission_count += 1;
@@ -450,6 +460,15 @@ mod tests {
         assert_eq!(d.status, DisputeStatus::NeedsResponse);
         assert_eq!(d.to_json()["evidence"]["customer_name"], "Ada");
         assert_eq!(d.to_json()["evidence_details"]["has_evidence"], true);
+        // Staged evidence is submitted by `submit=true` alone, as on Stripe.
+        let mut submitted = d.clone();
+        let submit = DisputeUpdateParams {
+            submit: Some(true),
+            ..DisputeUpdateParams::default()
+        };
+        assert_eq!(submitted.update(&submit).unwrap(), Submitted(true));
+        assert_eq!(submitted.status, DisputeStatus::UnderReview);
+        assert!(submitted.update(&submit).is_err(), "under review already");
         d.close().unwrap();
         assert_eq!(d.status, DisputeStatus::Lost);
         assert_eq!(d.close(), Err(DisputeRefused::Closed));

@@ -284,20 +284,16 @@ impl Disputes<'_> {
     ) -> AppResult<Value> {
         let before: Dispute = self.load(id).await?;
         before.check_update(&params)?;
-        if let Some(evidence) = &params.evidence {
-            let pairs: Vec<(String, String)> = evidence
+        if before.processor_ref.is_some() && (params.evidence.is_some() || params.submits()) {
+            let pairs: Vec<(String, String)> = params
+                .evidence
                 .iter()
+                .flatten()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            if before.processor_ref.is_some() {
-                self.processor()
-                    .update_dispute(
-                        before.processor_ref.as_deref(),
-                        &pairs,
-                        params.submit != Some(false),
-                    )
-                    .await?;
-            }
+            self.processor()
+                .update_dispute(before.processor_ref.as_deref(), &pairs, params.submits())
+                .await?;
         }
         let mut tx = self.store().begin().await?;
         let mut d: Dispute = self.load_for_update(&mut tx, id).await?;

@@ -22,7 +22,7 @@ use cashbox_core::payments::{
     PaymentIntentListParams, PaymentIntentUpdateParams, PaymentMethod, Pending, PiStatus,
     ProcessorAction, Redirect, unexpected_state,
 };
-use cashbox_processor::{AuthorizeRequest, CaptureRequest, Outcome, VoidRequest};
+use cashbox_processor::{AuthorizeRequest, CaptureRequest, Decline, Outcome, VoidRequest};
 use cashbox_store::{DocFilter, DocTable, Tx};
 use serde_json::Value;
 
@@ -303,52 +303,66 @@ impl App {
                 self.invoice_payment_settled(tx, ctx, &pi).await?;
                 self.reply(tx, ctx, 200, || pi.to_json(), reply).await
             }
-            Outcome::Declined(d) => {
-                let failure = (d.code.clone(), d.message.clone(), d.decline_code.clone());
-                let charge = self.new_charge(
-                    &pi,
-                    &pm,
-                    now,
-                    ChargeStatus::Failed,
-                    d.reference.clone(),
-                    false,
-                    Some(failure),
-                );
-                pi.latest_charge = Some(charge.id.clone());
-                pi.status = PiStatus::RequiresPaymentMethod;
-                pi.payment_method = None;
-                pi.last_payment_error = Some(LastError {
-                    code: d.code.clone(),
-                    decline_code: d.decline_code.clone(),
-                    message: d.message.clone(),
-                    charge: Some(charge.id.clone()),
-                    payment_method: Some(pm.id.clone()),
-                });
-                self.insert_doc(tx, &charge).await?;
-                self.save_doc(tx, &pi).await?;
-                self.record_event(tx, ctx, "charge.failed", &charge.to_json(), None)
-                    .await?;
-                let mut pi_json = pi.to_json();
-                pi_json["last_payment_error"]["payment_method"] = pm.to_json();
-                self.record_event(tx, ctx, "payment_intent.payment_failed", &pi_json, None)
-                    .await?;
-                self.invoice_payment_settled(tx, ctx, &pi).await?;
-                let body = || {
-                    card_error_body(
-                        &d.code,
-                        d.decline_code.as_deref(),
-                        &d.message,
-                        None,
-                        &[
-                            ("payment_intent", pi_json),
-                            ("charge", Value::String(charge.id.clone())),
-                            ("payment_method", pm.to_json()),
-                        ],
-                    )
-                };
-                self.reply(tx, ctx, 402, body, reply).await
-            }
+            Outcome::Declined(d) => self.apply_decline(tx, ctx, pi, &pm, &d, now, reply).await,
         }
+    }
+
+    /// A declined attempt: a failed charge with the processor's codes, the intent back to
+    /// `requires_payment_method`, the events, and Stripe's 402 as the reply.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_decline(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestCtx,
+        mut pi: PaymentIntent,
+        pm: &PaymentMethod,
+        d: &Decline,
+        now: i64,
+        reply: Reply<'_>,
+    ) -> AppResult<(u16, Value)> {
+        let failure = (d.code.clone(), d.message.clone(), d.decline_code.clone());
+        let charge = self.new_charge(
+            &pi,
+            pm,
+            now,
+            ChargeStatus::Failed,
+            d.reference.clone(),
+            false,
+            Some(failure),
+        );
+        pi.latest_charge = Some(charge.id.clone());
+        pi.status = PiStatus::RequiresPaymentMethod;
+        pi.payment_method = None;
+        pi.last_payment_error = Some(LastError {
+            code: d.code.clone(),
+            decline_code: d.decline_code.clone(),
+            message: d.message.clone(),
+            charge: Some(charge.id.clone()),
+            payment_method: Some(pm.id.clone()),
+        });
+        self.insert_doc(tx, &charge).await?;
+        self.save_doc(tx, &pi).await?;
+        self.record_event(tx, ctx, "charge.failed", &charge.to_json(), None)
+            .await?;
+        let mut pi_json = pi.to_json();
+        pi_json["last_payment_error"]["payment_method"] = pm.to_json();
+        self.record_event(tx, ctx, "payment_intent.payment_failed", &pi_json, None)
+            .await?;
+        self.invoice_payment_settled(tx, ctx, &pi).await?;
+        let body = || {
+            card_error_body(
+                &d.code,
+                d.decline_code.as_deref(),
+                &d.message,
+                None,
+                &[
+                    ("payment_intent", pi_json),
+                    ("charge", Value::String(charge.id.clone())),
+                    ("payment_method", pm.to_json()),
+                ],
+            )
+        };
+        self.reply(tx, ctx, 402, body, reply).await
     }
 
     /// The response `reply` asks for: rendered (a 200 expanded as asked) and saved for the
